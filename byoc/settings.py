@@ -1,0 +1,353 @@
+"""Every byoc setting, read from the environment (Azure app settings / `local.settings.json` Values).
+
+Names are `BYOC_<FIELD>` in upper case, except the storage connection, which byoc shares with the
+Functions host (`AzureWebJobsStorage`, or its identity-based `AzureWebJobsStorage__*` form).
+
+Secrets are never settings values in Azure: for each secret `X` there is `BYOC_X_SECRET_NAME`, the
+name of a Key Vault secret resolved at run time. For local runs the plain value may be given as
+`BYOC_X` instead. A bad configuration fails with one `ConfigurationError` that lists every missing or
+invalid setting.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from contextvars import ContextVar
+from functools import lru_cache
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    AliasChoices,
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+SECRET_FIELDS = (
+    "twilio_auth_token",
+    "genesys_client_secret",
+    "sbc_password",
+    "genesys_events_secret",
+)
+
+QUEUE_NAME = "byoc-jobs"
+POISON_QUEUE_NAME = "byoc-jobs-poison"
+
+_PENDING_PROBLEMS: ContextVar[list[str]] = ContextVar("byoc_settings_problems", default=[])
+_NAME_RE = re.compile(r"^[a-z][a-z0-9-]{0,30}$")
+
+
+class ConfigurationError(Exception):
+    """The configuration is missing or invalid; the message lists every problem."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = problems
+        lines = "\n".join(f"  - {p}" for p in problems)
+        super().__init__(f"byoc configuration is invalid ({len(problems)} problem(s)):\n{lines}")
+
+
+class PortRange(BaseModel):
+    """An inclusive UDP port range."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    low: int = Field(ge=1024, le=65535)
+    high: int = Field(ge=1024, le=65535)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> PortRange:
+        if self.low > self.high:
+            raise ValueError(f"low port {self.low} is above high port {self.high}")
+        return self
+
+
+class SipPorts(BaseModel):
+    """The SBC's SIP listening ports per transport (0 = transport not offered)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    udp: int = Field(default=5060, ge=0, le=65535)
+    tcp: int = Field(default=5060, ge=0, le=65535)
+    tls: int = Field(default=5061, ge=0, le=65535)
+
+
+class SbcSettings(BaseModel):
+    """One AudioCodes SBC: how byoc manages it, and what the carriers see of it."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    name: str = Field(description="Short name, lower case, used in targets (sbc:<name>) and logs.")
+    management_url: str = Field(description="REST API base, e.g. https://10.0.1.4 (no /api/v1).")
+    fqdn: str = Field(description="Public FQDN the carriers use; must be covered by the TLS cert.")
+    tls_context: int = Field(default=0, ge=0, description="TLS context index serving SIP TLS.")
+    dial_plan: str = Field(default="BYOC", max_length=32, description="Dial plan byoc manages.")
+    sip_ports: SipPorts = SipPorts()
+    rtp_ports: PortRange = PortRange(low=6000, high=49999)
+    probe_host: str | None = Field(
+        default=None, description="Where SIP probes go if not the FQDN (host or host:tlsport)."
+    )
+    nsg_resource_id: str | None = Field(
+        default=None, description="Resource id of the NSG in front of this SBC (None: unmanaged)."
+    )
+    nsg_destination: str = Field(
+        default="*", description="Destination prefix in NSG rules: the SBC's private IP."
+    )
+    twilio_priority: int = Field(default=10, ge=0, le=65535)
+    twilio_weight: int = Field(default=10, ge=1, le=65535)
+    twilio_edges: list[str] = Field(default_factory=lambda: ["ashburn", "umatilla"])
+    genesys_regions: list[str] = Field(default_factory=lambda: ["us-east-1"])
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        if not _NAME_RE.match(value):
+            raise ValueError(f"{value!r} must be lower case letters, digits and '-' (max 31)")
+        return value
+
+    @field_validator("management_url")
+    @classmethod
+    def _https(cls, value: str) -> str:
+        if not value.startswith("https://"):
+            raise ValueError(f"{value!r} must be an https:// URL (the SBC REST API needs TLS)")
+        return value.rstrip("/")
+
+
+class Settings(BaseSettings):
+    """The whole configuration. Build it with `load_settings()`."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="BYOC_", extra="ignore", case_sensitive=False, populate_by_name=True
+    )
+
+    # Twilio
+    twilio_account_sid: str = Field(pattern=r"^AC[0-9a-fA-F]{32}$")
+    twilio_trunk_sid: str = Field(pattern=r"^TK[0-9a-fA-F]{32}$")
+    twilio_auth_token: SecretStr | None = None
+    twilio_auth_token_secret_name: str | None = None
+    twilio_api_base: str | None = Field(
+        default=None, description="Override of every Twilio API host (sandbox); None: Twilio's."
+    )
+    twilio_webhook_url: str | None = Field(
+        default=None, description="Public URL Twilio-signed senders post to (signature check)."
+    )
+    twilio_trunk_secure: bool = True
+    twilio_max_purchase: int = Field(default=20, ge=1, le=500)
+    twilio_concurrency: int = Field(default=4, ge=1, le=100)
+    twilio_poll_retention_days: int = Field(default=30, ge=1)
+
+    # Genesys Cloud
+    genesys_region: str = Field(default="mypurecloud.com", description="Org region domain.")
+    genesys_api_base: str | None = Field(
+        default=None, description="Override of the API base URL (sandbox); None: from region."
+    )
+    genesys_client_id: str
+    genesys_client_secret: SecretStr | None = None
+    genesys_client_secret_secret_name: str | None = None
+    genesys_events_secret: SecretStr | None = None
+    genesys_events_secret_secret_name: str | None = None
+    genesys_site_name: str | None = None
+    genesys_trunk_base_name: str | None = None
+    genesys_outbound_route_name: str = "byoc-outbound"
+    genesys_outbound_classifications: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["National", "International"]
+    )
+    genesys_numbers_per_ivr_put: int = Field(default=50, ge=1, le=500)
+    genesys_requests_per_minute: int = Field(default=300, ge=1)
+    genesys_signaling_cidrs: dict[str, list[str]] = Field(default_factory=dict)
+
+    # AudioCodes SBCs
+    sbcs: list[SbcSettings] = Field(min_length=1)
+    sbc_username: str = "Admin"
+    sbc_password: SecretStr | None = None
+    sbc_password_secret_name: str | None = None
+    sbc_timeout_s: float = Field(default=15.0, gt=0)
+
+    # Azure: identity, Key Vault, Resource Manager
+    azure_credential: Literal["default", "managed-identity", "static-token"] = "default"
+    azure_client_id: str | None = Field(default=None, description="User-assigned identity.")
+    azure_static_token: SecretStr | None = Field(
+        default=None, description="Bearer token for static-token credential (local runs only)."
+    )
+    arm_endpoint: str = "https://management.azure.com"
+    keyvault_url: str | None = None
+    keyvault_verify_challenge_resource: bool = True
+    ca_bundle: str | None = Field(
+        default=None, description="Extra CA bundle (PEM) trusted for HTTPS to SBCs, KV and ARM."
+    )
+
+    # Storage (shared with the Functions host)
+    storage_connection_string: SecretStr | None = Field(
+        default=None,
+        validation_alias=AliasChoices("AzureWebJobsStorage", "BYOC_STORAGE_CONNECTION_STRING"),
+    )
+    storage_queue_uri: str | None = Field(
+        default=None, validation_alias=AliasChoices("AzureWebJobsStorage__queueServiceUri")
+    )
+    storage_table_uri: str | None = Field(
+        default=None, validation_alias=AliasChoices("AzureWebJobsStorage__tableServiceUri")
+    )
+    storage_blob_uri: str | None = Field(
+        default=None, validation_alias=AliasChoices("AzureWebJobsStorage__blobServiceUri")
+    )
+    storage_api_version: str | None = Field(
+        default=None, description="Pin the storage API version (Azurite); None: SDK default."
+    )
+    inventory_table: str = Field(default="inventory", pattern=r"^[A-Za-z][A-Za-z0-9]{2,62}$")
+    operations_table: str = Field(default="operations", pattern=r"^[A-Za-z][A-Za-z0-9]{2,62}$")
+    state_table: str = Field(default="byocstate", pattern=r"^[A-Za-z][A-Za-z0-9]{2,62}$")
+    lock_container: str = Field(default="byoc-locks", pattern=r"^[a-z0-9][a-z0-9-]{2,62}$")
+
+    # Policy and safety
+    policy_path: str = Field(description="Path or blob URL of the routing policy YAML.")
+    default_region: str | None = Field(
+        default=None, description="ISO region for national-format numbers (e.g. US); None: E.164."
+    )
+    max_delete_fraction: float = Field(default=0.1, ge=0.0, le=1.0)
+    max_delete_count: int = Field(default=100, ge=0)
+
+    # NSG
+    nsg_rule_prefix: str = Field(default="byoc", pattern=r"^[A-Za-z][A-Za-z0-9-]{0,20}$")
+    nsg_priority_low: int = Field(default=1000, ge=100, le=4096)
+    nsg_priority_high: int = Field(default=1199, ge=100, le=4096)
+    nsg_max_port_span: int = Field(default=45000, ge=1, le=65535)
+    nsg_extra_cidrs: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    nsg_exclude_cidrs: Annotated[list[str], NoDecode] = Field(default_factory=list)
+
+    # Certificates
+    certificate_name: str | None = Field(default=None, description="Key Vault certificate name.")
+    cert_min_days_left: int = Field(default=14, ge=0)
+    cert_trust_bundle: str | None = Field(
+        default=None, description="PEM roots the certificate chain must reach; None: certifi."
+    )
+
+    # Health and runtime
+    sip_timer_scale: float = Field(default=1.0, gt=0, le=10)
+    health_probe_timeout_s: float = Field(default=8.0, gt=0)
+    lock_lease_s: int = Field(default=30, ge=15, le=60)
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    @field_validator(
+        "genesys_outbound_classifications", "nsg_extra_cidrs", "nsg_exclude_cidrs", mode="before"
+    )
+    @classmethod
+    def _csv_or_json_list(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            text = value.strip()
+            if text.startswith("["):
+                return json.loads(text)
+            return [part.strip() for part in text.split(",") if part.strip()]
+        return value
+
+    @model_validator(mode="before")
+    @classmethod
+    def _presence_checks(cls, data: Any) -> Any:
+        # Runs before field validation so its findings join the field errors in one report.
+        if isinstance(data, dict):
+            _PENDING_PROBLEMS.set(presence_problems(data))
+        return data
+
+    @model_validator(mode="after")
+    def _cross_checks(self) -> Settings:
+        problems = list(_PENDING_PROBLEMS.get())
+        _PENDING_PROBLEMS.set([])
+        if self.azure_credential == "static-token" and self.azure_static_token is None:
+            problems.append(
+                "BYOC_AZURE_STATIC_TOKEN is required with BYOC_AZURE_CREDENTIAL=static-token"
+            )
+        if self.nsg_priority_low > self.nsg_priority_high:
+            problems.append("BYOC_NSG_PRIORITY_LOW must not be above BYOC_NSG_PRIORITY_HIGH")
+        names = [s.name for s in self.sbcs]
+        if len(set(names)) != len(names):
+            problems.append(f"BYOC_SBCS: SBC names must be unique, got {names}")
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+    @property
+    def genesys_base_url(self) -> str:
+        """The Genesys API base URL (override, or `https://api.<region>`)."""
+        return (self.genesys_api_base or f"https://api.{self.genesys_region}").rstrip("/")
+
+    def sbc(self, name: str) -> SbcSettings:
+        """The SBC called `name`; KeyError with the known names otherwise."""
+        for sbc in self.sbcs:
+            if sbc.name == name:
+                return sbc
+        raise KeyError(f"no SBC named {name!r}; configured: {[s.name for s in self.sbcs]}")
+
+
+def presence_problems(data: dict[str, Any]) -> list[str]:
+    """Settings that are required together or in one of two forms (value or Key Vault name)."""
+
+    def given(*keys: str) -> bool:
+        return any(data.get(k) not in (None, "") for k in keys)
+
+    problems: list[str] = []
+    for name in SECRET_FIELDS:
+        if name == "genesys_events_secret":
+            continue
+        if not given(name, f"{name}_secret_name"):
+            problems.append(
+                f"BYOC_{name.upper()}_SECRET_NAME (Key Vault secret name) is required "
+                f"(or BYOC_{name.upper()} for a local run)"
+            )
+    uses_vault = any(given(f"{n}_secret_name") for n in SECRET_FIELDS)
+    if (uses_vault or given("certificate_name")) and not given("keyvault_url"):
+        problems.append("BYOC_KEYVAULT_URL is required when secrets come from Key Vault")
+    if not given(
+        "storage_connection_string", "AzureWebJobsStorage", "BYOC_STORAGE_CONNECTION_STRING",
+        "storage_queue_uri", "AzureWebJobsStorage__queueServiceUri",
+    ):
+        problems.append(
+            "AzureWebJobsStorage (connection string) or "
+            "AzureWebJobsStorage__queueServiceUri (identity-based) is required"
+        )
+    return problems
+
+
+def _env_name(loc: tuple[int | str, ...]) -> str:
+    if not loc:
+        return "configuration"
+    head = str(loc[0])
+    if head in {"AzureWebJobsStorage", "AzureWebJobsStorage__queueServiceUri"}:
+        return head
+    rest = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in loc[1:])
+    return f"BYOC_{head.upper()}{rest}"
+
+
+def describe_validation_error(error: ValidationError) -> list[str]:
+    """One line per problem, naming the environment variable and never echoing secret values."""
+    problems: list[str] = []
+    for item in error.errors(include_input=False):
+        msg = str(item["msg"]).removeprefix("Value error, ")
+        if item["type"] == "missing":
+            problems.append(f"{_env_name(item['loc'])} is required")
+        elif not item["loc"]:
+            problems.extend(part.strip() for part in msg.split("; "))
+        else:
+            problems.append(f"{_env_name(item['loc'])}: {msg}")
+    return problems
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Read and validate the settings; raise ConfigurationError listing every problem."""
+    _PENDING_PROBLEMS.set([])
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        problems = describe_validation_error(exc)
+        for extra in _PENDING_PROBLEMS.get():
+            if extra not in problems:
+                problems.append(extra)
+        raise ConfigurationError(problems) from None
+    finally:
+        _PENDING_PROBLEMS.set([])
+
+
+@lru_cache(maxsize=1)
+def cached_settings() -> Settings:
+    """Settings read once per process (function invocations share them)."""
+    return load_settings()
