@@ -1,0 +1,467 @@
+"""Routing policy: which numbers byoc manages and where each one routes.
+
+The policy is YAML (see `policy.example.yaml` at the repository root)::
+
+    version: 1
+    managed: {all_on_trunk: false, prefixes: ["+1415555"]}
+    rules:
+      - match: "+14155550"              # an E.164 prefix, an exact number, or a list of them
+        genesys: {ivr: Main IVR}        # {ivr: NAME}, {user: EMAIL} or none
+        sbc_tag: main                   # optional; defaults.sbc_tag otherwise
+    defaults: {genesys: none, sbc_tag: default}
+
+Matching: the rule with the most specific (longest) matching pattern wins; between patterns of equal
+length the rule written first in the file wins, and such exact duplicates are refused when loading.
+An exact number is simply the longest possible prefix. Numbers no rule matches use `defaults`.
+
+`load_policy` checks every field and reports all problems at once in a `PolicyError`, each naming
+the field path and the offending value.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Hashable, Mapping
+from dataclasses import dataclass
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Discriminator,
+    PrivateAttr,
+    StrictBool,
+    StrictStr,
+    Tag,
+    ValidationError,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
+
+__all__ = [
+    "Defaults",
+    "GenesysKind",
+    "GenesysTarget",
+    "IvrTarget",
+    "Managed",
+    "NoTarget",
+    "Policy",
+    "PolicyError",
+    "PolicyProblem",
+    "Route",
+    "Rule",
+    "UnmanagedNumberError",
+    "UserTarget",
+    "load_policy",
+]
+
+_E164 = re.compile(r"^\+[1-9]\d{6,14}$")
+_E164_PREFIX = re.compile(r"^\+[1-9]\d{0,14}$")
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s.]+$")
+_SBC_TAG = re.compile(r"^[A-Za-z0-9_-]{1,16}$")
+
+GenesysKind = Literal["ivr", "user", "none"]
+
+
+@dataclass(frozen=True, slots=True)
+class PolicyProblem:
+    """One problem in a policy: where (`rules[2].genesys.user`) and what is wrong."""
+
+    path: str
+    message: str
+
+
+class PolicyError(ValueError):
+    """The policy is invalid; nothing may be applied. The message lists every problem."""
+
+    def __init__(self, source: str, problems: list[PolicyProblem]) -> None:
+        self.source = source
+        self.problems = tuple(problems)
+        lines = [
+            f"{source}: {p.path}: {p.message}" if p.path else f"{source}: {p.message}"
+            for p in self.problems
+        ]
+        super().__init__("\n".join(lines))
+
+
+class UnmanagedNumberError(LookupError):
+    """A route was asked for a number the policy does not manage."""
+
+
+class _PolicyConflictError(ValueError):
+    """Cross-field problems found after every field was valid (carried through pydantic)."""
+
+    def __init__(self, problems: list[PolicyProblem]) -> None:
+        self.problems = problems
+        super().__init__("; ".join(f"{p.path}: {p.message}" for p in problems))
+
+
+def _problem(detail: str) -> PydanticCustomError:
+    return PydanticCustomError("policy_value", "{detail}", {"detail": detail})
+
+
+def _check_prefix(value: str) -> str:
+    if not _E164_PREFIX.match(value):
+        raise _problem(
+            f"{value!r} is not an E.164 prefix or number ('+', country code, up to 15 digits, "
+            "no spaces)"
+        )
+    return value
+
+
+def _check_email(value: str) -> str:
+    if not _EMAIL.match(value):
+        raise _problem(f"{value!r} is not a valid email address")
+    return value
+
+
+def _check_sbc_tag(value: str) -> str:
+    if not _SBC_TAG.match(value):
+        raise _problem(
+            f"{value!r} is not a valid SBC tag (1-16 characters: letters, digits, '_' or '-')"
+        )
+    return value
+
+
+def _check_target_name(value: str) -> str:
+    if not value or value != value.strip():
+        raise _problem(f"{value!r} is not a valid name (empty, or leading/trailing spaces)")
+    return value
+
+
+def _one_or_many(value: Any) -> Any:
+    if isinstance(value, list | tuple) and not value:
+        raise _problem("is empty; give at least one prefix or number")
+    return (value,) if isinstance(value, str | int) else value
+
+
+E164Prefix = Annotated[StrictStr, AfterValidator(_check_prefix)]
+Email = Annotated[StrictStr, AfterValidator(_check_email)]
+SbcTag = Annotated[StrictStr, AfterValidator(_check_sbc_tag)]
+TargetName = Annotated[StrictStr, AfterValidator(_check_target_name)]
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class IvrTarget(_Frozen):
+    """Route to a Genesys IVR / call route by name."""
+
+    ivr: TargetName
+
+    @property
+    def kind(self) -> GenesysKind:
+        return "ivr"
+
+    @property
+    def name(self) -> str | None:
+        return self.ivr
+
+
+class UserTarget(_Frozen):
+    """Route to a Genesys user, by email."""
+
+    user: Email
+
+    @property
+    def kind(self) -> GenesysKind:
+        return "user"
+
+    @property
+    def name(self) -> str | None:
+        return self.user
+
+
+class NoTarget(_Frozen):
+    """No Genesys routing (written `none`): the number is in a DID pool but not assigned."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_word(cls, value: Any) -> Any:
+        return {} if value == "none" else value
+
+    @property
+    def kind(self) -> GenesysKind:
+        return "none"
+
+    @property
+    def name(self) -> str | None:
+        return None
+
+
+_TARGET_TAGS = ("ivr", "user", "none")
+
+
+def _target_tag(value: Any) -> Hashable | None:
+    if isinstance(value, IvrTarget | UserTarget | NoTarget):
+        return value.kind
+    if value == "none":
+        return "none"
+    if isinstance(value, Mapping) and len(value) == 1:
+        key = next(iter(value))
+        return key if key in ("ivr", "user") else None
+    return None
+
+
+GenesysTarget = Annotated[
+    Annotated[IvrTarget, Tag("ivr")]
+    | Annotated[UserTarget, Tag("user")]
+    | Annotated[NoTarget, Tag("none")],
+    Discriminator(
+        _target_tag,
+        custom_error_type="genesys_target",
+        custom_error_message="not a Genesys target",
+    ),
+]
+
+
+class Managed(_Frozen):
+    """Which numbers byoc manages: every number on the trunk, or those under the prefixes."""
+
+    all_on_trunk: StrictBool = False
+    prefixes: tuple[E164Prefix, ...] = ()
+
+
+class Rule(_Frozen):
+    """Numbers matching `match` route to `genesys`, tagged `sbc_tag` on the SBC."""
+
+    name: TargetName | None = None
+    match: Annotated[tuple[E164Prefix, ...], BeforeValidator(_one_or_many)]
+    genesys: GenesysTarget
+    sbc_tag: SbcTag | None = None
+
+
+class Defaults(_Frozen):
+    """Routing for managed numbers no rule matches."""
+
+    genesys: GenesysTarget
+    sbc_tag: SbcTag
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    """Where one number routes. `rule_index` is None when `defaults` applied."""
+
+    genesys_kind: GenesysKind
+    genesys_name: str | None
+    sbc_tag: str
+    rule_index: int | None
+    matched: str | None
+
+
+class Policy(_Frozen):
+    """A validated routing policy. Build it with `load_policy`."""
+
+    version: Literal[1] = 1
+    managed: Managed
+    rules: tuple[Rule, ...] = ()
+    defaults: Defaults
+    _rule_by_pattern: dict[str, int] = PrivateAttr(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Policy:
+        problems = _conflicts(self)
+        if problems:
+            raise _PolicyConflictError(problems)
+        return self
+
+    def model_post_init(self, context: Any, /) -> None:
+        for index, rule in enumerate(self.rules):
+            for pattern in rule.match:
+                self._rule_by_pattern.setdefault(pattern, index)
+
+    def is_managed(self, number: str) -> bool:
+        """Whether the policy manages `number` (E.164)."""
+        _check_number(number)
+        if self.managed.all_on_trunk:
+            return True
+        return any(number.startswith(p) for p in self.managed.prefixes)
+
+    def route_for(self, number: str) -> Route:
+        """The route of a managed `number`: most specific rule, else the defaults."""
+        if not self.is_managed(number):
+            raise UnmanagedNumberError(
+                f"{number} is not managed by the policy (managed prefixes: "
+                f"{', '.join(self.managed.prefixes)}); it gets no route"
+            )
+        for length in range(len(number), 1, -1):
+            index = self._rule_by_pattern.get(number[:length])
+            if index is not None:
+                rule = self.rules[index]
+                return Route(
+                    genesys_kind=rule.genesys.kind,
+                    genesys_name=rule.genesys.name,
+                    sbc_tag=rule.sbc_tag or self.defaults.sbc_tag,
+                    rule_index=index,
+                    matched=number[:length],
+                )
+        return Route(
+            genesys_kind=self.defaults.genesys.kind,
+            genesys_name=self.defaults.genesys.name,
+            sbc_tag=self.defaults.sbc_tag,
+            rule_index=None,
+            matched=None,
+        )
+
+
+def _check_number(number: str) -> None:
+    if not _E164.match(number):
+        raise ValueError(f"{number!r} is not an E.164 number (e.g. +14155550100)")
+
+
+def _conflicts(policy: Policy) -> list[PolicyProblem]:
+    problems: list[PolicyProblem] = []
+    managed = policy.managed
+    if managed.all_on_trunk and managed.prefixes:
+        problems.append(
+            PolicyProblem(
+                "managed.prefixes",
+                f"{list(managed.prefixes)!r} would be ignored because all_on_trunk is true; "
+                "remove the prefixes or set all_on_trunk: false",
+            )
+        )
+    if not managed.all_on_trunk and not managed.prefixes:
+        problems.append(
+            PolicyProblem(
+                "managed",
+                "manages no numbers; set all_on_trunk: true or list at least one prefix",
+            )
+        )
+    first_prefix: dict[str, int] = {}
+    for i, prefix in enumerate(managed.prefixes):
+        if prefix in first_prefix:
+            problems.append(
+                PolicyProblem(
+                    f"managed.prefixes[{i}]",
+                    f"{prefix!r} is listed twice "
+                    f"(first at managed.prefixes[{first_prefix[prefix]}])",
+                )
+            )
+        first_prefix.setdefault(prefix, i)
+
+    first_match: dict[str, str] = {}
+    for r, rule in enumerate(policy.rules):
+        for m, pattern in enumerate(rule.match):
+            path = f"rules[{r}].match[{m}]"
+            if pattern in first_match:
+                problems.append(
+                    PolicyProblem(
+                        path,
+                        f"{pattern!r} is already matched by {first_match[pattern]}; the earlier "
+                        "entry always wins, so this one would never apply",
+                    )
+                )
+                continue
+            first_match[pattern] = path
+            if not managed.all_on_trunk and not any(
+                pattern.startswith(p) or p.startswith(pattern) for p in managed.prefixes
+            ):
+                problems.append(
+                    PolicyProblem(
+                        path,
+                        f"{pattern!r} is outside every managed prefix "
+                        f"({', '.join(dict.fromkeys(managed.prefixes))}); "
+                        "the rule could never apply",
+                    )
+                )
+    return problems
+
+
+class _StrictKeysLoader(yaml.SafeLoader):
+    """SafeLoader that refuses a key written twice in one mapping."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if isinstance(key, Hashable) and key in seen:
+                raise yaml.constructor.ConstructorError(
+                    "while reading a mapping",
+                    node.start_mark,
+                    f"key {key!r} is written twice",
+                    key_node.start_mark,
+                )
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
+def load_policy(text: str, source: str) -> Policy:
+    """Parse and validate policy YAML; `source` names it in errors (e.g. `policy.yaml`)."""
+    try:
+        data = yaml.load(text, Loader=_StrictKeysLoader)  # noqa: S506 - a SafeLoader subclass
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        what = "; ".join(str(s) for s in (exc.context, exc.problem) if s)
+        raise PolicyError(source, [PolicyProblem(where, f"invalid YAML: {what}")]) from exc
+    except yaml.YAMLError as exc:
+        raise PolicyError(source, [PolicyProblem("", f"invalid YAML: {exc}")]) from exc
+    if data is None:
+        empty = PolicyProblem("", "is empty; expected managed, rules and defaults")
+        raise PolicyError(source, [empty])
+    if not isinstance(data, dict):
+        raise PolicyError(
+            source,
+            [
+                PolicyProblem(
+                    "",
+                    f"expected a mapping with managed, rules and defaults, got {data!r}",
+                )
+            ],
+        )
+    try:
+        return Policy.model_validate(data)
+    except ValidationError as exc:
+        raise PolicyError(source, _problems(exc)) from exc
+
+
+def _problems(exc: ValidationError) -> list[PolicyProblem]:
+    problems: list[PolicyProblem] = []
+    for error in exc.errors():
+        cause = (error.get("ctx") or {}).get("error")
+        if isinstance(cause, _PolicyConflictError):
+            problems.extend(cause.problems)
+            continue
+        problems.append(PolicyProblem(_path(error["loc"]), _message(error)))
+    return problems
+
+
+def _path(loc: tuple[int | str, ...]) -> str:
+    parts: list[str] = []
+    previous: int | str | None = None
+    for part in loc:
+        if previous == "genesys" and part in _TARGET_TAGS:
+            # Pydantic puts the union tag in the path; the tag's field name follows it.
+            previous = None
+            continue
+        if isinstance(part, int):
+            parts.append(f"[{part}]")
+        else:
+            parts.append(f".{part}" if parts else part)
+        previous = part
+    return "".join(parts)
+
+
+def _message(error: Any) -> str:
+    kind = error["type"]
+    value = error.get("input")
+    if kind == "policy_value":
+        return str(error["msg"])
+    if kind == "missing":
+        return "required, but missing"
+    if kind == "extra_forbidden":
+        return f"unknown key (value {value!r}); check the spelling against policy.example.yaml"
+    if kind == "genesys_target":
+        return f"{value!r} is not a Genesys target; use {{ivr: NAME}}, {{user: EMAIL}} or none"
+    if kind == "string_type":
+        hint = ""
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            hint = "; quote it in YAML (an unquoted +1415... is read as a number and loses '+')"
+        return f"expected text, got {type(value).__name__} {value!r}{hint}"
+    if kind == "bool_type":
+        return f"expected true or false, got {value!r}"
+    return f"{value!r}: {error['msg']}"
