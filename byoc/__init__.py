@@ -1,1 +1,1 @@
-"""byoc: control plane for Genesys Cloud BYOC telephony (Twilio, AudioCodes SBCs on Azure, Genesys Cloud)."""
+"""byoc: control plane for Genesys Cloud BYOC telephony (Twilio, AudioCodes on Azure, Genesys)."""

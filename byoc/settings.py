@@ -1,12 +1,12 @@
-"""Every byoc setting, read from the environment (Azure app settings / `local.settings.json` Values).
+"""Every byoc setting, read from the environment (app settings / `local.settings.json` Values).
 
 Names are `BYOC_<FIELD>` in upper case, except the storage connection, which byoc shares with the
 Functions host (`AzureWebJobsStorage`, or its identity-based `AzureWebJobsStorage__*` form).
 
 Secrets are never settings values in Azure: for each secret `X` there is `BYOC_X_SECRET_NAME`, the
 name of a Key Vault secret resolved at run time. For local runs the plain value may be given as
-`BYOC_X` instead. A bad configuration fails with one `ConfigurationError` that lists every missing or
-invalid setting.
+`BYOC_X` instead. A bad configuration fails with one `ConfigurationError` that lists every missing
+or invalid setting.
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ SECRET_FIELDS = (
 QUEUE_NAME = "byoc-jobs"
 POISON_QUEUE_NAME = "byoc-jobs-poison"
 
-_PENDING_PROBLEMS: ContextVar[list[str]] = ContextVar("byoc_settings_problems", default=[])
+_PENDING_PROBLEMS: ContextVar[tuple[str, ...]] = ContextVar("byoc_settings_problems", default=())
 _NAME_RE = re.compile(r"^[a-z][a-z0-9-]{0,30}$")
 
 
@@ -246,13 +246,13 @@ class Settings(BaseSettings):
     def _presence_checks(cls, data: Any) -> Any:
         # Runs before field validation so its findings join the field errors in one report.
         if isinstance(data, dict):
-            _PENDING_PROBLEMS.set(presence_problems(data))
+            _PENDING_PROBLEMS.set(tuple(presence_problems(data)))
         return data
 
     @model_validator(mode="after")
     def _cross_checks(self) -> Settings:
         problems = list(_PENDING_PROBLEMS.get())
-        _PENDING_PROBLEMS.set([])
+        _PENDING_PROBLEMS.set(())
         if self.azure_credential == "static-token" and self.azure_static_token is None:
             problems.append(
                 "BYOC_AZURE_STATIC_TOKEN is required with BYOC_AZURE_CREDENTIAL=static-token"
@@ -334,7 +334,7 @@ def describe_validation_error(error: ValidationError) -> list[str]:
 
 def load_settings(**overrides: Any) -> Settings:
     """Read and validate the settings; raise ConfigurationError listing every problem."""
-    _PENDING_PROBLEMS.set([])
+    _PENDING_PROBLEMS.set(())
     try:
         return Settings(**overrides)
     except ValidationError as exc:
@@ -344,7 +344,7 @@ def load_settings(**overrides: Any) -> Settings:
                 problems.append(extra)
         raise ConfigurationError(problems) from None
     finally:
-        _PENDING_PROBLEMS.set([])
+        _PENDING_PROBLEMS.set(())
 
 
 @lru_cache(maxsize=1)

@@ -1,0 +1,1 @@
+"""Adapters: one module per external system (Twilio, Genesys, AudioCodes, Azure, SIP)."""

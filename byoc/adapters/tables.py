@@ -1,0 +1,225 @@
+"""Azure Tables: the number inventory, the operations log, and byoc's small state records."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import uuid
+from collections.abc import Iterable, Iterator
+from contextlib import suppress
+from typing import TYPE_CHECKING, Any
+
+from byoc.domain.inventory import NumberRecord, NumberState
+
+if TYPE_CHECKING:
+    from azure.data.tables import TableClient, TableServiceClient
+
+    from byoc.adapters.storage import StorageAccess
+
+_MAX_PROPERTY = 30_000  # characters; a table property holds at most 64 KiB (UTF-16)
+INVENTORY_PARTITION = "number"
+
+
+def _service(access: StorageAccess) -> TableServiceClient:
+    from azure.data.tables import TableServiceClient
+
+    if access.connection_string:
+        return TableServiceClient.from_connection_string(access.connection_string)
+    if access.table_uri is None:
+        raise ValueError("AzureWebJobsStorage__tableServiceUri is required (identity-based tables)")
+    return TableServiceClient(endpoint=access.table_uri, credential=access.credential)
+
+
+def open_table(access: StorageAccess, name: str) -> TableClient:
+    """A table client, creating the table on first use."""
+    return _service(access).create_table_if_not_exists(name)
+
+
+def _clip(value: Any) -> str:
+    text = json.dumps(value, default=str)
+    return text if len(text) <= _MAX_PROPERTY else text[: _MAX_PROPERTY - 20] + '..."(truncated)"'
+
+
+class TableInventory:
+    """The `inventory` table: one entity per managed number."""
+
+    def __init__(self, access: StorageAccess, table: str) -> None:
+        self._client = open_table(access, table)
+
+    @staticmethod
+    def _to_entity(record: NumberRecord) -> dict[str, Any]:
+        return {
+            "PartitionKey": INVENTORY_PARTITION,
+            "RowKey": record.number,
+            "state": record.state.value,
+            "sid": record.sid or "",
+            "genesys_target": record.genesys_target or "",
+            "sbc_tag": record.sbc_tag or "",
+            "converged": json.dumps(record.converged),
+            "errors": json.dumps(record.errors),
+            "source": record.source or "",
+            "correlation_id": record.correlation_id or "",
+            "updated": record.updated or "",
+        }
+
+    @staticmethod
+    def _from_entity(entity: dict[str, Any]) -> NumberRecord:
+        return NumberRecord(
+            number=str(entity["RowKey"]),
+            state=NumberState(entity["state"]),
+            sid=entity.get("sid") or None,
+            genesys_target=entity.get("genesys_target") or None,
+            sbc_tag=entity.get("sbc_tag") or None,
+            converged=json.loads(entity.get("converged") or "{}"),
+            errors=json.loads(entity.get("errors") or "{}"),
+            source=entity.get("source") or None,
+            correlation_id=entity.get("correlation_id") or None,
+            updated=entity.get("updated") or None,
+        )
+
+    def get(self, number: str) -> NumberRecord | None:
+        from azure.core.exceptions import ResourceNotFoundError
+
+        try:
+            return self._from_entity(self._client.get_entity(INVENTORY_PARTITION, number))
+        except ResourceNotFoundError:
+            return None
+
+    def put(self, record: NumberRecord) -> None:
+        from azure.data.tables import UpdateMode
+
+        self._client.upsert_entity(self._to_entity(record), mode=UpdateMode.REPLACE)
+
+    def put_many(self, records: Iterable[NumberRecord]) -> None:
+        """Upsert in transactions of up to 100 entities (one partition)."""
+        batch: list[tuple[str, dict[str, Any], dict[str, Any]]] = []
+        for record in records:
+            batch.append(("upsert", self._to_entity(record), {"mode": "replace"}))
+            if len(batch) == 100:
+                self._client.submit_transaction(batch)
+                batch = []
+        if batch:
+            self._client.submit_transaction(batch)
+
+    def delete(self, number: str) -> None:
+        self._client.delete_entity(INVENTORY_PARTITION, number)
+
+    def all(self) -> list[NumberRecord]:
+        return [
+            self._from_entity(e)
+            for e in self._client.query_entities(f"PartitionKey eq '{INVENTORY_PARTITION}'")
+        ]
+
+
+class TableOperationsLog:
+    """The `operations` table: the audit trail of every applied change."""
+
+    def __init__(self, access: StorageAccess, table: str) -> None:
+        self._client = open_table(access, table)
+
+    def record(
+        self,
+        *,
+        target: str,
+        operation: str,
+        outcome: str,
+        correlation_id: str,
+        numbers: list[str] | None = None,
+        before: Any = None,
+        after: Any = None,
+        detail: str = "",
+    ) -> None:
+        now = dt.datetime.now(dt.UTC)
+        inverted = 10**13 - int(now.timestamp() * 1000)
+        self._client.create_entity(
+            {
+                "PartitionKey": target.replace("/", "_"),
+                "RowKey": f"{inverted:013d}-{uuid.uuid4().hex[:12]}",
+                "at": now.isoformat(timespec="milliseconds"),
+                "target": target,
+                "operation": operation,
+                "outcome": outcome,
+                "correlation_id": correlation_id,
+                "numbers": _clip(sorted(numbers or [])),
+                "before": _clip(before),
+                "after": _clip(after),
+                "detail": detail[:2000],
+            }
+        )
+
+    def recent(self, *, target: str | None = None, limit: int = 50) -> list[dict[str, Any]]:
+        """Newest first."""
+        entities: Iterator[Any] = iter(
+            self._client.query_entities(f"PartitionKey eq '{target}'")
+            if target
+            else self._client.list_entities()
+        )
+        rows = [dict(e) for _, e in zip(range(limit * 4), entities, strict=False)]
+        rows.sort(key=lambda r: str(r.get("at", "")), reverse=True)
+        return rows[:limit]
+
+    def for_number(self, number: str, *, limit: int = 50) -> list[dict[str, Any]]:
+        """What happened to one number (scans the log; fine for an audit question)."""
+        hits = [
+            dict(e) for e in self._client.list_entities() if number in str(e.get("numbers", ""))
+        ]
+        hits.sort(key=lambda r: str(r.get("at", "")), reverse=True)
+        return hits[:limit]
+
+
+class TableStateStore:
+    """Small records byoc keeps: processed event ids, poll cursors, health results, sync status."""
+
+    def __init__(self, access: StorageAccess, table: str) -> None:
+        self._client = open_table(access, table)
+
+    def claim(self, namespace: str, key: str) -> bool:
+        """Record `key` once; False if it was already recorded (a repeated event)."""
+        from azure.core.exceptions import ResourceExistsError
+
+        try:
+            self._client.create_entity(
+                {
+                    "PartitionKey": namespace,
+                    "RowKey": _safe_key(key),
+                    "at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+                }
+            )
+        except ResourceExistsError:
+            return False
+        return True
+
+    def release_claim(self, namespace: str, key: str) -> None:
+        """Forget a claim (the work it guarded failed before anything was enqueued)."""
+        from azure.core.exceptions import ResourceNotFoundError
+
+        with suppress(ResourceNotFoundError):
+            self._client.delete_entity(namespace, _safe_key(key))
+
+    def get(self, namespace: str, key: str) -> Any:
+        from azure.core.exceptions import ResourceNotFoundError
+
+        try:
+            entity = self._client.get_entity(namespace, _safe_key(key))
+        except ResourceNotFoundError:
+            return None
+        return json.loads(entity.get("value") or "null")
+
+    def put(self, namespace: str, key: str, value: Any) -> None:
+        from azure.data.tables import UpdateMode
+
+        self._client.upsert_entity(
+            {"PartitionKey": namespace, "RowKey": _safe_key(key), "value": _clip(value)},
+            mode=UpdateMode.REPLACE,
+        )
+
+    def items(self, namespace: str) -> dict[str, Any]:
+        return {
+            str(e["RowKey"]): json.loads(e.get("value") or "null")
+            for e in self._client.query_entities(f"PartitionKey eq '{namespace}'")
+        }
+
+
+def _safe_key(key: str) -> str:
+    """Table keys may not hold / \\ # ? or control characters."""
+    return "".join("_" if ch in "/\\#?" or ord(ch) < 32 else ch for ch in key)[:512]

@@ -1,0 +1,201 @@
+"""The composition root: builds byoc's services from settings, each dependency once and lazily.
+
+Entrypoints (function blueprints, the CLI, devhost) ask `Services` for what they need; nothing heavy
+is built or imported until it is first used, so importing `function_app` stays light.
+"""
+
+from __future__ import annotations
+
+import threading
+from functools import cached_property
+from typing import TYPE_CHECKING
+
+from byoc.domain.plan import GuardLimits
+from byoc.domain.policy import Policy, load_policy
+from byoc.settings import Settings, cached_settings
+
+if TYPE_CHECKING:
+    from azure.core.credentials import TokenCredential
+
+    from byoc.adapters.keyvault import KeyVaultSecrets
+    from byoc.adapters.lock import BlobLeaseLocks
+    from byoc.adapters.queue import StorageJobQueue
+    from byoc.adapters.storage import StorageAccess
+    from byoc.adapters.tables import TableInventory, TableOperationsLog, TableStateStore
+    from byoc.services.numbers import NumberLifecycle
+    from byoc.services.reconcile import ReconcilerRegistry, ReconcileService
+    from byoc.services.worker import Worker
+
+class Services:
+    """Every service and adapter byoc uses, built on first use from one `Settings`."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._policy_lock = threading.Lock()
+        self._policy: tuple[str, Policy] | None = None
+
+    # --- Azure identity, storage, Key Vault -------------------------------------------------
+
+    @cached_property
+    def credential(self) -> TokenCredential:
+        from byoc.adapters.identity import build_credential
+
+        return build_credential(self.settings)
+
+    @cached_property
+    def storage(self) -> StorageAccess:
+        from byoc.adapters.storage import StorageAccess
+
+        needs_identity = self.settings.storage_connection_string is None
+        return StorageAccess.from_settings(
+            self.settings, self.credential if needs_identity else None
+        )
+
+    @cached_property
+    def queue(self) -> StorageJobQueue:
+        from byoc.adapters.queue import StorageJobQueue
+
+        return StorageJobQueue(self.storage)
+
+    @cached_property
+    def inventory(self) -> TableInventory:
+        from byoc.adapters.tables import TableInventory
+
+        return TableInventory(self.storage, self.settings.inventory_table)
+
+    @cached_property
+    def operations(self) -> TableOperationsLog:
+        from byoc.adapters.tables import TableOperationsLog
+
+        return TableOperationsLog(self.storage, self.settings.operations_table)
+
+    @cached_property
+    def state(self) -> TableStateStore:
+        from byoc.adapters.tables import TableStateStore
+
+        return TableStateStore(self.storage, self.settings.state_table)
+
+    @cached_property
+    def locks(self) -> BlobLeaseLocks:
+        from byoc.adapters.lock import BlobLeaseLocks
+
+        return BlobLeaseLocks(
+            self.storage, self.settings.lock_container, lease_s=self.settings.lock_lease_s
+        )
+
+    @cached_property
+    def keyvault(self) -> KeyVaultSecrets:
+        from byoc.adapters.keyvault import KeyVaultSecrets
+
+        if not self.settings.keyvault_url:
+            raise LookupError("BYOC_KEYVAULT_URL is not set")
+        return KeyVaultSecrets(
+            self.settings.keyvault_url,
+            self.credential,
+            verify_challenge_resource=self.settings.keyvault_verify_challenge_resource,
+            ca_bundle=self.settings.ca_bundle,
+        )
+
+    def secret(self, field: str) -> str:
+        """A secret setting's value: the local plain value, or the named Key Vault secret."""
+        plain = getattr(self.settings, field)
+        if plain is not None:
+            return str(plain.get_secret_value())
+        name = getattr(self.settings, f"{field}_secret_name")
+        if name is None:
+            raise LookupError(f"BYOC_{field.upper()}_SECRET_NAME is not set")
+        return self.keyvault.get_secret(name).value
+
+    # --- policy -------------------------------------------------------------------------------
+
+    def policy(self) -> Policy:
+        """The routing policy, re-read when its file or blob changes."""
+        from byoc.adapters.policy_source import read_policy_text
+
+        text, version = read_policy_text(
+            self.settings.policy_path,
+            credential=self.credential if self.settings.policy_path.startswith("https") else None,
+            ca_bundle=self.settings.ca_bundle,
+        )
+        with self._policy_lock:
+            if self._policy is None or self._policy[0] != version:
+                self._policy = (version, load_policy(text, self.settings.policy_path))
+            return self._policy[1]
+
+    # --- services -----------------------------------------------------------------------------
+
+    @cached_property
+    def registry(self) -> ReconcilerRegistry:
+        from byoc.services.reconcile import ReconcilerRegistry
+
+        registry = ReconcilerRegistry()
+        register_targets(self, registry)
+        return registry
+
+    @cached_property
+    def reconcile(self) -> ReconcileService:
+        from byoc.services.reconcile import ReconcileService
+
+        return ReconcileService(
+            registry=self.registry,
+            inventory=self.inventory,
+            operations=self.operations,
+            state=self.state,
+            locks=self.locks,
+            queue=self.queue,
+            policy=self.policy,
+            limits=GuardLimits(
+                max_delete_fraction=self.settings.max_delete_fraction,
+                max_delete_count=self.settings.max_delete_count,
+            ),
+        )
+
+    @cached_property
+    def numbers(self) -> NumberLifecycle:
+        from byoc.services.numbers import NumberLifecycle
+
+        return NumberLifecycle(
+            inventory=self.inventory,
+            state=self.state,
+            queue=self.queue,
+            policy=self.policy,
+            number_targets=lambda: self.reconcile.number_targets(),
+        )
+
+    @cached_property
+    def worker(self) -> Worker:
+        from byoc.services.worker import Worker
+
+        return Worker(
+            queue=self.queue,
+            numbers=lambda: self.numbers,
+            reconcile=lambda: self.reconcile,
+        )
+
+
+def register_targets(services: Services, registry: ReconcilerRegistry) -> None:
+    """Every target byoc reconciles, in the order a full sync should visit them."""
+    # Each target's reconciler is registered here as it lands (twilio, sbc:<name>, genesys,
+    # nsg:<name>); with none registered, plans are empty rather than errors.
+    del services, registry
+
+
+_services: Services | None = None
+_services_lock = threading.Lock()
+
+
+def get_services() -> Services:
+    """The process-wide services, built from the environment's settings on first use."""
+    global _services
+    with _services_lock:
+        if _services is None:
+            _services = Services(cached_settings())
+        return _services
+
+
+def reset_services() -> None:
+    """Forget the process-wide services (settings changed: tests, devhost reload)."""
+    global _services
+    with _services_lock:
+        _services = None
+    cached_settings.cache_clear()

@@ -1,0 +1,119 @@
+"""The number inventory: one record per managed number and its lifecycle.
+
+    discovered ─► onboarding ─► active          (every target converged)
+         │             │
+         └─────────────┴─► releasing ─► released (every target let go, then Twilio released it)
+    failed: a target refused the number for good (the error says why); a new event retries it.
+
+Twilio is the source of truth for ownership; the inventory is the desired state of the others.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field, replace
+from enum import StrEnum
+
+
+class NumberState(StrEnum):
+    """Where a number is in its lifecycle."""
+
+    DISCOVERED = "discovered"
+    ONBOARDING = "onboarding"
+    ACTIVE = "active"
+    RELEASING = "releasing"
+    RELEASED = "released"
+    FAILED = "failed"
+
+
+PRESENT_STATES = frozenset({NumberState.ONBOARDING, NumberState.ACTIVE, NumberState.FAILED})
+"""States whose numbers the targets must carry."""
+
+
+@dataclass(frozen=True)
+class NumberRecord:
+    """One managed number."""
+
+    number: str
+    state: NumberState
+    sid: str | None = None
+    genesys_target: str | None = None
+    sbc_tag: str | None = None
+    converged: dict[str, str] = field(default_factory=dict)
+    errors: dict[str, str] = field(default_factory=dict)
+    source: str | None = None
+    correlation_id: str | None = None
+    updated: str | None = None
+
+    @property
+    def wanted_on_targets(self) -> bool:
+        """True while the targets must carry this number."""
+        return self.state in PRESENT_STATES
+
+
+def now_iso(now: dt.datetime | None = None) -> str:
+    """UTC timestamp text used in records."""
+    return (now or dt.datetime.now(dt.UTC)).isoformat(timespec="seconds")
+
+
+def on_purchased(
+    existing: NumberRecord | None,
+    number: str,
+    *,
+    sid: str | None,
+    source: str,
+    correlation_id: str,
+) -> NumberRecord:
+    """A number was bought (or found): it must be onboarded on every target."""
+    if existing is not None and existing.state is NumberState.ACTIVE:
+        return replace(existing, sid=sid or existing.sid, updated=now_iso())
+    return NumberRecord(
+        number=number,
+        state=NumberState.ONBOARDING,
+        sid=sid or (existing.sid if existing else None),
+        converged={},
+        errors={},
+        source=source,
+        correlation_id=correlation_id,
+        updated=now_iso(),
+    )
+
+
+def on_released(existing: NumberRecord | None, number: str, *, correlation_id: str) -> NumberRecord:
+    """A number is going away: every target must let go of it."""
+    base = existing or NumberRecord(number=number, state=NumberState.RELEASING)
+    return replace(
+        base,
+        state=NumberState.RELEASING,
+        converged={},
+        errors={},
+        correlation_id=correlation_id,
+        updated=now_iso(),
+    )
+
+
+def on_target_converged(record: NumberRecord, target: str, targets: list[str]) -> NumberRecord:
+    """A target reports the number as it should be; promote the record when all have."""
+    converged = {**record.converged, target: now_iso()}
+    errors = {k: v for k, v in record.errors.items() if k != target}
+    state = record.state
+    if state in (NumberState.ONBOARDING, NumberState.FAILED) and all(
+        t in converged for t in targets
+    ):
+        state = NumberState.ACTIVE if not errors else state
+    return replace(record, converged=converged, errors=errors, state=state, updated=now_iso())
+
+
+def on_target_failed(record: NumberRecord, target: str, error: str) -> NumberRecord:
+    """A target could not take the number; keep it onboarding with the error visible."""
+    return replace(
+        record,
+        errors={**record.errors, target: error[:500]},
+        converged={k: v for k, v in record.converged.items() if k != target},
+        updated=now_iso(),
+    )
+
+
+def released_everywhere(record: NumberRecord, targets: list[str]) -> bool:
+    """True when every target has let go of a releasing number."""
+    return record.state is NumberState.RELEASING and all(t in record.converged for t in targets)

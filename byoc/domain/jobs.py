@@ -1,0 +1,89 @@
+"""Queue messages (`byoc-jobs`): a versioned, discriminated union of pydantic models.
+
+Events only say "look at X"; a `NumberEvent` updates the inventory and leads to `SyncTarget` jobs.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+
+SCHEMA_VERSION: Literal[1] = 1
+TARGET_PATTERN = r"^(all|twilio|genesys|sbc:[a-z][a-z0-9-]{0,30}|nsg:[a-z][a-z0-9-]{0,30})$"
+
+
+def new_correlation_id() -> str:
+    """A fresh id that follows one piece of work across jobs, logs and the operations log."""
+    return uuid.uuid4().hex
+
+
+class _Job(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    schema_version: Literal[1] = SCHEMA_VERSION
+    correlation_id: str = Field(min_length=8, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")
+
+
+class NumberEvent(_Job):
+    """A number was bought, released or changed at Twilio (or someone says so)."""
+
+    type: Literal["number_event"] = "number_event"
+    action: Literal["purchased", "released", "updated"]
+    number: str = Field(pattern=r"^\+[1-9]\d{6,14}$")
+    sid: str | None = Field(default=None, pattern=r"^PN[0-9a-fA-F]{32}$")
+    source: Literal["webhook", "poller", "purchase", "sweep", "cli"]
+    event_id: str = Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.:@+-]+$")
+
+
+class SyncTarget(_Job):
+    """Converge one target (read, plan, guard, apply, verify)."""
+
+    type: Literal["sync_target"] = "sync_target"
+    target: str = Field(pattern=TARGET_PATTERN)
+    reason: str = Field(min_length=1, max_length=200)
+    force: bool = False
+
+
+class RotateCertificate(_Job):
+    """Rotate the SBC TLS certificate from Key Vault (one SBC, or all when `sbc` is None)."""
+
+    type: Literal["rotate_certificate"] = "rotate_certificate"
+    sbc: str | None = Field(default=None, pattern=r"^[a-z][a-z0-9-]{0,30}$")
+    force: bool = False
+    certificate_version: str | None = Field(default=None, max_length=64)
+
+
+Job = Annotated[NumberEvent | SyncTarget | RotateCertificate, Field(discriminator="type")]
+_JOB_ADAPTER: TypeAdapter[Job] = TypeAdapter(Job)
+
+
+class InvalidJob(ValueError):
+    """A queue message that is not a valid byoc job; it goes to the poison queue, not a retry."""
+
+
+def parse_job(raw: bytes | str) -> Job:
+    """Validate a message body; raise InvalidJob naming every problem."""
+    try:
+        data = json.loads(raw)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise InvalidJob(f"message is not JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise InvalidJob("message must be a JSON object")
+    version = data.get("schema_version")
+    if version != SCHEMA_VERSION:
+        raise InvalidJob(f"unsupported schema_version {version!r} (this worker reads 1)")
+    try:
+        return _JOB_ADAPTER.validate_python(data)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or 'message'}: {e['msg']}"
+            for e in exc.errors(include_input=False)
+        )
+        raise InvalidJob(problems) from None
+
+
+def dump_job(job: Job) -> str:
+    """The JSON text of a job, as it goes on the queue (the queue adapter base64-encodes it)."""
+    return job.model_dump_json()

@@ -1,0 +1,154 @@
+"""Plans: the typed list of changes a reconciler wants to make, and the safety guard over them.
+
+A plan is printed for a dry run, checked by `guard`, applied and verified: one object throughout.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+
+class Action(StrEnum):
+    """What a change does to one object of a target."""
+
+    ADD = "add"
+    REMOVE = "remove"
+    UPDATE = "update"
+
+
+@dataclass(frozen=True)
+class Change:
+    """One change to one object of a target (a DID pool, a dial-plan rule, an NSG rule...)."""
+
+    target: str
+    action: Action
+    kind: str
+    key: str
+    summary: str
+    before: Any = None
+    after: Any = None
+    numbers_added: tuple[str, ...] = ()
+    numbers_removed: tuple[str, ...] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "target": self.target,
+            "action": self.action.value,
+            "kind": self.kind,
+            "key": self.key,
+            "summary": self.summary,
+            "before": self.before,
+            "after": self.after,
+            "numbers_added": list(self.numbers_added),
+            "numbers_removed": list(self.numbers_removed),
+        }
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Every change one target needs, plus what the planner noticed but will not change."""
+
+    target: str
+    changes: tuple[Change, ...] = ()
+    numbers_before: int = 0
+    conflicts: tuple[str, ...] = field(default=())
+    notes: tuple[str, ...] = field(default=())
+
+    @property
+    def is_empty(self) -> bool:
+        return not self.changes
+
+    def numbers_removed(self) -> set[str]:
+        """Numbers this plan takes away from the target (net of numbers it re-adds)."""
+        removed = {n for c in self.changes for n in c.numbers_removed}
+        added = {n for c in self.changes for n in c.numbers_added}
+        return removed - added
+
+    def numbers_added(self) -> set[str]:
+        added = {n for c in self.changes for n in c.numbers_added}
+        removed = {n for c in self.changes for n in c.numbers_removed}
+        return added - removed
+
+    def counts(self) -> dict[str, int]:
+        out = {a.value: 0 for a in Action}
+        for change in self.changes:
+            out[change.action.value] += 1
+        return out
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "target": self.target,
+            "changes": [c.to_json() for c in self.changes],
+            "counts": self.counts(),
+            "numbers_before": self.numbers_before,
+            "numbers_added": len(self.numbers_added()),
+            "numbers_removed": len(self.numbers_removed()),
+            "conflicts": list(self.conflicts),
+            "notes": list(self.notes),
+        }
+
+    def render_text(self) -> str:
+        """The plan as a person reads it, one line per change."""
+        marks = {Action.ADD: "+", Action.REMOVE: "-", Action.UPDATE: "~"}
+        lines = [f"{self.target}: " + ("no changes" if self.is_empty else self._headline())]
+        lines += [f"  {marks[c.action]} {c.kind} {c.key}: {c.summary}" for c in self.changes]
+        lines += [f"  ! conflict: {text}" for text in self.conflicts]
+        lines += [f"  · {text}" for text in self.notes]
+        return "\n".join(lines)
+
+    def _headline(self) -> str:
+        counts = self.counts()
+        return (
+            f"{counts['add']} to add, {counts['update']} to update, {counts['remove']} to remove "
+            f"(+{len(self.numbers_added())} / -{len(self.numbers_removed())} numbers)"
+        )
+
+
+class SafetyGuardRefused(Exception):
+    """A plan would remove more than the configured share of a target's numbers."""
+
+    def __init__(self, plan: Plan, reason: str) -> None:
+        self.plan = plan
+        self.reason = reason
+        super().__init__(
+            f"{plan.target}: plan refused by the mass-deletion guard: {reason}. Nothing was "
+            "changed. If this is intended, run `byoc apply --target "
+            f"{plan.target} --force`."
+        )
+
+
+@dataclass(frozen=True)
+class GuardLimits:
+    """How much a plan may remove without `--force`."""
+
+    max_delete_fraction: float = 0.1
+    max_delete_count: int = 100
+
+
+def guard(plan: Plan, limits: GuardLimits, *, force: bool = False) -> None:
+    """Refuse a plan that deletes too many of a target's numbers, unless forced."""
+    if force:
+        return
+    removed = len(plan.numbers_removed())
+    if removed == 0:
+        return
+    if removed > limits.max_delete_count:
+        raise SafetyGuardRefused(
+            plan, f"it removes {removed} numbers, above the cap of {limits.max_delete_count}"
+        )
+    base = max(plan.numbers_before, 1)
+    fraction = removed / base
+    if fraction > limits.max_delete_fraction:
+        raise SafetyGuardRefused(
+            plan,
+            f"it removes {removed} of {plan.numbers_before} numbers ({fraction:.0%}), above "
+            f"the limit of {limits.max_delete_fraction:.0%}",
+        )
+
+
+def plans_to_json(plans: list[Plan]) -> str:
+    """Plans as one JSON document (what `--json` and the dry-run API print)."""
+    return json.dumps({"plans": [p.to_json() for p in plans]}, indent=2, sort_keys=False)

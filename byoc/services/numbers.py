@@ -1,0 +1,107 @@
+"""Number lifecycle: turn `NumberEvent`s into inventory records and target syncs.
+
+An event is a hint: it records what byoc now wants (onboard or release the number) and queues a sync
+of every target that carries numbers. The syncs do the work, and are safe to repeat.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+
+from byoc.domain.inventory import NumberState, on_purchased, on_released
+from byoc.domain.jobs import NumberEvent, SyncTarget
+from byoc.domain.policy import Policy
+from byoc.ports import Inventory, JobQueue, StateStore
+
+log = logging.getLogger("byoc.numbers")
+
+EVENT_NAMESPACE = "event"
+
+
+@dataclass(frozen=True)
+class EventOutcome:
+    """What handling one event did."""
+
+    number: str
+    duplicate: bool = False
+    managed: bool = True
+    state: NumberState | None = None
+    targets: tuple[str, ...] = ()
+
+
+class NumberLifecycle:
+    """Applies number events to the inventory and queues the target syncs."""
+
+    def __init__(
+        self,
+        *,
+        inventory: Inventory,
+        state: StateStore,
+        queue: JobQueue,
+        policy: Callable[[], Policy],
+        number_targets: Callable[[], list[str]],
+    ) -> None:
+        self._inventory = inventory
+        self._state = state
+        self._queue = queue
+        self._policy = policy
+        self._number_targets = number_targets
+
+    def handle(self, event: NumberEvent) -> EventOutcome:
+        """Record the event once (by event id) and queue the syncs it calls for."""
+        if not self._state.claim(EVENT_NAMESPACE, event.event_id):
+            log.info(
+                "duplicate number event ignored",
+                extra={"event": "number.duplicate", "number": event.number,
+                       "event_id": event.event_id, "correlation_id": event.correlation_id},
+            )
+            return EventOutcome(number=event.number, duplicate=True)
+        try:
+            return self._apply(event)
+        except Exception:
+            self._state.release_claim(EVENT_NAMESPACE, event.event_id)
+            raise
+
+    def _apply(self, event: NumberEvent) -> EventOutcome:
+        policy = self._policy()
+        existing = self._inventory.get(event.number)
+        if event.action == "released":
+            if existing is None:
+                return EventOutcome(number=event.number, managed=False)
+            record = on_released(existing, event.number, correlation_id=event.correlation_id)
+        else:
+            if not policy.is_managed(event.number):
+                log.info(
+                    "number is not managed by the policy; ignored",
+                    extra={"event": "number.unmanaged", "number": event.number,
+                           "correlation_id": event.correlation_id},
+                )
+                return EventOutcome(number=event.number, managed=False)
+            record = on_purchased(
+                existing, event.number, sid=event.sid, source=event.source,
+                correlation_id=event.correlation_id,
+            )
+            route = policy.route_for(event.number)
+            target_name = (
+                f"{route.genesys_kind}:{route.genesys_name}" if route.genesys_name else "none"
+            )
+            record = replace(record, genesys_target=target_name, sbc_tag=route.sbc_tag)
+        self._inventory.put(record)
+        targets = tuple(self._number_targets())
+        for target in targets:
+            self._queue.send(
+                SyncTarget(
+                    target=target,
+                    reason=f"number {event.action}: {event.number}",
+                    correlation_id=event.correlation_id,
+                )
+            )
+        log.info(
+            "number event recorded",
+            extra={"event": f"number.{event.action}", "number": event.number,
+                   "state": record.state.value, "correlation_id": event.correlation_id,
+                   "targets": list(targets)},
+        )
+        return EventOutcome(number=event.number, state=record.state, targets=targets)

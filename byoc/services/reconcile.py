@@ -1,0 +1,284 @@
+"""Level-triggered reconciliation: one reconciler per target, all with the same verbs.
+
+    read_actual() -> desired(state) -> plan(actual, desired) -> guard -> apply(plan) -> verify()
+
+`ReconcilerRegistry` is where each target's reconciler plugs in; `ReconcileService` runs them: a
+dry run (`plan`) changes nothing and takes no lock; a `sync` holds the target's lease, refuses plans
+the safety guard rejects, applies, reads back, and records the operations log and per-number
+convergence.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from byoc.domain.inventory import (
+    NumberRecord,
+    NumberState,
+    on_target_converged,
+    on_target_failed,
+)
+from byoc.domain.jobs import SyncTarget
+from byoc.domain.plan import GuardLimits, Plan, SafetyGuardRefused, guard
+from byoc.domain.policy import Policy, Route
+from byoc.ports import HeldLease, Inventory, JobQueue, OperationsLog, StateStore, TargetLocks
+
+log = logging.getLogger("byoc.reconcile")
+
+
+@dataclass(frozen=True)
+class DesiredState:
+    """What every target should carry: the numbers and their routes, from inventory + policy."""
+
+    present: dict[str, Route]
+    releasing: frozenset[str] = frozenset()
+    records: dict[str, NumberRecord] = field(default_factory=dict)
+
+    @property
+    def numbers(self) -> frozenset[str]:
+        return frozenset(self.present)
+
+
+def desired_state(records: list[NumberRecord], policy: Policy) -> DesiredState:
+    """Numbers the targets must carry (managed, not released) with the route policy gives each."""
+    present: dict[str, Route] = {}
+    releasing: set[str] = set()
+    for record in records:
+        if record.state is NumberState.RELEASING:
+            releasing.add(record.number)
+        elif record.wanted_on_targets and policy.is_managed(record.number):
+            present[record.number] = policy.route_for(record.number)
+    return DesiredState(
+        present=present,
+        releasing=frozenset(releasing),
+        records={r.number: r for r in records},
+    )
+
+
+class Reconciler(Protocol):
+    """One target (twilio, genesys, sbc:<name>, nsg:<name>)."""
+
+    target: str
+    tracks_numbers: bool
+    """True when the target carries numbers (per-number convergence is recorded)."""
+
+    def read_actual(self) -> Any: ...
+
+    def desired(self, state: DesiredState) -> Any: ...
+
+    def plan(self, actual: Any, desired: Any) -> Plan: ...
+
+    def apply(self, plan: Plan, lease: HeldLease) -> None:
+        """Apply the plan; call `lease.check()` before every write."""
+        ...
+
+    def verify(self, desired: Any) -> list[str]:
+        """Read back; the problems left (empty when the target matches `desired`)."""
+        ...
+
+
+ReconcilerFactory = Callable[[], Reconciler]
+
+
+class ReconcilerRegistry:
+    """The targets byoc knows and how to build each one's reconciler."""
+
+    def __init__(self) -> None:
+        self._factories: dict[str, ReconcilerFactory] = {}
+
+    def register(self, target: str, factory: ReconcilerFactory) -> None:
+        if target in self._factories:
+            raise ValueError(f"a reconciler for {target!r} is already registered")
+        self._factories[target] = factory
+
+    def targets(self) -> list[str]:
+        return list(self._factories)
+
+    def build(self, target: str) -> Reconciler:
+        try:
+            return self._factories[target]()
+        except KeyError:
+            known = ", ".join(self._factories) or "none yet"
+            raise UnknownTarget(f"no target named {target!r} (known: {known})") from None
+
+    def expand(self, target: str) -> list[str]:
+        """`all` -> every target; a name -> itself, if known."""
+        if target == "all":
+            return self.targets()
+        if target not in self._factories:
+            known = ", ".join(self._factories) or "none yet"
+            raise UnknownTarget(f"no target named {target!r} (known: {known})")
+        return [target]
+
+
+class UnknownTarget(LookupError):
+    """The target named is not configured."""
+
+
+@dataclass
+class SyncOutcome:
+    """What one sync of one target did."""
+
+    target: str
+    plan: Plan
+    applied: bool = False
+    converged: bool = False
+    refused: str | None = None
+    problems: list[str] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "target": self.target,
+            "applied": self.applied,
+            "converged": self.converged,
+            "refused": self.refused,
+            "problems": self.problems,
+            "plan": self.plan.to_json(),
+        }
+
+
+class ReconcileService:
+    """Plans and syncs targets."""
+
+    def __init__(
+        self,
+        *,
+        registry: ReconcilerRegistry,
+        inventory: Inventory,
+        operations: OperationsLog,
+        state: StateStore,
+        locks: TargetLocks,
+        queue: JobQueue,
+        policy: Callable[[], Policy],
+        limits: GuardLimits,
+    ) -> None:
+        self.registry = registry
+        self._inventory = inventory
+        self._operations = operations
+        self._state = state
+        self._locks = locks
+        self._queue = queue
+        self._policy = policy
+        self._limits = limits
+
+    def desired_state(self) -> DesiredState:
+        return desired_state(self._inventory.all(), self._policy())
+
+    def plan(self, target: str = "all") -> list[Plan]:
+        """Dry run: what `apply` would change, per target. Changes nothing."""
+        state = self.desired_state()
+        plans = []
+        for name in self.registry.expand(target):
+            reconciler = self.registry.build(name)
+            plans.append(reconciler.plan(reconciler.read_actual(), reconciler.desired(state)))
+        return plans
+
+    def enqueue(
+        self, target: str, *, reason: str, correlation_id: str, force: bool = False
+    ) -> list[str]:
+        """Queue a sync of `target` (or of every target); returns the targets queued."""
+        names = self.registry.expand(target)
+        for name in names:
+            self._queue.send(
+                SyncTarget(target=name, reason=reason, correlation_id=correlation_id, force=force)
+            )
+        return names
+
+    def sync(self, target: str, *, correlation_id: str, force: bool = False) -> SyncOutcome:
+        """Converge one target under its lease (LockBusy propagates: retry later)."""
+        reconciler = self.registry.build(target)
+        with self._locks.hold(target) as lease:
+            state = self.desired_state()
+            desired = reconciler.desired(state)
+            plan = reconciler.plan(reconciler.read_actual(), desired)
+            outcome = SyncOutcome(target=target, plan=plan)
+            try:
+                guard(plan, self._limits, force=force)
+            except SafetyGuardRefused as refused:
+                outcome.refused = refused.reason
+                self._record(plan, "refused", correlation_id, str(refused))
+                self._state.put("sync", target, self._status(outcome, correlation_id))
+                log.warning(
+                    "plan refused by the mass-deletion guard",
+                    extra={"event": "sync.refused", "target": target,
+                           "correlation_id": correlation_id, "reason": refused.reason},
+                )
+                return outcome
+            if not plan.is_empty:
+                lease.check()
+                try:
+                    reconciler.apply(plan, lease)
+                except Exception as exc:
+                    failure = f"{type(exc).__name__}: {exc}"
+                    self._record(plan, "failed", correlation_id, failure)
+                    self._mark_numbers(reconciler, state, plan, error=failure)
+                    raise
+                outcome.applied = True
+                self._record(plan, "applied", correlation_id, "")
+            outcome.problems = reconciler.verify(desired)
+            outcome.converged = not outcome.problems
+            error = "; ".join(outcome.problems[:5]) if outcome.problems else None
+            self._mark_numbers(reconciler, state, plan, error=error)
+            self._state.put("sync", target, self._status(outcome, correlation_id))
+            log.info(
+                "target synced",
+                extra={"event": "sync.done", "target": target, "correlation_id": correlation_id,
+                       "changes": len(plan.changes), "converged": outcome.converged},
+            )
+            return outcome
+
+    def _record(self, plan: Plan, outcome: str, correlation_id: str, detail: str) -> None:
+        for change in plan.changes:
+            self._operations.record(
+                target=plan.target,
+                operation=f"{change.action.value} {change.kind} {change.key}",
+                outcome=outcome,
+                correlation_id=correlation_id,
+                numbers=[*change.numbers_added, *change.numbers_removed],
+                before=change.before,
+                after=change.after,
+                detail=detail,
+            )
+
+    @staticmethod
+    def _status(outcome: SyncOutcome, correlation_id: str) -> dict[str, Any]:
+        from byoc.domain.inventory import now_iso
+
+        return {
+            "at": now_iso(),
+            "converged": outcome.converged,
+            "refused": outcome.refused,
+            "changes": len(outcome.plan.changes),
+            "problems": outcome.problems[:10],
+            "conflicts": list(outcome.plan.conflicts)[:10],
+            "correlation_id": correlation_id,
+        }
+
+    def _mark_numbers(
+        self, reconciler: Reconciler, state: DesiredState, plan: Plan, *, error: str | None
+    ) -> None:
+        """Record per-number convergence of this target in the inventory."""
+        if not reconciler.tracks_numbers:
+            return
+        targets = self.number_targets()
+        changed: list[NumberRecord] = []
+        for number, record in state.records.items():
+            if number not in state.present and number not in state.releasing:
+                continue
+            if error is not None:
+                updated = on_target_failed(record, reconciler.target, error)
+            elif reconciler.target in record.converged and reconciler.target not in record.errors:
+                continue
+            else:
+                updated = on_target_converged(record, reconciler.target, targets)
+            if updated != record:
+                changed.append(updated)
+        if changed:
+            self._inventory.put_many(changed)
+
+    def number_targets(self) -> list[str]:
+        """Targets every number must converge on before it is active."""
+        return [t for t in self.registry.targets() if self.registry.build(t).tracks_numbers]

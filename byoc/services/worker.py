@@ -1,0 +1,89 @@
+"""Job dispatch: one queue message in, the service that handles it called.
+
+A malformed or unknown message is dead-lettered at once with its reason (never retried forever);
+a target busy in another worker is re-queued with a short delay; any other failure propagates so
+the queue retries it, and the host moves it to `byoc-jobs-poison` after `maxDequeueCount`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from enum import StrEnum
+
+from byoc.adapters.lock import LockBusy
+from byoc.domain.jobs import InvalidJob, NumberEvent, RotateCertificate, SyncTarget, parse_job
+from byoc.ports import JobQueue
+from byoc.services.numbers import NumberLifecycle
+from byoc.services.reconcile import ReconcileService
+
+log = logging.getLogger("byoc.worker")
+
+BUSY_RETRY_DELAY_S = 5
+
+
+class JobResult(StrEnum):
+    """How a message was settled."""
+
+    DONE = "done"
+    DEAD_LETTERED = "dead_lettered"
+    REQUEUED = "requeued"
+
+
+class Worker:
+    """Dispatches byoc jobs to services."""
+
+    def __init__(
+        self,
+        *,
+        queue: JobQueue,
+        numbers: Callable[[], NumberLifecycle],
+        reconcile: Callable[[], ReconcileService],
+        rotate_certificate: Callable[[RotateCertificate], object] | None = None,
+    ) -> None:
+        self._queue = queue
+        self._numbers = numbers
+        self._reconcile = reconcile
+        self._rotate_certificate = rotate_certificate
+
+    def handle(self, body: str, *, message_id: str = "", dequeue_count: int = 1) -> JobResult:
+        try:
+            job = parse_job(body)
+        except InvalidJob as exc:
+            reason = f"invalid job message: {exc}"
+            log.error(
+                "job dead-lettered", extra={"event": "job.invalid", "message_id": message_id,
+                                            "reason": reason},
+            )
+            self._queue.dead_letter(body, reason)
+            return JobResult.DEAD_LETTERED
+        context = {"message_id": message_id, "dequeue_count": dequeue_count,
+                   "correlation_id": job.correlation_id, "job": job.type}
+        log.info("job started", extra={"event": "job.start", **context})
+        if isinstance(job, NumberEvent):
+            self._numbers().handle(job)
+        elif isinstance(job, SyncTarget):
+            return self._sync(job)
+        else:
+            if self._rotate_certificate is None:
+                reason = "certificate rotation is not available in this version of byoc"
+                self._queue.dead_letter(body, reason)
+                return JobResult.DEAD_LETTERED
+            self._rotate_certificate(job)
+        return JobResult.DONE
+
+    def _sync(self, job: SyncTarget) -> JobResult:
+        reconcile = self._reconcile()
+        if job.target == "all":
+            reconcile.enqueue("all", reason=job.reason, correlation_id=job.correlation_id,
+                              force=job.force)
+            return JobResult.DONE
+        try:
+            reconcile.sync(job.target, correlation_id=job.correlation_id, force=job.force)
+        except LockBusy:
+            self._queue.send(job, delay_s=BUSY_RETRY_DELAY_S)
+            log.info("target busy; sync re-queued",
+                     extra={"event": "job.requeued", "target": job.target,
+                            "correlation_id": job.correlation_id})
+            return JobResult.REQUEUED
+        return JobResult.DONE
