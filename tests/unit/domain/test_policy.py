@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from byoc.domain.policy import (
     Policy,
@@ -137,7 +139,7 @@ def test_policy_is_immutable() -> None:
     policy = load_policy(BASE, "policy.yaml")
 
     with pytest.raises(ValueError, match="frozen"):
-        policy.rules = ()
+        policy.rules = ()  # type: ignore[misc]
 
 
 # --- every kind of invalid field is named ----------------------------------------------------
@@ -330,3 +332,32 @@ def test_key_written_twice_is_refused_with_its_line() -> None:
 def test_empty_or_non_mapping_policy_is_refused() -> None:
     assert "policy.yaml: is empty" in problems_of("")
     assert "expected a mapping with managed, rules and defaults" in problems_of("- a\n- b\n")
+
+
+# --- property: the chosen rule is the one with the longest matching pattern -------------------
+
+digits = st.text(alphabet="0123456789", min_size=0, max_size=4)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    patterns=st.lists(digits, min_size=1, max_size=6, unique=True),
+    tail=st.text(alphabet="0123456789", min_size=7, max_size=7),
+)
+def test_route_uses_the_longest_matching_pattern(patterns: list[str], tail: str) -> None:
+    prefixes = [f"+1415{p}" for p in patterns]
+    rules = "\n".join(
+        f'  - {{match: "{p}", genesys: none, sbc_tag: r{i}}}' for i, p in enumerate(prefixes)
+    )
+    policy = load_policy(with_rules(rules, managed='{prefixes: ["+1415"]}'), "policy.yaml")
+    number = f"+1415{tail}"
+
+    route = policy.route_for(number)
+
+    matching = [p for p in prefixes if number.startswith(p)]
+    if matching:
+        longest = max(matching, key=len)
+        assert route.matched == longest
+        assert route.sbc_tag == f"r{prefixes.index(longest)}"
+    else:
+        assert route.rule_index is None
