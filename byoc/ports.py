@@ -24,6 +24,12 @@ class JobQueue(Protocol):
     def dead_letter(self, body: str, reason: str) -> None: ...
 
 
+class QueueMetrics(Protocol):
+    """How deep the job queue and its poison queue are."""
+
+    def depth(self, *, poison: bool = False) -> int: ...
+
+
 class Inventory(Protocol):
     """The `inventory` table."""
 

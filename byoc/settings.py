@@ -36,8 +36,6 @@ SECRET_FIELDS = (
     "genesys_events_secret",
 )
 
-QUEUE_NAME = "byoc-jobs"
-POISON_QUEUE_NAME = "byoc-jobs-poison"
 
 _PENDING_PROBLEMS: ContextVar[tuple[str, ...]] = ContextVar("byoc_settings_problems", default=())
 _NAME_RE = re.compile(r"^[a-z][a-z0-9-]{0,30}$")

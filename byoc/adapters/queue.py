@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from byoc.domain.jobs import Job, dump_job
-from byoc.settings import POISON_QUEUE_NAME, QUEUE_NAME
+from byoc.names import POISON_QUEUE_NAME, QUEUE_NAME
 
 if TYPE_CHECKING:
     from azure.storage.queue import QueueClient

@@ -1,0 +1,94 @@
+"""HTTP functions (route prefix /api). Each turns a request into one service call."""
+
+from __future__ import annotations
+
+import logging
+import re
+
+import azure.functions as func
+
+from byoc.entrypoints.functions.responses import error_response, json_response, not_available
+
+bp = func.Blueprint()
+log = logging.getLogger("byoc.http")
+
+_TARGET = re.compile(r"^(all|twilio|genesys|sbc:[a-z][a-z0-9-]{0,30}|nsg:[a-z][a-z0-9-]{0,30})$")
+_BOOL = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False, "": False}
+
+
+@bp.function_name("twilio_numbers_webhook")
+@bp.route(route="twilio/numbers", methods=["POST"], auth_level=func.AuthLevel.ANONYMOUS)
+def twilio_numbers_webhook(req: func.HttpRequest) -> func.HttpResponse:
+    """A Twilio-signed notice that a number was bought or released."""
+    return not_available("The Twilio number webhook")
+
+
+@bp.function_name("numbers_purchase")
+@bp.route(route="numbers/purchase", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
+def numbers_purchase(req: func.HttpRequest) -> func.HttpResponse:
+    """Buy numbers at Twilio on the trunk and onboard them."""
+    return not_available("Buying numbers")
+
+
+@bp.function_name("resync")
+@bp.route(route="resync", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
+def resync(req: func.HttpRequest) -> func.HttpResponse:
+    """`?target=all|<name>&dry_run=true` returns the plans; without dry_run queues the syncs."""
+    from byoc.bootstrap import get_services
+    from byoc.domain.jobs import new_correlation_id
+    from byoc.services.reconcile import UnknownTarget
+    from byoc.settings import ConfigurationError
+
+    target = req.params.get("target", "all")
+    dry_run_text = req.params.get("dry_run", "false").lower()
+    if not _TARGET.match(target):
+        return error_response(400, f"target {target!r} is not 'all', 'twilio', 'genesys', "
+                                   "'sbc:<name>' or 'nsg:<name>'")
+    if dry_run_text not in _BOOL:
+        return error_response(400, f"dry_run must be true or false, not {dry_run_text!r}")
+    try:
+        services = get_services()
+        if _BOOL[dry_run_text]:
+            plans = services.reconcile.plan(target)
+            return json_response({"dry_run": True, "plans": [p.to_json() for p in plans]})
+        correlation_id = new_correlation_id()
+        targets = services.reconcile.enqueue(
+            target, reason="manual resync", correlation_id=correlation_id
+        )
+    except UnknownTarget as exc:
+        return error_response(404, str(exc))
+    except ConfigurationError as exc:
+        return error_response(503, "byoc is not configured", problems=exc.problems)
+    return json_response({"correlation_id": correlation_id, "targets": targets}, 202)
+
+
+@bp.function_name("genesys_events")
+@bp.route(route="genesys/events", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
+def genesys_events(req: func.HttpRequest) -> func.HttpResponse:
+    """Genesys notifications relayed by a workflow data action (shared secret header)."""
+    return not_available("The Genesys events endpoint")
+
+
+@bp.function_name("status")
+@bp.route(route="status", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
+def status(req: func.HttpRequest) -> func.HttpResponse:
+    """Inventory, per-target convergence, health and poison depth, as JSON."""
+    from byoc.bootstrap import get_services
+    from byoc.services.status import build_status
+    from byoc.settings import ConfigurationError
+
+    try:
+        services = get_services()
+        report = build_status(
+            inventory=services.inventory, state=services.state, queue=services.queue
+        )
+    except ConfigurationError as exc:
+        return error_response(503, "byoc is not configured", problems=exc.problems)
+    return json_response(report.to_json())
+
+
+@bp.function_name("health")
+@bp.route(route="health", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
+def health(req: func.HttpRequest) -> func.HttpResponse:
+    """Cheap liveness: the app is loaded and answering. Touches nothing else."""
+    return json_response({"status": "ok"})

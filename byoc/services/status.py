@@ -1,0 +1,73 @@
+"""The status report: one place to look (inventory, convergence per target, health, poison)."""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from dataclasses import dataclass
+from typing import Any
+
+from byoc.domain.inventory import NumberState
+from byoc.ports import Inventory, QueueMetrics, StateStore
+
+
+@dataclass
+class StatusReport:
+    """Everything `GET /api/status` and `byoc status` show."""
+
+    inventory: dict[str, int]
+    stuck: list[dict[str, Any]]
+    targets: dict[str, Any]
+    health: dict[str, Any]
+    queue_depth: int | None
+    poison_depth: int | None
+
+    @property
+    def ok(self) -> bool:
+        """False when something needs a person: a target down, refused, or failing numbers."""
+        down = any(h.get("status") == "down" for h in self.health.values())
+        refused = any(t.get("refused") for t in self.targets.values() if isinstance(t, dict))
+        return not down and not refused and not self.stuck and not self.poison_depth
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "ok": self.ok,
+            "inventory": self.inventory,
+            "stuck": self.stuck,
+            "targets": self.targets,
+            "health": self.health,
+            "queue_depth": self.queue_depth,
+            "poison_depth": self.poison_depth,
+        }
+
+
+_UNSETTLED = (NumberState.ONBOARDING, NumberState.RELEASING, NumberState.FAILED)
+log = logging.getLogger("byoc.status")
+
+
+def build_status(
+    *, inventory: Inventory, state: StateStore, queue: QueueMetrics, stuck_limit: int = 50
+) -> StatusReport:
+    """Read every source once and assemble the report."""
+    records = inventory.all()
+    counts = Counter(r.state.value for r in records)
+    inventory_counts = {s.value: counts.get(s.value, 0) for s in NumberState}
+    stuck = [
+        {"number": r.number, "state": r.state.value, "errors": r.errors, "updated": r.updated}
+        for r in records
+        if r.errors and r.state in _UNSETTLED
+    ][:stuck_limit]
+    depth = poison = None
+    try:
+        depth = queue.depth()
+        poison = queue.depth(poison=True)
+    except Exception as exc:  # the report still answers without queue figures
+        log.warning("queue depth unavailable", extra={"event": "status.queue", "error": str(exc)})
+    return StatusReport(
+        inventory=inventory_counts,
+        stuck=stuck,
+        targets=state.items("sync"),
+        health=state.items("health"),
+        queue_depth=depth,
+        poison_depth=poison,
+    )
