@@ -117,7 +117,11 @@ class Settings(BaseSettings):
     """The whole configuration. Build it with `load_settings()`."""
 
     model_config = SettingsConfigDict(
-        env_prefix="BYOC_", extra="ignore", case_sensitive=False, populate_by_name=True
+        env_prefix="BYOC_",
+        extra="ignore",
+        case_sensitive=False,
+        populate_by_name=True,
+        env_ignore_empty=True,
     )
 
     # Twilio
@@ -349,3 +353,82 @@ def load_settings(**overrides: Any) -> Settings:
 def cached_settings() -> Settings:
     """Settings read once per process (function invocations share them)."""
     return load_settings()
+
+
+_DESCRIPTIONS: dict[str, str] = {
+    "twilio_account_sid": "Twilio account SID (AC...) that owns the numbers.",
+    "twilio_trunk_sid": "Elastic SIP Trunk SID (TK...) the numbers are associated with.",
+    "twilio_auth_token": "Local runs only: the Twilio auth token itself.",
+    "twilio_auth_token_secret_name": "Key Vault secret holding the Twilio auth token.",
+    "twilio_trunk_secure": "Trunk 'secure' (TLS + SRTP); origination URLs use sips/5061 when true.",
+    "twilio_max_purchase": "Most numbers one purchase request may buy.",
+    "twilio_concurrency": "Concurrent Twilio API calls (Twilio limits concurrency per account).",
+    "twilio_poll_retention_days": "Monitor Events retention; an older cursor falls back to a sweep.",
+    "genesys_client_id": "Genesys OAuth client (client credentials) id.",
+    "genesys_client_secret": "Local runs only: the Genesys OAuth client secret itself.",
+    "genesys_client_secret_secret_name": "Key Vault secret holding the Genesys client secret.",
+    "genesys_events_secret": "Local runs only: shared secret of /api/genesys/events.",
+    "genesys_events_secret_secret_name": "Key Vault secret holding the Genesys events secret.",
+    "genesys_site_name": "Genesys site whose outbound route sends calls to the BYOC trunk.",
+    "genesys_trunk_base_name": "Genesys BYOC external trunk (trunk base settings) name.",
+    "genesys_outbound_route_name": "Outbound route byoc owns on the site.",
+    "genesys_outbound_classifications": "Number classifications the outbound route carries.",
+    "genesys_numbers_per_ivr_put": "Numbers added to an IVR per PUT (Genesys Terraform uses 50).",
+    "genesys_requests_per_minute": "Genesys API rate limit per token.",
+    "genesys_signaling_cidrs": "JSON {region: [CIDR]}: Genesys BYOC signaling addresses "
+    "(Resource Center article; no API publishes them).",
+    "sbcs": "JSON list of SBCs: name, management_url, fqdn, tls_context, dial_plan, sip_ports, "
+    "rtp_ports, probe_host, nsg_resource_id, nsg_destination, twilio_priority, twilio_weight, "
+    "twilio_edges, genesys_regions.",
+    "sbc_username": "AudioCodes REST API user.",
+    "sbc_password": "Local runs only: the AudioCodes REST API password itself.",
+    "sbc_password_secret_name": "Key Vault secret holding the AudioCodes REST API password.",
+    "sbc_timeout_s": "Timeout of one AudioCodes REST call, seconds.",
+    "azure_credential": "default (DefaultAzureCredential), managed-identity, or static-token "
+    "(local sandbox only).",
+    "arm_endpoint": "Azure Resource Manager endpoint.",
+    "keyvault_url": "Key Vault URL (https://<name>.vault.azure.net).",
+    "keyvault_verify_challenge_resource": "Key Vault SDK challenge-resource check; only the "
+    "local sandbox turns it off.",
+    "storage_connection_string": "Storage connection string (Azurite locally); in Azure use the "
+    "identity-based AzureWebJobsStorage__* settings instead.",
+    "storage_queue_uri": "Identity-based storage: queue service URI.",
+    "storage_table_uri": "Identity-based storage: table service URI.",
+    "storage_blob_uri": "Identity-based storage: blob service URI.",
+    "inventory_table": "Table of managed numbers.",
+    "operations_table": "Table of applied changes (audit trail).",
+    "state_table": "Table of byoc's small records (event ids, cursors, health, sync status).",
+    "lock_container": "Blob container holding one lease blob per target.",
+    "max_delete_fraction": "Largest share of a target's numbers one plan may remove unforced.",
+    "max_delete_count": "Most numbers one plan may remove unforced.",
+    "nsg_rule_prefix": "Name prefix of the NSG rules byoc owns.",
+    "nsg_priority_low": "Lowest priority number byoc may use for its NSG rules.",
+    "nsg_priority_high": "Highest priority number byoc may use for its NSG rules.",
+    "nsg_max_port_span": "Widest destination port range byoc will open.",
+    "nsg_extra_cidrs": "Extra carrier CIDRs to allow (comma-separated or JSON list).",
+    "nsg_exclude_cidrs": "Published CIDRs to leave out (comma-separated or JSON list).",
+    "cert_min_days_left": "A certificate with fewer days left is not uploaded.",
+    "sip_timer_scale": "Scale of the SIP T1/T2 timers for OPTIONS probes (1 = RFC 3261).",
+    "health_probe_timeout_s": "Timeout of one health probe, seconds.",
+    "lock_lease_s": "Target lease length, seconds (15-60; renewed while a sync runs).",
+    "log_level": "DEBUG, INFO, WARNING or ERROR.",
+}
+
+
+def settings_reference() -> list[dict[str, Any]]:
+    """Every setting: environment name, default, whether required or secret, and description."""
+    rows = []
+    for name, field in Settings.model_fields.items():
+        alias = field.validation_alias
+        env = (
+            str(alias.choices[0]) if isinstance(alias, AliasChoices) else f"BYOC_{name.upper()}"
+        )
+        default = None if field.is_required() else field.get_default(call_default_factory=True)
+        rows.append({
+            "env": env,
+            "required": field.is_required(),
+            "secret": name in SECRET_FIELDS or name == "storage_connection_string",
+            "default": default,
+            "description": field.description or _DESCRIPTIONS.get(name, ""),
+        })
+    return rows

@@ -74,6 +74,31 @@ class Sandbox:
             "keyvault": self.servers["keyvault"].url,
             "ca_bundle": str(self.ca_bundle),
             "credentials": self.credentials(),
+            "estate": self.estate(),
+        }
+
+    def estate(self) -> dict[str, Any]:
+        """What the seed says about the estate that byoc's settings must name (ids, FQDNs)."""
+        trunks = self.seed["twilio"].get("trunks") or [{}]
+        nsgs = {
+            str(rid).rsplit("/", 1)[-1]: str(rid)
+            for rid in (self.seed["arm"].get("nsgs") or {})
+        }
+        sbcs = []
+        for sbc in self.seed["audiocodes"].get("sbcs", []):
+            sbcs.append({
+                "name": sbc["name"],
+                "fqdn": sbc["fqdn"],
+                "nsg_resource_id": nsgs.get(f"nsg-{sbc['name']}"),
+                "private_ip": sbc.get("private_ip", "*"),
+            })
+        genesys = self.seed["genesys"]
+        return {
+            "twilio_trunk_sid": trunks[0].get("sid"),
+            "sbcs": sbcs,
+            "genesys_site": (genesys.get("sites") or [{}])[0].get("name"),
+            "genesys_trunk_base": (genesys.get("trunk_bases") or [{}])[0].get("name"),
+            "genesys_signaling_cidrs": genesys.get("byoc_signaling_cidrs", {}),
         }
 
     def credentials(self) -> dict[str, Any]:

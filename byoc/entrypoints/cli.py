@@ -1,0 +1,314 @@
+"""The `byoc` command: the same services the function app runs, from a terminal.
+
+Settings come from the environment, or from `local.settings.json` Values (as `func start` reads
+them) when that file is in the current directory or named with `--settings`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+app = typer.Typer(
+    name="byoc",
+    help="Control plane for Genesys Cloud BYOC: Twilio numbers, AudioCodes SBCs, Genesys, Azure NSG.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+jobs_app = typer.Typer(help="The job queue and its poison queue.", no_args_is_help=True)
+poison_app = typer.Typer(help="Messages that failed too often, or were malformed.",
+                         no_args_is_help=True)
+sandbox_app = typer.Typer(help="Local emulators of every vendor API (development).",
+                          no_args_is_help=True)
+app.add_typer(jobs_app, name="jobs")
+jobs_app.add_typer(poison_app, name="poison")
+app.add_typer(sandbox_app, name="sandbox")
+
+out = Console()
+err = Console(stderr=True)
+
+TargetOption = Annotated[
+    str, typer.Option("--target", "-t", help="all, twilio, genesys, sbc:<name> or nsg:<name>")
+]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON (data) instead of text.")]
+
+
+@app.callback()
+def _global(
+    settings_file: Annotated[
+        Path | None,
+        typer.Option("--settings", help="local.settings.json to read Values from."),
+    ] = None,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log to stderr.")] = False,
+) -> None:
+    """Load local settings, set up logging."""
+    path = settings_file or Path("local.settings.json")
+    if path.exists():
+        from byoc.entrypoints.devhost import load_local_settings
+
+        load_local_settings(path)
+    elif settings_file is not None:
+        fail(f"settings file {settings_file} does not exist")
+    if verbose:
+        from byoc.observability import configure_logging
+
+        configure_logging(os.environ.get("BYOC_LOG_LEVEL", "INFO"))
+
+
+def fail(message: str, code: int = 1) -> None:
+    """Print an error a person can act on and exit."""
+    err.print(f"[bold red]error:[/] {message}", highlight=False)
+    raise typer.Exit(code)
+
+
+def services() -> Any:
+    """The composition root, or a clear configuration error."""
+    from byoc.bootstrap import get_services
+    from byoc.settings import ConfigurationError
+
+    try:
+        built = get_services()
+        built.settings  # noqa: B018 - force validation now
+    except ConfigurationError as exc:
+        fail(str(exc), code=2)
+    return built
+
+
+def print_json(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
+
+
+@app.command()
+def plan(target: TargetOption = "all", as_json: JsonOption = False) -> None:
+    """Show what `apply` would change, per target. Changes nothing."""
+    from byoc.domain.policy import PolicyError
+    from byoc.services.reconcile import UnknownTarget
+
+    try:
+        plans = services().reconcile.plan(target)
+    except (UnknownTarget, PolicyError) as exc:
+        fail(str(exc))
+    if as_json:
+        print_json({"plans": [p.to_json() for p in plans]})
+        return
+    if not plans:
+        out.print("No targets are configured yet: nothing to plan.")
+    for item in plans:
+        out.print(item.render_text(), highlight=False)
+
+
+@app.command()
+def apply(
+    target: TargetOption = "all",
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+    force: Annotated[
+        bool, typer.Option("--force", help="Apply even what the mass-deletion guard refuses.")
+    ] = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Converge targets now (plan, guard, apply, verify), one at a time, showing progress."""
+    from byoc.domain.jobs import new_correlation_id
+    from byoc.domain.policy import PolicyError
+    from byoc.services.reconcile import UnknownTarget
+
+    built = services()
+    try:
+        plans = built.reconcile.plan(target)
+    except (UnknownTarget, PolicyError) as exc:
+        fail(str(exc))
+    pending = [p for p in plans if not p.is_empty]
+    if not pending:
+        if as_json:
+            print_json({"outcomes": []})
+        else:
+            out.print("Nothing to change.")
+        return
+    if not as_json:
+        for item in pending:
+            out.print(item.render_text(), highlight=False)
+    if not yes and not typer.confirm(f"Apply changes to {len(pending)} target(s)?"):
+        raise typer.Exit(1)
+    correlation_id = new_correlation_id()
+    outcomes = []
+    failed = False
+    for index, item in enumerate(pending, 1):
+        if not as_json:
+            err.print(f"[{index}/{len(pending)}] {item.target}: applying…", highlight=False)
+        try:
+            outcome = built.reconcile.sync(item.target, correlation_id=correlation_id, force=force)
+        except Exception as exc:
+            failed = True
+            outcomes.append({"target": item.target, "error": f"{type(exc).__name__}: {exc}"})
+            if not as_json:
+                err.print(f"  failed: {type(exc).__name__}: {exc}", highlight=False)
+            continue
+        outcomes.append(outcome.to_json())
+        failed = failed or bool(outcome.refused) or not outcome.converged
+        if not as_json:
+            state = "refused: " + outcome.refused if outcome.refused else (
+                "converged" if outcome.converged else "not converged: " + "; ".join(outcome.problems))
+            err.print(f"  {state}", highlight=False)
+    if as_json:
+        print_json({"correlation_id": correlation_id, "outcomes": outcomes})
+    if failed:
+        raise typer.Exit(1)
+
+
+@app.command()
+def status(as_json: JsonOption = False) -> None:
+    """Inventory, per-target convergence, health and poison depth. Exit 1 if anything needs you."""
+    from byoc.services.status import build_status
+
+    built = services()
+    report = build_status(inventory=built.inventory, state=built.state, queue=built.queue)
+    if as_json:
+        print_json(report.to_json())
+    else:
+        render_status(report.to_json())
+    if not report.ok:
+        raise typer.Exit(1)
+
+
+def render_status(data: dict[str, Any]) -> None:
+    """The status report as tables."""
+    inventory = Table(title="Numbers", show_edge=False)
+    for state in data["inventory"]:
+        inventory.add_column(state)
+    inventory.add_row(*(str(v) for v in data["inventory"].values()))
+    out.print(inventory)
+    targets = Table(title="Targets", show_edge=False)
+    for column in ("target", "last sync", "converged", "changes", "problem"):
+        targets.add_column(column)
+    for name, sync in sorted(data["targets"].items()):
+        problem = sync.get("refused") or "; ".join(sync.get("problems") or []) or ""
+        targets.add_row(name, str(sync.get("at", "")), str(sync.get("converged")),
+                        str(sync.get("changes", "")), problem)
+    if not data["targets"]:
+        targets.add_row("(no sync yet)", "", "", "", "")
+    out.print(targets)
+    if data["health"]:
+        health = Table(title="Health", show_edge=False)
+        for column in ("component", "status", "reason"):
+            health.add_column(column)
+        for name, item in sorted(data["health"].items()):
+            health.add_row(name, str(item.get("status")), str(item.get("reason", "")))
+        out.print(health)
+    for stuck in data["stuck"]:
+        out.print(f"[yellow]stuck[/] {stuck['number']} ({stuck['state']}): {stuck['errors']}",
+                  highlight=False)
+    out.print(f"queue depth: {data['queue_depth']}   poison: {data['poison_depth']}",
+              highlight=False)
+
+
+@poison_app.command("list")
+def poison_list(as_json: JsonOption = False) -> None:
+    """Show poison messages (up to 32) and why each is there."""
+    from byoc.services.poison import PoisonQueue
+
+    messages = PoisonQueue(services().queue).list()
+    if as_json:
+        print_json({"messages": [m.to_json() for m in messages]})
+        return
+    if not messages:
+        out.print("The poison queue is empty.")
+    for message in messages:
+        out.print(f"{message.id}  {message.inserted_on}  {message.reason}\n    {message.body[:200]}",
+                  highlight=False)
+
+
+@poison_app.command("replay")
+def poison_replay(as_json: JsonOption = False) -> None:
+    """Put valid poison messages back on the job queue; malformed ones stay, with the reason."""
+    from byoc.services.poison import PoisonQueue
+
+    result = PoisonQueue(services().queue).replay()
+    if as_json:
+        print_json({"replayed": result.replayed, "still_invalid": result.still_invalid})
+        return
+    out.print(f"Replayed {result.replayed} message(s).")
+    for item in result.still_invalid:
+        out.print(f"kept {item['id']}: {item['problem']}", highlight=False)
+
+
+@poison_app.command("purge")
+def poison_purge(
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+) -> None:
+    """Delete every poison message (asks first)."""
+    from byoc.services.poison import PoisonQueue
+
+    poison = PoisonQueue(services().queue)
+    count = len(poison.list())
+    if count == 0:
+        out.print("The poison queue is empty.")
+        return
+    if not yes and not typer.confirm(f"Delete {count}+ poison message(s) for good?"):
+        raise typer.Exit(1)
+    out.print(f"Purged {poison.purge()} message(s).")
+
+
+@app.command()
+def devhost(
+    port: Annotated[int, typer.Option(help="HTTP port.")] = 7071,
+    no_queue: Annotated[bool, typer.Option("--no-queue", help="Do not poll the queue.")] = False,
+    no_timers: Annotated[bool, typer.Option("--no-timers", help="Do not fire timers.")] = False,
+) -> None:
+    """Run the function app locally (HTTP routes, queue polling, timers) like `func start`."""
+    from byoc.entrypoints.devhost import main as devhost_main
+
+    args = ["--port", str(port)] + (["--no-queue"] if no_queue else [])
+    args += ["--no-timers"] if no_timers else []
+    raise typer.Exit(devhost_main(args))
+
+
+@app.command()
+def demo(
+    keep_running: Annotated[
+        bool, typer.Option("--keep-running", help="Leave the sandbox and devhost up at the end.")
+    ] = False,
+) -> None:
+    """Run the main job end to end on the local sandbox and Azurite, and print what it did."""
+    from byoc.entrypoints.demo import run_demo
+
+    raise typer.Exit(run_demo(out, keep_running=keep_running))
+
+
+@sandbox_app.command("up")
+def sandbox_up(
+    seed: Annotated[Path | None, typer.Option(help="Seed YAML overriding the default.")] = None,
+    ports_file: Annotated[Path | None, typer.Option(help="Write the endpoints here.")] = None,
+) -> None:
+    """Start every emulator on 127.0.0.1 until interrupted."""
+    from sandbox.__main__ import main as sandbox_main
+
+    args = (["--seed", str(seed)] if seed else []) + (
+        ["--ports-file", str(ports_file)] if ports_file else [])
+    raise typer.Exit(sandbox_main(args))
+
+
+@sandbox_app.command("env")
+def sandbox_env(
+    ports_file: Annotated[Path, typer.Option(help="The ports file `sandbox up` wrote.")],
+    fmt: Annotated[str, typer.Option("--format", help="sh or json")] = "sh",
+) -> None:
+    """Print the settings that point byoc at a running sandbox and a local Azurite."""
+    from sandbox.__main__ import main as sandbox_main
+
+    raise typer.Exit(sandbox_main(["env", "--ports-file", str(ports_file), "--format", fmt]))
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,76 @@
+"""Fixtures shared by every test layer."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from azurite import Azurite, start_azurite
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="session")
+def azurite() -> Iterator[Azurite]:
+    """One Azurite for the session, on free ports, in memory."""
+    instance = start_azurite()
+    try:
+        yield instance
+    finally:
+        instance.stop()
+
+
+def base_settings_env(connection_string: str, **extra: str) -> dict[str, str]:
+    """A complete, valid byoc environment (vendor endpoints are placeholders unless overridden)."""
+    env = {
+        "AzureWebJobsStorage": connection_string,
+        "BYOC_TWILIO_ACCOUNT_SID": "AC0123456789abcdef0123456789abcdef",
+        "BYOC_TWILIO_TRUNK_SID": "TK0123456789abcdef0123456789abcdef",
+        "BYOC_TWILIO_AUTH_TOKEN": "test-twilio-auth-token",
+        "BYOC_GENESYS_CLIENT_ID": "test-client",
+        "BYOC_GENESYS_CLIENT_SECRET": "test-genesys-secret",
+        "BYOC_SBC_PASSWORD": "test-sbc-password",
+        "BYOC_SBCS": '[{"name": "sbc1", "management_url": "https://127.0.0.1:9", '
+        '"fqdn": "sbc1.byoc.example.net"}]',
+        "BYOC_POLICY_PATH": str(ROOT / "policy.example.yaml"),
+        # Per-test names keep tests apart on one Azurite.
+        "BYOC_INVENTORY_TABLE": "inv" + uuid.uuid4().hex[:12],
+        "BYOC_OPERATIONS_TABLE": "ops" + uuid.uuid4().hex[:12],
+        "BYOC_STATE_TABLE": "st" + uuid.uuid4().hex[:12],
+        "BYOC_LOCK_CONTAINER": "locks-" + uuid.uuid4().hex[:12],
+    }
+    env.update(extra)
+    return env
+
+
+@pytest.fixture
+def byoc_env(azurite: Azurite, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, str]]:
+    """The process environment set to a valid byoc configuration on Azurite; services reset."""
+    from byoc.bootstrap import reset_services
+
+    for key in list(os.environ):
+        if key.startswith("BYOC_"):
+            monkeypatch.delenv(key)
+    env = base_settings_env(azurite.connection_string)
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    reset_services()
+    _clear_queues(azurite.connection_string)
+    yield env
+    reset_services()
+
+
+def _clear_queues(connection_string: str) -> None:
+    """The job queues are fixed names (the trigger binds them): empty them between tests."""
+    from azure.core.exceptions import ResourceNotFoundError
+    from azure.storage.queue import QueueClient
+
+    from byoc.names import POISON_QUEUE_NAME, QUEUE_NAME
+
+    for name in (QUEUE_NAME, POISON_QUEUE_NAME):
+        with contextlib.suppress(ResourceNotFoundError):
+            QueueClient.from_connection_string(connection_string, name).clear_messages()
