@@ -1,0 +1,560 @@
+"""E.164 numbers, number sets, contiguous runs and AudioCodes dial-plan prefix compression.
+
+Numbers are E.164 strings (`+14155551000`). `parse_number` validates outside input with
+`phonenumbers`; everything after that boundary works on plain strings and never calls `phonenumbers`
+again. `NumberSet.from_e164` is the cheap path for numbers that were validated before (inventory,
+vendor APIs): it only checks the `+<digits>` shape.
+
+AudioCodes prefixes (vendor notes, docs/vendors/audiocodes.md section 2, and the Mediant user
+manuals' Dial Plan Rule table), and the choices made here:
+
+- A dial-plan prefix matches every number that *starts* with it. Each prefix emitted here therefore
+  ends with `#`, which marks the end of the number: `+14155551xxx#` matches the 1,000 numbers
+  +14155551000..+14155551999 and nothing longer (without `#` it would also match +141555510001).
+  The `#` counts towards the 50-character limit of the Prefix field.
+- Emitted shapes: `+<digits>#` (one number), `+<digits>x…x#` (an aligned block),
+  `+<digits>[<items>]x…x#` where the items are single numbers or ranges of equal digit count,
+  e.g. `+1415555[1000-1234,1300,1400-1499]#` or `+1415555[10,12]xx#`. Items may have leading zeros
+  (`[01-99]`): the manuals define ranges by digit count, not by value.
+- A "number group" is one item of a bracket list, as in the manual's example
+  `[120-125,150,160-164,170,200,210-215]` (six groups). At most 6 per prefix: stricter than counting
+  bracket pairs, so both readings of the limit hold.
+- `x` after a bracket list (`[10,12]xx#`) relies on the manuals defining `x` as any digit wherever
+  it stands; their own examples only show lists after digits and `x` (`23xx[456]`). Verify on a real
+  SBC along with the next point.
+- `+` is matched as a literal character. The vendor notes list that as unverified: check on a real
+  SBC that numbers reach the dial plan with their `+` (otherwise strip it in the SBC adapter).
+
+Compression (`compress_to_prefixes`): numbers are grouped by length and cut into contiguous runs;
+runs, in ascending order, are packed into prefixes by dynamic programming over windows of at most
+6 consecutive runs, minimising the number of prefixes, then their total length. One contiguous run
+is always exactly one prefix; a set of runs gets the fewest prefixes of the shape above among
+packings of consecutive runs. Interleaving the runs of two prefixes can occasionally save one
+(about 0.7 % of random sets of 2-7 runs of long numbers spread wide); that is not searched. Not
+emitted: several bracket lists in one prefix (`+1415[555,556][1000-1099]#`), which could save
+prefixes when the same block repeats across exchanges.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from functools import lru_cache
+from itertools import product
+from math import prod
+from typing import TYPE_CHECKING, Final, TypeAlias
+
+if TYPE_CHECKING:
+    from phonenumbers import NumberParseException
+
+__all__ = [
+    "E164",
+    "END_OF_NUMBER",
+    "MAX_NUMBER_GROUPS",
+    "MAX_PREFIX_CHARS",
+    "InvalidNumber",
+    "InvalidPrefix",
+    "NumberSet",
+    "compress_to_prefixes",
+    "expand_prefix",
+    "number_groups",
+    "parse_number",
+    "prefix_matches",
+]
+
+E164: TypeAlias = str
+"""An E.164 number: `+`, then 2 to 15 digits, the first not 0."""
+
+MAX_PREFIX_CHARS: Final = 50
+MAX_NUMBER_GROUPS: Final = 6
+END_OF_NUMBER: Final = "#"
+
+_E164_SHAPE: Final = re.compile(r"\+[1-9][0-9]{1,14}")
+_NUMBER_CHARACTERS: Final = re.compile(r"\+?[0-9\s().\-/]+")
+
+
+class InvalidNumber(ValueError):
+    """A phone number that byoc cannot use, with the input and the reason."""
+
+    def __init__(self, text: str, reason: str) -> None:
+        super().__init__(f"{text!r} is not a usable phone number: {reason}")
+        self.text = text
+        self.reason = reason
+
+
+class InvalidPrefix(ValueError):
+    """A dial-plan prefix outside the supported AudioCodes syntax."""
+
+    def __init__(self, prefix: str, reason: str) -> None:
+        super().__init__(f"dial-plan prefix {prefix!r}: {reason}")
+        self.prefix = prefix
+        self.reason = reason
+
+
+def parse_number(text: str, default_region: str | None = None) -> E164:
+    """Validate a phone number and return it in E.164.
+
+    National formats (`(415) 555-2671`, `020 7183 8750`) need `default_region` (`US`, `GB`, …).
+    Short codes, emergency numbers, extensions, letters and numbers outside any assigned range are
+    refused with `InvalidNumber`.
+    """
+    stripped = text.strip()
+    if not stripped:
+        raise InvalidNumber(text, "it is empty")
+    if not any("0" <= c <= "9" for c in stripped):
+        raise InvalidNumber(text, "it contains no digits")
+    if not _NUMBER_CHARACTERS.fullmatch(stripped):
+        raise InvalidNumber(
+            text,
+            "only digits, one leading '+', spaces and ( ) . - / are allowed (no letters, no extensions)",
+        )
+    if not stripped.startswith("+") and default_region is None:
+        raise InvalidNumber(
+            text,
+            "it is in national format and no default region was given; "
+            "write it as +<country code><number> or pass the region (e.g. 'US')",
+        )
+
+    # Imported here: phonenumbers loads its metadata only when outside input is validated.
+    import phonenumbers
+    from phonenumbers import shortnumberinfo
+
+    region = default_region.upper() if default_region is not None else None
+    if region is not None and region not in phonenumbers.SUPPORTED_REGIONS:
+        raise ValueError(f"unknown default region {default_region!r} (use an ISO code like 'US')")
+    try:
+        parsed = phonenumbers.parse(stripped, region)
+    except phonenumbers.NumberParseException as exc:
+        raise InvalidNumber(text, _parse_failure_reason(exc)) from None
+    if phonenumbers.is_valid_number(parsed):
+        return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+
+    national = phonenumbers.national_significant_number(parsed)
+    country_code = parsed.country_code or 0
+    regions = phonenumbers.region_codes_for_country_code(country_code)
+    if any(shortnumberinfo.is_emergency_number(national, r) for r in regions):
+        raise InvalidNumber(text, "it is an emergency number, not a DID")
+    if shortnumberinfo.is_valid_short_number(parsed):
+        raise InvalidNumber(text, "it is a short code or an incomplete number, not a full DID")
+    raise InvalidNumber(
+        text,
+        f"it is not a valid number for country code +{country_code} (wrong length or an unassigned range)",
+    )
+
+
+def _parse_failure_reason(exc: NumberParseException) -> str:
+    from phonenumbers import NumberParseException
+
+    reasons = {
+        NumberParseException.INVALID_COUNTRY_CODE: "unknown country code",
+        NumberParseException.NOT_A_NUMBER: "it is not a phone number",
+        NumberParseException.TOO_SHORT_AFTER_IDD: "too short after the '+'/00 prefix",
+        NumberParseException.TOO_SHORT_NSN: "too short",
+        NumberParseException.TOO_LONG: "too long",
+    }
+    return reasons.get(exc.error_type, str(exc))
+
+
+class NumberSet:
+    """An immutable set of E.164 numbers.
+
+    Iteration and `to_list()` are in ascending numeric order (shorter numbers first, since E.164
+    numbers never start with 0). Supports `| & - ^`, `<= < >= >`, `==`, `in` and `len`.
+    """
+
+    __slots__ = ("_members", "_ordered", "_runs")
+
+    _members: frozenset[str]
+    _ordered: tuple[str, ...] | None
+    _runs: tuple[tuple[int, int, int], ...] | None
+
+    def __init__(self, numbers: Iterable[E164] = ()) -> None:
+        """Build a set from E.164 numbers; only their `+<digits>` shape is checked."""
+        members = frozenset(numbers)
+        misshapen = sorted(n for n in members if not _is_e164_shape(n))
+        if misshapen:
+            more = f" (and {len(misshapen) - 1} more)" if len(misshapen) > 1 else ""
+            raise InvalidNumber(
+                misshapen[0],
+                f"expected E.164: '+' and 2 to 15 digits, the first not 0{more}",
+            )
+        self._members = members
+        self._ordered = None
+        self._runs = None
+
+    @classmethod
+    def from_e164(cls, numbers: Iterable[E164]) -> NumberSet:
+        """Build a set from numbers already validated (only the `+<digits>` shape is checked)."""
+        return cls(numbers)
+
+    @classmethod
+    def parse(cls, texts: Iterable[str], default_region: str | None = None) -> NumberSet:
+        """Build a set from outside input, validating each number with `parse_number`."""
+        return cls._trusted(frozenset(parse_number(t, default_region) for t in texts))
+
+    @classmethod
+    def from_range(cls, first: E164, last: E164) -> NumberSet:
+        """All numbers from `first` to `last` inclusive (same length), e.g. a DID pool."""
+        for number in (first, last):
+            if not _is_e164_shape(number):
+                raise InvalidNumber(number, "expected E.164: '+' and 2 to 15 digits")
+        if len(first) != len(last) or int(first) > int(last):
+            raise ValueError(
+                f"range {first}..{last}: ends must have the same length and be in ascending order"
+            )
+        width = len(first) - 1
+        return cls._trusted(frozenset(f"+{v:0{width}d}" for v in range(int(first), int(last) + 1)))
+
+    @classmethod
+    def _trusted(cls, members: frozenset[str]) -> NumberSet:
+        instance = object.__new__(cls)
+        instance._members = members
+        instance._ordered = None
+        instance._runs = None
+        return instance
+
+    def to_list(self) -> list[E164]:
+        """The numbers in ascending order, as a JSON-friendly list."""
+        return list(self._sorted())
+
+    def contiguous_runs(self) -> list[tuple[E164, E164]]:
+        """Maximal runs of consecutive numbers of equal length, as (first, last), ascending."""
+        return [(f"+{lo:0{width}d}", f"+{hi:0{width}d}") for width, lo, hi in self._digit_runs()]
+
+    def _sorted(self) -> tuple[str, ...]:
+        if self._ordered is None:
+            self._ordered = tuple(sorted(sorted(self._members), key=len))
+        return self._ordered
+
+    def _digit_runs(self) -> tuple[tuple[int, int, int], ...]:
+        """Runs as (digit count, first value, last value)."""
+        if self._runs is None:
+            runs: list[tuple[int, int, int]] = []
+            ordered = self._sorted()
+            width = start = previous = -1
+            for number_width, value in zip(map(len, ordered), map(int, ordered), strict=True):
+                if number_width - 1 == width and value == previous + 1:
+                    previous = value
+                    continue
+                if width >= 0:
+                    runs.append((width, start, previous))
+                width, start, previous = number_width - 1, value, value
+            if width >= 0:
+                runs.append((width, start, previous))
+            self._runs = tuple(runs)
+        return self._runs
+
+    def __contains__(self, number: object) -> bool:
+        return number in self._members
+
+    def __iter__(self) -> Iterator[E164]:
+        return iter(self._sorted())
+
+    def __len__(self) -> int:
+        return len(self._members)
+
+    def __or__(self, other: NumberSet) -> NumberSet:
+        if not isinstance(other, NumberSet):
+            return NotImplemented
+        return NumberSet._trusted(self._members | other._members)
+
+    def __and__(self, other: NumberSet) -> NumberSet:
+        if not isinstance(other, NumberSet):
+            return NotImplemented
+        return NumberSet._trusted(self._members & other._members)
+
+    def __sub__(self, other: NumberSet) -> NumberSet:
+        if not isinstance(other, NumberSet):
+            return NotImplemented
+        return NumberSet._trusted(self._members - other._members)
+
+    def __xor__(self, other: NumberSet) -> NumberSet:
+        if not isinstance(other, NumberSet):
+            return NotImplemented
+        return NumberSet._trusted(self._members ^ other._members)
+
+    def __le__(self, other: NumberSet) -> bool:
+        if not isinstance(other, NumberSet):
+            return NotImplemented
+        return self._members <= other._members
+
+    def __lt__(self, other: NumberSet) -> bool:
+        if not isinstance(other, NumberSet):
+            return NotImplemented
+        return self._members < other._members
+
+    def __ge__(self, other: NumberSet) -> bool:
+        if not isinstance(other, NumberSet):
+            return NotImplemented
+        return self._members >= other._members
+
+    def __gt__(self, other: NumberSet) -> bool:
+        if not isinstance(other, NumberSet):
+            return NotImplemented
+        return self._members > other._members
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, NumberSet):
+            return NotImplemented
+        return self._members == other._members
+
+    def __hash__(self) -> int:
+        return hash(self._members)
+
+    def __repr__(self) -> str:
+        ordered = self._sorted()
+        if len(ordered) <= 4:
+            return f"NumberSet({list(ordered)!r})"
+        return f"NumberSet(<{len(ordered)} numbers {ordered[0]} … {ordered[-1]}>)"
+
+
+def _is_e164_shape(number: object) -> bool:
+    return isinstance(number, str) and _E164_SHAPE.fullmatch(number) is not None
+
+
+# --- AudioCodes prefix compression -------------------------------------------------------------
+
+
+def compress_to_prefixes(
+    numbers: NumberSet,
+    *,
+    max_chars: int = MAX_PREFIX_CHARS,
+    max_groups: int = MAX_NUMBER_GROUPS,
+) -> list[str]:
+    """The fewest AudioCodes dial-plan prefixes matching exactly `numbers` (see module notes).
+
+    Every prefix ends with `#`, has at most `max_chars` characters and at most `max_groups` number
+    groups; prefixes are in ascending order of the numbers they match.
+    """
+    by_width: dict[int, list[tuple[int, int]]] = {}
+    for width, lo, hi in numbers._digit_runs():
+        by_width.setdefault(width, []).append((lo, hi))
+    prefixes: list[str] = []
+    for width in sorted(by_width):
+        prefixes.extend(_pack_runs(width, by_width[width], max_chars, max_groups))
+    return prefixes
+
+
+def _alignment(width: int, lo: int, hi: int) -> int:
+    """The largest k <= width with lo and hi + 1 both multiples of 10**k."""
+    k = 0
+    while k < width and lo % 10 ** (k + 1) == 0 and (hi + 1) % 10 ** (k + 1) == 0:
+        k += 1
+    return k
+
+
+def _pack_runs(width: int, runs: list[tuple[int, int]], max_chars: int, max_groups: int) -> list[str]:
+    """Pack consecutive runs of `width`-digit numbers into the fewest prefixes (DP over windows).
+
+    A window of runs becomes `+P[items]x…x#`: P is the digits all its numbers share (width - w of
+    them), k trailing digits are `x` when every run is aligned to 10**k, and a run that is exactly
+    one aligned block of 10**k numbers is a single item, any other a range.
+    """
+    count = len(runs)
+    window_limit = max(1, max_groups)
+    powers = [10**i for i in range(width + 2)]
+    los = [lo for lo, _ in runs]
+    his = [hi for _, hi in runs]
+    alignments = [_alignment(width, lo, hi) for lo, hi in runs]
+    exact = [hi - lo + 1 == powers[k] for (lo, hi), k in zip(runs, alignments, strict=True)]
+    best_count = [0] + [count + 1] * count
+    best_chars = [0] * (count + 1)
+    choice: list[tuple[int, int, int]] = [(0, 0, 0)] * (count + 1)  # (window start, w, k)
+    for end in range(1, count + 1):
+        last = his[end - 1]
+        varying = 0  # w: trailing digits not shared by every number of the window
+        k = width
+        singles = 0  # items that are one aligned block of 10**k numbers
+        for start in range(end - 1, max(-1, end - 1 - window_limit), -1):
+            lo = los[start]
+            while lo // powers[varying] != last // powers[varying]:
+                varying += 1
+            run_k = alignments[start]
+            if run_k < k:
+                k, singles = run_k, exact[start]
+            elif run_k == k:
+                singles += exact[start]
+            items = end - start
+            if items == 1 and singles:
+                chars, groups = width + 2, 0  # "+", digits and x…x, "#"
+            else:
+                item_width = varying - k
+                chars = (  # "+", P, "[", items and commas, "]", x…x, "#"
+                    width
+                    - varying
+                    + k
+                    + 4
+                    + singles * item_width
+                    + (items - singles) * (2 * item_width + 1)
+                    + items
+                    - 1
+                )
+                groups = items
+            if chars > max_chars or groups > max_groups:
+                break  # a wider window only needs more characters and groups
+            total = best_count[start] + 1
+            if total < best_count[end] or (
+                total == best_count[end] and best_chars[start] + chars < best_chars[end]
+            ):
+                best_count[end] = total
+                best_chars[end] = best_chars[start] + chars
+                choice[end] = (start, varying, k)
+        if best_count[end] > count:
+            raise ValueError(
+                f"numbers +{los[end - 1]:0{width}d}..+{last:0{width}d} cannot be written as one "
+                f"dial-plan prefix within {max_chars} characters and {max_groups} number groups"
+            )
+
+    prefixes: list[str] = []
+    end = count
+    while end > 0:
+        start, varying, k = choice[end]
+        prefixes.append(_render(width, runs[start:end], varying, k))
+        end = start
+    prefixes.reverse()
+    return prefixes
+
+
+def _render(width: int, runs: list[tuple[int, int]], varying: int, k: int) -> str:
+    item_width = varying - k
+    space = 10**varying
+    scale = 10**k
+    items = [((lo % space) // scale, (hi % space) // scale) for lo, hi in runs]
+
+    def digits(value: int) -> str:
+        return f"{value:0{item_width}d}" if item_width else ""
+
+    if len(items) == 1 and items[0][0] == items[0][1]:
+        body = digits(items[0][0])
+    else:
+        listed = (digits(lo) if lo == hi else f"{digits(lo)}-{digits(hi)}" for lo, hi in items)
+        body = f"[{','.join(listed)}]"
+    shared = f"{runs[0][0]:0{width}d}"[: width - varying]
+    return f"+{shared}{body}{'x' * k}{END_OF_NUMBER}"
+
+
+# --- AudioCodes prefix matching ----------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _Token:
+    """One position of a prefix: a literal character, or `width` digits within `ranges`."""
+
+    literal: str | None
+    width: int
+    ranges: tuple[tuple[int, int], ...]
+
+    def size(self) -> int:
+        return 1 if self.literal is not None else sum(hi - lo + 1 for lo, hi in self.ranges)
+
+    def strings(self) -> list[str]:
+        if self.literal is not None:
+            return [self.literal]
+        return [f"{v:0{self.width}d}" for lo, hi in self.ranges for v in range(lo, hi + 1)]
+
+
+@dataclass(frozen=True, slots=True)
+class _Pattern:
+    tokens: tuple[_Token, ...]
+    ends_number: bool  # trailing '#'
+    any_number: bool  # the lone '*'
+    groups: int
+
+
+_WILDCARDS: Final = {"x": (0, 9), "z": (1, 9), "n": (2, 9)}
+
+
+@lru_cache(maxsize=4096)
+def _parse_prefix(prefix: str) -> _Pattern:
+    if prefix == "*":
+        return _Pattern(tokens=(), ends_number=False, any_number=True, groups=0)
+    if not prefix:
+        raise InvalidPrefix(prefix, "it is empty")
+    ends_number = prefix.endswith(END_OF_NUMBER)
+    body = prefix[:-1] if ends_number else prefix
+    tokens: list[_Token] = []
+    groups = 0
+    position = 0
+    while position < len(body):
+        char = body[position]
+        if char.isascii() and (char.isdigit() or char == "+"):
+            tokens.append(_Token(literal=char, width=1, ranges=()))
+        elif char in _WILDCARDS:
+            tokens.append(_Token(literal=None, width=1, ranges=(_WILDCARDS[char],)))
+        elif char == "[":
+            close = body.find("]", position)
+            if close < 0:
+                raise InvalidPrefix(prefix, f"'[' at position {position} is never closed")
+            token = _parse_group(prefix, body[position + 1 : close])
+            groups += len(token.ranges)
+            tokens.append(token)
+            position = close
+        else:
+            raise InvalidPrefix(
+                prefix,
+                f"unsupported character {char!r} at position {position} "
+                "(supported: digits, +, x, z, n, [..] lists, a final #)",
+            )
+        position += 1
+    return _Pattern(tokens=tuple(tokens), ends_number=ends_number, any_number=False, groups=groups)
+
+
+def _parse_group(prefix: str, body: str) -> _Token:
+    ranges: list[tuple[int, int]] = []
+    widths: set[int] = set()
+    for item in body.split(","):
+        bounds = item.split("-")
+        if len(bounds) > 2 or not all(b.isascii() and b.isdigit() for b in bounds):
+            raise InvalidPrefix(prefix, f"list item {item!r} is not a number or a range a-b")
+        widths.update(len(b) for b in bounds)
+        if len(widths) != 1:
+            raise InvalidPrefix(prefix, f"items of [{body}] must all have the same number of digits")
+        lo, hi = int(bounds[0]), int(bounds[-1])
+        if lo > hi:
+            raise InvalidPrefix(prefix, f"range {item!r} runs backwards")
+        ranges.append((lo, hi))
+    return _Token(literal=None, width=widths.pop(), ranges=tuple(ranges))
+
+
+def number_groups(prefix: str) -> int:
+    """How many number groups (single numbers or ranges inside brackets) the prefix uses."""
+    return _parse_prefix(prefix).groups
+
+
+def expand_prefix(prefix: str, *, limit: int = 1_000_000) -> set[str]:
+    """Every string the prefix pattern stands for.
+
+    For a prefix ending in `#` these are exactly the numbers it matches; without `#` they are the
+    shortest strings it matches, and every number starting with one of them matches too.
+    Refuses (ValueError) to build more than `limit` strings, and the lone `*` (any number).
+    """
+    pattern = _parse_prefix(prefix)
+    if pattern.any_number:
+        raise InvalidPrefix(prefix, "'*' matches any number and cannot be expanded")
+    size = prod(token.size() for token in pattern.tokens)
+    if size > limit:
+        raise ValueError(f"prefix {prefix!r} stands for {size} numbers, more than {limit}")
+    return {"".join(parts) for parts in product(*(t.strings() for t in pattern.tokens))}
+
+
+def prefix_matches(prefix: str, number: str) -> bool:
+    """Whether an AudioCodes dial-plan prefix matches the number (it starts with the pattern)."""
+    pattern = _parse_prefix(prefix)
+    if pattern.any_number:
+        return True
+    position = 0
+    for token in pattern.tokens:
+        if token.literal is not None:
+            if number[position : position + 1] != token.literal:
+                return False
+            position += 1
+            continue
+        chunk = number[position : position + token.width]
+        if len(chunk) != token.width or not (chunk.isascii() and chunk.isdigit()):
+            return False
+        value = int(chunk)
+        if not any(lo <= value <= hi for lo, hi in token.ranges):
+            return False
+        position += token.width
+    return position == len(number) if pattern.ends_number else True
