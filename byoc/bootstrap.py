@@ -177,6 +177,9 @@ def register_targets(services: Services, registry: ReconcilerRegistry) -> None:
     """Every target byoc reconciles, in the order a full sync should visit them."""
     # Each target's reconciler is registered here as it lands (twilio, sbc:<name>, genesys,
     # nsg:<name>); with none registered, plans are empty rather than errors.
+    from byoc.services.nsg_reconciler import register_nsg_targets
+
+    register_nsg_targets(services, registry)  # nsg:<sbc> for each SBC with an nsg_resource_id
     del services, registry
 
 
