@@ -112,9 +112,7 @@ class ProbeTarget:
 
     def __post_init__(self) -> None:
         if not (_is_ip_address(self.host) or _HOSTNAME_RE.fullmatch(self.host)):
-            raise ValueError(
-                f"probe target host {self.host!r} is neither an IP address nor a DNS name"
-            )
+            raise ValueError(f"probe target host {self.host!r} is neither an IP address nor a DNS name")
         if not 1 <= self.port <= 65_535:
             raise ValueError(f"probe target port {self.port} is outside 1-65535")
         if self.transport not in TRANSPORTS:
@@ -122,9 +120,7 @@ class ProbeTarget:
         if self.server_name is not None and not _HOSTNAME_RE.fullmatch(self.server_name):
             raise ValueError(f"TLS server name {self.server_name!r} is not a DNS name")
         if self.user is not None and not _URI_USER_RE.fullmatch(self.user):
-            raise ValueError(
-                f"Request-URI user {self.user!r} has characters not allowed in a SIP URI"
-            )
+            raise ValueError(f"Request-URI user {self.user!r} has characters not allowed in a SIP URI")
 
     @property
     def uri_host(self) -> str:
@@ -275,9 +271,7 @@ def parse_response(message: bytes, *, require_content_length: bool = False) -> S
     """
     end = message.find(b"\r\n\r\n")
     if end < 0:
-        raise MalformedSipMessageError(
-            "header section is not terminated by an empty line (CRLF CRLF)"
-        )
+        raise MalformedSipMessageError("header section is not terminated by an empty line (CRLF CRLF)")
     start_line, headers = _parse_head(message[:end], expect_response=True)
     rest = message[end + 4 :]
     content_length = _content_length(headers)
@@ -307,9 +301,7 @@ async def read_stream_message(reader: asyncio.StreamReader) -> bytes:
         try:
             head = await reader.readuntil(b"\r\n\r\n")
         except asyncio.LimitOverrunError as exc:
-            raise MalformedSipMessageError(
-                f"no end of header section within {MAX_HEAD_BYTES} bytes"
-            ) from exc
+            raise MalformedSipMessageError(f"no end of header section within {MAX_HEAD_BYTES} bytes") from exc
         head = head.lstrip(b"\r\n")
         if head:
             break
@@ -373,7 +365,7 @@ def probe_sync(
     ca_bundle: str | None = None,
     local_host: str | None = None,
 ) -> ProbeResult:
-    """Run `probe()` in a fresh event loop (for the CLI and other synchronous callers)."""
+    """Run `probe()` in a fresh event loop (CLI and other synchronous callers; not from a loop)."""
     return asyncio.run(
         probe(
             target,
@@ -576,9 +568,7 @@ async def _probe_stream(run: _ProbeRun, address: _Address, ca_bundle: str | None
                     "refused", f"TCP connection to {address} refused: nothing listens on that port"
                 )
             except OSError as exc:
-                return run.failed(
-                    "refused", f"TCP connection to {address} failed: {_os_error_text(exc)}"
-                )
+                return run.failed("refused", f"TCP connection to {address} failed: {_os_error_text(exc)}")
             if run.target.transport == "tls":
                 failure = await _start_tls(run, writer, ca_bundle)
                 if failure is not None:
@@ -614,14 +604,12 @@ async def _start_tls(
             f"{exc.verify_message or exc.reason or exc}",
         )
     except ssl.SSLError as exc:
-        return run.failed(
-            "tls_error", f"TLS handshake with {run.remote_address} failed: {exc.reason or exc}"
-        )
+        return run.failed("tls_error", f"TLS handshake with {run.remote_address} failed: {exc.reason or exc}")
     except (OSError, EOFError, asyncio.IncompleteReadError) as exc:
         return run.failed(
             "tls_error",
             f"connection to {run.remote_address} closed during the TLS handshake "
-            f"(is the port speaking TLS?): {exc or type(exc).__name__}",
+            f"(is the port speaking TLS?): {_os_error_text(exc)}",
         )
     ssl_object = writer.get_extra_info("ssl_object")
     if isinstance(ssl_object, ssl.SSLObject | ssl.SSLSocket):
@@ -669,13 +657,9 @@ async def _stream_transaction(
                 f"{run.remote_address} closed the connection in the middle of a message "
                 f"({len(exc.partial)} bytes received)",
             )
-        return run.failed(
-            "refused", f"{run.remote_address} closed the connection without a final response"
-        )
+        return run.failed("refused", f"{run.remote_address} closed the connection without a final response")
     except (ConnectionError, ssl.SSLError) as exc:
-        return run.failed(
-            "refused", f"connection to {run.remote_address} broke: {_os_error_text(exc)}"
-        )
+        return run.failed("refused", f"connection to {run.remote_address} broke: {_os_error_text(exc)}")
 
 
 async def _close_quietly(writer: asyncio.StreamWriter) -> None:
@@ -729,9 +713,7 @@ def peer_certificate(ssl_object: ssl.SSLObject | ssl.SSLSocket) -> PeerCertifica
 
 
 def _distinguished_name(rdns: Any) -> str:
-    parts = [
-        f"{_NAME_ATTRIBUTES.get(str(key), str(key))}={value}" for rdn in rdns for key, value in rdn
-    ]
+    parts = [f"{_NAME_ATTRIBUTES.get(str(key), str(key))}={value}" for rdn in rdns for key, value in rdn]
     return ", ".join(parts)
 
 
@@ -751,9 +733,7 @@ def _parse_head(head: bytes, *, expect_response: bool) -> tuple[str, list[tuple[
     lines = text.split("\r\n")
     for line in lines:
         if _CONTROL_CHARS_RE.search(line) or "\r" in line:
-            raise MalformedSipMessageError(
-                f"line {line[:60]!r} contains a bare CR/LF or a control character"
-            )
+            raise MalformedSipMessageError(f"line {line[:60]!r} contains a bare CR/LF or a control character")
     start_line, header_lines = lines[0], lines[1:]
     if expect_response:
         _status_line(start_line)
@@ -791,9 +771,7 @@ def _response_from(start_line: str, headers: list[tuple[str, str]], body: bytes)
     for name in ("From", "To", "Call-ID", "CSeq"):
         count = len(found.get(name, []))
         if count != 1:
-            raise MalformedSipMessageError(
-                f"response has {count} {name} headers; exactly one required"
-            )
+            raise MalformedSipMessageError(f"response has {count} {name} headers; exactly one required")
     if not found.get("Via"):
         raise MalformedSipMessageError("response has no Via header")
     cseq = _CSEQ_RE.fullmatch(found["CSeq"][0])
@@ -821,9 +799,7 @@ def _via_branch(via_value: str) -> str | None:
         raise MalformedSipMessageError("Via header is empty")
     sent, *params = entries[0].split(";")
     if _VIA_RE.fullmatch(sent.strip()) is None:
-        raise MalformedSipMessageError(
-            f"Via {entries[0][:60]!r} is not 'SIP/2.0/<transport> <host>'"
-        )
+        raise MalformedSipMessageError(f"Via {entries[0][:60]!r} is not 'SIP/2.0/<transport> <host>'")
     for param in params:
         name, _, value = param.partition("=")
         if name.strip().lower() == "branch":

@@ -232,9 +232,7 @@ def test_compact_and_case_insensitive_header_names(request_udp: OptionsRequest) 
         ("SIP/2.0 200 Très bien", 200, "Très bien"),
     ],
 )
-def test_status_line_variants(
-    request_udp: OptionsRequest, status_line: str, code: int, reason: str
-) -> None:
+def test_status_line_variants(request_udp: OptionsRequest, status_line: str, code: int, reason: str) -> None:
     response = parse_response(response_to(request_udp, status_line))
 
     assert (response.status_code, response.reason) == (code, reason)
