@@ -85,13 +85,21 @@ class FunctionEntry:
     call: Callable[..., Any]
 
 
+_INDEXED: dict[int, list[FunctionEntry]] = {}
+
+
 def index_functions(app: Any) -> list[FunctionEntry]:
-    """What the host would index from a FunctionApp."""
+    """What the host would index from a FunctionApp (once: the library refuses a second pass)."""
+    if id(app) in _INDEXED:
+        return _INDEXED[id(app)]
     entries = []
     for function in app.get_functions():
         bindings = json.loads(function.get_function_json())["bindings"]
         trigger = next(b for b in bindings if str(b["type"]).endswith("Trigger"))
-        entries.append(FunctionEntry(function.get_function_name(), trigger, function.get_user_function()))
+        entries.append(
+            FunctionEntry(function.get_function_name(), trigger, function.get_user_function())
+        )
+    _INDEXED[id(app)] = entries
     return entries
 
 

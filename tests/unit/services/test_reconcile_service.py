@@ -1,0 +1,158 @@
+"""The reconcile runner: plan without changing, guard, apply under the lease, verify, record."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from fakes import FakeInventory, FakeLocks, FakeOperations, FakeQueue, FakeState
+
+from byoc.adapters.lock import LockBusy, LockLost
+from byoc.domain.inventory import NumberState, on_purchased
+from byoc.domain.plan import Action, Change, GuardLimits, Plan
+from byoc.domain.policy import Policy, load_policy
+from byoc.services.reconcile import DesiredState, ReconcilerRegistry, ReconcileService
+
+POLICY = """
+version: 1
+managed: {prefixes: ["+1415555"]}
+rules: []
+defaults: {genesys: {ivr: Main IVR}, sbc_tag: main}
+"""
+
+
+class FakeTarget:
+    """A target holding a set of numbers."""
+
+    tracks_numbers = True
+
+    def __init__(self, target: str, numbers: set[str] | None = None) -> None:
+        self.target = target
+        self.numbers = set(numbers or ())
+        self.writes = 0
+        self.ignore_writes = False
+
+    def read_actual(self) -> set[str]:
+        return set(self.numbers)
+
+    def desired(self, state: DesiredState) -> set[str]:
+        return set(state.numbers)
+
+    def plan(self, actual: set[str], desired: set[str]) -> Plan:
+        changes = []
+        if desired - actual:
+            changes.append(Change(self.target, Action.ADD, "numbers", "set", "add",
+                                  numbers_added=tuple(sorted(desired - actual))))
+        if actual - desired:
+            changes.append(Change(self.target, Action.REMOVE, "numbers", "set", "remove",
+                                  numbers_removed=tuple(sorted(actual - desired))))
+        return Plan(target=self.target, changes=tuple(changes), numbers_before=len(actual))
+
+    def apply(self, plan: Plan, lease: Any) -> None:
+        for change in plan.changes:
+            lease.check()
+            self.writes += 1
+            if self.ignore_writes:
+                continue
+            self.numbers |= set(change.numbers_added)
+            self.numbers -= set(change.numbers_removed)
+
+    def verify(self, desired: set[str]) -> list[str]:
+        missing = desired - self.numbers
+        return [f"missing {n}" for n in sorted(missing)]
+
+
+def build(records: list[Any], targets: list[FakeTarget]) -> tuple[ReconcileService, dict[str, Any]]:
+    registry = ReconcilerRegistry()
+    for target in targets:
+        registry.register(target.target, lambda t=target: t)
+    parts: dict[str, Any] = {"inventory": FakeInventory(records), "operations": FakeOperations(),
+                             "state": FakeState(), "locks": FakeLocks(), "queue": FakeQueue()}
+    policy: Policy = load_policy(POLICY, "test")
+    service = ReconcileService(registry=registry, policy=lambda: policy,
+                               limits=GuardLimits(max_delete_fraction=0.1, max_delete_count=100),
+                               **parts)
+    return service, parts
+
+
+def onboarding(*numbers: str) -> list[Any]:
+    return [on_purchased(None, n, sid=None, source="cli", correlation_id="c") for n in numbers]
+
+
+def test_with_no_reconciler_registered_the_plan_is_empty() -> None:
+    service, _ = build([], [])
+    assert service.plan("all") == []
+
+
+def test_a_dry_run_changes_nothing() -> None:
+    target = FakeTarget("genesys")
+    service, parts = build(onboarding("+14155550100"), [target])
+    plans = service.plan("all")
+    assert plans[0].numbers_added() == {"+14155550100"}
+    assert target.writes == 0 and parts["operations"].rows == []
+
+
+def test_a_number_becomes_active_once_every_target_converged() -> None:
+    twilio, genesys = FakeTarget("twilio"), FakeTarget("genesys")
+    service, parts = build(onboarding("+14155550100"), [twilio, genesys])
+    service.sync("twilio", correlation_id="c1")
+    assert parts["inventory"].get("+14155550100").state is NumberState.ONBOARDING
+    outcome = service.sync("genesys", correlation_id="c1")
+    assert outcome.applied and outcome.converged
+    record = parts["inventory"].get("+14155550100")
+    assert record.state is NumberState.ACTIVE
+    assert set(record.converged) == {"twilio", "genesys"}
+    assert parts["operations"].rows[0]["outcome"] == "applied"
+
+
+def test_a_mass_deletion_is_refused_and_nothing_is_written() -> None:
+    present = {f"+1415555{i:04d}" for i in range(50)}
+    target = FakeTarget("sbc:sbc1", present)
+    service, parts = build(onboarding("+14155550001"), [target])
+    outcome = service.sync("sbc:sbc1", correlation_id="c1")
+    assert outcome.refused and "49 of 50" in outcome.refused
+    assert target.writes == 0 and target.numbers == present
+    assert parts["state"].get("sync", "sbc:sbc1")["refused"]
+    assert parts["operations"].rows[0]["outcome"] == "refused"
+
+
+def test_force_applies_a_refused_plan() -> None:
+    present = {f"+1415555{i:04d}" for i in range(50)}
+    target = FakeTarget("sbc:sbc1", present)
+    service, _ = build(onboarding("+14155550001"), [target])
+    outcome = service.sync("sbc:sbc1", correlation_id="c1", force=True)
+    assert outcome.converged and target.numbers == {"+14155550001"}
+
+
+def test_a_write_the_target_ignored_is_caught_by_verify() -> None:
+    target = FakeTarget("genesys")
+    target.ignore_writes = True
+    service, parts = build(onboarding("+14155550100"), [target])
+    outcome = service.sync("genesys", correlation_id="c1")
+    assert not outcome.converged and outcome.problems == ["missing +14155550100"]
+    record = parts["inventory"].get("+14155550100")
+    assert record.state is NumberState.ONBOARDING and "genesys" in record.errors
+
+
+def test_a_lost_lease_stops_the_sync_before_its_next_write() -> None:
+    target = FakeTarget("genesys")
+    service, parts = build(onboarding("+14155550100"), [target])
+    parts["locks"].lease.lost = True
+    with pytest.raises(LockLost):
+        service.sync("genesys", correlation_id="c1")
+    assert target.writes == 0
+
+
+def test_a_target_busy_elsewhere_is_not_synced() -> None:
+    target = FakeTarget("genesys")
+    service, parts = build(onboarding("+14155550100"), [target])
+    parts["locks"].held.add("genesys")
+    with pytest.raises(LockBusy):
+        service.sync("genesys", correlation_id="c1")
+    assert target.writes == 0
+
+
+def test_unmanaged_numbers_are_not_desired() -> None:
+    target = FakeTarget("genesys")
+    service, _ = build(onboarding("+16175550100"), [target])
+    assert service.plan("genesys")[0].is_empty

@@ -1,0 +1,117 @@
+"""Settings: a bad configuration fails at start with one message listing every problem."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from byoc.settings import ConfigurationError, load_settings, settings_reference
+
+ROOT = Path(__file__).resolve().parents[2]
+
+VALID = {
+    "BYOC_TWILIO_ACCOUNT_SID": "AC0123456789abcdef0123456789abcdef",
+    "BYOC_TWILIO_TRUNK_SID": "TK0123456789abcdef0123456789abcdef",
+    "BYOC_TWILIO_AUTH_TOKEN_SECRET_NAME": "twilio-auth-token",
+    "BYOC_GENESYS_CLIENT_ID": "client",
+    "BYOC_GENESYS_CLIENT_SECRET_SECRET_NAME": "genesys-client-secret",
+    "BYOC_SBC_PASSWORD_SECRET_NAME": "sbc-password",
+    "BYOC_KEYVAULT_URL": "https://vault.vault.azure.net",
+    "BYOC_SBCS": json.dumps([{"name": "sbc1", "management_url": "https://10.0.0.4",
+                              "fqdn": "sbc1.example.com"}]),
+    "AzureWebJobsStorage": "UseDevelopmentStorage=true",
+    "BYOC_POLICY_PATH": "policy.example.yaml",
+}
+
+
+@pytest.fixture
+def env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
+    import os
+
+    for key in list(os.environ):
+        if key.startswith("BYOC_") or key.startswith("AzureWebJobsStorage"):
+            monkeypatch.delenv(key)
+    return monkeypatch
+
+
+def test_a_complete_configuration_loads(env: pytest.MonkeyPatch) -> None:
+    for key, value in VALID.items():
+        env.setenv(key, value)
+    settings = load_settings()
+    assert settings.sbcs[0].name == "sbc1"
+    assert settings.twilio_auth_token is None
+    assert settings.twilio_auth_token_secret_name == "twilio-auth-token"
+
+
+def test_an_empty_environment_lists_every_missing_setting_at_once(env: pytest.MonkeyPatch) -> None:
+    with pytest.raises(ConfigurationError) as caught:
+        load_settings()
+    text = str(caught.value)
+    for name in ("BYOC_TWILIO_ACCOUNT_SID", "BYOC_TWILIO_TRUNK_SID", "BYOC_GENESYS_CLIENT_ID",
+                 "BYOC_SBCS", "BYOC_POLICY_PATH", "BYOC_TWILIO_AUTH_TOKEN_SECRET_NAME",
+                 "BYOC_SBC_PASSWORD_SECRET_NAME", "AzureWebJobsStorage"):
+        assert name in text
+    assert len(caught.value.problems) >= 9
+
+
+def test_invalid_values_are_named_with_their_setting(env: pytest.MonkeyPatch) -> None:
+    for key, value in VALID.items():
+        env.setenv(key, value)
+    env.setenv("BYOC_SBCS", json.dumps([{"name": "SBC 1", "management_url": "http://x",
+                                         "fqdn": "a"}]))
+    env.setenv("BYOC_MAX_DELETE_FRACTION", "2")
+    env.setenv("BYOC_TWILIO_ACCOUNT_SID", "not-a-sid")
+    with pytest.raises(ConfigurationError) as caught:
+        load_settings()
+    text = str(caught.value)
+    assert "BYOC_SBCS[0].name" in text
+    assert "BYOC_SBCS[0].management_url" in text and "https" in text
+    assert "BYOC_MAX_DELETE_FRACTION" in text
+    assert "BYOC_TWILIO_ACCOUNT_SID" in text
+
+
+def test_secret_names_need_a_key_vault(env: pytest.MonkeyPatch) -> None:
+    for key, value in VALID.items():
+        env.setenv(key, value)
+    env.delenv("BYOC_KEYVAULT_URL")
+    with pytest.raises(ConfigurationError, match="BYOC_KEYVAULT_URL"):
+        load_settings()
+
+
+def test_a_secret_value_never_appears_in_the_error(env: pytest.MonkeyPatch) -> None:
+    env.setenv("BYOC_TWILIO_AUTH_TOKEN", "super-secret-token-value")
+    env.setenv("BYOC_TWILIO_ACCOUNT_SID", "bad")
+    with pytest.raises(ConfigurationError) as caught:
+        load_settings()
+    assert "super-secret-token-value" not in str(caught.value)
+
+
+def test_empty_values_count_as_unset(env: pytest.MonkeyPatch) -> None:
+    for key, value in VALID.items():
+        env.setenv(key, value)
+    env.setenv("BYOC_TWILIO_AUTH_TOKEN", "")
+    env.setenv("BYOC_TWILIO_API_BASE", "")
+    settings = load_settings()
+    assert settings.twilio_auth_token is None
+    assert settings.twilio_api_base is None
+
+
+def test_two_sbcs_with_one_name_are_refused(env: pytest.MonkeyPatch) -> None:
+    for key, value in VALID.items():
+        env.setenv(key, value)
+    sbc = {"name": "sbc1", "management_url": "https://10.0.0.4", "fqdn": "a.example.com"}
+    env.setenv("BYOC_SBCS", json.dumps([sbc, sbc]))
+    with pytest.raises(ConfigurationError, match="unique"):
+        load_settings()
+
+
+def test_the_sample_settings_file_lists_every_setting_without_secret_values() -> None:
+    sample = json.loads((ROOT / "local.settings.sample.json").read_text())
+    values = sample["Values"]
+    for row in settings_reference():
+        assert row["env"] in values, f"{row['env']} missing from local.settings.sample.json"
+        assert row["env"] in sample["Descriptions"]
+        if row["secret"] and row["env"] != "AzureWebJobsStorage":
+            assert values[row["env"]] == "", f"{row['env']} must be empty in the sample"
