@@ -45,7 +45,14 @@ class Services:
     @cached_property
     def storage(self) -> StorageAccess:
         from byoc.adapters.storage import StorageAccess
+        from byoc.observability import register_secret
 
+        connection = self.settings.storage_connection_string
+        for part in (connection.get_secret_value() if connection else "").split(";"):
+            if part.startswith("AccountKey="):
+                register_secret(part.removeprefix("AccountKey="))
+        if self.settings.azure_static_token is not None:
+            register_secret(self.settings.azure_static_token.get_secret_value())
         needs_identity = self.settings.storage_connection_string is None
         return StorageAccess.from_settings(
             self.settings, self.credential if needs_identity else None
@@ -98,13 +105,18 @@ class Services:
 
     def secret(self, field: str) -> str:
         """A secret setting's value: the local plain value, or the named Key Vault secret."""
+        from byoc.observability import register_secret
+
         plain = getattr(self.settings, field)
         if plain is not None:
-            return str(plain.get_secret_value())
-        name = getattr(self.settings, f"{field}_secret_name")
-        if name is None:
-            raise LookupError(f"BYOC_{field.upper()}_SECRET_NAME is not set")
-        return self.keyvault.get_secret(name).value
+            value = str(plain.get_secret_value())
+        else:
+            name = getattr(self.settings, f"{field}_secret_name")
+            if name is None:
+                raise LookupError(f"BYOC_{field.upper()}_SECRET_NAME is not set")
+            value = self.keyvault.get_secret(name).value
+        register_secret(value)
+        return value
 
     # --- policy -------------------------------------------------------------------------------
 
