@@ -115,3 +115,9 @@ def test_the_sample_settings_file_lists_every_setting_without_secret_values() ->
         assert row["env"] in sample["Descriptions"]
         if row["secret"] and row["env"] != "AzureWebJobsStorage":
             assert values[row["env"]] == "", f"{row['env']} must be empty in the sample"
+
+
+def test_the_configuration_reference_documents_every_setting() -> None:
+    reference = (ROOT / "docs" / "configuration.md").read_text()
+    missing = [row["env"] for row in settings_reference() if f"`{row['env']}`" not in reference]
+    assert missing == []
