@@ -323,6 +323,8 @@ class ServedApp:
     def __init__(self, app: ASGIApp, *, tls: TlsFiles | None = None, host: str = "127.0.0.1") -> None:
         self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        # Accepted sockets inherit this: without it every small response waits for a delayed ACK.
+        self._sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self._sock.bind((host, 0))
         self.port: int = self._sock.getsockname()[1]
         scheme = "https" if tls else "http"
