@@ -81,8 +81,8 @@ class Sandbox:
         """What the seed says about the estate that byoc's settings must name (ids, FQDNs)."""
         trunks = self.seed["twilio"].get("trunks") or [{}]
         nsgs = {
-            str(rid).rsplit("/", 1)[-1]: str(rid)
-            for rid in (self.seed["arm"].get("nsgs") or {})
+            str(nsg["id"]).rsplit("/", 1)[-1]: str(nsg["id"])
+            for nsg in (self.seed["arm"].get("network_security_groups") or [])
         }
         sbcs = []
         for sbc in self.seed["audiocodes"].get("sbcs", []):
@@ -98,7 +98,9 @@ class Sandbox:
             "sbcs": sbcs,
             "genesys_site": (genesys.get("sites") or [{}])[0].get("name"),
             "genesys_trunk_base": (genesys.get("trunk_bases") or [{}])[0].get("name"),
-            "genesys_signaling_cidrs": genesys.get("byoc_signaling_cidrs", {}),
+            # Genesys publishes its BYOC signaling addresses only in a Resource Center article;
+            # the sandbox stands in documentation addresses (RFC 5737) for them.
+            "genesys_signaling_cidrs": {"us-east-1": ["192.0.2.16/28", "198.51.100.32/28"]},
         }
 
     def credentials(self) -> dict[str, Any]:
