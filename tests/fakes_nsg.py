@@ -64,9 +64,7 @@ class FakeNsg:
         self.reads += 1
         return copy.deepcopy(list(self.rules.values()))
 
-    def put_rule(
-        self, name: str, properties: dict[str, Any], *, etag: str | None
-    ) -> dict[str, Any]:
+    def put_rule(self, name: str, properties: dict[str, Any], *, etag: str | None) -> dict[str, Any]:
         if self.before_write:
             self.before_write("put", name)
         current = self.rules.get(name.lower())
@@ -82,9 +80,7 @@ class FakeNsg:
                 and other["properties"]["direction"] == properties["direction"]
             )
             if key != name.lower() and same:
-                raise NsgRequestRefused(
-                    f"SecurityRuleConflict: {other['name']} conflicts with rule {name}"
-                )
+                raise NsgRequestRefused(f"SecurityRuleConflict: {other['name']} conflicts with rule {name}")
         self.writes.append(("put", name))
         self.seed(name, properties)
         return copy.deepcopy(self.rules[name.lower()])

@@ -44,6 +44,7 @@ _RETRYABLE_CODES = frozenset(
         "canceled",
         "retryableerror",
         "toomanyrequests",
+        "internalservererror",
     }
 )
 _RETRYABLE_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
@@ -116,11 +117,12 @@ class RetryBudget:
     attempts: int = 6
     base_delay_s: float = 1.0
     max_delay_s: float = 30.0
+    max_retry_after_s: float = 120.0
 
     def delay(self, attempt: int, retry_after_s: float | None) -> float:
-        """Seconds to wait before attempt `attempt + 1` (Retry-After wins when given)."""
+        """Seconds to wait before attempt `attempt + 1` (ARM's Retry-After wins when given)."""
         if retry_after_s is not None:
-            return min(max(retry_after_s, 0.0), self.max_delay_s)
+            return min(max(retry_after_s, 0.0), self.max_retry_after_s)
         return float(min(self.base_delay_s * (2**attempt), self.max_delay_s))
 
 
@@ -206,11 +208,9 @@ class AzureNsg:
             group = self._get_client().network_security_groups.get(rid.resource_group, rid.name)
             return [rule.as_dict() for rule in (group.security_rules or [])]
 
-        return self._with_retries(call, f"read NSG {rid.name}", rule=None)
+        return self._with_retries(call, f"read NSG {rid.name}")
 
-    def put_rule(
-        self, name: str, properties: dict[str, Any], *, etag: str | None
-    ) -> dict[str, Any]:
+    def put_rule(self, name: str, properties: dict[str, Any], *, etag: str | None) -> dict[str, Any]:
         """Create the rule (`etag` None: only if absent) or replace it (only if unchanged)."""
         from azure.mgmt.network.models import SecurityRule
 
@@ -223,9 +223,7 @@ class AzureNsg:
             )
             return poller.result().as_dict()
 
-        return self._with_retries(
-            lambda: _conditional_write(call, etag, name), f"write rule {name}", rule=name
-        )
+        return self._with_retries(lambda: _conditional_write(call, etag, name), f"write rule {name}")
 
     def delete_rule(self, name: str, *, etag: str | None) -> None:
         """Delete the rule (only if unchanged, when `etag` is given); absent is fine."""
@@ -242,13 +240,11 @@ class AzureNsg:
             except ResourceNotFoundError:
                 return
 
-        self._with_retries(
-            lambda: _conditional_write(call, etag, name), f"delete rule {name}", rule=name
-        )
+        self._with_retries(lambda: _conditional_write(call, etag, name), f"delete rule {name}")
 
     # --- errors and retries -----------------------------------------------------------------
 
-    def _with_retries(self, call: Callable[[], T], what: str, *, rule: str | None) -> T:
+    def _with_retries(self, call: Callable[[], T], what: str) -> T:
         from azure.core.exceptions import (
             HttpResponseError,
             ServiceRequestError,
@@ -264,7 +260,7 @@ class AzureNsg:
             except HttpResponseError as exc:
                 code = _error_code(exc)
                 if not _is_retryable(exc.status_code, code):
-                    raise self._translated(exc, code, what, rule) from exc
+                    raise self._translated(exc, code, what) from exc
                 reason = f"{exc.status_code} {code or ''}".strip()
                 retry_after = _retry_after_s(exc)
             attempt += 1
@@ -277,14 +273,18 @@ class AzureNsg:
             delay = self._retry.delay(attempt - 1, retry_after)
             log.warning(
                 "NSG busy, retrying",
-                extra={"event": "nsg.retry", "nsg": self.resource_id.name, "operation": what,
-                       "reason": reason, "attempt": attempt, "delay_s": delay},
+                extra={
+                    "event": "nsg.retry",
+                    "nsg": self.resource_id.name,
+                    "operation": what,
+                    "reason": reason,
+                    "attempt": attempt,
+                    "delay_s": delay,
+                },
             )
             self._sleep(delay)
 
-    def _translated(
-        self, exc: HttpResponseError, code: str | None, what: str, rule: str | None
-    ) -> NsgError:
+    def _translated(self, exc: HttpResponseError, code: str | None, what: str) -> NsgError:
         rid = self.resource_id
         message = _error_message(exc)
         status = exc.status_code
@@ -301,14 +301,11 @@ class AzureNsg:
                 "write and delete"
             )
         return NsgRequestRefused(
-            f"{what} in NSG {rid.name} was refused by Azure ({status} {code or 'error'}): "
-            f"{message}"
+            f"{what} in NSG {rid.name} was refused by Azure ({status} {code or 'error'}): {message}"
         )
 
 
-def _conditional_write(
-    call: Callable[[dict[str, str]], T], etag: str | None, rule: str
-) -> T:
+def _conditional_write(call: Callable[[dict[str, str]], T], etag: str | None, rule: str) -> T:
     """Run a rule write guarded by its ETag; a precondition failure becomes `NsgRuleConflict`.
 
     A create sends `If-None-Match: *`, a replace or delete `If-Match: <etag>`. That ARM's Network

@@ -42,8 +42,7 @@ RULE_KIND = "nsg-rule"
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 _ANY_SOURCE = frozenset({"*", "any", "internet"})
 _CANONICAL = {
-    v.lower(): v
-    for v in ("Inbound", "Outbound", "Allow", "Deny", "Tcp", "Udp", "Icmp", "Esp", "Ah", "*")
+    v.lower(): v for v in ("Inbound", "Outbound", "Allow", "Deny", "Tcp", "Udp", "Icmp", "Esp", "Ah", "*")
 }
 
 
@@ -442,9 +441,7 @@ def _only_widens(before: NsgRule, after: NsgRule) -> bool:
         return False
     old_sources = _source_networks(before.source_address_prefixes)
     new_sources = _source_networks(after.source_address_prefixes)
-    if new_sources is not None and (
-        old_sources is None or not _covered(old_sources, new_sources)
-    ):
+    if new_sources is not None and (old_sources is None or not _covered(old_sources, new_sources)):
         return False
     new_spans = _spans(after.destination_port_ranges)
     return all(
@@ -767,9 +764,7 @@ class _AzureNsgOnFirstUse:
     def read_rules(self) -> list[dict[str, Any]]:
         return self._get().read_rules()
 
-    def put_rule(
-        self, name: str, properties: dict[str, Any], *, etag: str | None
-    ) -> dict[str, Any]:
+    def put_rule(self, name: str, properties: dict[str, Any], *, etag: str | None) -> dict[str, Any]:
         return self._get().put_rule(name, properties, etag=etag)
 
     def delete_rule(self, name: str, *, etag: str | None) -> None:

@@ -208,9 +208,7 @@ def test_rule_for_a_transport_switched_off_is_removed_after_the_new_rules_are_wr
 
     actions = [c.action for c in plan.changes]
     assert Action.REMOVE in actions
-    assert actions.index(Action.REMOVE) > max(
-        i for i, a in enumerate(actions) if a is not Action.REMOVE
-    )
+    assert actions.index(Action.REMOVE) > max(i for i, a in enumerate(actions) if a is not Action.REMOVE)
     assert "byoc-signaling-udp-1" not in nsg.owned()
     assert [w for w in nsg.writes if w[0] == "delete"] == [("delete", "byoc-signaling-udp-1")]
 
@@ -235,8 +233,12 @@ def test_widened_rules_are_written_before_narrowed_ones() -> None:
 def test_when_the_band_is_full_a_new_rule_waits_for_the_priority_a_removal_frees() -> None:
     data = packaged_carrier_data()
     tls_only = CarrierEntry(
-        carrier="twilio", purpose="signaling", applies_to=("ashburn",), cidrs=("192.0.2.0/29",),
-        carrier_ports={"tls": "5061"}, source="https://example.test/tls-only",
+        carrier="twilio",
+        purpose="signaling",
+        applies_to=("ashburn",),
+        cidrs=("192.0.2.0/29",),
+        carrier_ports={"tls": "5061"},
+        source="https://example.test/tls-only",
         checked=date(2026, 1, 1),
     )
     with_tls_only = data.model_copy(update={"entries": (*data.entries, tls_only)})
@@ -276,8 +278,7 @@ def test_foreign_rules_are_left_alone_and_their_priorities_avoided() -> None:
 
 def test_a_foreign_deny_evaluated_first_is_reported_as_a_conflict() -> None:
     nsg = FakeNsg()
-    nsg.seed("corp-deny-sip", foreign(500, access="Deny", source="Internet", ports="5060-5061",
-                                      protocol="*"))
+    nsg.seed("corp-deny-sip", foreign(500, access="Deny", source="Internet", ports="5060-5061", protocol="*"))
 
     plan = sync(nsg)
 
@@ -322,8 +323,12 @@ def test_foreign_rules_that_do_not_get_in_the_way_are_not_conflicts(rule: dict[s
 def test_an_owned_rule_widened_by_hand_is_repaired() -> None:
     nsg = FakeNsg()
     sync(nsg)
-    nsg.edit("byoc-signaling-udp-1", sourceAddressPrefixes=[], sourceAddressPrefix="*",
-             destinationPortRanges=["1-65535"])
+    nsg.edit(
+        "byoc-signaling-udp-1",
+        sourceAddressPrefixes=[],
+        sourceAddressPrefix="*",
+        destinationPortRanges=["1-65535"],
+    )
 
     plan = sync(nsg)
 
@@ -383,8 +388,20 @@ def test_the_lease_is_checked_before_every_write_and_a_lost_lease_stops_writing(
 
 # --- refusals ------------------------------------------------------------------------------------
 
-DANGEROUS = ["*", "0.0.0.0/0", "Internet", "Any", "AzureCloud", "VirtualNetwork", "::/0",
-             "10.0.0.0/7", "54.172.60.1/30", "224.0.0.0/8", "127.0.0.0/8", "not-a-cidr"]
+DANGEROUS = [
+    "*",
+    "0.0.0.0/0",
+    "Internet",
+    "Any",
+    "AzureCloud",
+    "VirtualNetwork",
+    "::/0",
+    "10.0.0.0/7",
+    "54.172.60.1/30",
+    "224.0.0.0/8",
+    "127.0.0.0/8",
+    "not-a-cidr",
+]
 
 
 @pytest.mark.parametrize("source", DANGEROUS)
@@ -418,14 +435,20 @@ def test_apply_refuses_a_plan_that_opens_a_dangerous_source_or_touches_a_foreign
     target = reconciler(nsg)
     target.read_actual()
     wide = {
-        "name": "byoc-signaling-udp-1", "priority": 1000, "direction": "Inbound",
-        "access": "Allow", "protocol": "Udp", "source_address_prefixes": ["0.0.0.0/0"],
-        "destination_address_prefixes": [SBC_IP], "destination_port_ranges": ["5060"],
+        "name": "byoc-signaling-udp-1",
+        "priority": 1000,
+        "direction": "Inbound",
+        "access": "Allow",
+        "protocol": "Udp",
+        "source_address_prefixes": ["0.0.0.0/0"],
+        "destination_address_prefixes": [SBC_IP],
+        "destination_port_ranges": ["5060"],
     }
-    opening = Plan("nsg:sbc1", (Change("nsg:sbc1", Action.ADD, "nsg-rule", wide["name"], "",
-                                       after=wide),))
-    touching = Plan("nsg:sbc1", (Change("nsg:sbc1", Action.REMOVE, "nsg-rule",
-                                        "corp-admin-https", "", before={"etag": None}),))
+    opening = Plan("nsg:sbc1", (Change("nsg:sbc1", Action.ADD, "nsg-rule", wide["name"], "", after=wide),))
+    touching = Plan(
+        "nsg:sbc1",
+        (Change("nsg:sbc1", Action.REMOVE, "nsg-rule", "corp-admin-https", "", before={"etag": None}),),
+    )
 
     with pytest.raises(UnsafeRangeError):
         target.apply(opening, FakeLease())
@@ -439,8 +462,9 @@ def test_apply_refuses_a_plan_that_opens_a_dangerous_source_or_touches_a_foreign
 
 
 def test_ranges_report_names_each_range_its_carrier_ports_and_source() -> None:
-    settings = make_settings(sbc={"sip_ports": {"udp": 0, "tcp": 5060, "tls": 5061}},
-                             nsg_extra_cidrs=["192.0.2.0/29"])
+    settings = make_settings(
+        sbc={"sip_ports": {"udp": 0, "tcp": 5060, "tls": 5061}}, nsg_extra_cidrs=["192.0.2.0/29"]
+    )
 
     rows = effective_ranges_report(settings)
 
@@ -455,13 +479,18 @@ def test_ranges_report_names_each_range_its_carrier_ports_and_source() -> None:
 
 
 def test_signaling_cidrs_of_a_region_only_another_sbc_uses_are_left_out() -> None:
-    second = {"name": "sbc2", "management_url": "https://10.0.2.4", "fqdn": "sbc2.example.net",
-              "genesys_regions": ["eu-west-1"]}
+    second = {
+        "name": "sbc2",
+        "management_url": "https://10.0.2.4",
+        "fqdn": "sbc2.example.net",
+        "genesys_regions": ["eu-west-1"],
+    }
     settings = make_settings(
         genesys_signaling_cidrs={"us-east-1": [GENESYS_SIGNALING], "eu-west-1": ["192.0.2.0/28"]},
     )
-    settings = make_settings(sbcs=[settings.sbcs[0].model_dump(), second],
-                             genesys_signaling_cidrs=settings.genesys_signaling_cidrs)
+    settings = make_settings(
+        sbcs=[settings.sbcs[0].model_dump(), second], genesys_signaling_cidrs=settings.genesys_signaling_cidrs
+    )
 
     rows = effective_ranges_report(settings)
 
