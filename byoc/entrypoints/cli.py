@@ -305,6 +305,33 @@ def sandbox_env(
     raise typer.Exit(sandbox_main(["env", "--ports-file", str(ports_file), "--format", fmt]))
 
 
+nsg_app = typer.Typer(help="Azure NSG rules in front of each SBC.", no_args_is_help=True)
+app.add_typer(nsg_app, name="nsg")
+
+
+@nsg_app.command("ranges")
+def nsg_ranges(as_json: JsonOption = False) -> None:
+    """The carrier ranges each SBC admits, with the source and date of each."""
+    from byoc.domain.carriers import CarrierRangeError
+    from byoc.services.nsg_reconciler import effective_ranges_report
+
+    try:
+        rows = effective_ranges_report(services().settings)
+    except CarrierRangeError as exc:
+        fail(str(exc))
+    if as_json:
+        print_json({"ranges": rows})
+        return
+    table = Table(show_edge=False)
+    for column in ("sbc", "cidr", "carrier", "purpose", "protocol", "ports", "source", "checked"):
+        table.add_column(column)
+    for row in rows:
+        table.add_row(*(str(row.get(c) or "") for c in
+                        ("sbc", "cidr", "carrier", "purpose", "protocol", "ports", "source",
+                         "checked")))
+    out.print(table)
+
+
 def main() -> None:
     """Console-script entry point."""
     app()
