@@ -1,0 +1,675 @@
+"""One Genesys Cloud org's objects and the rules the Platform API enforces when they change.
+
+Numbers: a DID pool covers a contiguous E.164 range; a pool number becomes a DID (gets an id)
+only when it is assigned, as an IVR `dnis` entry or as a user's PHONE address. The org refuses
+what the real API refuses: non-E.164 ranges, overlapping pools, deleting a pool with assigned
+numbers, a number routed twice, a number routed outside every pool, stale versions.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from sandbox.genesys_entities import (
+    DidPool,
+    Division,
+    Entity,
+    Flow,
+    Ivr,
+    OutboundRoute,
+    ScheduleGroup,
+    Site,
+    Trunk,
+    TrunkBase,
+    User,
+)
+from sandbox.genesys_wire import (
+    bad_request,
+    conflict,
+    invalid_value,
+    is_e164,
+    not_found,
+    version_mismatch,
+)
+
+MAX_POOL_SIZE = 100_000
+PROVIDERS = ("PURE_CLOUD", "PURE_CLOUD_VOICE")
+MEDIA_TYPES = ("PHONE", "EMAIL", "SMS")
+CONTACT_TYPES = ("PRIMARY", "WORK", "WORK2", "WORK3", "WORK4", "HOME", "MOBILE", "MAIN", "OTHER")
+DISTRIBUTIONS = ("SEQUENTIAL", "RANDOM")
+DID_POOL_ID_REQUIRED = "Field 'didPoolId' is required and cannot be empty."
+
+PoolVisibility = Callable[[DidPool], bool]
+"""Answers whether a pool is already visible to Architect/Directory (eventual consistency)."""
+
+
+@dataclass(frozen=True)
+class OrgRules:
+    """Tunable behaviour, from the seed."""
+
+    ivr_version_mismatch_status: int = 409
+    user_version_mismatch_status: int = 400
+    max_dnis_added_per_write: int = 50
+    max_number_plans: int = 200
+
+
+@dataclass
+class Did:
+    """An assigned pool number (only assigned numbers are DIDs and have an id)."""
+
+    id: str
+    number: str
+    pool: DidPool
+    owner_type: str
+    owner: Entity
+    assigned_at: float
+
+
+def _object(body: Any, what: str) -> dict[str, Any]:
+    if not isinstance(body, dict):
+        raise bad_request(f"The request body must be a JSON object describing the {what}.")
+    return body
+
+
+def _text(body: dict[str, Any], key: str, *, required: bool = False) -> str | None:
+    value = body.get(key)
+    if value is None or value == "":
+        if required:
+            raise bad_request(f"Field '{key}' is required and cannot be empty.", field=key)
+        return None
+    if not isinstance(value, str):
+        raise invalid_value(key, value, "Expected a string.")
+    return value
+
+
+def _ref_id(body: dict[str, Any], key: str) -> str | None:
+    value = body.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, dict) or not isinstance(value.get("id"), str) or not value["id"]:
+        raise invalid_value(key, value, "Expected an entity reference with an 'id'.")
+    return str(value["id"])
+
+
+def _version(body: dict[str, Any], kind: str) -> int:
+    value = body.get("version")
+    if value is None:
+        raise bad_request(
+            f"Field 'version' is required to update a {kind}; read the {kind} first.",
+            field="version",
+        )
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise invalid_value("version", value, "Expected an integer.")
+    return value
+
+
+class GenesysOrg:
+    """Every object of the emulated org, keyed by id, plus the write rules."""
+
+    def __init__(self, rules: OrgRules, division: Division, actor: str) -> None:
+        self.rules = rules
+        self.division = division
+        self.actor = actor
+        self.pools: dict[str, DidPool] = {}
+        self.ivrs: dict[str, Ivr] = {}
+        self.users: dict[str, User] = {}
+        self.flows: dict[str, Flow] = {}
+        self.schedule_groups: dict[str, ScheduleGroup] = {}
+        self.sites: dict[str, Site] = {}
+        self.trunk_bases: dict[str, TrunkBase] = {}
+        self.outbound_routes: dict[str, OutboundRoute] = {}
+        self.trunks: dict[str, Trunk] = {}
+        self.dids: dict[str, Did] = {}
+
+    # ----- lookups -------------------------------------------------------------------------
+
+    def get(self, table: dict[str, Any], kind: str, entity_id: str) -> Any:
+        found = table.get(entity_id)
+        if found is None:
+            raise not_found(kind, entity_id)
+        return found
+
+    def pool_for(self, number: str) -> DidPool | None:
+        for pool in self.pools.values():
+            if pool.covers(number):
+                return pool
+        return None
+
+    def owners(self, *, skip: Entity | None = None) -> dict[str, tuple[str, Entity]]:
+        """Who holds each routed number: IVR `dnis` and users' pool numbers."""
+        held: dict[str, tuple[str, Entity]] = {}
+        for ivr in self.ivrs.values():
+            if ivr is not skip:
+                for number in ivr.dnis:
+                    held[number] = ("IVR_CONFIG", ivr)
+        for user in self.users.values():
+            if user is not skip:
+                for number in user.phone_addresses():
+                    if self.pool_for(number) is not None:
+                        held[number] = ("USER", user)
+        return held
+
+    def sync_dids(self, now: float) -> None:
+        """Create a DID for each newly assigned pool number; drop those no longer assigned."""
+        held = self.owners()
+        for number in list(self.dids):
+            did = self.dids[number]
+            holder = held.get(number)
+            moved = self.pool_for(number) is not did.pool
+            if holder is None or holder[1] is not did.owner or moved:
+                del self.dids[number]
+        for number, (owner_type, owner) in held.items():
+            pool = self.pool_for(number)
+            if number not in self.dids and pool is not None:
+                self.dids[number] = Did(str(uuid.uuid4()), number, pool, owner_type, owner, now)
+
+    def pool_numbers(self, pool_ids: list[str]) -> Iterator[tuple[str, DidPool]]:
+        """Every number of the active pools (optionally only `pool_ids`), ascending."""
+        pools = [p for p in self.pools.values() if p.state != "deleted"]
+        if pool_ids:
+            pools = [p for p in pools if p.id in pool_ids]
+        for pool in sorted(pools, key=lambda p: (len(p.start), p.start)):
+            for digits in pool.numbers():
+                yield f"+{digits}", pool
+
+    # ----- DID pools -----------------------------------------------------------------------
+
+    def _pool_range(self, body: dict[str, Any], skip: DidPool | None) -> tuple[str, str]:
+        start = _text(body, "startPhoneNumber", required=True)
+        end = _text(body, "endPhoneNumber", required=True)
+        assert start is not None and end is not None
+        for key, value in (("startPhoneNumber", start), ("endPhoneNumber", end)):
+            if not is_e164(value):
+                raise invalid_value(key, value, "Must be in E.164 format, e.g. +14155550100.")
+        if len(start) != len(end):
+            raise bad_request(
+                f"The DID pool range {start} - {end} mixes numbers of different lengths.",
+                start=start,
+                end=end,
+            )
+        if start > end:
+            raise bad_request(
+                f"The DID pool start number {start} is after its end number {end}.",
+                start=start,
+                end=end,
+            )
+        size = int(end[1:]) - int(start[1:]) + 1
+        if size > MAX_POOL_SIZE:
+            raise bad_request(
+                f"The DID pool range {start} - {end} holds {size} numbers; "
+                f"a range may hold at most {MAX_POOL_SIZE}.",
+                start=start,
+                end=end,
+            )
+        for other in self.pools.values():
+            if other is skip or other.state == "deleted" or len(other.start) != len(start):
+                continue
+            if start <= other.end and other.start <= end:
+                raise bad_request(
+                    f"The DID pool range {start} - {end} overlaps the existing DID pool "
+                    f"{other.start} - {other.end} (id {other.id}).",
+                    code="did.pool.range.overlap",
+                    start=start,
+                    end=end,
+                    poolId=other.id,
+                )
+        return start, end
+
+    def _provider(self, body: dict[str, Any], default: str) -> str:
+        provider = body.get("provider", default) or default
+        if provider not in PROVIDERS:
+            raise invalid_value(
+                "provider", provider, f"Allowable values are {', '.join(PROVIDERS)}."
+            )
+        return str(provider)
+
+    def create_pool(self, body: Any, now: float, *, entity_id: str | None = None) -> DidPool:
+        body = _object(body, "DID pool")
+        start, end = self._pool_range(body, None)
+        pool = DidPool(
+            id=entity_id or str(uuid.uuid4()),
+            name=_text(body, "name") or f"{start} - {end}",
+            start=start,
+            end=end,
+            description=_text(body, "description"),
+            comments=_text(body, "comments"),
+            provider=self._provider(body, "PURE_CLOUD"),
+            created_at=now,
+            modified_at=now,
+            created_by=self.actor,
+            modified_by=self.actor,
+        )
+        self.pools[pool.id] = pool
+        self.sync_dids(now)
+        return pool
+
+    def update_pool(self, pool_id: str, body: Any, now: float) -> DidPool:
+        pool: DidPool = self.get(self.pools, "DID pool", pool_id)
+        body = _object(body, "DID pool")
+        if pool.state == "deleted":
+            raise not_found("DID pool", pool_id)
+        supplied = body.get("version")
+        if supplied is not None and supplied != pool.version:
+            raise version_mismatch(409, "DID pool", supplied, pool.version)
+        start, end = self._pool_range(body, pool)
+        stranded = [
+            d.number
+            for d in self.dids.values()
+            if d.pool is pool and not (len(d.number) == len(start) and start <= d.number <= end)
+        ]
+        if stranded:
+            listed = ", ".join(sorted(stranded))
+            raise conflict(
+                f"The DID pool range cannot exclude assigned numbers: {listed}.", numbers=listed
+            )
+        pool.start, pool.end = start, end
+        pool.description = _text(body, "description")
+        pool.comments = _text(body, "comments")
+        pool.provider = self._provider(body, pool.provider)
+        pool.name = _text(body, "name") or pool.name
+        pool.touch(now, self.actor)
+        self.sync_dids(now)
+        return pool
+
+    def delete_pool(self, pool_id: str, now: float) -> None:
+        pool: DidPool = self.get(self.pools, "DID pool", pool_id)
+        if pool.state == "deleted":
+            raise not_found("DID pool", pool_id)
+        assigned = sorted(d.number for d in self.dids.values() if d.pool is pool)
+        if assigned:
+            raise conflict(
+                f"The DID pool {pool.start} - {pool.end} has {len(assigned)} assigned number(s) "
+                f"({', '.join(assigned[:5])}{', ...' if len(assigned) > 5 else ''}); "
+                "unassign them before deleting the pool.",
+                code="did.pool.in.use",
+                poolId=pool.id,
+            )
+        pool.state = "deleted"
+        pool.touch(now, self.actor)
+
+    # ----- routed numbers (IVR dnis, user phone addresses) ---------------------------------
+
+    def _check_routable(
+        self,
+        numbers: list[str],
+        added: set[str],
+        holder: Entity,
+        pool_visible: PoolVisibility,
+        *,
+        require_pool: bool,
+    ) -> None:
+        taken = self.owners(skip=holder)
+        for number in numbers:
+            owner = taken.get(number)
+            if owner is not None:
+                owner_type, entity = owner
+                raise bad_request(
+                    f"The number {number} is already assigned to {owner_type} "
+                    f"'{entity.name}' (id {entity.id}); a number can route to one place only.",
+                    code="did.already.assigned",
+                    number=number,
+                    ownerId=entity.id,
+                )
+        for number in numbers:
+            pool = self.pool_for(number)
+            if pool is None and require_pool:
+                raise bad_request(DID_POOL_ID_REQUIRED, field="didPoolId", number=number)
+            if pool is not None and number in added and not pool_visible(pool):
+                raise bad_request(DID_POOL_ID_REQUIRED, field="didPoolId", number=number)
+
+    # ----- Architect IVRs ------------------------------------------------------------------
+
+    def _flow(self, body: dict[str, Any], key: str) -> Flow | None:
+        flow_id = _ref_id(body, key)
+        if flow_id is None:
+            return None
+        flow = self.flows.get(flow_id)
+        if flow is None:
+            raise bad_request(f"The flow {flow_id} in '{key}' does not exist.", field=key)
+        return flow
+
+    def _apply_ivr(self, ivr: Ivr, body: dict[str, Any], pool_visible: PoolVisibility) -> None:
+        """Validate everything first, then change `ivr`: a refused write changes nothing."""
+        name = _text(body, "name", required=True)
+        assert name is not None
+        for other in self.ivrs.values():
+            if other is not ivr and other.name.lower() == name.lower():
+                raise bad_request(f"An IVR named '{name}' already exists.", code="duplicate.name")
+        raw = body.get("dnis") or []
+        if not isinstance(raw, list) or not all(isinstance(n, str) for n in raw):
+            raise invalid_value("dnis", raw, "Expected a list of E.164 numbers.")
+        dnis = list(raw)
+        for number in dnis:
+            if not is_e164(number):
+                raise invalid_value("dnis", number, "DNIS numbers must be in E.164 format.")
+        duplicated = sorted({n for n in dnis if dnis.count(n) > 1})
+        if duplicated:
+            raise bad_request(f"The dnis list repeats {', '.join(duplicated)}.", field="dnis")
+        added = set(dnis) - set(ivr.dnis)
+        if len(added) > self.rules.max_dnis_added_per_write:
+            raise bad_request(
+                f"An IVR write may add at most {self.rules.max_dnis_added_per_write} dnis numbers; "
+                f"this one adds {len(added)}. Add them in several writes.",
+                field="dnis",
+            )
+        open_flow = self._flow(body, "openHoursFlow")
+        closed_flow = self._flow(body, "closedHoursFlow")
+        holiday_flow = self._flow(body, "holidayHoursFlow")
+        group_id = _ref_id(body, "scheduleGroup")
+        group = None
+        if group_id is not None:
+            group = self.schedule_groups.get(group_id)
+            if group is None:
+                raise bad_request(f"The schedule group {group_id} does not exist.")
+            if open_flow is None or closed_flow is None:
+                raise bad_request(
+                    "An IVR with a scheduleGroup needs an openHoursFlow and a closedHoursFlow.",
+                    field="scheduleGroup",
+                )
+        self._check_routable(dnis, added, ivr, pool_visible, require_pool=True)
+        ivr.name = name
+        ivr.description = _text(body, "description")
+        ivr.dnis = dnis
+        ivr.open_hours_flow, ivr.closed_hours_flow = open_flow, closed_flow
+        ivr.holiday_hours_flow, ivr.schedule_group = holiday_flow, group
+
+    def create_ivr(
+        self,
+        body: Any,
+        now: float,
+        pool_visible: PoolVisibility,
+        *,
+        entity_id: str | None = None,
+    ) -> Ivr:
+        body = _object(body, "IVR")
+        ivr = Ivr(
+            id=entity_id or str(uuid.uuid4()),
+            name="",
+            division=self.division,
+            created_at=now,
+            modified_at=now,
+            created_by=self.actor,
+            modified_by=self.actor,
+        )
+        self._apply_ivr(ivr, body, pool_visible)
+        self.ivrs[ivr.id] = ivr
+        self.sync_dids(now)
+        return ivr
+
+    def update_ivr(
+        self,
+        ivr_id: str,
+        body: Any,
+        now: float,
+        pool_visible: PoolVisibility,
+        *,
+        concurrent_write: bool = False,
+    ) -> Ivr:
+        ivr: Ivr = self.get(self.ivrs, "IVR", ivr_id)
+        body = _object(body, "IVR")
+        supplied = _version(body, "IVR")
+        if concurrent_write:
+            ivr.touch(now, "another-client")
+        if supplied != ivr.version:
+            raise version_mismatch(
+                self.rules.ivr_version_mismatch_status, "IVR", supplied, ivr.version
+            )
+        self._apply_ivr(ivr, body, pool_visible)
+        ivr.touch(now, self.actor)
+        self.sync_dids(now)
+        return ivr
+
+    def delete_ivr(self, ivr_id: str, now: float) -> None:
+        self.get(self.ivrs, "IVR", ivr_id)
+        del self.ivrs[ivr_id]
+        self.sync_dids(now)
+
+    # ----- users ---------------------------------------------------------------------------
+
+    def _addresses(self, raw: Any) -> list[dict[str, Any]]:
+        if not isinstance(raw, list):
+            raise invalid_value("addresses", raw, "Expected a list of contacts.")
+        out: list[dict[str, Any]] = []
+        seen: set[tuple[str, str]] = set()
+        for item in raw:
+            if not isinstance(item, dict):
+                raise invalid_value("addresses", item, "Each address must be a Contact object.")
+            media = item.get("mediaType")
+            kind = item.get("type")
+            if media not in MEDIA_TYPES:
+                raise invalid_value(
+                    "addresses.mediaType", media, f"Allowable values are {', '.join(MEDIA_TYPES)}."
+                )
+            if kind is not None and kind not in CONTACT_TYPES:
+                raise invalid_value(
+                    "addresses.type", kind, f"Allowable values are {', '.join(CONTACT_TYPES)}."
+                )
+            address, extension = item.get("address"), item.get("extension")
+            if address and extension:
+                raise bad_request(
+                    "A contact may have an 'address' or an 'extension', not both.",
+                    field="addresses",
+                )
+            if not address and not extension:
+                raise bad_request("A contact needs an 'address' or an 'extension'.")
+            if media == "PHONE" and address and not is_e164(address):
+                raise invalid_value(
+                    "addresses.address", address, "Phone addresses must be in E.164 format."
+                )
+            key = (str(media), str(kind or "WORK"))
+            if key in seen:
+                raise bad_request(
+                    f"The user already has a {key[0]} address of type {key[1]}; "
+                    "one address per media type and type.",
+                    field="addresses",
+                )
+            seen.add(key)
+            out.append(
+                {
+                    "address": address,
+                    "mediaType": media,
+                    "type": kind or "WORK",
+                    "extension": extension,
+                }
+            )
+        return out
+
+    def add_user(
+        self,
+        *,
+        entity_id: str,
+        name: str,
+        email: str,
+        addresses: list[dict[str, Any]],
+        now: float,
+        department: str | None = None,
+        title: str | None = None,
+    ) -> User:
+        user = User(
+            id=entity_id,
+            name=name,
+            email=email,
+            username=email,
+            division=self.division,
+            department=department,
+            title=title,
+            created_at=now,
+            modified_at=now,
+        )
+        contacts = self._addresses(addresses)
+        phones = [str(c["address"]) for c in contacts if c["mediaType"] == "PHONE" and c["address"]]
+        self._check_routable(phones, set(), user, lambda _: True, require_pool=False)
+        user.addresses = contacts
+        self.users[user.id] = user
+        self.sync_dids(now)
+        return user
+
+    def patch_user(
+        self,
+        user_id: str,
+        body: Any,
+        now: float,
+        pool_visible: PoolVisibility,
+        *,
+        concurrent_write: bool = False,
+    ) -> User:
+        user: User = self.get(self.users, "user", user_id)
+        body = _object(body, "user")
+        supplied = _version(body, "user")
+        if concurrent_write:
+            user.touch(now, "another-client")
+        if supplied != user.version:
+            raise version_mismatch(
+                self.rules.user_version_mismatch_status, "user", supplied, user.version
+            )
+        if "addresses" in body:
+            contacts = self._addresses(body["addresses"])
+            phones = [
+                str(c["address"]) for c in contacts if c["mediaType"] == "PHONE" and c["address"]
+            ]
+            added = set(phones) - set(user.phone_addresses())
+            self._check_routable(phones, added, user, pool_visible, require_pool=False)
+            user.addresses = contacts
+        for key in ("name", "department", "title"):
+            value = _text(body, key)
+            if value is not None:
+                setattr(user, key, value)
+        user.touch(now, self.actor)
+        self.sync_dids(now)
+        return user
+
+    # ----- telephony: sites, trunk bases, outbound routes ----------------------------------
+
+    def _trunk_bases(self, body: dict[str, Any]) -> list[TrunkBase]:
+        raw = body.get("externalTrunkBases") or []
+        if not isinstance(raw, list):
+            raise invalid_value("externalTrunkBases", raw, "Expected a list of references.")
+        out: list[TrunkBase] = []
+        for item in raw:
+            base_id = _ref_id({"ref": item}, "ref")
+            base = self.trunk_bases.get(base_id or "")
+            if base is None:
+                raise bad_request(f"The trunk base settings {base_id} do not exist.")
+            if base.trunk_type != "EXTERNAL":
+                raise bad_request(
+                    f"Trunk base '{base.name}' is of type {base.trunk_type}; outbound routes "
+                    "take EXTERNAL trunk bases only.",
+                    field="externalTrunkBases",
+                )
+            out.append(base)
+        return out
+
+    def _apply_route(self, route: OutboundRoute, body: dict[str, Any]) -> None:
+        name = _text(body, "name", required=True)
+        assert name is not None
+        for other in self.outbound_routes.values():
+            if other is not route and other.site is route.site and other.name == name:
+                raise bad_request(
+                    f"An outbound route named '{name}' already exists on site '{route.site.name}'.",
+                    code="duplicate.name",
+                )
+        types = body.get("classificationTypes")
+        if not isinstance(types, list) or not types or not all(isinstance(t, str) for t in types):
+            raise bad_request(
+                "Field 'classificationTypes' is required and cannot be empty.",
+                field="classificationTypes",
+            )
+        distribution = body.get("distribution") or "SEQUENTIAL"
+        if distribution not in DISTRIBUTIONS:
+            raise invalid_value(
+                "distribution", distribution, f"Allowable values are {', '.join(DISTRIBUTIONS)}."
+            )
+        enabled = body.get("enabled", False)
+        if not isinstance(enabled, bool):
+            raise invalid_value("enabled", enabled, "Expected true or false.")
+        bases = self._trunk_bases(body)
+        route.name, route.classification_types = name, list(types)
+        route.distribution, route.enabled = str(distribution), enabled
+        route.description = _text(body, "description")
+        route.external_trunk_bases = bases
+
+    def create_route(
+        self, site: Site, body: Any, now: float, *, entity_id: str | None = None
+    ) -> OutboundRoute:
+        body = _object(body, "outbound route")
+        route = OutboundRoute(
+            id=entity_id or str(uuid.uuid4()),
+            name="",
+            site=site,
+            classification_types=[],
+            created_at=now,
+            modified_at=now,
+            created_by=self.actor,
+            modified_by=self.actor,
+        )
+        self._apply_route(route, body)
+        self.outbound_routes[route.id] = route
+        return route
+
+    def update_route(self, route: OutboundRoute, body: Any, now: float) -> OutboundRoute:
+        body = _object(body, "outbound route")
+        supplied = _version(body, "outbound route")
+        if supplied != route.version:
+            raise version_mismatch(409, "outbound route", supplied, route.version)
+        self._apply_route(route, body)
+        route.touch(now, self.actor)
+        return route
+
+    def update_trunk_base(self, base: TrunkBase, body: Any, now: float) -> TrunkBase:
+        body = _object(body, "trunk base settings")
+        supplied = _version(body, "trunk base settings")
+        if supplied != base.version:
+            raise version_mismatch(409, "trunk base settings", supplied, base.version)
+        name = _text(body, "name", required=True)
+        assert name is not None
+        metabase_id = _ref_id(body, "trunkMetabase")
+        if metabase_id is None:
+            raise bad_request("Field 'trunkMetabase' is required.", field="trunkMetabase")
+        if metabase_id != base.metabase_id:
+            raise bad_request("The trunk metabase of existing settings cannot change.")
+        inbound_id = _ref_id(body, "inboundSite")
+        inbound = self.sites.get(inbound_id or "")
+        if inbound_id is not None and inbound is None:
+            raise bad_request(f"The inbound site {inbound_id} does not exist.")
+        if "external_sip_pcv_byoc" in base.metabase_id and inbound is None:
+            raise bad_request(
+                "inboundSite is required for external BYOC trunks.", field="inboundSite"
+            )
+        properties = body.get("properties", base.properties)
+        if not isinstance(properties, dict):
+            raise invalid_value("properties", properties, "Expected an object.")
+        base.name, base.inbound_site, base.properties = name, inbound, properties
+        base.description = _text(body, "description")
+        base.touch(now, self.actor)
+        return base
+
+    def put_number_plans(self, site: Site, body: Any) -> list[dict[str, Any]]:
+        if not isinstance(body, list):
+            raise invalid_value("body", type(body).__name__, "Expected a list of number plans.")
+        if len(body) > self.rules.max_number_plans:
+            raise bad_request(
+                f"A site takes at most {self.rules.max_number_plans} number plans at a time; "
+                f"got {len(body)}.",
+            )
+        plans: list[dict[str, Any]] = []
+        for raw in body:
+            plan = _object(raw, "number plan")
+            name = _text(plan, "name", required=True)
+            classification = _text(plan, "classification", required=True)
+            plans.append(
+                {
+                    "id": str(plan.get("id") or uuid.uuid4()),
+                    "name": name,
+                    "state": "active",
+                    "match": _text(plan, "match") or "",
+                    "matchType": _text(plan, "matchType") or "regex",
+                    "normalizedFormat": _text(plan, "normalizedFormat") or "",
+                    "priority": int(plan.get("priority") or 0),
+                    "classification": classification,
+                }
+            )
+        site.number_plans = plans
+        return plans
