@@ -6,8 +6,10 @@ Vendor ports sit next to the reconciler that uses them, in the section for that 
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import datetime as dt
+from collections.abc import Callable, Iterable
 from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from byoc.domain.inventory import NumberRecord
@@ -128,3 +130,207 @@ class NsgPort(Protocol):
     def delete_rule(self, name: str, *, etag: str | None) -> None:
         """Delete the rule (only if unchanged, when `etag` is given); absent is fine."""
         ...
+
+
+# --- AudioCodes ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SbcDialPlanRule:
+    """One Dial Plan Rule as the SBC holds it (`index` is its RuleIndex within the plan)."""
+
+    index: int
+    name: str
+    prefix: str
+    tag: str = ""
+
+
+@dataclass(frozen=True)
+class SbcDialPlan:
+    """One SBC Dial Plan and its rules."""
+
+    index: int
+    name: str
+    rules: tuple[SbcDialPlanRule, ...] = ()
+
+
+@dataclass(frozen=True)
+class SbcDialPlans:
+    """Every Dial Plan of one SBC, and the export it was read from (`ini` or `cliScript`)."""
+
+    plans: tuple[SbcDialPlan, ...] = ()
+    source: str = "ini"
+
+    def named(self, name: str) -> SbcDialPlan | None:
+        """The plan called `name` (the device compares names case-insensitively)."""
+        wanted = name.casefold()
+        return next((p for p in self.plans if p.name.casefold() == wanted), None)
+
+
+@dataclass(frozen=True)
+class SbcDialPlanEdit:
+    """Rule changes to one Dial Plan, written to the SBC in one incremental upload."""
+
+    plan_name: str
+    plan_index: int
+    create_plan: bool = False
+    put: tuple[SbcDialPlanRule, ...] = ()
+    """Rules written at their index (added, or replacing the rule there)."""
+    delete: tuple[int, ...] = ()
+    """Rule indexes removed."""
+
+
+@dataclass(frozen=True)
+class SbcStatus:
+    """`GET /api/v1/status`, with the flags the device sends as strings turned into booleans."""
+
+    operational_state: str
+    high_availability: str
+    version: str
+    save_needed: bool
+    reset_needed: bool
+    raw: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class SbcAlarm:
+    """One active alarm (`severity`, `source` and `date` only when details were read)."""
+
+    id: str
+    description: str
+    severity: str | None = None
+    source: str | None = None
+    date: str | None = None
+
+
+class SbcDialPlanPort(Protocol):
+    """The Dial Plans of one AudioCodes SBC (REST API `/api/v1`)."""
+
+    def read_dial_plans(self) -> SbcDialPlans:
+        """Every plan and rule, from the ini export or, when it lacks the rules, the CLI one."""
+        ...
+
+    def write_dial_plan(self, edit: SbcDialPlanEdit) -> SbcDialPlans:
+        """One incremental upload, its answer checked, save, then the plans read back; raises
+        unless the read-back shows exactly the edit's rules."""
+        ...
+
+
+class SbcMonitorPort(Protocol):
+    """What the health check reads from an SBC."""
+
+    def status(self) -> SbcStatus: ...
+
+    def active_alarms(self, *, details: bool = False) -> list[SbcAlarm]: ...
+
+
+# --- Twilio -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TwilioNumber:
+    """A number the Twilio account owns (`trunk_sid` None: on no trunk)."""
+
+    sid: str
+    phone_number: str
+    trunk_sid: str | None = None
+
+
+@dataclass(frozen=True)
+class TwilioTrunk:
+    """The Elastic SIP trunk's settings byoc manages."""
+
+    sid: str
+    secure: bool
+    domain_name: str | None = None
+    friendly_name: str | None = None
+
+
+@dataclass(frozen=True)
+class TwilioOriginationUrl:
+    """One origination URL of the trunk (`sid` None: not created yet)."""
+
+    friendly_name: str
+    sip_url: str
+    priority: int
+    weight: int
+    enabled: bool = True
+    sid: str | None = None
+
+
+@dataclass(frozen=True)
+class TwilioNumberAuditEvent:
+    """One Monitor `phone-number.*` event, as far as byoc reads it.
+
+    `phone_number` and `trunk_sid` come from the event's `resource_properties`; None when the event
+    does not say (their keys are unverified on a real account). `changed` names the properties an
+    update changed (None: unknown).
+    """
+
+    sid: str
+    event_type: str
+    event_date: dt.datetime
+    resource_sid: str | None
+    phone_number: str | None = None
+    trunk_sid: tuple[str | None, str | None] | None = None
+    changed: frozenset[str] | None = None
+
+
+class TwilioError(Exception):
+    """Twilio refused a call; the message says what, and what to look at."""
+
+    def __init__(self, message: str, *, status: int | None = None, code: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+
+
+class TwilioRateLimited(TwilioError):
+    """Twilio kept answering 429/20429 (too many concurrent requests) after every retry."""
+
+
+class TwilioNumberUnavailable(TwilioError):
+    """The number cannot be bought (taken meanwhile, or not in Twilio's inventory)."""
+
+
+class TwilioPort(Protocol):
+    """One Twilio account and its Elastic SIP trunk (REST: Trunking v1, API 2010, Monitor v1).
+
+    Reads follow every page. Writes retry 429/20429 with backoff and never create duplicates.
+    Batch writes run with bounded concurrency, call `before_each()` (the lease check) before every
+    write, and return the numbers that failed with the reason instead of stopping at the first.
+    """
+
+    def fetch_trunk(self) -> TwilioTrunk: ...
+
+    def set_trunk_secure(self, secure: bool) -> TwilioTrunk: ...
+
+    def list_origination_urls(self) -> list[TwilioOriginationUrl]: ...
+
+    def create_origination_url(self, url: TwilioOriginationUrl) -> TwilioOriginationUrl: ...
+
+    def update_origination_url(self, url: TwilioOriginationUrl) -> TwilioOriginationUrl: ...
+
+    def delete_origination_url(self, sid: str) -> None: ...
+
+    def list_trunk_numbers(self) -> list[TwilioNumber]: ...
+
+    def list_account_numbers(self) -> list[TwilioNumber]: ...
+
+    def fetch_number(self, sid: str) -> TwilioNumber | None: ...
+
+    def associate_numbers(
+        self, numbers: list[TwilioNumber], before_each: Callable[[], None]
+    ) -> dict[str, str]: ...
+
+    def release_numbers(
+        self, numbers: list[TwilioNumber], before_each: Callable[[], None]
+    ) -> dict[str, str]: ...
+
+    def search_available(
+        self, *, area_code: str, contains: str | None, limit: int
+    ) -> list[str]: ...
+
+    def purchase_number(self, phone_number: str) -> TwilioNumber: ...
+
+    def list_number_events(self, since: dt.datetime) -> list[TwilioNumberAuditEvent]: ...
