@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import gc
 import ipaddress
+import ssl
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,7 +16,7 @@ import pytest
 import yaml
 from azure.core.exceptions import ClientAuthenticationError, HttpResponseError
 from azure.mgmt.network import NetworkManagementClient
-from azure.mgmt.network.models import SecurityRule
+from azure.mgmt.network.models import SecurityRule, SecurityRulePropertiesFormat
 
 from byoc.adapters.identity import StaticTokenCredential
 from sandbox.arm import ArmEmulator
@@ -49,6 +50,12 @@ class Arm:
         )
 
 
+
+def trust(pki: SandboxPki, workdir: Path) -> ssl.SSLContext:
+    """An SSL context trusting the sandbox CA."""
+    return ssl.create_default_context(cafile=pki.write_ca_bundle(workdir / "ca.pem"))
+
+
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[ArmEmulator, str, str]]:
     workdir = tmp_path_factory.mktemp("arm")
@@ -68,7 +75,7 @@ def arm(served: tuple[ArmEmulator, str, str]) -> Iterator[Arm]:
     with emulator.lock:
         emulator.reset()
     emulator.faults.clear()
-    with httpx.Client(verify=ca_bundle) as http:
+    with httpx.Client(verify=ssl.create_default_context(cafile=ca_bundle)) as http:
         yield Arm(emulator, url, http)
 
 
@@ -105,7 +112,7 @@ def rule(**overrides: Any) -> dict[str, Any]:
 
 
 def error_code(response: httpx.Response) -> str:
-    body = response.json()
+    body: dict[str, Any] = response.json()
     assert set(body) == {"error"} and {"code", "message"} <= set(body["error"])
     return str(body["error"]["code"])
 
@@ -311,9 +318,11 @@ def test_sdk_surfaces_the_conflict(sdk: NetworkManagementClient) -> None:
             "nsg-sbc1",
             "byoc-a",
             SecurityRule(
-                protocol="Udp", source_address_prefix="54.172.60.0/30", source_port_range="*",
-                destination_address_prefix="*", destination_port_range="5060", access="Allow",
-                priority=300, direction="Inbound",
+                properties=SecurityRulePropertiesFormat(
+                    protocol="Udp", source_address_prefix="54.172.60.0/30", source_port_range="*",
+                    destination_address_prefix="*", destination_port_range="5060",
+                    access="Allow", priority=300, direction="Inbound",
+                )
             ),
         )
 
@@ -325,7 +334,7 @@ def test_sdk_surfaces_the_conflict(sdk: NetworkManagementClient) -> None:
 
 
 def full_seed(rules: list[dict[str, Any]]) -> dict[str, Any]:
-    seed = copy.deepcopy(SEED)
+    seed: dict[str, Any] = copy.deepcopy(SEED)
     seed["network_security_groups"][0]["security_rules"] = rules
     return seed
 
@@ -336,7 +345,7 @@ def test_at_most_1000_rules_per_nsg(tmp_path: Path) -> None:
     pki = SandboxPki()
     server = ServedApp(build_app(emulator), tls=pki.write_server_files(tmp_path, "https")).start()
     try:
-        with httpx.Client(verify=str(pki.write_ca_bundle(tmp_path / "ca.pem"))) as http:
+        with httpx.Client(verify=trust(pki, tmp_path)) as http:
             full = Arm(emulator, server.url, http)
             refused = full.put("r1000", rule(priority=1100))
             updated = full.put("r5", rule(priority=1101))  # an update adds no rule
