@@ -525,6 +525,7 @@ class AudioCodesSbc:
         retry: RetryPolicy | None = None,
         sleep: Callable[[float], None] = time.sleep,
         write_format: DialPlanWriteFormat = DIAL_PLAN_WRITE_FORMAT,
+        transport: httpx.BaseTransport | None = None,
     ) -> None:
         if not base_url.startswith("https://"):
             raise ValueError(f"SBC {name}: {base_url!r} must be an https:// URL")
@@ -537,6 +538,7 @@ class AudioCodesSbc:
         self._retry = retry or RetryPolicy()
         self._sleep = sleep
         self._format = write_format
+        self._transport = transport
         self._client: httpx.Client | None = None
 
     @classmethod
@@ -676,6 +678,7 @@ class AudioCodesSbc:
                 verify=verify,
                 timeout=httpx.Timeout(self._timeout_s),
                 headers={"Accept": "application/json, application/octet-stream, */*"},
+                transport=self._transport,
             )
         return self._client
 
