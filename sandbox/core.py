@@ -321,7 +321,7 @@ class ServedApp:
     """An ASGI app served by uvicorn in a background thread on 127.0.0.1."""
 
     def __init__(self, app: ASGIApp, *, tls: TlsFiles | None = None, host: str = "127.0.0.1") -> None:
-        self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
         self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         # Accepted sockets inherit this: without it every small response waits for a delayed ACK.
         self._sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)

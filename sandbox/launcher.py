@@ -151,7 +151,7 @@ def start_sandbox(
             ("twilio", TwilioEmulator(seed["twilio"]), False),
             ("genesys", GenesysEmulator(seed["genesys"]), False),
             ("arm", ArmEmulator(seed["arm"]), True),
-            ("keyvault", KeyVaultEmulator(seed["keyvault"], certificates=certificates), True),
+            ("keyvault", KeyVaultEmulator(seed["keyvault"], certificates=certificates, pki=pki), True),
         ]
         for name, emulator, tls in plain:
             sandbox.emulators[name] = emulator
