@@ -63,11 +63,11 @@ class CertificateBundleError(CertificateError):
     """The secret value is not a usable certificate bundle (format, encoding, missing parts)."""
 
 
-class BundleDecryptionFailed(CertificateBundleError):  # noqa: N818 - names the event, per STYLE.md
+class BundleDecryptionFailed(CertificateBundleError):
     """The bundle is encrypted and the password is wrong or missing (or the content is damaged)."""
 
 
-class CertificateInvalid(CertificateError):  # noqa: N818 - names the state, per STYLE.md
+class CertificateInvalid(CertificateError):
     """A parsed bundle must not be uploaded; the message names the certificate and the problem."""
 
     def __init__(self, certificate: str, problem: str) -> None:

@@ -80,9 +80,8 @@ def test_one_target_is_leased_by_one_worker_at_a_time(byoc_env: dict[str, str]) 
     worker = threading.Thread(target=hold)
     worker.start()
     assert entered.wait(10)
-    with pytest.raises(LockBusy):
-        with locks.hold("sbc:sbc1"):
-            pass
+    with pytest.raises(LockBusy), locks.hold("sbc:sbc1"):
+        pass
     with locks.hold("genesys"):
         pass  # another target is free
     release.set()
