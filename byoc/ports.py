@@ -334,3 +334,63 @@ class TwilioPort(Protocol):
     def purchase_number(self, phone_number: str) -> TwilioNumber: ...
 
     def list_number_events(self, since: dt.datetime) -> list[TwilioNumberAuditEvent]: ...
+
+
+# --- Certificates -------------------------------------------------------------------------------
+
+
+class TlsHandshakeFailed(Exception):
+    """No TLS handshake with an SBC's SIP TLS port.
+
+    `reached` is False when nothing answered (refused, timeout, DNS): the port may be fine and only
+    the path from byoc blocked. True when the port accepted the connection and the handshake broke
+    off, which is what peers see too.
+    """
+
+    def __init__(self, message: str, *, reached: bool) -> None:
+        super().__init__(message)
+        self.reached = reached
+
+
+@dataclass(frozen=True)
+class PresentedCertificate:
+    """What a live TLS handshake with an SBC's SIP TLS port showed.
+
+    `chain_verified`: the chain reached the configured trust roots and the leaf covers the SNI
+    name; `verify_error` says why not otherwise.
+    """
+
+    leaf_der: bytes
+    chain_verified: bool
+    verify_error: str | None = None
+    tls_version: str | None = None
+
+
+class TlsHandshakePort(Protocol):
+    """Live handshakes with SIP TLS ports."""
+
+    def presented_certificate(self, host: str, port: int, server_name: str) -> PresentedCertificate:
+        """The leaf presented to a client sending SNI `server_name`; TlsHandshakeFailed if none."""
+        ...
+
+
+class SbcTlsContextPort(Protocol):
+    """One TLS context of one AudioCodes SBC (REST `/files/tls/<ctx>/...`)."""
+
+    def read_certificate_pem(self) -> str: ...
+
+    def private_key_valid(self) -> bool | None: ...
+
+    def upload_private_key(self, pem: str) -> None: ...
+
+    def upload_certificate(self, pem: str) -> None: ...
+
+    def read_trusted_roots_pem(self) -> str: ...
+
+    def add_trusted_root(self, pem: str) -> None: ...
+
+    def save_configuration(self) -> None: ...
+
+    def status(self) -> SbcStatus: ...
+
+    def close(self) -> None: ...
