@@ -1,0 +1,540 @@
+"""Twilio through its own SDK (`twilio` 9.x): the trunk, its numbers, purchases, Monitor events.
+
+The SDK is imported on first use. With `BYOC_TWILIO_API_BASE` set (the sandbox) every domain's
+`base_url` points there and `edge`/`region` are cleared, so `TWILIO_EDGE`/`TWILIO_REGION` in the
+environment cannot rewrite the host (docs/vendors/twilio.md §3, sandbox/README-twilio.md).
+
+The SDK never retries a 429/20429 on a POST (and on GET only with `Retry-After`): every call here
+backs off and retries itself. A retried create first re-reads the object by its natural key (the
+phone number, the origination URL, the trunk association) so a call that did land is not repeated.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import random
+import threading
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from byoc.ports import (
+    TwilioError,
+    TwilioNumber,
+    TwilioNumberAuditEvent,
+    TwilioNumberUnavailable,
+    TwilioOriginationUrl,
+    TwilioRateLimited,
+    TwilioTrunk,
+)
+
+log = logging.getLogger("byoc.twilio")
+
+T = TypeVar("T")
+
+PAGE_SIZE = 1000
+REQUEST_TIMEOUT_S = 30.0
+NUMBER_EVENT_PREFIX = "phone-number."
+_UNAVAILABLE_CODES = frozenset({21421, 21422, 21452})
+"""Invalid number, number not available, no numbers in the area code."""
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How often and how long to back off on 429/20429, 5xx and dropped connections."""
+
+    attempts: int = 6
+    base_delay_s: float = 0.5
+    max_delay_s: float = 16.0
+
+    def delay(self, attempt: int, retry_after: float | None) -> float:
+        """Seconds to wait before retry `attempt` (1-based): Retry-After, else jittered backoff."""
+        if retry_after is not None:
+            return min(max(retry_after, 0.0), self.max_delay_s)
+        ceiling = min(self.max_delay_s, self.base_delay_s * 2.0 ** (attempt - 1))
+        return ceiling * (0.5 + random.random() / 2)
+
+
+@dataclass(frozen=True)
+class _Refusal:
+    status: int | None
+    code: int | None
+    message: str
+    retry_after: float | None = None
+
+    @property
+    def rate_limited(self) -> bool:
+        return self.status == 429 or self.code == 20429
+
+    @property
+    def retryable(self) -> bool:
+        return self.rate_limited or (self.status is not None and self.status >= 500)
+
+
+def build_twilio_client(
+    account_sid: str, auth_token: str, api_base: str | None, timeout_s: float = REQUEST_TIMEOUT_S
+) -> Any:
+    """A twilio `Client`; with `api_base`, every domain used by byoc points there."""
+    from twilio.http.http_client import TwilioHttpClient  # type: ignore[import-untyped]
+    from twilio.rest import Client  # type: ignore[import-untyped]
+
+    class RetryAfterHttpClient(TwilioHttpClient):  # type: ignore[misc]
+        """Keeps the last Retry-After header (the SDK drops headers from its exceptions)."""
+
+        retry_after: float | None = None
+
+        def request(self, *args: Any, **kwargs: Any) -> Any:
+            response = super().request(*args, **kwargs)
+            header = (response.headers or {}).get("Retry-After")
+            try:
+                self.retry_after = float(header) if header is not None else None
+            except ValueError:
+                self.retry_after = None
+            return response
+
+    client = Client(
+        account_sid, auth_token, http_client=RetryAfterHttpClient(timeout=timeout_s)
+    )
+    if api_base:
+        base = api_base.rstrip("/")
+        client.edge = None
+        client.region = None
+        client.trunking.base_url = f"{base}/trunking"
+        client.api.base_url = f"{base}/api"
+        client.monitor.base_url = f"{base}/monitor"
+    return client
+
+
+class TwilioAdapter:
+    """The `TwilioPort` of one account and one trunk."""
+
+    def __init__(
+        self,
+        *,
+        account_sid: str,
+        trunk_sid: str,
+        auth_token: Callable[[], str],
+        api_base: str | None = None,
+        concurrency: int = 4,
+        retry: RetryPolicy | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        page_size: int = PAGE_SIZE,
+        timeout_s: float = REQUEST_TIMEOUT_S,
+    ) -> None:
+        self.account_sid = account_sid
+        self.trunk_sid = trunk_sid
+        self._auth_token = auth_token
+        self._api_base = api_base
+        self._concurrency = max(1, concurrency)
+        self._retry = retry or RetryPolicy()
+        self._sleep = sleep
+        self._page_size = page_size
+        self._timeout_s = timeout_s
+        self._local = threading.local()
+        self._token: str | None = None
+        self._token_lock = threading.Lock()
+
+    # --- plumbing -----------------------------------------------------------------------------
+
+    def _client(self) -> Any:
+        """One SDK client per thread (its HTTP client keeps per-request state)."""
+        client = getattr(self._local, "client", None)
+        if client is None:
+            with self._token_lock:
+                if self._token is None:
+                    self._token = self._auth_token()
+            client = build_twilio_client(
+                self.account_sid, self._token, self._api_base, self._timeout_s
+            )
+            self._local.client = client
+        return client
+
+    def _trunk(self) -> Any:
+        return self._client().trunking.v1.trunks(self.trunk_sid)
+
+    def _call(
+        self,
+        operation: str,
+        call: Callable[[], T],
+        *,
+        recover: Callable[[], T | None] | None = None,
+    ) -> T:
+        """Run one SDK call, backing off on 429/20429, 5xx and dropped connections.
+
+        `recover` (for creates) re-reads by natural key before each retry and returns what the
+        earlier attempt created, if it did.
+        """
+        attempts = self._retry.attempts
+        for attempt in range(1, attempts + 1):
+            if attempt > 1 and recover is not None:
+                found = recover()
+                if found is not None:
+                    return found
+            try:
+                return call()
+            except Exception as exc:
+                refusal = self._refusal(exc)
+                if refusal is None or not refusal.retryable:
+                    raise self._error(operation, exc, refusal) from exc
+                if attempt == attempts:
+                    if refusal.rate_limited:
+                        raise TwilioRateLimited(
+                            f"Twilio answered 429/20429 (too many concurrent requests) to "
+                            f"{operation} {attempts} times; lower BYOC_TWILIO_CONCURRENCY or look "
+                            "for other clients of this account",
+                            status=refusal.status, code=refusal.code,
+                        ) from exc
+                    raise self._error(operation, exc, refusal) from exc
+                delay = self._retry.delay(attempt, refusal.retry_after)
+                log.warning(
+                    "Twilio call refused; retrying",
+                    extra={"event": "twilio.retry", "operation": operation,
+                           "status": refusal.status, "code": refusal.code,
+                           "attempt": attempt, "delay_s": round(delay, 3)},
+                )
+                self._sleep(delay)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _refusal(self, exc: BaseException) -> _Refusal | None:
+        """Status, Twilio code and Retry-After of a failed call; None if it is not a vendor answer."""
+        from requests.exceptions import ConnectionError as RequestsConnectionError
+        from requests.exceptions import Timeout
+        from twilio.base.exceptions import (  # type: ignore[import-untyped]
+            TwilioException,
+            TwilioRestException,
+        )
+
+        retry_after = getattr(self._client().http_client, "retry_after", None)
+        if isinstance(exc, TwilioRestException):
+            code = int(exc.code) if exc.code is not None else None
+            return _Refusal(int(exc.status), code, str(exc.msg), retry_after)
+        if isinstance(exc, TwilioException) and len(exc.args) > 1:
+            # list/page calls raise a bare TwilioException carrying the response
+            response = exc.args[1]
+            status = getattr(response, "status_code", None)
+            code, message = None, str(getattr(response, "text", ""))[:300]
+            try:
+                body = json.loads(getattr(response, "text", "") or "{}")
+                code = int(body["code"]) if body.get("code") is not None else None
+                message = str(body.get("message", message))
+            except (ValueError, TypeError, AttributeError, KeyError):
+                pass
+            headers = getattr(response, "headers", None) or {}
+            header = headers.get("Retry-After")
+            try:
+                retry_after = float(header) if header is not None else None
+            except ValueError:
+                retry_after = None
+            return _Refusal(int(status) if status is not None else None, code, message, retry_after)
+        if isinstance(exc, RequestsConnectionError | Timeout):
+            # a dropped connection or timeout: the outcome is unknown, retried like a 5xx
+            return _Refusal(599, None, f"{type(exc).__name__}: {exc}", None)
+        return None
+
+    @staticmethod
+    def _error(operation: str, exc: BaseException, refusal: _Refusal | None) -> TwilioError:
+        if refusal is None:
+            return TwilioError(f"Twilio {operation} failed: {type(exc).__name__}: {exc}")
+        detail = f"HTTP {refusal.status}" + (f", error {refusal.code}" if refusal.code else "")
+        hint = ""
+        if refusal.status == 401 or refusal.code == 20003:
+            hint = " (check BYOC_TWILIO_ACCOUNT_SID and the auth token)"
+        elif refusal.code:
+            hint = f" (https://www.twilio.com/docs/errors/{refusal.code})"
+        cls = TwilioNumberUnavailable if refusal.code in _UNAVAILABLE_CODES else TwilioError
+        return cls(
+            f"Twilio refused {operation}: {refusal.message} [{detail}]{hint}",
+            status=refusal.status, code=refusal.code,
+        )
+
+    def _pages(self, operation: str, first: Callable[[], Any]) -> Iterator[Any]:
+        """Every record of a paged list, each page fetched with retries."""
+        page = self._call(operation, first)
+        while page is not None:
+            yield from page
+            page = self._call(operation, _next_page_of(page))
+
+    def _each(
+        self,
+        numbers: list[TwilioNumber],
+        write: Callable[[TwilioNumber], None],
+        before_each: Callable[[], None],
+    ) -> dict[str, str]:
+        """`write` every number with bounded concurrency; {number: problem} of those that failed."""
+        failures: dict[str, str] = {}
+        stop: list[BaseException] = []
+        lock = threading.Lock()
+
+        def one(number: TwilioNumber) -> None:
+            if stop:
+                return
+            try:
+                before_each()
+            except BaseException as exc:  # the lease is lost: no further writes
+                with lock:
+                    stop.append(exc)
+                return
+            try:
+                write(number)
+            except TwilioError as exc:
+                with lock:
+                    failures[number.phone_number] = str(exc)
+
+        workers = min(self._concurrency, max(1, len(numbers)))
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="twilio") as pool:
+            list(pool.map(one, numbers))
+        if stop:
+            raise stop[0]
+        return failures
+
+    # --- trunk --------------------------------------------------------------------------------
+
+    def fetch_trunk(self) -> TwilioTrunk:
+        trunk = self._call("read the trunk", lambda: self._trunk().fetch())
+        return _trunk(trunk)
+
+    def set_trunk_secure(self, secure: bool) -> TwilioTrunk:
+        trunk = self._call(
+            "update the trunk's secure setting", lambda: self._trunk().update(secure=secure)
+        )
+        return _trunk(trunk)
+
+    def list_origination_urls(self) -> list[TwilioOriginationUrl]:
+        return [
+            _origination_url(u)
+            for u in self._pages(
+                "list origination URLs",
+                lambda: self._trunk().origination_urls.page(page_size=self._page_size),
+            )
+        ]
+
+    def create_origination_url(self, url: TwilioOriginationUrl) -> TwilioOriginationUrl:
+        def recover() -> TwilioOriginationUrl | None:
+            wanted = url.sip_url.lower()
+            return next(
+                (u for u in self.list_origination_urls() if u.sip_url.lower() == wanted), None
+            )
+
+        created = self._call(
+            f"create origination URL {url.sip_url}",
+            lambda: _origination_url(self._trunk().origination_urls.create(
+                weight=url.weight, priority=url.priority, enabled=url.enabled,
+                friendly_name=url.friendly_name, sip_url=url.sip_url,
+            )),
+            recover=recover,
+        )
+        return created
+
+    def update_origination_url(self, url: TwilioOriginationUrl) -> TwilioOriginationUrl:
+        if url.sid is None:
+            raise ValueError("an origination URL update needs the URL's sid")
+        sid = url.sid
+        return self._call(
+            f"update origination URL {url.sip_url}",
+            lambda: _origination_url(self._trunk().origination_urls(sid).update(
+                weight=url.weight, priority=url.priority, enabled=url.enabled,
+                friendly_name=url.friendly_name, sip_url=url.sip_url,
+            )),
+        )
+
+    def delete_origination_url(self, sid: str) -> None:
+        try:
+            self._call(f"delete origination URL {sid}",
+                       lambda: self._trunk().origination_urls(sid).delete())
+        except TwilioError as exc:
+            if exc.status != 404:
+                raise
+
+    # --- numbers ------------------------------------------------------------------------------
+
+    def list_trunk_numbers(self) -> list[TwilioNumber]:
+        return [
+            _number(n)
+            for n in self._pages(
+                "list the trunk's numbers",
+                lambda: self._trunk().phone_numbers.page(page_size=self._page_size),
+            )
+        ]
+
+    def list_account_numbers(self) -> list[TwilioNumber]:
+        return [
+            _number(n)
+            for n in self._pages(
+                "list the account's numbers",
+                lambda: self._client().incoming_phone_numbers.page(page_size=self._page_size),
+            )
+        ]
+
+    def fetch_number(self, sid: str) -> TwilioNumber | None:
+        try:
+            found = self._call(f"read number {sid}",
+                               lambda: self._client().incoming_phone_numbers(sid).fetch())
+        except TwilioError as exc:
+            if exc.status == 404:
+                return None
+            raise
+        return _number(found)
+
+    def find_number(self, phone_number: str) -> TwilioNumber | None:
+        """The account's number `phone_number` (the list filter matches substrings: exact here)."""
+        matches = self._pages(
+            f"look up {phone_number}",
+            lambda: self._client().incoming_phone_numbers.page(
+                phone_number=phone_number, page_size=50
+            ),
+        )
+        return next((_number(n) for n in matches if n.phone_number == phone_number), None)
+
+    def associate_numbers(
+        self, numbers: list[TwilioNumber], before_each: Callable[[], None]
+    ) -> dict[str, str]:
+        return self._each(numbers, self._associate, before_each)
+
+    def _associate(self, number: TwilioNumber) -> None:
+        def recover() -> bool | None:
+            current = self.fetch_number(number.sid)
+            return True if current is not None and current.trunk_sid == self.trunk_sid else None
+
+        try:
+            self._call(
+                f"associate {number.phone_number} with trunk {self.trunk_sid}",
+                lambda: self._trunk().phone_numbers.create(phone_number_sid=number.sid),
+                recover=recover,
+            )
+        except TwilioError as exc:
+            if exc.status is None or not 400 <= exc.status < 500:
+                raise
+            # Decide on the number's own trunk_sid, not on the error code (codes unverified).
+            current = self.fetch_number(number.sid)
+            if current is not None and current.trunk_sid == self.trunk_sid:
+                return
+            if current is None:
+                raise TwilioError(
+                    f"{number.phone_number} ({number.sid}) is not owned by account "
+                    f"{self.account_sid}; not associated", status=exc.status, code=exc.code,
+                ) from exc
+            if current.trunk_sid:
+                raise TwilioError(
+                    f"{number.phone_number} is on trunk {current.trunk_sid}, not "
+                    f"{self.trunk_sid}; byoc does not move numbers between trunks (remove it "
+                    "there first)", status=exc.status, code=exc.code,
+                ) from exc
+            raise
+
+    def release_numbers(
+        self, numbers: list[TwilioNumber], before_each: Callable[[], None]
+    ) -> dict[str, str]:
+        return self._each(numbers, self._release, before_each)
+
+    def _release(self, number: TwilioNumber) -> None:
+        def recover() -> bool | None:
+            return True if self.fetch_number(number.sid) is None else None
+
+        try:
+            self._call(
+                f"release {number.phone_number} ({number.sid})",
+                lambda: self._client().incoming_phone_numbers(number.sid).delete(),
+                recover=recover,
+            )
+        except TwilioError as exc:
+            if exc.status != 404:
+                raise
+
+    # --- purchases ----------------------------------------------------------------------------
+
+    def search_available(self, *, area_code: str, contains: str | None, limit: int) -> list[str]:
+        def first() -> Any:
+            local = self._client().available_phone_numbers("US").local
+            if contains:
+                return local.page(area_code=area_code, contains=contains,
+                                  page_size=min(limit, PAGE_SIZE))
+            return local.page(area_code=area_code, page_size=min(limit, PAGE_SIZE))
+
+        page = self._call(f"search available numbers in area code {area_code}", first)
+        return [str(n.phone_number) for n in page][:limit]
+
+    def purchase_number(self, phone_number: str) -> TwilioNumber:
+        def recover() -> TwilioNumber | None:
+            return self.find_number(phone_number)
+
+        return self._call(
+            f"buy {phone_number}",
+            lambda: _number(self._client().incoming_phone_numbers.create(
+                phone_number=phone_number, trunk_sid=self.trunk_sid
+            )),
+            recover=recover,
+        )
+
+    # --- Monitor events -----------------------------------------------------------------------
+
+    def list_number_events(self, since: dt.datetime) -> list[TwilioNumberAuditEvent]:
+        """`phone-number.*` events on or after `since`, oldest first."""
+        events = self._pages(
+            "read Monitor events",
+            lambda: self._client().monitor.v1.events.page(start_date=since, page_size=self._page_size),
+        )
+        out = [
+            _number_event(e) for e in events if str(e.event_type or "").startswith(NUMBER_EVENT_PREFIX)
+        ]
+        out.sort(key=lambda e: (e.event_date, e.sid))
+        return out
+
+
+def _next_page_of(page: Any) -> Callable[[], Any]:
+    return lambda: page.next_page()
+
+
+def _trunk(raw: Any) -> TwilioTrunk:
+    return TwilioTrunk(
+        sid=str(raw.sid), secure=bool(raw.secure), domain_name=raw.domain_name,
+        friendly_name=raw.friendly_name,
+    )
+
+
+def _origination_url(raw: Any) -> TwilioOriginationUrl:
+    return TwilioOriginationUrl(
+        sid=str(raw.sid), friendly_name=str(raw.friendly_name or ""), sip_url=str(raw.sip_url),
+        priority=int(raw.priority), weight=int(raw.weight), enabled=bool(raw.enabled),
+    )
+
+
+def _number(raw: Any) -> TwilioNumber:
+    return TwilioNumber(
+        sid=str(raw.sid), phone_number=str(raw.phone_number), trunk_sid=raw.trunk_sid or None
+    )
+
+
+def _number_event(raw: Any) -> TwilioNumberAuditEvent:
+    """A Monitor event in byoc's terms.
+
+    Verify on a real account: the `event_data.resource_properties` keys of `phone-number.*` events
+    (`phone_number`, `trunk_sid`, each `{previous, updated}`) are what the sandbox sends; Twilio
+    documents only that updates carry previous and updated values.
+    """
+    props = (raw.event_data or {}).get("resource_properties")
+    phone: str | None = None
+    trunk: tuple[str | None, str | None] | None = None
+    changed: frozenset[str] | None = None
+    if isinstance(props, dict):
+        changed = frozenset(str(k) for k in props)
+        value = props.get("phone_number")
+        if isinstance(value, dict):
+            phone = value.get("updated") or value.get("previous") or None
+        elif isinstance(value, str):
+            phone = value
+        trunk_value = props.get("trunk_sid")
+        if isinstance(trunk_value, dict):
+            trunk = (trunk_value.get("previous") or None, trunk_value.get("updated") or None)
+    return TwilioNumberAuditEvent(
+        sid=str(raw.sid),
+        event_type=str(raw.event_type),
+        event_date=raw.event_date,
+        resource_sid=raw.resource_sid,
+        phone_number=phone,
+        trunk_sid=trunk,
+        changed=changed,
+    )
