@@ -1,0 +1,490 @@
+"""The Twilio Elastic SIP trunk: managed numbers on it, one origination URL per SBC, `secure` as set.
+
+Target `twilio`. Desired state, from the inventory and settings:
+
+- every managed number byoc wants present is associated with the trunk (numbers byoc does not
+  manage, and numbers on another trunk, are never touched);
+- a releasing number is released at Twilio (which also takes it off the trunk) only once every
+  other target that carries numbers has let go of it; until then it stays as it is;
+- one origination URL per configured SBC, `sip:<fqdn>:<tls port>;transport=tls` on a secure trunk,
+  with the SBC's priority and weight (the lowest priority is tried first, so a second SBC with a
+  higher number is the failover path). URLs whose host is a configured SBC, or whose name starts
+  with `byoc-`, are byoc's; any other URL is left alone and noted;
+- the trunk's `secure` flag as `BYOC_TWILIO_TRUNK_SECURE` says.
+
+Every sync also sweeps: numbers the account owns that the policy manages but the inventory does not
+know become `NumberEvent`s (source `sweep`), and so do inventory numbers Twilio no longer owns.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from byoc.domain.inventory import NumberRecord, NumberState
+from byoc.domain.jobs import NumberEvent, new_correlation_id
+from byoc.domain.plan import Action, Change, Plan
+from byoc.domain.policy import Policy
+from byoc.ports import (
+    HeldLease,
+    JobQueue,
+    TwilioNumber,
+    TwilioOriginationUrl,
+    TwilioPort,
+    TwilioTrunk,
+)
+
+if TYPE_CHECKING:
+    from byoc.bootstrap import Services
+    from byoc.services.reconcile import DesiredState, ReconcilerRegistry
+    from byoc.settings import SbcSettings
+
+log = logging.getLogger("byoc.twilio")
+
+TARGET = "twilio"
+TRUNK_KIND = "trunk"
+URL_KIND = "origination-url"
+ASSOCIATE_KIND = "trunk-numbers"
+RELEASE_KIND = "number-release"
+OWNED_URL_PREFIX = "byoc-"
+
+
+class TwilioApplyFailed(Exception):
+    """Some numbers could not be changed at Twilio; the others were."""
+
+
+@dataclass(frozen=True)
+class TwilioActual:
+    """The trunk, its origination URLs, its numbers and the account's numbers, as read."""
+
+    trunk: TwilioTrunk
+    origination_urls: tuple[TwilioOriginationUrl, ...]
+    trunk_numbers: dict[str, TwilioNumber]
+    account_numbers: dict[str, TwilioNumber]
+
+    def owned(self, number: str) -> TwilioNumber | None:
+        return self.account_numbers.get(number) or self.trunk_numbers.get(number)
+
+
+@dataclass(frozen=True)
+class TwilioDesired:
+    """What the trunk should look like, and the inventory it was computed from."""
+
+    trunk_sid: str
+    secure: bool
+    origination_urls: tuple[TwilioOriginationUrl, ...]
+    numbers: frozenset[str]
+    release: dict[str, str]
+    """Releasing numbers every other target has let go of: number -> release correlation id."""
+    waiting: frozenset[str]
+    """Releasing numbers another target still carries."""
+    records: dict[str, NumberRecord] = field(default_factory=dict)
+    problems: tuple[str, ...] = ()
+
+
+def origination_sip_url(sbc: SbcSettings, *, secure: bool) -> str | None:
+    """The SIP URI Twilio sends calls to for `sbc` (None: the SBC offers no fitting transport)."""
+    ports = sbc.sip_ports
+    if secure:
+        return f"sip:{sbc.fqdn}:{ports.tls};transport=tls" if ports.tls else None
+    if ports.udp:
+        return f"sip:{sbc.fqdn}:{ports.udp}"
+    return f"sip:{sbc.fqdn}:{ports.tcp};transport=tcp" if ports.tcp else None
+
+
+def sip_host(sip_url: str) -> str:
+    """`sbc1.example.net` of `sip:sbc1.example.net:5061;transport=tls` (lower case)."""
+    rest = sip_url.split(":", 1)[1] if ":" in sip_url else sip_url
+    rest = rest.rsplit("@", 1)[-1]
+    for stop in (";", ":", "?"):
+        rest = rest.split(stop, 1)[0]
+    return rest.lower()
+
+
+def managed_at_twilio(policy: Policy, number: TwilioNumber, trunk_sid: str) -> bool:
+    """Whether byoc manages a number Twilio reports, given the trunk it is on."""
+    if number.trunk_sid not in (None, trunk_sid):
+        return False  # another trunk's number
+    if policy.managed.all_on_trunk:
+        return number.trunk_sid == trunk_sid
+    try:
+        return policy.is_managed(number.phone_number)
+    except ValueError:
+        return False
+
+
+def sweep_findings(
+    actual: TwilioActual, records: dict[str, NumberRecord], policy: Policy
+) -> tuple[list[TwilioNumber], list[NumberRecord]]:
+    """(managed numbers Twilio owns that the inventory does not know, or knows as released;
+    inventory numbers wanted on the targets that Twilio no longer owns)."""
+    owned = {**actual.account_numbers, **actual.trunk_numbers}
+    unknown = [
+        number for phone, number in sorted(owned.items())
+        if (records.get(phone) is None or records[phone].state is NumberState.RELEASED)
+        and managed_at_twilio(policy, number, actual.trunk.sid)
+    ]
+    lost = [r for _, r in sorted(records.items()) if r.wanted_on_targets and r.number not in owned]
+    return unknown, lost
+
+
+def sweep_events(
+    actual: TwilioActual, records: dict[str, NumberRecord], policy: Policy, correlation_id: str
+) -> list[NumberEvent]:
+    """The sweep's findings as number events (source `sweep`), idempotent by event id."""
+    unknown, lost = sweep_findings(actual, records, policy)
+    events = [
+        NumberEvent(action="purchased", number=n.phone_number, sid=n.sid, source="sweep",
+                    event_id=f"sweep:{n.sid}", correlation_id=correlation_id)
+        for n in unknown
+    ]
+    events += [
+        NumberEvent(action="released", number=r.number, sid=r.sid, source="sweep",
+                    event_id=f"sweep-gone:{r.number}:{r.correlation_id or 'none'}",
+                    correlation_id=correlation_id)
+        for r in lost
+    ]
+    return events
+
+
+class TwilioTrunkReconciler:
+    """Converges the Twilio trunk (target `twilio`)."""
+
+    target = TARGET
+    tracks_numbers = True
+
+    def __init__(
+        self,
+        *,
+        twilio: TwilioPort,
+        trunk_sid: str,
+        secure: bool,
+        sbcs: list[SbcSettings],
+        policy: Callable[[], Policy],
+        queue: JobQueue,
+        number_targets: Callable[[], list[str]],
+    ) -> None:
+        self._twilio = twilio
+        self._trunk_sid = trunk_sid
+        self._secure = secure
+        self._sbcs = sbcs
+        self._policy = policy
+        self._queue = queue
+        self._number_targets = number_targets
+        self._last_actual: TwilioActual | None = None
+        self._wrote = False
+
+    # --- read ---------------------------------------------------------------------------------
+
+    def read_actual(self) -> TwilioActual:
+        trunk = self._twilio.fetch_trunk()
+        actual = TwilioActual(
+            trunk=trunk,
+            origination_urls=tuple(self._twilio.list_origination_urls()),
+            trunk_numbers={n.phone_number: n for n in self._twilio.list_trunk_numbers()},
+            account_numbers={n.phone_number: n for n in self._twilio.list_account_numbers()},
+        )
+        self._last_actual = actual
+        return actual
+
+    def desired(self, state: DesiredState) -> TwilioDesired:
+        others = [t for t in self._number_targets() if t != TARGET]
+        release: dict[str, str] = {}
+        waiting: set[str] = set()
+        for number in sorted(state.releasing):
+            record = state.records[number]
+            if all(t in record.converged for t in others):
+                release[number] = record.correlation_id or ""
+            else:
+                waiting.add(number)
+        urls: list[TwilioOriginationUrl] = []
+        problems: list[str] = []
+        for sbc in self._sbcs:
+            sip_url = origination_sip_url(sbc, secure=self._secure)
+            if sip_url is None:
+                problems.append(
+                    f"SBC {sbc.name} offers no {'TLS' if self._secure else 'UDP or TCP'} SIP "
+                    "port, so it gets no origination URL; set its sip_ports"
+                    + (" or BYOC_TWILIO_TRUNK_SECURE=false" if self._secure else "")
+                )
+                continue
+            urls.append(TwilioOriginationUrl(
+                friendly_name=f"{OWNED_URL_PREFIX}{sbc.name}", sip_url=sip_url,
+                priority=sbc.twilio_priority, weight=sbc.twilio_weight, enabled=True,
+            ))
+        return TwilioDesired(
+            trunk_sid=self._trunk_sid,
+            secure=self._secure,
+            origination_urls=tuple(urls),
+            numbers=frozenset(state.present),
+            release=release,
+            waiting=frozenset(waiting),
+            records=dict(state.records),
+            problems=tuple(problems),
+        )
+
+    # --- plan ---------------------------------------------------------------------------------
+
+    def plan(self, actual: TwilioActual, desired: TwilioDesired) -> Plan:
+        conflicts: list[str] = list(desired.problems)
+        notes: list[str] = []
+        trunk_change = self._trunk_change(actual, desired)
+        url_upserts, url_removals, foreign = self._url_changes(actual, desired)
+        notes += [f"origination URL {u.friendly_name!r} ({u.sip_url}) is not a configured SBC; "
+                  "left alone" for u in foreign]
+
+        to_associate: list[TwilioNumber] = []
+        for phone in sorted(desired.numbers - set(actual.trunk_numbers)):
+            owned = actual.owned(phone)
+            if owned is None:
+                conflicts.append(f"{phone} is in the inventory but the Twilio account does not own "
+                                 "it; not associated (the sweep offboards it)")
+            elif owned.trunk_sid not in (None, desired.trunk_sid):
+                conflicts.append(f"{phone} is on trunk {owned.trunk_sid}, not {desired.trunk_sid}; "
+                                 "byoc does not move numbers between trunks (remove it there)")
+            else:
+                to_associate.append(owned)
+        to_release = [n for phone in sorted(desired.release) if (n := actual.owned(phone))]
+
+        changes: list[Change] = []
+        enabling_security = trunk_change is not None and desired.secure
+        if trunk_change is not None and not enabling_security:
+            changes.append(trunk_change)
+        changes += url_upserts
+        if trunk_change is not None and enabling_security:
+            changes.append(trunk_change)  # TLS URLs first, then a secure trunk
+        if to_associate:
+            changes.append(Change(
+                target=TARGET, action=Action.ADD, kind=ASSOCIATE_KIND, key=desired.trunk_sid,
+                summary=f"associate {_count(to_associate)} with the trunk: "
+                        f"{_preview([n.phone_number for n in to_associate])}",
+                after={n.phone_number: n.sid for n in to_associate},
+                numbers_added=tuple(n.phone_number for n in to_associate),
+            ))
+        changes += url_removals
+        if to_release:
+            changes.append(Change(
+                target=TARGET, action=Action.REMOVE, kind=RELEASE_KIND, key=desired.trunk_sid,
+                summary=f"release {_count(to_release)} at Twilio (every other target let go): "
+                        f"{_preview([n.phone_number for n in to_release])}",
+                before={n.phone_number: n.sid for n in to_release},
+                numbers_removed=tuple(n.phone_number for n in to_release),
+            ))
+        if desired.waiting:
+            notes.append(f"{len(desired.waiting)} releasing number(s) stay until every other "
+                         f"target lets go: {_preview(sorted(desired.waiting))}")
+        unknown, lost = sweep_findings(actual, desired.records, self._policy())
+        if unknown:
+            notes.append(f"the sweep found {len(unknown)} managed number(s) the inventory does not "
+                         f"know; a sync onboards them: {_preview([n.phone_number for n in unknown])}")
+        if lost:
+            notes.append(f"{len(lost)} inventory number(s) are no longer owned at Twilio; a sync "
+                         f"offboards them: {_preview([r.number for r in lost])}")
+        return Plan(
+            target=TARGET,
+            changes=tuple(changes),
+            numbers_before=len(actual.trunk_numbers),
+            conflicts=tuple(conflicts),
+            notes=tuple(notes),
+        )
+
+    @staticmethod
+    def _trunk_change(actual: TwilioActual, desired: TwilioDesired) -> Change | None:
+        if actual.trunk.secure == desired.secure:
+            return None
+        return Change(
+            target=TARGET, action=Action.UPDATE, kind=TRUNK_KIND, key=actual.trunk.sid,
+            summary=f"secure {str(actual.trunk.secure).lower()} -> {str(desired.secure).lower()}",
+            before={"secure": actual.trunk.secure}, after={"secure": desired.secure},
+        )
+
+    @staticmethod
+    def _url_changes(
+        actual: TwilioActual, desired: TwilioDesired
+    ) -> tuple[list[Change], list[Change], list[TwilioOriginationUrl]]:
+        """(adds and updates, removals, foreign URLs left alone)."""
+        upserts: list[Change] = []
+        removals: list[Change] = []
+        wanted_hosts = {sip_host(u.sip_url) for u in desired.origination_urls}
+        for want in desired.origination_urls:
+            host = sip_host(want.sip_url)
+            mine = [u for u in actual.origination_urls if sip_host(u.sip_url) == host]
+            keep = next((u for u in mine if _same_url(u, want)), mine[0] if mine else None)
+            if keep is None:
+                upserts.append(Change(
+                    target=TARGET, action=Action.ADD, kind=URL_KIND, key=host,
+                    summary=f"{want.sip_url} priority {want.priority} weight {want.weight}",
+                    after=_url_json(want),
+                ))
+            elif not _same_url(keep, want):
+                after = TwilioOriginationUrl(
+                    friendly_name=keep.friendly_name or want.friendly_name, sip_url=want.sip_url,
+                    priority=want.priority, weight=want.weight, enabled=True, sid=keep.sid,
+                )
+                upserts.append(Change(
+                    target=TARGET, action=Action.UPDATE, kind=URL_KIND, key=host,
+                    summary=_url_difference(keep, want),
+                    before=_url_json(keep), after=_url_json(after),
+                ))
+            for extra in mine:
+                if extra is not keep:
+                    removals.append(Change(
+                        target=TARGET, action=Action.REMOVE, kind=URL_KIND, key=host,
+                        summary=f"duplicate {extra.sip_url} ({extra.friendly_name})",
+                        before=_url_json(extra),
+                    ))
+        foreign: list[TwilioOriginationUrl] = []
+        for url in actual.origination_urls:
+            if sip_host(url.sip_url) in wanted_hosts:
+                continue
+            if url.friendly_name.startswith(OWNED_URL_PREFIX):
+                removals.append(Change(
+                    target=TARGET, action=Action.REMOVE, kind=URL_KIND, key=sip_host(url.sip_url),
+                    summary=f"{url.sip_url} ({url.friendly_name}): no configured SBC has this host",
+                    before=_url_json(url),
+                ))
+            else:
+                foreign.append(url)
+        return upserts, removals, foreign
+
+    # --- apply and verify ---------------------------------------------------------------------
+
+    def apply(self, plan: Plan, lease: HeldLease) -> None:
+        failures: dict[str, str] = {}
+        for change in plan.changes:
+            self._wrote = True
+            if change.kind == TRUNK_KIND:
+                lease.check()
+                self._twilio.set_trunk_secure(bool(change.after["secure"]))
+            elif change.kind == URL_KIND:
+                lease.check()
+                self._apply_url(change)
+            elif change.kind == ASSOCIATE_KIND:
+                numbers = [TwilioNumber(sid=sid, phone_number=phone)
+                           for phone, sid in change.after.items()]
+                failures.update(self._twilio.associate_numbers(numbers, lease.check))
+            elif change.kind == RELEASE_KIND:
+                numbers = [TwilioNumber(sid=sid, phone_number=phone)
+                           for phone, sid in change.before.items()]
+                failures.update(self._twilio.release_numbers(numbers, lease.check))
+                for phone in sorted(set(change.before) - set(failures)):
+                    log.info("number released at Twilio",
+                             extra={"event": "twilio.released", "target": TARGET,
+                                    "number": phone})
+        if failures:
+            detail = "; ".join(f"{number}: {reason}" for number, reason in sorted(failures.items()))
+            raise TwilioApplyFailed(f"{len(failures)} number(s) not changed at Twilio: {detail}")
+
+    def _apply_url(self, change: Change) -> None:
+        if change.action is Action.ADD:
+            self._twilio.create_origination_url(_url_from_json(change.after))
+        elif change.action is Action.UPDATE:
+            self._twilio.update_origination_url(_url_from_json(change.after))
+        else:
+            sid = change.before.get("sid")
+            if sid:
+                self._twilio.delete_origination_url(str(sid))
+
+    def verify(self, desired: TwilioDesired) -> list[str]:
+        actual = self.read_actual() if self._wrote or self._last_actual is None else \
+            self._last_actual
+        problems = list(desired.problems)
+        if actual.trunk.secure != desired.secure:
+            problems.append(f"trunk {actual.trunk.sid} secure is {actual.trunk.secure}, "
+                            f"not {desired.secure}")
+        for want in desired.origination_urls:
+            if not any(_same_url(u, want) for u in actual.origination_urls):
+                problems.append(f"origination URL {want.sip_url} (priority {want.priority}, "
+                                f"weight {want.weight}) is missing or different")
+        missing = sorted(desired.numbers - set(actual.trunk_numbers))
+        if missing:
+            problems.append(f"{len(missing)} number(s) not on trunk {desired.trunk_sid}: "
+                            f"{_preview(missing)}")
+        still_owned = sorted(p for p in desired.release if actual.owned(p))
+        if still_owned:
+            problems.append(f"{len(still_owned)} number(s) not yet released at Twilio: "
+                            f"{_preview(still_owned)}")
+        self._emit_hints(actual, desired)
+        return problems
+
+    def _emit_hints(self, actual: TwilioActual, desired: TwilioDesired) -> None:
+        """Tell the number lifecycle what this read showed: released, unknown and lost numbers."""
+        for phone, correlation_id in sorted(desired.release.items()):
+            if actual.owned(phone) is None:
+                record = desired.records.get(phone)
+                self._queue.send(NumberEvent(
+                    action="released", number=phone, sid=record.sid if record else None,
+                    source="sweep", event_id=f"twilio-released:{phone}:{correlation_id or 'none'}",
+                    correlation_id=correlation_id or new_correlation_id(),
+                ))
+        events = sweep_events(actual, desired.records, self._policy(), new_correlation_id())
+        for event in events:
+            self._queue.send(event)
+        if events:
+            log.info("sweep found numbers the inventory does not match",
+                     extra={"event": "twilio.sweep", "target": TARGET,
+                            "numbers": [e.number for e in events]})
+
+
+def _same_url(actual: TwilioOriginationUrl, want: TwilioOriginationUrl) -> bool:
+    return (
+        actual.sip_url.lower() == want.sip_url.lower()
+        and actual.priority == want.priority
+        and actual.weight == want.weight
+        and actual.enabled == want.enabled
+    )
+
+
+def _url_difference(actual: TwilioOriginationUrl, want: TwilioOriginationUrl) -> str:
+    parts = []
+    if actual.sip_url.lower() != want.sip_url.lower():
+        parts.append(f"{actual.sip_url} -> {want.sip_url}")
+    for name in ("priority", "weight", "enabled"):
+        before, after = getattr(actual, name), getattr(want, name)
+        if before != after:
+            parts.append(f"{name} {before} -> {after}")
+    return ", ".join(parts)
+
+
+def _url_json(url: TwilioOriginationUrl) -> dict[str, Any]:
+    return {"sid": url.sid, "friendly_name": url.friendly_name, "sip_url": url.sip_url,
+            "priority": url.priority, "weight": url.weight, "enabled": url.enabled}
+
+
+def _url_from_json(data: dict[str, Any]) -> TwilioOriginationUrl:
+    return TwilioOriginationUrl(
+        sid=data.get("sid"), friendly_name=str(data["friendly_name"]), sip_url=str(data["sip_url"]),
+        priority=int(data["priority"]), weight=int(data["weight"]), enabled=bool(data["enabled"]),
+    )
+
+
+def _count(items: list[Any]) -> str:
+    return f"{len(items)} number" + ("" if len(items) == 1 else "s")
+
+
+def _preview(numbers: list[str], limit: int = 5) -> str:
+    shown = ", ".join(numbers[:limit])
+    return shown + (f" and {len(numbers) - limit} more" if len(numbers) > limit else "")
+
+
+# --- composition ------------------------------------------------------------------------------
+
+
+def register_twilio_target(services: Services, registry: ReconcilerRegistry) -> None:
+    """Register target `twilio` (always: the trunk is required configuration)."""
+    registry.register(TARGET, lambda: build_twilio_reconciler(services))
+
+
+def build_twilio_reconciler(services: Services) -> TwilioTrunkReconciler:
+    settings = services.settings
+    return TwilioTrunkReconciler(
+        twilio=services.twilio,
+        trunk_sid=settings.twilio_trunk_sid,
+        secure=settings.twilio_trunk_secure,
+        sbcs=list(settings.sbcs),
+        policy=services.policy,
+        queue=services.queue,
+        number_targets=lambda: services.reconcile.number_targets(),
+    )
