@@ -593,19 +593,20 @@ def _conflicts(
     shadows: dict[SbcDialPlanRule, list[str]] = defaultdict(list)
     for rule in desired.rules:
         current = owned.get(rule.name.casefold())
-        index = current.index if current else next_index
-        mine = SbcDialPlanRule(index, rule.name, rule.prefix, rule.tag)
-        mine_pattern = parse_dial_pattern(rule.prefix)
-        assert mine_pattern is not None
-        for other, pattern in patterns:
-            hits = sorted(n for n in rule.numbers if pattern.matches(n))
-            if not hits:
+        mine = SbcDialPlanRule(current.index if current else next_index, rule.name, rule.prefix,
+                               rule.tag)
+        nearby = [(r, p) for r, p in patterns if any(p.matches(n) for n in rule.numbers)]
+        for number in sorted(rule.numbers) if nearby else ():
+            matching = [(r, p) for r, p in nearby if p.matches(number)]
+            if not matching:
                 continue
-            winner = best_rule([mine, other], hits[0])
-            if winner is other:
-                beats[other] += hits
-            elif pattern.end_of_number:
-                shadows[other] += hits
+            winner = best_rule([mine, *(r for r, _ in matching)], number)
+            if winner is not mine and winner is not None:
+                beats[winner].append(number)
+                continue
+            for other, pattern in matching:
+                if pattern.end_of_number:
+                    shadows[other].append(number)
     found = [
         f"foreign rule {r.name!r} ({r.prefix}, tag {r.tag!r}) wins over byoc's rules for "
         f"{len(n)} managed number(s): {_examples(sorted(n))}; they cannot route to their policy "

@@ -224,7 +224,7 @@ def test_retry_after_is_honoured() -> None:
 
 
 def test_busy_past_the_budget_is_an_error_naming_ha_sync() -> None:
-    with pytest.raises(SbcBusy, match="409 after 4 attempts.*HA sync"):
+    with pytest.raises(SbcBusy, match=r"409 after 4 attempts.*HA sync"):
         sbc_with(lambda _: httpx.Response(409, json={"description": "busy"})).status()
 
 
