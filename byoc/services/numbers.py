@@ -10,7 +10,13 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
-from byoc.domain.inventory import NumberState, on_purchased, on_released
+from byoc.domain.inventory import (
+    NumberRecord,
+    NumberState,
+    now_iso,
+    on_purchased,
+    on_released,
+)
 from byoc.domain.jobs import NumberEvent, SyncTarget
 from byoc.domain.policy import Policy
 from byoc.ports import Inventory, JobQueue, StateStore
@@ -18,6 +24,10 @@ from byoc.ports import Inventory, JobQueue, StateStore
 log = logging.getLogger("byoc.numbers")
 
 EVENT_NAMESPACE = "event"
+OWNER_TARGET = "twilio"
+"""The target that owns the numbers: it lets go last, by releasing the number."""
+OWNER_FACT_SOURCES = frozenset({"poller", "sweep"})
+"""Sources whose `released` events report what Twilio shows, not a request to release."""
 
 
 @dataclass(frozen=True)
@@ -64,31 +74,52 @@ class NumberLifecycle:
             self._state.release_claim(EVENT_NAMESPACE, event.event_id)
             raise
 
-    def _apply(self, event: NumberEvent) -> EventOutcome:
+    def record_onboarding(self, event: NumberEvent) -> NumberRecord | None:
+        """Record that `event.number` must be onboarded, routed as policy says (None: unmanaged)."""
         policy = self._policy()
+        if not policy.is_managed(event.number):
+            log.info(
+                "number is not managed by the policy; ignored",
+                extra={"event": "number.unmanaged", "number": event.number,
+                       "correlation_id": event.correlation_id},
+            )
+            return None
+        record = on_purchased(
+            self._inventory.get(event.number), event.number, sid=event.sid, source=event.source,
+            correlation_id=event.correlation_id,
+        )
+        route = policy.route_for(event.number)
+        target_name = f"{route.genesys_kind}:{route.genesys_name}" if route.genesys_name else "none"
+        record = replace(record, genesys_target=target_name, sbc_tag=route.sbc_tag)
+        self._inventory.put(record)
+        return record
+
+    def _apply(self, event: NumberEvent) -> EventOutcome:
         existing = self._inventory.get(event.number)
         if event.action == "released":
-            if existing is None:
-                return EventOutcome(number=event.number, managed=False)
+            if existing is None or existing.state is NumberState.RELEASED:
+                return EventOutcome(number=event.number, managed=existing is not None,
+                                    state=existing.state if existing else None)
+            if self._released_at_owner(existing, event):
+                done = replace(existing, state=NumberState.RELEASED, updated=now_iso())
+                self._inventory.put(done)
+                log.info("number released everywhere",
+                         extra={"event": "number.released_everywhere", "number": event.number,
+                                "correlation_id": event.correlation_id})
+                return EventOutcome(number=event.number, state=done.state)
             record = on_released(existing, event.number, correlation_id=event.correlation_id)
+            self._inventory.put(record)
+        elif event.action == "updated" and existing is not None and existing.state in (
+            NumberState.RELEASING, NumberState.RELEASED
+        ):
+            # An update of a number on its way out (its trunk association going, say) is no
+            # reason to onboard it again.
+            return EventOutcome(number=event.number, state=existing.state)
         else:
-            if not policy.is_managed(event.number):
-                log.info(
-                    "number is not managed by the policy; ignored",
-                    extra={"event": "number.unmanaged", "number": event.number,
-                           "correlation_id": event.correlation_id},
-                )
+            onboarding = self.record_onboarding(event)
+            if onboarding is None:
                 return EventOutcome(number=event.number, managed=False)
-            record = on_purchased(
-                existing, event.number, sid=event.sid, source=event.source,
-                correlation_id=event.correlation_id,
-            )
-            route = policy.route_for(event.number)
-            target_name = (
-                f"{route.genesys_kind}:{route.genesys_name}" if route.genesys_name else "none"
-            )
-            record = replace(record, genesys_target=target_name, sbc_tag=route.sbc_tag)
-        self._inventory.put(record)
+            record = onboarding
         targets = tuple(self._number_targets())
         for target in targets:
             self._queue.send(
@@ -105,3 +136,10 @@ class NumberLifecycle:
                    "targets": list(targets)},
         )
         return EventOutcome(number=event.number, state=record.state, targets=targets)
+
+    def _released_at_owner(self, record: NumberRecord, event: NumberEvent) -> bool:
+        """True when Twilio shows the number gone and every other target already let go of it."""
+        if event.source not in OWNER_FACT_SOURCES or record.state is not NumberState.RELEASING:
+            return False
+        others = [t for t in self._number_targets() if t != OWNER_TARGET]
+        return all(t in record.converged for t in others)
