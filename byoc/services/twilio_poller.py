@@ -1,0 +1,212 @@
+"""The Twilio Monitor Events poller: numbers bought, changed or released outside byoc.
+
+Twilio sends no webhook when a number is bought or released; its Monitor Events audit log records
+`phone-number.created|updated|deleted`. Every minute the poller reads the events since a cursor kept
+in the state store and enqueues one `NumberEvent` per relevant event (source `poller`, event id =
+the Monitor event SID, so a repeat is never processed twice). Reads overlap the cursor by a few
+minutes (events can appear in the log late) and skip what the previous read already saw.
+
+Without a cursor, or with one older than the retention window (events may have been lost), the
+poller sweeps instead: it lists the account's and the trunk's numbers and emits events for managed
+numbers the inventory does not know, and for inventory numbers Twilio no longer owns.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from byoc.domain.inventory import NumberRecord, NumberState
+from byoc.domain.jobs import NumberEvent, new_correlation_id
+from byoc.domain.policy import Policy
+from byoc.ports import Inventory, JobQueue, StateStore, TwilioNumber, TwilioNumberAuditEvent, TwilioPort
+from byoc.services.twilio_reconciler import TwilioActual, managed_at_twilio, sweep_events
+
+log = logging.getLogger("byoc.twilio_poller")
+
+CURSOR_NAMESPACE = "twilio"
+CURSOR_KEY = "monitor-cursor"
+OVERLAP = dt.timedelta(minutes=5)
+"""Each read starts this long before the cursor; events seen before are skipped by SID."""
+RETENTION_MARGIN = dt.timedelta(hours=1)
+"""A cursor this close to the end of the retention window counts as expired."""
+
+_ACTIONS = {"created": "purchased", "updated": "updated", "deleted": "released"}
+
+
+@dataclass
+class PollOutcome:
+    """What one poll did."""
+
+    mode: str
+    events_read: int = 0
+    enqueued: list[str] = field(default_factory=list)
+    skipped: int = 0
+    cursor: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"mode": self.mode, "events_read": self.events_read, "enqueued": self.enqueued,
+                "skipped": self.skipped, "cursor": self.cursor}
+
+
+class TwilioEventPoller:
+    """Reads Monitor `phone-number.*` events since the stored cursor and enqueues NumberEvents."""
+
+    def __init__(
+        self,
+        *,
+        twilio: TwilioPort,
+        inventory: Inventory,
+        queue: JobQueue,
+        state: StateStore,
+        policy: Callable[[], Policy],
+        trunk_sid: str,
+        retention_days: int,
+        clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
+    ) -> None:
+        self._twilio = twilio
+        self._inventory = inventory
+        self._queue = queue
+        self._state = state
+        self._policy = policy
+        self._trunk_sid = trunk_sid
+        self._retention = dt.timedelta(days=retention_days)
+        self._clock = clock
+
+    def poll(self) -> PollOutcome:
+        """One poll: events since the cursor, or a full sweep when the cursor is missing or old."""
+        now = self._clock()
+        cursor = self._state.get(CURSOR_NAMESPACE, CURSOR_KEY)
+        at = _parse_time(cursor.get("at")) if isinstance(cursor, dict) else None
+        if at is None or at < now - self._retention + RETENTION_MARGIN:
+            return self._sweep(now, reason="no cursor" if at is None else "cursor expired")
+        return self._read_events(now, at, dict(cursor.get("seen") or {}))
+
+    def _read_events(self, now: dt.datetime, at: dt.datetime, seen: dict[str, str]) -> PollOutcome:
+        events = self._twilio.list_number_events(at - OVERLAP)
+        outcome = PollOutcome(mode="events", events_read=len(events))
+        records = {r.number: r for r in self._inventory.all()}
+        policy = self._policy()
+        correlation_id = new_correlation_id()
+        for event in events:
+            if event.sid in seen:
+                continue
+            seen[event.sid] = event.event_date.isoformat()
+            job = self._number_event(event, records, policy, correlation_id)
+            if job is None:
+                outcome.skipped += 1
+                continue
+            self._queue.send(job)
+            outcome.enqueued.append(job.number)
+        # The cursor follows the clock too, so a quiet month does not look like a lost cursor.
+        newest = max([at, now - OVERLAP, *(e.event_date for e in events)])
+        horizon = newest - OVERLAP
+        kept = {sid: when for sid, when in seen.items()
+                if (_parse_time(when) or newest) >= horizon}
+        self._state.put(CURSOR_NAMESPACE, CURSOR_KEY, {"at": newest.isoformat(), "seen": kept})
+        outcome.cursor = newest.isoformat()
+        if outcome.enqueued:
+            log.info("Monitor events enqueued",
+                     extra={"event": "poller.events", "numbers": outcome.enqueued,
+                            "correlation_id": correlation_id})
+        return outcome
+
+    def _number_event(
+        self,
+        event: TwilioNumberAuditEvent,
+        records: dict[str, NumberRecord],
+        policy: Policy,
+        correlation_id: str,
+    ) -> NumberEvent | None:
+        """The NumberEvent an audit event calls for; None when it changes nothing byoc cares about."""
+        verb = event.event_type.removeprefix("phone-number.")
+        action = _ACTIONS.get(verb)
+        if action is None:
+            return None
+        phone, trunk_sid = self._identify(event, records)
+        if phone is None:
+            log.warning("Monitor event without a phone number; skipped (the sweep catches it)",
+                        extra={"event": "poller.unidentified", "event_sid": event.sid})
+            return None
+        record = records.get(phone)
+        wanted = record is not None and record.wanted_on_targets
+        if action == "released":
+            if record is None or record.state is NumberState.RELEASED:
+                return None
+        elif action == "purchased":
+            if wanted and record is not None and record.sid == event.resource_sid:
+                return None  # byoc bought it, or already knows it
+            number = TwilioNumber(sid=event.resource_sid or "", phone_number=phone,
+                                  trunk_sid=trunk_sid)
+            if not managed_at_twilio(policy, number, self._trunk_sid):
+                return None
+        else:
+            if event.changed is not None and "trunk_sid" not in event.changed:
+                return None  # a change byoc does not manage (name, voice URL...)
+            if record is not None and record.state in (NumberState.RELEASING,
+                                                       NumberState.RELEASED):
+                return None
+            moved_to = event.trunk_sid[1] if event.trunk_sid else None
+            if wanted and event.trunk_sid is not None and moved_to == self._trunk_sid:
+                return None  # the echo of byoc's own association
+            number = TwilioNumber(sid=event.resource_sid or "", phone_number=phone,
+                                  trunk_sid=moved_to if event.trunk_sid else trunk_sid)
+            if not wanted and not managed_at_twilio(policy, number, self._trunk_sid):
+                return None
+        sid = event.resource_sid if event.resource_sid and event.resource_sid.startswith("PN") \
+            else None
+        return NumberEvent(
+            action=action,
+            number=phone, sid=sid, source="poller", event_id=event.sid,
+            correlation_id=correlation_id,
+        )
+
+    def _identify(
+        self, event: TwilioNumberAuditEvent, records: dict[str, NumberRecord]
+    ) -> tuple[str | None, str | None]:
+        """(phone number, trunk sid now) of the event's number: from the event, else looked up."""
+        trunk_now = event.trunk_sid[1] if event.trunk_sid else None
+        if event.phone_number:
+            return event.phone_number, trunk_now
+        if event.resource_sid:
+            for record in records.values():
+                if record.sid == event.resource_sid:
+                    return record.number, trunk_now
+            if not event.event_type.endswith(".deleted"):
+                found = self._twilio.fetch_number(event.resource_sid)
+                if found is not None:
+                    return found.phone_number, found.trunk_sid
+        return None, None
+
+    def _sweep(self, now: dt.datetime, *, reason: str) -> PollOutcome:
+        """List the account's and the trunk's numbers; events for what the inventory misses."""
+        trunk = self._twilio.fetch_trunk()
+        actual = TwilioActual(
+            trunk=trunk,
+            origination_urls=(),
+            trunk_numbers={n.phone_number: n for n in self._twilio.list_trunk_numbers()},
+            account_numbers={n.phone_number: n for n in self._twilio.list_account_numbers()},
+        )
+        records = {r.number: r for r in self._inventory.all()}
+        events = sweep_events(actual, records, self._policy(), new_correlation_id())
+        for job in events:
+            self._queue.send(job)
+        self._state.put(CURSOR_NAMESPACE, CURSOR_KEY, {"at": now.isoformat(), "seen": {}})
+        log.info("Monitor cursor missing or expired: swept the account instead",
+                 extra={"event": "poller.sweep", "reason": reason,
+                        "numbers": [e.number for e in events]})
+        return PollOutcome(mode="sweep", enqueued=[e.number for e in events],
+                           cursor=now.isoformat())
+
+
+def _parse_time(text: Any) -> dt.datetime | None:
+    if not isinstance(text, str) or not text:
+        return None
+    try:
+        parsed = dt.datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
