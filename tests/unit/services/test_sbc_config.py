@@ -1,0 +1,271 @@
+"""The generated SBC configuration: golden files, the output reads back with byoc's own ini
+reader, and it agrees with the settings (ports, RTP range of the NSG, peers, policy tags).
+
+Regenerate the golden files after an intended change: BYOC_UPDATE_GOLDEN=1 pytest <this file>.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+from byoc.adapters.audiocodes import dial_plans_from_cli, parse_ini
+from byoc.domain.policy import Policy, load_policy
+from byoc.services.nsg_reconciler import NsgReconciler
+from byoc.services.sbc_config import (
+    IniTableSection,
+    SbcConfigError,
+    SbcConfiguration,
+    address_pattern,
+    build_configuration,
+    inputs_from_settings,
+    render_cli,
+    render_ini,
+)
+from byoc.settings import Settings, load_settings
+
+ROOT = Path(__file__).resolve().parents[3]
+GOLDEN = ROOT / "tests" / "golden"
+NSG_ID = (
+    "/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/rg-byoc"
+    "/providers/Microsoft.Network/networkSecurityGroups/nsg-sbc1"
+)
+
+
+def make_settings(**sbc: Any) -> Settings:
+    return load_settings(
+        twilio_account_sid="AC" + "0" * 32, twilio_trunk_sid="TK" + "0" * 32,
+        twilio_auth_token="t", genesys_client_id="c", genesys_client_secret="s",
+        sbc_password="p", storage_connection_string="UseDevelopmentStorage=true",
+        policy_path=str(ROOT / "policy.example.yaml"),
+        genesys_signaling_cidrs={"us-east-1": ["203.0.113.0/28"]},
+        sbcs=[{"name": "sbc1", "management_url": "https://10.0.1.4", "fqdn": "sbc1.example.com",
+               "nsg_resource_id": NSG_ID, "nsg_destination": "10.0.1.4", **sbc}],
+    )
+
+
+def policy() -> Policy:
+    return load_policy((ROOT / "policy.example.yaml").read_text(), "policy.example.yaml")
+
+
+def configuration(settings: Settings | None = None, **options: Any) -> SbcConfiguration:
+    settings = settings or make_settings()
+    inputs = inputs_from_settings(
+        settings, settings.sbcs[0], policy(), twilio_domain="acme-byoc.pstn.twilio.com",
+        genesys_identifier="acme-byoc", **options,
+    )
+    return build_configuration(inputs)
+
+
+def check_golden(name: str, text: str) -> None:
+    path = GOLDEN / name
+    if os.environ.get("BYOC_UPDATE_GOLDEN"):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(text.encode())
+    assert path.read_bytes().decode() == text, f"{name} differs; BYOC_UPDATE_GOLDEN=1 to accept"
+
+
+def test_ini_matches_the_golden_file() -> None:
+    check_golden("sbc1.ini", render_ini(configuration()))
+
+
+def test_cli_matches_the_golden_file() -> None:
+    check_golden("sbc1.cli", render_cli(configuration()))
+
+
+def test_split_interfaces_with_nat_and_extra_coders_match_the_golden_file() -> None:
+    config = configuration(genesys_interface="Genesys_IF", public_ip="20.1.2.3", opus=True,
+                           g729=True)
+    check_golden("sbc1-split-nat.ini", render_ini(config))
+
+
+@pytest.mark.parametrize("options", [{}, {"genesys_interface": "G", "public_ip": "20.1.2.3",
+                                          "opus": True}])
+def test_ini_reads_back_with_byocs_own_reader(options: dict[str, Any]) -> None:
+    config = configuration(**options)
+
+    document = parse_ini(render_ini(config))
+
+    tables = [s for s in config.sections if isinstance(s, IniTableSection)]
+    assert [t.name for t in tables] == list(document.tables)
+    for section in tables:
+        read = document.tables[section.name]
+        assert read.columns == list(section.columns)
+        assert read.rows == {
+            index: {c: str(v) for c, v in zip(section.columns, row, strict=True)}
+            for index, row in section.rows
+        }
+    assert document.parameters == {"NTPServerIP": "time.windows.com", "ENABLEMEDIASECURITY": "1",
+                                   "SRTPTxPacketMKISize": "0"}
+
+
+def test_sip_ports_and_rtp_range_follow_the_settings_and_the_nsg() -> None:
+    settings = make_settings(sip_ports={"udp": 5080, "tcp": 5080, "tls": 5081},
+                             rtp_ports={"low": 20000, "high": 29999})
+    config = configuration(settings)
+
+    interface = config.table("SIPInterface").rows[0][1]
+    realm = dict(zip(config.table("CpMediaRealm").columns, config.table("CpMediaRealm").rows[0][1],
+                     strict=True))
+    nsg = NsgReconciler(settings, settings.sbcs[0], port=None).desired()  # type: ignore[arg-type]
+
+    assert interface[3:6] == (5080, 5080, 5081)
+    assert (realm["PortRangeStart"], realm["PortRangeEnd"]) == nsg.rtp_ports == (20000, 29999)
+
+
+def test_peers_keep_alive_and_the_request_uri_hosts_they_need() -> None:
+    config = configuration()
+
+    proxies = [row[2] for _, row in config.table("ProxyIp").rows]
+    keep_alive = {row[0]: row[1] for _, row in config.table("ProxySet").rows}
+    hosts = {row[1]: row[6] for _, row in config.table("MessageManipulations").rows}
+
+    assert proxies == ["pstn.ashburn.twilio.com:5061", "pstn.umatilla.twilio.com:5061",
+                       "acme-byoc.byoc.mypurecloud.com:5061"]
+    assert set(keep_alive.values()) == {1}
+    assert hosts == {1: "'acme-byoc.pstn.ashburn.twilio.com'",
+                     2: "'acme-byoc.pstn.umatilla.twilio.com'",
+                     3: "'acme-byoc.byoc.mypurecloud.com'"}
+
+
+def test_routing_has_a_row_per_policy_tag_and_an_alternative_route() -> None:
+    routes = configuration().table("IP2IPRouting")
+    rows = [dict(zip(routes.columns, row, strict=True)) for _, row in routes.rows]
+
+    assert [r["DestTags"] for r in rows if r["DestIPGroupName"] == "IPG_Genesys"] == [
+        "default", "direct", "main"]
+    outbound = [(r["DestIPGroupName"], r["AltRouteOptions"]) for r in rows
+                if r["SrcIPGroupName"] == "IPG_Genesys"]
+    assert outbound == [("IPG_Twilio", 0), ("IPG_Twilio_Alt", 1)]
+    assert rows[0]["RequestType"] == 6 and rows[-1]["InternalAction"] == "Reply(Response='404')"
+
+
+def test_carrier_ip_groups_use_the_dial_plan_from_settings() -> None:
+    groups = configuration(make_settings(dial_plan="DP_BYOC")).table("IPGroup")
+    by_name = {row[1]: dict(zip(groups.columns, row, strict=True)) for _, row in groups.rows}
+
+    assert by_name["IPG_Twilio"]["SBCDialPlanName"] == "DP_BYOC"
+    assert by_name["IPG_Twilio_Alt"]["SBCDialPlanName"] == "DP_BYOC"
+    assert by_name["IPG_Genesys"]["SBCDialPlanName"] == ""
+    assert {g["ContactName"] for g in by_name.values()} == {"sbc1.example.com"}
+
+
+def test_coders_put_g711_first_and_add_g729_only_when_licensed() -> None:
+    def coders(**options: Any) -> list[Any]:
+        return [row[2] for _, row in configuration(**options).table("AudioCoders").rows]
+
+    assert coders() == ["g711Ulaw64k", "g711Alaw64k"]
+    assert coders(opus=True, g729=True) == ["g711Ulaw64k", "g711Alaw64k", "opus", "g729"]
+
+
+def test_insecure_trunk_uses_udp_and_rtp_towards_twilio() -> None:
+    config = configuration(make_settings().model_copy(update={"twilio_trunk_secure": False}))
+
+    proxies = [(row[2], row[3]) for _, row in config.table("ProxyIp").rows]
+    assert proxies[0] == ("pstn.ashburn.twilio.com:5060", 0)
+    assert proxies[-1] == ("acme-byoc.byoc.mypurecloud.com:5061", 2)
+
+
+def test_signaling_sources_are_classified_to_their_ip_group() -> None:
+    rows = configuration().table("Classification").rows
+    by_group = {(row[3], row[6]) for _, row in rows}
+
+    assert ("203.0.113.[0-15]", "IPG_Genesys") in by_group
+    assert any(group == "IPG_Twilio_Alt" for _, group in by_group)
+
+
+def test_cli_form_carries_the_dial_plan_byoc_reads() -> None:
+    plans, found = dial_plans_from_cli(render_cli(configuration()))
+
+    assert found and [p.name for p in plans] == ["BYOC"]
+
+
+@pytest.mark.parametrize(("cidr", "pattern"), [
+    ("54.172.60.0/30", "54.172.60.[0-3]"), ("10.0.0.0/8", "10.*.*.*"),
+    ("168.86.128.0/18", "168.86.[128-191].*"), ("1.2.3.4/32", "1.2.3.4"), ("2001:db8::/32", None),
+])
+def test_cidrs_become_address_patterns(cidr: str, pattern: str | None) -> None:
+    assert address_pattern(cidr) == pattern
+
+
+@pytest.mark.parametrize(("options", "message"), [
+    ({"twilio_domain": "acme.example.com"}, "pstn.twilio.com"),
+    ({"genesys_identifier": "bad id!"}, "Inbound SIP Termination Identifier"),
+    ({"public_ip": "not-an-ip"}, "IPv4"),
+])
+def test_wrong_inputs_are_refused_with_what_to_set(options: dict[str, Any], message: str) -> None:
+    settings = make_settings()
+    values: dict[str, Any] = {"twilio_domain": "acme.pstn.twilio.com", "genesys_identifier": "a",
+                              **options}
+    with pytest.raises(SbcConfigError, match=message):
+        inputs_from_settings(settings, settings.sbcs[0], policy(), **values)
+
+
+# --- the command ------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def cli_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    from byoc.bootstrap import reset_services
+
+    for key in list(os.environ):
+        if key.startswith("BYOC_"):
+            monkeypatch.delenv(key)
+    settings = {
+        "AzureWebJobsStorage": "UseDevelopmentStorage=true",
+        "BYOC_TWILIO_ACCOUNT_SID": "AC" + "0" * 32, "BYOC_TWILIO_TRUNK_SID": "TK" + "0" * 32,
+        "BYOC_TWILIO_AUTH_TOKEN": "t", "BYOC_GENESYS_CLIENT_ID": "c",
+        "BYOC_GENESYS_CLIENT_SECRET": "s", "BYOC_SBC_PASSWORD": "p",
+        "BYOC_POLICY_PATH": str(ROOT / "policy.example.yaml"),
+        "BYOC_SBCS": json.dumps([
+            {"name": "sbc1", "management_url": "https://10.0.1.4", "fqdn": "sbc1.example.com"},
+            {"name": "sbc2", "management_url": "https://10.0.2.4", "fqdn": "sbc2.example.com"},
+        ]),
+        "BYOC_TWILIO_TERMINATION_DOMAIN": "acme-byoc.pstn.twilio.com",
+        "BYOC_GENESYS_INBOUND_IDENTIFIER": "acme-byoc",
+    }
+    for key, value in settings.items():
+        monkeypatch.setenv(key, value)
+    reset_services()
+    yield
+    reset_services()
+
+
+@pytest.mark.usefixtures("cli_env")
+def test_render_config_writes_one_file_per_sbc(tmp_path: Path) -> None:
+    from byoc.entrypoints.cli import app
+
+    result = CliRunner().invoke(
+        app, ["sbc", "render-config", "--format", "ini", "--output", str(tmp_path / "byoc.ini")])
+
+    assert result.exit_code == 0, result.output
+    for name in ("sbc1", "sbc2"):
+        text = (tmp_path / f"byoc-{name}.ini").read_text()
+        assert f"{name}.example.com" in text and "[ IP2IPRouting ]" in text
+
+
+@pytest.mark.usefixtures("cli_env")
+def test_render_config_for_one_sbc_as_cli_on_stdout() -> None:
+    from byoc.entrypoints.cli import app
+
+    result = CliRunner().invoke(app, ["sbc", "render-config", "--sbc", "sbc2", "--format", "cli"])
+
+    assert result.exit_code == 0, result.output
+    assert "configure voip" in result.stdout and "sbc2.example.com" in result.stdout
+    assert "sbc1.example.com" not in result.stdout
+
+
+@pytest.mark.usefixtures("cli_env")
+def test_render_config_names_a_bad_option() -> None:
+    from byoc.entrypoints.cli import app
+
+    result = CliRunner().invoke(app, ["sbc", "render-config", "--twilio-domain", "x.example.com"])
+
+    assert result.exit_code == 1
+    assert "pstn.twilio.com" in result.output
