@@ -336,6 +336,191 @@ class TwilioPort(Protocol):
     def list_number_events(self, since: dt.datetime) -> list[TwilioNumberAuditEvent]: ...
 
 
+# --- Genesys ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class GenesysDidPool:
+    """One DID pool: an inclusive E.164 range (`state` "deleted" pools read back after a delete)."""
+
+    id: str
+    start: str
+    end: str
+    name: str = ""
+    description: str = ""
+    state: str = "active"
+
+
+@dataclass(frozen=True)
+class GenesysIvr:
+    """One Architect IVR ("call route"); `handle` is the adapter's model, kept for the next PUT."""
+
+    id: str
+    name: str
+    version: int
+    dnis: tuple[str, ...] = ()
+    handle: Any = field(default=None, compare=False, repr=False)
+
+
+@dataclass(frozen=True)
+class GenesysContact:
+    """One user address (`media_type` PHONE, EMAIL or SMS; `type` WORK, WORK2, MOBILE, ...)."""
+
+    media_type: str
+    type: str | None = None
+    address: str | None = None
+    extension: str | None = None
+
+
+@dataclass(frozen=True)
+class GenesysUser:
+    """A user as far as byoc routes numbers to them."""
+
+    id: str
+    email: str
+    name: str
+    version: int
+    addresses: tuple[GenesysContact, ...] = ()
+
+    def phones(self) -> list[str]:
+        """Every phone number among the user's addresses."""
+        return [a.address for a in self.addresses if a.media_type == "PHONE" and a.address]
+
+
+@dataclass(frozen=True)
+class GenesysRef:
+    """A named Genesys object (site, trunk base settings)."""
+
+    id: str
+    name: str
+
+
+@dataclass(frozen=True)
+class GenesysOutboundRoute:
+    """One outbound route of a site."""
+
+    id: str
+    name: str
+    version: int
+    classification_types: tuple[str, ...]
+    trunk_bases: tuple[GenesysRef, ...]
+    enabled: bool
+    distribution: str = "SEQUENTIAL"
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class GenesysOutboundRouteSpec:
+    """What an outbound route byoc writes must hold."""
+
+    name: str
+    classification_types: tuple[str, ...]
+    trunk_base: GenesysRef
+    description: str
+    enabled: bool = True
+    distribution: str = "SEQUENTIAL"
+
+
+@dataclass(frozen=True)
+class GenesysProxyStatus:
+    """The last SIP OPTIONS ping of one proxy of a trunk."""
+
+    proxy_address: str
+    ok: bool
+    since: str | None = None
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class GenesysTrunkStatus:
+    """A BYOC trunk's state: connected, in service, and SIP OPTIONS per proxy."""
+
+    id: str
+    name: str
+    trunk_base: str
+    in_service: bool
+    enabled: bool
+    connected: bool
+    connected_since: str | None = None
+    options: tuple[GenesysProxyStatus, ...] = ()
+
+
+class GenesysError(Exception):
+    """Genesys Cloud refused a call; the message says what and what to look at."""
+
+    def __init__(self, message: str, *, status: int | None = None, code: str | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+
+
+class GenesysNumberInUse(GenesysError):
+    """A number cannot be routed: something else (a phone, a group, another user) holds it."""
+
+    def __init__(self, message: str, *, number: str, status: int | None = None,
+                 code: str | None = None) -> None:
+        super().__init__(message, status=status, code=code)
+        self.number = number
+
+
+class GenesysPort(Protocol):
+    """One Genesys Cloud org (Platform API v2) as byoc's Genesys reconciler uses it.
+
+    Reads follow every page. Writes carry the entity's current `version`; a version conflict is
+    re-read and re-applied, and a number of a pool created moments ago is retried while the pool
+    settles. A create that may have landed before an error is found again by its range instead of
+    being created twice.
+    """
+
+    def list_did_pools(self) -> list[GenesysDidPool]: ...
+
+    def create_did_pool(
+        self, start: str, end: str, *, name: str, description: str
+    ) -> GenesysDidPool: ...
+
+    def delete_did_pool(self, pool: GenesysDidPool) -> None: ...
+
+    def list_ivrs(self) -> list[GenesysIvr]: ...
+
+    def get_ivr(self, ivr_id: str) -> GenesysIvr: ...
+
+    def update_ivr_dnis(
+        self, ivr: GenesysIvr, *, add: tuple[str, ...] = (), remove: tuple[str, ...] = ()
+    ) -> GenesysIvr:
+        """Add and remove numbers of the IVR's `dnis` in one PUT; returns the IVR as saved."""
+        ...
+
+    def find_users(self, emails: Iterable[str]) -> list[GenesysUser]: ...
+
+    def get_user(self, user_id: str) -> GenesysUser: ...
+
+    def update_user_phones(
+        self, user: GenesysUser, *, remove: tuple[str, ...] = (), work: str | None = None
+    ) -> GenesysUser:
+        """Drop the phone addresses `remove`; set the WORK phone to `work` (None: leave it)."""
+        ...
+
+    def find_site(self, name: str) -> GenesysRef | None: ...
+
+    def find_trunk_base(self, name: str) -> GenesysRef | None: ...
+
+    def list_outbound_routes(self, site: GenesysRef) -> list[GenesysOutboundRoute]: ...
+
+    def create_outbound_route(
+        self, site: GenesysRef, spec: GenesysOutboundRouteSpec
+    ) -> GenesysOutboundRoute: ...
+
+    def update_outbound_route(
+        self, site: GenesysRef, route: GenesysOutboundRoute, spec: GenesysOutboundRouteSpec
+    ) -> GenesysOutboundRoute: ...
+
+    def delete_outbound_route(self, site: GenesysRef, route: GenesysOutboundRoute) -> None: ...
+
+    def read_trunk_status(self, trunk_base_name: str | None = None) -> list[GenesysTrunkStatus]:
+        """The BYOC (external) trunks, or only those of the named trunk base settings."""
+        ...
+
+
 # --- Certificates -------------------------------------------------------------------------------
 
 

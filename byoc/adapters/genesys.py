@@ -1,0 +1,833 @@
+"""Genesys Cloud through its Python SDK (`PureCloudPlatformClientV2`), as `GenesysPort`.
+
+The SDK is imported inside the functions that need it (it costs over a second and ~200 MB), so
+importing this module, or `function_app`, stays light.
+
+What the SDK does not do, this adapter does (docs/vendors/genesys.md):
+
+- **Tokens.** The SDK keeps a client-credentials token forever and drops `expires_in`. byoc fetches
+  the token itself (same request, same host rule), caches it, renews it before it expires, and
+  renews it once more and retries when a call meets a 401.
+- **Rate limits.** urllib3 inside the SDK replays 413/429/503 only when `Retry-After` is present;
+  a 429 without it is retried here with backoff. Calls are paced to
+  `BYOC_GENESYS_REQUESTS_PER_MINUTE` and pause when the `inin-ratelimit-*` headers say the window
+  is spent.
+- **Replayed creates.** urllib3 replays POSTs too, so a DID pool create that fails is followed by a
+  read of the pools by their range (the natural key) before anything is created again.
+- **Versions and settling.** IVR PUTs and user PATCHes carry the current `version`; a conflict is
+  re-read and re-applied. A number of a pool created moments ago may be refused with "Field
+  'didPoolId' is required" until the pool settles; that write is retried a bounded number of times.
+- **Paging.** Every list is read page by page (page size 100; the real maximum is unverified).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import threading
+import time
+from collections import Counter, deque
+from collections.abc import Callable, Iterable
+from functools import partial
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from byoc.ports import (
+    GenesysContact,
+    GenesysDidPool,
+    GenesysError,
+    GenesysIvr,
+    GenesysNumberInUse,
+    GenesysOutboundRoute,
+    GenesysOutboundRouteSpec,
+    GenesysProxyStatus,
+    GenesysRef,
+    GenesysTrunkStatus,
+    GenesysUser,
+)
+
+if TYPE_CHECKING:
+    from byoc.settings import Settings
+
+log = logging.getLogger("byoc.genesys")
+
+T = TypeVar("T")
+
+PAGE_SIZE = 100
+"""Entities per page; public code uses 100 and the real maximum is unverified."""
+MAX_PAGES = 10_000
+USER_IDS_PER_READ = 100
+EMAILS_PER_SEARCH = 50
+VERSION_ATTEMPTS = 5
+SETTLE_DELAYS_S = (1.0, 2.0, 3.0, 5.0, 8.0)
+"""Waits before retrying a write refused while a new DID pool settles (about 19 s in all)."""
+BUSY_DELAYS_S = (1.0, 2.0, 4.0, 8.0, 16.0, 30.0)
+"""Waits before retrying a 429 without Retry-After, or a 502/503/504, when no reset is given."""
+POOL_DELETE_DELAYS_S = (1.0, 3.0, 5.0)
+TOKEN_MARGIN_S = 300.0
+CONNECT_TIMEOUT_S = 10.0
+READ_TIMEOUT_S = 60.0
+
+_NUMBER = re.compile(r"\+[1-9]\d{1,14}")
+
+
+# --- errors --------------------------------------------------------------------------------------
+
+
+class GenesysAuthError(GenesysError):
+    """byoc's OAuth client was refused (wrong id or secret, or the client is disabled)."""
+
+
+class GenesysPermissionDenied(GenesysError):
+    """byoc's OAuth client lacks a permission (403)."""
+
+
+class GenesysNotFound(GenesysError):
+    """The object does not exist (404)."""
+
+
+class GenesysRateLimited(GenesysError):
+    """Genesys kept answering 429 after every retry."""
+
+
+class GenesysUnavailable(GenesysError):
+    """Genesys did not answer, or answered 5xx, after every retry."""
+
+
+class GenesysVersionConflict(GenesysError):
+    """A write carried a stale `version` (409, or 400 "does not match the current version")."""
+
+
+class GenesysPoolNotSettled(GenesysError):
+    """A number of a DID pool was refused with "Field 'didPoolId' is required" (pool not seen)."""
+
+
+class DidPoolOverlap(GenesysError):
+    """A DID pool create was refused because its range overlaps an existing pool."""
+
+
+def error_from_response(what: str, status: int | None, body: str | None) -> GenesysError:
+    """The typed error for a Genesys error response (`ErrorBody` JSON, or anything else)."""
+    message, code, params = _error_body(body)
+    text = f"Genesys refused {what} ({status} {code or 'error'}): {message}"
+    lowered = message.lower()
+    if status == 401:
+        return GenesysAuthError(
+            f"{text}. Check BYOC_GENESYS_CLIENT_ID, the client secret, and that the OAuth client "
+            "is active", status=status, code=code)
+    if status == 403:
+        return GenesysPermissionDenied(
+            f"{text}. Give byoc's OAuth client the role described in docs/genesys.md",
+            status=status, code=code)
+    if status == 429:
+        return GenesysRateLimited(
+            f"{text}. byoc retried with backoff; lower BYOC_GENESYS_REQUESTS_PER_MINUTE or ask "
+            "Genesys for a higher limit", status=status, code=code)
+    if "does not match the current version" in lowered or (
+        status == 409 and "version" in lowered
+    ):
+        return GenesysVersionConflict(text, status=status, code=code)
+    if "didpoolid" in lowered and "required" in lowered:
+        return GenesysPoolNotSettled(text, status=status, code=code)
+    if code == "did.pool.range.overlap" or (status == 400 and "overlap" in lowered):
+        return DidPoolOverlap(text, status=status, code=code)
+    if code == "did.already.assigned" or "already assigned" in lowered or "in use by" in lowered:
+        number = params.get("number") or next(iter(_NUMBER.findall(message)), "")
+        return GenesysNumberInUse(text, number=number, status=status, code=code)
+    if status == 404:
+        return GenesysNotFound(text, status=status, code=code)
+    if status is None or status == 0 or status >= 500:
+        return GenesysUnavailable(text, status=status, code=code)
+    return GenesysError(text, status=status, code=code)
+
+
+def _error_body(body: str | None) -> tuple[str, str | None, dict[str, str]]:
+    if not body:
+        return "no details in the response", None, {}
+    try:
+        data = json.loads(body)
+    except (TypeError, ValueError):
+        return body[:300], None, {}
+    if not isinstance(data, dict):
+        return str(data)[:300], None, {}
+    message = str(data.get("message") or data.get("error_description") or data.get("error") or "")
+    code = data.get("code") or data.get("error")
+    params = data.get("messageParams")
+    clean = {str(k): str(v) for k, v in params.items()} if isinstance(params, dict) else {}
+    return message or body[:300], str(code) if code else None, clean
+
+
+# --- pacing and tokens ---------------------------------------------------------------------------
+
+
+class RequestPacer:
+    """Keeps calls under a per-minute budget and pauses when Genesys says the window is spent."""
+
+    def __init__(
+        self,
+        per_minute: int,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.per_minute = per_minute
+        self._clock = clock
+        self._sleep = sleep
+        self._sent: deque[float] = deque()
+        self._paused_until = 0.0
+        self._lock = threading.Lock()
+        self.waited_s = 0.0
+
+    def wait(self) -> None:
+        """Block until one more call fits in the budget, then count it."""
+        with self._lock:
+            now = self._clock()
+            delay = max(0.0, self._paused_until - now)
+            while self._sent and self._sent[0] <= now - 60.0:
+                self._sent.popleft()
+            if len(self._sent) >= self.per_minute:
+                delay = max(delay, self._sent[0] + 60.0 - now)
+            if delay > 0:
+                self.waited_s += delay
+                self._sleep(delay)
+                now = self._clock()
+            self._sent.append(now)
+
+    def observe(self, headers: Any) -> None:
+        """Read `inin-ratelimit-count/allowed/reset`; pause until the reset when none are left."""
+        if not headers:
+            return
+        values = {str(k).lower(): str(v) for k, v in dict(headers).items()}
+        try:
+            count = int(values["inin-ratelimit-count"])
+            allowed = int(values["inin-ratelimit-allowed"])
+            reset = float(values["inin-ratelimit-reset"])
+        except (KeyError, ValueError):
+            return
+        if allowed > 0 and count >= allowed:
+            with self._lock:
+                self._paused_until = max(self._paused_until, self._clock() + min(reset, 60.0))
+
+    def retry_delay(self, headers: Any, attempt: int) -> float:
+        """How long to wait before retrying a refused call: the window's reset, else backoff."""
+        values = {str(k).lower(): str(v) for k, v in dict(headers or {}).items()}
+        for key in ("retry-after", "inin-ratelimit-reset"):
+            try:
+                return max(0.0, min(float(values[key]), 60.0))
+            except (KeyError, ValueError):
+                continue
+        return BUSY_DELAYS_S[min(attempt, len(BUSY_DELAYS_S) - 1)]
+
+
+class TokenCache:
+    """One client-credentials token, renewed before it expires and on demand after a 401."""
+
+    def __init__(
+        self,
+        fetch: Callable[[], tuple[str, float]],
+        *,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._fetch = fetch
+        self._clock = clock
+        self._token: str | None = None
+        self._renew_at = 0.0
+        self._lock = threading.Lock()
+        self.requests = 0
+
+    def current(self) -> str:
+        """The cached token, or a new one when it is close to expiry."""
+        with self._lock:
+            if self._token is None or self._clock() >= self._renew_at:
+                token, lifetime = self._fetch()
+                self.requests += 1
+                margin = min(TOKEN_MARGIN_S, lifetime * 0.1)
+                self._token, self._renew_at = token, self._clock() + lifetime - margin
+            return self._token
+
+    def invalidate(self, token: str) -> None:
+        """Forget `token` (refused with 401) so the next call fetches a new one."""
+        with self._lock:
+            if self._token == token:
+                self._token = None
+
+
+class CallSession:
+    """What every Platform API call goes through: pacing, bearer token, 401 renewal, 429 backoff.
+
+    SDK-agnostic: `send` gets the request options, the function that performs them, and the
+    SDK's exception type (anything with `.status` and `.headers`).
+    """
+
+    def __init__(
+        self,
+        tokens: TokenCache,
+        pacer: RequestPacer,
+        *,
+        error_type: type[Exception],
+        sleep: Callable[[float], None] = time.sleep,
+        max_busy_retries: int = len(BUSY_DELAYS_S),
+    ) -> None:
+        self.tokens = tokens
+        self.pacer = pacer
+        self._error_type = error_type
+        self._sleep = sleep
+        self._max_busy_retries = max_busy_retries
+        self.calls = 0
+        self.retries = 0
+
+    def send(self, options: Any, perform: Callable[[Any], T]) -> T:
+        renewed = False
+        busy = 0
+        method = str(getattr(options, "method", "GET")).upper()
+        while True:
+            self.pacer.wait()
+            token = self.tokens.current()
+            options.headers = {**(options.headers or {}), "Authorization": f"Bearer {token}"}
+            self.calls += 1
+            try:
+                response = perform(options)
+            except self._error_type as exc:
+                status = getattr(exc, "status", None)
+                headers = getattr(exc, "headers", None)
+                self.pacer.observe(headers)
+                if status == 401 and not renewed:
+                    self.tokens.invalidate(token)
+                    renewed = True
+                    self.retries += 1
+                    continue
+                # A 429 was not processed, so any method may be replayed; a 5xx POST may have been.
+                retryable = status == 429 or (status in (502, 503, 504) and method != "POST")
+                if retryable and busy < self._max_busy_retries:
+                    delay = self.pacer.retry_delay(headers, busy)
+                    busy += 1
+                    self.retries += 1
+                    log.info("Genesys busy; retrying", extra={
+                        "event": "genesys.retry", "status": status, "delay_s": delay,
+                        "attempt": busy})
+                    self._sleep(delay)
+                    continue
+                raise
+            self.pacer.observe(response.getheaders() if hasattr(response, "getheaders") else None)
+            return response
+
+
+# --- the adapter -----------------------------------------------------------------------------------
+
+
+class GenesysAdapter:
+    """`GenesysPort` over the Genesys Cloud Python SDK, for one org and one OAuth client."""
+
+    def __init__(
+        self,
+        *,
+        base_url: str,
+        client_id: str,
+        client_secret: Callable[[], str],
+        requests_per_minute: int = 300,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+        settle_delays_s: tuple[float, ...] = SETTLE_DELAYS_S,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self._client_id = client_id
+        self._client_secret = client_secret
+        self._clock = clock
+        self._sleep = sleep
+        self._settle_delays = settle_delays_s
+        self.pacer = RequestPacer(requests_per_minute, clock=clock, sleep=sleep)
+        self.tokens = TokenCache(self._fetch_token, clock=clock)
+        self._session: CallSession | None = None
+        self._sdk: Any = None
+        self._lock = threading.Lock()
+
+    @classmethod
+    def from_settings(cls, settings: Settings, client_secret: Callable[[], str]) -> GenesysAdapter:
+        """The adapter for the configured org; the secret is read on the first token request."""
+        return cls(
+            base_url=settings.genesys_base_url,
+            client_id=settings.genesys_client_id,
+            client_secret=client_secret,
+            requests_per_minute=settings.genesys_requests_per_minute,
+        )
+
+    @property
+    def calls(self) -> int:
+        """Platform API requests sent so far (token requests and urllib3's replays not counted)."""
+        return self._session.calls if self._session else 0
+
+    # --- SDK wiring ------------------------------------------------------------------------------
+
+    def _apis(self) -> Any:
+        with self._lock:
+            if self._sdk is None:
+                self._sdk = self._build_sdk()
+            return self._sdk
+
+    def _build_sdk(self) -> Any:
+        import PureCloudPlatformClientV2 as G
+        import urllib3
+        from PureCloudPlatformClientV2.default_http_client import DefaultHttpClient
+        from PureCloudPlatformClientV2.rest import ApiException
+
+        session = CallSession(self.tokens, self.pacer, error_type=ApiException, sleep=self._sleep)
+
+        class PacedHttpClient(DefaultHttpClient):  # type: ignore[misc]
+            """The SDK's HTTP client with byoc's token, pacing and retries around each call."""
+
+            def request(self, http_request_options: Any) -> Any:
+                if str(http_request_options.url).endswith("/oauth/token"):
+                    return super().request(http_request_options)
+                return session.send(http_request_options, super().request)
+
+        client = G.ApiClient(host=self.base_url)
+        http = PacedHttpClient()
+        timeout = urllib3.Timeout(connect=CONNECT_TIMEOUT_S, read=READ_TIMEOUT_S)
+        http.rest_client.pool_manager.connection_pool_kw["timeout"] = timeout
+        client.set_http_client(http)
+        self._session = session
+        return _Apis(
+            G=G,
+            client=client,
+            http=http,
+            error=ApiException,
+            edges=G.TelephonyProvidersEdgeApi(client),
+            architect=G.ArchitectApi(client),
+            users=G.UsersApi(client),
+        )
+
+    def _fetch_token(self) -> tuple[str, float]:
+        """POST /oauth/token (client credentials, HTTP Basic) on the login host; keeps expires_in."""
+        import base64
+        from urllib.parse import urlencode
+
+        from byoc.observability import register_secret
+
+        apis = self._apis()
+        url = apis.client.get_conf_url("login", apis.client.host) + "/oauth/token"
+        secret = self._client_secret()
+        basic = base64.b64encode(f"{self._client_id}:{secret}".encode()).decode("ascii")
+        headers = {"Authorization": f"Basic {basic}",
+                   "Content-Type": "application/x-www-form-urlencoded"}
+        try:
+            response = apis.http.rest_client.pool_manager.request(
+                "POST", url, body=urlencode({"grant_type": "client_credentials"}), headers=headers)
+        except Exception as exc:
+            raise GenesysUnavailable(f"Genesys login host {url} did not answer: {exc}") from None
+        text = response.data.decode("utf-8", "replace")
+        if response.status != 200:
+            raise GenesysAuthError(
+                f"Genesys refused byoc's OAuth client {self._client_id!r} at {url} "
+                f"({response.status}): {_error_body(text)[0]}. Check BYOC_GENESYS_CLIENT_ID, the "
+                "client secret, and that the client uses the Client Credentials grant",
+                status=response.status)
+        data = json.loads(text)
+        token = str(data["access_token"])
+        register_secret(token)
+        lifetime = float(data.get("expires_in") or 86_400)
+        return token, lifetime
+
+    def _call(self, what: str, function: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """Call an SDK method; its failures become typed `GenesysError`s naming `what`."""
+        apis = self._apis()
+        import urllib3
+
+        try:
+            return function(*args, **kwargs)
+        except apis.error as exc:
+            status, body = getattr(exc, "status", None), getattr(exc, "body", None)
+            raise error_from_response(what, status, body) from None
+        except urllib3.exceptions.HTTPError as exc:
+            raise GenesysUnavailable(f"Genesys did not answer {what}: {exc}") from None
+
+    def _pages(self, what: str, fetch: Callable[[int], Any]) -> list[Any]:
+        entities: list[Any] = []
+        for page in range(1, MAX_PAGES + 1):
+            listing = self._call(f"{what} (page {page})", fetch, page)
+            chunk = list(listing.entities or [])
+            entities.extend(chunk)
+            page_count = getattr(listing, "page_count", None)
+            if not chunk or (page_count is not None and page >= page_count):
+                break
+            if page_count is None and not getattr(listing, "next_uri", None):
+                break
+        return entities
+
+    def _settling(self, what: str, write: Callable[[], T]) -> T:
+        """Run `write`, retrying while a new DID pool settles ("didPoolId is required")."""
+        for delay in (*self._settle_delays, None):
+            try:
+                return write()
+            except GenesysPoolNotSettled as exc:
+                if delay is None:
+                    raise GenesysPoolNotSettled(
+                        f"{exc}. The number's DID pool was still not visible after "
+                        f"{sum(self._settle_delays):.0f} s; the next sync retries it",
+                        status=exc.status, code=exc.code) from None
+                log.info("DID pool not settled yet; retrying", extra={
+                    "event": "genesys.pool_settling", "what": what, "delay_s": delay})
+                self._sleep(delay)
+        raise AssertionError("unreachable")
+
+    # --- DID pools -------------------------------------------------------------------------------
+
+    def list_did_pools(self) -> list[GenesysDidPool]:
+        """Every DID pool of the org (deleted ones included, with state "deleted")."""
+        edges = self._apis().edges
+        models = self._pages("list DID pools", lambda page: edges.get_telephony_providers_edges_didpools(
+            page_size=PAGE_SIZE, page_number=page, sort_by="number"))
+        return [_pool(m) for m in models]
+
+    def create_did_pool(
+        self, start: str, end: str, *, name: str, description: str
+    ) -> GenesysDidPool:
+        """Create the pool; after a failure, find it by range before creating it again."""
+        apis = self._apis()
+        body = apis.G.DIDPool()
+        body.start_phone_number, body.end_phone_number = start, end
+        body.name, body.description = name, description
+        body.provider = "PURE_CLOUD"
+        what = f"create DID pool {start}-{end}"
+        for attempt in range(3):
+            try:
+                created = self._call(what, apis.edges.post_telephony_providers_edges_didpools, body)
+                return _pool(created)
+            except GenesysError as exc:
+                landed = self._pool_by_range(start, end)
+                if landed is not None and landed.description == description:
+                    log.info("DID pool create was replayed; the pool exists", extra={
+                        "event": "genesys.pool_found", "start": start, "end": end})
+                    return landed
+                if isinstance(exc, DidPoolOverlap):
+                    raise DidPoolOverlap(
+                        f"DID pool {start}-{end} overlaps an existing pool; not created. "
+                        f"{exc}", status=exc.status, code=exc.code) from None
+                if not isinstance(exc, GenesysRateLimited | GenesysUnavailable) or attempt == 2:
+                    raise
+                self._sleep(BUSY_DELAYS_S[attempt])
+        raise AssertionError("unreachable")
+
+    def _pool_by_range(self, start: str, end: str) -> GenesysDidPool | None:
+        for pool in self.list_did_pools():
+            if pool.state != "deleted" and (pool.start, pool.end) == (start, end):
+                return pool
+        return None
+
+    def delete_did_pool(self, pool: GenesysDidPool) -> None:
+        """Delete the pool; a 409 (numbers still assigned) is retried while unassignments settle."""
+        edges = self._apis().edges
+        what = f"delete DID pool {pool.start}-{pool.end} (id {pool.id})"
+        for delay in (*POOL_DELETE_DELAYS_S, None):
+            try:
+                self._call(what, edges.delete_telephony_providers_edges_didpool, pool.id)
+                return
+            except GenesysNotFound:
+                return
+            except GenesysError as exc:
+                if exc.status != 409 or delay is None:
+                    raise
+                self._sleep(delay)
+
+    # --- IVRs ------------------------------------------------------------------------------------
+
+    def list_ivrs(self) -> list[GenesysIvr]:
+        architect = self._apis().architect
+        models = self._pages("list IVRs", lambda page: architect.get_architect_ivrs(
+            page_size=PAGE_SIZE, page_number=page))
+        return [_ivr(m) for m in models]
+
+    def get_ivr(self, ivr_id: str) -> GenesysIvr:
+        architect = self._apis().architect
+        return _ivr(self._call(f"read IVR {ivr_id}", architect.get_architect_ivr, ivr_id))
+
+    def update_ivr_dnis(
+        self, ivr: GenesysIvr, *, add: tuple[str, ...] = (), remove: tuple[str, ...] = ()
+    ) -> GenesysIvr:
+        architect = self._apis().architect
+        gone = set(remove)
+        current = ivr
+        what = f"update IVR {ivr.name!r}"
+        for _ in range(VERSION_ATTEMPTS):
+            kept = [n for n in current.dnis if n not in gone]
+            dnis = kept + [n for n in dict.fromkeys(add) if n not in kept]
+            if dnis == list(current.dnis):
+                return current
+            model = current.handle if current.handle is not None else self._ivr_model(current.id)
+            model.dnis, model.version = dnis, current.version
+            try:
+                saved = self._settling(
+                    what, partial(self._call, what, architect.put_architect_ivr, ivr.id, model))
+                return _ivr(saved)
+            except GenesysVersionConflict:
+                log.info("IVR changed meanwhile; re-reading", extra={
+                    "event": "genesys.version_conflict", "ivr": ivr.name})
+                current = self.get_ivr(ivr.id)
+        raise GenesysVersionConflict(
+            f"IVR {ivr.name!r} kept changing under byoc ({VERSION_ATTEMPTS} version conflicts in a "
+            "row); someone or something else is editing it. The next sync retries")
+
+    def _ivr_model(self, ivr_id: str) -> Any:
+        architect = self._apis().architect
+        return self._call(f"read IVR {ivr_id}", architect.get_architect_ivr, ivr_id)
+
+    # --- users -----------------------------------------------------------------------------------
+
+    def find_users(self, emails: Iterable[str]) -> list[GenesysUser]:
+        """The users with these emails (search for their ids, then read them in full)."""
+        apis = self._apis()
+        wanted = sorted({e.strip().lower() for e in emails if e.strip()})
+        ids: list[str] = []
+        for first in range(0, len(wanted), EMAILS_PER_SEARCH):
+            batch = wanted[first:first + EMAILS_PER_SEARCH]
+            for page in range(1, MAX_PAGES + 1):
+                criterion = apis.G.UserSearchCriteria()
+                criterion.type, criterion.fields, criterion.values = "EXACT", ["email"], batch
+                request = apis.G.UserSearchRequest()
+                request.query, request.page_size, request.page_number = [criterion], PAGE_SIZE, page
+                found = self._call("search users by email", apis.users.post_users_search, request)
+                ids.extend(u.id for u in found.results or [])
+                if not found.results or page >= (found.page_count or 0):
+                    break
+        users: list[GenesysUser] = []
+        unique = list(dict.fromkeys(ids))
+        for first in range(0, len(unique), USER_IDS_PER_READ):
+            batch = unique[first:first + USER_IDS_PER_READ]
+            models = self._pages("read users", partial(self._users_page, batch))
+            users.extend(_user(m) for m in models)
+        return [u for u in users if u.email.lower() in wanted]
+
+    def _users_page(self, ids: list[str], page: int) -> Any:
+        return self._apis().users.get_users(id=ids, page_size=PAGE_SIZE, page_number=page)
+
+    def get_user(self, user_id: str) -> GenesysUser:
+        users = self._apis().users
+        return _user(self._call(f"read user {user_id}", users.get_user, user_id))
+
+    def update_user_phones(
+        self, user: GenesysUser, *, remove: tuple[str, ...] = (), work: str | None = None
+    ) -> GenesysUser:
+        apis = self._apis()
+        gone = set(remove)
+        current = user
+        what = f"update the phone of user {user.email}"
+        for _ in range(VERSION_ATTEMPTS):
+            contacts = [
+                c for c in current.addresses
+                if not (c.media_type == "PHONE" and c.address in gone)
+                and not (work is not None and c.media_type == "PHONE" and (c.type or "WORK") == "WORK")
+            ]
+            if work is not None:
+                contacts.append(GenesysContact(media_type="PHONE", type="WORK", address=work))
+            if Counter(contacts) == Counter(current.addresses):
+                return current
+            body = apis.G.UpdateUser()
+            body.addresses = [_contact_model(apis.G, c) for c in contacts]
+            body.version = current.version
+            try:
+                saved = self._settling(
+                    what, partial(self._call, what, apis.users.patch_user, user.id, body))
+                return _user(saved)
+            except GenesysVersionConflict:
+                current = self.get_user(user.id)
+        raise GenesysVersionConflict(
+            f"user {user.email} kept changing under byoc ({VERSION_ATTEMPTS} version conflicts in "
+            "a row); the next sync retries")
+
+    # --- sites, trunk bases, outbound routes -----------------------------------------------------
+
+    def find_site(self, name: str) -> GenesysRef | None:
+        edges = self._apis().edges
+        models = self._pages(f"find site {name!r}", lambda page: edges.get_telephony_providers_edges_sites(
+            name=name, page_size=PAGE_SIZE, page_number=page))
+        return _named(models, name)
+
+    def find_trunk_base(self, name: str) -> GenesysRef | None:
+        edges = self._apis().edges
+        models = self._pages(
+            f"find trunk base settings {name!r}",
+            lambda page: edges.get_telephony_providers_edges_trunkbasesettings(
+                name=name, page_size=PAGE_SIZE, page_number=page))
+        return _named(models, name)
+
+    def list_outbound_routes(self, site: GenesysRef) -> list[GenesysOutboundRoute]:
+        edges = self._apis().edges
+        models = self._pages(
+            f"list outbound routes of site {site.name!r}",
+            lambda page: edges.get_telephony_providers_edges_site_outboundroutes(
+                site.id, page_size=PAGE_SIZE, page_number=page))
+        return [_route(m) for m in models]
+
+    def create_outbound_route(
+        self, site: GenesysRef, spec: GenesysOutboundRouteSpec
+    ) -> GenesysOutboundRoute:
+        apis = self._apis()
+        body = _route_model(apis.G, spec)
+        what = f"create outbound route {spec.name!r} on site {site.name!r}"
+        try:
+            created = self._call(
+                what, apis.edges.post_telephony_providers_edges_site_outboundroutes, site.id, body)
+        except GenesysError:
+            for route in self.list_outbound_routes(site):
+                if route.name == spec.name and route.description == spec.description:
+                    return route  # an earlier attempt landed
+            raise
+        return _route(created)
+
+    def update_outbound_route(
+        self, site: GenesysRef, route: GenesysOutboundRoute, spec: GenesysOutboundRouteSpec
+    ) -> GenesysOutboundRoute:
+        apis = self._apis()
+        body = _route_model(apis.G, spec)
+        body.id, body.version = route.id, route.version
+        what = f"update outbound route {route.name!r} on site {site.name!r}"
+        saved = self._call(
+            what, apis.edges.put_telephony_providers_edges_site_outboundroute,
+            site.id, route.id, body)
+        return _route(saved)
+
+    def delete_outbound_route(self, site: GenesysRef, route: GenesysOutboundRoute) -> None:
+        edges = self._apis().edges
+        what = f"delete outbound route {route.name!r} on site {site.name!r}"
+        try:
+            self._call(
+                what, edges.delete_telephony_providers_edges_site_outboundroute, site.id, route.id)
+        except GenesysNotFound:
+            return
+
+    # --- trunks ----------------------------------------------------------------------------------
+
+    def read_trunk_status(self, trunk_base_name: str | None = None) -> list[GenesysTrunkStatus]:
+        """The external (BYOC) trunks, or those of one trunk base: connected, OPTIONS, in service."""
+        edges = self._apis().edges
+        base_id: str | None = None
+        if trunk_base_name:
+            base = self.find_trunk_base(trunk_base_name)
+            if base is None:
+                raise GenesysNotFound(
+                    f"no trunk base settings named {trunk_base_name!r} in Genesys; check "
+                    "BYOC_GENESYS_TRUNK_BASE_NAME")
+            base_id = base.id
+        models = self._pages("list trunks", lambda page: edges.get_telephony_providers_edges_trunks(
+            trunk_base_id=base_id, trunk_type="EXTERNAL", page_size=PAGE_SIZE, page_number=page))
+        return [_trunk(m) for m in models]
+
+
+class _Apis:
+    """The SDK objects of one adapter."""
+
+    def __init__(self, **parts: Any) -> None:
+        self.G = parts["G"]
+        self.client = parts["client"]
+        self.http = parts["http"]
+        self.error: type[Exception] = parts["error"]
+        self.edges = parts["edges"]
+        self.architect = parts["architect"]
+        self.users = parts["users"]
+
+
+# --- SDK models <-> port types ---------------------------------------------------------------------
+
+
+def _pool(model: Any) -> GenesysDidPool:
+    return GenesysDidPool(
+        id=str(model.id),
+        start=str(model.start_phone_number),
+        end=str(model.end_phone_number),
+        name=str(model.name or ""),
+        description=str(model.description or ""),
+        state=str(model.state or "active"),
+    )
+
+
+def _ivr(model: Any) -> GenesysIvr:
+    return GenesysIvr(
+        id=str(model.id),
+        name=str(model.name or ""),
+        version=int(model.version or 0),
+        dnis=tuple(model.dnis or ()),
+        handle=model,
+    )
+
+
+def _user(model: Any) -> GenesysUser:
+    addresses = tuple(
+        GenesysContact(media_type=str(a.media_type or ""), type=a.type, address=a.address,
+                       extension=a.extension)
+        for a in model.addresses or ()
+    )
+    return GenesysUser(
+        id=str(model.id), email=str(model.email or ""), name=str(model.name or ""),
+        version=int(model.version or 0), addresses=addresses,
+    )
+
+
+def _contact_model(G: Any, contact: GenesysContact) -> Any:  # noqa: N803 - the SDK's usual alias
+    model = G.Contact()
+    model.media_type, model.type = contact.media_type, contact.type
+    if contact.extension:
+        model.extension = contact.extension
+    else:
+        model.address = contact.address
+    return model
+
+
+def _named(models: list[Any], name: str) -> GenesysRef | None:
+    exact = [m for m in models if str(m.name) == name]
+    loose = [m for m in models if str(m.name).casefold() == name.casefold()]
+    found = (exact or loose or [None])[0]
+    return None if found is None else GenesysRef(id=str(found.id), name=str(found.name))
+
+
+def _route(model: Any) -> GenesysOutboundRoute:
+    return GenesysOutboundRoute(
+        id=str(model.id),
+        name=str(model.name or ""),
+        version=int(model.version or 0),
+        classification_types=tuple(model.classification_types or ()),
+        trunk_bases=tuple(
+            GenesysRef(id=str(b.id), name=str(b.name or "")) for b in model.external_trunk_bases or ()
+        ),
+        enabled=bool(model.enabled),
+        distribution=str(model.distribution or "SEQUENTIAL"),
+        description=str(model.description or ""),
+    )
+
+
+def _route_model(G: Any, spec: GenesysOutboundRouteSpec) -> Any:  # noqa: N803
+    body = G.OutboundRouteBase()
+    body.name, body.description = spec.name, spec.description
+    body.classification_types = list(spec.classification_types)
+    body.enabled, body.distribution = spec.enabled, spec.distribution
+    ref = G.DomainEntityRef()
+    ref.id = spec.trunk_base.id
+    body.external_trunk_bases = [ref]
+    return body
+
+
+def _trunk(model: Any) -> GenesysTrunkStatus:
+    connected = model.connected_status
+    options = tuple(
+        GenesysProxyStatus(
+            proxy_address=str(o.proxy_address or ""),
+            ok=bool(o.option_state),
+            since=_iso(o.option_state_time),
+            error=(o.error_info.text or o.error_info.code) if o.error_info else None,
+        )
+        for o in model.options_status or ()
+    )
+    return GenesysTrunkStatus(
+        id=str(model.id),
+        name=str(model.name or ""),
+        trunk_base=str(model.trunk_base.name or model.trunk_base.id) if model.trunk_base else "",
+        in_service=bool(model.in_service),
+        enabled=bool(model.enabled),
+        connected=bool(connected.connected) if connected else False,
+        connected_since=_iso(connected.connected_state_time) if connected else None,
+        options=options,
+    )
+
+
+def _iso(value: Any) -> str | None:
+    if value is None:
+        return None
+    return value.isoformat() if hasattr(value, "isoformat") else str(value)

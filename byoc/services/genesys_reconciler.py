@@ -1,0 +1,872 @@
+"""Genesys Cloud: DID pools cover exactly the managed numbers, each routed as the policy says.
+
+Target `genesys`. What byoc owns and what it leaves alone:
+
+- **DID pools.** A pool whose description contains `managed-by:byoc` is byoc's. byoc's pools cover
+  the managed numbers that no foreign pool already covers, one pool per contiguous run of uncovered
+  numbers (at most 100,000 numbers each). A number inside a foreign pool is covered by it and gets
+  no pool of byoc's; foreign pools are never written, and one overlapping a pool of byoc's
+  (Genesys is documented to refuse that) is reported and neither changes. A pool that must shrink or split is deleted
+  and created again with its new ranges (Genesys pools are not resized), after every number in it
+  has been unrouted; the numbers that stay are routed again right after. A pool is never grown:
+  new numbers next to it get a pool of their own, so routed numbers are not disturbed.
+- **Routing.** A managed number goes into the `dnis` of the IVR (call route) the policy names, or
+  becomes the WORK phone of the user with the policy's email; `none` means not routed. Routing is
+  byoc's for every managed, releasing, or byoc-pooled number: such a number held by another IVR or
+  by a user byoc reads is taken from it. A user whose WORK phone is a number byoc does not manage
+  keeps it (reported). An IVR or user the policy names but Genesys lacks is reported and its
+  numbers are left as they are.
+- **Outbound.** On the configured site, the configured number classifications must go out through
+  the BYOC trunk base. A classification an enabled foreign route already sends there is fine; one
+  a foreign route sends elsewhere is reported, not changed; the others go on byoc's own route
+  (named by settings, marked `managed-by:byoc`), which is created, repaired or removed.
+
+Writes run in an order that never strands a number: routing removals, pool deletions, pool
+creations, routing additions (IVR numbers added at most `BYOC_GENESYS_NUMBERS_PER_IVR_PUT` per
+PUT), then the outbound route. A sync reads the pools, the IVRs, the users involved and the site's
+outbound routes once; verify re-reads only what was written.
+"""
+
+from __future__ import annotations
+
+import logging
+from bisect import bisect_right
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from functools import partial
+from typing import TYPE_CHECKING, Any
+from weakref import WeakKeyDictionary
+
+from byoc.domain.numbers import NumberSet
+from byoc.domain.plan import Action, Change, Plan
+from byoc.ports import (
+    GenesysDidPool,
+    GenesysIvr,
+    GenesysNumberInUse,
+    GenesysOutboundRoute,
+    GenesysOutboundRouteSpec,
+    GenesysPort,
+    GenesysRef,
+    GenesysUser,
+)
+
+if TYPE_CHECKING:
+    from byoc.bootstrap import Services
+    from byoc.ports import HeldLease
+    from byoc.services.reconcile import DesiredState, ReconcilerRegistry
+    from byoc.settings import Settings
+
+log = logging.getLogger("byoc.genesys")
+
+TARGET = "genesys"
+MARKER = "managed-by:byoc"
+POOL_KIND = "did-pool"
+IVR_KIND = "ivr-dnis"
+USER_KIND = "user-phone"
+ROUTE_KIND = "outbound-route"
+MAX_POOL_SIZE = 100_000
+POOL_DESCRIPTION = f"Numbers byoc routes through the BYOC trunk ({MARKER})"
+ROUTE_DESCRIPTION = f"Outbound calls through the BYOC trunk ({MARKER})"
+_PREVIEW = 3
+
+
+class ForeignGenesysObjectError(Exception):
+    """A plan would write a Genesys object byoc does not own; refused."""
+
+
+def owned(description: str | None) -> bool:
+    """True for a description that marks the object as byoc's."""
+    return MARKER in (description or "")
+
+
+# --- actual and desired state ---------------------------------------------------------------------
+
+
+class UserDirectory:
+    """Users read on demand by email (a sync needs only those the policy or inventory names)."""
+
+    def __init__(self, port: GenesysPort) -> None:
+        self._port = port
+        self._by_email: dict[str, GenesysUser | None] = {}
+
+    def lookup(self, emails: Iterable[str]) -> dict[str, GenesysUser]:
+        """The users among `emails` that exist (one search for all not read yet)."""
+        wanted = {e.casefold() for e in emails}
+        missing = sorted(wanted - set(self._by_email))
+        if missing:
+            found = {u.email.casefold(): u for u in self._port.find_users(missing)}
+            for email in missing:
+                self._by_email[email] = found.get(email)
+        return {e: u for e in wanted if (u := self._by_email.get(e)) is not None}
+
+    def known(self) -> list[GenesysUser]:
+        return [u for u in self._by_email.values() if u is not None]
+
+    def remember(self, user: GenesysUser) -> None:
+        self._by_email[user.email.casefold()] = user
+
+
+@dataclass(frozen=True)
+class OutboundState:
+    """The configured site, trunk base and the site's outbound routes (None: not found)."""
+
+    site: GenesysRef | None
+    trunk_base: GenesysRef | None
+    routes: tuple[GenesysOutboundRoute, ...] = ()
+
+
+@dataclass(frozen=True)
+class GenesysState:
+    """Genesys as read: pools, IVRs, users (read on demand), and the outbound side."""
+
+    pools: tuple[GenesysDidPool, ...]
+    ivrs: tuple[GenesysIvr, ...]
+    users: UserDirectory
+    outbound: OutboundState | None = None
+
+
+@dataclass(frozen=True)
+class OutboundWanted:
+    """The outbound route settings."""
+
+    site: str
+    trunk_base: str
+    route_name: str
+    classifications: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class GenesysDesired:
+    """What Genesys must carry: each present number's route, and the numbers going away."""
+
+    routes: dict[str, tuple[str, str | None]]
+    """number -> (genesys kind: ivr, user or none; IVR name or user email)."""
+    releasing: frozenset[str] = frozenset()
+    user_hints: frozenset[str] = frozenset()
+    """Emails of users that may hold byoc's numbers (from the inventory's last routing)."""
+    outbound: OutboundWanted | None = None
+    numbers_per_put: int = 50
+
+
+# --- ranges ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Span:
+    width: int
+    low: int
+    high: int
+    pool: GenesysDidPool | None = None
+
+    @classmethod
+    def of(cls, first: str, last: str, pool: GenesysDidPool | None = None) -> _Span:
+        return cls(len(first), int(first[1:]), int(last[1:]), pool)
+
+    @property
+    def size(self) -> int:
+        return self.high - self.low + 1
+
+    def overlaps(self, other: _Span) -> bool:
+        return self.width == other.width and self.low <= other.high and other.low <= self.high
+
+
+class _SpanIndex:
+    """Non-overlapping spans, searchable by number."""
+
+    def __init__(self, spans: Iterable[_Span]) -> None:
+        self._spans = sorted(spans, key=lambda s: (s.width, s.low))
+        self._keys = [(s.width, s.low) for s in self._spans]
+
+    def find(self, number: str) -> _Span | None:
+        width, value = len(number), int(number[1:])
+        i = bisect_right(self._keys, (width, value)) - 1
+        if i >= 0:
+            span = self._spans[i]
+            if span.width == width and span.low <= value <= span.high:
+                return span
+        return None
+
+    def contains(self, span: _Span) -> bool:
+        first = self.find(_text(span.width, span.low))
+        return first is not None and first.high >= span.high
+
+    def overlapping(self, span: _Span) -> list[_Span]:
+        return [s for s in self._spans if s.overlaps(span)]
+
+
+def _text(width: int, value: int) -> str:
+    return f"+{value:0{width - 1}d}"
+
+
+def _numbers(span: _Span) -> list[str]:
+    return [_text(span.width, v) for v in range(span.low, span.high + 1)]
+
+
+def _range_key(pool: GenesysDidPool) -> str:
+    return f"{pool.start}-{pool.end}"
+
+
+def _preview(numbers: Sequence[str]) -> str:
+    shown = ", ".join(numbers[:_PREVIEW])
+    return shown + (f" and {len(numbers) - _PREVIEW} more" if len(numbers) > _PREVIEW else "")
+
+
+# --- the analysis -------------------------------------------------------------------------------
+
+
+@dataclass
+class _Analysis:
+    changes: list[Change] = field(default_factory=list)
+    conflicts: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    unroutable: dict[str, str] = field(default_factory=dict)
+    """number -> why it cannot be routed as the policy says."""
+    numbers_before: int = 0
+
+
+Holder = tuple[str, str]
+"""("ivr", id) or ("user", id)."""
+
+
+class GenesysReconciler:
+    """Keeps Genesys's DID pools, number routing and outbound route as inventory + policy say."""
+
+    target = TARGET
+    tracks_numbers = True
+
+    def __init__(self, settings: Settings, port: GenesysPort) -> None:
+        self._settings = settings
+        self._port = port
+        self._snapshot: GenesysState | None = None
+        self._dirty: set[str] = set()
+        self._ivrs: dict[str, GenesysIvr] = {}
+
+    # --- the verbs -------------------------------------------------------------------------------
+
+    def read_actual(self) -> GenesysState:
+        """Pools, IVRs and the outbound side, each read once (users are read when planning)."""
+        state = GenesysState(
+            pools=tuple(self._port.list_did_pools()),
+            ivrs=tuple(self._port.list_ivrs()),
+            users=UserDirectory(self._port),
+            outbound=self._read_outbound(),
+        )
+        self._remember(state)
+        self._dirty = set()
+        return state
+
+    def desired(self, state: DesiredState) -> GenesysDesired:
+        """Each present number's Genesys route, the releasing numbers, and the outbound route."""
+        routes: dict[str, tuple[str, str | None]] = {
+            n: (r.genesys_kind, r.genesys_name) for n, r in state.present.items()
+        }
+        hints: set[str] = set()
+        for number in (*state.present, *state.releasing):
+            record = state.records.get(number)
+            target = record.genesys_target if record else None
+            if target and target.startswith("user:"):
+                hints.add(target.removeprefix("user:"))
+        settings = self._settings
+        outbound = None
+        if settings.genesys_site_name and settings.genesys_trunk_base_name:
+            outbound = OutboundWanted(
+                site=settings.genesys_site_name,
+                trunk_base=settings.genesys_trunk_base_name,
+                route_name=settings.genesys_outbound_route_name,
+                classifications=tuple(settings.genesys_outbound_classifications),
+            )
+        return GenesysDesired(
+            routes=routes,
+            releasing=state.releasing,
+            user_hints=frozenset(hints),
+            outbound=outbound,
+            numbers_per_put=settings.genesys_numbers_per_ivr_put,
+        )
+
+    def plan(self, actual: GenesysState, desired: GenesysDesired) -> Plan:
+        analysis = self._analyse(actual, desired)
+        return Plan(
+            target=self.target,
+            changes=tuple(analysis.changes),
+            numbers_before=analysis.numbers_before,
+            conflicts=tuple(analysis.conflicts),
+            notes=tuple(analysis.notes),
+        )
+
+    def apply(self, plan: Plan, lease: HeldLease) -> None:
+        """Write the plan's changes in order, checking the lease before each write."""
+        if plan.target != self.target:
+            raise ForeignGenesysObjectError(
+                f"plan for {plan.target} given to the reconciler of {self.target}; not applied")
+        for change in plan.changes:
+            if change.kind == POOL_KIND:
+                self._apply_pool(change, lease)
+            elif change.kind == IVR_KIND:
+                self._apply_ivr(change, lease)
+            elif change.kind == USER_KIND:
+                self._apply_user(change, lease)
+            elif change.kind == ROUTE_KIND:
+                self._apply_route(change, lease)
+            else:
+                raise ForeignGenesysObjectError(f"unknown change kind {change.kind!r}; not applied")
+
+    def verify(self, desired: GenesysDesired) -> list[str]:
+        """What still differs, re-reading only what this sync wrote."""
+        actual = self._snapshot
+        if actual is None:
+            actual = self.read_actual()
+        elif self._dirty:
+            actual = GenesysState(
+                pools=tuple(self._port.list_did_pools()) if "pools" in self._dirty else actual.pools,
+                ivrs=tuple(self._port.list_ivrs()) if "ivrs" in self._dirty else actual.ivrs,
+                users=UserDirectory(self._port) if "users" in self._dirty else actual.users,
+                outbound=self._read_outbound() if "outbound" in self._dirty else actual.outbound,
+            )
+            self._remember(actual)
+            self._dirty = set()
+        analysis = self._analyse(actual, desired)
+        problems = [f"{c.kind} {c.key} still differs: {c.summary}" for c in analysis.changes]
+        reasons: dict[str, list[str]] = defaultdict(list)
+        for number, reason in analysis.unroutable.items():
+            reasons[reason].append(number)
+        problems += [f"{_preview(sorted(numbers))}: {reason}" for reason, numbers in reasons.items()]
+        return problems
+
+    # --- planning --------------------------------------------------------------------------------
+
+    def _analyse(self, actual: GenesysState, desired: GenesysDesired) -> _Analysis:
+        out = _Analysis()
+        pools = [p for p in actual.pools if p.state != "deleted"]
+        mine = sorted((p for p in pools if owned(p.description)), key=lambda p: (len(p.start), p.start))
+        foreign = _SpanIndex(_Span.of(p.start, p.end, p) for p in pools if not owned(p.description))
+
+        present = NumberSet.from_e164(desired.routes)
+        present_runs = _SpanIndex(_Span.of(a, b) for a, b in present.contiguous_runs())
+        kept: list[GenesysDidPool] = []
+        dropped: list[GenesysDidPool] = []
+        claimed: list[_Span] = []
+        for pool in mine:
+            span = _Span.of(pool.start, pool.end, pool)
+            twin = next((s.pool for s in claimed if s.overlaps(span)), None)
+            if twin is not None:
+                out.conflicts.append(
+                    f"byoc's DID pools {_range_key(pool)} (id {pool.id}) and {_range_key(twin)} "
+                    f"(id {twin.id}) overlap (a replayed create?); byoc leaves {pool.id} alone: "
+                    "delete the duplicate by hand")
+                continue
+            claimed.append(span)
+            if not present_runs.contains(span):
+                dropped.append(pool)
+                continue
+            kept.append(pool)
+            for clash in foreign.overlapping(span):
+                assert clash.pool is not None
+                out.conflicts.append(
+                    f"byoc's DID pool {_range_key(pool)} (id {pool.id}) overlaps foreign pool "
+                    f"{clash.pool.name!r} ({_range_key(clash.pool)}, id {clash.pool.id}); byoc "
+                    "changes neither: remove the overlap by hand")
+
+        kept_index = _SpanIndex(_Span.of(p.start, p.end, p) for p in kept)
+        in_foreign: dict[str, GenesysDidPool] = {}
+        for number in present:
+            hit = foreign.find(number)
+            if hit is not None and hit.pool is not None and kept_index.find(number) is None:
+                in_foreign[number] = hit.pool
+        needed = present - NumberSet.from_e164(in_foreign)
+
+        kept_numbers = NumberSet(n for p in kept for n in _numbers(_Span.of(p.start, p.end)))
+        dropped_numbers = {n for p in dropped for n in _numbers(_Span.of(p.start, p.end))}
+        uncovered = needed - kept_numbers
+        # Runs of numbers no pool covers: they touch no foreign pool, so new pools overlap none.
+        new_spans = [
+            _Span(whole.width, low, min(low + MAX_POOL_SIZE - 1, whole.high))
+            for whole in (_Span.of(a, b) for a, b in uncovered.contiguous_runs())
+            for low in range(whole.low, whole.high + 1, MAX_POOL_SIZE)
+        ]
+
+        owned_numbers = {n for p in mine for n in _numbers(_Span.of(p.start, p.end))}
+        responsible = set(desired.routes) | set(desired.releasing) | owned_numbers
+        out.numbers_before = len(owned_numbers) + sum(
+            1 for n in responsible if n not in owned_numbers and foreign.find(n) is not None)
+
+        removals, additions = self._routing(actual, desired, responsible, dropped_numbers, out)
+
+        for pool in dropped:
+            stays = sorted(n for n in _numbers(_Span.of(pool.start, pool.end)) if n in needed)
+            summary = (
+                f"no longer wanted ({_Span.of(pool.start, pool.end).size} numbers)" if not stays
+                else f"range changes: deleted and created again around {len(stays)} number(s) "
+                "that stay (they are unrouted first and routed again after)")
+            removals.append(Change(
+                target=self.target, action=Action.REMOVE, kind=POOL_KIND, key=_range_key(pool),
+                summary=summary,
+                before={"id": pool.id, "start": pool.start, "end": pool.end, "name": pool.name,
+                        "description": pool.description},
+                numbers_removed=tuple(_numbers(_Span.of(pool.start, pool.end))),
+            ))
+        created = [
+            Change(
+                target=self.target, action=Action.ADD, kind=POOL_KIND,
+                key=f"{_text(s.width, s.low)}-{_text(s.width, s.high)}",
+                summary=f"{s.size} number(s)",
+                after={"start": _text(s.width, s.low), "end": _text(s.width, s.high),
+                       "name": f"byoc {_text(s.width, s.low)}-{_text(s.width, s.high)}",
+                       "description": POOL_DESCRIPTION},
+                numbers_added=tuple(_numbers(s)),
+            )
+            for s in new_spans
+        ]
+        out.changes = [*removals, *created, *additions, *self._outbound(actual, desired, out)]
+        self._pool_notes(in_foreign, out)
+        return out
+
+    def _routing(
+        self,
+        actual: GenesysState,
+        desired: GenesysDesired,
+        responsible: set[str],
+        dropped_numbers: set[str],
+        out: _Analysis,
+    ) -> tuple[list[Change], list[Change]]:
+        """Routing removals (with the unrouting ahead of pool deletions) and additions."""
+        emails = {name for kind, name in desired.routes.values() if kind == "user" and name}
+        users = actual.users.lookup({*emails, *desired.user_hints})
+        holders = _holders(actual.ivrs, users.values(), responsible)
+        wanted = _wanted_holders(actual.ivrs, users, desired, responsible, out)
+        _one_work_phone_per_user(wanted, users, responsible, out)
+
+        ivr_remove: dict[str, list[str]] = defaultdict(list)
+        ivr_add: dict[str, list[str]] = defaultdict(list)
+        user_remove: dict[str, list[str]] = defaultdict(list)
+        user_work: dict[str, str] = {}
+        for number in sorted(responsible):
+            if number in out.unroutable:
+                continue
+            goal = wanted.get(number)
+            recreate = number in dropped_numbers
+            held_by = holders.get(number, [])
+            for holder in held_by:
+                if holder != goal or recreate:
+                    (ivr_remove if holder[0] == "ivr" else user_remove)[holder[1]].append(number)
+            if goal is not None and (goal not in held_by or recreate):
+                if goal[0] == "ivr":
+                    ivr_add[goal[1]].append(number)
+                else:
+                    user_work[goal[1]] = number
+
+        ivr_by_id = {i.id: i for i in actual.ivrs}
+        user_by_id = {u.id: u for u in users.values()}
+        removals = [self._ivr_change(ivr_by_id[i], remove=n) for i, n in ivr_remove.items()]
+        removals += [self._user_change(user_by_id[u], remove=n) for u, n in user_remove.items()]
+        additions = [
+            self._ivr_change(ivr_by_id[i], add=n, per_put=max(1, desired.numbers_per_put))
+            for i, n in ivr_add.items()
+        ]
+        additions += [self._user_change(user_by_id[u], work=n) for u, n in user_work.items()]
+        return sorted(removals, key=_change_order), sorted(additions, key=_change_order)
+
+    def _ivr_change(
+        self, ivr: GenesysIvr, *, remove: list[str] | None = None, add: list[str] | None = None,
+        per_put: int = 50,
+    ) -> Change:
+        before = {"id": ivr.id, "version": ivr.version, "dnis": len(ivr.dnis)}
+        if remove:
+            return Change(
+                target=self.target, action=Action.UPDATE, kind=IVR_KIND, key=ivr.name,
+                summary=f"remove {len(remove)} number(s): {_preview(remove)}",
+                before=before, after={"id": ivr.id, "remove": remove},
+                numbers_removed=tuple(remove),
+            )
+        numbers = add or []
+        writes = -(-len(numbers) // per_put)
+        return Change(
+            target=self.target, action=Action.UPDATE, kind=IVR_KIND, key=ivr.name,
+            summary=f"add {len(numbers)} number(s) in {writes} write(s) of at most {per_put}: "
+            f"{_preview(numbers)}",
+            before=before, after={"id": ivr.id, "add": numbers, "per_put": per_put},
+            numbers_added=tuple(numbers),
+        )
+
+    def _user_change(
+        self, user: GenesysUser, *, remove: list[str] | None = None, work: str | None = None
+    ) -> Change:
+        before = {"id": user.id, "version": user.version, "phones": user.phones()}
+        if remove:
+            return Change(
+                target=self.target, action=Action.UPDATE, kind=USER_KIND, key=user.email,
+                summary=f"remove phone {_preview(remove)}", before=before,
+                after={"id": user.id, "remove": remove}, numbers_removed=tuple(remove),
+            )
+        assert work is not None
+        return Change(
+            target=self.target, action=Action.UPDATE, kind=USER_KIND, key=user.email,
+            summary=f"work phone {work}", before=before, after={"id": user.id, "work": work},
+            numbers_added=(work,),
+        )
+
+    def _pool_notes(self, in_foreign: dict[str, GenesysDidPool], out: _Analysis) -> None:
+        by_pool: dict[str, list[str]] = defaultdict(list)
+        names: dict[str, GenesysDidPool] = {}
+        for number, pool in in_foreign.items():
+            by_pool[pool.id].append(number)
+            names[pool.id] = pool
+        for pool_id, numbers in sorted(by_pool.items()):
+            pool = names[pool_id]
+            out.notes.append(
+                f"{len(numbers)} managed number(s) lie in foreign DID pool {pool.name!r} "
+                f"({_range_key(pool)}); it covers them, byoc adds no pool of its own")
+
+    # --- outbound --------------------------------------------------------------------------------
+
+    def _read_outbound(self) -> OutboundState | None:
+        settings = self._settings
+        if not (settings.genesys_site_name and settings.genesys_trunk_base_name):
+            return None
+        site = self._port.find_site(settings.genesys_site_name)
+        base = self._port.find_trunk_base(settings.genesys_trunk_base_name)
+        routes = tuple(self._port.list_outbound_routes(site)) if site is not None else ()
+        return OutboundState(site=site, trunk_base=base, routes=routes)
+
+    def _outbound(
+        self, actual: GenesysState, desired: GenesysDesired, out: _Analysis
+    ) -> list[Change]:
+        wanted = desired.outbound
+        if wanted is None:
+            out.notes.append(
+                "the outbound route is not managed: set BYOC_GENESYS_SITE_NAME and "
+                "BYOC_GENESYS_TRUNK_BASE_NAME")
+            return []
+        state = actual.outbound
+        if state is None or state.site is None:
+            out.conflicts.append(f"site {wanted.site!r} does not exist in Genesys; check "
+                                 "BYOC_GENESYS_SITE_NAME (the outbound route is left alone)")
+            return []
+        if state.trunk_base is None:
+            out.conflicts.append(
+                f"trunk base settings {wanted.trunk_base!r} do not exist in Genesys; check "
+                "BYOC_GENESYS_TRUNK_BASE_NAME (the outbound route is left alone)")
+            return []
+        base = state.trunk_base
+        mine = [r for r in state.routes if r.name == wanted.route_name and owned(r.description)]
+        clash = [r for r in state.routes if r.name == wanted.route_name and not owned(r.description)]
+        if clash:
+            out.conflicts.append(
+                f"outbound route {wanted.route_name!r} on site {state.site.name!r} is not byoc's "
+                f"(no {MARKER!r} in its description); byoc does not change it. Rename it, mark it, "
+                "or set BYOC_GENESYS_OUTBOUND_ROUTE_NAME")
+            return []
+        carried: list[str] = []
+        for classification in wanted.classifications:
+            others = [r for r in state.routes if r.enabled and not owned(r.description)
+                      and classification in r.classification_types]
+            if not others:
+                carried.append(classification)
+                continue
+            agreeing = [r for r in others if any(b.id == base.id for b in r.trunk_bases)]
+            if agreeing:
+                out.notes.append(
+                    f"{classification} calls already go through {base.name!r} by foreign outbound "
+                    f"route {agreeing[0].name!r}")
+            else:
+                through = ", ".join(b.name or b.id for b in others[0].trunk_bases) or "no trunk"
+                out.conflicts.append(
+                    f"foreign outbound route {others[0].name!r} sends {classification} calls "
+                    f"through {through}, not the BYOC trunk base {base.name!r}; byoc does not "
+                    "change it")
+        spec = GenesysOutboundRouteSpec(
+            name=wanted.route_name, classification_types=tuple(carried), trunk_base=base,
+            description=ROUTE_DESCRIPTION)
+        current = mine[0] if mine else None
+        if not carried:
+            if current is None:
+                return []
+            return [self._route_change(Action.REMOVE, current, None, "no classification left for "
+                                       "byoc's route (foreign routes carry them)")]
+        if current is None:
+            return [self._route_change(
+                Action.ADD, None, spec, f"{', '.join(carried)} through {base.name!r}")]
+        differences = _route_differences(current, spec)
+        if not differences:
+            return []
+        return [self._route_change(Action.UPDATE, current, spec, "; ".join(differences))]
+
+    def _route_change(
+        self,
+        action: Action,
+        current: GenesysOutboundRoute | None,
+        spec: GenesysOutboundRouteSpec | None,
+        summary: str,
+    ) -> Change:
+        before = None if current is None else {
+            "id": current.id, "version": current.version,
+            "classification_types": list(current.classification_types),
+            "trunk_bases": [b.name or b.id for b in current.trunk_bases],
+            "enabled": current.enabled, "description": current.description,
+        }
+        after = None if spec is None else {
+            "name": spec.name, "classification_types": list(spec.classification_types),
+            "trunk_base": {"id": spec.trunk_base.id, "name": spec.trunk_base.name},
+            "enabled": spec.enabled, "distribution": spec.distribution,
+            "description": spec.description,
+        }
+        key = (spec.name if spec else current.name if current else "")
+        return Change(target=self.target, action=action, kind=ROUTE_KIND, key=key,
+                      summary=summary, before=before, after=after)
+
+    # --- applying --------------------------------------------------------------------------------
+
+    def _apply_pool(self, change: Change, lease: HeldLease) -> None:
+        if change.action is Action.ADD:
+            after = change.after
+            if not owned(after.get("description")):
+                raise ForeignGenesysObjectError(
+                    f"DID pool {change.key} would be created without the {MARKER!r} mark; refused")
+            lease.check()
+            self._dirty.add("pools")
+            self._port.create_did_pool(
+                after["start"], after["end"], name=after["name"], description=after["description"])
+            return
+        before = change.before
+        if not owned(before.get("description")):
+            raise ForeignGenesysObjectError(
+                f"DID pool {change.key} (id {before.get('id')}) is not byoc's; byoc never deletes "
+                "foreign pools")
+        lease.check()
+        self._dirty.add("pools")
+        self._port.delete_did_pool(GenesysDidPool(
+            id=before["id"], start=before["start"], end=before["end"], name=before.get("name", ""),
+            description=before.get("description", "")))
+
+    def _apply_ivr(self, change: Change, lease: HeldLease) -> None:
+        after = change.after
+        ivr = self._current_ivr(after["id"])
+        remove = tuple(after.get("remove", ()))
+        if remove:
+            lease.check()
+            self._dirty.add("ivrs")
+            ivr = self._port.update_ivr_dnis(ivr, remove=remove)
+            self._ivrs[ivr.id] = ivr
+        add = list(after.get("add", ()))
+        per_put = max(1, int(after.get("per_put", self._settings.genesys_numbers_per_ivr_put)))
+        for first in range(0, len(add), per_put):
+            chunk = add[first:first + per_put]
+            while chunk:
+                lease.check()
+                self._dirty.add("ivrs")
+                try:
+                    ivr = self._port.update_ivr_dnis(ivr, add=tuple(chunk))
+                except GenesysNumberInUse as refused:
+                    if refused.number not in chunk:
+                        raise
+                    log.warning("number held elsewhere; not routed", extra={
+                        "event": "genesys.number_in_use", "target": self.target,
+                        "number": refused.number, "ivr": ivr.name, "reason": str(refused)})
+                    chunk.remove(refused.number)
+                    ivr = self._port.get_ivr(ivr.id)
+                    continue
+                self._ivrs[ivr.id] = ivr
+                break
+
+    def _apply_user(self, change: Change, lease: HeldLease) -> None:
+        after = change.after
+        user = self._port.get_user(after["id"]) if self._snapshot is None else next(
+            (u for u in self._snapshot.users.known() if u.id == after["id"]), None
+        ) or self._port.get_user(after["id"])
+        lease.check()
+        self._dirty.add("users")
+        try:
+            saved = self._port.update_user_phones(
+                user, remove=tuple(after.get("remove", ())), work=after.get("work"))
+        except GenesysNumberInUse as refused:
+            log.warning("number held elsewhere; not routed", extra={
+                "event": "genesys.number_in_use", "target": self.target,
+                "number": refused.number, "user": user.email, "reason": str(refused)})
+            return
+        if self._snapshot is not None:
+            self._snapshot.users.remember(saved)
+
+    def _apply_route(self, change: Change, lease: HeldLease) -> None:
+        state = self._snapshot.outbound if self._snapshot else None
+        if state is None or state.site is None:
+            raise ForeignGenesysObjectError("outbound route change without a read of the site; "
+                                            "not applied")
+        site = state.site
+        current = next((r for r in state.routes if change.before and r.id == change.before["id"]),
+                       None)
+        if current is not None and not owned(current.description):
+            raise ForeignGenesysObjectError(
+                f"outbound route {current.name!r} is not byoc's; byoc never changes it")
+        lease.check()
+        self._dirty.add("outbound")
+        if change.action is Action.REMOVE:
+            assert current is not None
+            self._port.delete_outbound_route(site, current)
+            return
+        after = change.after
+        spec = GenesysOutboundRouteSpec(
+            name=after["name"], classification_types=tuple(after["classification_types"]),
+            trunk_base=GenesysRef(**after["trunk_base"]), description=after["description"],
+            enabled=after["enabled"], distribution=after["distribution"])
+        if not owned(spec.description):
+            raise ForeignGenesysObjectError(f"outbound route {spec.name!r} without the mark")
+        if current is None:
+            self._port.create_outbound_route(site, spec)
+        else:
+            self._port.update_outbound_route(site, current, spec)
+
+    # --- internals -------------------------------------------------------------------------------
+
+    def _remember(self, state: GenesysState) -> None:
+        self._snapshot = state
+        self._ivrs = {i.id: i for i in state.ivrs}
+
+    def _current_ivr(self, ivr_id: str) -> GenesysIvr:
+        ivr = self._ivrs.get(ivr_id)
+        if ivr is None:
+            ivr = self._port.get_ivr(ivr_id)
+            self._ivrs[ivr_id] = ivr
+        return ivr
+
+
+def _change_order(change: Change) -> tuple[str, str]:
+    return (change.kind, change.key.casefold())
+
+
+def _holders(
+    ivrs: Iterable[GenesysIvr], users: Iterable[GenesysUser], responsible: set[str]
+) -> dict[str, list[Holder]]:
+    """Who holds each of byoc's numbers now: IVRs (`dnis`) and the users byoc read."""
+    held: dict[str, list[Holder]] = defaultdict(list)
+    for ivr in ivrs:
+        for number in ivr.dnis:
+            if number in responsible:
+                held[number].append(("ivr", ivr.id))
+    for user in users:
+        for number in user.phones():
+            if number in responsible:
+                held[number].append(("user", user.id))
+    return held
+
+
+def _wanted_holders(
+    ivrs: Iterable[GenesysIvr],
+    users: dict[str, GenesysUser],
+    desired: GenesysDesired,
+    responsible: set[str],
+    out: _Analysis,
+) -> dict[str, Holder | None]:
+    """Who should hold each number (None: nobody); numbers whose IVR or user is missing are
+    left out and reported."""
+    ivr_by_name = {i.name.casefold(): i for i in ivrs}
+    wanted: dict[str, Holder | None] = {}
+    missing: dict[str, list[str]] = defaultdict(list)
+    for number in responsible:
+        kind, name = desired.routes.get(number, ("none", None))
+        if kind == "ivr" and name:
+            ivr = ivr_by_name.get(name.casefold())
+            if ivr is None:
+                missing[f"IVR {name!r}"].append(number)
+            else:
+                wanted[number] = ("ivr", ivr.id)
+        elif kind == "user" and name:
+            user = users.get(name.casefold())
+            if user is None:
+                missing[f"user {name}"].append(number)
+            else:
+                wanted[number] = ("user", user.id)
+        else:
+            wanted[number] = None
+    for what, numbers in sorted(missing.items()):
+        numbers.sort()
+        out.conflicts.append(
+            f"{what} does not exist in Genesys; {len(numbers)} number(s) the policy routes to it "
+            f"are left as they are ({_preview(numbers)}). Create it, or change the policy")
+        for number in numbers:
+            out.unroutable[number] = f"the policy routes it to {what}, which Genesys lacks"
+    return wanted
+
+
+def _one_work_phone_per_user(
+    wanted: dict[str, Holder | None],
+    users: dict[str, GenesysUser],
+    responsible: set[str],
+    out: _Analysis,
+) -> None:
+    """A user gets one WORK phone, and never in place of a number byoc does not manage."""
+    by_id = {u.id: u for u in users.values()}
+    numbers_of: dict[str, list[str]] = defaultdict(list)
+    for number, holder in wanted.items():
+        if holder is not None and holder[0] == "user":
+            numbers_of[holder[1]].append(number)
+    for user_id, numbers in numbers_of.items():
+        user = by_id[user_id]
+        numbers.sort()
+        first = numbers[0]
+        if len(numbers) > 1:
+            out.conflicts.append(
+                f"user {user.email} can hold one work phone; the policy routes {len(numbers)} "
+                f"numbers to them ({_preview(numbers)}); only {first} is assigned")
+            for number in numbers[1:]:
+                wanted.pop(number)
+                out.unroutable[number] = f"user {user.email} already gets {first}"
+        work = [a.address for a in user.addresses
+                if a.media_type == "PHONE" and (a.type or "WORK") == "WORK" and a.address]
+        unmanaged = [p for p in work if p not in responsible]
+        if unmanaged and first not in user.phones():
+            out.conflicts.append(
+                f"user {user.email}'s work phone is {unmanaged[0]}, which byoc does not manage; "
+                f"byoc does not replace it, so {first} is not assigned")
+            wanted.pop(first)
+            out.unroutable[first] = f"user {user.email} has a work phone byoc does not manage"
+
+
+def _route_differences(current: GenesysOutboundRoute, spec: GenesysOutboundRouteSpec) -> list[str]:
+    found: list[str] = []
+    if set(current.classification_types) != set(spec.classification_types):
+        found.append(f"classifications {sorted(current.classification_types)} -> "
+                     f"{sorted(spec.classification_types)}")
+    if [b.id for b in current.trunk_bases] != [spec.trunk_base.id]:
+        found.append(f"trunk bases {[b.name or b.id for b in current.trunk_bases]} -> "
+                     f"[{spec.trunk_base.name!r}]")
+    if current.enabled != spec.enabled:
+        found.append(f"enabled {current.enabled} -> {spec.enabled}")
+    return found
+
+
+# --- registration ---------------------------------------------------------------------------------
+
+_ADAPTERS: WeakKeyDictionary[Any, GenesysPort] = WeakKeyDictionary()
+
+
+def register_genesys_target(services: Services, registry: ReconcilerRegistry) -> None:
+    """Register `genesys` (the SDK is imported only when a sync first calls Genesys)."""
+    registry.register(TARGET, partial(_build_reconciler, services))
+
+
+def genesys_port(services: Services) -> GenesysPort:
+    """The process's Genesys adapter (one per `Services`, so its token is reused across syncs)."""
+    port = _ADAPTERS.get(services)
+    if port is None:
+        from byoc.adapters.genesys import GenesysAdapter
+
+        port = GenesysAdapter.from_settings(
+            services.settings, lambda: services.secret("genesys_client_secret"))
+        _ADAPTERS[services] = port
+    return port
+
+
+def _build_reconciler(services: Services) -> GenesysReconciler:
+    return GenesysReconciler(services.settings, genesys_port(services))
+
+
+__all__ = [
+    "MARKER",
+    "TARGET",
+    "ForeignGenesysObjectError",
+    "GenesysDesired",
+    "GenesysReconciler",
+    "GenesysState",
+    "genesys_port",
+    "register_genesys_target",
+]
