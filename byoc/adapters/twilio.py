@@ -477,11 +477,11 @@ class TwilioAdapter:
             "read Monitor events",
             lambda: self._client().monitor.v1.events.page(start_date=since, page_size=self._page_size),
         )
-        out = [
+        newest_first = [
             _number_event(e) for e in events if str(e.event_type or "").startswith(NUMBER_EVENT_PREFIX)
         ]
-        out.sort(key=lambda e: (e.event_date, e.sid))
-        return out
+        # Monitor lists newest first; events of the same second keep that order, reversed.
+        return sorted(reversed(newest_first), key=lambda e: e.event_date)
 
 
 def _next_page_of(page: Any) -> Callable[[], Any]:
