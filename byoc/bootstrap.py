@@ -6,6 +6,7 @@ is built or imported until it is first used, so importing `function_app` stays l
 
 from __future__ import annotations
 
+import functools
 import threading
 from functools import cached_property
 from typing import TYPE_CHECKING
@@ -22,6 +23,7 @@ if TYPE_CHECKING:
     from byoc.adapters.queue import StorageJobQueue
     from byoc.adapters.storage import StorageAccess
     from byoc.adapters.tables import TableInventory, TableOperationsLog, TableStateStore
+    from byoc.services.certificates import CertificateRotation
     from byoc.services.numbers import NumberLifecycle
     from byoc.services.reconcile import ReconcilerRegistry, ReconcileService
     from byoc.services.worker import Worker
@@ -182,6 +184,37 @@ class Services:
             queue=self.queue,
             numbers=lambda: self.numbers,
             reconcile=lambda: self.reconcile,
+            rotate_certificate=lambda job: self.certificates.run_job(job),
+        )
+
+    # --- certificates -------------------------------------------------------------------------
+
+    @cached_property
+    def certificates(self) -> CertificateRotation:
+        """TLS certificate rotation from Key Vault to the SBCs (byoc/services/certificates.py)."""
+        from byoc.adapters.audiocodes_tls import AudioCodesTlsContext, SipTlsHandshake
+        from byoc.services.certificates import (
+            CertificateRotation,
+            load_trust_roots,
+            trust_bundle_path,
+        )
+
+        settings = self.settings
+        trust_file = trust_bundle_path(settings.cert_trust_bundle)
+        return CertificateRotation(
+            settings=settings,
+            secrets=self.keyvault,
+            sbc_tls=lambda sbc: AudioCodesTlsContext.for_sbc(
+                settings, sbc, lambda: self.secret("sbc_password")
+            ),
+            handshake=SipTlsHandshake(
+                trust_file=trust_file, timeout_s=settings.health_probe_timeout_s
+            ),
+            trust_roots=functools.cache(lambda: load_trust_roots(trust_file)),
+            operations=self.operations,
+            state=self.state,
+            locks=self.locks,
+            queue=self.queue,
         )
 
 

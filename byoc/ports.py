@@ -551,6 +551,39 @@ class PresentedCertificate:
     tls_version: str | None = None
 
 
+class CertificateSecret(Protocol):
+    """One version of a Key Vault certificate's secret (value: base64 PFX or PEM text)."""
+
+    @property
+    def value(self) -> str: ...
+
+    @property
+    def content_type(self) -> str | None: ...
+
+    @property
+    def version(self) -> str: ...
+
+
+class CertificateSecretVersion(Protocol):
+    """One version of a certificate's secret, without its value."""
+
+    @property
+    def version(self) -> str: ...
+
+    @property
+    def enabled(self) -> bool: ...
+
+
+class CertificateSecrets(Protocol):
+    """Key Vault, as certificate rotation reads it (`KeyVaultSecrets` fits)."""
+
+    def get_secret(self, name: str, version: str | None = None) -> CertificateSecret: ...
+
+    def list_versions(self, name: str) -> Iterable[CertificateSecretVersion]:
+        """Every version, oldest first."""
+        ...
+
+
 class TlsHandshakePort(Protocol):
     """Live handshakes with SIP TLS ports."""
 

@@ -53,11 +53,11 @@ from byoc.ports import PresentedCertificate, TlsHandshakeFailed
 
 if TYPE_CHECKING:
     from byoc.ports import (
+        CertificateSecrets,
         HeldLease,
         JobQueue,
         OperationsLog,
         SbcTlsContextPort,
-        SecretSource,
         StateStore,
         TargetLocks,
         TlsHandshakePort,
@@ -371,19 +371,24 @@ def sip_tls_address(sbc: SbcSettings) -> tuple[str, int] | None:
     return None if port == 0 else (host, port)
 
 
-def load_trust_roots(path: str | None) -> list[x509.Certificate]:
-    """The roots a certificate chain must reach: the PEM file `path`, or certifi's bundle."""
-    if path is None:
-        import certifi
+def trust_bundle_path(configured: str | None) -> str:
+    """The PEM file of roots certificate chains must reach: `BYOC_CERT_TRUST_BUNDLE`, or certifi's."""
+    if configured:
+        return configured
+    import certifi
 
-        path = certifi.where()
-    with open(path, "rb") as handle:
-        data = handle.read()
+    return str(certifi.where())
+
+
+def load_trust_roots(path: str) -> list[x509.Certificate]:
+    """Every certificate in the PEM file `path`."""
     try:
+        with open(path, "rb") as handle:
+            data = handle.read()
         return x509.load_pem_x509_certificates(data)
-    except ValueError as exc:
+    except (OSError, ValueError) as exc:
         raise CertificateRotationError(
-            f"BYOC_CERT_TRUST_BUNDLE {path} holds no readable PEM certificates ({exc})"
+            f"BYOC_CERT_TRUST_BUNDLE {path}: no readable PEM certificates ({exc})"
         ) from None
 
 
@@ -397,7 +402,7 @@ class CertificateRotation:
         self,
         *,
         settings: Settings,
-        secrets: SecretSource,
+        secrets: CertificateSecrets,
         sbc_tls: Callable[[SbcSettings], SbcTlsContextPort],
         handshake: TlsHandshakePort,
         trust_roots: Callable[[], Sequence[x509.Certificate]],
@@ -1029,7 +1034,7 @@ class CertificateRotation:
 class _VersionCache:
     """The certificate's Key Vault versions, each fetched and parsed at most once."""
 
-    def __init__(self, secrets: SecretSource, name: str) -> None:
+    def __init__(self, secrets: CertificateSecrets, name: str) -> None:
         self._secrets = secrets
         self._name = name
         self._parsed: dict[str, KeyVaultCertificate | None] = {}

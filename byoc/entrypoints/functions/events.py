@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 
 import azure.functions as func
 
@@ -13,6 +14,7 @@ CERTIFICATE_EVENT_TYPES = (
     "Microsoft.KeyVault.CertificateNewVersionCreated",
     "Microsoft.KeyVault.CertificateNearExpiry",
 )
+_VERSION = re.compile(r"[0-9A-Za-z]{1,64}")
 
 
 @bp.function_name("keyvault_certificate_events")
@@ -23,6 +25,28 @@ def keyvault_certificate_events(event: func.EventGridEvent) -> None:
         log.info("Key Vault event ignored", extra={"event": "keyvault.ignored",
                                                    "event_type": event.event_type})
         return
-    log.info("certificate rotation is not available in this version",
-             extra={"event": "keyvault.skip", "event_type": event.event_type,
-                    "subject": event.subject})
+    from byoc.bootstrap import get_services
+    from byoc.domain.jobs import RotateCertificate, new_correlation_id
+
+    data = event.get_json()
+    data = data if isinstance(data, dict) else {}
+    name = str(data.get("ObjectName") or data.get("objectName") or event.subject or "")
+    services = get_services()
+    configured = services.settings.certificate_name
+    if not configured or name.lower() != configured.lower():
+        log.info("Key Vault event for another certificate ignored",
+                 extra={"event": "keyvault.ignored", "event_type": event.event_type,
+                        "certificate": name, "configured": configured})
+        return
+    version = str(data.get("Version") or data.get("version") or "")
+    new_version = event.event_type.endswith("CertificateNewVersionCreated")
+    # NearExpiry names the expiring version: rotate to the current one (maybe already renewed).
+    job = RotateCertificate(
+        correlation_id=new_correlation_id(),
+        certificate_version=version if new_version and _VERSION.fullmatch(version) else None,
+    )
+    services.queue.send(job)
+    log.info("certificate rotation queued",
+             extra={"event": "keyvault.rotation_queued", "event_type": event.event_type,
+                    "certificate": name, "version": job.certificate_version,
+                    "event_id": event.id, "correlation_id": job.correlation_id})

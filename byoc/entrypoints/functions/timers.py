@@ -39,9 +39,24 @@ def reconcile(timer: func.TimerRequest) -> None:
 @bp.function_name("certificate_rotation")
 @bp.timer_trigger(arg_name="timer", schedule=CERTIFICATE_ROTATION_SCHEDULE, run_on_startup=False)
 def certificate_rotation(timer: func.TimerRequest) -> None:
-    """Rotate SBC TLS certificates from Key Vault when a new version is there."""
-    log.info("certificate rotation is not available in this version",
-             extra={"event": "timer.skip"})
+    """Queue a rotation of every SBC's TLS certificate to Key Vault's current version.
+
+    The worker validates it, leaves SBCs already serving it alone, and refreshes each SBC's
+    certificate health (days left, warnings at 30, 14 and 7 days).
+    """
+    from byoc.bootstrap import get_services
+    from byoc.domain.jobs import RotateCertificate, new_correlation_id
+
+    services = get_services()
+    if not services.settings.certificate_name:
+        log.info("no certificate configured (BYOC_CERTIFICATE_NAME); rotation skipped",
+                 extra={"event": "timer.skip"})
+        return
+    job = RotateCertificate(correlation_id=new_correlation_id())
+    services.queue.send(job)
+    log.info("certificate rotation queued",
+             extra={"event": "timer.certificate_rotation", "correlation_id": job.correlation_id,
+                    "past_due": timer.past_due})
 
 
 @bp.function_name("health_check")
