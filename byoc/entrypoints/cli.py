@@ -452,7 +452,7 @@ def sbc_status(
         for row in rows:
             for alarm in row.get("alarms", []):
                 out.print(f"{row['sbc']}: [{alarm['severity'] or '?'}] {alarm['description']} "
-                          f"({alarm['source'] or '-'})", highlight=False)
+                          f"({alarm['source'] or '-'})", highlight=False, markup=False)
     if any("error" in row for row in rows):
         raise typer.Exit(1)
 
@@ -494,7 +494,7 @@ def sbc_resolve(
                  f"rule {rule['index']} {rule['name']} ({rule['prefix']}"
                  f"{', byoc' if rule['owned'] else ', foreign'})")
         out.print(f"{row['sbc']} {row['dial_plan']}: {number} -> tag {row['tag']!r}, {where}",
-                  highlight=False)
+                  highlight=False, markup=False)
 
 
 cert_app = typer.Typer(help="SBC TLS certificates: Key Vault to each SBC's TLS context.",
