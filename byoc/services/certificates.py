@@ -687,7 +687,8 @@ class CertificateRotation:
         record = certificate_health(status, rotation, self._clock())
         if status.warning_level is not None:
             log.warning(
-                "SBC certificate expires soon",
+                "the certificate SBC %s serves expires in %s day(s) (warning at %s)",
+                status.sbc, status.days_left, status.warning_level,
                 extra={"event": "certificate.expiry_warning", "target": f"sbc:{status.sbc}",
                        "days_left": status.days_left, "threshold": status.warning_level,
                        "fingerprint": status.fingerprint},
