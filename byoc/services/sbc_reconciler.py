@@ -469,7 +469,7 @@ class SbcDialPlanReconciler:
             if stray:
                 problems.append(
                     f"owned rule {rule.name!r} ({rule.prefix}) matches {len(stray)} number(s) "
-                    f"outside the inventory: {_examples(stray)}"
+                    f"byoc does not manage (not in the inventory, or being released): {_examples(stray)}"
                 )
         have = {(r.name, r.prefix, r.tag) for r in owned}
         want = {(r.name, r.prefix, r.tag) for r in desired.rules}

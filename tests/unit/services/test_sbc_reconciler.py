@@ -246,7 +246,7 @@ def test_hand_widened_owned_rule_is_put_back() -> None:
 
     reconciler = SbcDialPlanReconciler(SBC, sbc)
     desired = reconciler.desired(desired_state(records(block(14155551000, 10)), policy()))
-    assert any("outside the inventory" in p for p in reconciler.verify(desired))
+    assert any("byoc does not manage" in p for p in reconciler.verify(desired))
 
     _, problems = sync(sbc, block(14155551000, 10))
     assert problems == []
