@@ -10,10 +10,13 @@ import datetime as dt
 from collections.abc import Callable, Iterable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from byoc.domain.inventory import NumberRecord
 from byoc.domain.jobs import Job
+
+if TYPE_CHECKING:
+    from byoc.adapters.sip import ProbeResult, ProbeTarget
 
 # --- byoc's own storage -------------------------------------------------------------------------
 
@@ -519,6 +522,28 @@ class GenesysPort(Protocol):
     def read_trunk_status(self, trunk_base_name: str | None = None) -> list[GenesysTrunkStatus]:
         """The BYOC (external) trunks, or only those of the named trunk base settings."""
         ...
+
+
+# --- Health -------------------------------------------------------------------------------------
+
+
+class SipProber(Protocol):
+    """One SIP OPTIONS transaction; never raises for network conditions (`byoc.adapters.sip.probe`)."""
+
+    async def __call__(
+        self,
+        target: ProbeTarget,
+        *,
+        timeout_s: float,
+        timer_scale: float = 1.0,
+        ca_bundle: str | None = None,
+    ) -> ProbeResult: ...
+
+
+class TrunkStatusPort(Protocol):
+    """The part of `GenesysPort` the health check reads: the BYOC trunks and their live status."""
+
+    def read_trunk_status(self, trunk_base_name: str | None = None) -> list[GenesysTrunkStatus]: ...
 
 
 # --- Certificates -------------------------------------------------------------------------------

@@ -228,11 +228,13 @@ class Settings(BaseSettings):
     # Health and runtime
     sip_timer_scale: float = Field(default=1.0, gt=0, le=10)
     health_probe_timeout_s: float = Field(default=8.0, gt=0)
+    health_probe_uris: Annotated[list[str], NoDecode] = Field(default_factory=list)
     lock_lease_s: int = Field(default=30, ge=15, le=60)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
     @field_validator(
-        "genesys_outbound_classifications", "nsg_extra_cidrs", "nsg_exclude_cidrs", mode="before"
+        "genesys_outbound_classifications", "nsg_extra_cidrs", "nsg_exclude_cidrs",
+        "health_probe_uris", mode="before"
     )
     @classmethod
     def _csv_or_json_list(cls, value: Any) -> Any:
@@ -242,6 +244,14 @@ class Settings(BaseSettings):
                 return json.loads(text)
             return [part.strip() for part in text.split(",") if part.strip()]
         return value
+
+    @field_validator("health_probe_uris")
+    @classmethod
+    def _sip_uris(cls, value: list[str]) -> list[str]:
+        for uri in value:
+            if not re.fullmatch(r"(?i)sips?:[^\s;]+(;[^\s;]+)*", uri.strip()):
+                raise ValueError(f"{uri!r} is not a SIP URI like sip:host:5060;transport=tcp")
+        return [uri.strip() for uri in value]
 
     @model_validator(mode="before")
     @classmethod
@@ -410,6 +420,9 @@ _DESCRIPTIONS: dict[str, str] = {
     "cert_min_days_left": "A certificate with fewer days left is not uploaded.",
     "sip_timer_scale": "Scale of the SIP T1/T2 timers for OPTIONS probes (1 = RFC 3261).",
     "health_probe_timeout_s": "Timeout of one health probe, seconds.",
+    "health_probe_uris": "Extra SIP OPTIONS health probes besides the SBCs (carrier or Genesys "
+    "endpoints): SIP URIs, comma-separated or JSON list, e.g. sip:host:5060;transport=tcp, "
+    "sips:host:5061.",
     "lock_lease_s": "Target lease length, seconds (15-60; renewed while a sync runs).",
     "log_level": "DEBUG, INFO, WARNING or ERROR.",
 }
