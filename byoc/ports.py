@@ -355,6 +355,16 @@ class GenesysDidPool:
 
 
 @dataclass(frozen=True)
+class GenesysDid:
+    """An assigned pool number and what holds it (`owner_type` IVR_CONFIG, USER, PHONE, GROUP)."""
+
+    number: str
+    owner_type: str
+    owner_id: str
+    owner_name: str = ""
+
+
+@dataclass(frozen=True)
 class GenesysIvr:
     """One Architect IVR ("call route"); `handle` is the adapter's model, kept for the next PUT."""
 
@@ -410,6 +420,7 @@ class GenesysOutboundRoute:
     enabled: bool
     distribution: str = "SEQUENTIAL"
     description: str = ""
+    site: GenesysRef | None = None
 
 
 @dataclass(frozen=True)
@@ -483,6 +494,10 @@ class GenesysPort(Protocol):
 
     def delete_did_pool(self, pool: GenesysDidPool) -> None: ...
 
+    def list_pool_dids(self, pool: GenesysDidPool) -> list[GenesysDid]:
+        """The pool's assigned numbers and their owners (unassigned numbers are not DIDs)."""
+        ...
+
     def list_ivrs(self) -> list[GenesysIvr]: ...
 
     def get_ivr(self, ivr_id: str) -> GenesysIvr: ...
@@ -507,7 +522,9 @@ class GenesysPort(Protocol):
 
     def find_trunk_base(self, name: str) -> GenesysRef | None: ...
 
-    def list_outbound_routes(self, site: GenesysRef) -> list[GenesysOutboundRoute]: ...
+    def list_outbound_routes(self) -> list[GenesysOutboundRoute]:
+        """Every outbound route of every site, each with its site."""
+        ...
 
     def create_outbound_route(
         self, site: GenesysRef, spec: GenesysOutboundRouteSpec

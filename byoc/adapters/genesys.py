@@ -29,11 +29,13 @@ import threading
 import time
 from collections import Counter, deque
 from collections.abc import Callable, Iterable
+from dataclasses import replace
 from functools import partial
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from byoc.ports import (
     GenesysContact,
+    GenesysDid,
     GenesysDidPool,
     GenesysError,
     GenesysIvr,
@@ -528,6 +530,23 @@ class GenesysAdapter:
                     raise
                 self._sleep(delay)
 
+    def list_pool_dids(self, pool: GenesysDidPool) -> list[GenesysDid]:
+        """`GET /dids?didPool.id=`: only assigned numbers are DIDs, so this reads what holds them."""
+        edges = self._apis().edges
+        models = self._pages(
+            f"list the assigned numbers of DID pool {pool.start}-{pool.end}",
+            lambda page: edges.get_telephony_providers_edges_dids(
+                did_pool_id=pool.id, page_size=PAGE_SIZE, page_number=page))
+        return [
+            GenesysDid(
+                number=str(m.phone_number),
+                owner_type=str(m.owner_type or ""),
+                owner_id=str(m.owner.id) if m.owner else "",
+                owner_name=str(m.owner.name or "") if m.owner else "",
+            )
+            for m in models
+        ]
+
     # --- IVRs ------------------------------------------------------------------------------------
 
     def list_ivrs(self) -> list[GenesysIvr]:
@@ -649,12 +668,13 @@ class GenesysAdapter:
                 name=name, page_size=PAGE_SIZE, page_number=page))
         return _named(models, name)
 
-    def list_outbound_routes(self, site: GenesysRef) -> list[GenesysOutboundRoute]:
+    def list_outbound_routes(self) -> list[GenesysOutboundRoute]:
+        """`GET /outboundroutes`: the routes of every site, each naming its site (one read)."""
         edges = self._apis().edges
         models = self._pages(
-            f"list outbound routes of site {site.name!r}",
-            lambda page: edges.get_telephony_providers_edges_site_outboundroutes(
-                site.id, page_size=PAGE_SIZE, page_number=page))
+            "list outbound routes",
+            lambda page: edges.get_telephony_providers_edges_outboundroutes(
+                page_size=PAGE_SIZE, page_number=page))
         return [_route(m) for m in models]
 
     def create_outbound_route(
@@ -667,11 +687,13 @@ class GenesysAdapter:
             created = self._call(
                 what, apis.edges.post_telephony_providers_edges_site_outboundroutes, site.id, body)
         except GenesysError:
-            for route in self.list_outbound_routes(site):
-                if route.name == spec.name and route.description == spec.description:
+            for route in self.list_outbound_routes():
+                if (route.site is None or route.site.id == site.id) and (
+                    route.name == spec.name and route.description == spec.description
+                ):
                     return route  # an earlier attempt landed
             raise
-        return _route(created)
+        return replace(_route(created), site=site)
 
     def update_outbound_route(
         self, site: GenesysRef, route: GenesysOutboundRoute, spec: GenesysOutboundRouteSpec
@@ -683,7 +705,7 @@ class GenesysAdapter:
         saved = self._call(
             what, apis.edges.put_telephony_providers_edges_site_outboundroute,
             site.id, route.id, body)
-        return _route(saved)
+        return replace(_route(saved), site=site)
 
     def delete_outbound_route(self, site: GenesysRef, route: GenesysOutboundRoute) -> None:
         edges = self._apis().edges
@@ -790,6 +812,8 @@ def _route(model: Any) -> GenesysOutboundRoute:
         enabled=bool(model.enabled),
         distribution=str(model.distribution or "SEQUENTIAL"),
         description=str(model.description or ""),
+        site=(GenesysRef(id=str(site.id), name=str(site.name or ""))
+              if (site := getattr(model, "site", None)) is not None else None),
     )
 
 

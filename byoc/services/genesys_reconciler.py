@@ -5,11 +5,12 @@ Target `genesys`. What byoc owns and what it leaves alone:
 - **DID pools.** A pool whose description contains `managed-by:byoc` is byoc's. byoc's pools cover
   the managed numbers that no foreign pool already covers, one pool per contiguous run of uncovered
   numbers (at most 100,000 numbers each). A number inside a foreign pool is covered by it and gets
-  no pool of byoc's; foreign pools are never written, and one overlapping a pool of byoc's
-  (Genesys is documented to refuse that) is reported and neither changes. A pool that must shrink or split is deleted
-  and created again with its new ranges (Genesys pools are not resized), after every number in it
-  has been unrouted; the numbers that stay are routed again right after. A pool is never grown:
-  new numbers next to it get a pool of their own, so routed numbers are not disturbed.
+  no pool of byoc's. Foreign pools are never written; one overlapping a pool of byoc's (Genesys is
+  documented to refuse that) is reported and neither changes. A pool that must shrink or split is
+  deleted and created again with its new ranges (Genesys pools are not resized) after every
+  number in it is unrouted; the numbers that stay are routed again right after. A pool holding a
+  number byoc cannot unassign (a phone, a group) is left as it is and reported. A pool is never
+  grown: new numbers next to it get a pool of their own, so routed numbers are not disturbed.
 - **Routing.** A managed number goes into the `dnis` of the IVR (call route) the policy names, or
   becomes the WORK phone of the user with the policy's email; `none` means not routed. Routing is
   byoc's for every managed, releasing, or byoc-pooled number: such a number held by another IVR or
@@ -23,8 +24,9 @@ Target `genesys`. What byoc owns and what it leaves alone:
 
 Writes run in an order that never strands a number: routing removals, pool deletions, pool
 creations, routing additions (IVR numbers added at most `BYOC_GENESYS_NUMBERS_PER_IVR_PUT` per
-PUT), then the outbound route. A sync reads the pools, the IVRs, the users involved and the site's
-outbound routes once; verify re-reads only what was written.
+PUT), then the outbound route. A sync reads the pools, the IVRs, the users involved, the holders
+of numbers in pools that must go, and every outbound route once. Verify reads the pools and
+routes again when it wrote them, and checks IVRs and users as each write returned them.
 """
 
 from __future__ import annotations
@@ -41,7 +43,9 @@ from weakref import WeakKeyDictionary
 from byoc.domain.numbers import NumberSet
 from byoc.domain.plan import Action, Change, Plan
 from byoc.ports import (
+    GenesysDid,
     GenesysDidPool,
+    GenesysError,
     GenesysIvr,
     GenesysNumberInUse,
     GenesysOutboundRoute,
@@ -100,6 +104,23 @@ class UserDirectory:
                 self._by_email[email] = found.get(email)
         return {e: u for e in wanted if (u := self._by_email.get(e)) is not None}
 
+    def lookup_ids(self, user_ids: Iterable[str]) -> dict[str, GenesysUser]:
+        """The users with these ids, by email (each read once; those gone are left out)."""
+        known = {u.id: u for u in self.known()}
+        found: dict[str, GenesysUser] = {}
+        for user_id in sorted(set(user_ids)):
+            user = known.get(user_id)
+            if user is None:
+                try:
+                    user = self._port.get_user(user_id)
+                except GenesysError as exc:
+                    if exc.status != 404:
+                        raise
+                    continue
+                self.remember(user)
+            found[user.email.casefold()] = user
+        return found
+
     def known(self) -> list[GenesysUser]:
         return [u for u in self._by_email.values() if u is not None]
 
@@ -107,13 +128,48 @@ class UserDirectory:
         self._by_email[user.email.casefold()] = user
 
 
-@dataclass(frozen=True)
-class OutboundState:
-    """The configured site, trunk base and the site's outbound routes (None: not found)."""
+class PoolDids:
+    """The assigned numbers of byoc's pools, read on demand (only pools that must go need them)."""
 
-    site: GenesysRef | None
-    trunk_base: GenesysRef | None
-    routes: tuple[GenesysOutboundRoute, ...] = ()
+    def __init__(self, port: GenesysPort) -> None:
+        self._port = port
+        self._by_pool: dict[str, list[GenesysDid]] = {}
+
+    def of(self, pool: GenesysDidPool) -> list[GenesysDid]:
+        if pool.id not in self._by_pool:
+            self._by_pool[pool.id] = self._port.list_pool_dids(pool)
+        return self._by_pool[pool.id]
+
+
+class OutboundState:
+    """The outbound routes of the configured site, from one read of every site's routes; the
+    site and the trunk base are looked up only when byoc's route must be written."""
+
+    def __init__(self, port: GenesysPort, site_name: str, trunk_base_name: str,
+                 routes: Iterable[GenesysOutboundRoute]) -> None:
+        self._port = port
+        self.site_name = site_name
+        self.trunk_base_name = trunk_base_name
+        self.routes = tuple(r for r in routes
+                            if r.site is not None and r.site.name.casefold() == site_name.casefold())
+        self._site: GenesysRef | None = self.routes[0].site if self.routes else None
+        self._site_read = self._site is not None
+        self._base: GenesysRef | None = None
+        self._base_read = False
+
+    def site(self) -> GenesysRef | None:
+        if not self._site_read:
+            self._site, self._site_read = self._port.find_site(self.site_name), True
+        return self._site
+
+    def trunk_base(self) -> GenesysRef | None:
+        if not self._base_read:
+            self._base, self._base_read = self._port.find_trunk_base(self.trunk_base_name), True
+        return self._base
+
+    def through_trunk_base(self, route: GenesysOutboundRoute) -> bool:
+        """True when the route sends calls through the configured trunk base (by name)."""
+        return any(b.name.casefold() == self.trunk_base_name.casefold() for b in route.trunk_bases)
 
 
 @dataclass(frozen=True)
@@ -123,6 +179,7 @@ class GenesysState:
     pools: tuple[GenesysDidPool, ...]
     ivrs: tuple[GenesysIvr, ...]
     users: UserDirectory
+    dids: PoolDids
     outbound: OutboundState | None = None
 
 
@@ -222,6 +279,8 @@ class _Analysis:
     notes: list[str] = field(default_factory=list)
     unroutable: dict[str, str] = field(default_factory=dict)
     """number -> why it cannot be routed as the policy says."""
+    stuck: dict[str, str] = field(default_factory=dict)
+    """number -> why a pool of byoc's still covers it."""
     numbers_before: int = 0
 
 
@@ -250,6 +309,7 @@ class GenesysReconciler:
             pools=tuple(self._port.list_did_pools()),
             ivrs=tuple(self._port.list_ivrs()),
             users=UserDirectory(self._port),
+            dids=PoolDids(self._port),
             outbound=self._read_outbound(),
         )
         self._remember(state)
@@ -312,15 +372,17 @@ class GenesysReconciler:
                 raise ForeignGenesysObjectError(f"unknown change kind {change.kind!r}; not applied")
 
     def verify(self, desired: GenesysDesired) -> list[str]:
-        """What still differs, re-reading only what this sync wrote."""
+        """What still differs. Pools and outbound routes this sync wrote are read again; IVRs and
+        users are checked as Genesys returned them from each write (its own state after it)."""
         actual = self._snapshot
         if actual is None:
             actual = self.read_actual()
         elif self._dirty:
             actual = GenesysState(
                 pools=tuple(self._port.list_did_pools()) if "pools" in self._dirty else actual.pools,
-                ivrs=tuple(self._port.list_ivrs()) if "ivrs" in self._dirty else actual.ivrs,
-                users=UserDirectory(self._port) if "users" in self._dirty else actual.users,
+                ivrs=tuple(self._ivrs.values()),
+                users=actual.users,
+                dids=PoolDids(self._port),
                 outbound=self._read_outbound() if "outbound" in self._dirty else actual.outbound,
             )
             self._remember(actual)
@@ -328,7 +390,7 @@ class GenesysReconciler:
         analysis = self._analyse(actual, desired)
         problems = [f"{c.kind} {c.key} still differs: {c.summary}" for c in analysis.changes]
         reasons: dict[str, list[str]] = defaultdict(list)
-        for number, reason in analysis.unroutable.items():
+        for number, reason in (*analysis.unroutable.items(), *analysis.stuck.items()):
             reasons[reason].append(number)
         problems += [f"{_preview(sorted(numbers))}: {reason}" for reason, numbers in reasons.items()]
         return problems
@@ -367,6 +429,8 @@ class GenesysReconciler:
                     f"{clash.pool.name!r} ({_range_key(clash.pool)}, id {clash.pool.id}); byoc "
                     "changes neither: remove the overlap by hand")
 
+        pool_user_ids = self._unassignable(actual, dropped, kept, present, out)
+
         kept_index = _SpanIndex(_Span.of(p.start, p.end, p) for p in kept)
         in_foreign: dict[str, GenesysDidPool] = {}
         for number in present:
@@ -390,36 +454,84 @@ class GenesysReconciler:
         out.numbers_before = len(owned_numbers) + sum(
             1 for n in responsible if n not in owned_numbers and foreign.find(n) is not None)
 
-        removals, additions = self._routing(actual, desired, responsible, dropped_numbers, out)
+        # A new pool overlapping a pool that goes can only be created after the deletion; its
+        # numbers are routed after that too. Every other new pool is created first.
+        dropped_spans = [_Span.of(p.start, p.end) for p in dropped]
+        late_spans = [s for s in new_spans if any(s.overlaps(d) for d in dropped_spans)]
+        early_spans = [s for s in new_spans if s not in late_spans]
+        late_numbers = {n for s in late_spans for n in _numbers(s)} | dropped_numbers
+        early, late = self._routing(
+            actual, desired, responsible, dropped_numbers, late_numbers, pool_user_ids, out)
 
-        for pool in dropped:
-            stays = sorted(n for n in _numbers(_Span.of(pool.start, pool.end)) if n in needed)
-            summary = (
-                f"no longer wanted ({_Span.of(pool.start, pool.end).size} numbers)" if not stays
-                else f"range changes: deleted and created again around {len(stays)} number(s) "
-                "that stay (they are unrouted first and routed again after)")
-            removals.append(Change(
-                target=self.target, action=Action.REMOVE, kind=POOL_KIND, key=_range_key(pool),
-                summary=summary,
-                before={"id": pool.id, "start": pool.start, "end": pool.end, "name": pool.name,
-                        "description": pool.description},
-                numbers_removed=tuple(_numbers(_Span.of(pool.start, pool.end))),
-            ))
-        created = [
-            Change(
-                target=self.target, action=Action.ADD, kind=POOL_KIND,
-                key=f"{_text(s.width, s.low)}-{_text(s.width, s.high)}",
-                summary=f"{s.size} number(s)",
-                after={"start": _text(s.width, s.low), "end": _text(s.width, s.high),
-                       "name": f"byoc {_text(s.width, s.low)}-{_text(s.width, s.high)}",
-                       "description": POOL_DESCRIPTION},
-                numbers_added=tuple(_numbers(s)),
-            )
-            for s in new_spans
+        deletions = [self._pool_removal(pool, needed) for pool in dropped]
+        out.changes = [
+            *(self._pool_creation(s) for s in early_spans),
+            *early,
+            *deletions,
+            *(self._pool_creation(s) for s in late_spans),
+            *late,
+            *self._outbound(actual, desired, out),
         ]
-        out.changes = [*removals, *created, *additions, *self._outbound(actual, desired, out)]
         self._pool_notes(in_foreign, out)
         return out
+
+    def _pool_removal(self, pool: GenesysDidPool, needed: NumberSet) -> Change:
+        span = _Span.of(pool.start, pool.end)
+        stays = [n for n in _numbers(span) if n in needed]
+        summary = (
+            f"no longer wanted ({span.size} numbers)" if not stays
+            else f"range changes: deleted and created again around the {len(stays)} number(s) "
+            "that stay (unrouted first, routed again after)")
+        return Change(
+            target=self.target, action=Action.REMOVE, kind=POOL_KIND, key=_range_key(pool),
+            summary=summary,
+            before={"id": pool.id, "start": pool.start, "end": pool.end, "name": pool.name,
+                    "description": pool.description},
+            numbers_removed=tuple(_numbers(span)),
+        )
+
+    def _pool_creation(self, span: _Span) -> Change:
+        first, last = _text(span.width, span.low), _text(span.width, span.high)
+        return Change(
+            target=self.target, action=Action.ADD, kind=POOL_KIND, key=f"{first}-{last}",
+            summary=f"{span.size} number(s)",
+            after={"start": first, "end": last, "name": f"byoc {first}-{last}",
+                   "description": POOL_DESCRIPTION},
+            numbers_added=tuple(_numbers(span)),
+        )
+
+    def _unassignable(
+        self,
+        actual: GenesysState,
+        dropped: list[GenesysDidPool],
+        kept: list[GenesysDidPool],
+        present: NumberSet,
+        out: _Analysis,
+    ) -> set[str]:
+        """Read who holds the numbers of the pools that must go. A pool holding a number byoc
+        cannot unassign (a phone, a group, an IVR it cannot see) stays, reported; returns the ids
+        of users holding numbers of the others (they are unrouted first)."""
+        ivr_ids = {i.id for i in actual.ivrs}
+        user_ids: set[str] = set()
+        for pool in list(dropped):
+            dids = actual.dids.of(pool)
+            stuck = [d for d in dids if d.owner_type != "USER"
+                     and not (d.owner_type == "IVR_CONFIG" and d.owner_id in ivr_ids)]
+            if not stuck:
+                user_ids |= {d.owner_id for d in dids if d.owner_type == "USER"}
+                continue
+            dropped.remove(pool)
+            kept.append(pool)
+            first = stuck[0]
+            why = (f"{first.number} in it is assigned to {first.owner_type} "
+                   f"{first.owner_name or first.owner_id!r}, which byoc does not unassign")
+            out.conflicts.append(
+                f"byoc's DID pool {_range_key(pool)} (id {pool.id}) must shrink or go, but {why}; "
+                "unassign it by hand")
+            for number in _numbers(_Span.of(pool.start, pool.end)):
+                if number not in present:
+                    out.stuck[number] = f"still in DID pool {_range_key(pool)}: {why}"
+        return user_ids
 
     def _routing(
         self,
@@ -427,19 +539,23 @@ class GenesysReconciler:
         desired: GenesysDesired,
         responsible: set[str],
         dropped_numbers: set[str],
+        late_numbers: set[str],
+        pool_user_ids: set[str],
         out: _Analysis,
     ) -> tuple[list[Change], list[Change]]:
-        """Routing removals (with the unrouting ahead of pool deletions) and additions."""
+        """Routing changes in two rounds. The early round (before pool deletions) takes every
+        number from where it must not stay and adds what can be added at once; the late round
+        adds numbers that first had to leave another holder or wait for a recreated pool."""
         emails = {name for kind, name in desired.routes.values() if kind == "user" and name}
         users = actual.users.lookup({*emails, *desired.user_hints})
+        users.update(actual.users.lookup_ids(pool_user_ids))
         holders = _holders(actual.ivrs, users.values(), responsible)
         wanted = _wanted_holders(actual.ivrs, users, desired, responsible, out)
         _one_work_phone_per_user(wanted, users, responsible, out)
 
-        ivr_remove: dict[str, list[str]] = defaultdict(list)
-        ivr_add: dict[str, list[str]] = defaultdict(list)
-        user_remove: dict[str, list[str]] = defaultdict(list)
-        user_work: dict[str, str] = {}
+        remove: dict[Holder, list[str]] = defaultdict(list)
+        add_early: dict[Holder, list[str]] = defaultdict(list)
+        add_late: dict[Holder, list[str]] = defaultdict(list)
         for number in sorted(responsible):
             if number in out.unroutable:
                 continue
@@ -448,61 +564,59 @@ class GenesysReconciler:
             held_by = holders.get(number, [])
             for holder in held_by:
                 if holder != goal or recreate:
-                    (ivr_remove if holder[0] == "ivr" else user_remove)[holder[1]].append(number)
+                    remove[holder].append(number)
             if goal is not None and (goal not in held_by or recreate):
-                if goal[0] == "ivr":
-                    ivr_add[goal[1]].append(number)
-                else:
-                    user_work[goal[1]] = number
+                moving = any(h != goal for h in held_by)
+                waits = recreate or moving or number in late_numbers
+                (add_late if waits else add_early)[goal].append(number)
 
-        ivr_by_id = {i.id: i for i in actual.ivrs}
-        user_by_id = {u.id: u for u in users.values()}
-        removals = [self._ivr_change(ivr_by_id[i], remove=n) for i, n in ivr_remove.items()]
-        removals += [self._user_change(user_by_id[u], remove=n) for u, n in user_remove.items()]
-        additions = [
-            self._ivr_change(ivr_by_id[i], add=n, per_put=max(1, desired.numbers_per_put))
-            for i, n in ivr_add.items()
-        ]
-        additions += [self._user_change(user_by_id[u], work=n) for u, n in user_work.items()]
-        return sorted(removals, key=_change_order), sorted(additions, key=_change_order)
+        ivrs = {i.id: i for i in actual.ivrs}
+        by_id = {u.id: u for u in users.values()}
+        per_put = max(1, desired.numbers_per_put)
+        early: list[Change] = []
+        for holder in sorted({*remove, *add_early}):
+            gone, added = remove.get(holder, []), add_early.get(holder, [])
+            if holder[0] == "ivr":
+                early.append(self._ivr_change(ivrs[holder[1]], gone, added, per_put))
+            else:
+                early.append(self._user_change(by_id[holder[1]], gone, added))
+        late: list[Change] = []
+        for holder in sorted(add_late):
+            if holder[0] == "ivr":
+                late.append(self._ivr_change(ivrs[holder[1]], [], add_late[holder], per_put))
+            else:
+                late.append(self._user_change(by_id[holder[1]], [], add_late[holder]))
+        return sorted(early, key=_change_order), sorted(late, key=_change_order)
 
     def _ivr_change(
-        self, ivr: GenesysIvr, *, remove: list[str] | None = None, add: list[str] | None = None,
-        per_put: int = 50,
+        self, ivr: GenesysIvr, remove: list[str], add: list[str], per_put: int
     ) -> Change:
-        before = {"id": ivr.id, "version": ivr.version, "dnis": len(ivr.dnis)}
+        parts = []
         if remove:
-            return Change(
-                target=self.target, action=Action.UPDATE, kind=IVR_KIND, key=ivr.name,
-                summary=f"remove {len(remove)} number(s): {_preview(remove)}",
-                before=before, after={"id": ivr.id, "remove": remove},
-                numbers_removed=tuple(remove),
-            )
-        numbers = add or []
-        writes = -(-len(numbers) // per_put)
+            parts.append(f"remove {len(remove)} number(s): {_preview(remove)}")
+        if add:
+            writes = -(-len(add) // per_put)
+            parts.append(f"add {len(add)} number(s) in {writes} write(s) of at most {per_put}: "
+                         f"{_preview(add)}")
         return Change(
             target=self.target, action=Action.UPDATE, kind=IVR_KIND, key=ivr.name,
-            summary=f"add {len(numbers)} number(s) in {writes} write(s) of at most {per_put}: "
-            f"{_preview(numbers)}",
-            before=before, after={"id": ivr.id, "add": numbers, "per_put": per_put},
-            numbers_added=tuple(numbers),
+            summary="; ".join(parts),
+            before={"id": ivr.id, "version": ivr.version, "dnis": len(ivr.dnis)},
+            after={"id": ivr.id, "remove": remove, "add": add, "per_put": per_put},
+            numbers_added=tuple(add), numbers_removed=tuple(remove),
         )
 
-    def _user_change(
-        self, user: GenesysUser, *, remove: list[str] | None = None, work: str | None = None
-    ) -> Change:
-        before = {"id": user.id, "version": user.version, "phones": user.phones()}
-        if remove:
-            return Change(
-                target=self.target, action=Action.UPDATE, kind=USER_KIND, key=user.email,
-                summary=f"remove phone {_preview(remove)}", before=before,
-                after={"id": user.id, "remove": remove}, numbers_removed=tuple(remove),
-            )
-        assert work is not None
+    def _user_change(self, user: GenesysUser, remove: list[str], add: list[str]) -> Change:
+        work = add[0] if add else None
+        parts = [f"remove phone {_preview(remove)}"] if remove else []
+        if work:
+            parts.append(f"work phone {work}")
         return Change(
             target=self.target, action=Action.UPDATE, kind=USER_KIND, key=user.email,
-            summary=f"work phone {work}", before=before, after={"id": user.id, "work": work},
-            numbers_added=(work,),
+            summary="; ".join(parts),
+            before={"id": user.id, "version": user.version, "phones": user.phones()},
+            after={"id": user.id, "remove": remove, "work": work},
+            numbers_added=tuple(add[:1]), numbers_removed=tuple(remove),
         )
 
     def _pool_notes(self, in_foreign: dict[str, GenesysDidPool], out: _Analysis) -> None:
@@ -523,79 +637,76 @@ class GenesysReconciler:
         settings = self._settings
         if not (settings.genesys_site_name and settings.genesys_trunk_base_name):
             return None
-        site = self._port.find_site(settings.genesys_site_name)
-        base = self._port.find_trunk_base(settings.genesys_trunk_base_name)
-        routes = tuple(self._port.list_outbound_routes(site)) if site is not None else ()
-        return OutboundState(site=site, trunk_base=base, routes=routes)
+        return OutboundState(self._port, settings.genesys_site_name,
+                             settings.genesys_trunk_base_name, self._port.list_outbound_routes())
 
     def _outbound(
         self, actual: GenesysState, desired: GenesysDesired, out: _Analysis
     ) -> list[Change]:
         wanted = desired.outbound
-        if wanted is None:
+        state = actual.outbound
+        if wanted is None or state is None:
             out.notes.append(
                 "the outbound route is not managed: set BYOC_GENESYS_SITE_NAME and "
                 "BYOC_GENESYS_TRUNK_BASE_NAME")
             return []
-        state = actual.outbound
-        if state is None or state.site is None:
-            out.conflicts.append(f"site {wanted.site!r} does not exist in Genesys; check "
-                                 "BYOC_GENESYS_SITE_NAME (the outbound route is left alone)")
-            return []
-        if state.trunk_base is None:
-            out.conflicts.append(
-                f"trunk base settings {wanted.trunk_base!r} do not exist in Genesys; check "
-                "BYOC_GENESYS_TRUNK_BASE_NAME (the outbound route is left alone)")
-            return []
-        base = state.trunk_base
         mine = [r for r in state.routes if r.name == wanted.route_name and owned(r.description)]
         clash = [r for r in state.routes if r.name == wanted.route_name and not owned(r.description)]
         if clash:
             out.conflicts.append(
-                f"outbound route {wanted.route_name!r} on site {state.site.name!r} is not byoc's "
-                f"(no {MARKER!r} in its description); byoc does not change it. Rename it, mark it, "
-                "or set BYOC_GENESYS_OUTBOUND_ROUTE_NAME")
+                f"outbound route {wanted.route_name!r} on site {wanted.site!r} is not byoc's (no "
+                f"{MARKER!r} in its description); byoc does not change it. Rename it, mark it, or "
+                "set BYOC_GENESYS_OUTBOUND_ROUTE_NAME")
             return []
         carried: list[str] = []
         for classification in wanted.classifications:
             others = [r for r in state.routes if r.enabled and not owned(r.description)
                       and classification in r.classification_types]
-            if not others:
-                carried.append(classification)
-                continue
-            agreeing = [r for r in others if any(b.id == base.id for b in r.trunk_bases)]
+            agreeing = [r for r in others if state.through_trunk_base(r)]
             if agreeing:
                 out.notes.append(
-                    f"{classification} calls already go through {base.name!r} by foreign outbound "
-                    f"route {agreeing[0].name!r}")
-            else:
+                    f"{classification} calls already go through {wanted.trunk_base!r} by foreign "
+                    f"outbound route {agreeing[0].name!r}")
+            elif others:
                 through = ", ".join(b.name or b.id for b in others[0].trunk_bases) or "no trunk"
                 out.conflicts.append(
                     f"foreign outbound route {others[0].name!r} sends {classification} calls "
-                    f"through {through}, not the BYOC trunk base {base.name!r}; byoc does not "
-                    "change it")
-        spec = GenesysOutboundRouteSpec(
-            name=wanted.route_name, classification_types=tuple(carried), trunk_base=base,
-            description=ROUTE_DESCRIPTION)
+                    f"through {through}, not the BYOC trunk base {wanted.trunk_base!r}; byoc does "
+                    "not change it")
+            else:
+                carried.append(classification)
         current = mine[0] if mine else None
         if not carried:
             if current is None:
                 return []
-            return [self._route_change(Action.REMOVE, current, None, "no classification left for "
-                                       "byoc's route (foreign routes carry them)")]
-        if current is None:
-            return [self._route_change(
-                Action.ADD, None, spec, f"{', '.join(carried)} through {base.name!r}")]
-        differences = _route_differences(current, spec)
-        if not differences:
+            return [self._route_change(Action.REMOVE, current, None, current.site,
+                                       "no classification left for byoc's route (foreign "
+                                       "routes carry them)")]
+        if current is not None and not _route_differences(current, carried, state):
             return []
-        return [self._route_change(Action.UPDATE, current, spec, "; ".join(differences))]
+        site, base = state.site(), state.trunk_base()
+        if site is None or base is None:
+            missing = (f"site {wanted.site!r} (BYOC_GENESYS_SITE_NAME)" if site is None
+                       else f"trunk base settings {wanted.trunk_base!r} "
+                       "(BYOC_GENESYS_TRUNK_BASE_NAME)")
+            out.conflicts.append(f"{missing} does not exist in Genesys; byoc's outbound route "
+                                 "is not written")
+            return []
+        spec = GenesysOutboundRouteSpec(
+            name=wanted.route_name, classification_types=tuple(carried), trunk_base=base,
+            description=ROUTE_DESCRIPTION)
+        if current is None:
+            return [self._route_change(Action.ADD, None, spec, site,
+                                       f"{', '.join(carried)} through {base.name!r}")]
+        summary = "; ".join(_route_differences(current, carried, state))
+        return [self._route_change(Action.UPDATE, current, spec, site, summary)]
 
     def _route_change(
         self,
         action: Action,
         current: GenesysOutboundRoute | None,
         spec: GenesysOutboundRouteSpec | None,
+        site: GenesysRef | None,
         summary: str,
     ) -> Change:
         before = None if current is None else {
@@ -610,9 +721,11 @@ class GenesysReconciler:
             "enabled": spec.enabled, "distribution": spec.distribution,
             "description": spec.description,
         }
-        key = (spec.name if spec else current.name if current else "")
+        key = spec.name if spec else current.name if current else ""
+        where = {"site": {"id": site.id, "name": site.name}} if site else {}
         return Change(target=self.target, action=action, kind=ROUTE_KIND, key=key,
-                      summary=summary, before=before, after=after)
+                      summary=summary, before=before and {**before, **where},
+                      after=after and {**after, **where})
 
     # --- applying --------------------------------------------------------------------------------
 
@@ -639,23 +752,21 @@ class GenesysReconciler:
             description=before.get("description", "")))
 
     def _apply_ivr(self, change: Change, lease: HeldLease) -> None:
+        """Removals ride on the first PUT; additions go `per_put` at a time. A number something
+        else holds is dropped from its PUT and left for verify to report."""
         after = change.after
         ivr = self._current_ivr(after["id"])
         remove = tuple(after.get("remove", ()))
-        if remove:
-            lease.check()
-            self._dirty.add("ivrs")
-            ivr = self._port.update_ivr_dnis(ivr, remove=remove)
-            self._ivrs[ivr.id] = ivr
         add = list(after.get("add", ()))
         per_put = max(1, int(after.get("per_put", self._settings.genesys_numbers_per_ivr_put)))
-        for first in range(0, len(add), per_put):
-            chunk = add[first:first + per_put]
-            while chunk:
+        chunks = [add[i:i + per_put] for i in range(0, len(add), per_put)] or [[]]
+        for index, chunk in enumerate(chunks):
+            gone = remove if index == 0 else ()
+            while chunk or gone:
                 lease.check()
                 self._dirty.add("ivrs")
                 try:
-                    ivr = self._port.update_ivr_dnis(ivr, add=tuple(chunk))
+                    ivr = self._port.update_ivr_dnis(ivr, add=tuple(chunk), remove=gone)
                 except GenesysNumberInUse as refused:
                     if refused.number not in chunk:
                         raise
@@ -663,40 +774,41 @@ class GenesysReconciler:
                         "event": "genesys.number_in_use", "target": self.target,
                         "number": refused.number, "ivr": ivr.name, "reason": str(refused)})
                     chunk.remove(refused.number)
-                    ivr = self._port.get_ivr(ivr.id)
                     continue
                 self._ivrs[ivr.id] = ivr
                 break
 
     def _apply_user(self, change: Change, lease: HeldLease) -> None:
         after = change.after
-        user = self._port.get_user(after["id"]) if self._snapshot is None else next(
-            (u for u in self._snapshot.users.known() if u.id == after["id"]), None
-        ) or self._port.get_user(after["id"])
+        user = self._current_user(after["id"])
+        remove = tuple(after.get("remove", ()))
+        work = after.get("work")
         lease.check()
         self._dirty.add("users")
         try:
-            saved = self._port.update_user_phones(
-                user, remove=tuple(after.get("remove", ())), work=after.get("work"))
+            saved = self._port.update_user_phones(user, remove=remove, work=work)
         except GenesysNumberInUse as refused:
             log.warning("number held elsewhere; not routed", extra={
                 "event": "genesys.number_in_use", "target": self.target,
                 "number": refused.number, "user": user.email, "reason": str(refused)})
-            return
+            if not remove or refused.number != work:
+                return
+            lease.check()
+            saved = self._port.update_user_phones(user, remove=remove)
         if self._snapshot is not None:
             self._snapshot.users.remember(saved)
 
     def _apply_route(self, change: Change, lease: HeldLease) -> None:
         state = self._snapshot.outbound if self._snapshot else None
-        if state is None or state.site is None:
-            raise ForeignGenesysObjectError("outbound route change without a read of the site; "
-                                            "not applied")
-        site = state.site
-        current = next((r for r in state.routes if change.before and r.id == change.before["id"]),
-                       None)
-        if current is not None and not owned(current.description):
+        known = {r.id: r for r in state.routes} if state else {}
+        current = known.get(change.before["id"]) if change.before else None
+        if change.before and (current is None or not owned(current.description)):
             raise ForeignGenesysObjectError(
-                f"outbound route {current.name!r} is not byoc's; byoc never changes it")
+                f"outbound route {change.key!r} is not a route byoc read as its own; not changed")
+        where = (change.after or change.before or {}).get("site")
+        if not where:
+            raise ForeignGenesysObjectError(f"outbound route {change.key!r}: no site; not applied")
+        site = GenesysRef(id=where["id"], name=where["name"])
         lease.check()
         self._dirty.add("outbound")
         if change.action is Action.REMOVE:
@@ -720,6 +832,11 @@ class GenesysReconciler:
     def _remember(self, state: GenesysState) -> None:
         self._snapshot = state
         self._ivrs = {i.id: i for i in state.ivrs}
+
+    def _current_user(self, user_id: str) -> GenesysUser:
+        known = self._snapshot.users.known() if self._snapshot else []
+        user = next((u for u in known if u.id == user_id), None)
+        return user if user is not None else self._port.get_user(user_id)
 
     def _current_ivr(self, ivr_id: str) -> GenesysIvr:
         ivr = self._ivrs.get(ivr_id)
@@ -821,16 +938,17 @@ def _one_work_phone_per_user(
             out.unroutable[first] = f"user {user.email} has a work phone byoc does not manage"
 
 
-def _route_differences(current: GenesysOutboundRoute, spec: GenesysOutboundRouteSpec) -> list[str]:
+def _route_differences(
+    current: GenesysOutboundRoute, carried: list[str], state: OutboundState
+) -> list[str]:
     found: list[str] = []
-    if set(current.classification_types) != set(spec.classification_types):
-        found.append(f"classifications {sorted(current.classification_types)} -> "
-                     f"{sorted(spec.classification_types)}")
-    if [b.id for b in current.trunk_bases] != [spec.trunk_base.id]:
+    if set(current.classification_types) != set(carried):
+        found.append(f"classifications {sorted(current.classification_types)} -> {sorted(carried)}")
+    if len(current.trunk_bases) != 1 or not state.through_trunk_base(current):
         found.append(f"trunk bases {[b.name or b.id for b in current.trunk_bases]} -> "
-                     f"[{spec.trunk_base.name!r}]")
-    if current.enabled != spec.enabled:
-        found.append(f"enabled {current.enabled} -> {spec.enabled}")
+                     f"[{state.trunk_base_name!r}]")
+    if not current.enabled:
+        found.append("enabled False -> True")
     return found
 
 

@@ -21,6 +21,7 @@ from byoc.domain.plan import Action, Change, GuardLimits, Plan, SafetyGuardRefus
 from byoc.domain.policy import load_policy
 from byoc.ports import (
     GenesysContact,
+    GenesysDid,
     GenesysDidPool,
     GenesysError,
     GenesysIvr,
@@ -119,7 +120,7 @@ class FakeGenesys:
         route_id = next(self.ids)
         self.routes[route_id] = GenesysOutboundRoute(
             route_id, name, 1, tuple(classes), (self.bases[base],), enabled, "SEQUENTIAL",
-            description)
+            description, site=self.site)
         return route_id
 
     # --- what tests look at ----------------------------------------------------------------------
@@ -172,6 +173,21 @@ class FakeGenesys:
         if held:
             raise GenesysError(f"pool has assigned numbers {held}", status=409)
         self.pools[pool.id] = replace(stored, state="deleted")
+
+    def list_pool_dids(self, pool: GenesysDidPool) -> list[GenesysDid]:
+        self.calls.append("list_pool_dids")
+        found = []
+        for value in range(int(pool.start), int(pool.end) + 1):
+            number = f"+{value}"
+            ivr = next((i for i in self.ivrs.values() if number in i.dnis), None)
+            user = next((u for u in self.users.values() if number in u.phones()), None)
+            if ivr is not None:
+                found.append(GenesysDid(number, "IVR_CONFIG", ivr.id, ivr.name))
+            elif user is not None:
+                found.append(GenesysDid(number, "USER", user.id, user.name))
+            elif number in self.phones_held_elsewhere:
+                found.append(GenesysDid(number, "PHONE", "phone-1", "Lobby phone"))
+        return found
 
     def list_ivrs(self) -> list[GenesysIvr]:
         self.calls.append("list_ivrs")
@@ -241,7 +257,7 @@ class FakeGenesys:
         self.calls.append("find_trunk_base")
         return self.bases.get(name)
 
-    def list_outbound_routes(self, site: GenesysRef) -> list[GenesysOutboundRoute]:
+    def list_outbound_routes(self) -> list[GenesysOutboundRoute]:
         self.calls.append("list_outbound_routes")
         return list(self.routes.values())
 
@@ -431,14 +447,14 @@ def test_a_missing_ivr_is_reported_and_its_numbers_are_left_as_they_are() -> Non
 def test_a_number_moving_between_ivrs_is_removed_before_it_is_added() -> None:
     genesys = org()
     sync(genesys, records(["+14155550001"]))
-    genesys.ivrs[next(i for i, v in genesys.ivrs.items() if v.name == "Main IVR")] = replace(
-        next(v for v in genesys.ivrs.values() if v.name == "Main IVR"), dnis=("+14155559001",))
+    main = next(v for v in genesys.ivrs.values() if v.name == "Main IVR")
+    genesys.ivrs[main.id] = replace(main, dnis=("+14155550001", "+14155559001"))  # by hand
     genesys.writes.clear()
 
     _, problems = sync(genesys, records(["+14155550001", "+14155559001"]))
 
     assert problems == []
-    assert genesys.writes[0] == "ivr Main IVR +0 -1"
+    assert genesys.writes.index("ivr Main IVR +0 -1") < genesys.writes.index("ivr Sales IVR +1 -0")
     assert genesys.holder("+14155559001") == "Sales IVR"
 
 
@@ -500,6 +516,46 @@ def test_offboarding_every_number_removes_routing_then_the_pool() -> None:
     assert genesys.active_pools() == [] and genesys.dnis("Main IVR") == []
     assert genesys.phones("alice@example.com") == []
     assert plan.numbers_removed() == {"+14155557001", *numbers(100, 102)}
+
+
+def test_removals_ride_on_the_first_write_of_additions_to_the_same_ivr() -> None:
+    genesys = org()
+    genesys.add_pool("+14155550900", "+14155550999", description="Head office", name="HQ")
+    sync(genesys, records(["+14155550950"]))
+    genesys.writes.clear()
+
+    _, problems = sync(genesys, records(numbers(200, 259), releasing=["+14155550950"]))
+
+    assert problems == []
+    assert genesys.writes == ["create pool +14155550200-+14155550259",
+                              "ivr Main IVR +50 -1", "ivr Main IVR +10 -0"]
+    assert genesys.dnis("Main IVR") == numbers(200, 259)
+
+
+def test_a_number_byoc_never_routed_is_taken_from_its_user_before_its_pool_goes() -> None:
+    genesys = org()
+    genesys.add_pool("+14155550100", "+14155550109")
+    genesys.add_user("carol@example.com", ("+14155550101", "WORK"))
+
+    _, problems = sync(genesys, records(releasing=numbers(100, 109)))
+
+    assert problems == []
+    assert genesys.active_pools() == [] and genesys.phones("carol@example.com") == []
+
+
+def test_a_pool_holding_a_number_byoc_cannot_unassign_stays_and_is_reported() -> None:
+    genesys = org()
+    genesys.phones_held_elsewhere.add("+14155550104")
+    sync(genesys, records(numbers(100, 104)))  # +14155550104 stays on the lobby phone
+
+    plan, problems = sync(genesys, records(numbers(100, 102), releasing=numbers(103, 104)))
+
+    assert genesys.active_pools() == [("+14155550100", "+14155550104", True)]
+    assert genesys.dnis("Main IVR") == numbers(100, 102)
+    assert any("+14155550104 in it is assigned to PHONE 'Lobby phone'" in c for c in plan.conflicts)
+    assert problems == [
+        "+14155550103, +14155550104: still in DID pool +14155550100-+14155550104: +14155550104 in "
+        "it is assigned to PHONE 'Lobby phone', which byoc does not unassign"]
 
 
 def test_the_mass_deletion_guard_sees_every_number_a_plan_takes_away() -> None:
