@@ -7,6 +7,7 @@ import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from azurite import Azurite, start_azurite
@@ -74,3 +75,41 @@ def _clear_queues(connection_string: str) -> None:
     for name in (QUEUE_NAME, POISON_QUEUE_NAME):
         with contextlib.suppress(ResourceNotFoundError):
             QueueClient.from_connection_string(connection_string, name).clear_messages()
+
+
+@pytest.fixture(scope="session")
+def sandbox_session() -> Iterator[Any]:
+    """Every vendor emulator, started once per session (reset before each test that uses it)."""
+    from sandbox.launcher import load_seed, start_sandbox
+
+    running = start_sandbox(load_seed())
+    try:
+        yield running
+    finally:
+        running.stop()
+
+
+@pytest.fixture
+def sandbox_env(
+    sandbox_session: Any, byoc_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> Iterator[dict[str, Any]]:
+    """byoc configured against the (freshly reset) sandbox and Azurite; yields the ports."""
+    import ssl
+
+    import httpx
+
+    from byoc.bootstrap import reset_services
+    from sandbox.__main__ import settings_for
+
+    ports = sandbox_session.ports()
+    trust = ssl.create_default_context(cafile=ports["ca_bundle"])
+    for url in (ports["twilio"], ports["genesys"], ports["arm"], ports["keyvault"],
+                *ports["audiocodes"]):
+        httpx.post(f"{url}/_sandbox/reset", verify=trust).raise_for_status()
+    for plain in ("BYOC_TWILIO_AUTH_TOKEN", "BYOC_GENESYS_CLIENT_SECRET", "BYOC_SBC_PASSWORD"):
+        monkeypatch.delenv(plain, raising=False)  # the sandbox's secrets come from its Key Vault
+    for key, value in settings_for(ports, azurite=byoc_env["AzureWebJobsStorage"]).items():
+        monkeypatch.setenv(key, value)
+    reset_services()
+    yield ports
+    reset_services()

@@ -140,6 +140,17 @@ class SyncOutcome:
         }
 
 
+@dataclass
+class DryRun:
+    """What a dry run found: a plan per target, or why a target could not be planned."""
+
+    plans: list[Plan] = field(default_factory=list)
+    errors: list[dict[str, str]] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"dry_run": True, "plans": [p.to_json() for p in self.plans], "errors": self.errors}
+
+
 class ReconcileService:
     """Plans and syncs targets."""
 
@@ -175,6 +186,22 @@ class ReconcileService:
             reconciler = self.registry.build(name)
             plans.append(reconciler.plan(reconciler.read_actual(), reconciler.desired(state)))
         return plans
+
+    def dry_run(self, target: str = "all") -> DryRun:
+        """Plans per target; a target that cannot be read is reported, not fatal to the others."""
+        state = self.desired_state()
+        result = DryRun()
+        for name in self.registry.expand(target):
+            try:
+                reconciler = self.registry.build(name)
+                result.plans.append(
+                    reconciler.plan(reconciler.read_actual(), reconciler.desired(state))
+                )
+            except Exception as exc:
+                log.warning("target could not be planned", extra={
+                    "event": "plan.failed", "target": name, "error": str(exc)})
+                result.errors.append({"target": name, "error": f"{type(exc).__name__}: {exc}"})
+        return result
 
     def enqueue(
         self, target: str, *, reason: str, correlation_id: str, force: bool = False
