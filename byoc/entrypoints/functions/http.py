@@ -19,15 +19,50 @@ _BOOL = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no":
 @bp.function_name("twilio_numbers_webhook")
 @bp.route(route="twilio/numbers", methods=["POST"], auth_level=func.AuthLevel.ANONYMOUS)
 def twilio_numbers_webhook(req: func.HttpRequest) -> func.HttpResponse:
-    """A Twilio-signed notice that a number was bought or released."""
-    return not_available("The Twilio number webhook")
+    """A Twilio-signed notice that a number was bought or released (docs/twilio.md)."""
+    from urllib.parse import urlsplit
+
+    from byoc.bootstrap import get_services
+    from byoc.services.webhooks import WebhookRequest
+    from byoc.settings import ConfigurationError
+
+    try:
+        answer = get_services().twilio_webhook.accept(WebhookRequest(
+            body=req.get_body(),
+            query=urlsplit(req.url).query,
+            content_type=req.headers.get("content-type"),
+            signature=req.headers.get("x-twilio-signature"),
+        ))
+    except ConfigurationError as exc:
+        return error_response(503, "byoc is not configured", problems=exc.problems)
+    return json_response(answer.body, answer.status)
 
 
 @bp.function_name("numbers_purchase")
 @bp.route(route="numbers/purchase", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
 def numbers_purchase(req: func.HttpRequest) -> func.HttpResponse:
-    """Buy numbers at Twilio on the trunk and onboard them."""
-    return not_available("Buying numbers")
+    """`{area_code, count, contains?, dry_run?}`: buy numbers onto the trunk and onboard them."""
+    from byoc.bootstrap import get_services
+    from byoc.domain.policy import PolicyError
+    from byoc.ports import TwilioError
+    from byoc.services.purchases import PurchaseRefused, parse_purchase_request
+    from byoc.settings import ConfigurationError
+
+    try:
+        data = req.get_json()
+    except ValueError:
+        return error_response(400, "the body must be JSON: {area_code, count, contains?, dry_run?}")
+    try:
+        result = get_services().purchases.buy(parse_purchase_request(data))
+    except PurchaseRefused as exc:
+        return error_response(400, str(exc))
+    except TwilioError as exc:
+        return error_response(502, str(exc))
+    except PolicyError as exc:
+        return error_response(503, "the routing policy is invalid", problems=str(exc).splitlines())
+    except ConfigurationError as exc:
+        return error_response(503, "byoc is not configured", problems=exc.problems)
+    return json_response(result.to_json(), 200 if result.dry_run else 202)
 
 
 @bp.function_name("resync")
@@ -66,16 +101,7 @@ def resync(req: func.HttpRequest) -> func.HttpResponse:
 @bp.route(route="genesys/events", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
 def genesys_events(req: func.HttpRequest) -> func.HttpResponse:
     """Genesys notifications relayed by a workflow data action (shared secret header)."""
-    from byoc.bootstrap import get_services
-    from byoc.services.genesys_events import SECRET_HEADER, GenesysEvents
-    from byoc.settings import ConfigurationError
-
-    try:
-        events = GenesysEvents.from_services(get_services())
-        reply = events.handle(req.headers.get(SECRET_HEADER), req.get_body())
-    except ConfigurationError as exc:
-        return error_response(503, "byoc is not configured", problems=exc.problems)
-    return json_response(reply.body, reply.status)
+    return not_available("The Genesys events endpoint")
 
 
 @bp.function_name("status")
