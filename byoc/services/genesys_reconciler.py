@@ -460,8 +460,12 @@ class GenesysReconciler:
         late_spans = [s for s in new_spans if any(s.overlaps(d) for d in dropped_spans)]
         early_spans = [s for s in new_spans if s not in late_spans]
         late_numbers = {n for s in late_spans for n in _numbers(s)} | dropped_numbers
+        lasting = _SpanIndex([*(_Span.of(p.start, p.end, p) for p in kept),
+                              *(s for p in pools if not owned(p.description)
+                                for s in [_Span.of(p.start, p.end, p)])])
         early, late = self._routing(
-            actual, desired, responsible, dropped_numbers, late_numbers, pool_user_ids, out)
+            actual, desired, responsible, dropped_numbers, late_numbers, pool_user_ids, lasting,
+            out)
 
         deletions = [self._pool_removal(pool, needed) for pool in dropped]
         out.changes = [
@@ -541,6 +545,7 @@ class GenesysReconciler:
         dropped_numbers: set[str],
         late_numbers: set[str],
         pool_user_ids: set[str],
+        lasting: _SpanIndex,
         out: _Analysis,
     ) -> tuple[list[Change], list[Change]]:
         """Routing changes in two rounds. The early round (before pool deletions) takes every
@@ -552,6 +557,10 @@ class GenesysReconciler:
         holders = _holders(actual.ivrs, users.values(), responsible)
         wanted = _wanted_holders(actual.ivrs, users, desired, responsible, out)
         _one_work_phone_per_user(wanted, users, responsible, out)
+        unseen = _unseen_holders(actual, wanted, holders, responsible, lasting, out)
+        if unseen - {u.id for u in users.values()}:
+            users.update(actual.users.lookup_ids(unseen))
+            holders = _holders(actual.ivrs, users.values(), responsible)
 
         remove: dict[Holder, list[str]] = defaultdict(list)
         add_early: dict[Holder, list[str]] = defaultdict(list)
@@ -902,6 +911,41 @@ def _wanted_holders(
         for number in numbers:
             out.unroutable[number] = f"the policy routes it to {what}, which Genesys lacks"
     return wanted
+
+
+def _unseen_holders(
+    actual: GenesysState,
+    wanted: dict[str, Holder | None],
+    holders: dict[str, list[Holder]],
+    responsible: set[str],
+    lasting: _SpanIndex,
+    out: _Analysis,
+) -> set[str]:
+    """A number to route that no holder byoc read has may still be held by someone it did not
+    read: the assigned numbers of its pool say who. Returns the ids of users among them; a number
+    a phone or group holds cannot be taken and is reported."""
+    pools: dict[str, GenesysDidPool] = {}
+    for number, goal in wanted.items():
+        if goal is None or goal in holders.get(number, ()):
+            continue
+        span = lasting.find(number)
+        if span is not None and span.pool is not None:
+            pools[span.pool.id] = span.pool
+    ivr_ids = {i.id for i in actual.ivrs}
+    user_ids: set[str] = set()
+    for pool in pools.values():
+        for did in actual.dids.of(pool):
+            if did.number not in responsible:
+                continue
+            if did.owner_type == "USER":
+                user_ids.add(did.owner_id)
+            elif not (did.owner_type == "IVR_CONFIG" and did.owner_id in ivr_ids) and (
+                wanted.get(did.number) is not None
+            ):
+                out.unroutable[did.number] = (
+                    f"held by {did.owner_type} {did.owner_name or did.owner_id!r}, which byoc "
+                    "does not unassign")
+    return user_ids
 
 
 def _one_work_phone_per_user(

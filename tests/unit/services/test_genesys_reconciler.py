@@ -466,8 +466,19 @@ def test_a_number_held_by_something_byoc_cannot_see_is_skipped_and_reported() ->
 
     assert genesys.dnis("Main IVR") == ["+14155550100", "+14155550101", "+14155550103",
                                         "+14155550104"]
-    assert problems == ["ivr-dnis Main IVR still differs: add 1 number(s) in 1 write(s) of at "
-                        "most 50: +14155550102"]
+    assert problems == ["+14155550102: held by PHONE 'Lobby phone', which byoc does not unassign"]
+
+
+def test_a_pooled_number_a_user_byoc_never_read_holds_is_taken_from_them() -> None:
+    genesys = org()
+    genesys.add_pool("+14155550100", "+14155550109")
+    genesys.add_user("carol@example.com", ("+14155550101", "WORK"))
+
+    _, problems = sync(genesys, records(numbers(100, 109)))
+
+    assert problems == []
+    assert genesys.holder("+14155550101") == "Main IVR"
+    assert genesys.phones("carol@example.com") == []
 
 
 def test_a_version_conflict_is_reread_and_reapplied() -> None:

@@ -1,0 +1,260 @@
+"""The Genesys adapter through the real PureCloudPlatformClientV2 SDK against the sandbox org:
+paging, token renewal, 429 storms with and without Retry-After, replayed creates, version
+conflicts, pools that have not settled, and trunk status."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+
+from byoc.adapters.genesys import DidPoolOverlap, GenesysAdapter
+from byoc.ports import GenesysNumberInUse
+from sandbox.core import ServedApp, build_app
+from sandbox.genesys import GenesysEmulator
+from sandbox.launcher import load_seed
+
+pytestmark = pytest.mark.integration
+
+SEED = load_seed()["genesys"]
+CLIENT_ID = SEED["oauth_client"]["client_id"]
+CLIENT_SECRET = SEED["oauth_client"]["client_secret"]
+MINE = "Numbers byoc routes through the BYOC trunk (managed-by:byoc)"
+
+
+class Org:
+    """The served emulator and its control endpoints."""
+
+    def __init__(self, emulator: GenesysEmulator, url: str) -> None:
+        self.emulator = emulator
+        self.url = url
+
+    def fault(self, **spec: Any) -> None:
+        httpx.post(f"{self.url}/_sandbox/faults", json=spec).raise_for_status()
+
+    def limits(self, **limits: Any) -> None:
+        httpx.post(f"{self.url}/_sandbox/genesys/limits", json=limits).raise_for_status()
+
+    def requests(self) -> list[dict[str, Any]]:
+        return list(httpx.get(f"{self.url}/_sandbox/requests").json()["requests"])
+
+    def advance(self, seconds: float) -> None:
+        httpx.post(f"{self.url}/_sandbox/genesys/clock",
+                   json={"advance_s": seconds}).raise_for_status()
+
+
+class Time:
+    """The adapter's clock and sleep: sleeping moves the emulator's clock, not the test's."""
+
+    def __init__(self, org: Org) -> None:
+        self.org = org
+        self.now = 0.0
+        self.slept: list[float] = []
+
+    def clock(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        self.now += seconds
+        self.org.advance(seconds)
+
+
+@pytest.fixture(scope="module")
+def served() -> Iterator[tuple[GenesysEmulator, str]]:
+    emulator = GenesysEmulator(SEED)
+    server = ServedApp(build_app(emulator)).start()
+    try:
+        yield emulator, server.url
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def org(served: tuple[GenesysEmulator, str]) -> Org:
+    emulator, url = served
+    httpx.post(f"{url}/_sandbox/reset").raise_for_status()
+    return Org(emulator, url)
+
+
+@pytest.fixture
+def time_(org: Org) -> Time:
+    return Time(org)
+
+
+@pytest.fixture
+def adapter(org: Org, time_: Time) -> GenesysAdapter:
+    return GenesysAdapter(base_url=org.url, client_id=CLIENT_ID,
+                          client_secret=lambda: CLIENT_SECRET, clock=time_.clock,
+                          sleep=time_.sleep, settle_delays_s=(0.5, 1.0, 1.0))
+
+
+def test_every_page_of_pools_is_read(org: Org, adapter: GenesysAdapter) -> None:
+    for i in range(99):
+        org.emulator.org.create_pool(
+            {"startPhoneNumber": f"+1628555{i:04d}", "endPhoneNumber": f"+1628555{i:04d}"}, 0.0)
+
+    pools = adapter.list_did_pools()
+
+    assert len(pools) == 101
+    assert [r["query"] for r in org.requests() if r["path"].endswith("/didpools")] == [
+        "pageSize=100&pageNumber=1&sortBy=number", "pageSize=100&pageNumber=2&sortBy=number"]
+
+
+def test_an_expired_token_is_renewed_once_and_the_call_goes_through(
+    org: Org, adapter: GenesysAdapter,
+) -> None:
+    adapter.list_ivrs()
+    org.fault(kind="token_expiry", count=1)
+
+    ivrs = adapter.list_ivrs()
+
+    assert {i.name for i in ivrs} == {"Main IVR", "Sales IVR"}
+    assert adapter.tokens.requests == 2
+    assert [r["status"] for r in org.requests() if r["path"] == "/api/v2/architect/ivrs"] == [
+        200, 401, 200]
+
+
+def test_the_token_is_renewed_before_it_expires(org: Org, adapter: GenesysAdapter,
+                                                time_: Time) -> None:
+    adapter.list_ivrs()
+    time_.sleep(86_400 - 60)  # a day minus a minute: inside the renewal margin
+
+    adapter.list_ivrs()
+
+    assert adapter.tokens.requests == 2
+    assert 401 not in {r["status"] for r in org.requests()}
+
+
+def test_a_429_storm_with_retry_after_is_absorbed_by_the_sdk(
+    org: Org, adapter: GenesysAdapter,
+) -> None:
+    org.fault(kind="rate_limited", count=6, params={"retry_after": 0})
+
+    pool = adapter.create_did_pool("+16285550100", "+16285550199", name="byoc a", description=MINE)
+
+    statuses = [r["status"] for r in org.requests() if r["path"].endswith("/didpools")]
+    assert statuses.count(429) == 6
+    assert [p.id for p in adapter.list_did_pools()].count(pool.id) == 1
+
+
+def test_a_429_storm_without_retry_after_is_retried_with_backoff(
+    org: Org, adapter: GenesysAdapter, time_: Time,
+) -> None:
+    org.fault(kind="rate_limited", count=3, params={"retry_after": None})
+
+    adapter.create_did_pool("+16285550100", "+16285550199", name="byoc a", description=MINE)
+
+    assert len(time_.slept) == 3
+    assert len([p for p in adapter.list_did_pools() if p.start == "+16285550100"]) == 1
+
+
+def test_a_low_rate_limit_is_respected_from_the_headers_without_meeting_a_429(
+    org: Org, adapter: GenesysAdapter, time_: Time,
+) -> None:
+    org.limits(rate_limit_per_minute=5, rate_limit_retry_after=False)
+
+    for _ in range(12):
+        adapter.list_ivrs()
+
+    assert 429 not in {r["status"] for r in org.requests()}
+    assert len(time_.slept) == 2  # the window was spent twice and the adapter waited it out
+
+
+def test_a_create_that_landed_before_an_error_is_found_by_its_range_not_doubled(
+    org: Org, adapter: GenesysAdapter,
+) -> None:
+    landed = org.emulator.org.create_pool(
+        {"startPhoneNumber": "+16285550100", "endPhoneNumber": "+16285550199",
+         "description": MINE}, 0.0)
+    org.fault(route="/didpools$", method="POST", status=503, count=1,
+              body={"message": "upstream timed out", "code": "service.unavailable",
+                    "status": 503})
+
+    pool = adapter.create_did_pool("+16285550100", "+16285550199", name="byoc a", description=MINE)
+
+    assert pool.id == landed.id
+    assert len([p for p in adapter.list_did_pools() if p.start == "+16285550100"]) == 1
+
+
+def test_a_pool_overlapping_a_foreign_pool_is_refused_with_its_range(
+    adapter: GenesysAdapter,
+) -> None:
+    with pytest.raises(DidPoolOverlap, match=r"\+14155550950-\+14155551000 overlaps"):
+        adapter.create_did_pool("+14155550950", "+14155551000", name="x", description=MINE)
+
+
+def test_a_version_conflict_is_reread_and_the_change_reapplied(
+    org: Org, adapter: GenesysAdapter,
+) -> None:
+    main = next(i for i in adapter.list_ivrs() if i.name == "Main IVR")
+    org.fault(kind="version_conflict", count=2)
+
+    saved = adapter.update_ivr_dnis(main, add=("+14155550102",))
+
+    assert saved.dnis == ("+14155550100", "+14155550102")
+    assert [r["status"] for r in org.requests() if r["method"] == "PUT"] == [409, 409, 200]
+
+
+def test_a_number_of_a_pool_that_has_not_settled_is_retried(
+    org: Org, adapter: GenesysAdapter, time_: Time,
+) -> None:
+    adapter.create_did_pool("+14155550110", "+14155550119", name="byoc b", description=MINE)
+    main = next(i for i in adapter.list_ivrs() if i.name == "Main IVR")
+    org.fault(kind="eventual_consistency", count=2)
+
+    saved = adapter.update_ivr_dnis(main, add=("+14155550110",))
+
+    assert "+14155550110" in saved.dnis and time_.slept == [0.5, 1.0]
+
+
+def test_a_number_a_user_holds_is_refused_with_the_number(adapter: GenesysAdapter) -> None:
+    main = next(i for i in adapter.list_ivrs() if i.name == "Main IVR")
+
+    with pytest.raises(GenesysNumberInUse) as refused:
+        adapter.update_ivr_dnis(main, add=("+14155550101",))
+    assert refused.value.number == "+14155550101"
+
+
+def test_a_users_work_phone_is_replaced_and_other_addresses_kept(adapter: GenesysAdapter) -> None:
+    (alice,) = adapter.find_users(["ALICE@example.com"])
+
+    saved = adapter.update_user_phones(alice, remove=("+14155550101",), work="+14155550105")
+
+    assert saved.phones() == ["+14155550105"] and saved.version == alice.version + 1
+    assert adapter.find_users(["nobody@example.com"]) == []
+
+
+def test_the_assigned_numbers_of_a_pool_name_their_holders(adapter: GenesysAdapter) -> None:
+    pool = next(p for p in adapter.list_did_pools() if p.start == "+14155550100")
+
+    dids = adapter.list_pool_dids(pool)
+
+    assert {(d.number, d.owner_type, d.owner_name) for d in dids} == {
+        ("+14155550100", "IVR_CONFIG", "Main IVR"), ("+14155550101", "USER", "Alice Example")}
+
+
+def test_trunk_status_reports_connection_and_options_per_proxy(
+    org: Org, adapter: GenesysAdapter,
+) -> None:
+    httpx.post(f"{org.url}/_sandbox/genesys/trunk-status", json={
+        "connected": False, "options": {"sbc2.byoc.example.net": False}}).raise_for_status()
+
+    (trunk,) = adapter.read_trunk_status("Twilio-BYOC")
+
+    assert trunk.name == "Twilio-BYOC" and trunk.in_service and not trunk.connected
+    assert [(p.proxy_address, p.ok, p.error) for p in trunk.options] == [
+        ("sbc1.byoc.example.net", True, None),
+        ("sbc2.byoc.example.net", False, "SIP OPTIONS timed out")]
+
+
+def test_outbound_routes_of_every_site_are_read_in_one_call(
+    org: Org, adapter: GenesysAdapter,
+) -> None:
+    routes = adapter.list_outbound_routes()
+
+    assert [(r.name, r.site.name if r.site else None) for r in routes] == [
+        ("Twilio-Outbound", "Azure-BYOC")]
+    assert len(org.requests()) == 2  # the token, then one listing
