@@ -4,13 +4,14 @@ Genesys cannot call Azure directly: a Process Automation trigger on a notificati
 workflow, whose web-services data action posts `{"topicName": ..., "eventBody": {...}}` here with
 byoc's shared secret in the `X-Byoc-Secret` header (docs/genesys.md). What each topic does:
 
-- `v2.telephony.providers.edges.trunks.{id}`: the trunk's health record
-  (`health/genesys-trunk:<id>`, the record the health check keeps) takes the event's connected and
-  SIP OPTIONS state; a trunk that goes down is logged as an alert. An event older than the one
-  recorded is ignored.
-- `v2.audits.entitytype.{DIDPool|DID|IVR|OutboundRoute}.entityid.{id}`: a Genesys sync is queued,
-  so a change made by hand is repaired. Events within `SYNC_COALESCE_S` share one sync (queued to
-  run after them); changes byoc's own OAuth client made are ignored.
+- `v2.telephony.providers.edges.trunks.{id}` (or `...trunks`, the id then read from the event):
+  the trunk's health record (`health/genesys-trunk:<id>`, the record the health check keeps) takes
+  the event's connected and SIP OPTIONS state; a trunk that goes down is logged as an alert. An
+  event older than the one recorded is ignored.
+- `v2.audits.entitytype.{DIDPool|DID|IVR|OutboundRoute}.entityid.{id}` (or `v2.audits`, the type
+  and id then read from the event): a Genesys sync is queued, so a change made by hand is
+  repaired. Events within `SYNC_COALESCE_S` share one sync (queued to run after them); changes
+  byoc's own OAuth client made are ignored.
 - Any other topic: 202, ignored with a log line.
 
 A missing or wrong secret is 401 and changes nothing; a body that is not such a notification is
@@ -49,10 +50,15 @@ HEALTH_NAMESPACE = "health"
 TRUNK_COMPONENT = "genesys-trunk:"
 """Health records of trunks are `health/genesys-trunk:<trunk id>`, as the health check writes them."""
 EVENTS_NAMESPACE = "genesys-events"
-TRUNK_TOPIC = re.compile(r"^v2\.telephony\.providers\.edges\.trunks\.([A-Za-z0-9-]{1,64})$")
+TRUNK_TOPIC = re.compile(r"^v2\.telephony\.providers\.edges\.trunks(?:\.([A-Za-z0-9-]{1,64}))?$")
+"""`...trunks.{id}`, or `...trunks` with the id taken from `eventBody.id`."""
 AUDIT_TOPIC = re.compile(
-    r"^v2\.audits\.entitytype\.(DIDPool|DID|IVR|OutboundRoute)\.entityid\.([A-Za-z0-9._:+-]{1,100})$"
+    r"^v2\.audits(?:\.entitytype\.([A-Za-z]{1,40})\.entityid\.([A-Za-z0-9._:+-]{1,100}))?$"
 )
+"""`v2.audits.entitytype.{type}.entityid.{id}`, or `v2.audits` with `eventBody.entityType` and
+`eventBody.entity.id` (a workflow does not know the concrete topic it was triggered by)."""
+AUDITED_TYPES = frozenset({"DIDPool", "DID", "IVR", "OutboundRoute"})
+_ID = re.compile(r"^[A-Za-z0-9._:+-]{1,100}$")
 
 
 @dataclass(frozen=True)
@@ -147,9 +153,13 @@ class GenesysEvents:
         try:
             topic, event = _parse(body)
             if match := TRUNK_TOPIC.match(topic):
-                return self._trunk(match.group(1), event, topic)
+                return self._trunk(match.group(1) or _event_id(event, "id"), event, topic)
             if match := AUDIT_TOPIC.match(topic):
-                return self._audit(match.group(1), match.group(2), event)
+                entity_type = match.group(1) or _event_text(event, "entityType")
+                entity_id = match.group(2) or _event_id(
+                    _object(event.get("entity")), "id", "eventBody.entity.id")
+                if entity_type in AUDITED_TYPES:
+                    return self._audit(entity_type, entity_id, event)
         except MalformedEvent as exc:
             log.warning("Genesys event refused: malformed", extra={
                 "event": "genesys.events.malformed", "error": str(exc)})
@@ -284,6 +294,24 @@ def _parse(body: bytes) -> tuple[str, dict[str, Any]]:
     if not isinstance(event, dict):
         raise MalformedEvent("eventBody must be a JSON object")
     return topic.strip(), event
+
+
+def _object(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _event_text(event: dict[str, Any], key: str) -> str:
+    value = event.get(key)
+    if not isinstance(value, str) or not value:
+        raise MalformedEvent(f"eventBody.{key} must be a non-empty string")
+    return value
+
+
+def _event_id(event: dict[str, Any], key: str, where: str | None = None) -> str:
+    value = event.get(key)
+    if not isinstance(value, str) or not _ID.match(value):
+        raise MalformedEvent(f"{where or 'eventBody.' + key} must be an id (the topic has none)")
+    return value
 
 
 def _connected(event: dict[str, Any]) -> tuple[bool | None, str | None]:

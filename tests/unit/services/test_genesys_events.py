@@ -239,3 +239,36 @@ def test_an_audit_of_another_entity_type_is_ignored() -> None:
     reply = events.handle(SECRET, body("v2.audits.entitytype.Queue.entityid.x", {}))
 
     assert reply.body.get("ignored") is True and queue.sent == []
+
+
+# --- as a workflow sends them (it does not know the concrete topic) --------------------------
+
+
+def test_a_trunk_event_under_the_bare_topic_takes_the_id_from_the_event() -> None:
+    events, state, _, _ = service()
+
+    reply = events.handle(SECRET, body("v2.telephony.providers.edges.trunks", trunk_event(False)))
+
+    assert reply.status == 202
+    assert state.get("health", f"genesys-trunk:{TRUNK_ID}")["status"] == "down"
+
+
+def test_an_audit_event_under_the_bare_topic_takes_type_and_id_from_the_event() -> None:
+    events, _, queue, _ = service()
+
+    reply = events.handle(SECRET, body("v2.audits", {
+        "entityType": "DIDPool", "entity": {"id": "pool-1"}, "action": "Delete"}))
+
+    assert reply.status == 202 and "DIDPool pool-1" in queue.sent[0][0].reason
+
+
+@pytest.mark.parametrize("topic,event", [
+    ("v2.telephony.providers.edges.trunks", {"connectedStatus": {"connected": True}}),
+    ("v2.audits", {"entity": {"id": "x"}}),
+    ("v2.audits", {"entityType": "IVR", "entity": "x"}),
+])
+def test_a_bare_topic_without_the_ids_in_the_event_is_malformed(topic: str,
+                                                                 event: dict[str, Any]) -> None:
+    events, _, queue, _ = service()
+
+    assert events.handle(SECRET, body(topic, event)).status == 400 and queue.sent == []
