@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from byoc.domain.inventory import NumberState
@@ -21,6 +21,9 @@ class StatusReport:
     health: dict[str, Any]
     queue_depth: int | None
     poison_depth: int | None
+    convergence: dict[str, Any] = field(default_factory=dict)
+    certificates: dict[str, Any] = field(default_factory=dict)
+    health_run: dict[str, Any] | None = None
 
     @property
     def ok(self) -> bool:
@@ -38,6 +41,9 @@ class StatusReport:
             "health": self.health,
             "queue_depth": self.queue_depth,
             "poison_depth": self.poison_depth,
+            "convergence": self.convergence,
+            "certificates": self.certificates,
+            "health_run": self.health_run,
         }
 
 
@@ -63,11 +69,53 @@ def build_status(
         poison = queue.depth(poison=True)
     except Exception as exc:  # the report still answers without queue figures
         log.warning("queue depth unavailable", extra={"event": "status.queue", "error": str(exc)})
+    syncs = state.items("sync")
+    health = state.items("health")
     return StatusReport(
         inventory=inventory_counts,
         stuck=stuck,
-        targets=state.items("sync"),
-        health=state.items("health"),
+        targets=syncs,
+        health=health,
         queue_depth=depth,
         poison_depth=poison,
+        convergence=_convergence(syncs, health),
+        certificates=_certificates(health),
+        health_run=state.get("health-run", "last"),
     )
+
+
+def _convergence(syncs: dict[str, Any], health: dict[str, Any]) -> dict[str, Any]:
+    """Per target: the last sync, whether it converged, the drift it found, the last success."""
+    found = {}
+    for target, sync in syncs.items():
+        if not isinstance(sync, dict):
+            continue
+        remembered = ((health.get(f"byoc-sync:{target}") or {}).get("figures") or {})
+        found[target] = {
+            "last_sync_at": sync.get("at"),
+            "converged": sync.get("converged"),
+            "drift": sync.get("changes"),
+            "refused": sync.get("refused"),
+            "last_converged_at": sync.get("at") if sync.get("converged")
+            else remembered.get("last_converged_at"),
+        }
+    return found
+
+
+def _certificates(health: dict[str, Any]) -> dict[str, Any]:
+    """Days left per certificate health component (served on the SIP TLS port, or rotated)."""
+    found = {}
+    for component, item in health.items():
+        if not isinstance(item, dict) or not component.startswith(("tls-certificate:", "certificate:")):
+            continue
+        figures = item.get("figures") or {}
+        days = figures.get("days_left", item.get("days_left"))
+        if days is None:
+            continue
+        found[component] = {
+            "sbc": component.split(":", 1)[1],
+            "days_left": days,
+            "not_after": figures.get("not_after", item.get("not_after")),
+            "status": item.get("status"),
+        }
+    return found

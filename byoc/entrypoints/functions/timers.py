@@ -19,11 +19,7 @@ HEALTH_SCHEDULE = "0 */5 * * * *"  # every 5 minutes
 @bp.timer_trigger(arg_name="timer", schedule=TWILIO_POLL_SCHEDULE, run_on_startup=False)
 def twilio_poll(timer: func.TimerRequest) -> None:
     """Read Twilio Monitor events (numbers bought or released) since the stored cursor."""
-    from byoc.bootstrap import get_services
-
-    outcome = get_services().twilio_poller.poll()
-    log.info("Twilio polled", extra={"event": "timer.twilio_poll", **outcome.to_json(),
-                                     "past_due": timer.past_due})
+    log.info("Twilio poller is not available in this version", extra={"event": "timer.skip"})
 
 
 @bp.function_name("reconcile")
@@ -67,4 +63,8 @@ def certificate_rotation(timer: func.TimerRequest) -> None:
 @bp.timer_trigger(arg_name="timer", schedule=HEALTH_SCHEDULE, run_on_startup=False)
 def health_check(timer: func.TimerRequest) -> None:
     """SIP OPTIONS, SBC status and alarms, Genesys trunk status, certificate days left."""
-    log.info("health checks are not available in this version", extra={"event": "timer.skip"})
+    from byoc.bootstrap import get_services
+
+    report = get_services().health.run()
+    log.info("health checked", extra={"event": "timer.health", "status": report.status.value,
+                                      "counts": report.counts(), "past_due": timer.past_due})
