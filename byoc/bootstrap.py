@@ -24,10 +24,14 @@ if TYPE_CHECKING:
     from byoc.adapters.storage import StorageAccess
     from byoc.adapters.tables import TableInventory, TableOperationsLog, TableStateStore
     from byoc.ports import SbcMonitorPort
+    from byoc.adapters.twilio import TwilioAdapter
     from byoc.services.certificates import CertificateRotation
     from byoc.services.health import HealthService
     from byoc.services.numbers import NumberLifecycle
+    from byoc.services.purchases import NumberPurchases
     from byoc.services.reconcile import ReconcilerRegistry, ReconcileService
+    from byoc.services.twilio_poller import TwilioEventPoller
+    from byoc.services.webhooks import TwilioNumberWebhook
     from byoc.services.worker import Worker
     from byoc.settings import SbcSettings
 
@@ -220,6 +224,57 @@ class Services:
             queue=self.queue,
         )
 
+    # --- Twilio -------------------------------------------------------------------------------
+
+    @cached_property
+    def twilio(self) -> TwilioAdapter:
+        from byoc.adapters.twilio import TwilioAdapter
+
+        return TwilioAdapter(
+            account_sid=self.settings.twilio_account_sid,
+            trunk_sid=self.settings.twilio_trunk_sid,
+            auth_token=lambda: self.secret("twilio_auth_token"),
+            api_base=self.settings.twilio_api_base,
+            concurrency=self.settings.twilio_concurrency,
+        )
+
+    @cached_property
+    def twilio_webhook(self) -> TwilioNumberWebhook:
+        from byoc.services.webhooks import TwilioNumberWebhook
+
+        return TwilioNumberWebhook(
+            public_url=self.settings.twilio_webhook_url,
+            auth_token=lambda: self.secret("twilio_auth_token"),
+            queue=self.queue,
+        )
+
+    @cached_property
+    def purchases(self) -> NumberPurchases:
+        from byoc.services.purchases import NumberPurchases
+
+        return NumberPurchases(
+            twilio=self.twilio,
+            inventory=self.inventory,
+            queue=self.queue,
+            lifecycle=lambda: self.numbers,
+            policy=self.policy,
+            max_purchase=self.settings.twilio_max_purchase,
+        )
+
+    @cached_property
+    def twilio_poller(self) -> TwilioEventPoller:
+        from byoc.services.twilio_poller import TwilioEventPoller
+
+        return TwilioEventPoller(
+            twilio=self.twilio,
+            inventory=self.inventory,
+            queue=self.queue,
+            state=self.state,
+            policy=self.policy,
+            trunk_sid=self.settings.twilio_trunk_sid,
+            retention_days=self.settings.twilio_poll_retention_days,
+        )
+
     @cached_property
     def health(self) -> HealthService:
         from byoc.adapters.sip import probe
@@ -252,7 +307,9 @@ def register_targets(services: Services, registry: ReconcilerRegistry) -> None:
     # nsg:<name>); with none registered, plans are empty rather than errors.
     from byoc.services.nsg_reconciler import register_nsg_targets
     from byoc.services.sbc_reconciler import register_sbc_targets
+    from byoc.services.twilio_reconciler import register_twilio_target
 
+    register_twilio_target(services, registry)  # twilio: the trunk and its numbers
     register_sbc_targets(services, registry)  # sbc:<name> for each configured SBC
     register_nsg_targets(services, registry)  # nsg:<sbc> for each SBC with an nsg_resource_id
     del services, registry

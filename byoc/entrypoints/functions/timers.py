@@ -19,7 +19,11 @@ HEALTH_SCHEDULE = "0 */5 * * * *"  # every 5 minutes
 @bp.timer_trigger(arg_name="timer", schedule=TWILIO_POLL_SCHEDULE, run_on_startup=False)
 def twilio_poll(timer: func.TimerRequest) -> None:
     """Read Twilio Monitor events (numbers bought or released) since the stored cursor."""
-    log.info("Twilio poller is not available in this version", extra={"event": "timer.skip"})
+    from byoc.bootstrap import get_services
+
+    outcome = get_services().twilio_poller.poll()
+    log.info("Twilio polled", extra={"event": "timer.twilio_poll", **outcome.to_json(),
+                                     "past_due": timer.past_due})
 
 
 @bp.function_name("reconcile")
