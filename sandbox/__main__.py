@@ -36,6 +36,8 @@ def settings_for(ports: dict[str, Any], *, azurite: str = AZURITE_DEFAULT,
             "nsg_resource_id": sbc.get("nsg_resource_id"),
             "nsg_destination": sbc.get("private_ip", "*"),
             "dial_plan": sbc.get("dial_plan", "BYOC"),
+            # The first SBC takes the calls; the next ones are Twilio's failover path.
+            "twilio_priority": 10 * (index + 1),
         })
     return {
         "AzureWebJobsStorage": azurite,

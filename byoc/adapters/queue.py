@@ -158,6 +158,11 @@ class StorageJobQueue:
         self._client(self.poison_name).send_message(message.body)
         self.delete(message)
 
+    def clear(self) -> None:
+        """Delete every message of the job queue and its poison queue (local runs, tests)."""
+        self._client(self.queue_name).clear_messages()
+        self._client(self.poison_name).clear_messages()
+
     def depth(self, *, poison: bool = False) -> int:
         props = self._client(self.poison_name if poison else self.queue_name).get_queue_properties()
         return int(props.approximate_message_count or 0)

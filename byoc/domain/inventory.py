@@ -64,8 +64,12 @@ def on_purchased(
     source: str,
     correlation_id: str,
 ) -> NumberRecord:
-    """A number was bought (or found): it must be onboarded on every target."""
-    if existing is not None and existing.state is NumberState.ACTIVE:
+    """A number was bought (or found): it must be onboarded on every target.
+
+    A number already on its way in keeps the convergence it has: the same purchase reported again
+    (by the webhook, the poller and the sweep) must not send every target back to the start.
+    """
+    if existing is not None and existing.state in (NumberState.ACTIVE, NumberState.ONBOARDING):
         return replace(existing, sid=sid or existing.sid, updated=now_iso())
     return NumberRecord(
         number=number,

@@ -1,16 +1,18 @@
 """`byoc demo`: the main job, end to end, on the local sandbox and Azurite.
 
 It starts every vendor emulator, points byoc at them, runs the function app under devhost, and then
-does what an engineer would: look at the plan, buy a number at (sandbox) Twilio through byoc, wait for
-it to converge on every target, and show the status. Each step prints what it did.
+does what an engineer would: look at the plan, converge the estate, buy a number at (sandbox) Twilio
+through byoc, wait for it to be active, show it on every target as each vendor now holds it, rotate
+the SBC certificate from Key Vault, and show the status. Each step prints what it did.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import socket
+import ssl
 import time
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -19,10 +21,14 @@ from rich.console import Console
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def _http(method: str, url: str, body: Any = None) -> tuple[int, Any]:
+class DemoFailed(Exception):
+    """A step did not do what it should; the message says which."""
+
+
+def _http(method: str, url: str, body: Any = None, verify: Any = True) -> tuple[int, Any]:
     import httpx
 
-    response = httpx.request(method, url, json=body, timeout=60)
+    response = httpx.request(method, url, json=body, timeout=60, verify=verify)
     try:
         return response.status_code, response.json() if response.content else None
     except ValueError:
@@ -32,8 +38,7 @@ def _http(method: str, url: str, body: Any = None) -> tuple[int, Any]:
 def _azurite_reachable(connection_string: str) -> bool:
     for part in connection_string.split(";"):
         if part.startswith("QueueEndpoint="):
-            host_port = part.split("//", 1)[1].split("/", 1)[0]
-            host, port = host_port.split(":")
+            host, port = part.split("//", 1)[1].split("/", 1)[0].split(":")
             try:
                 socket.create_connection((host, int(port)), timeout=1).close()
                 return True
@@ -42,10 +47,21 @@ def _azurite_reachable(connection_string: str) -> bool:
     return True
 
 
+def _fresh_storage_names() -> dict[str, str]:
+    """Tables and lock container of this run alone, so earlier runs do not show through."""
+    run = uuid.uuid4().hex[:8]
+    return {
+        "BYOC_INVENTORY_TABLE": f"demo{run}inventory",
+        "BYOC_OPERATIONS_TABLE": f"demo{run}operations",
+        "BYOC_STATE_TABLE": f"demo{run}state",
+        "BYOC_LOCK_CONTAINER": f"demo-{run}-locks",
+    }
+
+
 def run_demo(console: Console, *, keep_running: bool = False) -> int:
     """Run the demo; returns the process exit code."""
     from byoc.bootstrap import get_services, reset_services
-    from byoc.entrypoints.devhost import DevHost
+    from byoc.entrypoints.devhost import DevHost, import_function_app
     from sandbox.__main__ import AZURITE_DEFAULT, settings_for
     from sandbox.launcher import load_seed, start_sandbox
 
@@ -55,66 +71,85 @@ def run_demo(console: Console, *, keep_running: bool = False) -> int:
                       "(or run `make demo`, which starts it).")
         return 2
     started = time.monotonic()
-    console.rule("1. Start the sandbox (Twilio, Genesys, 2 AudioCodes SBCs, ARM, Key Vault)")
+    console.rule("1. Start the sandbox: Twilio, Genesys, 2 AudioCodes SBCs, Azure ARM, Key Vault")
     sandbox = start_sandbox(load_seed())
     ports = sandbox.ports()
-    console.print(f"emulators up in {time.monotonic() - started:.1f}s: twilio {ports['twilio']}, "
-                  f"genesys {ports['genesys']}, sbcs {ports['audiocodes']}", highlight=False)
+    console.print(f"emulators up in {time.monotonic() - started:.1f}s on 127.0.0.1; "
+                  f"byoc reaches them through the vendors' own SDKs", highlight=False)
     os.environ.update(settings_for(ports, azurite=azurite))
+    os.environ.update(_fresh_storage_names())
     reset_services()
+    services = get_services()
+    services.queue.clear()  # the queue name is fixed; earlier local runs may have left jobs
     host = None
     try:
-        console.rule("2. Run the function app under devhost")
-        import function_app
-
-        host = DevHost(function_app.app, host_json=ROOT / "host.json", port=0,
+        console.rule("2. Run the function app under devhost (HTTP, queue worker)")
+        host = DevHost(import_function_app().app, host_json=ROOT / "host.json", port=0,
                        timers=False).start()
         base = f"http://127.0.0.1:{host.port}/api"
         code, body = _http("GET", f"{base}/health")
         console.print(f"GET /api/health -> {code} {body}", highlight=False)
 
-        console.rule("3. What would byoc change? (POST /api/resync?dry_run=true)")
+        console.rule("3. What would byoc change? POST /api/resync?dry_run=true")
         code, body = _http("POST", f"{base}/resync?dry_run=true")
         if code != 200:
-            console.print(f"[red]dry run failed[/] ({code}): {body}", highlight=False)
-            return 1
-        plans = body["plans"]
-        if not plans:
-            console.print("No reconcilers are registered yet: the plan is empty.")
-        for plan in plans:
-            counts = plan["counts"]
-            console.print(f"{plan['target']}: +{counts['add']} ~{counts['update']} "
-                          f"-{counts['remove']}", highlight=False)
+            raise DemoFailed(f"dry run answered {code}: {body}")
+        for plan in body["plans"]:
+            console.print(_plan_line(plan), highlight=False)
+        for error in body.get("errors", []):
+            console.print(f"[red]{error['target']}: {error['error']}[/]", highlight=False)
 
-        console.rule("4. Buy a number at Twilio through byoc (POST /api/numbers/purchase)")
-        code, body = _http("POST", f"{base}/numbers/purchase",
-                           {"area_code": "415", "count": 1})
-        bought: list[str] = []
-        if code == 501:
-            console.print(f"not available yet: {body.get('error')}", highlight=False)
-        elif code not in (200, 202):
-            console.print(f"[red]purchase failed[/] ({code}): {body}", highlight=False)
-            return 1
-        else:
-            bought = list(body.get("numbers", []))
-            console.print(f"bought {bought} (correlation id {body.get('correlation_id')})",
+        console.rule("4. Discover the numbers already on the trunk: POST /api/resync?target=twilio")
+        since = time.time()
+        code, body = _http("POST", f"{base}/resync?target=twilio")
+        _wait_synced(console, services, ["twilio"], since, timeout_s=60)
+        console.print("  (an empty inventory would make the other targets drop their numbers: the "
+                      "mass-deletion guard refuses that, so discovery comes first)", highlight=False)
+
+        console.rule("5. Converge the estate: POST /api/resync (syncs run on the queue)")
+        since = time.time()
+        code, body = _http("POST", f"{base}/resync")
+        console.print(f"-> {code}, correlation id {body.get('correlation_id')}; "
+                      f"queued {', '.join(body.get('targets', []))}", highlight=False)
+        _wait_synced(console, services, body.get("targets", []), since, timeout_s=120)
+
+        console.rule("6. Buy a number through byoc: POST /api/numbers/purchase")
+        code, body = _http("POST", f"{base}/numbers/purchase", {"area_code": "415", "count": 1})
+        if code not in (200, 202):
+            raise DemoFailed(f"purchase answered {code}: {body}")
+        bought = list(body.get("numbers", []))
+        console.print(f"bought {', '.join(bought)} at Twilio, on trunk "
+                      f"{services.settings.twilio_trunk_sid} in the same call "
+                      f"(correlation id {body.get('correlation_id')})", highlight=False)
+        waited = _wait_active(console, services, bought, timeout_s=120)
+        console.print(f"active on every target {waited:.1f}s after the purchase", highlight=False)
+
+        console.rule("7. The number on every target, as each vendor now holds it")
+        for number in bought:
+            _show_number(console, ports, number)
+
+        console.rule("8. Rotate the SBC TLS certificate from Key Vault (byoc cert rotate)")
+        report = _rotate(services)
+        console.print(f"Key Vault {report['certificate']} version {report['version']}",
+                      highlight=False)
+        for item in report["sbcs"]:
+            console.print(f"  {item['sbc']}: {item['outcome']} — {item.get('detail') or ''}",
                           highlight=False)
 
-        console.rule("5. Converge every target")
-        code, body = _http("POST", f"{base}/resync")
-        console.print(f"POST /api/resync -> {code} {body}", highlight=False)
-        if bought:
-            _wait_active(console, get_services(), bought, timeout_s=90)
+        console.rule("9. Status (byoc status / GET /api/status)")
+        from byoc.entrypoints.cli import render_status
 
-        console.rule("6. Status (GET /api/status)")
         code, body = _http("GET", f"{base}/status")
-        console.print(json.dumps(body, indent=2), highlight=False)
+        render_status(body)
         console.rule(f"done in {time.monotonic() - started:.1f}s")
         if keep_running:
-            console.print(f"devhost on {base}; Ctrl-C to stop")
+            console.print(f"devhost on {base}; Ctrl-C to stop", highlight=False)
             while True:
                 time.sleep(3600)
         return 0
+    except DemoFailed as exc:
+        console.print(f"[red]demo failed:[/] {exc}", highlight=False)
+        return 1
     except KeyboardInterrupt:
         return 0
     finally:
@@ -123,17 +158,108 @@ def run_demo(console: Console, *, keep_running: bool = False) -> int:
         sandbox.stop()
 
 
-def _wait_active(console: Console, services: Any, numbers: list[str], *, timeout_s: float) -> None:
-    from byoc.domain.inventory import NumberState
+def _rotate(services: Any, timeout_s: float = 60) -> dict[str, Any]:
+    """Rotate, waiting while a queued sync holds an SBC's lease (a rotation shares it)."""
+    from byoc.adapters.lock import LockBusy
+    from byoc.domain.jobs import new_correlation_id
 
     deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
+    while True:
+        try:
+            report = services.certificates.rotate(sbc=None, force=False, dry_run=False,
+                                                  correlation_id=new_correlation_id())
+            return dict(report.to_json())
+        except LockBusy:
+            if time.monotonic() > deadline:
+                raise DemoFailed("the SBCs stayed busy with syncs; rotation not started") from None
+            time.sleep(0.5)
+
+
+def _plan_line(plan: dict[str, Any]) -> str:
+    counts = plan["counts"]
+    text = (f"  {plan['target']:<9} +{counts['add']} ~{counts['update']} -{counts['remove']}"
+            f"  (+{plan['numbers_added']} / -{plan['numbers_removed']} numbers)")
+    if plan["conflicts"]:
+        text += f"  {len(plan['conflicts'])} conflict(s) reported, not changed"
+    return text
+
+
+def _wait_synced(console: Console, services: Any, targets: list[str], since: float,
+                 *, timeout_s: float) -> None:
+    import datetime as dt
+
+    deadline = time.monotonic() + timeout_s
+    pending = set(targets)
+    while pending and time.monotonic() < deadline:
+        syncs = services.state.items("sync")
+        for target in list(pending):
+            sync = syncs.get(target) or {}
+            at = sync.get("at")
+            if at and dt.datetime.fromisoformat(at).timestamp() >= int(since):
+                pending.discard(target)
+                state = "converged" if sync.get("converged") else (
+                    "refused: " + str(sync.get("refused")) if sync.get("refused")
+                    else "not converged: " + "; ".join(sync.get("problems") or []))
+                console.print(f"  {target:<9} {state} ({sync.get('changes')} change(s))",
+                              highlight=False)
+        time.sleep(0.5)
+    if pending:
+        raise DemoFailed(f"not synced within {timeout_s:.0f}s: {sorted(pending)}")
+
+
+def _wait_active(console: Console, services: Any, numbers: list[str], *, timeout_s: float) -> float:
+    from byoc.domain.inventory import NumberState
+
+    started = time.monotonic()
+    last = ""
+    while time.monotonic() - started < timeout_s:
         records = {n: services.inventory.get(n) for n in numbers}
-        states = {n: (r.state.value if r else "unknown") for n, r in records.items()}
-        console.print(f"  {states}", highlight=False)
+        line = ", ".join(f"{n}: {r.state.value if r else 'unknown'} "
+                         f"(converged on {sorted(r.converged) if r else []})"
+                         for n, r in records.items())
+        if line != last:
+            console.print(f"  {line}", highlight=False)
+            last = line
         if all(r is not None and r.state is NumberState.ACTIVE for r in records.values()):
-            for number, record in records.items():
-                console.print(f"  {number} active on {sorted(record.converged)}", highlight=False)
-            return
-        time.sleep(2)
-    console.print("[yellow]not every number is active yet; see `byoc status`[/]")
+            return time.monotonic() - started
+        time.sleep(0.3)
+    raise DemoFailed(f"{numbers} not active within {timeout_s:.0f}s; see `byoc status`")
+
+
+def _show_number(console: Console, ports: dict[str, Any], number: str) -> None:
+    trust = ssl.create_default_context(cafile=ports["ca_bundle"])
+    _, twilio = _http("GET", f"{ports['twilio']}/_sandbox/state")
+    owned: dict[str, Any] = next((n for n in twilio["numbers"] if n.get("phone_number") == number), {})
+    console.print(f"  Twilio    {number} {owned.get('sid', '')} on trunk "
+                  f"{owned.get('trunk_sid')}", highlight=False)
+    for index, url in enumerate(ports["audiocodes"]):
+        name = ports["estate"]["sbcs"][index]["name"]
+        _, match = _get_match(url, number, trust)
+        rule = match.get("rule") or {}
+        console.print(f"  {name:<9} dial plan BYOC: rule {rule.get('name')!r} prefix "
+                      f"{rule.get('prefix')} -> tag {match.get('tag')}", highlight=False)
+    _, genesys = _http("GET", f"{ports['genesys']}/_sandbox/state")
+    pool: dict[str, Any] = next((p for p in genesys["did_pools"] if p.get("state") == "active"
+                 and p["startPhoneNumber"] <= number <= p["endPhoneNumber"]
+                 and len(p["startPhoneNumber"]) == len(number)), {})
+    console.print(f"  Genesys   DID pool {pool.get('name')!r} ({pool.get('description', '')})",
+                  highlight=False)
+    routed = [f"IVR {i['name']!r}" for i in genesys["ivrs"] if number in (i.get("dnis") or [])]
+    routed += [f"user {u.get('email')}" for u in genesys["users"]
+               if any(a.get("address") == number or a.get("display") == number
+                      for a in u.get("addresses") or [])]
+    console.print(f"  Genesys   routed to {', '.join(routed) or 'nothing'}", highlight=False)
+    _, arm = _http("GET", f"{ports['arm']}/_sandbox/state", verify=trust)
+    for nsg_id, nsg in arm["network_security_groups"].items():
+        owned_rules = [r for r in nsg["security_rules"] if r["name"].startswith("byoc")]
+        sources = sum(len(r["properties"].get("sourceAddressPrefixes") or []) for r in owned_rules)
+        console.print(f"  NSG       {nsg_id.rsplit('/', 1)[-1]}: {len(owned_rules)} byoc rules "
+                      f"admitting {sources} carrier prefixes", highlight=False)
+
+
+def _get_match(url: str, number: str, trust: ssl.SSLContext) -> tuple[int, Any]:
+    import httpx
+
+    response = httpx.get(f"{url}/_sandbox/dialplan/match", params={"plan": "BYOC", "number": number},
+                         verify=trust, timeout=30)
+    return response.status_code, response.json()

@@ -65,6 +65,16 @@ def parse_timespan(text: str) -> float:
     return int(hours) * 3600 + int(minutes) * 60 + float(seconds)
 
 
+def import_function_app() -> Any:
+    """`function_app` from the project root (console scripts do not put the cwd on sys.path)."""
+    import importlib
+    import sys
+
+    if str(ROOT) not in sys.path:
+        sys.path.insert(0, str(ROOT))
+    return importlib.import_module("function_app")
+
+
 def load_local_settings(path: Path) -> dict[str, str]:
     """The `Values` of a local.settings.json, put into the environment (existing vars win)."""
     values = json.loads(path.read_text()).get("Values", {})
@@ -338,9 +348,7 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigurationError as exc:
         print(exc)
         return 2
-    import function_app
-
-    host = DevHost(function_app.app, host_json=args.host_json, port=args.port,
+    host = DevHost(import_function_app().app, host_json=args.host_json, port=args.port,
                    queues=not args.no_queue, timers=not args.no_timers).start()
     print(f"byoc devhost: http://127.0.0.1:{host.port}/{host.route_prefix}/ "
           f"({len(host.functions)} functions)", flush=True)

@@ -17,9 +17,10 @@ from byoc.domain.inventory import (
     on_purchased,
     on_released,
 )
-from byoc.domain.jobs import NumberEvent, SyncTarget
+from byoc.domain.jobs import NumberEvent
 from byoc.domain.policy import Policy
 from byoc.ports import Inventory, JobQueue, StateStore
+from byoc.services.sync_requests import SyncRequests
 
 log = logging.getLogger("byoc.numbers")
 
@@ -55,7 +56,7 @@ class NumberLifecycle:
     ) -> None:
         self._inventory = inventory
         self._state = state
-        self._queue = queue
+        self._syncs = SyncRequests(queue=queue, state=state)
         self._policy = policy
         self._number_targets = number_targets
 
@@ -122,13 +123,8 @@ class NumberLifecycle:
             record = onboarding
         targets = tuple(self._number_targets())
         for target in targets:
-            self._queue.send(
-                SyncTarget(
-                    target=target,
-                    reason=f"number {event.action}: {event.number}",
-                    correlation_id=event.correlation_id,
-                )
-            )
+            self._syncs.request(target, reason=f"number {event.action}: {event.number}",
+                                correlation_id=event.correlation_id)
         log.info(
             "number event recorded",
             extra={"event": f"number.{event.action}", "number": event.number,

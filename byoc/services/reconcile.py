@@ -21,10 +21,10 @@ from byoc.domain.inventory import (
     on_target_converged,
     on_target_failed,
 )
-from byoc.domain.jobs import SyncTarget
 from byoc.domain.plan import GuardLimits, Plan, SafetyGuardRefused, guard
 from byoc.domain.policy import Policy, Route
 from byoc.ports import HeldLease, Inventory, JobQueue, OperationsLog, StateStore, TargetLocks
+from byoc.services.sync_requests import SyncRequests
 
 log = logging.getLogger("byoc.reconcile")
 
@@ -172,6 +172,7 @@ class ReconcileService:
         self._state = state
         self._locks = locks
         self._queue = queue
+        self._syncs = SyncRequests(queue=queue, state=state)
         self._policy = policy
         self._limits = limits
 
@@ -209,15 +210,14 @@ class ReconcileService:
         """Queue a sync of `target` (or of every target); returns the targets queued."""
         names = self.registry.expand(target)
         for name in names:
-            self._queue.send(
-                SyncTarget(target=name, reason=reason, correlation_id=correlation_id, force=force)
-            )
+            self._syncs.request(name, reason=reason, correlation_id=correlation_id, force=force)
         return names
 
     def sync(self, target: str, *, correlation_id: str, force: bool = False) -> SyncOutcome:
         """Converge one target under its lease (LockBusy propagates: retry later)."""
         reconciler = self.registry.build(target)
         with self._locks.hold(target) as lease:
+            self._syncs.started(target)
             state = self.desired_state()
             desired = reconciler.desired(state)
             plan = reconciler.plan(reconciler.read_actual(), desired)

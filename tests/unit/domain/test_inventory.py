@@ -53,3 +53,12 @@ def test_a_repeated_purchase_of_an_active_number_keeps_it_active() -> None:
     again = on_purchased(record, "+14155550100", sid="PN" + "1" * 32, source="poller",
                          correlation_id="c2")
     assert again.state is NumberState.ACTIVE and again.sid == "PN" + "1" * 32
+
+
+def test_the_same_purchase_reported_again_keeps_the_progress_made() -> None:
+    record = on_purchased(None, "+14155550100", sid=None, source="purchase", correlation_id="c1")
+    record = on_target_converged(record, "twilio", TARGETS)
+    again = on_purchased(record, "+14155550100", sid="PN" + "2" * 32, source="poller",
+                         correlation_id="c2")
+    assert again.state is NumberState.ONBOARDING and "twilio" in again.converged
+    assert again.sid == "PN" + "2" * 32
