@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import random
 import re
 import socket
@@ -315,6 +316,16 @@ class TlsFiles:
 
     certfile: str
     keyfile: str
+
+
+class _QuietShutdown(logging.Filter):
+    """Drops uvicorn's note that idle keep-alive connections were cut at shutdown."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "timeout graceful shutdown exceeded" not in record.getMessage()
+
+
+logging.getLogger("uvicorn.error").addFilter(_QuietShutdown())
 
 
 class ServedApp:
