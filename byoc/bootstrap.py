@@ -23,8 +23,8 @@ if TYPE_CHECKING:
     from byoc.adapters.queue import StorageJobQueue
     from byoc.adapters.storage import StorageAccess
     from byoc.adapters.tables import TableInventory, TableOperationsLog, TableStateStore
-    from byoc.ports import SbcMonitorPort
     from byoc.adapters.twilio import TwilioAdapter
+    from byoc.ports import SbcMonitorPort
     from byoc.services.certificates import CertificateRotation
     from byoc.services.health import HealthService
     from byoc.services.numbers import NumberLifecycle
