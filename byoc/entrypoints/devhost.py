@@ -271,14 +271,24 @@ class DevHost:
             log.exception("queue function failed", extra={
                 "event": "devhost.queue_error", "function": entry.name,
                 "message_id": message.id, "dequeue_count": message.dequeue_count})
-            if message.dequeue_count >= self.options.max_dequeue_count:
+            failed = True
+        else:
+            failed = False
+        # Settling can fail too (the message became visible again and another worker took it,
+        # or storage did not answer): the host logs it and keeps polling, and so does devhost.
+        try:
+            if not failed:
+                queue.delete(message)
+            elif message.dequeue_count >= self.options.max_dequeue_count:
                 queue.move_to_poison_raw(message)
                 log.error("message moved to the poison queue", extra={
                     "event": "devhost.poison", "message_id": message.id})
             else:
                 queue.release(message, visibility_timeout_s=int(self.options.visibility_timeout_s))
-            return
-        queue.delete(message)
+        except Exception as exc:
+            log.warning("queue message could not be settled; it runs again when visible",
+                        extra={"event": "devhost.settle_error", "message_id": message.id,
+                               "error": f"{type(exc).__name__}: {exc}"[:300]})
 
     # --- lifecycle -------------------------------------------------------------------------
 
