@@ -305,12 +305,14 @@ def register_targets(services: Services, registry: ReconcilerRegistry) -> None:
     """Every target byoc reconciles, in the order a full sync should visit them."""
     # Each target's reconciler is registered here as it lands (twilio, sbc:<name>, genesys,
     # nsg:<name>); with none registered, plans are empty rather than errors.
+    from byoc.services.genesys_reconciler import register_genesys_target
     from byoc.services.nsg_reconciler import register_nsg_targets
     from byoc.services.sbc_reconciler import register_sbc_targets
     from byoc.services.twilio_reconciler import register_twilio_target
 
     register_twilio_target(services, registry)  # twilio: the trunk and its numbers
     register_sbc_targets(services, registry)  # sbc:<name> for each configured SBC
+    register_genesys_target(services, registry)  # genesys: DID pools, routing, outbound route
     register_nsg_targets(services, registry)  # nsg:<sbc> for each SBC with an nsg_resource_id
     del services, registry
 

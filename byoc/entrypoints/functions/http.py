@@ -7,7 +7,7 @@ import re
 
 import azure.functions as func
 
-from byoc.entrypoints.functions.responses import error_response, json_response, not_available
+from byoc.entrypoints.functions.responses import error_response, json_response
 
 bp = func.Blueprint()
 log = logging.getLogger("byoc.http")
@@ -101,7 +101,16 @@ def resync(req: func.HttpRequest) -> func.HttpResponse:
 @bp.route(route="genesys/events", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
 def genesys_events(req: func.HttpRequest) -> func.HttpResponse:
     """Genesys notifications relayed by a workflow data action (shared secret header)."""
-    return not_available("The Genesys events endpoint")
+    from byoc.bootstrap import get_services
+    from byoc.services.genesys_events import SECRET_HEADER, GenesysEvents
+    from byoc.settings import ConfigurationError
+
+    try:
+        events = GenesysEvents.from_services(get_services())
+        reply = events.handle(req.headers.get(SECRET_HEADER), req.get_body())
+    except ConfigurationError as exc:
+        return error_response(503, "byoc is not configured", problems=exc.problems)
+    return json_response(reply.body, reply.status)
 
 
 @bp.function_name("status")
