@@ -46,6 +46,20 @@ class Inventory(Protocol):
 
     def all(self) -> list[NumberRecord]: ...
 
+    def update(
+        self, number: str, change: Callable[[NumberRecord | None], NumberRecord | None]
+    ) -> NumberRecord | None:
+        """Read, change and write one record as one step: `change` gets the record as stored now
+        (None: absent) and returns what to store (None: leave it); it runs again if another
+        worker wrote the record in between. Returns the record as stored."""
+        ...
+
+    def update_many(
+        self, numbers: Iterable[str], change: Callable[[NumberRecord], NumberRecord | None]
+    ) -> int:
+        """`update` for the existing records among `numbers`, batched; how many were written."""
+        ...
+
 
 class OperationsLog(Protocol):
     """The `operations` table: every applied change."""

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -52,6 +52,28 @@ class FakeInventory:
 
     def all(self) -> list[NumberRecord]:
         return list(self.records.values())
+
+    def update(
+        self, number: str, change: Callable[[NumberRecord | None], NumberRecord | None]
+    ) -> NumberRecord | None:
+        current = self.records.get(number)
+        new = change(current)
+        if new is None or new == current:
+            return current
+        self.put(new)
+        return new
+
+    def update_many(
+        self, numbers: Iterable[str], change: Callable[[NumberRecord], NumberRecord | None]
+    ) -> int:
+        written = 0
+        for number in set(numbers) & set(self.records):
+            current = self.records[number]
+            new = change(current)
+            if new is not None and new != current:
+                self.put(new)
+                written += 1
+        return written
 
 
 class FakeOperations:

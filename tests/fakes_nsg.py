@@ -146,6 +146,28 @@ class MemoryInventory:
     def all(self) -> list[NumberRecord]:
         return list(self.records.values())
 
+    def update(
+        self, number: str, change: Callable[[NumberRecord | None], NumberRecord | None]
+    ) -> NumberRecord | None:
+        current = self.records.get(number)
+        new = change(current)
+        if new is None or new == current:
+            return current
+        self.put(new)
+        return new
+
+    def update_many(
+        self, numbers: Iterable[str], change: Callable[[NumberRecord], NumberRecord | None]
+    ) -> int:
+        written = 0
+        for number in set(numbers) & set(self.records):
+            current = self.records[number]
+            new = change(current)
+            if new is not None and new != current:
+                self.put(new)
+                written += 1
+        return written
+
 
 class MemoryOperationsLog:
     def __init__(self) -> None:

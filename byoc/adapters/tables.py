@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import suppress
 from typing import TYPE_CHECKING, Any
 
@@ -18,6 +18,11 @@ if TYPE_CHECKING:
 
 _MAX_PROPERTY = 30_000  # characters; a table property holds at most 64 KiB (UTF-16)
 INVENTORY_PARTITION = "number"
+UPDATE_ATTEMPTS = 20
+
+
+class InventoryContention(Exception):
+    """A record kept changing between byoc's read and write; the job is retried later."""
 
 
 def _service(access: StorageAccess) -> TableServiceClient:
@@ -103,6 +108,86 @@ class TableInventory:
 
     def delete(self, number: str) -> None:
         self._client.delete_entity(INVENTORY_PARTITION, number)
+
+    def update(
+        self, number: str, change: Callable[[NumberRecord | None], NumberRecord | None]
+    ) -> NumberRecord | None:
+        """Read-change-write with the entity's ETag (If-Match), again while another writer wins."""
+        return self._update(number, change)[0]
+
+    def _update(
+        self, number: str, change: Callable[[NumberRecord | None], NumberRecord | None]
+    ) -> tuple[NumberRecord | None, bool]:
+        from azure.core import MatchConditions
+        from azure.core.exceptions import (
+            ResourceExistsError,
+            ResourceModifiedError,
+            ResourceNotFoundError,
+        )
+        from azure.data.tables import UpdateMode
+
+        for _ in range(UPDATE_ATTEMPTS):
+            try:
+                entity = self._client.get_entity(INVENTORY_PARTITION, number)
+            except ResourceNotFoundError:
+                entity = None
+            current = self._from_entity(entity) if entity is not None else None
+            new = change(current)
+            if new is None or new == current:
+                return current, False
+            try:
+                if entity is None:
+                    self._client.create_entity(self._to_entity(new))
+                else:
+                    self._client.update_entity(
+                        self._to_entity(new), mode=UpdateMode.REPLACE,
+                        etag=entity.metadata["etag"], match_condition=MatchConditions.IfNotModified,
+                    )
+            except (ResourceExistsError, ResourceModifiedError, ResourceNotFoundError):
+                continue  # written (or deleted) by someone else since the read: read again
+            return new, True
+        raise InventoryContention(
+            f"inventory record {number} changed {UPDATE_ATTEMPTS} times while byoc tried to "
+            "update it; the job is retried"
+        )
+
+    def update_many(
+        self, numbers: Iterable[str], change: Callable[[NumberRecord], NumberRecord | None]
+    ) -> int:
+        """One read of the table, then transactions of up to 100 conditional writes; a
+        transaction that meets a concurrent write is redone record by record."""
+        from azure.core import MatchConditions
+        from azure.data.tables import TableTransactionError
+
+        wanted = set(numbers)
+        if not wanted:
+            return 0
+        pending: list[tuple[NumberRecord, str]] = []
+        for entity in self._client.query_entities(f"PartitionKey eq '{INVENTORY_PARTITION}'"):
+            if entity["RowKey"] not in wanted:
+                continue
+            current = self._from_entity(entity)
+            new = change(current)
+            if new is not None and new != current:
+                pending.append((new, str(entity.metadata["etag"])))
+        written = 0
+        for start in range(0, len(pending), 100):
+            chunk = pending[start:start + 100]
+            try:
+                self._client.submit_transaction([
+                    ("update", self._to_entity(new),
+                     {"mode": "replace", "etag": etag,
+                      "match_condition": MatchConditions.IfNotModified})
+                    for new, etag in chunk
+                ])
+                written += len(chunk)
+            except TableTransactionError:
+                for new, _ in chunk:
+                    _, wrote = self._update(
+                        new.number, lambda current: change(current) if current else None
+                    )
+                    written += wrote
+        return written
 
     def all(self) -> list[NumberRecord]:
         return [

@@ -44,16 +44,14 @@ class DesiredState:
 
 def desired_state(records: list[NumberRecord], policy: Policy) -> DesiredState:
     """Numbers the targets must carry (managed, not released) with the route policy gives each."""
-    present: dict[str, Route] = {}
-    releasing: set[str] = set()
-    for record in records:
-        if record.state is NumberState.RELEASING:
-            releasing.add(record.number)
-        elif record.wanted_on_targets and policy.is_managed(record.number):
-            present[record.number] = policy.route_for(record.number)
+    releasing = frozenset(r.number for r in records if r.state is NumberState.RELEASING)
+    present = policy.routes_for(  # in bulk: one policy lookup table for every number
+        r.number for r in records
+        if r.state is not NumberState.RELEASING and r.wanted_on_targets
+    )
     return DesiredState(
         present=present,
-        releasing=frozenset(releasing),
+        releasing=releasing,
         records={r.number: r for r in records},
     )
 
@@ -287,24 +285,35 @@ class ReconcileService:
     def _mark_numbers(
         self, reconciler: Reconciler, state: DesiredState, plan: Plan, *, error: str | None
     ) -> None:
-        """Record per-number convergence of this target in the inventory."""
+        """Record per-number convergence of this target in the inventory.
+
+        Each record is changed as it is stored now, not as this sync read it: syncs of other
+        targets and number events write the same records meanwhile. A record whose fate changed
+        since the read (released, or onboarded again) is left to the next sync.
+        """
         if not reconciler.tracks_numbers:
             return
         targets = self.number_targets()
-        changed: list[NumberRecord] = []
-        for number, record in state.records.items():
-            if number not in state.present and number not in state.releasing:
-                continue
+        target = reconciler.target
+        planned = {
+            number: record.wanted_on_targets
+            for number, record in state.records.items()
+            if number in state.present or number in state.releasing
+        }
+
+        def mark(current: NumberRecord) -> NumberRecord | None:
+            wanted = planned.get(current.number)
+            if wanted is None or current.state is NumberState.RELEASED:
+                return None
+            if current.wanted_on_targets != wanted:
+                return None
             if error is not None:
-                updated = on_target_failed(record, reconciler.target, error)
-            elif reconciler.target in record.converged and reconciler.target not in record.errors:
-                continue
-            else:
-                updated = on_target_converged(record, reconciler.target, targets)
-            if updated != record:
-                changed.append(updated)
-        if changed:
-            self._inventory.put_many(changed)
+                return on_target_failed(current, target, error)
+            if target in current.converged and target not in current.errors:
+                return None
+            return on_target_converged(current, target, targets)
+
+        self._inventory.update_many(planned, mark)
 
     def number_targets(self) -> list[str]:
         """Targets every number must converge on before it is active."""
