@@ -21,7 +21,7 @@ the field path and the offending value.
 from __future__ import annotations
 
 import re
-from collections.abc import Hashable, Mapping
+from collections.abc import Hashable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
@@ -261,6 +261,7 @@ class Policy(_Frozen):
     rules: tuple[Rule, ...] = ()
     defaults: Defaults
     _rule_by_pattern: dict[str, int] = PrivateAttr(default_factory=dict)
+    _routes: tuple[tuple[int, ...], dict[str, Route], Route] | None = PrivateAttr(default=None)
 
     @model_validator(mode="after")
     def _consistent(self) -> Policy:
@@ -273,13 +274,33 @@ class Policy(_Frozen):
         for index, rule in enumerate(self.rules):
             for pattern in rule.match:
                 self._rule_by_pattern.setdefault(pattern, index)
+        # Every number's route is one of these: planning 100,000 numbers looks each up once.
+        routes = {
+            pattern: Route(
+                genesys_kind=self.rules[index].genesys.kind,
+                genesys_name=self.rules[index].genesys.name,
+                sbc_tag=self.rules[index].sbc_tag or self.defaults.sbc_tag,
+                rule_index=index,
+                matched=pattern,
+            )
+            for pattern, index in self._rule_by_pattern.items()
+        }
+        default = Route(
+            genesys_kind=self.defaults.genesys.kind,
+            genesys_name=self.defaults.genesys.name,
+            sbc_tag=self.defaults.sbc_tag,
+            rule_index=None,
+            matched=None,
+        )
+        lengths = tuple(sorted({len(p) for p in routes if len(p) > 1}, reverse=True))
+        self._routes = (lengths, routes, default)
 
     def is_managed(self, number: str) -> bool:
         """Whether the policy manages `number` (E.164)."""
         _check_number(number)
         if self.managed.all_on_trunk:
             return True
-        return any(number.startswith(p) for p in self.managed.prefixes)
+        return number.startswith(self.managed.prefixes)
 
     def route_for(self, number: str) -> Route:
         """The route of a managed `number`: most specific rule, else the defaults."""
@@ -288,24 +309,34 @@ class Policy(_Frozen):
                 f"{number} is not managed by the policy (managed prefixes: "
                 f"{', '.join(self.managed.prefixes)}); it gets no route"
             )
-        for length in range(len(number), 1, -1):
-            index = self._rule_by_pattern.get(number[:length])
-            if index is not None:
-                rule = self.rules[index]
-                return Route(
-                    genesys_kind=rule.genesys.kind,
-                    genesys_name=rule.genesys.name,
-                    sbc_tag=rule.sbc_tag or self.defaults.sbc_tag,
-                    rule_index=index,
-                    matched=number[:length],
-                )
-        return Route(
-            genesys_kind=self.defaults.genesys.kind,
-            genesys_name=self.defaults.genesys.name,
-            sbc_tag=self.defaults.sbc_tag,
-            rule_index=None,
-            matched=None,
-        )
+        table = self._routes
+        assert table is not None
+        lengths, routes, default = table
+        for length in lengths:  # the longest matching pattern wins
+            route = routes.get(number[:length])
+            if route is not None:
+                return route
+        return default
+
+    def routes_for(self, numbers: Iterable[str]) -> dict[str, Route]:
+        """The route of every managed number among `numbers` (unmanaged ones are left out)."""
+        table = self._routes
+        assert table is not None
+        lengths, routes, default = table
+        every, prefixes = self.managed.all_on_trunk, self.managed.prefixes
+        found: dict[str, Route] = {}
+        for number in numbers:
+            _check_number(number)
+            if not every and not number.startswith(prefixes):
+                continue
+            for length in lengths:
+                route = routes.get(number[:length])
+                if route is not None:
+                    found[number] = route
+                    break
+            else:
+                found[number] = default
+        return found
 
 
 def _check_number(number: str) -> None:
