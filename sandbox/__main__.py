@@ -38,6 +38,8 @@ def settings_for(ports: dict[str, Any], *, azurite: str = AZURITE_DEFAULT,
             "dial_plan": sbc.get("dial_plan", "BYOC"),
             # The first SBC takes the calls; the next ones are Twilio's failover path.
             "twilio_priority": 10 * (index + 1),
+            # The emulated SBCs listen for SIP on TLS only (their REST API is the rest).
+            "sip_ports": {"udp": 0, "tcp": 0, "tls": 5061},
         })
     return {
         "AzureWebJobsStorage": azurite,

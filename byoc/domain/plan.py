@@ -128,17 +128,30 @@ class GuardLimits:
     max_delete_count: int = 100
 
 
-def guard(plan: Plan, limits: GuardLimits, *, force: bool = False) -> None:
-    """Refuse a plan that deletes too many of a target's numbers, unless forced."""
+def guard(
+    plan: Plan,
+    limits: GuardLimits,
+    *,
+    force: bool = False,
+    releasing: frozenset[str] = frozenset(),
+) -> None:
+    """Refuse a plan that deletes too many of a target's numbers, unless forced.
+
+    Every removal counts against the absolute cap. Only removals nobody asked for count against the
+    fraction: numbers being released (`releasing`) are expected to go, so releasing one number of a
+    small trunk is not refused, while a source that suddenly lists nothing is.
+    """
     if force:
         return
-    removed = len(plan.numbers_removed())
+    all_removed = plan.numbers_removed()
+    if len(all_removed) > limits.max_delete_count:
+        raise SafetyGuardRefused(
+            plan,
+            f"it removes {len(all_removed)} numbers, above the cap of {limits.max_delete_count}",
+        )
+    removed = len(all_removed - releasing)
     if removed == 0:
         return
-    if removed > limits.max_delete_count:
-        raise SafetyGuardRefused(
-            plan, f"it removes {removed} numbers, above the cap of {limits.max_delete_count}"
-        )
     base = max(plan.numbers_before, 1)
     fraction = removed / base
     if fraction > limits.max_delete_fraction:

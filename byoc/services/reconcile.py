@@ -221,7 +221,7 @@ class ReconcileService:
             plan = reconciler.plan(reconciler.read_actual(), desired)
             outcome = SyncOutcome(target=target, plan=plan)
             try:
-                guard(plan, self._limits, force=force)
+                guard(plan, self._limits, force=force, releasing=state.releasing)
             except SafetyGuardRefused as refused:
                 outcome.refused = refused.reason
                 self._record(plan, "refused", correlation_id, str(refused))

@@ -60,3 +60,14 @@ def test_text_and_json_renderings_show_every_change() -> None:
     data = json.loads(plans_to_json([plan]))
     assert data["plans"][0]["changes"][0]["after"] == {"prefix": "+1415555[0100-0199]"}
     assert Plan(target="twilio").render_text() == "twilio: no changes"
+
+
+def test_numbers_asked_to_be_released_count_only_against_the_cap() -> None:
+    plan = Plan(target="twilio", changes=(removal(5, "twilio"),), numbers_before=20)
+    asked = frozenset(f"+1415555{i:04d}" for i in range(5))
+    guard(plan, GuardLimits(max_delete_fraction=0.1, max_delete_count=100), releasing=asked)
+    with pytest.raises(SafetyGuardRefused, match="of 20"):
+        guard(plan, GuardLimits(max_delete_fraction=0.1, max_delete_count=100),
+              releasing=frozenset(list(asked)[:2]))
+    with pytest.raises(SafetyGuardRefused, match="cap of 4"):
+        guard(plan, GuardLimits(max_delete_fraction=0.1, max_delete_count=4), releasing=asked)

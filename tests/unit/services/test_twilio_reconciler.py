@@ -262,12 +262,12 @@ def test_a_releasing_number_is_released_at_twilio_after_the_others_then_marked_r
     assert estate.inventory.get("+14155550101").state is NumberState.ACTIVE  # type: ignore[union-attr]
 
 
-def test_releasing_many_numbers_at_once_is_refused_by_the_mass_deletion_guard() -> None:
+def test_releasing_more_numbers_at_once_than_the_cap_is_refused_by_the_guard() -> None:
     numbers = [f"+141555501{i:02d}" for i in range(10)]
     twilio = FakeTwilio(urls=[url(SBC1), url(SBC2)], on_trunk=numbers)
     records = [on_released(r, r.number, correlation_id="rel00001") for r in onboarding(*numbers[:5])]
     estate = Estate(twilio, records + onboarding(*numbers[5:]),
-                    limits=GuardLimits(max_delete_fraction=0.2, max_delete_count=100))
+                    limits=GuardLimits(max_delete_fraction=0.2, max_delete_count=4))
 
     outcome = estate.sync()
 
