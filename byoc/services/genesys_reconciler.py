@@ -248,6 +248,11 @@ class _SpanIndex:
         first = self.find(_text(span.width, span.low))
         return first is not None and first.high >= span.high
 
+    def touches(self, span: _Span) -> bool:
+        """Whether any span overlaps `span` (the spans of an index do not overlap each other)."""
+        i = bisect_right(self._keys, (span.width, span.high)) - 1
+        return i >= 0 and self._spans[i].overlaps(span)
+
     def overlapping(self, span: _Span) -> list[_Span]:
         return [s for s in self._spans if s.overlaps(span)]
 
@@ -408,9 +413,14 @@ class GenesysReconciler:
         kept: list[GenesysDidPool] = []
         dropped: list[GenesysDidPool] = []
         claimed: list[_Span] = []
+        # width -> the highest number claimed so far (`mine` is sorted: a pool can only overlap
+        # an earlier one that reaches that far)
+        reach: dict[int, int] = {}
         for pool in mine:
             span = _Span.of(pool.start, pool.end, pool)
-            twin = next((s.pool for s in claimed if s.overlaps(span)), None)
+            twin = None
+            if reach.get(span.width, -1) >= span.low:
+                twin = next((s.pool for s in claimed if s.overlaps(span)), None)
             if twin is not None:
                 out.conflicts.append(
                     f"byoc's DID pools {_range_key(pool)} (id {pool.id}) and {_range_key(twin)} "
@@ -418,6 +428,7 @@ class GenesysReconciler:
                     "delete the duplicate by hand")
                 continue
             claimed.append(span)
+            reach[span.width] = max(reach.get(span.width, -1), span.high)
             if not present_runs.contains(span):
                 dropped.append(pool)
                 continue
@@ -439,8 +450,9 @@ class GenesysReconciler:
                 in_foreign[number] = hit.pool
         needed = present - NumberSet.from_e164(in_foreign)
 
-        kept_numbers = NumberSet(n for p in kept for n in _numbers(_Span.of(p.start, p.end)))
-        dropped_numbers = {n for p in dropped for n in _numbers(_Span.of(p.start, p.end))}
+        in_pool = {p.id: _numbers(_Span.of(p.start, p.end)) for p in mine}  # each expanded once
+        kept_numbers = NumberSet(n for p in kept for n in in_pool[p.id])
+        dropped_numbers = {n for p in dropped for n in in_pool[p.id]}
         uncovered = needed - kept_numbers
         # Runs of numbers no pool covers: they touch no foreign pool, so new pools overlap none.
         new_spans = [
@@ -449,16 +461,16 @@ class GenesysReconciler:
             for low in range(whole.low, whole.high + 1, MAX_POOL_SIZE)
         ]
 
-        owned_numbers = {n for p in mine for n in _numbers(_Span.of(p.start, p.end))}
+        owned_numbers = {n for numbers in in_pool.values() for n in numbers}
         responsible = set(desired.routes) | set(desired.releasing) | owned_numbers
         out.numbers_before = len(owned_numbers) + sum(
             1 for n in responsible if n not in owned_numbers and foreign.find(n) is not None)
 
         # A new pool overlapping a pool that goes can only be created after the deletion; its
         # numbers are routed after that too. Every other new pool is created first.
-        dropped_spans = [_Span.of(p.start, p.end) for p in dropped]
-        late_spans = [s for s in new_spans if any(s.overlaps(d) for d in dropped_spans)]
-        early_spans = [s for s in new_spans if s not in late_spans]
+        dropped_spans = _SpanIndex(_Span.of(p.start, p.end) for p in dropped)
+        late_spans = [s for s in new_spans if dropped_spans.touches(s)]
+        early_spans = [s for s in new_spans if not dropped_spans.touches(s)]
         late_numbers = {n for s in late_spans for n in _numbers(s)} | dropped_numbers
         lasting = _SpanIndex([*(_Span.of(p.start, p.end, p) for p in kept),
                               *(s for p in pools if not owned(p.description)
