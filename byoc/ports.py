@@ -104,26 +104,6 @@ class TargetLocks(Protocol):
     def hold(self, target: str) -> AbstractContextManager[HeldLease]: ...
 
 
-class SecretSource(Protocol):
-    """Key Vault secrets."""
-
-    def get_secret(self, name: str, version: str | None = None) -> SecretValue: ...
-
-    def list_versions(self, name: str) -> list[SecretVersionInfo]: ...
-
-
-class SecretValue(Protocol):
-    value: str
-    content_type: str | None
-    version: str
-
-
-class SecretVersionInfo(Protocol):
-    version: str
-    enabled: bool
-    created_on: Any
-
-
 # --- Azure NSG ----------------------------------------------------------------------------------
 
 
