@@ -406,9 +406,15 @@ class SbcDialPlanReconciler:
         free = (i for i in range(len(rules) + len(desired.rules) + 1)
                 if i not in {r.index for r in rules})
         wanted = {r.name.casefold() for r in desired.rules}
+        # The numbers of each owned rule; most have a desired rule's prefix, already expanded.
+        expanded = {r.prefix: r.numbers for r in desired.rules}
+        coverage = {
+            key: expanded[r.prefix] if r.prefix in expanded else numbers_of(r.prefix)
+            for key, r in owned.items()
+        }
         covered_before: set[str] = set()
-        for existing in owned.values():
-            covered_before |= numbers_of(existing.prefix) or frozenset()
+        for numbers in coverage.values():
+            covered_before |= numbers or frozenset()
         updates: list[Change] = []
         additions: list[Change] = []
         for rule in desired.rules:
@@ -428,7 +434,7 @@ class SbcDialPlanReconciler:
             changes=tuple(changes),
             numbers_before=len(covered_before),
             conflicts=tuple(_conflicts(foreign, owned, desired)),
-            notes=tuple(_notes(owned.values(), desired, actual.source)),
+            notes=tuple(_notes(owned, coverage, desired, actual.source)),
         )
 
     def apply(self, plan: Plan, lease: HeldLease) -> None:
@@ -621,9 +627,14 @@ def _conflicts(
     return found
 
 
-def _notes(owned: Iterable[SbcDialPlanRule], desired: SbcDesired, source: str) -> list[str]:
+def _notes(
+    owned: Mapping[str, SbcDialPlanRule],
+    coverage: Mapping[str, frozenset[str] | None],
+    desired: SbcDesired,
+    source: str,
+) -> list[str]:
     notes = [f"Dial Plan read from the {source} export"] if source != "ini" else []
-    wide = [r.name for r in owned if numbers_of(r.prefix) is None]
+    wide = [r.name for key, r in owned.items() if coverage[key] is None]
     if wide:
         notes.append(
             f"owned rule(s) {wide} match an open or very wide set of numbers; their numbers are "
