@@ -83,6 +83,20 @@ def on_purchased(
     )
 
 
+def stale_purchase(existing: NumberRecord, sid: str | None) -> bool:
+    """Whether a purchase report of a number byoc is releasing, or released, is older than that.
+
+    Twilio gives a number bought again a new SID. So a report for a releasing number (Twilio
+    still owns it) is old unless it names a new SID, and one for a released number is old when it
+    names the SID that was released.
+    """
+    if existing.state is NumberState.RELEASING:
+        return sid is None or existing.sid is None or sid == existing.sid
+    if existing.state is NumberState.RELEASED:
+        return sid is not None and sid == existing.sid
+    return False
+
+
 def on_released(existing: NumberRecord | None, number: str, *, correlation_id: str) -> NumberRecord:
     """A number is going away: every target must let go of it."""
     base = existing or NumberRecord(number=number, state=NumberState.RELEASING)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from functools import partial
 
 from byoc.domain.inventory import (
     NumberRecord,
@@ -16,6 +17,7 @@ from byoc.domain.inventory import (
     now_iso,
     on_purchased,
     on_released,
+    stale_purchase,
 )
 from byoc.domain.jobs import NumberEvent
 from byoc.domain.policy import Policy
@@ -61,19 +63,32 @@ class NumberLifecycle:
         self._number_targets = number_targets
 
     def handle(self, event: NumberEvent) -> EventOutcome:
-        """Record the event once (by event id) and queue the syncs it calls for."""
+        """Record the event once (by event id) and queue the syncs it calls for.
+
+        The id is claimed before the work and marked handled after it. A claim never marked
+        handled belongs to a worker that stopped half-way (or is still at it): the event is
+        handled again, which is safe, rather than lost.
+        """
         if not self._state.claim(EVENT_NAMESPACE, event.event_id):
+            if _handled(self._state.get(EVENT_NAMESPACE, event.event_id)):
+                log.info(
+                    "duplicate number event ignored",
+                    extra={"event": "number.duplicate", "number": event.number,
+                           "event_id": event.event_id, "correlation_id": event.correlation_id},
+                )
+                return EventOutcome(number=event.number, duplicate=True)
             log.info(
-                "duplicate number event ignored",
-                extra={"event": "number.duplicate", "number": event.number,
+                "number event claimed before but never finished; handling it again",
+                extra={"event": "number.resumed", "number": event.number,
                        "event_id": event.event_id, "correlation_id": event.correlation_id},
             )
-            return EventOutcome(number=event.number, duplicate=True)
         try:
-            return self._apply(event)
+            outcome = self._apply(event)
         except Exception:
             self._state.release_claim(EVENT_NAMESPACE, event.event_id)
             raise
+        self._state.put(EVENT_NAMESPACE, event.event_id, {"handled": now_iso()})
+        return outcome
 
     def record_onboarding(self, event: NumberEvent) -> NumberRecord | None:
         """Record that `event.number` must be onboarded, routed as policy says (None: unmanaged)."""
@@ -85,42 +100,28 @@ class NumberLifecycle:
                        "correlation_id": event.correlation_id},
             )
             return None
-        record = on_purchased(
-            self._inventory.get(event.number), event.number, sid=event.sid, source=event.source,
-            correlation_id=event.correlation_id,
-        )
-        route = policy.route_for(event.number)
-        target_name = f"{route.genesys_kind}:{route.genesys_name}" if route.genesys_name else "none"
-        record = replace(record, genesys_target=target_name, sbc_tag=route.sbc_tag)
-        self._inventory.put(record)
-        return record
+        return self._inventory.update(event.number, partial(_onboard, event, policy))
 
     def _apply(self, event: NumberEvent) -> EventOutcome:
-        existing = self._inventory.get(event.number)
-        if event.action == "released":
-            if existing is None or existing.state is NumberState.RELEASED:
-                return EventOutcome(number=event.number, managed=existing is not None,
-                                    state=existing.state if existing else None)
-            if self._released_at_owner(existing, event):
-                done = replace(existing, state=NumberState.RELEASED, updated=now_iso())
-                self._inventory.put(done)
-                log.info("number released everywhere",
-                         extra={"event": "number.released_everywhere", "number": event.number,
-                                "correlation_id": event.correlation_id})
-                return EventOutcome(number=event.number, state=done.state)
-            record = on_released(existing, event.number, correlation_id=event.correlation_id)
-            self._inventory.put(record)
-        elif event.action == "updated" and existing is not None and existing.state in (
-            NumberState.RELEASING, NumberState.RELEASED
-        ):
-            # An update of a number on its way out (its trunk association going, say) is no
-            # reason to onboard it again.
-            return EventOutcome(number=event.number, state=existing.state)
-        else:
-            onboarding = self.record_onboarding(event)
-            if onboarding is None:
-                return EventOutcome(number=event.number, managed=False)
-            record = onboarding
+        policy = self._policy()
+        others = [t for t in self._number_targets() if t != OWNER_TARGET]
+        decided: list[_Decision] = []
+
+        def change(existing: NumberRecord | None) -> NumberRecord | None:
+            decision = _decide(event, existing, policy, others)
+            decided[:] = [decision]  # the last run is the one that was stored
+            return decision.record
+
+        stored = self._inventory.update(event.number, change)
+        decision = decided[-1]
+        if decision.log_event:
+            log.info(decision.message, extra={
+                "event": decision.log_event, "number": event.number,
+                "state": stored.state.value if stored else None,
+                "correlation_id": event.correlation_id})
+        if not decision.sync:
+            return EventOutcome(number=event.number, managed=decision.managed,
+                                state=stored.state if stored else None)
         targets = tuple(self._number_targets())
         for target in targets:
             self._syncs.request(target, reason=f"number {event.action}: {event.number}",
@@ -128,14 +129,73 @@ class NumberLifecycle:
         log.info(
             "number event recorded",
             extra={"event": f"number.{event.action}", "number": event.number,
-                   "state": record.state.value, "correlation_id": event.correlation_id,
-                   "targets": list(targets)},
+                   "state": stored.state.value if stored else None,
+                   "correlation_id": event.correlation_id, "targets": list(targets)},
         )
-        return EventOutcome(number=event.number, state=record.state, targets=targets)
+        return EventOutcome(number=event.number, state=stored.state if stored else None,
+                            targets=targets)
 
-    def _released_at_owner(self, record: NumberRecord, event: NumberEvent) -> bool:
-        """True when Twilio shows the number gone and every other target already let go of it."""
-        if event.source not in OWNER_FACT_SOURCES or record.state is not NumberState.RELEASING:
-            return False
-        others = [t for t in self._number_targets() if t != OWNER_TARGET]
-        return all(t in record.converged for t in others)
+
+@dataclass(frozen=True)
+class _Decision:
+    """What one event does to the number's record."""
+
+    record: NumberRecord | None
+    """The record to store (None: leave the record as it is)."""
+    sync: bool = False
+    managed: bool = True
+    log_event: str = ""
+    message: str = ""
+
+
+def _decide(
+    event: NumberEvent, existing: NumberRecord | None, policy: Policy, others: list[str]
+) -> _Decision:
+    """The record after `event`, from the record as stored now (pure; may run more than once)."""
+    if event.action == "released":
+        if existing is None:
+            if event.source in OWNER_FACT_SOURCES or not policy.is_managed(event.number):
+                return _Decision(None, managed=False)
+            # A release request overtook the number's purchase report (the queue does not keep
+            # order): remember it, so the late report cannot onboard the number again.
+            record = on_released(None, event.number, correlation_id=event.correlation_id)
+            return _Decision(replace(record, sid=event.sid), sync=True)
+        if existing.state is NumberState.RELEASED:
+            return _Decision(None)
+        if _released_at_owner(existing, event, others):
+            return _Decision(
+                replace(existing, state=NumberState.RELEASED, updated=now_iso()),
+                log_event="number.released_everywhere", message="number released everywhere")
+        return _Decision(on_released(existing, event.number, correlation_id=event.correlation_id),
+                         sync=True)
+    if existing is not None and existing.state in (NumberState.RELEASING, NumberState.RELEASED):
+        if event.action == "updated":
+            # An update of a number on its way out (its trunk association going, say) is no
+            # reason to onboard it again.
+            return _Decision(None)
+        if stale_purchase(existing, event.sid):
+            return _Decision(None, log_event="number.stale_purchase",
+                             message="purchase report older than the number's release; ignored")
+    if not policy.is_managed(event.number):
+        return _Decision(None, managed=False, log_event="number.unmanaged",
+                         message="number is not managed by the policy; ignored")
+    return _Decision(_onboard(event, policy, existing), sync=True)
+
+
+def _onboard(event: NumberEvent, policy: Policy, existing: NumberRecord | None) -> NumberRecord:
+    record = on_purchased(existing, event.number, sid=event.sid, source=event.source,
+                          correlation_id=event.correlation_id)
+    route = policy.route_for(event.number)
+    target_name = f"{route.genesys_kind}:{route.genesys_name}" if route.genesys_name else "none"
+    return replace(record, genesys_target=target_name, sbc_tag=route.sbc_tag)
+
+
+def _released_at_owner(record: NumberRecord, event: NumberEvent, others: list[str]) -> bool:
+    """True when Twilio shows the number gone and every other target already let go of it."""
+    if event.source not in OWNER_FACT_SOURCES or record.state is not NumberState.RELEASING:
+        return False
+    return all(t in record.converged for t in others)
+
+
+def _handled(claim: object) -> bool:
+    return isinstance(claim, dict) and bool(claim.get("handled"))
