@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from typing import TYPE_CHECKING
 
@@ -22,11 +23,23 @@ class LockLost(Exception):
 
 
 class TargetLease:
-    """A held lease; `check()` raises LockLost once renewal has failed."""
+    """A held lease; `check()` raises LockLost once renewal has failed, or once the last renewal
+    is so old that the lease may have run out (a stalled process, a renewal that hangs)."""
 
-    def __init__(self, lease: BlobLeaseClient, target: str, renew_every_s: float) -> None:
+    def __init__(
+        self,
+        lease: BlobLeaseClient,
+        target: str,
+        renew_every_s: float,
+        lease_s: float | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._lease = lease
         self.target = target
+        self._clock = clock
+        # Trusted for the lease time less one renewal period (the renewal may be late that much).
+        self._trusted_s = (lease_s if lease_s is not None else renew_every_s * 3) - renew_every_s
+        self._renewed_at = clock()
         self._lost: Exception | None = None
         self._stop = threading.Event()
         self._thread = threading.Thread(
@@ -36,16 +49,24 @@ class TargetLease:
 
     def _renew_loop(self, every_s: float) -> None:
         while not self._stop.wait(every_s):
+            asked_at = self._clock()
             try:
                 self._lease.renew()
             except Exception as exc:  # any failure means the lease is not ours
                 self._lost = exc
                 return
+            self._renewed_at = asked_at
 
     def check(self) -> None:
-        """Raise LockLost if the lease is no longer held."""
+        """Raise LockLost if the lease is no longer held, or may have expired."""
         if self._lost is not None:
             raise LockLost(f"lost the lease on {self.target}: {self._lost}")
+        age = self._clock() - self._renewed_at
+        if age > self._trusted_s:
+            raise LockLost(
+                f"the lease on {self.target} was last renewed {age:.0f} s ago and may have "
+                "expired; stopping before the next write"
+            )
 
     def release(self) -> None:
         self._stop.set()
@@ -105,7 +126,7 @@ class BlobLeaseLocks:
             if exc.status_code == 409:
                 raise LockBusy(f"{target} is being synced by another worker") from None
             raise
-        held = TargetLease(lease, target, renew_every_s=self._lease_s / 3)
+        held = TargetLease(lease, target, renew_every_s=self._lease_s / 3, lease_s=self._lease_s)
         try:
             yield held
         finally:
