@@ -231,6 +231,8 @@ class TwilioNumber:
     sid: str
     phone_number: str
     trunk_sid: str | None = None
+    account_sid: str | None = None
+    """The account Twilio says owns it (None: not reported)."""
 
 
 @dataclass(frozen=True)

@@ -43,6 +43,10 @@ _UNAVAILABLE_CODES = frozenset({21421, 21422, 21452})
 """Invalid number, number not available, no numbers in the area code."""
 
 
+class TwilioListingMismatch(TwilioError):
+    """A listing came back with numbers of another account: nothing in it is used."""
+
+
 @dataclass(frozen=True)
 class RetryPolicy:
     """How often and how long to back off on 429/20429, 5xx and dropped connections."""
@@ -352,22 +356,35 @@ class TwilioAdapter:
     # --- numbers ------------------------------------------------------------------------------
 
     def list_trunk_numbers(self) -> list[TwilioNumber]:
-        return [
+        return self._own_numbers("the trunk's numbers", [
             _number(n)
             for n in self._pages(
                 "list the trunk's numbers",
                 lambda: self._trunk().phone_numbers.page(page_size=self._page_size),
             )
-        ]
+        ])
 
     def list_account_numbers(self) -> list[TwilioNumber]:
-        return [
+        return self._own_numbers("the account's numbers", [
             _number(n)
             for n in self._pages(
                 "list the account's numbers",
                 lambda: self._client().incoming_phone_numbers.page(page_size=self._page_size),
             )
-        ]
+        ])
+
+    def _own_numbers(self, what: str, numbers: list[TwilioNumber]) -> list[TwilioNumber]:
+        """`numbers`, unless the listing holds another account's numbers: then nothing is trusted
+        (byoc would otherwise offboard its own numbers and onboard someone else's)."""
+        foreign = sorted({n.account_sid for n in numbers
+                          if n.account_sid and n.account_sid != self.account_sid})
+        if foreign:
+            raise TwilioListingMismatch(
+                f"Twilio listed {what} of account(s) {', '.join(foreign)}, not "
+                f"{self.account_sid}; byoc changed nothing. Check BYOC_TWILIO_ACCOUNT_SID and "
+                "that the credentials are this account's, not a parent or other account's"
+            )
+        return numbers
 
     def fetch_number(self, sid: str) -> TwilioNumber | None:
         try:
@@ -504,7 +521,8 @@ def _origination_url(raw: Any) -> TwilioOriginationUrl:
 
 def _number(raw: Any) -> TwilioNumber:
     return TwilioNumber(
-        sid=str(raw.sid), phone_number=str(raw.phone_number), trunk_sid=raw.trunk_sid or None
+        sid=str(raw.sid), phone_number=str(raw.phone_number), trunk_sid=raw.trunk_sid or None,
+        account_sid=getattr(raw, "account_sid", None) or None,
     )
 
 

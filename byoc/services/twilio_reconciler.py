@@ -48,6 +48,7 @@ TRUNK_KIND = "trunk"
 URL_KIND = "origination-url"
 ASSOCIATE_KIND = "trunk-numbers"
 RELEASE_KIND = "number-release"
+OFFBOARD_KIND = "numbers-gone"
 OWNED_URL_PREFIX = "byoc-"
 
 
@@ -138,20 +139,26 @@ def sweep_findings(
 def sweep_events(
     actual: TwilioActual, records: dict[str, NumberRecord], policy: Policy, correlation_id: str
 ) -> list[NumberEvent]:
-    """The sweep's findings as number events (source `sweep`), idempotent by event id."""
-    unknown, lost = sweep_findings(actual, records, policy)
-    events = [
+    """Managed numbers Twilio owns that the inventory does not know, as purchase events (source
+    `sweep`, idempotent by event id).
+
+    Numbers the other way round (in the inventory, no longer at Twilio) are not reported here:
+    offboarding them is a change of the `twilio` plan, where the mass-deletion guard sees it, so
+    a listing that comes back empty or short cannot send every number away.
+    """
+    unknown, _ = sweep_findings(actual, records, policy)
+    return [
         NumberEvent(action="purchased", number=n.phone_number, sid=n.sid, source="sweep",
                     event_id=f"sweep:{n.sid}", correlation_id=correlation_id)
         for n in unknown
     ]
-    events += [
-        NumberEvent(action="released", number=r.number, sid=r.sid, source="sweep",
-                    event_id=f"sweep-gone:{r.number}:{r.correlation_id or 'none'}",
-                    correlation_id=correlation_id)
-        for r in lost
-    ]
-    return events
+
+
+def gone_event(record: NumberRecord, correlation_id: str) -> NumberEvent:
+    """The sweep's report that Twilio no longer owns `record`'s number."""
+    return NumberEvent(action="released", number=record.number, sid=record.sid, source="sweep",
+                       event_id=f"sweep-gone:{record.number}:{record.correlation_id or 'none'}",
+                       correlation_id=correlation_id)
 
 
 class TwilioTrunkReconciler:
@@ -179,6 +186,7 @@ class TwilioTrunkReconciler:
         self._queue = queue
         self._number_targets = number_targets
         self._last_actual: TwilioActual | None = None
+        self._last_desired: TwilioDesired | None = None
         self._wrote = False
 
     # --- read ---------------------------------------------------------------------------------
@@ -195,6 +203,10 @@ class TwilioTrunkReconciler:
         return actual
 
     def desired(self, state: DesiredState) -> TwilioDesired:
+        self._last_desired = self._desired(state)
+        return self._last_desired
+
+    def _desired(self, state: DesiredState) -> TwilioDesired:
         others = [t for t in self._number_targets() if t != TARGET]
         release: dict[str, str] = {}
         waiting: set[str] = set()
@@ -277,20 +289,28 @@ class TwilioTrunkReconciler:
                 before={n.phone_number: n.sid for n in to_release},
                 numbers_removed=tuple(n.phone_number for n in to_release),
             ))
+        unknown, lost = sweep_findings(actual, desired.records, self._policy())
+        if lost:
+            changes.append(Change(
+                target=TARGET, action=Action.REMOVE, kind=OFFBOARD_KIND, key=desired.trunk_sid,
+                summary=f"offboard {_count(lost)} the Twilio account no longer owns (every "
+                        f"target lets go of them): {_preview([r.number for r in lost])}",
+                before={r.number: r.sid for r in lost},
+                numbers_removed=tuple(r.number for r in lost),
+            ))
         if desired.waiting:
             notes.append(f"{len(desired.waiting)} releasing number(s) stay until every other "
                          f"target lets go: {_preview(sorted(desired.waiting))}")
-        unknown, lost = sweep_findings(actual, desired.records, self._policy())
         if unknown:
             notes.append(f"the sweep found {len(unknown)} managed number(s) the inventory does not "
                          f"know; a sync onboards them: {_preview([n.phone_number for n in unknown])}")
-        if lost:
-            notes.append(f"{len(lost)} inventory number(s) are no longer owned at Twilio; a sync "
-                         f"offboards them: {_preview([r.number for r in lost])}")
+        wanted = sum(1 for r in desired.records.values() if r.wanted_on_targets)
         return Plan(
             target=TARGET,
             changes=tuple(changes),
-            numbers_before=len(actual.trunk_numbers),
+            # The base of the mass-deletion guard: what the trunk carries, or what byoc wants on
+            # it when a listing comes back short (an empty one then counts as losing everything).
+            numbers_before=max(len(actual.trunk_numbers), wanted),
             conflicts=tuple(conflicts),
             notes=tuple(notes),
         )
@@ -378,9 +398,22 @@ class TwilioTrunkReconciler:
                     log.info("number released at Twilio",
                              extra={"event": "twilio.released", "target": TARGET,
                                     "number": phone})
+            elif change.kind == OFFBOARD_KIND:
+                lease.check()
+                self._offboard(list(change.before))
         if failures:
             detail = "; ".join(f"{number}: {reason}" for number, reason in sorted(failures.items()))
             raise TwilioApplyFailed(f"{len(failures)} number(s) not changed at Twilio: {detail}")
+
+    def _offboard(self, numbers: list[str]) -> None:
+        """Report numbers Twilio no longer owns as gone, so every target lets go of them."""
+        correlation_id = new_correlation_id()
+        records = self._last_desired.records if self._last_desired else {}
+        for phone in numbers:
+            record = records.get(phone) or NumberRecord(number=phone, state=NumberState.ACTIVE)
+            self._queue.send(gone_event(record, correlation_id))
+        log.info("numbers no longer owned at Twilio are offboarded",
+                 extra={"event": "twilio.sweep_gone", "target": TARGET, "numbers": numbers})
 
     def _apply_url(self, change: Change) -> None:
         if change.action is Action.ADD:

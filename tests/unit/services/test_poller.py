@@ -144,8 +144,10 @@ def test_without_a_cursor_the_poller_sweeps_the_account_and_then_follows_events(
     second = watch.poller.poll()
 
     assert first.mode == "sweep" and second.mode == "events"
+    # +14155550199 is gone at Twilio: the `twilio` sync offboards it, under the mass-deletion
+    # guard (a sweep reporting it here would bypass the guard when a listing comes back empty).
     assert {(a, n) for a, n, _ in watch.events()} == {
-        ("purchased", "+14155550150"), ("released", "+14155550199"), ("purchased", "+14155550151")}
+        ("purchased", "+14155550150"), ("purchased", "+14155550151")}
     assert {j.source for j, _ in watch.queue.sent} == {"sweep", "poller"}  # type: ignore[union-attr]
 
 
