@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from contextlib import suppress
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -216,44 +217,64 @@ class ReconcileService:
         reconciler = self.registry.build(target)
         with self._locks.hold(target) as lease:
             self._syncs.started(target)
-            state = self.desired_state()
-            desired = reconciler.desired(state)
-            plan = reconciler.plan(reconciler.read_actual(), desired)
-            outcome = SyncOutcome(target=target, plan=plan)
             try:
-                guard(plan, self._limits, force=force, releasing=state.releasing)
-            except SafetyGuardRefused as refused:
-                outcome.refused = refused.reason
-                self._record(plan, "refused", correlation_id, str(refused))
-                self._state.put("sync", target, self._status(outcome, correlation_id))
-                log.warning(
-                    "plan refused by the mass-deletion guard",
-                    extra={"event": "sync.refused", "target": target,
-                           "correlation_id": correlation_id, "reason": refused.reason},
-                )
-                return outcome
-            if not plan.is_empty:
-                lease.check()
-                try:
-                    reconciler.apply(plan, lease)
-                except Exception as exc:
-                    failure = f"{type(exc).__name__}: {exc}"
-                    self._record(plan, "failed", correlation_id, failure)
-                    self._mark_numbers(reconciler, state, plan, error=failure)
-                    raise
-                outcome.applied = True
-                self._record(plan, "applied", correlation_id, "")
-            outcome.problems = reconciler.verify(desired)
-            outcome.converged = not outcome.problems
-            error = "; ".join(outcome.problems[:5]) if outcome.problems else None
-            self._mark_numbers(reconciler, state, plan, error=error)
+                return self._sync_held(reconciler, lease, correlation_id=correlation_id,
+                                       force=force)
+            except Exception as exc:
+                # The failure is what `byoc status` shows for the target until a sync succeeds.
+                with suppress(Exception):  # the sync's own error is the one to raise
+                    self._state.put("sync", target, {
+                        **self._status(SyncOutcome(target=target, plan=Plan(target=target)),
+                                       correlation_id),
+                        "error": f"{type(exc).__name__}: {exc}"[:1000],
+                    })
+                log.warning("sync failed", extra={
+                    "event": "sync.failed", "target": target, "correlation_id": correlation_id,
+                    "error": f"{type(exc).__name__}: {exc}"[:500]})
+                raise
+
+    def _sync_held(
+        self, reconciler: Reconciler, lease: HeldLease, *, correlation_id: str, force: bool
+    ) -> SyncOutcome:
+        target = reconciler.target
+        state = self.desired_state()
+        desired = reconciler.desired(state)
+        plan = reconciler.plan(reconciler.read_actual(), desired)
+        outcome = SyncOutcome(target=target, plan=plan)
+        try:
+            guard(plan, self._limits, force=force, releasing=state.releasing)
+        except SafetyGuardRefused as refused:
+            outcome.refused = refused.reason
+            self._record(plan, "refused", correlation_id, str(refused))
             self._state.put("sync", target, self._status(outcome, correlation_id))
-            log.info(
-                "target synced",
-                extra={"event": "sync.done", "target": target, "correlation_id": correlation_id,
-                       "changes": len(plan.changes), "converged": outcome.converged},
+            log.warning(
+                "plan refused by the mass-deletion guard",
+                extra={"event": "sync.refused", "target": target,
+                       "correlation_id": correlation_id, "reason": refused.reason},
             )
             return outcome
+        if not plan.is_empty:
+            lease.check()
+            try:
+                reconciler.apply(plan, lease)
+            except Exception as exc:
+                failure = f"{type(exc).__name__}: {exc}"
+                self._record(plan, "failed", correlation_id, failure)
+                self._mark_numbers(reconciler, state, plan, error=failure)
+                raise
+            outcome.applied = True
+            self._record(plan, "applied", correlation_id, "")
+        outcome.problems = reconciler.verify(desired)
+        outcome.converged = not outcome.problems
+        error = "; ".join(outcome.problems[:5]) if outcome.problems else None
+        self._mark_numbers(reconciler, state, plan, error=error)
+        self._state.put("sync", target, self._status(outcome, correlation_id))
+        log.info(
+            "target synced",
+            extra={"event": "sync.done", "target": target, "correlation_id": correlation_id,
+                   "changes": len(plan.changes), "converged": outcome.converged},
+        )
+        return outcome
 
     def _record(self, plan: Plan, outcome: str, correlation_id: str, detail: str) -> None:
         for change in plan.changes:
