@@ -300,11 +300,8 @@ class Services:
         )
 
 
-
 def register_targets(services: Services, registry: ReconcilerRegistry) -> None:
     """Every target byoc reconciles, in the order a full sync should visit them."""
-    # Each target's reconciler is registered here as it lands (twilio, sbc:<name>, genesys,
-    # nsg:<name>); with none registered, plans are empty rather than errors.
     from byoc.services.genesys_reconciler import register_genesys_target
     from byoc.services.nsg_reconciler import register_nsg_targets
     from byoc.services.sbc_reconciler import register_sbc_targets
@@ -314,7 +311,6 @@ def register_targets(services: Services, registry: ReconcilerRegistry) -> None:
     register_sbc_targets(services, registry)  # sbc:<name> for each configured SBC
     register_genesys_target(services, registry)  # genesys: DID pools, routing, outbound route
     register_nsg_targets(services, registry)  # nsg:<sbc> for each SBC with an nsg_resource_id
-    del services, registry
 
 
 _services: Services | None = None

@@ -69,8 +69,10 @@ def numbers_purchase(req: func.HttpRequest) -> func.HttpResponse:
 @bp.route(route="resync", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
 def resync(req: func.HttpRequest) -> func.HttpResponse:
     """`?target=all|<name>&dry_run=true` returns the plans; without dry_run queues the syncs."""
+    from byoc.adapters.policy_source import PolicyUnavailable
     from byoc.bootstrap import get_services
     from byoc.domain.jobs import new_correlation_id
+    from byoc.domain.policy import PolicyError
     from byoc.services.reconcile import UnknownTarget
     from byoc.settings import ConfigurationError
 
@@ -84,14 +86,15 @@ def resync(req: func.HttpRequest) -> func.HttpResponse:
     try:
         services = get_services()
         if _BOOL[dry_run_text]:
-            plans = services.reconcile.plan(target)
-            return json_response({"dry_run": True, "plans": [p.to_json() for p in plans]})
+            return json_response(services.reconcile.dry_run(target).to_json())
         correlation_id = new_correlation_id()
         targets = services.reconcile.enqueue(
             target, reason="manual resync", correlation_id=correlation_id
         )
     except UnknownTarget as exc:
         return error_response(404, str(exc))
+    except (PolicyError, PolicyUnavailable) as exc:
+        return error_response(503, "the routing policy cannot be used", problems=str(exc).splitlines())
     except ConfigurationError as exc:
         return error_response(503, "byoc is not configured", problems=exc.problems)
     return json_response({"correlation_id": correlation_id, "targets": targets}, 202)
