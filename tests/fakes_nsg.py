@@ -5,13 +5,10 @@ from __future__ import annotations
 
 import copy
 import itertools
-from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from byoc.adapters.nsg import NsgRequestRefused, NsgRuleConflict
-from byoc.domain.inventory import NumberRecord
-from byoc.domain.jobs import Job
 
 _etags = itertools.count(1)
 
@@ -120,89 +117,3 @@ class LeaseLost(Exception):
     """The fake lease was lost."""
 
 
-class MemoryLocks:
-    def __init__(self) -> None:
-        self.lease = FakeLease()
-
-    @contextmanager
-    def hold(self, target: str) -> Iterator[FakeLease]:
-        yield self.lease
-
-
-class MemoryInventory:
-    def __init__(self) -> None:
-        self.records: dict[str, NumberRecord] = {}
-
-    def get(self, number: str) -> NumberRecord | None:
-        return self.records.get(number)
-
-    def put(self, record: NumberRecord) -> None:
-        self.records[record.number] = record
-
-    def put_many(self, records: Iterable[NumberRecord]) -> None:
-        for record in records:
-            self.put(record)
-
-    def all(self) -> list[NumberRecord]:
-        return list(self.records.values())
-
-    def update(
-        self, number: str, change: Callable[[NumberRecord | None], NumberRecord | None]
-    ) -> NumberRecord | None:
-        current = self.records.get(number)
-        new = change(current)
-        if new is None or new == current:
-            return current
-        self.put(new)
-        return new
-
-    def update_many(
-        self, numbers: Iterable[str], change: Callable[[NumberRecord], NumberRecord | None]
-    ) -> int:
-        written = 0
-        for number in set(numbers) & set(self.records):
-            current = self.records[number]
-            new = change(current)
-            if new is not None and new != current:
-                self.put(new)
-                written += 1
-        return written
-
-
-class MemoryOperationsLog:
-    def __init__(self) -> None:
-        self.entries: list[dict[str, Any]] = []
-
-    def record(self, **entry: Any) -> None:
-        self.entries.append(entry)
-
-
-class MemoryStateStore:
-    def __init__(self) -> None:
-        self.data: dict[tuple[str, str], Any] = {}
-
-    def claim(self, namespace: str, key: str) -> bool:
-        return self.data.setdefault((namespace, key), True) is True
-
-    def release_claim(self, namespace: str, key: str) -> None:
-        self.data.pop((namespace, key), None)
-
-    def get(self, namespace: str, key: str) -> Any:
-        return self.data.get((namespace, key))
-
-    def put(self, namespace: str, key: str, value: Any) -> None:
-        self.data[(namespace, key)] = value
-
-    def items(self, namespace: str) -> dict[str, Any]:
-        return {k: v for (ns, k), v in self.data.items() if ns == namespace}
-
-
-class MemoryQueue:
-    def __init__(self) -> None:
-        self.sent: list[Job] = []
-
-    def send(self, job: Job, *, delay_s: int = 0) -> None:
-        self.sent.append(job)
-
-    def dead_letter(self, body: str, reason: str) -> None:
-        raise AssertionError(f"unexpected dead letter: {reason}")

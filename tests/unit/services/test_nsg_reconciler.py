@@ -10,15 +10,11 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
+from fakes import FakeInventory, FakeLocks, FakeOperations, FakeQueue, FakeState
 from fakes_nsg import (
     FakeLease,
     FakeNsg,
     LeaseLost,
-    MemoryInventory,
-    MemoryLocks,
-    MemoryOperationsLog,
-    MemoryQueue,
-    MemoryStateStore,
 )
 
 from byoc.adapters.nsg import InvalidNsgResourceId, NsgRuleConflict
@@ -153,11 +149,11 @@ def test_sync_with_nothing_to_change_reads_the_nsg_once_and_writes_nothing() -> 
     registry.register("nsg:sbc1", lambda: reconciler(nsg, settings))
     service = ReconcileService(
         registry=registry,
-        inventory=MemoryInventory(),
-        operations=MemoryOperationsLog(),
-        state=MemoryStateStore(),
-        locks=MemoryLocks(),
-        queue=MemoryQueue(),
+        inventory=FakeInventory(),
+        operations=FakeOperations(),
+        state=FakeState(),
+        locks=FakeLocks(),
+        queue=FakeQueue(),
         policy=lambda: load_policy((ROOT / "policy.example.yaml").read_text(), "policy"),
         limits=GuardLimits(),
     )
