@@ -157,6 +157,8 @@ class SbcDialPlans:
 
     plans: tuple[SbcDialPlan, ...] = ()
     source: str = "ini"
+    save_needed: bool = False
+    """The device runs changes it has not saved (lost on its next reset)."""
 
     def named(self, name: str) -> SbcDialPlan | None:
         """The plan called `name` (the device compares names case-insensitively)."""
@@ -210,6 +212,10 @@ class SbcDialPlanPort(Protocol):
     def write_dial_plan(self, edit: SbcDialPlanEdit) -> SbcDialPlans:
         """One incremental upload, its answer checked, save, then the plans read back; raises
         unless the read-back shows exactly the edit's rules."""
+        ...
+
+    def save_configuration(self) -> None:
+        """Save the running configuration (what an earlier write left unsaved)."""
         ...
 
 

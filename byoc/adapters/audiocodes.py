@@ -33,7 +33,7 @@ import re
 import ssl
 import time
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from byoc.ports import (
@@ -558,7 +558,12 @@ class AudioCodesSbc:
     # --- dial plans --------------------------------------------------------------------------
 
     def read_dial_plans(self) -> SbcDialPlans:
-        """Every Dial Plan and rule: from the ini export, or the CLI one if the ini has no rules."""
+        """Every Dial Plan and rule: from the ini export, or the CLI one if the ini has no rules;
+        and whether the device runs changes it has not saved (`GET /status`)."""
+        save_needed = self.status().save_needed
+        return replace(self._read_plans(), save_needed=save_needed)
+
+    def _read_plans(self) -> SbcDialPlans:
         ini_plans, has_rules = dial_plans_from_ini(parse_ini(self._get_text("/files/ini")))
         if has_rules:
             return SbcDialPlans(tuple(ini_plans), source="ini")
@@ -585,7 +590,7 @@ class AudioCodesSbc:
                 str(answer.get("output") or ""),
             )
         self.save_configuration()
-        after = self.read_dial_plans()
+        after = self._read_plans()
         problems = edit_problems(edit, after)
         if problems:
             raise SbcWriteNotApplied(

@@ -47,6 +47,7 @@ if TYPE_CHECKING:
 TARGET_PREFIX = "sbc:"
 RULE_KIND = "dial-plan-rule"
 PLAN_KIND = "dial-plan"
+SAVE_KIND = "configuration-save"
 OWNED_NAME_PREFIX = "byoc-"
 MAX_RULE_NAME = 15
 MAX_TAG = 16
@@ -429,6 +430,13 @@ class SbcDialPlanReconciler:
             if key not in wanted
         ]
         changes += [*updates, *additions, *removals]
+        if not changes and actual.save_needed:
+            # An earlier write reached the device but its save did not (a crash, a lost
+            # answer): the rules run, and a reset would drop them.
+            changes.append(Change(
+                target=self.target, action=Action.UPDATE, kind=SAVE_KIND, key=desired.plan_name,
+                summary="the device runs changes it has not saved; save its configuration",
+            ))
         return Plan(
             target=self.target,
             changes=tuple(changes),
@@ -439,6 +447,12 @@ class SbcDialPlanReconciler:
 
     def apply(self, plan: Plan, lease: HeldLease) -> None:
         """Every change in one incremental upload, then save and read back (the adapter)."""
+        if plan.target == self.target and plan.changes and all(
+            change.kind == SAVE_KIND for change in plan.changes
+        ):
+            lease.check()
+            self._port.save_configuration()
+            return
         edit = self._edit(plan)
         lease.check()
         self._after = self._port.write_dial_plan(edit)

@@ -338,7 +338,8 @@ def test_rules_are_read_from_the_cli_when_the_ini_leaves_them_out() -> None:
 
     assert plans.source == "cliScript"
     assert [r.name for r in plans.plans[0].rules] == ["empty-tag", "byoc-4155550100"]
-    assert device.requests == ["GET /api/v1/files/ini", "GET /api/v1/files/cliScript"]
+    assert device.requests == ["GET /api/v1/status", "GET /api/v1/files/ini",
+                               "GET /api/v1/files/cliScript"]
 
 
 def test_write_format_is_data() -> None:
