@@ -4,6 +4,7 @@ trigger would), converge every target, and read what each vendor emulator holds.
 from __future__ import annotations
 
 import ssl
+from collections import Counter
 from typing import Any
 
 import httpx
@@ -41,14 +42,17 @@ class Vendors:
         found = self.ports[vendor]
         return list(found) if isinstance(found, list) else [found]
 
-    def writes(self) -> int:
-        """Vendor write calls so far (Genesys token requests are not API calls)."""
-        total = 0
+    def writes(self) -> Counter[str]:
+        """Vendor write calls so far, as `METHOD path` (Genesys token requests and searches,
+        which are POSTs that change nothing, are left out)."""
+        found: Counter[str] = Counter()
         for vendor in ("twilio", "genesys", "audiocodes", "arm"):
             for url in self.urls(vendor):
                 log = self.call(url, "GET", "/_sandbox/requests")
-                total += int(log["writes"]) - int(log["counts"].get("POST /oauth/token", 0))
-        return total
+                found.update(f"{r['method']} {r['path']}" for r in log["requests"]
+                             if r["method"] not in ("GET", "HEAD", "OPTIONS")
+                             and r["path"] != "/oauth/token" and not r["path"].endswith("/search"))
+        return found
 
     # --- where each number is -----------------------------------------------------------------
 
@@ -104,14 +108,18 @@ def drain(services: Any, *, rounds: int = 60) -> int:
 
 def converge(services: Any, *, passes: int = 4) -> dict[str, Any]:
     """Resync every target and work the queue off until a pass leaves nothing to change."""
+    left: list[str] = []
     for _ in range(passes):
         services.reconcile.enqueue("all", reason="test", correlation_id=new_correlation_id())
         drain(services)
         syncs = services.state.items("sync")
-        if all(s.get("converged") and not s.get("refused") for s in syncs.values()) and all(
-                plan.is_empty for plan in services.reconcile.plan("all")):
+        left = [f"{name}: {sync}" for name, sync in syncs.items()
+                if not sync.get("converged") or sync.get("refused")]
+        left += [plan.render_text() for plan in services.reconcile.plan("all")
+                 if not plan.is_empty]
+        if not left:
             return syncs
-    raise AssertionError(f"the estate did not converge: {services.state.items('sync')}")
+    raise AssertionError("the estate did not converge:\n" + "\n".join(left))
 
 
 def managed_numbers(vendors: Vendors, policy: Policy) -> list[str]:
