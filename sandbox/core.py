@@ -8,7 +8,7 @@ Fault specification (`POST /_sandbox/faults`, JSON object or list of them):
 
     {"route": "regex on the path" | null, "method": "GET" | null,
      "status": 429, "headers": {"Retry-After": "1"}, "body": {...} | "text",
-     "latency_ms": 200, "hang": false, "hang_s": 30,
+     "latency_ms": 200, "hang": false, "hang_s": 30, "after": false,
      "probability": 1.0, "count": 3,            # count: only the next N matching calls
      "kind": "vendor-specific name" | null, "params": {...}}
 
@@ -52,6 +52,9 @@ class Fault:
     latency_ms: int = 0
     hang: bool = False
     hang_s: float = 30.0
+    after: bool = False
+    """With `hang`: the emulator handles the call first and only its answer is held (a write
+    lands, the client times out): the lost answer a retried create must survive."""
     probability: float = 1.0
     count: int | None = None
     kind: str | None = None
@@ -223,6 +226,17 @@ class _SandboxMiddleware:
 
         try:
             fault = self.emulator.faults.take_generic(method, path)
+            if fault is not None and fault.hang and fault.after:
+                held: list[Any] = []
+
+                async def hold(message: Any) -> None:
+                    held.append(message)
+
+                await self.app(scope, receive, hold)
+                await asyncio.sleep(fault.hang_s)
+                for message in held:
+                    await logging_send(message)
+                return
             if fault is not None:
                 if fault.latency_ms:
                     await asyncio.sleep(fault.latency_ms / 1000)
