@@ -70,8 +70,19 @@ unit: venv
 test: venv node checkov-venv lint typecheck
 	CHECKOV=$(CHECKOV_VENV)/bin/checkov $(BIN)/python -m pytest -q
 
-bench: venv azurite
-	@for b in cold_start compress; do echo "== $$b"; $(BIN)/python benchmarks/$$b.py || exit 1; done
+# Quick variants (about 5 minutes in all); docs/performance.md has the full commands and figures.
+# Each benchmark prints figures, then one JSON object as its last line.
+BENCH_QUICK := \
+	"cold_start.py --runs 3" \
+	"compress.py" \
+	"api_economy.py --numbers 1000 --layout contiguous --baseline-sample 5" \
+	"plan_scale.py --runs 1" \
+	"throughput.py --numbers 1000 --time-scale 0.25 --no-baseline" \
+	"webhook_latency.py -n 200" \
+	"time_to_routable.py -n 5 --poll-n 4 --poll-spread-s 30"
+
+bench: venv node
+	@for b in $(BENCH_QUICK); do echo "== benchmarks/$$b"; $(BIN)/python benchmarks/$$b || exit 1; done
 
 clean: azurite-stop
 	rm -rf $(VENV) $(CHECKOV_VENV) node_modules .run .mypy_cache .ruff_cache .pytest_cache
