@@ -298,8 +298,14 @@ class CallSession:
                     renewed = True
                     self.retries += 1
                     continue
-                # A 429 was not processed, so any method may be replayed; a 5xx POST may have been.
-                retryable = status == 429 or (status in (502, 503, 504) and method != "POST")
+                # A 429 was not processed, so any call may be replayed. A 5xx may have been, so
+                # only calls safe to repeat are: reads (a search is a POST that reads), and
+                # writes that carry a version or delete (a repeat meets a conflict or a 404).
+                # A create is left to its caller, which looks for it before creating again.
+                url = str(getattr(options, "url", "")).split("?", 1)[0].rstrip("/")
+                repeatable = method != "POST" or url.endswith("/search")
+                retryable = status == 429 or (
+                    status is not None and status >= 500 and repeatable)
                 if retryable and busy < self._max_busy_retries:
                     delay = self.pacer.retry_delay(headers, busy)
                     busy += 1
