@@ -14,14 +14,8 @@ from typing import Any
 import httpx
 import pytest
 import yaml
-from fakes_nsg import (
-    FakeLease,
-    MemoryInventory,
-    MemoryLocks,
-    MemoryOperationsLog,
-    MemoryQueue,
-    MemoryStateStore,
-)
+from fakes import FakeInventory, FakeLocks, FakeOperations, FakeQueue, FakeState
+from fakes_nsg import FakeLease
 
 from byoc.adapters.identity import StaticTokenCredential
 from byoc.adapters.nsg import (
@@ -144,11 +138,11 @@ def service_for(settings: Settings) -> ReconcileService:
     register_nsg_targets(Services(settings), registry)
     return ReconcileService(
         registry=registry,
-        inventory=MemoryInventory(),
-        operations=MemoryOperationsLog(),
-        state=MemoryStateStore(),
-        locks=MemoryLocks(),
-        queue=MemoryQueue(),
+        inventory=FakeInventory(),
+        operations=FakeOperations(),
+        state=FakeState(),
+        locks=FakeLocks(),
+        queue=FakeQueue(),
         policy=lambda: load_policy((ROOT / "policy.example.yaml").read_text(), "policy"),
         limits=GuardLimits(),
     )
