@@ -193,6 +193,9 @@ param nsgPriorityHigh int = 1199
 param nsgExtraCidrs array = []
 param nsgExcludeCidrs array = []
 
+@description('Extra SIP OPTIONS probe targets for the health check (e.g. sip:carrier.example.com:5061;transport=tls).')
+param healthProbeUris array = []
+
 @allowed([
   'DEBUG'
   'INFO'
@@ -434,6 +437,7 @@ var byocSettings = union({
   BYOC_CERT_MIN_DAYS_LEFT: '14'
   BYOC_SIP_TIMER_SCALE: '1.0'
   BYOC_HEALTH_PROBE_TIMEOUT_S: '8'
+  BYOC_HEALTH_PROBE_URIS: join(healthProbeUris, ',')
   BYOC_LOCK_LEASE_S: '30'
   BYOC_LOG_LEVEL: logLevel
 }, empty(twilioWebhookUrl) ? {} : {
