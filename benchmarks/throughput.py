@@ -24,8 +24,9 @@ G calls in windows of A need floor((G-1)/A) whole windows plus one call's latenc
 calls C at a time need ceil(T/C) latencies; the bound is the larger. `efficiency` = bound_s /
 wall_s; `rate_limited_ratio` = 429 answers / vendor calls (every vendor).
 
-Baseline, measured in the same run on a reset sandbox: byoc without client-side pacing (Genesys
-budget unlimited in byoc, so it learns the limit from 429s and their reset header).
+Baseline, measured in the same run on a reset sandbox: byoc without client-side pacing (no
+Genesys budget, the `inin-ratelimit-*` headers of successful calls ignored), as the SDK alone
+would behave: only 429s, retried after their Retry-After or reset, slow it down.
 
 Prints figures, then as its last line one JSON object:
 {"numbers", "wall_s", "bound_s", "efficiency", "rate_limited_ratio", "bound_by", "time_scale",
@@ -155,19 +156,24 @@ def set_limits(bench: Bench, limits: Limits) -> None:
         sandbox_call(url, ca, "POST", "/_sandbox/faults", {"latency_ms": latency})
 
 
-def use_vendor_time(bench: Bench, clock: VendorTime, genesys_per_minute: int) -> None:
-    """byoc's Genesys and Twilio adapters on the scaled clock (and Genesys's budget)."""
+def use_vendor_time(bench: Bench, clock: VendorTime, *, paced: bool) -> None:
+    """byoc's Genesys and Twilio adapters on the scaled clock; unpaced: no Genesys budget and
+    the `inin-ratelimit-*` headers of successful calls ignored (only 429s slow it down)."""
     from byoc.adapters.genesys import GenesysAdapter
     from byoc.adapters.twilio import TwilioAdapter
     from byoc.services import genesys_reconciler
 
     services = bench.services
     settings = services.settings
-    genesys_reconciler._ADAPTERS[services] = GenesysAdapter(  # the process's Genesys adapter
+    genesys = GenesysAdapter(
         base_url=settings.genesys_base_url, client_id=settings.genesys_client_id,
         client_secret=lambda: services.secret("genesys_client_secret"),
-        requests_per_minute=genesys_per_minute, clock=clock.monotonic, sleep=clock.sleep,
+        requests_per_minute=settings.genesys_requests_per_minute if paced else UNPACED,
+        clock=clock.monotonic, sleep=clock.sleep,
     )
+    if not paced:
+        genesys.pacer.observe = lambda headers: None  # type: ignore[method-assign]
+    genesys_reconciler._ADAPTERS[services] = genesys  # the process's Genesys adapter
     services.__dict__["twilio"] = TwilioAdapter(
         account_sid=settings.twilio_account_sid, trunk_sid=settings.twilio_trunk_sid,
         auth_token=lambda: services.secret("twilio_auth_token"),
@@ -254,13 +260,13 @@ def warm_up() -> None:
     import twilio.rest  # noqa: F401
 
 
-def run(bench: Bench, numbers: list[str], limits: Limits, *, byoc_per_minute: int,
+def run(bench: Bench, numbers: list[str], limits: Limits, *, paced: bool,
         label: str) -> dict[str, Any]:
     bench.buy(numbers, "console")
     warm_up()
     clock = VendorTime.start(limits.scale)
     set_limits(bench, limits)
-    use_vendor_time(bench, clock, byoc_per_minute)
+    use_vendor_time(bench, clock, paced=paced)
     bench.clear_logs()
     durations: dict[str, float] = {}
     wall_s, rounds, problems = onboard(bench, numbers, clock, durations)
@@ -304,14 +310,13 @@ def main(argv: list[str] | None = None) -> int:
     try:
         bench = Bench(sandbox)
         started = time.perf_counter()
-        paced = run(bench, numbers, limits, label="byoc (paced)",
-                    byoc_per_minute=bench.services.settings.genesys_requests_per_minute)
+        paced = run(bench, numbers, limits, label="byoc (paced)", paced=True)
         real_s = time.perf_counter() - started
         baseline = None
         if not args.no_baseline:
             bench.reset()
-            unpaced = run(bench, numbers, limits, label="baseline (no client pacing)",
-                          byoc_per_minute=UNPACED)
+            unpaced = run(bench, numbers, limits, paced=False,
+                          label="baseline (no pacing: only 429s slow byoc down)")
             baseline = {k: unpaced[k] for k in ("wall_s", "bound_s", "efficiency",
                                                  "rate_limited_ratio", "active")}
         print(json.dumps({
