@@ -448,13 +448,16 @@ class TwilioTrunkReconciler:
         return problems
 
     def _emit_hints(self, actual: TwilioActual, desired: TwilioDesired) -> None:
-        """Tell the number lifecycle what this read showed: released, unknown and lost numbers."""
+        """Tell the number lifecycle what this read showed: released and unknown numbers."""
         for phone, correlation_id in sorted(desired.release.items()):
             if actual.owned(phone) is None:
                 record = desired.records.get(phone)
+                # A new id each time: if a target took the number up again before this report
+                # was handled, the report must be able to come again (an id already handled
+                # would be ignored, and the number would stay releasing for good).
                 self._queue.send(NumberEvent(
                     action="released", number=phone, sid=record.sid if record else None,
-                    source="sweep", event_id=f"twilio-released:{phone}:{correlation_id or 'none'}",
+                    source="sweep", event_id=f"twilio-released:{phone}:{new_correlation_id()}",
                     correlation_id=correlation_id or new_correlation_id(),
                 ))
         events = sweep_events(actual, desired.records, self._policy(), new_correlation_id())
