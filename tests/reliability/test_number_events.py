@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import itertools
 import threading
+from dataclasses import replace
 
 import pytest
 from fakes import FakeInventory, FakeQueue, FakeState
@@ -138,3 +139,54 @@ def test_copies_of_a_purchase_and_a_release_handled_at_once_end_released(
 
     assert not failures
     assert services.inventory.get(NUMBER).state is NumberState.RELEASING
+
+
+def test_a_release_confirmed_while_a_target_took_the_number_up_again_is_confirmed_later() -> None:
+    """Twilio released the number, but before its report was handled a failing sync of another
+    target withdrew that target's convergence: the report restarts offboarding, and the next
+    twilio sync reports the release again (a new event id, not a duplicate) so it completes."""
+    from fakes import FakeLocks, FakeOperations
+    from test_twilio_fakes import TRUNK, FakeTwilio
+
+    from byoc.domain.inventory import on_purchased, on_released, on_target_failed
+    from byoc.domain.plan import GuardLimits
+    from byoc.services.reconcile import ReconcilerRegistry, ReconcileService
+    from byoc.services.twilio_reconciler import TwilioTrunkReconciler
+
+    number = "+14155550100"
+    twilio = FakeTwilio(on_trunk=[number])
+    record = on_released(on_purchased(None, number, sid=None, source="cli", correlation_id="c1"),
+                         number, correlation_id="release1")
+    inventory, state, queue = FakeInventory([record]), FakeState(), FakeQueue()
+    registry = ReconcilerRegistry()
+    service = ReconcileService(registry=registry, inventory=inventory,
+                               operations=FakeOperations(), state=state, locks=FakeLocks(),
+                               queue=queue, policy=lambda: POLICY, limits=GuardLimits())
+    registry.register("twilio", lambda: TwilioTrunkReconciler(
+        twilio=twilio, trunk_sid=TRUNK, secure=True, sbcs=[], policy=lambda: POLICY,
+        queue=queue, number_targets=lambda: ["twilio", "sbc:sbc1"]))
+    numbers = NumberLifecycle(inventory=inventory, state=state, queue=queue,
+                              policy=lambda: POLICY, number_targets=lambda: ["twilio", "sbc:sbc1"])
+
+    def sbc_lets_go() -> None:
+        inventory.update(number, lambda r: replace(r, converged={**r.converged, "sbc:sbc1": "t"}))
+
+    def reports() -> list[NumberEvent]:
+        found = [job for job, _ in queue.sent if isinstance(job, NumberEvent)]
+        queue.sent.clear()
+        return found
+
+    sbc_lets_go()
+    service.sync("twilio", correlation_id="sync-0001")  # released at Twilio, reported
+    [first] = reports()
+    inventory.update(number, lambda r: on_target_failed(r, "sbc:sbc1", "SBC busy"))
+    numbers.handle(first)
+    assert inventory.get(number).state is NumberState.RELEASING
+
+    sbc_lets_go()
+    service.sync("twilio", correlation_id="sync-0002")
+    [second] = reports()
+    numbers.handle(second)
+
+    assert second.event_id != first.event_id
+    assert inventory.get(number).state is NumberState.RELEASED
