@@ -136,6 +136,9 @@ class LoggedRequest:
     status: int
     at: float
     duration_ms: float
+    fault: str | None = None
+    """How an injected generic fault met the call: "answered" (the fault answered, the emulator
+    never saw it), "held" (held before the emulator), "answer_held" (handled, answer held)."""
 
 
 class RequestLog:
@@ -217,7 +220,7 @@ class _SandboxMiddleware:
             return
         started = time.monotonic()
         method, path = scope["method"], scope["path"]
-        status_holder = {"status": 500}
+        status_holder: dict[str, Any] = {"status": 500, "fault": None}
 
         async def logging_send(message: Any) -> None:
             if message["type"] == "http.response.start":
@@ -227,6 +230,7 @@ class _SandboxMiddleware:
         try:
             fault = self.emulator.faults.take_generic(method, path)
             if fault is not None and fault.hang and fault.after:
+                status_holder["fault"] = "answer_held"
                 held: list[Any] = []
 
                 async def hold(message: Any) -> None:
@@ -241,8 +245,10 @@ class _SandboxMiddleware:
                 if fault.latency_ms:
                     await asyncio.sleep(fault.latency_ms / 1000)
                 if fault.hang:
+                    status_holder["fault"] = "held"
                     await asyncio.sleep(fault.hang_s)
                 if fault.status is not None:
+                    status_holder["fault"] = "answered"
                     response = _fault_response(fault)
                     await response(scope, receive, logging_send)
                     return
@@ -254,9 +260,10 @@ class _SandboxMiddleware:
                     path=path,
                     query=scope.get("query_string", b"").decode("latin-1"),
                     route=_route_template(self.routes, scope),
-                    status=status_holder["status"],
+                    status=int(status_holder["status"]),
                     at=time.time(),
                     duration_ms=(time.monotonic() - started) * 1000,
+                    fault=status_holder["fault"],
                 )
             )
 
