@@ -63,8 +63,8 @@ LATE_MAX = 10
 COPY_MAX = 60
 """A copy of a notice arrives up to this many notices after the original."""
 VENDORS = ("twilio", "genesys", "sbc", "nsg")
-QUICK = {"events": 20, "wave": 10, "wave_pause": 3.0, "message_visibility": 10.0,
-         "reconcile_every": 5.0, "kill_spacing": 2.0, "settle": 120.0}
+QUICK = {"events": 16, "wave": 8, "wave_pause": 3.0, "message_visibility": 8.0,
+         "reconcile_every": 4.0, "kill_spacing": 2.0, "settle": 120.0}
 """`--quick`: the CI variant (tests/reliability/test_soak.py), about a minute on two cores."""
 
 
@@ -312,18 +312,26 @@ def clear_faults(sandbox: Sandbox) -> None:
             sandbox.call(url, "DELETE", "/_sandbox/faults")
 
 
-def write_calls(sandbox: Sandbox) -> dict[str, int]:
-    """Vendor write calls per vendor (Genesys token requests are not API calls)."""
+def write_calls(sandbox: Sandbox) -> tuple[dict[str, int], int]:
+    """Vendor write calls per vendor that reached the vendor, and write attempts an injected
+    fault turned away before it (answered by the fault, or held until the client gave up).
+    Genesys token requests and searches (POSTs that change nothing) are not write calls."""
     writes: dict[str, int] = {}
+    turned_away = 0
     for vendor in VENDORS:
         count = 0
         for url in sandbox.urls(vendor):
             log = sandbox.call(url, "GET", "/_sandbox/requests")
-            count += sum(1 for r in log["requests"]
-                         if r["method"] not in ("GET", "HEAD", "OPTIONS")
-                         and r["path"] != "/oauth/token" and not r["path"].endswith("/search"))
+            for request in log["requests"]:
+                if request["method"] in ("GET", "HEAD", "OPTIONS") or request["path"] == \
+                        "/oauth/token" or request["path"].endswith("/search"):
+                    continue
+                if request.get("fault") in ("answered", "held"):
+                    turned_away += 1
+                else:
+                    count += 1
         writes[vendor] = count
-    return writes
+    return writes, turned_away
 
 
 # --- one run ---------------------------------------------------------------------------------------
@@ -338,6 +346,7 @@ class RunResult:
     poison_before_replay: int
     poison: int
     writes: dict[str, int]
+    turned_away: int
     faults: int
     kills: int
     wall_s: float
@@ -424,12 +433,12 @@ class Run:
             faults = faults_injected(self.sandbox) if self.chaos else 0
             clear_faults(self.sandbox)
             poison_before, poison = self._replay_poison()
-            writes = write_calls(self.sandbox)
+            writes, turned_away = write_calls(self.sandbox)
             check = self._check()
             return RunResult(
                 converged=check.converged, lost=check.lost, leftover=check.leftover,
                 duplicates=check.duplicates, poison_before_replay=poison_before, poison=poison,
-                writes=writes, faults=faults, kills=self.kills,
+                writes=writes, turned_away=turned_away, faults=faults, kills=self.kills,
                 wall_s=time.monotonic() - started, settle_s=settle_s, problems=check.problems,
             )
         finally:
@@ -679,6 +688,12 @@ def check_estate(sandbox: Sandbox, script: Script, services: Any, *, quick: bool
         record = records.get(number)
         if record is not None and record.state is not NumberState.RELEASED:
             problems.append(f"inventory: {number} is {record.state.value}, not released")
+    syncs = services.state.items("sync")
+    for target in services.registry.targets():
+        sync = syncs.get(target) or {}
+        if not sync.get("converged") or sync.get("refused") or sync.get("error"):
+            problems.append(f"{target}: last sync "
+                            f"{sync.get('refused') or sync.get('error') or 'not converged'}"[:200])
     for plan in [] if quick else services.reconcile.plan("all"):
         if not plan.is_empty:
             problems.append(f"byoc still plans changes for {plan.target}: "
@@ -839,7 +854,8 @@ def main(argv: list[str] | None = None) -> int:
 def report(name: str, result: RunResult) -> None:
     print(f"{name}: converged={result.converged} lost={result.lost} leftover={result.leftover} "
           f"duplicates={result.duplicates} poison={result.poison_before_replay}->{result.poison} "
-          f"writes={result.write_calls} {json.dumps(result.writes)} faults={result.faults} "
+          f"writes={result.write_calls} {json.dumps(result.writes)} (+{result.turned_away} "
+          f"turned away by injected faults) faults={result.faults} "
           f"kills={result.kills} run={result.wall_s:.1f}s settle={result.settle_s:.1f}s",
           flush=True)
     for problem in result.problems[:10]:
