@@ -346,6 +346,8 @@ def describe_validation_error(error: ValidationError) -> list[str]:
 
 def load_settings(**overrides: Any) -> Settings:
     """Read and validate the settings; raise ConfigurationError listing every problem."""
+    from pydantic_settings import SettingsError
+
     _PENDING_PROBLEMS.set(())
     try:
         return Settings(**overrides)
@@ -355,6 +357,11 @@ def load_settings(**overrides: Any) -> Settings:
             if extra not in problems:
                 problems.append(extra)
         raise ConfigurationError(problems) from None
+    except SettingsError as exc:
+        # A JSON-valued setting (BYOC_SBCS, ...) that is not JSON fails before validation.
+        field = str(exc).split('"')[1] if str(exc).count('"') >= 2 else ""
+        name = _env_name((field,)) if field else "a JSON-valued setting"
+        raise ConfigurationError([f"{name}: not valid JSON ({exc.__cause__ or exc})"]) from None
     finally:
         _PENDING_PROBLEMS.set(())
 
