@@ -202,3 +202,9 @@ class StorageJobQueue:
 
     def delete_poison(self, message: QueuedMessage) -> None:
         self._client(self.poison_name).delete_message(message.id, message.pop_receipt)
+
+    def keep_poison(self, message: QueuedMessage) -> None:
+        """Leave a taken poison message where it is, visible again at once."""
+        self._client(self.poison_name).update_message(
+            message.id, message.pop_receipt, visibility_timeout=0
+        )

@@ -6,7 +6,7 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-from byoc.adapters.queue import PoisonMessage, StorageJobQueue
+from byoc.adapters.queue import PoisonMessage, QueuedMessage, StorageJobQueue
 from byoc.domain.jobs import InvalidJob, parse_job
 
 log = logging.getLogger("byoc.poison")
@@ -33,6 +33,7 @@ class PoisonQueue:
         """Move valid jobs back to `byoc-jobs`; invalid ones stay in poison, with their reason."""
         replayed = 0
         invalid: list[dict[str, Any]] = []
+        kept: list[QueuedMessage] = []
         while replayed + len(invalid) < limit:
             batch = self._queue.take_poison(limit=min(32, limit - replayed - len(invalid)))
             if not batch:
@@ -42,12 +43,17 @@ class PoisonQueue:
                     parse_job(body)
                 except InvalidJob as exc:
                     invalid.append({"id": message.id, "reason": reason, "problem": str(exc)})
+                    kept.append(message)
                     continue
                 self._queue.send_text(body)
                 self._queue.delete_poison(message)
                 replayed += 1
                 log.info("poison message replayed", extra={"event": "poison.replay",
                                                            "message_id": message.id})
+        # Taken to be read, the ones kept stay hidden until every batch is in; then they show
+        # again in `byoc jobs poison list` at once (not a minute later).
+        for message in kept:
+            self._queue.keep_poison(message)
         return ReplayResult(replayed=replayed, still_invalid=invalid)
 
     def purge(self) -> int:
