@@ -1,0 +1,89 @@
+"""The poison queue from the command line: a malformed message lands there once with its reason;
+`byoc jobs poison list|replay|purge` show, put back and delete (purge asks first)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+pytestmark = pytest.mark.integration
+
+MALFORMED = '{"schema_version": 1, "type": "sync_target", "target": "sbc:NOT VALID"}'
+VALID = ('{"schema_version": 1, "type": "sync_target", "target": "sbc:ghost", '
+         '"reason": "test", "correlation_id": "poison-test-1"}')
+
+
+def cli(*args: str, answer: str = "") -> Any:
+    from byoc.entrypoints.cli import app
+
+    return CliRunner().invoke(app, list(args), input=answer)
+
+
+def deliver(body: str, dequeue_count: int = 1) -> None:
+    """What the host does with one queue message: call the queue function once."""
+    from azure.functions.queue import QueueMessage
+
+    from byoc.entrypoints.functions.queue import byoc_jobs
+
+    byoc_jobs(QueueMessage(id="m1", body=body.encode(),  # type: ignore[no-untyped-call]
+                           dequeue_count=dequeue_count))
+
+
+def test_a_malformed_message_lands_in_poison_once_with_its_reason(
+        byoc_env: dict[str, str]) -> None:
+    from byoc.bootstrap import get_services
+
+    deliver(MALFORMED)  # returns: the host deletes it, nothing is retried
+
+    listed = json.loads(cli("jobs", "poison", "list", "--json").output)["messages"]
+    assert len(listed) == 1
+    assert listed[0]["body"] == MALFORMED
+    assert "target" in listed[0]["reason"] and "invalid job message" in listed[0]["reason"]
+    assert get_services().queue.depth() == 0
+
+
+def test_replay_puts_valid_jobs_back_and_keeps_malformed_ones_with_their_reason(
+        byoc_env: dict[str, str]) -> None:
+    from byoc.bootstrap import get_services
+
+    queue = get_services().queue
+    deliver(MALFORMED)
+    queue.dead_letter(VALID, "failed 5 times (maxDequeueCount reached)")
+
+    replayed = json.loads(cli("jobs", "poison", "replay", "--json").output)
+
+    assert replayed["replayed"] == 1
+    [kept] = replayed["still_invalid"]
+    assert "target" in kept["problem"]
+    [back] = queue.receive(max_messages=5, visibility_timeout_s=30)
+    assert json.loads(back.body)["target"] == "sbc:ghost"
+    assert [m.body for m in queue.poison_messages()] == [MALFORMED]
+
+
+def test_purge_asks_first_and_deletes_only_when_told_yes(byoc_env: dict[str, str]) -> None:
+    from byoc.bootstrap import get_services
+
+    queue = get_services().queue
+    deliver(MALFORMED)
+    queue.dead_letter(VALID, "failed 5 times")
+
+    refused = cli("jobs", "poison", "purge", answer="n\n")
+    assert refused.exit_code == 1 and "Delete" in refused.output
+    assert len(queue.poison_messages()) == 2
+
+    done = cli("jobs", "poison", "purge", answer="y\n")
+    assert done.exit_code == 0 and "Purged 2" in done.output
+    assert queue.poison_messages() == []
+    assert "empty" in cli("jobs", "poison", "list").output
+
+
+def test_a_poisoned_queue_shows_in_the_status_report(byoc_env: dict[str, str]) -> None:
+    deliver(MALFORMED)
+
+    result = cli("status", "--json")
+
+    assert result.exit_code == 1
+    assert json.loads(result.output)["poison_depth"] == 1
