@@ -187,11 +187,9 @@ def test_an_sbc_upload_whose_save_never_came_is_saved_by_the_next_sync(
     settle(services, vendors)
 
 
-def test_twilio_answers_lost_after_the_write_landed_leave_no_duplicate(
-        estate: tuple[Any, Vendors]) -> None:
+def test_twilio_associations_refused_with_5xx_end_the_same(estate: tuple[Any, Vendors]) -> None:
     services, vendors = estate
-    # The association lands, then the answer is lost: the adapter reads the number before trying
-    # again instead of associating it twice.
+    # Each refused association is retried (after reading the number: it may have landed).
     vendors.fault("twilio", {"route": "/PhoneNumbers$", "method": "POST", "status": 500,
                              "count": 4})
 
