@@ -25,6 +25,7 @@ from byoc.domain.inventory import (
 from byoc.domain.plan import GuardLimits, Plan, SafetyGuardRefused, guard
 from byoc.domain.policy import Policy, Route
 from byoc.ports import HeldLease, Inventory, JobQueue, OperationsLog, StateStore, TargetLocks
+from byoc.services.numbers import OWNER_TARGET
 from byoc.services.sync_requests import SyncRequests
 
 log = logging.getLogger("byoc.reconcile")
@@ -260,14 +261,15 @@ class ReconcileService:
             except Exception as exc:
                 failure = f"{type(exc).__name__}: {exc}"
                 self._record(plan, "failed", correlation_id, failure)
-                self._mark_numbers(reconciler, state, plan, error=failure)
+                self._mark_numbers(reconciler, state, plan, error=failure,
+                                   correlation_id=correlation_id)
                 raise
             outcome.applied = True
             self._record(plan, "applied", correlation_id, "")
         outcome.problems = reconciler.verify(desired)
         outcome.converged = not outcome.problems
         error = "; ".join(outcome.problems[:5]) if outcome.problems else None
-        self._mark_numbers(reconciler, state, plan, error=error)
+        self._mark_numbers(reconciler, state, plan, error=error, correlation_id=correlation_id)
         self._state.put("sync", target, self._status(outcome, correlation_id))
         log.info(
             "target synced",
@@ -304,7 +306,8 @@ class ReconcileService:
         }
 
     def _mark_numbers(
-        self, reconciler: Reconciler, state: DesiredState, plan: Plan, *, error: str | None
+        self, reconciler: Reconciler, state: DesiredState, plan: Plan, *, error: str | None,
+        correlation_id: str,
     ) -> None:
         """Record per-number convergence of this target in the inventory.
 
@@ -332,9 +335,20 @@ class ReconcileService:
                 return on_target_failed(current, target, error)
             if target in current.converged and target not in current.errors:
                 return None
-            return on_target_converged(current, target, targets)
+            updated = on_target_converged(current, target, targets)
+            if updated.state is NumberState.RELEASING and all(
+                t in updated.converged for t in targets if t != OWNER_TARGET
+            ):
+                owner_due.append(current.number)
+            return updated
 
+        owner_due: list[str] = []
         self._inventory.update_many(planned, mark)
+        if owner_due and target != OWNER_TARGET and OWNER_TARGET in targets:
+            # The last target let go: the owner can release now, not at the next timer.
+            self._syncs.request(OWNER_TARGET, reason=f"released everywhere else: {owner_due[0]}"
+                                + (f" and {len(owner_due) - 1} more" if len(owner_due) > 1 else ""),
+                                correlation_id=correlation_id)
 
     def number_targets(self) -> list[str]:
         """Targets every number must converge on before it is active."""
