@@ -200,13 +200,14 @@ class WorkerProcess:
     name: str
     env: dict[str, str]
     workdir: Path
+    run: str = "run"
     port: int = 0
     process: subprocess.Popen[bytes] | None = None
     starts: int = 0
 
     @property
     def marks(self) -> Path:
-        return self.workdir / f"{self.name}.writes"
+        return self.workdir / f"{self.run}-{self.name}.writes"
 
     @property
     def url(self) -> str:
@@ -216,7 +217,7 @@ class WorkerProcess:
         self.port = free_port()
         self.starts += 1
         self.marks.write_text("")
-        log = (self.workdir / f"{self.name}.{self.starts}.log").open("wb")
+        log = (self.workdir / f"{self.run}-{self.name}.{self.starts}.log").open("wb")
         self.process = subprocess.Popen(
             [sys.executable, str(Path(__file__).resolve()), "--worker", "--port", str(self.port),
              "--marks", str(self.marks)],
@@ -371,6 +372,7 @@ class Run:
         self.kills = 0
         self._stop = threading.Event()
         self._killer_thread = threading.Thread()
+        self.wave = 0
         self.workers: list[WorkerProcess] = []
         self.env: dict[str, str] = {}
         self.sids: dict[str, str] = {}
@@ -409,7 +411,8 @@ class Run:
         azurite = start_azurite()
         try:
             self.env = self.environment(azurite.connection_string)
-            self.workers = [WorkerProcess(f"w{i + 1}", self.env, self.workdir)
+            run = "chaos" if self.chaos else "baseline"
+            self.workers = [WorkerProcess(f"w{i + 1}", self.env, self.workdir, run)
                             for i in range(self.args.workers)]
             starting = [threading.Thread(target=w.start) for w in self.workers]
             for thread in starting:
@@ -455,6 +458,7 @@ class Run:
             print(f"  wave {start // wave + 1}: notices {start + 1}-"
                   f"{min(start + wave, len(deliveries))} at {time.monotonic() - self.t0:.1f}s",
                   flush=True)
+            self.wave = start // wave
             for notice in deliveries[start:start + wave]:
                 if notice.action == "purchased" and notice.number not in self.sids:
                     self.sids[notice.number] = self.sandbox.call(
@@ -519,7 +523,12 @@ class Run:
         waves and, if need be, while the estate settles); give up after 30 s without a write."""
         spacing = max(1.0, self.args.kill_spacing)
         self._stop.wait(spacing)
+        waves = -(-len(self.script.deliveries) // self.args.wave)
         while self.kills < self.args.kills and not self._stop.is_set():
+            # Spread over the run: kill k comes no earlier than wave k * waves / (kills + 1).
+            due = (self.kills + 1) * waves // (self.args.kills + 1)
+            while self.wave < due and not self._stop.is_set():
+                time.sleep(0.1)
             seen = [w.writes_seen() for w in self.workers]
             deadline = time.monotonic() + 30
             victim = None

@@ -190,3 +190,53 @@ def test_a_release_confirmed_while_a_target_took_the_number_up_again_is_confirme
 
     assert second.event_id != first.event_id
     assert inventory.get(number).state is NumberState.RELEASED
+
+
+def test_the_last_target_letting_go_of_a_number_asks_twilio_to_release_it_now() -> None:
+    from fakes import FakeLocks, FakeOperations
+
+    from byoc.domain.inventory import on_purchased, on_released
+    from byoc.domain.jobs import SyncTarget
+    from byoc.domain.plan import GuardLimits, Plan
+    from byoc.services.reconcile import ReconcilerRegistry, ReconcileService
+
+    number = "+14155550100"
+    record = on_released(on_purchased(None, number, sid=None, source="cli", correlation_id="c1"),
+                         number, correlation_id="release1")
+    record = replace(record, converged={"genesys": "t"})
+    inventory, queue = FakeInventory([record]), FakeQueue()
+
+    class LetsGo:
+        target = "sbc:sbc1"
+        tracks_numbers = True
+
+        def read_actual(self) -> None:
+            return None
+
+        def desired(self, state: object) -> None:
+            return None
+
+        def plan(self, actual: None, desired: None) -> Plan:
+            return Plan(target=self.target)
+
+        def apply(self, plan: Plan, lease: object) -> None:
+            pass
+
+        def verify(self, desired: None) -> list[str]:
+            return []
+
+    class Idle(LetsGo):
+        def __init__(self, target: str) -> None:
+            self.target = target
+
+    registry = ReconcilerRegistry()
+    registry.register("twilio", lambda: Idle("twilio"))
+    registry.register("sbc:sbc1", LetsGo)
+    registry.register("genesys", lambda: Idle("genesys"))
+    service = ReconcileService(registry=registry, inventory=inventory,
+                               operations=FakeOperations(), state=FakeState(), locks=FakeLocks(),
+                               queue=queue, policy=lambda: POLICY, limits=GuardLimits())
+
+    service.sync("sbc:sbc1", correlation_id="sync-0001")
+
+    assert [j.target for j, _ in queue.sent if isinstance(j, SyncTarget)] == ["twilio"]
