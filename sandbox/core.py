@@ -220,11 +220,31 @@ class _SandboxMiddleware:
             return
         started = time.monotonic()
         method, path = scope["method"], scope["path"]
-        status_holder: dict[str, Any] = {"status": 500, "fault": None}
+        status_holder: dict[str, Any] = {"status": 500, "fault": None, "logged": False}
+
+        def log_call() -> None:
+            if status_holder["logged"]:
+                return
+            status_holder["logged"] = True
+            self.emulator.log.add(
+                LoggedRequest(
+                    method=method,
+                    path=path,
+                    query=scope.get("query_string", b"").decode("latin-1"),
+                    route=_route_template(self.routes, scope),
+                    status=int(status_holder["status"]),
+                    at=time.time(),
+                    duration_ms=(time.monotonic() - started) * 1000,
+                    fault=status_holder["fault"],
+                )
+            )
 
         async def logging_send(message: Any) -> None:
             if message["type"] == "http.response.start":
                 status_holder["status"] = message["status"]
+                # Logged before the client can read the answer: a test that clears the log
+                # right after a call never sees that call's entry arrive late.
+                log_call()
             await send(message)
 
         try:
@@ -254,18 +274,7 @@ class _SandboxMiddleware:
                     return
             await self.app(scope, receive, logging_send)
         finally:
-            self.emulator.log.add(
-                LoggedRequest(
-                    method=method,
-                    path=path,
-                    query=scope.get("query_string", b"").decode("latin-1"),
-                    route=_route_template(self.routes, scope),
-                    status=int(status_holder["status"]),
-                    at=time.time(),
-                    duration_ms=(time.monotonic() - started) * 1000,
-                    fault=status_holder["fault"],
-                )
-            )
+            log_call()  # a call that ended without an answer (an error, a dropped client)
 
 
 def _fault_response(fault: Fault) -> Response:
