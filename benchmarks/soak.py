@@ -287,9 +287,9 @@ def fault_plan(vendor: str, client_timeout_s: float, scale: float) -> list[dict[
                        "body": {"message": "injected by the soak", "status": status}})
         remaining -= p5xx * share
     if vendor == "sbc":
-        faults.append({"kind": "ha_sync", "probability": 0.15 * scale})
+        faults.append({"kind": "ha_sync", "probability": 0.10 * scale})
     if vendor == "genesys":
-        faults.append({"kind": "version_conflict", "probability": 0.15 * scale})
+        faults.append({"kind": "version_conflict", "probability": 0.10 * scale})
     return [f for f in faults if f.get("probability", 1) > 0]
 
 
@@ -525,8 +525,8 @@ class Run:
         self._stop.wait(spacing)
         waves = -(-len(self.script.deliveries) // self.args.wave)
         while self.kills < self.args.kills and not self._stop.is_set():
-            # Spread over the run: kill k comes no earlier than wave k * waves / (kills + 1).
-            due = (self.kills + 1) * waves // (self.args.kills + 1)
+            # Spread over the first waves: kill k comes no earlier than wave k * waves / (kills + 2).
+            due = (self.kills + 1) * waves // (self.args.kills + 2)
             while self.wave < due and not self._stop.is_set():
                 time.sleep(0.1)
             seen = [w.writes_seen() for w in self.workers]
