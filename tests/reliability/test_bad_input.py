@@ -24,7 +24,9 @@ from byoc.services.worker import JobResult, Worker
 
 TOKEN = "test-twilio-auth-token"
 PUBLIC_URL = "https://byoc.example.com/api/twilio/numbers"
-EXAMPLES = settings(max_examples=150, deadline=None,
+# Derandomized: the same examples on every run, so CI never fails on a new draw; run with
+# --hypothesis-seed=<n> and derandomize off to explore further.
+EXAMPLES = settings(max_examples=150, deadline=None, derandomize=True,
                     suppress_health_check=[HealthCheck.function_scoped_fixture,
                                            HealthCheck.too_slow])
 
@@ -97,7 +99,7 @@ def test_a_signed_webhook_is_accepted_or_refused_clearly_never_a_500(
         assert webhook_queue.sent == []
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=300, deadline=None, derandomize=True)
 @given(raw=st.binary(max_size=500) | text | json_values.map(json.dumps) | st.fixed_dictionaries(
     {"schema_version": st.sampled_from([1, 2, "1", None]),
      "type": st.sampled_from(["number_event", "sync_target", "rotate_certificate", "x"]),
@@ -148,7 +150,7 @@ policy_data = st.recursive(
     max_leaves=25)
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=300, deadline=None, derandomize=True)
 @given(document=text | policy_data.map(lambda d: json.dumps(d)) | st.sampled_from([
     "version: 1\nmanaged: {prefixes: [+1415555]}\nrules: []\ndefaults: {genesys: none, "
     "sbc_tag: main}\n", "version: 1\nmanaged: [\n", "&a [*a]", "!!python/object:os.system x",
@@ -175,7 +177,7 @@ SETTINGS_VALUES = {
 }
 
 
-@settings(max_examples=200, deadline=None,
+@settings(max_examples=200, deadline=None, derandomize=True,
           suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(values=st.fixed_dictionaries({}, optional=SETTINGS_VALUES))
 def test_settings_are_valid_or_a_configuration_error_naming_the_setting(
@@ -191,7 +193,7 @@ def test_settings_are_valid_or_a_configuration_error_naming_the_setting(
             assert exc.problems and all(isinstance(p, str) and p for p in exc.problems)
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=200, deadline=None, derandomize=True)
 @given(body=json_values | st.fixed_dictionaries({}, optional={
     "area_code": st.sampled_from(["415", "41", "abc", 415, None]) | text,
     "count": st.integers(-5, 10_000) | text | st.none(),
@@ -213,7 +215,7 @@ class Secret:
         return 0.0
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=200, deadline=None, derandomize=True)
 @given(secret=st.none() | st.just("the-events-secret") | text,
        body=st.binary(max_size=500) | json_values.map(lambda v: json.dumps(v).encode())
        | st.fixed_dictionaries({"topicName": text | st.sampled_from([
