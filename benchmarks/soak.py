@@ -1,8 +1,8 @@
 """Chaos soak: number events through signed webhooks into two devhost workers, under vendor faults
 and worker kills; at the end every target must equal the desired state.
 
-    python benchmarks/soak.py                      # full run: 1000 events (several minutes)
-    python benchmarks/soak.py --events 120         # the CI variant (tests/reliability/test_soak.py)
+    python benchmarks/soak.py            # full run: 1,000 events (about 25 minutes on two cores)
+    python benchmarks/soak.py --quick    # the CI variant, 16 events (tests/reliability/test_soak.py)
 
 What one run does (docs/reliability.md has the details and the figures):
 
@@ -11,18 +11,20 @@ What one run does (docs/reliability.md has the details and the figures):
 2. Writes an event script: purchases (a number bought in the Twilio console, then a signed
    `purchased` notice) and release requests (a signed `released` notice for a number bought
    earlier), 10% of the notices sent twice (the copy up to 60 notices later), 5% delivered late
-   (up to 10 notices later; never past the same number's next event). Notices go out in waves.
+   (up to 10 notices later; never past the same number's other event). Notices go out in waves.
 3. Injects faults in every emulator: 10% 5xx, 5% 429 with Retry-After (not at the SBCs, which do
-   not send 429), 2% hangs past the client timeout (not at ARM), SBC HA-sync 409s and Genesys IVR
-   version conflicts; and kills a worker process mid-sync `--kills` times (restarting it).
+   not send 429), 2% hangs past the client timeout (half holding only the answer of a call that
+   landed; not at ARM), SBC HA-sync 409s and Genesys IVR version conflicts; and kills a worker
+   process as it is about to write to a vendor `--kills` times (restarting it).
 4. After the last wave, fires the reconcile timer (as Azure would every 15 minutes) until the
    estate settles, replays the poison queue, and checks every target against the script's end state
    through the emulators' own state (not byoc's view): Twilio trunk, both SBC dial plans (the
-   device's matcher), Genesys DID pools and routing, and the inventory.
+   device's matcher, saved), Genesys DID pools and routing, and the inventory.
 
 Before the chaos run the same script runs once without faults or kills: its vendor write calls are
-`min_write_calls`. `write_calls` counts every write call the emulators received in the chaos run
-(faulted ones included). Prints figures, then as its last line one JSON object:
+`min_write_calls`. `write_calls` counts the chaos run's write calls that reached the vendor (the
+attempts an injected fault turned away are printed beside it). Prints figures, then as its last
+line one JSON object:
 {"events", "faults_injected", "worker_kills", "converged", "lost", "duplicates", "poison",
  "write_calls", "min_write_calls", "wall_s"}.
 """
@@ -370,6 +372,7 @@ class Run:
         self.workdir = workdir
         self.chaos = chaos
         self.kills = 0
+        self.t0 = time.monotonic()
         self._stop = threading.Event()
         self._killer_thread = threading.Thread()
         self.wave = 0
