@@ -176,7 +176,16 @@ class Sandbox:
         return [self.ports[vendor]]
 
     def call(self, url: str, method: str, path: str, body: Any = None) -> Any:
-        response = self.http.request(method, url + path, json=body)
+        import httpx
+
+        for attempt in range(3):
+            try:
+                response = self.http.request(method, url + path, json=body)
+                break
+            except (httpx.RemoteProtocolError, httpx.ConnectError):
+                # The server closed an idle keep-alive connection as this call reused it.
+                if attempt == 2:
+                    raise
         response.raise_for_status()
         return response.json() if response.content else None
 
