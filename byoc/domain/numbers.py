@@ -38,11 +38,13 @@ prefixes when the same block repeats across exchanges.
 from __future__ import annotations
 
 import re
+from bisect import bisect_right
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from functools import lru_cache
-from itertools import product
+from itertools import chain, compress, product
 from math import prod
+from operator import sub
 from typing import TYPE_CHECKING, Final, TypeAlias
 
 if TYPE_CHECKING:
@@ -55,12 +57,15 @@ __all__ = [
     "MAX_PREFIX_CHARS",
     "InvalidNumber",
     "InvalidPrefix",
+    "NumberRanges",
     "NumberSet",
+    "compress_to_prefix_ranges",
     "compress_to_prefixes",
     "expand_prefix",
     "number_groups",
     "parse_number",
     "prefix_matches",
+    "prefix_ranges",
 ]
 
 E164: TypeAlias = str
@@ -71,6 +76,7 @@ MAX_NUMBER_GROUPS: Final = 6
 END_OF_NUMBER: Final = "#"
 
 _E164_SHAPE: Final = re.compile(r"\+[1-9][0-9]{1,14}")
+_E164_SHAPES: Final = re.compile(r"\+[1-9][0-9]{1,14}(?:\n\+[1-9][0-9]{1,14})*")
 _NUMBER_CHARACTERS: Final = re.compile(r"\+?[0-9\s().\-/]+")
 
 
@@ -171,8 +177,11 @@ class NumberSet:
 
     def __init__(self, numbers: Iterable[E164] = ()) -> None:
         """Build a set from E.164 numbers; only their `+<digits>` shape is checked."""
-        members = frozenset(numbers)
-        misshapen = sorted(n for n in members if not _is_e164_shape(n))
+        listed = numbers if isinstance(numbers, list | tuple) else list(numbers)
+        members = frozenset(listed)
+        misshapen = [] if _all_e164_shape(listed) else sorted(
+            n for n in members if not _is_e164_shape(n)
+        )
         if misshapen:
             more = f" (and {len(misshapen) - 1} more)" if len(misshapen) > 1 else ""
             raise InvalidNumber(
@@ -230,18 +239,19 @@ class NumberSet:
     def _digit_runs(self) -> tuple[tuple[int, int, int], ...]:
         """Runs as (digit count, first value, last value)."""
         if self._runs is None:
+            # E.164 digits never start with 0, so numeric order is also shorter-numbers-first.
+            values = sorted(map(int, self._members))
+            gaps = map((1).__ne__, map(sub, values[1:], values))
+            starts = [0, *compress(range(1, len(values)), gaps)] if values else []
+            ends = [*starts[1:], len(values)] if values else []
             runs: list[tuple[int, int, int]] = []
-            ordered = self._sorted()
-            width = start = previous = -1
-            for number_width, value in zip(map(len, ordered), map(int, ordered), strict=True):
-                if number_width - 1 == width and value == previous + 1:
-                    previous = value
-                    continue
-                if width >= 0:
-                    runs.append((width, start, previous))
-                width, start, previous = number_width - 1, value, value
-            if width >= 0:
-                runs.append((width, start, previous))
+            for start, end in zip(starts, ends, strict=True):
+                lo, hi = values[start], values[end - 1]
+                width = len(str(lo))
+                while hi >= 10**width:  # consecutive values across a change of length (99, 100)
+                    runs.append((width, lo, 10**width - 1))
+                    lo, width = 10**width, width + 1
+                runs.append((width, lo, hi))
             self._runs = tuple(runs)
         return self._runs
 
@@ -313,6 +323,190 @@ def _is_e164_shape(number: object) -> bool:
     return isinstance(number, str) and _E164_SHAPE.fullmatch(number) is not None
 
 
+def _all_e164_shape(numbers: list[str] | tuple[str, ...]) -> bool:
+    """Whether every entry is a str of E.164 shape: one regex over them all, not one per number."""
+    try:
+        text = "\n".join(numbers)
+    except TypeError:
+        return False
+    # An entry containing a newline would pass as two: the count of separators rules it out.
+    return not numbers or (
+        text.count("\n") == len(numbers) - 1 and _E164_SHAPES.fullmatch(text) is not None
+    )
+
+
+# --- number ranges -----------------------------------------------------------------------------
+
+_Ranges: TypeAlias = tuple[tuple[int, int], ...]
+_Group: TypeAlias = tuple[str, int]
+_SUFFIX_DIGITS: Final = 3
+_SUFFIXES: Final = ("",), *(
+    tuple(f"{v:0{width}d}" for v in range(10**width)) for width in range(1, _SUFFIX_DIGITS + 1)
+)
+
+
+class NumberRanges:
+    """An immutable set of dial strings (`+` and digits) held as ranges of values, not listed.
+
+    A string is its lead (up to and including its last `+`: `+` for E.164) and a fixed count of
+    digits; the set keeps, per (lead, digit count), sorted disjoint ranges of the digits' values.
+    `len`, `in`, `|`, `-` and `==` work on the ranges; iteration lists the strings in ascending
+    string order, as `sorted()` would.
+    """
+
+    __slots__ = ("_groups",)
+
+    _groups: dict[_Group, _Ranges]
+
+    def __init__(self, groups: Iterable[tuple[str, int, Iterable[tuple[int, int]]]] = ()) -> None:
+        """From (lead, digit count, ranges of values) triples; ranges may overlap or be unordered."""
+        collected: dict[_Group, list[tuple[int, int]]] = {}
+        for lead, width, ranges in groups:
+            if width < 0 or (lead and not lead.endswith("+")) or not set(lead) <= {"+", *"0123456789"}:
+                raise ValueError(f"({lead!r}, {width}): a lead must be empty or end with '+'")
+            for lo, hi in ranges:
+                if not 0 <= lo <= hi < 10**width:
+                    raise ValueError(f"range {lo}..{hi} does not fit in {width} digit(s)")
+                collected.setdefault((lead, width), []).append((lo, hi))
+        self._groups = {key: _merged(ranges) for key, ranges in sorted(collected.items())}
+
+    @classmethod
+    def _trusted(cls, groups: dict[_Group, _Ranges]) -> NumberRanges:
+        instance = object.__new__(cls)
+        instance._groups = {key: ranges for key, ranges in sorted(groups.items()) if ranges}
+        return instance
+
+    @classmethod
+    def union(cls, sets: Iterable[NumberRanges]) -> NumberRanges:
+        """Every string in any of `sets` (one merge, however many sets)."""
+        collected: dict[_Group, list[tuple[int, int]]] = {}
+        for ranges in sets:
+            for key, values in ranges._groups.items():
+                collected.setdefault(key, []).extend(values)
+        return cls._trusted({key: _merged(values) for key, values in collected.items()})
+
+    def groups(self) -> list[tuple[str, int, _Ranges]]:
+        """(lead, digit count, sorted disjoint ranges) per kind of string, ascending."""
+        return [(lead, width, ranges) for (lead, width), ranges in self._groups.items()]
+
+    @property
+    def first(self) -> str | None:
+        """The smallest string: the shortest, then the first in string order (None when empty)."""
+        firsts = [_render_value(lead, width, ranges[0][0])
+                  for (lead, width), ranges in self._groups.items()]
+        return min(firsts, key=lambda s: (len(s), s)) if firsts else None
+
+    def __len__(self) -> int:
+        return sum(hi - lo + 1 for ranges in self._groups.values() for lo, hi in ranges)
+
+    def __bool__(self) -> bool:
+        return bool(self._groups)
+
+    def __contains__(self, text: object) -> bool:
+        if not isinstance(text, str):
+            return False
+        cut = text.rfind("+") + 1
+        digits = text[cut:]
+        if digits and not (digits.isascii() and digits.isdigit()):
+            return False
+        ranges = self._groups.get((text[:cut], len(digits)))
+        if ranges is None:
+            return False
+        value = int(digits) if digits else 0
+        at = bisect_right(ranges, (value, 10**len(digits))) - 1
+        return at >= 0 and ranges[at][0] <= value <= ranges[at][1]
+
+    def __iter__(self) -> Iterator[str]:
+        if len(self._groups) == 1:
+            ((lead, width), ranges), = self._groups.items()
+            return chain.from_iterable(_strings(lead, width, lo, hi) for lo, hi in ranges)
+        return iter(sorted(chain.from_iterable(
+            _strings(lead, width, lo, hi)
+            for (lead, width), ranges in self._groups.items() for lo, hi in ranges
+        )))
+
+    def __or__(self, other: NumberRanges) -> NumberRanges:
+        if not isinstance(other, NumberRanges):
+            return NotImplemented
+        return NumberRanges.union((self, other))
+
+    def __sub__(self, other: NumberRanges) -> NumberRanges:
+        if not isinstance(other, NumberRanges):
+            return NotImplemented
+        return NumberRanges._trusted({
+            key: _difference(ranges, other._groups.get(key, ()))
+            for key, ranges in self._groups.items()
+        })
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, NumberRanges):
+            return NotImplemented
+        return self._groups == other._groups
+
+    def __hash__(self) -> int:
+        return hash(tuple(self._groups.items()))
+
+    def __repr__(self) -> str:
+        shown = ", ".join(
+            f"{_render_value(lead, width, lo)}..{_render_value(lead, width, hi)}"
+            for lead, width, ranges in self.groups() for lo, hi in ranges[:3]
+        )
+        return f"NumberRanges(<{len(self)} numbers: {shown}{' …' if len(self) else ''}>)"
+
+
+def _merged(ranges: Iterable[tuple[int, int]]) -> _Ranges:
+    """Sorted, with overlapping and adjacent ranges joined."""
+    out: list[tuple[int, int]] = []
+    for lo, hi in sorted(ranges):
+        if out and lo <= out[-1][1] + 1:
+            if hi > out[-1][1]:
+                out[-1] = (out[-1][0], hi)
+        else:
+            out.append((lo, hi))
+    return tuple(out)
+
+
+def _difference(ranges: _Ranges, minus: _Ranges) -> _Ranges:
+    """`ranges` without `minus` (both sorted and disjoint), in one sweep."""
+    out: list[tuple[int, int]] = []
+    at = 0
+    for lo, hi in ranges:
+        while at < len(minus) and minus[at][1] < lo:
+            at += 1
+        scan = at
+        while scan < len(minus) and minus[scan][0] <= hi:
+            cut_lo, cut_hi = minus[scan]
+            if cut_lo > lo:
+                out.append((lo, cut_lo - 1))
+            lo = cut_hi + 1
+            if lo > hi:
+                break
+            scan += 1
+        if lo <= hi:
+            out.append((lo, hi))
+    return tuple(out)
+
+
+def _render_value(lead: str, width: int, value: int) -> str:
+    return f"{lead}{value:0{width}d}" if width else lead
+
+
+def _strings(lead: str, width: int, lo: int, hi: int) -> list[str]:
+    """The strings of one range, ascending; the last digits come from a table, not formatting."""
+    tail = min(width, _SUFFIX_DIGITS)
+    suffixes = _SUFFIXES[tail]
+    size = 10**tail
+    out: list[str] = []
+    head, first = divmod(lo, size)
+    last_head, last = divmod(hi, size)
+    while head <= last_head:
+        text = _render_value(lead, width - tail, head)
+        end = last + 1 if head == last_head else size
+        out.extend(map(text.__add__, suffixes[first:end]))
+        head, first = head + 1, 0
+    return out
+
+
 # --- AudioCodes prefix compression -------------------------------------------------------------
 
 
@@ -327,13 +521,28 @@ def compress_to_prefixes(
     Every prefix ends with `#`, has at most `max_chars` characters and at most `max_groups` number
     groups; prefixes are in ascending order of the numbers they match.
     """
+    return [prefix for prefix, _ in compress_to_prefix_ranges(
+        numbers, max_chars=max_chars, max_groups=max_groups
+    )]
+
+
+def compress_to_prefix_ranges(
+    numbers: NumberSet,
+    *,
+    max_chars: int = MAX_PREFIX_CHARS,
+    max_groups: int = MAX_NUMBER_GROUPS,
+) -> list[tuple[str, NumberRanges]]:
+    """The prefixes of `compress_to_prefixes`, each with the numbers it matches (not expanded)."""
     by_width: dict[int, list[tuple[int, int]]] = {}
     for width, lo, hi in numbers._digit_runs():
         by_width.setdefault(width, []).append((lo, hi))
-    prefixes: list[str] = []
+    packed: list[tuple[str, NumberRanges]] = []
     for width in sorted(by_width):
-        prefixes.extend(_pack_runs(width, by_width[width], max_chars, max_groups))
-    return prefixes
+        runs = by_width[width]
+        for prefix, start, end in _pack_runs(width, runs, max_chars, max_groups):
+            # Maximal runs of one length: already sorted, disjoint and not adjacent.
+            packed.append((prefix, NumberRanges._trusted({("+", width): tuple(runs[start:end])})))
+    return packed
 
 
 def _alignment(width: int, lo: int, hi: int) -> int:
@@ -344,8 +553,12 @@ def _alignment(width: int, lo: int, hi: int) -> int:
     return k
 
 
-def _pack_runs(width: int, runs: list[tuple[int, int]], max_chars: int, max_groups: int) -> list[str]:
+def _pack_runs(
+    width: int, runs: list[tuple[int, int]], max_chars: int, max_groups: int
+) -> list[tuple[str, int, int]]:
     """Pack consecutive runs of `width`-digit numbers into the fewest prefixes (DP over windows).
+
+    Returns each prefix with the slice of `runs` (start, end) it matches.
 
     A window of runs becomes `+P[items]x…x#`: P is the digits all its numbers share (width - w of
     them), k trailing digits are `x` when every run is aligned to 10**k, and a run that is exactly
@@ -406,11 +619,11 @@ def _pack_runs(width: int, runs: list[tuple[int, int]], max_chars: int, max_grou
                 f"dial-plan prefix within {max_chars} characters and {max_groups} number groups"
             )
 
-    prefixes: list[str] = []
+    prefixes: list[tuple[str, int, int]] = []
     end = count
     while end > 0:
         start, varying, k = choice[end]
-        prefixes.append(_render(width, runs[start:end], varying, k))
+        prefixes.append((_render(width, runs[start:end], varying, k), start, end))
         end = start
     prefixes.reverse()
     return prefixes
@@ -536,6 +749,48 @@ def expand_prefix(prefix: str, *, limit: int = 1_000_000) -> set[str]:
     if size > limit:
         raise ValueError(f"prefix {prefix!r} stands for {size} numbers, more than {limit}")
     return {"".join(parts) for parts in product(*(t.strings() for t in pattern.tokens))}
+
+
+def prefix_ranges(prefix: str, *, limit: int = 1_000_000) -> NumberRanges:
+    """The strings `expand_prefix` lists, held as ranges; refuses exactly what it refuses.
+
+    Work grows with the number of ranges, not of strings: `+1415555[1000-1999]xx#` is one range.
+    """
+    pattern = _parse_prefix(prefix)
+    if pattern.any_number:
+        raise InvalidPrefix(prefix, "'*' matches any number and cannot be expanded")
+    size = prod(token.size() for token in pattern.tokens)
+    if size > limit:
+        raise ValueError(f"prefix {prefix!r} stands for {size} numbers, more than {limit}")
+    # The strings so far, by lead (up to the last '+') and digit count: ranges of their values.
+    partial: dict[_Group, _Ranges] = {("", 0): ((0, 0),)}
+    for token in pattern.tokens:
+        if token.literal == "+":
+            partial = {
+                (_render_value(lead, width, value) + "+", 0): ((0, 0),)
+                for (lead, width), ranges in partial.items()
+                for lo, hi in ranges for value in range(lo, hi + 1)
+            }
+            continue
+        choices = _merged(token.ranges) if token.literal is None else (
+            (int(token.literal), int(token.literal)),
+        )
+        scale = 10**token.width
+        if choices == ((0, scale - 1),):  # every digit: each range just gets wider
+            partial = {
+                (lead, width + token.width): tuple((lo * scale, hi * scale + scale - 1)
+                                                   for lo, hi in ranges)
+                for (lead, width), ranges in partial.items()
+            }
+        else:
+            partial = {
+                (lead, width + token.width): _merged(
+                    (value * scale + a, value * scale + b)
+                    for lo, hi in ranges for value in range(lo, hi + 1) for a, b in choices
+                )
+                for (lead, width), ranges in partial.items()
+            }
+    return NumberRanges._trusted(partial)
 
 
 def prefix_matches(prefix: str, number: str) -> bool:

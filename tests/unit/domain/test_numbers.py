@@ -15,12 +15,15 @@ from byoc.domain.numbers import (
     MAX_PREFIX_CHARS,
     InvalidNumber,
     InvalidPrefix,
+    NumberRanges,
     NumberSet,
+    compress_to_prefix_ranges,
     compress_to_prefixes,
     expand_prefix,
     number_groups,
     parse_number,
     prefix_matches,
+    prefix_ranges,
 )
 
 # --- parse_number ------------------------------------------------------------------------------
@@ -119,7 +122,10 @@ def test_number_set_parse_validates_every_entry() -> None:
 
 @pytest.mark.parametrize(
     "bad",
-    ["14155551000", "+0123456", "+1", "+1415555100012345", "+1 415", "+１４１５５５５", "", 14155551000],
+    [
+        "14155551000", "+0123456", "+1", "+1415555100012345", "+1 415", "+１４１５５５５", "",
+        14155551000, "+14155551001\n+14155551002", "+14155551001\n",
+    ],
 )
 def test_from_e164_refuses_anything_not_shaped_like_e164(bad: object) -> None:
     with pytest.raises(InvalidNumber, match=r"expected E\.164"):
@@ -143,6 +149,19 @@ def test_contiguous_runs_split_at_gaps_and_at_changes_of_length() -> None:
         ("+14155551000", "+14155551002"),
         ("+14155551005", "+14155551005"),
     ]
+
+
+def test_a_run_ends_where_the_numbers_get_longer() -> None:
+    numbers = NumberSet.from_e164(["+98", "+99", "+100", "+101"])
+
+    assert numbers.contiguous_runs() == [("+98", "+99"), ("+100", "+101")]
+
+
+def test_from_e164_accepts_any_iterable_of_numbers() -> None:
+    listed = ["+14155551001", "+14155551000", "+14155551001"]
+
+    assert NumberSet.from_e164(iter(listed)) == NumberSet.from_e164(tuple(listed))
+    assert NumberSet.from_e164(set(listed)).to_list() == ["+14155551000", "+14155551001"]
 
 
 def test_from_range_builds_a_did_pool() -> None:
@@ -487,3 +506,101 @@ def test_contiguous_runs_cover_exactly_the_set(numbers: NumberSet) -> None:
     assert sum(int(last) - int(first) + 1 for first, last in runs) == len(numbers)
     for (_, last), (first, _) in pairwise(runs):
         assert int(first) > int(last) + 1 or len(first) != len(last)  # maximal and ascending
+
+
+# --- number ranges -----------------------------------------------------------------------------
+
+
+def test_prefix_ranges_hold_a_block_as_one_range() -> None:
+    ranges = prefix_ranges("+1415555[1000-1999]xx#")
+
+    assert ranges.groups() == [("+", 13, ((1415555100000, 1415555199999),))]
+    assert len(ranges) == 100_000
+    assert ranges.first == "+1415555100000"
+    assert "+1415555123456" in ranges and "+1415555200000" not in ranges and "+1415555" not in ranges
+
+
+def test_prefix_ranges_refuse_what_expand_prefix_refuses() -> None:
+    with pytest.raises(ValueError, match="more than"):
+        prefix_ranges("+1415xxxxxxx#")
+    with pytest.raises(InvalidPrefix, match="cannot be expanded"):
+        prefix_ranges("*")
+    with pytest.raises(InvalidPrefix):
+        prefix_ranges("+1415X#")
+
+
+def test_number_ranges_list_strings_in_sorted_order_across_lengths() -> None:
+    ranges = NumberRanges([("+", 3, [(100, 101)]), ("+", 2, [(99, 99)]), ("", 1, [(5, 5)])])
+
+    assert list(ranges) == sorted(["+100", "+101", "+99", "5"])
+    assert ranges.first == "5"
+    assert len(ranges) == 4
+
+
+def test_number_ranges_refuse_values_wider_than_their_digits() -> None:
+    with pytest.raises(ValueError, match="does not fit"):
+        NumberRanges([("+", 2, [(5, 100)])])
+    with pytest.raises(ValueError, match="lead"):
+        NumberRanges([("1", 2, [(5, 10)])])
+
+
+_PREFIX_ATOMS = ["+", "1", "0", "4", "x", "z", "n", "[1-3]", "[0-9]", "[5,1-2]", "[00-09,10-19]",
+                 "[3-7,5-9]", "[09,10]", "[000-999]", "[0001-0998]"]
+
+
+@settings(max_examples=300, deadline=None, derandomize=True)
+@given(st.lists(st.sampled_from(_PREFIX_ATOMS), max_size=6), st.booleans())
+def test_prefix_ranges_hold_exactly_what_expand_prefix_lists(atoms: list[str], ends: bool) -> None:
+    prefix = "".join(atoms) + ("#" if ends else "")
+    try:
+        expanded = expand_prefix(prefix, limit=20_000)
+    except ValueError as refused:
+        with pytest.raises(type(refused)):
+            prefix_ranges(prefix, limit=20_000)
+        return
+
+    ranges = prefix_ranges(prefix, limit=20_000)
+
+    assert list(ranges) == sorted(expanded)
+    assert len(ranges) == len(expanded)
+    assert ranges.first == min(expanded, key=lambda s: (len(s), s), default=None)
+    assert all(number in ranges for number in expanded)
+
+
+@st.composite
+def number_ranges(draw: st.DrawFn) -> NumberRanges:
+    groups = []
+    for _ in range(draw(st.integers(0, 3))):
+        lead, width = draw(st.sampled_from(["+", "", "1+"])), draw(st.integers(0, 3))
+        bounds = st.integers(0, 10**width - 1)
+        ranges = [tuple(sorted((draw(bounds), draw(bounds)))) for _ in range(draw(st.integers(0, 4)))]
+        groups.append((lead, width, ranges))
+    return NumberRanges(groups)
+
+
+@settings(max_examples=200, deadline=None, derandomize=True)
+@given(number_ranges(), number_ranges(), number_ranges())
+def test_number_ranges_behave_like_sets_of_their_strings(
+    a: NumberRanges, b: NumberRanges, c: NumberRanges
+) -> None:
+    sa, sb, sc = set(a), set(b), set(c)
+    assert len(a) == len(sa) and bool(a) is bool(sa)
+    assert list(a - b) == sorted(sa - sb)
+    assert list(a | b) == sorted(sa | sb)
+    assert NumberRanges.union([a, b, c]) == a | b | c
+    assert set(NumberRanges.union([a, b, c])) == sa | sb | sc
+    assert (a == b) is (sa == sb)
+    assert all(s in a for s in sa) and not any(s in a for s in sb - sa)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(number_sets(max_blocks=8, max_block=2_000))
+def test_compressed_prefix_ranges_are_the_numbers_each_prefix_matches(numbers: NumberSet) -> None:
+    packed = compress_to_prefix_ranges(numbers)
+
+    assert [prefix for prefix, _ in packed] == compress_to_prefixes(numbers)
+    for prefix, ranges in packed:
+        assert ranges == prefix_ranges(prefix)
+    assert NumberRanges.union(ranges for _, ranges in packed) == NumberRanges(
+        ("+", width, [(lo, hi)]) for width, lo, hi in numbers._digit_runs()
+    )
