@@ -32,15 +32,16 @@ routes again when it wrote them, and checks IVRs and users as each write returne
 from __future__ import annotations
 
 import logging
-from bisect import bisect_right
+from bisect import bisect_left, bisect_right
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import partial
+from itertools import compress, repeat
+from operator import ne, sub
 from typing import TYPE_CHECKING, Any
 from weakref import WeakKeyDictionary
 
-from byoc.domain.numbers import NumberSet
 from byoc.domain.plan import Action, Change, Plan
 from byoc.ports import (
     GenesysDid,
@@ -193,17 +194,26 @@ class OutboundWanted:
     classifications: tuple[str, ...]
 
 
+RouteKey = tuple[str, str | None]
+"""(genesys kind: ivr, user or none; IVR name or user email)."""
+
+
 @dataclass(frozen=True)
 class GenesysDesired:
-    """What Genesys must carry: each present number's route, and the numbers going away."""
+    """What Genesys must carry: the present numbers grouped by route, and the numbers going away."""
 
-    routes: dict[str, tuple[str, str | None]]
-    """number -> (genesys kind: ivr, user or none; IVR name or user email)."""
+    routes: dict[RouteKey, frozenset[str]]
+    """(kind, name) -> the present numbers routed there."""
+    numbers: frozenset[str] = frozenset()
+    """Every present number."""
+    in_order: tuple[str, ...] = ()
+    """The present numbers as the inventory lists them (in order: reading them so is faster)."""
     releasing: frozenset[str] = frozenset()
     user_hints: frozenset[str] = frozenset()
     """Emails of users that may hold byoc's numbers (from the inventory's last routing)."""
     outbound: OutboundWanted | None = None
     numbers_per_put: int = 50
+
 
 
 # --- ranges ---------------------------------------------------------------------------------------
@@ -229,7 +239,7 @@ class _Span:
 
 
 class _SpanIndex:
-    """Non-overlapping spans, searchable by number."""
+    """Pools' spans (which should not overlap), searchable by number; each keeps its pool."""
 
     def __init__(self, spans: Iterable[_Span]) -> None:
         self._spans = sorted(spans, key=lambda s: (s.width, s.low))
@@ -244,17 +254,113 @@ class _SpanIndex:
                 return span
         return None
 
-    def contains(self, span: _Span) -> bool:
-        first = self.find(_text(span.width, span.low))
-        return first is not None and first.high >= span.high
-
-    def touches(self, span: _Span) -> bool:
-        """Whether any span overlaps `span` (the spans of an index do not overlap each other)."""
-        i = bisect_right(self._keys, (span.width, span.high)) - 1
-        return i >= 0 and self._spans[i].overlaps(span)
-
     def overlapping(self, span: _Span) -> list[_Span]:
         return [s for s in self._spans if s.overlaps(span)]
+
+
+class _Ranges:
+    """A set of numbers held as disjoint spans in order: set algebra costs per span, not number."""
+
+    __slots__ = ("_keys", "spans")
+
+    def __init__(self, spans: Iterable[_Span]) -> None:
+        merged: list[_Span] = []
+        for span in sorted(spans, key=lambda s: (s.width, s.low)):
+            last = merged[-1] if merged else None
+            if last is not None and last.width == span.width and span.low <= last.high + 1:
+                if span.high > last.high:
+                    merged[-1] = _Span(last.width, last.low, span.high)
+            else:
+                merged.append(_Span(span.width, span.low, span.high))
+        self.spans = merged
+        self._keys = [(s.width, s.low) for s in merged]
+
+    @classmethod
+    def of_numbers(cls, numbers: Iterable[str]) -> _Ranges:
+        """The runs of consecutive numbers among E.164 `numbers` (valid: no leading zero, so a
+        number's value gives its length, and a run of values only changes length at 10**k)."""
+        values = sorted(map(int, numbers))
+        if not values:
+            return cls._ordered([])
+        # Where a run ends, found by C-level iteration: a value that is not the last plus one,
+        # or that gains a digit.
+        breaks = {*compress(range(1, len(values)),
+                            map(ne, map(sub, values[1:], values[:-1]), repeat(1))),
+                  *(bisect_left(values, p) for p in _POWERS_OF_TEN if values[0] < p <= values[-1])}
+        starts = [0, *sorted(breaks)]
+        ends = [*(i - 1 for i in starts[1:]), len(values) - 1]
+        return cls._ordered([_Span(len(str(values[i])) + 1, values[i], values[j])
+                             for i, j in zip(starts, ends, strict=True)])
+
+    @classmethod
+    def _ordered(cls, spans: list[_Span]) -> _Ranges:
+        """From spans already disjoint, apart and in order."""
+        ranges = cls.__new__(cls)
+        ranges.spans = spans
+        ranges._keys = [(s.width, s.low) for s in spans]
+        return ranges
+
+    def __contains__(self, number: object) -> bool:
+        if not isinstance(number, str):
+            return False
+        try:
+            width, value = len(number), int(number[1:])
+        except ValueError:
+            return False
+        i = bisect_right(self._keys, (width, value)) - 1
+        return i >= 0 and self.spans[i].width == width and value <= self.spans[i].high
+
+    def __len__(self) -> int:
+        return sum(s.size for s in self.spans)
+
+    def covers(self, span: _Span) -> bool:
+        """Whether every number of `span` is in the set."""
+        i = bisect_right(self._keys, (span.width, span.low)) - 1
+        return i >= 0 and self.spans[i].width == span.width and self.spans[i].high >= span.high
+
+    def touches(self, span: _Span) -> bool:
+        """Whether any number of `span` is in the set."""
+        i = bisect_right(self._keys, (span.width, span.high)) - 1
+        return i >= 0 and self.spans[i].overlaps(span)
+
+    def count_within(self, span: _Span) -> int:
+        """How many numbers of `span` are in the set."""
+        i = bisect_right(self._keys, (span.width, span.high))
+        count = 0
+        while i > 0 and self.spans[i - 1].overlaps(span):
+            ours = self.spans[i - 1]
+            count += min(ours.high, span.high) - max(ours.low, span.low) + 1
+            i -= 1
+        return count
+
+    def __sub__(self, other: _Ranges) -> _Ranges:
+        return _Ranges._ordered(self._merge(other, keep_inside=False))
+
+    def __and__(self, other: _Ranges) -> _Ranges:
+        return _Ranges._ordered(self._merge(other, keep_inside=True))
+
+    def _merge(self, other: _Ranges, *, keep_inside: bool) -> list[_Span]:
+        """One pass over both: the parts of each span inside (or outside) `other`."""
+        found: list[_Span] = []
+        theirs, j = other.spans, 0
+        for span in self.spans:
+            while j < len(theirs) and (theirs[j].width, theirs[j].high) < (span.width, span.low):
+                j += 1  # ends before this span, hence before every later one
+            low, k = span.low, j
+            while k < len(theirs) and theirs[k].width == span.width and theirs[k].low <= span.high:
+                cut = theirs[k]
+                if keep_inside:
+                    found.append(_Span(span.width, max(low, cut.low), min(span.high, cut.high)))
+                elif cut.low > low:
+                    found.append(_Span(span.width, low, cut.low - 1))
+                low = max(low, cut.high + 1)
+                k += 1
+            if not keep_inside and low <= span.high:
+                found.append(_Span(span.width, low, span.high))
+        return found
+
+
+_POWERS_OF_TEN = frozenset(10**k for k in range(1, 16))
 
 
 def _text(width: int, value: int) -> str:
@@ -262,7 +368,7 @@ def _text(width: int, value: int) -> str:
 
 
 def _numbers(span: _Span) -> list[str]:
-    return [_text(span.width, v) for v in range(span.low, span.high + 1)]
+    return list(map(f"+{{:0{span.width - 1}d}}".format, range(span.low, span.high + 1)))
 
 
 def _range_key(pool: GenesysDidPool) -> str:
@@ -323,15 +429,19 @@ class GenesysReconciler:
 
     def desired(self, state: DesiredState) -> GenesysDesired:
         """Each present number's Genesys route, the releasing numbers, and the outbound route."""
-        routes: dict[str, tuple[str, str | None]] = {
-            n: (r.genesys_kind, r.genesys_name) for n, r in state.present.items()
+        grouped: dict[RouteKey, list[str]] = {}
+        by_route: dict[int, list[str]] = {}  # a policy hands out few Route objects: group by them
+        for number, route in state.present.items():
+            bucket = by_route.get(id(route))
+            if bucket is None:
+                key = (route.genesys_kind, route.genesys_name)
+                bucket = by_route[id(route)] = grouped.setdefault(key, [])
+            bucket.append(number)
+        hints = {
+            target.removeprefix("user:") for record in state.records.values()
+            if (target := record.genesys_target) and target.startswith("user:")
+            and (record.number in state.present or record.number in state.releasing)
         }
-        hints: set[str] = set()
-        for number in (*state.present, *state.releasing):
-            record = state.records.get(number)
-            target = record.genesys_target if record else None
-            if target and target.startswith("user:"):
-                hints.add(target.removeprefix("user:"))
         settings = self._settings
         outbound = None
         if settings.genesys_site_name and settings.genesys_trunk_base_name:
@@ -342,7 +452,9 @@ class GenesysReconciler:
                 classifications=tuple(settings.genesys_outbound_classifications),
             )
         return GenesysDesired(
-            routes=routes,
+            routes={key: frozenset(numbers) for key, numbers in grouped.items()},
+            numbers=frozenset(state.present),
+            in_order=tuple(state.present),
             releasing=state.releasing,
             user_hints=frozenset(hints),
             outbound=outbound,
@@ -406,10 +518,11 @@ class GenesysReconciler:
         out = _Analysis()
         pools = [p for p in actual.pools if p.state != "deleted"]
         mine = sorted((p for p in pools if owned(p.description)), key=lambda p: (len(p.start), p.start))
-        foreign = _SpanIndex(_Span.of(p.start, p.end, p) for p in pools if not owned(p.description))
+        foreign_pools = [p for p in pools if not owned(p.description)]
+        foreign_spans = [_Span.of(p.start, p.end, p) for p in foreign_pools]
+        foreign = _SpanIndex(foreign_spans)
 
-        present = NumberSet.from_e164(desired.routes)
-        present_runs = _SpanIndex(_Span.of(a, b) for a, b in present.contiguous_runs())
+        present = _Ranges.of_numbers(desired.in_order)
         kept: list[GenesysDidPool] = []
         dropped: list[GenesysDidPool] = []
         claimed: list[_Span] = []
@@ -429,7 +542,7 @@ class GenesysReconciler:
                 continue
             claimed.append(span)
             reach[span.width] = max(reach.get(span.width, -1), span.high)
-            if not present_runs.contains(span):
+            if not present.covers(span):
                 dropped.append(pool)
                 continue
             kept.append(pool)
@@ -440,41 +553,33 @@ class GenesysReconciler:
                     f"{clash.pool.name!r} ({_range_key(clash.pool)}, id {clash.pool.id}); byoc "
                     "changes neither: remove the overlap by hand")
 
-        pool_user_ids = self._unassignable(actual, dropped, kept, present, out)
+        pool_user_ids = self._unassignable(actual, dropped, kept, desired.numbers, out)
 
-        kept_index = _SpanIndex(_Span.of(p.start, p.end, p) for p in kept)
-        in_foreign: dict[str, GenesysDidPool] = {}
-        for number in present:
-            hit = foreign.find(number)
-            if hit is not None and hit.pool is not None and kept_index.find(number) is None:
-                in_foreign[number] = hit.pool
-        needed = present - NumberSet.from_e164(in_foreign)
-
-        in_pool = {p.id: _numbers(_Span.of(p.start, p.end)) for p in mine}  # each expanded once
-        kept_numbers = NumberSet(n for p in kept for n in in_pool[p.id])
-        dropped_numbers = {n for p in dropped for n in in_pool[p.id]}
-        uncovered = needed - kept_numbers
+        kept_ranges = _Ranges(_Span.of(p.start, p.end) for p in kept)
+        foreign_ranges = _Ranges(foreign_spans)
+        in_foreign = (present - kept_ranges) & foreign_ranges  # covered by a foreign pool
+        needed = present - in_foreign
         # Runs of numbers no pool covers: they touch no foreign pool, so new pools overlap none.
         new_spans = [
             _Span(whole.width, low, min(low + MAX_POOL_SIZE - 1, whole.high))
-            for whole in (_Span.of(a, b) for a, b in uncovered.contiguous_runs())
+            for whole in (needed - kept_ranges).spans
             for low in range(whole.low, whole.high + 1, MAX_POOL_SIZE)
         ]
 
-        owned_numbers = {n for numbers in in_pool.values() for n in numbers}
-        responsible = set(desired.routes) | set(desired.releasing) | owned_numbers
-        out.numbers_before = len(owned_numbers) + sum(
-            1 for n in responsible if n not in owned_numbers and foreign.find(n) is not None)
+        owned_ranges = _Ranges(_Span.of(p.start, p.end) for p in mine)
+        responsible = _Responsible(desired, owned_ranges)
+        out.numbers_before = len(owned_ranges) + len((present - owned_ranges) & foreign_ranges) + sum(
+            1 for n in desired.releasing - desired.numbers
+            if n not in owned_ranges and n in foreign_ranges)
 
         # A new pool overlapping a pool that goes can only be created after the deletion; its
         # numbers are routed after that too. Every other new pool is created first.
-        dropped_spans = _SpanIndex(_Span.of(p.start, p.end) for p in dropped)
-        late_spans = [s for s in new_spans if dropped_spans.touches(s)]
-        early_spans = [s for s in new_spans if not dropped_spans.touches(s)]
+        dropped_ranges = _Ranges(_Span.of(p.start, p.end) for p in dropped)
+        dropped_numbers = {n for p in dropped for n in _numbers(_Span.of(p.start, p.end))}
+        late_spans = [s for s in new_spans if dropped_ranges.touches(s)]
+        early_spans = [s for s in new_spans if not dropped_ranges.touches(s)]
         late_numbers = {n for s in late_spans for n in _numbers(s)} | dropped_numbers
-        lasting = _SpanIndex([*(_Span.of(p.start, p.end, p) for p in kept),
-                              *(s for p in pools if not owned(p.description)
-                                for s in [_Span.of(p.start, p.end, p)])])
+        lasting = _SpanIndex([*(_Span.of(p.start, p.end, p) for p in kept), *foreign_spans])
         early, late = self._routing(
             actual, desired, responsible, dropped_numbers, late_numbers, pool_user_ids, lasting,
             out)
@@ -488,15 +593,15 @@ class GenesysReconciler:
             *late,
             *self._outbound(actual, desired, out),
         ]
-        self._pool_notes(in_foreign, out)
+        self._pool_notes(foreign_pools, in_foreign, out)
         return out
 
-    def _pool_removal(self, pool: GenesysDidPool, needed: NumberSet) -> Change:
+    def _pool_removal(self, pool: GenesysDidPool, needed: _Ranges) -> Change:
         span = _Span.of(pool.start, pool.end)
-        stays = [n for n in _numbers(span) if n in needed]
+        stays = needed.count_within(span)
         summary = (
             f"no longer wanted ({span.size} numbers)" if not stays
-            else f"range changes: deleted and created again around the {len(stays)} number(s) "
+            else f"range changes: deleted and created again around the {stays} number(s) "
             "that stay (unrouted first, routed again after)")
         return Change(
             target=self.target, action=Action.REMOVE, kind=POOL_KIND, key=_range_key(pool),
@@ -521,7 +626,7 @@ class GenesysReconciler:
         actual: GenesysState,
         dropped: list[GenesysDidPool],
         kept: list[GenesysDidPool],
-        present: NumberSet,
+        present: frozenset[str],
         out: _Analysis,
     ) -> set[str]:
         """Read who holds the numbers of the pools that must go. A pool holding a number byoc
@@ -553,7 +658,7 @@ class GenesysReconciler:
         self,
         actual: GenesysState,
         desired: GenesysDesired,
-        responsible: set[str],
+        responsible: _Responsible,
         dropped_numbers: set[str],
         late_numbers: set[str],
         pool_user_ids: set[str],
@@ -563,51 +668,57 @@ class GenesysReconciler:
         """Routing changes in two rounds. The early round (before pool deletions) takes every
         number from where it must not stay and adds what can be added at once; the late round
         adds numbers that first had to leave another holder or wait for a recreated pool."""
-        emails = {name for kind, name in desired.routes.values() if kind == "user" and name}
+        emails = {name for kind, name in desired.routes if kind == "user" and name}
         users = actual.users.lookup({*emails, *desired.user_hints})
         users.update(actual.users.lookup_ids(pool_user_ids))
-        holders = _holders(actual.ivrs, users.values(), responsible)
-        wanted = _wanted_holders(actual.ivrs, users, desired, responsible, out)
+        held = _held(actual.ivrs, users.values(), responsible)
+        wanted = _wanted(actual.ivrs, users, desired, out)
         _one_work_phone_per_user(wanted, users, responsible, out)
-        unseen = _unseen_holders(actual, wanted, holders, responsible, lasting, out)
+        unseen = _unseen_holders(actual, wanted, held, responsible, lasting, out)
         if unseen - {u.id for u in users.values()}:
             users.update(actual.users.lookup_ids(unseen))
-            holders = _holders(actual.ivrs, users.values(), responsible)
+            held = _held(actual.ivrs, users.values(), responsible)
 
-        remove: dict[Holder, list[str]] = defaultdict(list)
-        add_early: dict[Holder, list[str]] = defaultdict(list)
-        add_late: dict[Holder, list[str]] = defaultdict(list)
-        for number in sorted(responsible):
-            if number in out.unroutable:
-                continue
-            goal = wanted.get(number)
-            recreate = number in dropped_numbers
-            held_by = holders.get(number, [])
-            for holder in held_by:
-                if holder != goal or recreate:
-                    remove[holder].append(number)
-            if goal is not None and (goal not in held_by or recreate):
-                moving = any(h != goal for h in held_by)
-                waits = recreate or moving or number in late_numbers
-                (add_late if waits else add_early)[goal].append(number)
+        # Per holder, as sets: what it must give up, and what it must get now or after the
+        # pools change (a number held elsewhere first leaves its holder; a number in a pool
+        # that is recreated is unrouted and routed again).
+        unroutable = out.unroutable.keys()
+        remove: dict[Holder, list[str]] = {}
+        add_early: dict[Holder, list[str]] = {}
+        add_late: dict[Holder, list[str]] = {}
+        for holder in {*held, *wanted}:
+            has, goal = held.get(holder, set()), wanted.get(holder, set())
+            recreated = goal & dropped_numbers
+            gone = (has - goal) | (has & recreated)
+            gone.difference_update(unroutable)
+            if gone:
+                remove[holder] = sorted(gone)
+            add = (goal - has) | recreated
+            add.difference_update(unroutable)
+            # (set & set walks the smaller one: cheap while few numbers move)
+            late = (add & late_numbers).union(*(add & numbers for numbers in held.values()))
+            if late:
+                add_late[holder] = sorted(late)
+            if early := add - late:
+                add_early[holder] = sorted(early)
 
         ivrs = {i.id: i for i in actual.ivrs}
         by_id = {u.id: u for u in users.values()}
         per_put = max(1, desired.numbers_per_put)
-        early: list[Change] = []
-        for holder in sorted({*remove, *add_early}):
-            gone, added = remove.get(holder, []), add_early.get(holder, [])
+        early_changes: list[Change] = []
+        for holder in {*remove, *add_early}:
+            gone_list, added = remove.get(holder, []), add_early.get(holder, [])
             if holder[0] == "ivr":
-                early.append(self._ivr_change(ivrs[holder[1]], gone, added, per_put))
+                early_changes.append(self._ivr_change(ivrs[holder[1]], gone_list, added, per_put))
             else:
-                early.append(self._user_change(by_id[holder[1]], gone, added))
-        late: list[Change] = []
-        for holder in sorted(add_late):
+                early_changes.append(self._user_change(by_id[holder[1]], gone_list, added))
+        late_changes: list[Change] = []
+        for holder, added in add_late.items():
             if holder[0] == "ivr":
-                late.append(self._ivr_change(ivrs[holder[1]], [], add_late[holder], per_put))
+                late_changes.append(self._ivr_change(ivrs[holder[1]], [], added, per_put))
             else:
-                late.append(self._user_change(by_id[holder[1]], [], add_late[holder]))
-        return sorted(early, key=_change_order), sorted(late, key=_change_order)
+                late_changes.append(self._user_change(by_id[holder[1]], [], added))
+        return sorted(early_changes, key=_change_order), sorted(late_changes, key=_change_order)
 
     def _ivr_change(
         self, ivr: GenesysIvr, remove: list[str], add: list[str], per_put: int
@@ -640,17 +751,15 @@ class GenesysReconciler:
             numbers_added=tuple(add[:1]), numbers_removed=tuple(remove),
         )
 
-    def _pool_notes(self, in_foreign: dict[str, GenesysDidPool], out: _Analysis) -> None:
-        by_pool: dict[str, list[str]] = defaultdict(list)
-        names: dict[str, GenesysDidPool] = {}
-        for number, pool in in_foreign.items():
-            by_pool[pool.id].append(number)
-            names[pool.id] = pool
-        for pool_id, numbers in sorted(by_pool.items()):
-            pool = names[pool_id]
-            out.notes.append(
-                f"{len(numbers)} managed number(s) lie in foreign DID pool {pool.name!r} "
-                f"({_range_key(pool)}); it covers them, byoc adds no pool of its own")
+    def _pool_notes(
+        self, foreign_pools: list[GenesysDidPool], in_foreign: _Ranges, out: _Analysis
+    ) -> None:
+        for pool in sorted(foreign_pools, key=lambda p: p.id):
+            count = in_foreign.count_within(_Span.of(pool.start, pool.end))
+            if count:
+                out.notes.append(
+                    f"{count} managed number(s) lie in foreign DID pool {pool.name!r} "
+                    f"({_range_key(pool)}); it covers them, byoc adds no pool of its own")
 
     # --- outbound --------------------------------------------------------------------------------
 
@@ -871,65 +980,80 @@ def _change_order(change: Change) -> tuple[str, str]:
     return (change.kind, change.key.casefold())
 
 
-def _holders(
-    ivrs: Iterable[GenesysIvr], users: Iterable[GenesysUser], responsible: set[str]
-) -> dict[str, list[Holder]]:
-    """Who holds each of byoc's numbers now: IVRs (`dnis`) and the users byoc read."""
-    held: dict[str, list[Holder]] = defaultdict(list)
+class _Responsible:
+    """The numbers whose routing is byoc's: present, releasing, or in a DID pool of byoc's."""
+
+    def __init__(self, desired: GenesysDesired, owned: _Ranges) -> None:
+        self._present = desired.numbers
+        self._releasing = desired.releasing
+        self._owned = owned
+
+    def __contains__(self, number: object) -> bool:
+        return number in self._present or number in self._releasing or number in self._owned
+
+    def among(self, numbers: Iterable[str]) -> set[str]:
+        """Those of `numbers` that are byoc's."""
+        found = set(numbers)
+        others = found - self._present - self._releasing
+        return found - {n for n in others if n not in self._owned}
+
+
+def _held(
+    ivrs: Iterable[GenesysIvr], users: Iterable[GenesysUser], responsible: _Responsible
+) -> dict[Holder, set[str]]:
+    """Which of byoc's numbers each holder has now: IVRs (`dnis`) and the users byoc read."""
+    held: dict[Holder, set[str]] = {}
     for ivr in ivrs:
-        for number in ivr.dnis:
-            if number in responsible:
-                held[number].append(("ivr", ivr.id))
+        if numbers := responsible.among(ivr.dnis):
+            held[("ivr", ivr.id)] = numbers
     for user in users:
-        for number in user.phones():
-            if number in responsible:
-                held[number].append(("user", user.id))
+        if numbers := responsible.among(user.phones()):
+            held[("user", user.id)] = numbers
     return held
 
 
-def _wanted_holders(
+def _wanted(
     ivrs: Iterable[GenesysIvr],
     users: dict[str, GenesysUser],
     desired: GenesysDesired,
-    responsible: set[str],
     out: _Analysis,
-) -> dict[str, Holder | None]:
-    """Who should hold each number (None: nobody); numbers whose IVR or user is missing are
-    left out and reported."""
+) -> dict[Holder, set[str]]:
+    """Which numbers each holder should have (those routed to `none` are nobody's); numbers
+    whose IVR or user is missing are left out and reported."""
     ivr_by_name = {i.name.casefold(): i for i in ivrs}
-    wanted: dict[str, Holder | None] = {}
-    missing: dict[str, list[str]] = defaultdict(list)
-    for number in responsible:
-        kind, name = desired.routes.get(number, ("none", None))
+    wanted: dict[Holder, set[str]] = {}
+    missing: dict[str, set[str]] = defaultdict(set)
+    for (kind, name), numbers in desired.routes.items():
+        holder: Holder | None = None
         if kind == "ivr" and name:
             ivr = ivr_by_name.get(name.casefold())
             if ivr is None:
-                missing[f"IVR {name!r}"].append(number)
-            else:
-                wanted[number] = ("ivr", ivr.id)
+                missing[f"IVR {name!r}"] |= numbers
+                continue
+            holder = ("ivr", ivr.id)
         elif kind == "user" and name:
             user = users.get(name.casefold())
             if user is None:
-                missing[f"user {name}"].append(number)
-            else:
-                wanted[number] = ("user", user.id)
-        else:
-            wanted[number] = None
-    for what, numbers in sorted(missing.items()):
-        numbers.sort()
+                missing[f"user {name}"] |= numbers
+                continue
+            holder = ("user", user.id)
+        if holder is not None:
+            wanted.setdefault(holder, set()).update(numbers)
+    for what, lacking in sorted(missing.items()):
+        ordered = sorted(lacking)
         out.conflicts.append(
-            f"{what} does not exist in Genesys; {len(numbers)} number(s) the policy routes to it "
-            f"are left as they are ({_preview(numbers)}). Create it, or change the policy")
-        for number in numbers:
+            f"{what} does not exist in Genesys; {len(ordered)} number(s) the policy routes to it "
+            f"are left as they are ({_preview(ordered)}). Create it, or change the policy")
+        for number in ordered:
             out.unroutable[number] = f"the policy routes it to {what}, which Genesys lacks"
     return wanted
 
 
 def _unseen_holders(
     actual: GenesysState,
-    wanted: dict[str, Holder | None],
-    holders: dict[str, list[Holder]],
-    responsible: set[str],
+    wanted: dict[Holder, set[str]],
+    held: dict[Holder, set[str]],
+    responsible: _Responsible,
     lasting: _SpanIndex,
     out: _Analysis,
 ) -> set[str]:
@@ -937,12 +1061,11 @@ def _unseen_holders(
     read: the assigned numbers of its pool say who. Returns the ids of users among them; a number
     a phone or group holds cannot be taken and is reported."""
     pools: dict[str, GenesysDidPool] = {}
-    for number, goal in wanted.items():
-        if goal is None or goal in holders.get(number, ()):
-            continue
-        span = lasting.find(number)
-        if span is not None and span.pool is not None:
-            pools[span.pool.id] = span.pool
+    for holder, numbers in wanted.items():
+        for number in numbers - held.get(holder, set()):
+            span = lasting.find(number)
+            if span is not None and span.pool is not None:
+                pools[span.pool.id] = span.pool
     ivr_ids = {i.id for i in actual.ivrs}
     user_ids: set[str] = set()
     for pool in pools.values():
@@ -951,8 +1074,8 @@ def _unseen_holders(
                 continue
             if did.owner_type == "USER":
                 user_ids.add(did.owner_id)
-            elif not (did.owner_type == "IVR_CONFIG" and did.owner_id in ivr_ids) and (
-                wanted.get(did.number) is not None
+            elif not (did.owner_type == "IVR_CONFIG" and did.owner_id in ivr_ids) and any(
+                did.number in numbers for numbers in wanted.values()
             ):
                 out.unroutable[did.number] = (
                     f"held by {did.owner_type} {did.owner_name or did.owner_id!r}, which byoc "
@@ -961,28 +1084,26 @@ def _unseen_holders(
 
 
 def _one_work_phone_per_user(
-    wanted: dict[str, Holder | None],
+    wanted: dict[Holder, set[str]],
     users: dict[str, GenesysUser],
-    responsible: set[str],
+    responsible: _Responsible,
     out: _Analysis,
 ) -> None:
     """A user gets one WORK phone, and never in place of a number byoc does not manage."""
     by_id = {u.id: u for u in users.values()}
-    numbers_of: dict[str, list[str]] = defaultdict(list)
-    for number, holder in wanted.items():
-        if holder is not None and holder[0] == "user":
-            numbers_of[holder[1]].append(number)
-    for user_id, numbers in numbers_of.items():
-        user = by_id[user_id]
-        numbers.sort()
+    for holder in sorted((h for h in wanted if h[0] == "user"), key=lambda h: by_id[h[1]].email):
+        user = by_id[holder[1]]
+        numbers = sorted(wanted[holder])
+        if not numbers:
+            continue
         first = numbers[0]
         if len(numbers) > 1:
             out.conflicts.append(
                 f"user {user.email} can hold one work phone; the policy routes {len(numbers)} "
                 f"numbers to them ({_preview(numbers)}); only {first} is assigned")
             for number in numbers[1:]:
-                wanted.pop(number)
                 out.unroutable[number] = f"user {user.email} already gets {first}"
+            wanted[holder] = {first}
         work = [a.address for a in user.addresses
                 if a.media_type == "PHONE" and (a.type or "WORK") == "WORK" and a.address]
         unmanaged = [p for p in work if p not in responsible]
@@ -990,7 +1111,7 @@ def _one_work_phone_per_user(
             out.conflicts.append(
                 f"user {user.email}'s work phone is {unmanaged[0]}, which byoc does not manage; "
                 f"byoc does not replace it, so {first} is not assigned")
-            wanted.pop(first)
+            del wanted[holder]
             out.unroutable[first] = f"user {user.email} has a work phone byoc does not manage"
 
 
