@@ -26,8 +26,9 @@ class NumberState(StrEnum):
     FAILED = "failed"
 
 
-PRESENT_STATES = frozenset({NumberState.ONBOARDING, NumberState.ACTIVE, NumberState.FAILED})
-"""States whose numbers the targets must carry."""
+PRESENT_STATES = (NumberState.ONBOARDING, NumberState.ACTIVE, NumberState.FAILED)
+"""States whose numbers the targets must carry (a tuple: `in` compares identity first, where a
+set would call the enum's Python-level `__hash__`, which shows when planning 100,000 numbers)."""
 
 
 @dataclass(frozen=True)

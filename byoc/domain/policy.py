@@ -324,18 +324,29 @@ class Policy(_Frozen):
         assert table is not None
         lengths, routes, default = table
         every, prefixes = self.managed.all_on_trunk, self.managed.prefixes
+        is_e164 = _E164.match
+        # Patterns as long as a number can only equal it; the shorter ones depend only on the
+        # number's first `cut` characters, which many numbers share: each head is looked up once.
+        cuts: dict[int, int] = {}
+        by_head: dict[str, Route] = {}
         found: dict[str, Route] = {}
         for number in numbers:
-            _check_number(number)
+            if not is_e164(number):
+                _check_number(number)
             if not every and not number.startswith(prefixes):
                 continue
-            for length in lengths:
-                route = routes.get(number[:length])
-                if route is not None:
-                    found[number] = route
-                    break
-            else:
-                found[number] = default
+            route = routes.get(number)
+            if route is None:
+                cut = cuts.get(len(number))
+                if cut is None:
+                    cut = cuts[len(number)] = max((n for n in lengths if n < len(number)), default=0)
+                head = number[:cut]
+                route = by_head.get(head)
+                if route is None:
+                    route = by_head[head] = next(
+                        (r for n in lengths if n <= cut and (r := routes.get(head[:n])) is not None),
+                        default)
+            found[number] = route
         return found
 
 

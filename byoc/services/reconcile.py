@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from byoc.domain.inventory import (
+    PRESENT_STATES,
     NumberRecord,
     NumberState,
     on_target_converged,
@@ -46,14 +47,16 @@ class DesiredState:
 
 def desired_state(records: list[NumberRecord], policy: Policy) -> DesiredState:
     """Numbers the targets must carry (managed, not released) with the route policy gives each."""
-    releasing = frozenset(r.number for r in records if r.state is NumberState.RELEASING)
-    present = policy.routes_for(  # in bulk: one policy lookup table for every number
-        r.number for r in records
-        if r.state is not NumberState.RELEASING and r.wanted_on_targets
-    )
+    releasing: list[str] = []
+    wanted: list[str] = []
+    for record in records:
+        if record.state is NumberState.RELEASING:
+            releasing.append(record.number)
+        elif record.state in PRESENT_STATES:
+            wanted.append(record.number)
     return DesiredState(
-        present=present,
-        releasing=releasing,
+        present=policy.routes_for(wanted),  # in bulk: each policy lookup is made once
+        releasing=frozenset(releasing),
         records={r.number: r for r in records},
     )
 

@@ -23,7 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from byoc.domain.inventory import NumberRecord, NumberState
+from byoc.domain.inventory import PRESENT_STATES, NumberRecord, NumberState
 from byoc.domain.jobs import NumberEvent, new_correlation_id
 from byoc.domain.plan import Action, Change, Plan
 from byoc.domain.policy import Policy
@@ -121,19 +121,31 @@ def sweep_findings(
 ) -> tuple[list[TwilioNumber], list[NumberRecord]]:
     """(managed numbers Twilio owns that the inventory does not know, or knows as released;
     inventory numbers wanted on the targets that Twilio no longer owns)."""
-    owned = {**actual.account_numbers, **actual.trunk_numbers}
-    # Only the findings are sorted (by number): sorting every owned number costs most of a plan.
-    unknown = sorted(
-        (number for phone, number in owned.items()
-         if (records.get(phone) is None or records[phone].state is NumberState.RELEASED)
-         and managed_at_twilio(policy, number, actual.trunk.sid)),
-        key=lambda number: number.phone_number,
-    )
-    lost = sorted(
-        (r for r in records.values() if r.wanted_on_targets and r.number not in owned),
-        key=lambda record: record.number,
-    )
+    unknown, lost, _ = _inventory_findings(actual, records, policy)
     return unknown, lost
+
+
+def _inventory_findings(
+    actual: TwilioActual, records: dict[str, NumberRecord], policy: Policy
+) -> tuple[list[TwilioNumber], list[NumberRecord], int]:
+    """`sweep_findings`, and how many numbers the inventory wants on the targets: one pass over
+    the inventory (only the findings are sorted, by number)."""
+    owned = {**actual.account_numbers, **actual.trunk_numbers}
+    candidates = owned.keys() - records.keys()
+    lost: list[NumberRecord] = []
+    wanted = 0
+    for record in records.values():
+        state = record.state
+        if state in PRESENT_STATES:
+            wanted += 1
+            if record.number not in owned:
+                lost.append(record)
+        elif state is NumberState.RELEASED and record.number in owned:
+            candidates.add(record.number)
+    unknown = [owned[phone] for phone in sorted(candidates)
+               if managed_at_twilio(policy, owned[phone], actual.trunk.sid)]
+    lost.sort(key=lambda record: record.number)
+    return unknown, lost, wanted
 
 
 def sweep_events(
@@ -238,7 +250,7 @@ class TwilioTrunkReconciler:
             numbers=frozenset(state.present),
             release=release,
             waiting=frozenset(waiting),
-            records=dict(state.records),
+            records=state.records,
             problems=tuple(problems),
         )
 
@@ -253,7 +265,7 @@ class TwilioTrunkReconciler:
                   "left alone" for u in foreign]
 
         to_associate: list[TwilioNumber] = []
-        for phone in sorted(desired.numbers - set(actual.trunk_numbers)):
+        for phone in sorted(desired.numbers.difference(actual.trunk_numbers)):
             owned = actual.owned(phone)
             if owned is None:
                 conflicts.append(f"{phone} is in the inventory but the Twilio account does not own "
@@ -289,7 +301,7 @@ class TwilioTrunkReconciler:
                 before={n.phone_number: n.sid for n in to_release},
                 numbers_removed=tuple(n.phone_number for n in to_release),
             ))
-        unknown, lost = sweep_findings(actual, desired.records, self._policy())
+        unknown, lost, wanted = _inventory_findings(actual, desired.records, self._policy())
         if lost:
             changes.append(Change(
                 target=TARGET, action=Action.REMOVE, kind=OFFBOARD_KIND, key=desired.trunk_sid,
@@ -304,7 +316,6 @@ class TwilioTrunkReconciler:
         if unknown:
             notes.append(f"the sweep found {len(unknown)} managed number(s) the inventory does not "
                          f"know; a sync onboards them: {_preview([n.phone_number for n in unknown])}")
-        wanted = sum(1 for r in desired.records.values() if r.wanted_on_targets)
         return Plan(
             target=TARGET,
             changes=tuple(changes),
