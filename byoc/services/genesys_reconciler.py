@@ -38,8 +38,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from itertools import compress, repeat
-from operator import ne, sub
-from typing import TYPE_CHECKING, Any
+from operator import itemgetter, ne, sub
+from typing import TYPE_CHECKING, Any, NamedTuple
 from weakref import WeakKeyDictionary
 
 from byoc.domain.plan import Action, Change, Plan
@@ -219,8 +219,10 @@ class GenesysDesired:
 # --- ranges ---------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class _Span:
+class _Span(NamedTuple):
+    """Numbers `low`..`high` of `width` characters (with the '+'), and the pool they make, if any
+    (a tuple: plans build thousands of them)."""
+
     width: int
     low: int
     high: int
@@ -238,11 +240,15 @@ class _Span:
         return self.width == other.width and self.low <= other.high and other.low <= self.high
 
 
+_BY_START = itemgetter(0, 1)
+"""A span's (width, low)."""
+
+
 class _SpanIndex:
     """Pools' spans (which should not overlap), searchable by number; each keeps its pool."""
 
     def __init__(self, spans: Iterable[_Span]) -> None:
-        self._spans = sorted(spans, key=lambda s: (s.width, s.low))
+        self._spans = sorted(spans, key=_BY_START)
         self._keys = [(s.width, s.low) for s in self._spans]
 
     def find(self, number: str) -> _Span | None:
@@ -265,13 +271,13 @@ class _Ranges:
 
     def __init__(self, spans: Iterable[_Span]) -> None:
         merged: list[_Span] = []
-        for span in sorted(spans, key=lambda s: (s.width, s.low)):
+        for span in sorted(spans, key=_BY_START):
             last = merged[-1] if merged else None
             if last is not None and last.width == span.width and span.low <= last.high + 1:
                 if span.high > last.high:
                     merged[-1] = _Span(last.width, last.low, span.high)
             else:
-                merged.append(_Span(span.width, span.low, span.high))
+                merged.append(span if span.pool is None else _Span(span.width, span.low, span.high))
         self.spans = merged
         self._keys = [(s.width, s.low) for s in merged]
 
@@ -517,20 +523,21 @@ class GenesysReconciler:
     def _analyse(self, actual: GenesysState, desired: GenesysDesired) -> _Analysis:
         out = _Analysis()
         pools = [p for p in actual.pools if p.state != "deleted"]
-        mine = sorted((p for p in pools if owned(p.description)), key=lambda p: (len(p.start), p.start))
+        mine = sorted((_Span.of(p.start, p.end, p) for p in pools if owned(p.description)),
+                      key=_BY_START)
         foreign_pools = [p for p in pools if not owned(p.description)]
         foreign_spans = [_Span.of(p.start, p.end, p) for p in foreign_pools]
         foreign = _SpanIndex(foreign_spans)
 
         present = _Ranges.of_numbers(desired.in_order)
-        kept: list[GenesysDidPool] = []
-        dropped: list[GenesysDidPool] = []
+        kept: list[_Span] = []
+        dropped: list[_Span] = []
         claimed: list[_Span] = []
         # width -> the highest number claimed so far (`mine` is sorted: a pool can only overlap
         # an earlier one that reaches that far)
         reach: dict[int, int] = {}
-        for pool in mine:
-            span = _Span.of(pool.start, pool.end, pool)
+        for span in mine:
+            pool = _pool(span)
             twin = None
             if reach.get(span.width, -1) >= span.low:
                 twin = next((s.pool for s in claimed if s.overlaps(span)), None)
@@ -543,9 +550,9 @@ class GenesysReconciler:
             claimed.append(span)
             reach[span.width] = max(reach.get(span.width, -1), span.high)
             if not present.covers(span):
-                dropped.append(pool)
+                dropped.append(span)
                 continue
-            kept.append(pool)
+            kept.append(span)
             for clash in foreign.overlapping(span):
                 assert clash.pool is not None
                 out.conflicts.append(
@@ -555,7 +562,7 @@ class GenesysReconciler:
 
         pool_user_ids = self._unassignable(actual, dropped, kept, desired.numbers, out)
 
-        kept_ranges = _Ranges(_Span.of(p.start, p.end) for p in kept)
+        kept_ranges = _Ranges(kept)
         foreign_ranges = _Ranges(foreign_spans)
         in_foreign = (present - kept_ranges) & foreign_ranges  # covered by a foreign pool
         needed = present - in_foreign
@@ -566,7 +573,7 @@ class GenesysReconciler:
             for low in range(whole.low, whole.high + 1, MAX_POOL_SIZE)
         ]
 
-        owned_ranges = _Ranges(_Span.of(p.start, p.end) for p in mine)
+        owned_ranges = _Ranges(mine)
         responsible = _Responsible(desired, owned_ranges)
         out.numbers_before = len(owned_ranges) + len((present - owned_ranges) & foreign_ranges) + sum(
             1 for n in desired.releasing - desired.numbers
@@ -574,17 +581,17 @@ class GenesysReconciler:
 
         # A new pool overlapping a pool that goes can only be created after the deletion; its
         # numbers are routed after that too. Every other new pool is created first.
-        dropped_ranges = _Ranges(_Span.of(p.start, p.end) for p in dropped)
-        dropped_numbers = {n for p in dropped for n in _numbers(_Span.of(p.start, p.end))}
+        dropped_ranges = _Ranges(dropped)
+        dropped_numbers = {n for span in dropped for n in _numbers(span)}
         late_spans = [s for s in new_spans if dropped_ranges.touches(s)]
         early_spans = [s for s in new_spans if not dropped_ranges.touches(s)]
         late_numbers = {n for s in late_spans for n in _numbers(s)} | dropped_numbers
-        lasting = _SpanIndex([*(_Span.of(p.start, p.end, p) for p in kept), *foreign_spans])
+        lasting = _SpanIndex([*kept, *foreign_spans])
         early, late = self._routing(
             actual, desired, responsible, dropped_numbers, late_numbers, pool_user_ids, lasting,
             out)
 
-        deletions = [self._pool_removal(pool, needed) for pool in dropped]
+        deletions = [self._pool_removal(_pool(span), needed) for span in dropped]
         out.changes = [
             *(self._pool_creation(s) for s in early_spans),
             *early,
@@ -624,8 +631,8 @@ class GenesysReconciler:
     def _unassignable(
         self,
         actual: GenesysState,
-        dropped: list[GenesysDidPool],
-        kept: list[GenesysDidPool],
+        dropped: list[_Span],
+        kept: list[_Span],
         present: frozenset[str],
         out: _Analysis,
     ) -> set[str]:
@@ -634,22 +641,23 @@ class GenesysReconciler:
         of users holding numbers of the others (they are unrouted first)."""
         ivr_ids = {i.id for i in actual.ivrs}
         user_ids: set[str] = set()
-        for pool in list(dropped):
+        for span in list(dropped):
+            pool = _pool(span)
             dids = actual.dids.of(pool)
             stuck = [d for d in dids if d.owner_type != "USER"
                      and not (d.owner_type == "IVR_CONFIG" and d.owner_id in ivr_ids)]
             if not stuck:
                 user_ids |= {d.owner_id for d in dids if d.owner_type == "USER"}
                 continue
-            dropped.remove(pool)
-            kept.append(pool)
+            dropped.remove(span)
+            kept.append(span)
             first = stuck[0]
             why = (f"{first.number} in it is assigned to {first.owner_type} "
                    f"{first.owner_name or first.owner_id!r}, which byoc does not unassign")
             out.conflicts.append(
                 f"byoc's DID pool {_range_key(pool)} (id {pool.id}) must shrink or go, but {why}; "
                 "unassign it by hand")
-            for number in _numbers(_Span.of(pool.start, pool.end)):
+            for number in _numbers(span):
                 if number not in present:
                     out.stuck[number] = f"still in DID pool {_range_key(pool)}: {why}"
         return user_ids
@@ -974,6 +982,11 @@ class GenesysReconciler:
             ivr = self._port.get_ivr(ivr_id)
             self._ivrs[ivr_id] = ivr
         return ivr
+
+
+def _pool(span: _Span) -> GenesysDidPool:
+    assert span.pool is not None, "a span read from a pool keeps it"
+    return span.pool
 
 
 def _change_order(change: Change) -> tuple[str, str]:
