@@ -169,7 +169,10 @@ class NumberSet:
     numbers never start with 0). Supports `| & - ^`, `<= < >= >`, `==`, `in` and `len`.
     """
 
-    __slots__ = ("_members", "_ordered", "_runs")
+    __slots__ = ("_listed", "_members", "_ordered", "_runs")
+
+    _listed: tuple[str, ...] | None
+    """The numbers as given, until the runs are found: read in this order, they are near in memory."""
 
     _members: frozenset[str]
     _ordered: tuple[str, ...] | None
@@ -177,7 +180,7 @@ class NumberSet:
 
     def __init__(self, numbers: Iterable[E164] = ()) -> None:
         """Build a set from E.164 numbers; only their `+<digits>` shape is checked."""
-        listed = numbers if isinstance(numbers, list | tuple) else list(numbers)
+        listed = tuple(numbers)
         members = frozenset(listed)
         misshapen = [] if _all_e164_shape(listed) else sorted(
             n for n in members if not _is_e164_shape(n)
@@ -188,6 +191,7 @@ class NumberSet:
                 misshapen[0],
                 f"expected E.164: '+' and 2 to 15 digits, the first not 0{more}",
             )
+        self._listed = listed
         self._members = members
         self._ordered = None
         self._runs = None
@@ -218,6 +222,7 @@ class NumberSet:
     @classmethod
     def _trusted(cls, members: frozenset[str]) -> NumberSet:
         instance = object.__new__(cls)
+        instance._listed = None
         instance._members = members
         instance._ordered = None
         instance._runs = None
@@ -240,7 +245,10 @@ class NumberSet:
         """Runs as (digit count, first value, last value)."""
         if self._runs is None:
             # E.164 digits never start with 0, so numeric order is also shorter-numbers-first.
-            values = sorted(map(int, self._members))
+            values = sorted(map(int, self._members if self._listed is None else self._listed))
+            if len(values) != len(self._members):  # the numbers were given with repeats
+                values = sorted(set(values))
+            self._listed = None
             gaps = map((1).__ne__, map(sub, values[1:], values))
             starts = [0, *compress(range(1, len(values)), gaps)] if values else []
             ends = [*starts[1:], len(values)] if values else []
@@ -323,7 +331,7 @@ def _is_e164_shape(number: object) -> bool:
     return isinstance(number, str) and _E164_SHAPE.fullmatch(number) is not None
 
 
-def _all_e164_shape(numbers: list[str] | tuple[str, ...]) -> bool:
+def _all_e164_shape(numbers: tuple[str, ...]) -> bool:
     """Whether every entry is a str of E.164 shape: one regex over them all, not one per number."""
     try:
         text = "\n".join(numbers)
@@ -759,12 +767,16 @@ def prefix_ranges(prefix: str, *, limit: int = 1_000_000) -> NumberRanges:
     pattern = _parse_prefix(prefix)
     if pattern.any_number:
         raise InvalidPrefix(prefix, "'*' matches any number and cannot be expanded")
-    size = prod(token.size() for token in pattern.tokens)
+    size = prod(token.size() for token in pattern.tokens if token.literal is None)
     if size > limit:
         raise ValueError(f"prefix {prefix!r} stands for {size} numbers, more than {limit}")
     # The strings so far, by lead (up to the last '+') and digit count: ranges of their values.
     partial: dict[_Group, _Ranges] = {("", 0): ((0, 0),)}
-    for token in pattern.tokens:
+    tokens = pattern.tokens
+    at = 0
+    while at < len(tokens):
+        token = tokens[at]
+        at += 1
         if token.literal == "+":
             partial = {
                 (_render_value(lead, width, value) + "+", 0): ((0, 0),)
@@ -772,9 +784,21 @@ def prefix_ranges(prefix: str, *, limit: int = 1_000_000) -> NumberRanges:
                 for lo, hi in ranges for value in range(lo, hi + 1)
             }
             continue
-        choices = _merged(token.ranges) if token.literal is None else (
-            (int(token.literal), int(token.literal)),
-        )
+        if token.literal is not None:  # literal digits: values 10**k apart, so never adjacent
+            digits = token.literal
+            while at < len(tokens) and tokens[at].literal not in (None, "+"):
+                digits += tokens[at].literal or ""
+                at += 1
+            shift, added = 10 ** len(digits), int(digits)
+            partial = {
+                (lead, width + len(digits)): tuple(
+                    (value * shift + added, value * shift + added)
+                    for lo, hi in ranges for value in range(lo, hi + 1)
+                )
+                for (lead, width), ranges in partial.items()
+            }
+            continue
+        choices = _merged(token.ranges)
         scale = 10**token.width
         if choices == ((0, scale - 1),):  # every digit: each range just gets wider
             partial = {
