@@ -31,9 +31,11 @@ from typing import TYPE_CHECKING, Any
 
 from byoc.domain.numbers import (
     MAX_PREFIX_CHARS,
+    NumberRanges,
     NumberSet,
-    compress_to_prefixes,
+    compress_to_prefix_ranges,
     expand_prefix,
+    prefix_ranges,
 )
 from byoc.domain.plan import Action, Change, Plan
 from byoc.ports import SbcDialPlanEdit, SbcDialPlanRule, SbcDialPlans
@@ -302,17 +304,33 @@ def numbers_of(prefix: str) -> frozenset[str] | None:
         return None
 
 
+def ranges_of(prefix: str) -> NumberRanges | None:
+    """`numbers_of` held as ranges: the same numbers, and None in the same cases."""
+    pattern = parse_dial_pattern(prefix)
+    if pattern is None or pattern.any_number or not pattern.end_of_number:
+        return None
+    try:
+        return prefix_ranges(prefix, limit=MAX_EXPANSION)
+    except ValueError:
+        return None
+
+
 # --- desired rules -----------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
 class DesiredRule:
-    """One rule byoc wants, and the numbers it matches."""
+    """One rule byoc wants, and the numbers it matches (as ranges: listed only when needed)."""
 
     name: str
     prefix: str
     tag: str
-    numbers: frozenset[str]
+    coverage: NumberRanges
+
+    @property
+    def numbers(self) -> frozenset[str]:
+        """Every number the rule matches."""
+        return frozenset(self.coverage)
 
 
 @dataclass(frozen=True)
@@ -329,15 +347,14 @@ def desired_rules(tags: Mapping[str, str]) -> list[DesiredRule]:
     by_tag: dict[str, list[str]] = defaultdict(list)
     for number, tag in tags.items():
         by_tag[tag].append(number)
-    drafts: list[tuple[str, str, str, frozenset[str]]] = []
+    drafts: list[tuple[str, str, str, NumberRanges]] = []
     for tag in sorted(by_tag):
         if not tag or len(tag) > MAX_TAG or '"' in tag:
             raise DialPlanRuleInvalid(f"SBC tag {tag!r} must be 1-{MAX_TAG} characters")
-        for prefix in compress_to_prefixes(NumberSet.from_e164(by_tag[tag])):
+        for prefix, covered in compress_to_prefix_ranges(NumberSet.from_e164(by_tag[tag])):
             if len(prefix) > MAX_PREFIX_CHARS:
                 raise DialPlanRuleInvalid(f"prefix {prefix} is longer than {MAX_PREFIX_CHARS}")
-            covered = frozenset(expand_prefix(prefix, limit=MAX_EXPANSION))
-            drafts.append((_base_name(min(covered, key=lambda n: (len(n), n))), prefix, tag, covered))
+            drafts.append((_base_name(covered.first or ""), prefix, tag, covered))
     counts: dict[str, int] = defaultdict(int)
     for name, *_ in drafts:
         counts[name] += 1
@@ -404,28 +421,27 @@ class SbcDialPlanReconciler:
             plan_index, rules = plan.index, plan.rules
         owned = {r.name.casefold(): r for r in rules if is_owned(r.name)}
         foreign = [r for r in rules if not is_owned(r.name)]
-        free = (i for i in range(len(rules) + len(desired.rules) + 1)
-                if i not in {r.index for r in rules})
+        taken = {r.index for r in rules}
+        free = (i for i in range(len(rules) + len(desired.rules) + 1) if i not in taken)
         wanted = {r.name.casefold() for r in desired.rules}
-        # The numbers of each owned rule; most have a desired rule's prefix, already expanded.
-        expanded = {r.prefix: r.numbers for r in desired.rules}
+        # The numbers of each owned rule; most have a desired rule's prefix, already known.
+        known = {r.prefix: r.coverage for r in desired.rules}
         coverage = {
-            key: expanded[r.prefix] if r.prefix in expanded else numbers_of(r.prefix)
+            key: known[r.prefix] if r.prefix in known else ranges_of(r.prefix)
             for key, r in owned.items()
         }
-        covered_before: set[str] = set()
-        for numbers in coverage.values():
-            covered_before |= numbers or frozenset()
+        covered_before = NumberRanges.union(c for c in coverage.values() if c is not None)
         updates: list[Change] = []
         additions: list[Change] = []
         for rule in desired.rules:
-            current = owned.get(rule.name.casefold())
+            key = rule.name.casefold()
+            current = owned.get(key)
             if current is None:
                 additions.append(self._add(plan_index, rule, next(free)))
             elif (current.name, current.prefix, current.tag) != (rule.name, rule.prefix, rule.tag):
-                updates.append(self._update(plan_index, current, rule))
+                updates.append(self._update(plan_index, current, coverage[key], rule))
         removals = [
-            self._remove(plan_index, rule)
+            self._remove(plan_index, rule, coverage[key])
             for key, rule in sorted(owned.items())
             if key not in wanted
         ]
@@ -516,13 +532,14 @@ class SbcDialPlanReconciler:
     def _add(self, plan_index: int, rule: DesiredRule, index: int) -> Change:
         return Change(
             target=self.target, action=Action.ADD, kind=RULE_KIND, key=rule.name,
-            summary=f"{rule.prefix} tag {rule.tag} ({len(rule.numbers)} numbers)",
+            summary=f"{rule.prefix} tag {rule.tag} ({len(rule.coverage)} numbers)",
             after=_rule_json(plan_index, rule, index),
-            numbers_added=tuple(sorted(rule.numbers)),
+            numbers_added=tuple(rule.coverage),
         )
 
-    def _update(self, plan_index: int, current: SbcDialPlanRule, rule: DesiredRule) -> Change:
-        before = numbers_of(current.prefix) or frozenset()
+    def _update(self, plan_index: int, current: SbcDialPlanRule, matched: NumberRanges | None,
+                rule: DesiredRule) -> Change:
+        before = matched or NumberRanges()
         parts = []
         if current.prefix != rule.prefix:
             parts.append(f"{current.prefix} -> {rule.prefix}")
@@ -532,17 +549,17 @@ class SbcDialPlanReconciler:
             target=self.target, action=Action.UPDATE, kind=RULE_KIND, key=rule.name,
             summary=", ".join(parts) or "rename", before=_rule_json(plan_index, current, current.index),
             after=_rule_json(plan_index, rule, current.index),
-            numbers_added=tuple(sorted(rule.numbers - before)),
-            numbers_removed=tuple(sorted(before - rule.numbers)),
+            numbers_added=tuple(rule.coverage - before),
+            numbers_removed=tuple(before - rule.coverage),
         )
 
-    def _remove(self, plan_index: int, rule: SbcDialPlanRule) -> Change:
-        numbers = numbers_of(rule.prefix) or frozenset()
+    def _remove(self, plan_index: int, rule: SbcDialPlanRule, matched: NumberRanges | None
+                ) -> Change:
         return Change(
             target=self.target, action=Action.REMOVE, kind=RULE_KIND, key=rule.name,
             summary=f"no longer wanted: {rule.prefix} tag {rule.tag}",
             before=_rule_json(plan_index, rule, rule.index),
-            numbers_removed=tuple(sorted(numbers)),
+            numbers_removed=tuple(matched or ()),
         )
 
     def _edit(self, plan: Plan) -> SbcDialPlanEdit:
@@ -615,8 +632,8 @@ def _conflicts(
         current = owned.get(rule.name.casefold())
         mine = SbcDialPlanRule(current.index if current else next_index, rule.name, rule.prefix,
                                rule.tag)
-        nearby = [(r, p) for r, p in patterns if any(p.matches(n) for n in rule.numbers)]
-        for number in sorted(rule.numbers) if nearby else ():
+        nearby = [(r, p) for r, p in patterns if any(p.matches(n) for n in rule.coverage)]
+        for number in rule.coverage if nearby else ():
             matching = [(r, p) for r, p in nearby if p.matches(number)]
             if not matching:
                 continue
@@ -643,7 +660,7 @@ def _conflicts(
 
 def _notes(
     owned: Mapping[str, SbcDialPlanRule],
-    coverage: Mapping[str, frozenset[str] | None],
+    coverage: Mapping[str, NumberRanges | None],
     desired: SbcDesired,
     source: str,
 ) -> list[str]:

@@ -20,7 +20,9 @@ from byoc.services.sbc_reconciler import (
     SbcDialPlanReconciler,
     best_rule,
     desired_rules,
+    numbers_of,
     parse_dial_pattern,
+    ranges_of,
 )
 from byoc.settings import SbcSettings
 
@@ -395,6 +397,18 @@ def test_unparseable_prefix_matches_nothing() -> None:
     assert parse_dial_pattern("12[3") is None
     assert parse_dial_pattern("1*2") is None
     assert best_rule([SbcDialPlanRule(0, "bad", "12[3", "t")], "123") is None
+
+
+@pytest.mark.parametrize(
+    "prefix",
+    ["+14155550[10-19,30]x#", "+1415555000[0-9]#", "1+5#", "+1415X#", "+1415xxxxxxx#", "+1415555*",
+     "+14155550[1-3]", "*", "+14155550(1)", "+14155550.#", "14155550xx#", "12[3"],
+)
+def test_ranges_of_holds_the_numbers_numbers_of_lists(prefix: str) -> None:
+    listed, ranges = numbers_of(prefix), ranges_of(prefix)
+
+    assert (ranges is None) is (listed is None)
+    assert ranges is None or listed is None or (list(ranges) == sorted(listed))
 
 
 def test_compressed_prefixes_match_exactly_their_numbers() -> None:
