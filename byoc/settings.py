@@ -37,6 +37,9 @@ SECRET_FIELDS = (
 )
 
 
+FUNCTION_TIMEOUT_S = 600.0
+"""The Functions host's `functionTimeout` in host.json (00:10:00): no vendor call may outlast it."""
+
 _PENDING_PROBLEMS: ContextVar[tuple[str, ...]] = ContextVar("byoc_settings_problems", default=())
 _NAME_RE = re.compile(r"^[a-z][a-z0-9-]{0,30}$")
 
@@ -139,6 +142,7 @@ class Settings(BaseSettings):
     twilio_max_purchase: int = Field(default=20, ge=1, le=500)
     twilio_concurrency: int = Field(default=4, ge=1, le=100)
     twilio_poll_retention_days: int = Field(default=30, ge=1)
+    twilio_timeout_s: float = 30.0
 
     # Genesys Cloud
     genesys_region: str = Field(default="mypurecloud.com", description="Org region domain.")
@@ -159,6 +163,8 @@ class Settings(BaseSettings):
     genesys_numbers_per_ivr_put: int = Field(default=50, ge=1, le=500)
     genesys_requests_per_minute: int = Field(default=300, ge=1)
     genesys_signaling_cidrs: dict[str, list[str]] = Field(default_factory=dict)
+    genesys_connect_timeout_s: float = 10.0
+    genesys_read_timeout_s: float = 60.0
 
     # AudioCodes SBCs
     sbcs: list[SbcSettings] = Field(min_length=1)
@@ -243,6 +249,21 @@ class Settings(BaseSettings):
             if text.startswith("["):
                 return json.loads(text)
             return [part.strip() for part in text.split(",") if part.strip()]
+        return value
+
+    @field_validator(
+        "twilio_timeout_s", "genesys_connect_timeout_s", "genesys_read_timeout_s"
+    )
+    @classmethod
+    def _vendor_timeout(cls, value: float) -> float:
+        if not value > 0:
+            raise ValueError(f"must be a number of seconds above 0, not {value:g}")
+        if value > FUNCTION_TIMEOUT_S:
+            raise ValueError(
+                f"{value:g} s is longer than the Functions host's functionTimeout "
+                f"({FUNCTION_TIMEOUT_S:g} s in host.json): the host ends the invocation before "
+                "such a timeout could fire; use a value well below it"
+            )
         return value
 
     @field_validator("health_probe_uris")
@@ -381,6 +402,8 @@ _DESCRIPTIONS: dict[str, str] = {
     "twilio_max_purchase": "Most numbers one purchase request may buy.",
     "twilio_concurrency": "Concurrent Twilio API calls (Twilio limits concurrency per account).",
     "twilio_poll_retention_days": "Monitor Events retention; an older cursor falls back to a sweep.",
+    "twilio_timeout_s": "Timeout of one Twilio REST call (connect and each read), seconds; "
+    f"at most {FUNCTION_TIMEOUT_S:g} (host.json functionTimeout).",
     "genesys_client_id": "Genesys OAuth client (client credentials) id.",
     "genesys_client_secret": "Local runs only: the Genesys OAuth client secret itself.",
     "genesys_client_secret_secret_name": "Key Vault secret holding the Genesys client secret.",
@@ -394,6 +417,10 @@ _DESCRIPTIONS: dict[str, str] = {
     "genesys_requests_per_minute": "Genesys API rate limit per token.",
     "genesys_signaling_cidrs": "JSON {region: [CIDR]}: Genesys BYOC signaling addresses "
     "(Resource Center article; no API publishes them).",
+    "genesys_connect_timeout_s": "Timeout of connecting to the Genesys API, seconds; "
+    f"at most {FUNCTION_TIMEOUT_S:g} (host.json functionTimeout).",
+    "genesys_read_timeout_s": "Timeout of waiting for a Genesys API answer, seconds; "
+    f"at most {FUNCTION_TIMEOUT_S:g} (host.json functionTimeout).",
     "sbcs": "JSON list of SBCs: name, management_url, fqdn, tls_context, dial_plan, sip_ports, "
     "rtp_ports, probe_host, nsg_resource_id, nsg_destination, twilio_priority, twilio_weight, "
     "twilio_edges, genesys_regions.",

@@ -121,3 +121,54 @@ def test_the_configuration_reference_documents_every_setting() -> None:
     reference = (ROOT / "docs" / "configuration.md").read_text()
     missing = [row["env"] for row in settings_reference() if f"`{row['env']}`" not in reference]
     assert missing == []
+
+
+def test_vendor_client_timeouts_default_to_the_adapters_and_can_be_set(
+        env: pytest.MonkeyPatch) -> None:
+    for key, value in VALID.items():
+        env.setenv(key, value)
+    defaults = load_settings()
+    assert (defaults.twilio_timeout_s, defaults.genesys_connect_timeout_s,
+            defaults.genesys_read_timeout_s) == (30.0, 10.0, 60.0)
+
+    env.setenv("BYOC_TWILIO_TIMEOUT_S", "5")
+    env.setenv("BYOC_GENESYS_CONNECT_TIMEOUT_S", "2.5")
+    env.setenv("BYOC_GENESYS_READ_TIMEOUT_S", "120")
+    settings = load_settings()
+    assert (settings.twilio_timeout_s, settings.genesys_connect_timeout_s,
+            settings.genesys_read_timeout_s) == (5.0, 2.5, 120.0)
+
+
+def test_bad_vendor_client_timeouts_are_all_listed_with_the_reason(
+        env: pytest.MonkeyPatch) -> None:
+    for key, value in VALID.items():
+        env.setenv(key, value)
+    env.setenv("BYOC_TWILIO_TIMEOUT_S", "0")
+    env.setenv("BYOC_GENESYS_CONNECT_TIMEOUT_S", "-3")
+    env.setenv("BYOC_GENESYS_READ_TIMEOUT_S", "900")
+    with pytest.raises(ConfigurationError) as caught:
+        load_settings()
+    problems = caught.value.problems
+    assert len(problems) == 3
+    twilio, connect, read = problems
+    assert twilio.startswith("BYOC_TWILIO_TIMEOUT_S:") and "above 0, not 0" in twilio
+    assert connect.startswith("BYOC_GENESYS_CONNECT_TIMEOUT_S:") and "above 0, not -3" in connect
+    assert read.startswith("BYOC_GENESYS_READ_TIMEOUT_S:")
+    assert "functionTimeout" in read and "host.json" in read and "600" in read
+
+
+def test_a_timeout_that_is_not_a_number_is_named(env: pytest.MonkeyPatch) -> None:
+    for key, value in VALID.items():
+        env.setenv(key, value)
+    env.setenv("BYOC_TWILIO_TIMEOUT_S", "30s")
+    with pytest.raises(ConfigurationError, match="BYOC_TWILIO_TIMEOUT_S"):
+        load_settings()
+
+
+def test_the_timeout_ceiling_is_the_function_timeout_in_host_json() -> None:
+    from byoc.settings import FUNCTION_TIMEOUT_S
+
+    hours, minutes, seconds = json.loads((ROOT / "host.json").read_text())[
+        "functionTimeout"].split(":")
+    host_timeout_s = int(hours) * 3600 + int(minutes) * 60 + float(seconds)
+    assert host_timeout_s == FUNCTION_TIMEOUT_S
