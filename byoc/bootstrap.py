@@ -236,6 +236,7 @@ class Services:
             auth_token=lambda: self.secret("twilio_auth_token"),
             api_base=self.settings.twilio_api_base,
             concurrency=self.settings.twilio_concurrency,
+            timeout_s=self.settings.twilio_timeout_s,
         )
 
     @cached_property

@@ -336,8 +336,12 @@ class GenesysAdapter:
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
         settle_delays_s: tuple[float, ...] = SETTLE_DELAYS_S,
+        connect_timeout_s: float = CONNECT_TIMEOUT_S,
+        read_timeout_s: float = READ_TIMEOUT_S,
     ) -> None:
         self.base_url = base_url.rstrip("/")
+        self.connect_timeout_s = connect_timeout_s
+        self.read_timeout_s = read_timeout_s
         self._client_id = client_id
         self._client_secret = client_secret
         self._clock = clock
@@ -357,6 +361,8 @@ class GenesysAdapter:
             client_id=settings.genesys_client_id,
             client_secret=client_secret,
             requests_per_minute=settings.genesys_requests_per_minute,
+            connect_timeout_s=settings.genesys_connect_timeout_s,
+            read_timeout_s=settings.genesys_read_timeout_s,
         )
 
     @property
@@ -390,7 +396,7 @@ class GenesysAdapter:
 
         client = G.ApiClient(host=self.base_url)
         http = PacedHttpClient()
-        timeout = urllib3.Timeout(connect=CONNECT_TIMEOUT_S, read=READ_TIMEOUT_S)
+        timeout = urllib3.Timeout(connect=self.connect_timeout_s, read=self.read_timeout_s)
         http.rest_client.pool_manager.connection_pool_kw["timeout"] = timeout
         client.set_http_client(http)
         self._session = session

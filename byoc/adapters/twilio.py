@@ -69,6 +69,7 @@ class _Refusal:
     code: int | None
     message: str
     retry_after: float | None = None
+    timed_out: bool = False
 
     @property
     def rate_limited(self) -> bool:
@@ -76,7 +77,8 @@ class _Refusal:
 
     @property
     def retryable(self) -> bool:
-        return self.rate_limited or (self.status is not None and self.status >= 500)
+        return (self.timed_out or self.rate_limited
+                or (self.status is not None and self.status >= 500))
 
 
 def build_twilio_client(
@@ -234,8 +236,12 @@ class TwilioAdapter:
             except ValueError:
                 retry_after = None
             return _Refusal(int(status) if status is not None else None, code, message, retry_after)
-        if isinstance(exc, RequestsConnectionError | Timeout):
-            # a dropped connection or timeout: the outcome is unknown, retried like a 5xx
+        if isinstance(exc, Timeout):
+            # no answer in time: the outcome is unknown, retried like a 5xx
+            return _Refusal(None, None, f"no answer within {self._timeout_s:g} s "
+                            f"(BYOC_TWILIO_TIMEOUT_S; {type(exc).__name__})", None, timed_out=True)
+        if isinstance(exc, RequestsConnectionError):
+            # a dropped connection: the outcome is unknown, retried like a 5xx
             return _Refusal(599, None, f"{type(exc).__name__}: {exc}", None)
         return None
 
@@ -243,6 +249,11 @@ class TwilioAdapter:
     def _error(operation: str, exc: BaseException, refusal: _Refusal | None) -> TwilioError:
         if refusal is None:
             return TwilioError(f"Twilio {operation} failed: {type(exc).__name__}: {exc}")
+        if refusal.timed_out:
+            return TwilioError(
+                f"Twilio did not answer {operation}: {refusal.message}; check the network path "
+                "to Twilio, or raise BYOC_TWILIO_TIMEOUT_S if Twilio is only slow"
+            )
         detail = f"HTTP {refusal.status}" + (f", error {refusal.code}" if refusal.code else "")
         hint = ""
         if refusal.status == 401 or refusal.code == 20003:

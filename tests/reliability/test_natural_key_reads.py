@@ -49,9 +49,10 @@ def test_an_origination_url_whose_answer_was_lost_is_created_once(
 def test_a_did_pool_whose_answer_was_lost_is_created_once(
         sandbox_env: dict[str, Any], vendors: Vendors, monkeypatch: pytest.MonkeyPatch) -> None:
     import byoc.adapters.genesys as genesys
-    from byoc.bootstrap import get_services
+    from byoc.bootstrap import get_services, reset_services
 
-    monkeypatch.setattr(genesys, "READ_TIMEOUT_S", 1.0)
+    monkeypatch.setenv("BYOC_GENESYS_READ_TIMEOUT_S", "1")
+    reset_services()
     services = get_services()
     adapter = genesys.GenesysAdapter.from_settings(
         services.settings, lambda: services.secret("genesys_client_secret"))
