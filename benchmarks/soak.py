@@ -405,9 +405,11 @@ class Run:
             "BYOC_LOCK_CONTAINER": f"locks-{suffix}",
             "BYOC_LOCK_LEASE_S": "15",
             "BYOC_SBC_TIMEOUT_S": str(self.args.client_timeout),
+            "BYOC_TWILIO_TIMEOUT_S": str(self.args.client_timeout),
+            "BYOC_GENESYS_CONNECT_TIMEOUT_S": str(self.args.client_timeout),
+            "BYOC_GENESYS_READ_TIMEOUT_S": str(self.args.client_timeout),
             "BYOC_GENESYS_REQUESTS_PER_MINUTE": "6000",
             "BYOC_LOG_LEVEL": "INFO",
-            "SOAK_CLIENT_TIMEOUT_S": str(self.args.client_timeout),
             "SOAK_MESSAGE_VISIBILITY_S": str(self.args.message_visibility),
             "PYTHONUNBUFFERED": "1",
         })
@@ -744,23 +746,17 @@ def _user_holds(genesys: dict[str, Any], number: str, email: str) -> bool:
 
 
 def run_worker(port: int, marks: Path) -> int:
-    """A devhost worker for the soak: client timeouts short, every vendor write marked.
+    """A devhost worker for the soak: short message visibility, every vendor write marked.
 
     The marks tell the soak when this process is about to write (`TargetLease.check()` runs before
-    every vendor write), so a kill lands mid-sync. Shorter client timeouts make the injected hangs
-    cost seconds instead of minutes; they are module defaults because byoc has no setting for them.
+    every vendor write), so a kill lands mid-sync. The short client timeouts that make injected
+    hangs cost seconds come from the worker's environment (`BYOC_*_TIMEOUT_S`, see `environment`).
     """
-    timeout_s = float(os.environ["SOAK_CLIENT_TIMEOUT_S"])
     visibility_s = int(float(os.environ["SOAK_MESSAGE_VISIBILITY_S"]))
 
-    import byoc.adapters.genesys as genesys
-    import byoc.adapters.twilio as twilio
     from byoc.adapters.lock import TargetLease
     from byoc.adapters.queue import StorageJobQueue
 
-    twilio.TwilioAdapter.__init__.__kwdefaults__["timeout_s"] = timeout_s
-    genesys.READ_TIMEOUT_S = timeout_s
-    genesys.CONNECT_TIMEOUT_S = timeout_s
     marks_lock = threading.Lock()
     check = TargetLease.check
 
