@@ -411,6 +411,19 @@ def test_ranges_of_holds_the_numbers_numbers_of_lists(prefix: str) -> None:
     assert ranges is None or listed is None or (list(ranges) == sorted(listed))
 
 
+def test_desired_tags_are_each_managed_numbers_policy_tag() -> None:
+    numbers = [*block(14155550148, 4), "+14155551000"]
+    reconciler = SbcDialPlanReconciler(SBC, FakeSbc())  # type: ignore[arg-type]
+
+    desired = reconciler.desired(desired_state(records(numbers), policy()))
+
+    expected = {"+14155550148": "main", "+14155550149": "main", "+14155550150": "direct",
+                "+14155550151": "main", "+14155551000": "default"}
+    assert dict(desired.tags) == expected and desired.tags == expected
+    assert len(desired.tags) == 5 and "+14155550150" in desired.tags and "+1" not in desired.tags
+    assert list(desired.rules) == desired_rules(expected)
+
+
 def test_compressed_prefixes_match_exactly_their_numbers() -> None:
     numbers = [*block(14155550990, 30), "+14155557777"]
     rules = desired_rules(dict.fromkeys(numbers, "t"))
