@@ -436,13 +436,8 @@ class GenesysReconciler:
     def desired(self, state: DesiredState) -> GenesysDesired:
         """Each present number's Genesys route, the releasing numbers, and the outbound route."""
         grouped: dict[RouteKey, list[str]] = {}
-        by_route: dict[int, list[str]] = {}  # a policy hands out few Route objects: group by them
-        for number, route in state.present.items():
-            bucket = by_route.get(id(route))
-            if bucket is None:
-                key = (route.genesys_kind, route.genesys_name)
-                bucket = by_route[id(route)] = grouped.setdefault(key, [])
-            bucket.append(number)
+        for route, numbers in state.by_route.items():
+            grouped.setdefault((route.genesys_kind, route.genesys_name), []).extend(numbers)
         hints = {
             target.removeprefix("user:") for record in state.records.values()
             if (target := record.genesys_target) and target.startswith("user:")

@@ -14,6 +14,7 @@ import logging
 from collections.abc import Callable
 from contextlib import suppress
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any, Protocol
 
 from byoc.domain.inventory import (
@@ -39,25 +40,49 @@ class DesiredState:
     present: dict[str, Route]
     releasing: frozenset[str] = frozenset()
     records: dict[str, NumberRecord] = field(default_factory=dict)
+    wanted: frozenset[str] = frozenset()
+    """Every number the inventory wants on the targets (`present`, and any the policy dropped)."""
+    released: frozenset[str] = frozenset()
 
     @property
     def numbers(self) -> frozenset[str]:
         return frozenset(self.present)
+
+    @cached_property
+    def by_route(self) -> dict[Route, list[str]]:
+        """The present numbers grouped by route, in inventory order (one pass, shared by the
+        targets that group them: Genesys by holder, each SBC by tag)."""
+        buckets: dict[int, tuple[Route, list[str]]] = {}
+        for number, route in self.present.items():
+            bucket = buckets.get(id(route))  # a policy hands out few Route objects
+            if bucket is None:
+                bucket = buckets[id(route)] = (route, [])
+            bucket[1].append(number)
+        grouped: dict[Route, list[str]] = {}
+        for route, numbers in buckets.values():
+            grouped.setdefault(route, []).extend(numbers)
+        return grouped
 
 
 def desired_state(records: list[NumberRecord], policy: Policy) -> DesiredState:
     """Numbers the targets must carry (managed, not released) with the route policy gives each."""
     releasing: list[str] = []
     wanted: list[str] = []
+    released: list[str] = []
     for record in records:
-        if record.state is NumberState.RELEASING:
-            releasing.append(record.number)
-        elif record.state in PRESENT_STATES:
+        state = record.state
+        if state in PRESENT_STATES:
             wanted.append(record.number)
+        elif state is NumberState.RELEASING:
+            releasing.append(record.number)
+        elif state is NumberState.RELEASED:
+            released.append(record.number)
     return DesiredState(
         present=policy.routes_for(wanted),  # in bulk: each policy lookup is made once
         releasing=frozenset(releasing),
         records={r.number: r for r in records},
+        wanted=frozenset(wanted),
+        released=frozenset(released),
     )
 
 

@@ -346,10 +346,13 @@ class SbcDesired:
 class RouteTags(Mapping[str, str]):
     """`{number: SBC tag}` read from the routes of the desired state, not copied (100,000 entries)."""
 
-    __slots__ = ("_routes",)
+    __slots__ = ("_grouped", "_routes")
 
-    def __init__(self, routes: Mapping[str, Route]) -> None:
+    def __init__(
+        self, routes: Mapping[str, Route], grouped: Mapping[Route, list[str]] | None = None
+    ) -> None:
         self._routes = routes
+        self._grouped = grouped
 
     def __getitem__(self, number: str) -> str:
         return self._routes[number].sbc_tag
@@ -366,6 +369,10 @@ class RouteTags(Mapping[str, str]):
     def by_tag(self) -> dict[str, list[str]]:
         """The numbers of each tag."""
         grouped: dict[str, list[str]] = defaultdict(list)
+        if self._grouped is not None:  # the numbers already grouped by route
+            for route, numbers in self._grouped.items():
+                grouped[route.sbc_tag] += numbers
+            return grouped
         for number, route in self._routes.items():
             grouped[route.sbc_tag].append(number)
         return grouped
@@ -434,7 +441,7 @@ class SbcDialPlanReconciler:
 
     def desired(self, state: DesiredState) -> SbcDesired:
         """The owned rules for every managed number, grouped by the policy's SBC tag."""
-        tags = RouteTags(state.present)
+        tags = RouteTags(state.present, state.by_route)
         return SbcDesired(plan_name=self._plan_name, tags=tags, rules=tuple(desired_rules(tags)))
 
     def plan(self, actual: SbcDialPlans, desired: SbcDesired) -> Plan:

@@ -82,6 +82,9 @@ class TwilioDesired:
     waiting: frozenset[str]
     """Releasing numbers another target still carries."""
     records: dict[str, NumberRecord] = field(default_factory=dict)
+    wanted: frozenset[str] = frozenset()
+    """Every number the inventory wants on the targets."""
+    released: frozenset[str] = frozenset()
     problems: tuple[str, ...] = ()
 
 
@@ -121,31 +124,26 @@ def sweep_findings(
 ) -> tuple[list[TwilioNumber], list[NumberRecord]]:
     """(managed numbers Twilio owns that the inventory does not know, or knows as released;
     inventory numbers wanted on the targets that Twilio no longer owns)."""
-    unknown, lost, _ = _inventory_findings(actual, records, policy)
-    return unknown, lost
+    wanted = frozenset(n for n, r in records.items() if r.state in PRESENT_STATES)
+    released = frozenset(n for n, r in records.items() if r.state is NumberState.RELEASED)
+    return _inventory_findings(actual, records, wanted, released, policy)
 
 
 def _inventory_findings(
-    actual: TwilioActual, records: dict[str, NumberRecord], policy: Policy
-) -> tuple[list[TwilioNumber], list[NumberRecord], int]:
-    """`sweep_findings`, and how many numbers the inventory wants on the targets: one pass over
-    the inventory (only the findings are sorted, by number)."""
+    actual: TwilioActual,
+    records: dict[str, NumberRecord],
+    wanted: frozenset[str],
+    released: frozenset[str],
+    policy: Policy,
+) -> tuple[list[TwilioNumber], list[NumberRecord]]:
+    """`sweep_findings` from the inventory's numbers already sorted by state (set operations;
+    only the findings are sorted, by number)."""
     owned = {**actual.account_numbers, **actual.trunk_numbers}
-    candidates = owned.keys() - records.keys()
-    lost: list[NumberRecord] = []
-    wanted = 0
-    for record in records.values():
-        state = record.state
-        if state in PRESENT_STATES:
-            wanted += 1
-            if record.number not in owned:
-                lost.append(record)
-        elif state is NumberState.RELEASED and record.number in owned:
-            candidates.add(record.number)
+    candidates = (owned.keys() - records.keys()) | (released & owned.keys())
     unknown = [owned[phone] for phone in sorted(candidates)
                if managed_at_twilio(policy, owned[phone], actual.trunk.sid)]
-    lost.sort(key=lambda record: record.number)
-    return unknown, lost, wanted
+    lost = [records[number] for number in sorted(wanted.difference(owned))]
+    return unknown, lost
 
 
 def sweep_events(
@@ -251,6 +249,8 @@ class TwilioTrunkReconciler:
             release=release,
             waiting=frozenset(waiting),
             records=state.records,
+            wanted=state.wanted,
+            released=state.released,
             problems=tuple(problems),
         )
 
@@ -301,7 +301,8 @@ class TwilioTrunkReconciler:
                 before={n.phone_number: n.sid for n in to_release},
                 numbers_removed=tuple(n.phone_number for n in to_release),
             ))
-        unknown, lost, wanted = _inventory_findings(actual, desired.records, self._policy())
+        unknown, lost = _inventory_findings(
+            actual, desired.records, desired.wanted, desired.released, self._policy())
         if lost:
             changes.append(Change(
                 target=TARGET, action=Action.REMOVE, kind=OFFBOARD_KIND, key=desired.trunk_sid,
@@ -321,7 +322,7 @@ class TwilioTrunkReconciler:
             changes=tuple(changes),
             # The base of the mass-deletion guard: what the trunk carries, or what byoc wants on
             # it when a listing comes back short (an empty one then counts as losing everything).
-            numbers_before=max(len(actual.trunk_numbers), wanted),
+            numbers_before=max(len(actual.trunk_numbers), len(desired.wanted)),
             conflicts=tuple(conflicts),
             notes=tuple(notes),
         )

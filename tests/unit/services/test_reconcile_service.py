@@ -156,3 +156,29 @@ def test_unmanaged_numbers_are_not_desired() -> None:
     target = FakeTarget("genesys")
     service, _ = build(onboarding("+16175550100"), [target])
     assert service.plan("genesys")[0].is_empty
+
+
+def test_desired_state_sorts_the_inventory_by_what_the_targets_must_do() -> None:
+    from byoc.domain.inventory import NumberRecord
+    from byoc.services.reconcile import desired_state
+
+    policy = load_policy(
+        'version: 1\nmanaged: {prefixes: ["+1415"]}\n'
+        'rules: [{match: "+141555501", genesys: {ivr: Sales}, sbc_tag: sales}]\n'
+        "defaults: {genesys: {ivr: Main}, sbc_tag: main}\n", "test")
+    states = {
+        "+14155550100": NumberState.ACTIVE, "+14155550101": NumberState.ONBOARDING,
+        "+14155550200": NumberState.FAILED, "+14155550300": NumberState.RELEASING,
+        "+14155550400": NumberState.RELEASED, "+14155550500": NumberState.DISCOVERED,
+        "+12125550100": NumberState.ACTIVE,  # wanted, but not managed by this policy
+    }
+    state = desired_state([NumberRecord(number=n, state=s) for n, s in states.items()], policy)
+
+    assert state.wanted == {"+14155550100", "+14155550101", "+14155550200", "+12125550100"}
+    assert set(state.present) == {"+14155550100", "+14155550101", "+14155550200"}
+    assert state.releasing == {"+14155550300"}
+    assert state.released == {"+14155550400"}
+    assert {(r.genesys_name, r.sbc_tag): numbers for r, numbers in state.by_route.items()} == {
+        ("Sales", "sales"): ["+14155550100", "+14155550101"],
+        ("Main", "main"): ["+14155550200"],
+    }
