@@ -8,12 +8,16 @@ What the SDK does not do, this adapter does (docs/vendors/genesys.md):
 - **Tokens.** The SDK keeps a client-credentials token forever and drops `expires_in`. byoc fetches
   the token itself (same request, same host rule), caches it, renews it before it expires, and
   renews it once more and retries when a call meets a 401.
-- **Rate limits.** urllib3 inside the SDK replays 413/429/503 only when `Retry-After` is present;
-  a 429 without it is retried here with backoff. Calls are paced to
-  `BYOC_GENESYS_REQUESTS_PER_MINUTE` and pause when the `inin-ratelimit-*` headers say the window
-  is spent.
-- **Replayed creates.** urllib3 replays POSTs too, so a DID pool create that fails is followed by a
-  read of the pools by their range (the natural key) before anything is created again.
+- **Retries below byoc.** The SDK gives its urllib3 pool `Retry()` with every method allowed:
+  10 replays of any call, POSTs included, and of 429/503 answers carrying `Retry-After`. byoc
+  replaces it (`sdk_retry`): urllib3 only retries a connection that never opened; a read timeout
+  or an answer comes straight back here, so each Genesys call waits at most one read timeout.
+- **Rate limits.** A 429 (with or without `Retry-After`) is retried here with backoff. Calls are
+  paced to `BYOC_GENESYS_REQUESTS_PER_MINUTE` and pause when the `inin-ratelimit-*` headers say
+  the window is spent.
+- **Lost answers to creates.** A DID pool create that fails (its answer may have been lost after
+  it landed) is followed by a read of the pools by their range (the natural key) before anything
+  is created again.
 - **Versions and settling.** IVR PUTs and user PATCHes carry the current `version`; a conflict is
   re-read and re-applied. A number of a pool created moments ago may be refused with "Field
   'didPoolId' is required" until the pool settles; that write is retried a bounded number of times.
@@ -49,6 +53,8 @@ from byoc.ports import (
 )
 
 if TYPE_CHECKING:
+    from urllib3.util import Retry
+
     from byoc.settings import Settings
 
 log = logging.getLogger("byoc.genesys")
@@ -64,11 +70,18 @@ VERSION_ATTEMPTS = 5
 SETTLE_DELAYS_S = (1.0, 2.0, 3.0, 5.0, 8.0)
 """Waits before retrying a write refused while a new DID pool settles (about 19 s in all)."""
 BUSY_DELAYS_S = (1.0, 2.0, 4.0, 8.0, 16.0, 30.0)
-"""Waits before retrying a 429 without Retry-After, or a 502/503/504, when no reset is given."""
+"""Waits before retrying a 429 or a 5xx when Genesys gives no Retry-After or reset."""
+RATE_LIMIT_RETRIES = 12
+"""Most retries of one call refused with 429 (byoc is the only layer that retries a 429)."""
+RATE_LIMIT_WAIT_S = 120.0
+"""Most time one call spends waiting out 429s, about two rate-limit windows."""
 POOL_DELETE_DELAYS_S = (1.0, 3.0, 5.0)
 TOKEN_MARGIN_S = 300.0
 CONNECT_TIMEOUT_S = 10.0
 READ_TIMEOUT_S = 60.0
+SDK_CONNECT_RETRIES = 2
+"""Times urllib3 opens a connection again after it failed; the request was never sent."""
+IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS"})
 
 _NUMBER = re.compile(r"\+[1-9]\d{1,14}")
 
@@ -157,6 +170,30 @@ def _error_body(body: str | None) -> tuple[str, str | None, dict[str, str]]:
     params = data.get("messageParams")
     clean = {str(k): str(v) for k, v in params.items()} if isinstance(params, dict) else {}
     return message or body[:300], str(code) if code else None, clean
+
+
+def sdk_retry() -> Retry:
+    """The urllib3 `Retry` for the SDK's pool: connection failures only, never an answer or a read.
+
+    A connection that did not open never reached Genesys, so it is retried for any method. A read
+    timeout is not retried (a create may have landed: its caller looks for it by natural key; a
+    read fails within one read timeout, well inside functionTimeout). Answers (429, 5xx, with or
+    without `Retry-After`) come back to `CallSession`, the one layer that retries them.
+    """
+    from urllib3.util import Retry
+
+    return Retry(
+        total=SDK_CONNECT_RETRIES,
+        connect=SDK_CONNECT_RETRIES,
+        read=False,
+        status=0,
+        other=0,
+        allowed_methods=IDEMPOTENT_METHODS,
+        status_forcelist=None,
+        raise_on_status=False,
+        respect_retry_after_header=False,
+        backoff_factor=0.5,
+    )
 
 
 # --- pacing and tokens ---------------------------------------------------------------------------
@@ -269,18 +306,23 @@ class CallSession:
         error_type: type[Exception],
         sleep: Callable[[float], None] = time.sleep,
         max_busy_retries: int = len(BUSY_DELAYS_S),
+        max_rate_limit_retries: int = RATE_LIMIT_RETRIES,
+        rate_limit_wait_s: float = RATE_LIMIT_WAIT_S,
     ) -> None:
         self.tokens = tokens
         self.pacer = pacer
         self._error_type = error_type
         self._sleep = sleep
         self._max_busy_retries = max_busy_retries
+        self._max_rate_limit_retries = max_rate_limit_retries
+        self._rate_limit_wait_s = rate_limit_wait_s
         self.calls = 0
         self.retries = 0
 
     def send(self, options: Any, perform: Callable[[Any], T]) -> T:
         renewed = False
-        busy = 0
+        busy = limited = 0
+        limited_wait_s = 0.0
         method = str(getattr(options, "method", "GET")).upper()
         while True:
             self.pacer.wait()
@@ -304,18 +346,27 @@ class CallSession:
                 # A create is left to its caller, which looks for it before creating again.
                 url = str(getattr(options, "url", "")).split("?", 1)[0].rstrip("/")
                 repeatable = method != "POST" or url.endswith("/search")
-                retryable = status == 429 or (
-                    status is not None and status >= 500 and repeatable)
-                if retryable and busy < self._max_busy_retries:
+                if status == 429:
+                    delay = self.pacer.retry_delay(headers, limited)
+                    if (limited >= self._max_rate_limit_retries
+                            or limited_wait_s + delay > self._rate_limit_wait_s):
+                        raise
+                    limited += 1
+                    limited_wait_s += delay
+                    attempt = limited
+                elif (status is not None and status >= 500 and repeatable
+                      and busy < self._max_busy_retries):
                     delay = self.pacer.retry_delay(headers, busy)
                     busy += 1
-                    self.retries += 1
-                    log.info("Genesys busy; retrying", extra={
-                        "event": "genesys.retry", "status": status, "delay_s": delay,
-                        "attempt": busy})
-                    self._sleep(delay)
-                    continue
-                raise
+                    attempt = busy
+                else:
+                    raise
+                self.retries += 1
+                log.info("Genesys busy; retrying", extra={
+                    "event": "genesys.retry", "status": status, "delay_s": delay,
+                    "attempt": attempt})
+                self._sleep(delay)
+                continue
             self.pacer.observe(response.getheaders() if hasattr(response, "getheaders") else None)
             return response
 
@@ -367,7 +418,7 @@ class GenesysAdapter:
 
     @property
     def calls(self) -> int:
-        """Platform API requests sent so far (token requests and urllib3's replays not counted)."""
+        """Platform API requests sent so far (token requests and connection retries not counted)."""
         return self._session.calls if self._session else 0
 
     # --- SDK wiring ------------------------------------------------------------------------------
@@ -398,6 +449,7 @@ class GenesysAdapter:
         http = PacedHttpClient()
         timeout = urllib3.Timeout(connect=self.connect_timeout_s, read=self.read_timeout_s)
         http.rest_client.pool_manager.connection_pool_kw["timeout"] = timeout
+        http.rest_client.pool_manager.connection_pool_kw["retries"] = sdk_retry()
         client.set_http_client(http)
         self._session = session
         return _Apis(
@@ -451,6 +503,10 @@ class GenesysAdapter:
         except apis.error as exc:
             status, body = getattr(exc, "status", None), getattr(exc, "body", None)
             raise error_from_response(what, status, body) from None
+        except urllib3.exceptions.ReadTimeoutError:
+            raise GenesysUnavailable(
+                f"Genesys did not answer {what} within {self.read_timeout_s:g} s "
+                "(BYOC_GENESYS_READ_TIMEOUT_S)") from None
         except urllib3.exceptions.HTTPError as exc:
             raise GenesysUnavailable(f"Genesys did not answer {what}: {exc}") from None
 

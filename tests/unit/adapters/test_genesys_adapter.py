@@ -216,12 +216,28 @@ def test_a_429_without_retry_after_waits_for_the_window_and_retries() -> None:
 
 
 def test_a_429_storm_ends_in_an_error_after_bounded_retries() -> None:
+    from byoc.adapters.genesys import RATE_LIMIT_RETRIES
+
     clock = Clock()
     calls, _ = session(clock)
 
     with pytest.raises(FakeApiError):
         calls.send(Options(), Responses(*[429] * 20))
-    assert len(clock.slept) == 6
+    assert len(clock.slept) == RATE_LIMIT_RETRIES == 12
+
+
+def test_a_429_storm_with_long_waits_gives_up_once_the_wait_budget_is_spent() -> None:
+    from byoc.adapters.genesys import RATE_LIMIT_WAIT_S
+
+    clock = Clock()
+    calls, _ = session(clock)
+
+    def refused(options: Options) -> Any:
+        raise FakeApiError(429, {"Retry-After": "50"})
+
+    with pytest.raises(FakeApiError):
+        calls.send(Options("POST"), refused)
+    assert clock.slept == [50.0, 50.0] and sum(clock.slept) <= RATE_LIMIT_WAIT_S
 
 
 def test_a_503_is_retried_for_a_read_but_not_for_a_create() -> None:
