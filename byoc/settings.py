@@ -171,7 +171,7 @@ class Settings(BaseSettings):
     sbc_username: str = "Admin"
     sbc_password: SecretStr | None = None
     sbc_password_secret_name: str | None = None
-    sbc_timeout_s: float = Field(default=15.0, gt=0)
+    sbc_timeout_s: float = 15.0
 
     # Azure: identity, Key Vault, Resource Manager
     azure_credential: Literal["default", "managed-identity", "static-token"] = "default"
@@ -233,7 +233,7 @@ class Settings(BaseSettings):
 
     # Health and runtime
     sip_timer_scale: float = Field(default=1.0, gt=0, le=10)
-    health_probe_timeout_s: float = Field(default=8.0, gt=0)
+    health_probe_timeout_s: float = 8.0
     health_probe_uris: Annotated[list[str], NoDecode] = Field(default_factory=list)
     lock_lease_s: int = Field(default=30, ge=15, le=60)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
@@ -252,10 +252,11 @@ class Settings(BaseSettings):
         return value
 
     @field_validator(
-        "twilio_timeout_s", "genesys_connect_timeout_s", "genesys_read_timeout_s"
+        "twilio_timeout_s", "genesys_connect_timeout_s", "genesys_read_timeout_s",
+        "sbc_timeout_s", "health_probe_timeout_s",
     )
     @classmethod
-    def _vendor_timeout(cls, value: float) -> float:
+    def _client_timeout(cls, value: float) -> float:
         if not value > 0:
             raise ValueError(f"must be a number of seconds above 0, not {value:g}")
         if value > FUNCTION_TIMEOUT_S:
@@ -427,7 +428,8 @@ _DESCRIPTIONS: dict[str, str] = {
     "sbc_username": "AudioCodes REST API user.",
     "sbc_password": "Local runs only: the AudioCodes REST API password itself.",
     "sbc_password_secret_name": "Key Vault secret holding the AudioCodes REST API password.",
-    "sbc_timeout_s": "Timeout of one AudioCodes REST call, seconds.",
+    "sbc_timeout_s": "Timeout of one AudioCodes REST call, seconds; "
+    f"at most {FUNCTION_TIMEOUT_S:g} (host.json functionTimeout).",
     "azure_credential": "default (DefaultAzureCredential), managed-identity, or static-token "
     "(local sandbox only).",
     "arm_endpoint": "Azure Resource Manager endpoint.",
@@ -453,7 +455,8 @@ _DESCRIPTIONS: dict[str, str] = {
     "nsg_exclude_cidrs": "Published CIDRs to leave out (comma-separated or JSON list).",
     "cert_min_days_left": "A certificate with fewer days left is not uploaded.",
     "sip_timer_scale": "Scale of the SIP T1/T2 timers for OPTIONS probes (1 = RFC 3261).",
-    "health_probe_timeout_s": "Timeout of one health probe, seconds.",
+    "health_probe_timeout_s": "Timeout of one health probe, seconds; "
+    f"at most {FUNCTION_TIMEOUT_S:g} (host.json functionTimeout).",
     "health_probe_uris": "Extra SIP OPTIONS health probes besides the SBCs (carrier or Genesys "
     "endpoints): SIP URIs, comma-separated or JSON list, e.g. sip:host:5060;transport=tcp, "
     "sips:host:5061.",

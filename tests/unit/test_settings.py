@@ -157,6 +157,28 @@ def test_bad_vendor_client_timeouts_are_all_listed_with_the_reason(
     assert "functionTimeout" in read and "host.json" in read and "600" in read
 
 
+def test_sbc_and_health_probe_timeouts_are_bounded_like_the_vendor_timeouts(
+        env: pytest.MonkeyPatch) -> None:
+    for key, value in VALID.items():
+        env.setenv(key, value)
+    defaults = load_settings()
+    assert (defaults.sbc_timeout_s, defaults.health_probe_timeout_s) == (15.0, 8.0)
+
+    env.setenv("BYOC_SBC_TIMEOUT_S", "0")
+    env.setenv("BYOC_HEALTH_PROBE_TIMEOUT_S", "601")
+    with pytest.raises(ConfigurationError) as caught:
+        load_settings()
+    sbc, probe = caught.value.problems
+    assert sbc.startswith("BYOC_SBC_TIMEOUT_S:") and "above 0, not 0" in sbc
+    assert probe.startswith("BYOC_HEALTH_PROBE_TIMEOUT_S:")
+    assert "functionTimeout" in probe and "host.json" in probe and "600" in probe
+
+    env.setenv("BYOC_SBC_TIMEOUT_S", "600")
+    env.setenv("BYOC_HEALTH_PROBE_TIMEOUT_S", "2.5")
+    settings = load_settings()
+    assert (settings.sbc_timeout_s, settings.health_probe_timeout_s) == (600.0, 2.5)
+
+
 def test_a_timeout_that_is_not_a_number_is_named(env: pytest.MonkeyPatch) -> None:
     for key, value in VALID.items():
         env.setenv(key, value)
