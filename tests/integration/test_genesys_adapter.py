@@ -128,7 +128,7 @@ def test_the_token_is_renewed_before_it_expires(org: Org, adapter: GenesysAdapte
     assert 401 not in {r["status"] for r in org.requests()}
 
 
-def test_a_429_storm_with_retry_after_is_absorbed_by_the_sdk(
+def test_a_429_storm_with_retry_after_is_absorbed_by_the_adapter(
     org: Org, adapter: GenesysAdapter,
 ) -> None:
     org.fault(kind="rate_limited", count=6, params={"retry_after": 0})
