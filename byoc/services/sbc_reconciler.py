@@ -23,10 +23,12 @@ from __future__ import annotations
 
 import hashlib
 import re
+from bisect import bisect_left, bisect_right
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from functools import lru_cache, partial
+from itertools import islice
 from typing import TYPE_CHECKING, Any
 
 from byoc.domain.numbers import (
@@ -284,11 +286,19 @@ def compare_specificity(a: DialPattern, b: DialPattern) -> int:
 
 def best_rule(rules: Iterable[SbcDialPlanRule], number: str) -> SbcDialPlanRule | None:
     """The rule the device picks for `number`: most specific, then the lowest rule index."""
+    return _pick(
+        (rule, pattern) for rule in sorted(rules, key=lambda r: r.index)
+        if (pattern := parse_dial_pattern(rule.prefix)) is not None and pattern.matches(number)
+    )
+
+
+def _pick(
+    matching: Iterable[tuple[SbcDialPlanRule, DialPattern]],
+) -> SbcDialPlanRule | None:
+    """The device's choice among rules that all match one number, given in rule-index order
+    (equal indexes as listed): the most specific, the first of equals."""
     best: tuple[SbcDialPlanRule, DialPattern] | None = None
-    for rule in sorted(rules, key=lambda r: r.index):
-        pattern = parse_dial_pattern(rule.prefix)
-        if pattern is None or not pattern.matches(number):
-            continue
+    for rule, pattern in matching:
         if best is None or compare_specificity(pattern, best[1]) < 0:
             best = (rule, pattern)
     return best[0] if best else None
@@ -314,6 +324,159 @@ def ranges_of(prefix: str) -> NumberRanges | None:
         return prefix_ranges(prefix, limit=MAX_EXPANSION)
     except ValueError:
         return None
+
+
+# --- resolving many numbers ----------------------------------------------------------------------
+
+INDEXED_RANGES = 4096
+"""A `#` rule whose numbers need more ranges than this is matched number by number instead."""
+
+_Group = tuple[str, int]
+_Segments = tuple[list[int], list[int], list[tuple[int, ...]]]
+
+
+class DialPlanIndex:
+    """One Dial Plan's rules parsed and ordered once, to resolve many numbers as `best_rule` does.
+
+    A rule ending in `#` is found by the ranges of its numbers (`ranges_of`); any other rule by the
+    literal characters it starts with, then `DialPattern.matches`; `*` matches every number.
+    """
+
+    __slots__ = ("_always", "_choices", "_head_lengths", "_heads", "_reach", "_tables", "entries",
+                 "exact", "order")
+
+    def __init__(self, rules: Iterable[SbcDialPlanRule]) -> None:
+        ordered = sorted(enumerate(rules), key=lambda item: item[1].index)
+        parsed = [(at, rule, parse_dial_pattern(rule.prefix)) for at, rule in ordered]
+        self.entries: list[tuple[SbcDialPlanRule, DialPattern]] = [
+            (rule, pattern) for _, rule, pattern in parsed if pattern is not None]
+        """The rules the device can match, in the order `best_rule` considers them."""
+        self.order: list[int] = [at for at, _, pattern in parsed if pattern is not None]
+        """Where each entry was in the rules given."""
+        self.exact: list[NumberRanges | None] = []
+        """Each entry's numbers, when it is found by range (`ranges_of`)."""
+        always: list[int] = []
+        heads: dict[str, list[int]] = defaultdict(list)
+        intervals: dict[_Group, list[tuple[int, int, int]]] = defaultdict(list)
+        for position, (_, pattern) in enumerate(self.entries):
+            ranges = _indexable_ranges(pattern)
+            self.exact.append(ranges)
+            if pattern.any_number:
+                always.append(position)
+            elif ranges is None:
+                heads[pattern.head].append(position)
+            else:
+                for lead, width, values in ranges.groups():
+                    intervals[(lead, width)] += [(lo, hi, position) for lo, hi in values]
+        self._always = tuple(always)
+        self._heads = {head: tuple(positions) for head, positions in heads.items()}
+        self._head_lengths = tuple(sorted({len(head) for head in heads}))
+        self._tables = {group: _segments(found, self._always) for group, found in intervals.items()}
+        self._reach: NumberRanges | None = None
+        self._choices: dict[tuple[int, ...], SbcDialPlanRule | None] = {}
+
+    def matching(self, number: str) -> tuple[int, ...]:
+        """The positions in `entries` of the rules matching `number`, ascending."""
+        return next(self.matching_each((number,)))
+
+    def matching_each(self, numbers: Iterable[str]) -> Iterator[tuple[int, ...]]:
+        """`matching` for each of `numbers`, in their order (one loop: 100,000 numbers)."""
+        always, tables, heads, lengths = self._always, self._tables, self._heads, self._head_lengths
+        entries = self.entries
+        for number in numbers:
+            found = always
+            cut = number.rfind("+") + 1
+            digits = number[cut:]
+            if not digits or (digits.isascii() and digits.isdigit()):
+                table = tables.get((number[:cut], len(digits)))
+                if table is not None:
+                    starts, ends, covering = table
+                    value = int(digits) if digits else 0
+                    at = bisect_right(starts, value) - 1
+                    if at >= 0 and value <= ends[at]:
+                        found = covering[at]
+            if heads:
+                opened = [
+                    position
+                    for length in lengths if length <= len(number)
+                    for position in heads.get(number[:length], ())
+                    if entries[position][1].matches(number)
+                ]
+                if opened:
+                    found = tuple(sorted((*found, *opened)))
+            yield found
+
+    def choose(self, positions: tuple[int, ...]) -> SbcDialPlanRule | None:
+        """The rule the device picks among the entries at `positions` (all matching one number)."""
+        try:
+            return self._choices[positions]
+        except KeyError:
+            chosen = self._choices[positions] = _pick(self.entries[at] for at in positions)
+            return chosen
+
+    def resolve(self, number: str) -> SbcDialPlanRule | None:
+        """`best_rule(rules, number)`."""
+        return self.choose(self.matching(number))
+
+    def near(self, numbers: NumberRanges) -> NumberRanges:
+        """The part of `numbers` that some rule may match (every number `matching` finds a rule for,
+        and maybe more)."""
+        if self._always:
+            return numbers
+        if self._reach is None:
+            self._reach = NumberRanges.union(r for r in self.exact if r is not None)
+        spans = [
+            (lead, width, (span,))
+            for lead, width, _ in numbers.groups() for head in self._heads
+            if (span := _head_span(head, lead, width)) is not None
+        ]
+        reach = self._reach | NumberRanges(spans) if spans else self._reach
+        return numbers - (numbers - reach)
+
+
+def _indexable_ranges(pattern: DialPattern) -> NumberRanges | None:
+    """The numbers of a `#` rule as ranges, unless listing them takes more than INDEXED_RANGES."""
+    if pattern.any_number or not pattern.end_of_number:
+        return None
+    elements = pattern.prefix
+    last = max((at for at, e in enumerate(elements) if e.kind != "x"), default=-1)
+    work = 1  # values `prefix_ranges` steps through: the choices before its last non-`x`, bounded
+    for element in elements[: last + 1]:
+        if element.kind == "dot":
+            return None
+        work *= {"lit": 1, "x": 10, "z": 9, "n": 8}.get(element.kind) or element.options()
+        if work > INDEXED_RANGES:
+            return None
+    return ranges_of(pattern.source)
+
+
+def _segments(intervals: list[tuple[int, int, int]], always: tuple[int, ...]) -> _Segments:
+    """Disjoint spans of values (starts, ends), each with the rules covering it (and `always`)."""
+    points = sorted({lo for lo, _, _ in intervals} | {hi + 1 for _, hi, _ in intervals})
+    cover: list[list[int]] = [[] for _ in points]
+    for lo, hi, position in intervals:
+        for at in range(bisect_left(points, lo), bisect_left(points, hi + 1)):
+            cover[at].append(position)
+    starts: list[int] = []
+    ends: list[int] = []
+    covering: list[tuple[int, ...]] = []
+    for at, positions in enumerate(cover):
+        if positions:  # never the last point: it ends every interval that reaches it
+            starts.append(points[at])
+            ends.append(points[at + 1] - 1)
+            covering.append(tuple(sorted((*positions, *always))))
+    return starts, ends, covering
+
+
+def _head_span(head: str, lead: str, width: int) -> tuple[int, int] | None:
+    """The values of the strings `lead` + `width` digits that start with `head`, as one range."""
+    if len(head) <= len(lead):
+        return (0, 10**width - 1) if lead.startswith(head) else None
+    rest = head[len(lead):]
+    if not head.startswith(lead) or len(rest) > width or not (rest.isascii() and rest.isdigit()):
+        return None
+    scale = 10 ** (width - len(rest))
+    return int(rest) * scale, int(rest) * scale + scale - 1
 
 
 # --- desired rules -----------------------------------------------------------------------------
@@ -520,31 +683,46 @@ class SbcDialPlanReconciler:
             return [f"Dial Plan {desired.plan_name!r} does not exist on the SBC"]
         problems: list[str] = []
         owned = [r for r in plan.rules if is_owned(r.name)]
+        index = DialPlanIndex(plan.rules)
         wrong: dict[str, list[str]] = defaultdict(list)
-        for number in sorted(desired.tags):
-            tag = desired.tags[number]
-            chosen = best_rule(plan.rules, number)
-            if chosen is None:
-                wrong["resolve to no rule"].append(number)
-            elif not is_owned(chosen.name):
-                wrong[f"resolve to foreign rule {chosen.name!r} (tag {chosen.tag!r})"].append(number)
-            elif chosen.tag != tag:
-                wrong[f"resolve to tag {chosen.tag!r} instead of their policy tag"].append(number)
+        seen: dict[tuple[int, ...], int] = defaultdict(int)  # numbers per set of matching rules
+        verdicts: dict[tuple[tuple[int, ...], str], str | None] = {}
+        numbers = sorted(desired.tags)
+        for number, found in zip(numbers, index.matching_each(numbers), strict=True):
+            seen[found] += 1
+            key = (found, desired.tags[number])
+            if key not in verdicts:
+                verdicts[key] = _wrong_resolution(index.choose(found), key[1])
+            reason = verdicts[key]
+            if reason is not None:
+                wrong[reason].append(number)
         for reason, numbers in wrong.items():
             problems.append(f"{len(numbers)} managed number(s) {reason}: {_examples(numbers)}")
+        managed_matched = [0] * len(index.entries)
+        for found, count in seen.items():
+            for position in found:
+                managed_matched[position] += count
+        position_of = {id(rule): at for at, (rule, _) in enumerate(index.entries)}
         for rule in owned:
-            matched = numbers_of(rule.prefix)
+            at = position_of.get(id(rule))
+            matched = index.exact[at] if at is not None else None
+            if matched is None:
+                matched = ranges_of(rule.prefix)
+                at = None  # not found by range: its managed numbers were not counted
             if matched is None:
                 problems.append(
                     f"owned rule {rule.name!r} ({rule.prefix}) matches an open or very wide set "
                     "of numbers, not only managed ones"
                 )
                 continue
-            stray = sorted(n for n in matched if n not in desired.tags)
-            if stray:
+            in_inventory = (managed_matched[at] if at is not None
+                            else sum(1 for n in desired.tags if n in matched))
+            if len(matched) > in_inventory:
+                stray = (n for n in matched if n not in desired.tags)
                 problems.append(
-                    f"owned rule {rule.name!r} ({rule.prefix}) matches {len(stray)} number(s) "
-                    f"byoc does not manage (not in the inventory, or being released): {_examples(stray)}"
+                    f"owned rule {rule.name!r} ({rule.prefix}) matches {len(matched) - in_inventory}"
+                    " number(s) byoc does not manage (not in the inventory, or being released): "
+                    f"{_examples(list(islice(stray, _SHOWN)), len(matched) - in_inventory)}"
                 )
         have = {(r.name, r.prefix, r.tag) for r in owned}
         want = {(r.name, r.prefix, r.tag) for r in desired.rules}
@@ -639,6 +817,17 @@ class SbcDialPlanReconciler:
                                create_plan=create, put=tuple(put), delete=tuple(delete))
 
 
+def _wrong_resolution(chosen: SbcDialPlanRule | None, tag: str) -> str | None:
+    """Why a managed number with policy tag `tag` is not routed right by `chosen`, if it is not."""
+    if chosen is None:
+        return "resolve to no rule"
+    if not is_owned(chosen.name):
+        return f"resolve to foreign rule {chosen.name!r} (tag {chosen.tag!r})"
+    if chosen.tag != tag:
+        return f"resolve to tag {chosen.tag!r} instead of their policy tag"
+    return None
+
+
 def _check_limits(rule: SbcDialPlanRule) -> None:
     problems = []
     if len(rule.name) > MAX_RULE_NAME:
@@ -651,19 +840,23 @@ def _check_limits(rule: SbcDialPlanRule) -> None:
         raise DialPlanRuleInvalid(f"rule {rule.name!r}: " + "; ".join(problems))
 
 
-def _examples(numbers: list[str]) -> str:
+def _examples(numbers: list[str], count: int | None = None) -> str:
+    """The first numbers of a sorted list; `count` of them in all when only the first are given."""
+    count = len(numbers) if count is None else count
     shown = ", ".join(numbers[:_SHOWN])
-    return shown + (f" (+{len(numbers) - _SHOWN} more)" if len(numbers) > _SHOWN else "")
+    return shown + (f" (+{count - _SHOWN} more)" if count > _SHOWN else "")
 
 
 def _conflicts(
     foreign: list[SbcDialPlanRule], owned: Mapping[str, SbcDialPlanRule], desired: SbcDesired
 ) -> list[str]:
     """Foreign rules that win over, or lose exact numbers to, the desired owned rules."""
-    patterns = [(r, p) for r in foreign if (p := parse_dial_pattern(r.prefix)) is not None
-                and not p.any_number]
-    if not patterns:
+    listed = [r for r in foreign if (p := parse_dial_pattern(r.prefix)) is not None
+              and not p.any_number]
+    if not listed:
         return []
+    index = DialPlanIndex(listed)
+    listed_order = index.order.__getitem__
     next_index = max([r.index for r in foreign] + [r.index for r in owned.values()] + [-1]) + 1
     beats: dict[SbcDialPlanRule, list[str]] = defaultdict(list)
     shadows: dict[SbcDialPlanRule, list[str]] = defaultdict(list)
@@ -671,16 +864,26 @@ def _conflicts(
         current = owned.get(rule.name.casefold())
         mine = SbcDialPlanRule(current.index if current else next_index, rule.name, rule.prefix,
                                rule.tag)
-        nearby = [(r, p) for r, p in patterns if any(p.matches(n) for n in rule.coverage)]
-        for number in rule.coverage if nearby else ():
-            matching = [(r, p) for r, p in nearby if p.matches(number)]
+        mine_pattern = parse_dial_pattern(rule.prefix)
+        winners: dict[tuple[tuple[int, ...], bool], SbcDialPlanRule | None] = {}
+        for number in index.near(rule.coverage):
+            matching = index.matching(number)
             if not matching:
                 continue
-            winner = best_rule([mine, *(r for r, _ in matching)], number)
+            key = (matching, mine_pattern is not None and mine_pattern.matches(number))
+            if key not in winners:
+                # As `best_rule([mine, *matching])`: by rule index, mine first among equal ones.
+                entries = [index.entries[at] for at in matching]
+                before = sum(1 for r, _ in entries if r.index < mine.index)
+                if key[1] and mine_pattern is not None:
+                    entries.insert(before, (mine, mine_pattern))
+                winners[key] = _pick(entries)
+            winner = winners[key]
             if winner is not mine and winner is not None:
                 beats[winner].append(number)
                 continue
-            for other, pattern in matching:
+            for at in sorted(matching, key=listed_order):
+                other, pattern = index.entries[at]
                 if pattern.end_of_number:
                     shadows[other].append(number)
     found = [
