@@ -343,16 +343,14 @@ class DialPlanIndex:
     """
 
     __slots__ = ("_always", "_choices", "_head_lengths", "_heads", "_reach", "_tables", "entries",
-                 "exact", "order")
+                 "exact")
 
     def __init__(self, rules: Iterable[SbcDialPlanRule]) -> None:
-        ordered = sorted(enumerate(rules), key=lambda item: item[1].index)
-        parsed = [(at, rule, parse_dial_pattern(rule.prefix)) for at, rule in ordered]
         self.entries: list[tuple[SbcDialPlanRule, DialPattern]] = [
-            (rule, pattern) for _, rule, pattern in parsed if pattern is not None]
+            (rule, pattern) for rule in sorted(rules, key=lambda r: r.index)
+            if (pattern := parse_dial_pattern(rule.prefix)) is not None
+        ]
         """The rules the device can match, in the order `best_rule` considers them."""
-        self.order: list[int] = [at for at, _, pattern in parsed if pattern is not None]
-        """Where each entry was in the rules given."""
         self.exact: list[NumberRanges | None] = []
         """Each entry's numbers, when it is found by range (`ranges_of`)."""
         always: list[int] = []
@@ -856,7 +854,6 @@ def _conflicts(
     if not listed:
         return []
     index = DialPlanIndex(listed)
-    listed_order = index.order.__getitem__
     next_index = max([r.index for r in foreign] + [r.index for r in owned.values()] + [-1]) + 1
     beats: dict[SbcDialPlanRule, list[str]] = defaultdict(list)
     shadows: dict[SbcDialPlanRule, list[str]] = defaultdict(list)
@@ -882,7 +879,7 @@ def _conflicts(
             if winner is not mine and winner is not None:
                 beats[winner].append(number)
                 continue
-            for at in sorted(matching, key=listed_order):
+            for at in matching:  # by index, then as listed: the order `found` reports ties in
                 other, pattern = index.entries[at]
                 if pattern.end_of_number:
                     shadows[other].append(number)
