@@ -43,6 +43,8 @@ class DesiredState:
     wanted: frozenset[str] = frozenset()
     """Every number the inventory wants on the targets (`present`, and any the policy dropped)."""
     released: frozenset[str] = frozenset()
+    route_groups: dict[Route, list[str]] | None = None
+    """`by_route` as the policy computed it, when it did."""
 
     @property
     def numbers(self) -> frozenset[str]:
@@ -50,17 +52,13 @@ class DesiredState:
 
     @cached_property
     def by_route(self) -> dict[Route, list[str]]:
-        """The present numbers grouped by route, in inventory order (one pass, shared by the
-        targets that group them: Genesys by holder, each SBC by tag)."""
-        buckets: dict[int, tuple[Route, list[str]]] = {}
-        for number, route in self.present.items():
-            bucket = buckets.get(id(route))  # a policy hands out few Route objects
-            if bucket is None:
-                bucket = buckets[id(route)] = (route, [])
-            bucket[1].append(number)
+        """The present numbers grouped by route, in inventory order (shared by the targets that
+        group them: Genesys by holder, each SBC by tag)."""
+        if self.route_groups is not None:
+            return self.route_groups
         grouped: dict[Route, list[str]] = {}
-        for route, numbers in buckets.values():
-            grouped.setdefault(route, []).extend(numbers)
+        for number, route in self.present.items():
+            grouped.setdefault(route, []).append(number)
         return grouped
 
 
@@ -77,8 +75,10 @@ def desired_state(records: list[NumberRecord], policy: Policy) -> DesiredState:
             releasing.append(record.number)
         elif state is NumberState.RELEASED:
             released.append(record.number)
+    routed = policy.route_numbers(wanted)  # in bulk: each policy lookup is made once
     return DesiredState(
-        present=policy.routes_for(wanted),  # in bulk: each policy lookup is made once
+        present=routed.routes,
+        route_groups=routed.by_route,
         releasing=frozenset(releasing),
         records={r.number: r for r in records},
         wanted=frozenset(wanted),

@@ -361,3 +361,63 @@ def test_route_uses_the_longest_matching_pattern(patterns: list[str], tail: str)
         assert route.sbc_tag == f"r{prefixes.index(longest)}"
     else:
         assert route.rule_index is None
+
+
+# --- routing in bulk -------------------------------------------------------------------------
+
+BULK = """
+managed:
+  prefixes: ["+1415555", "+1628555", "+4420"]
+rules:
+  - {match: "+14155550", genesys: {ivr: Main IVR}, sbc_tag: main}
+  - {match: ["+14155550100", "+16285550100"], genesys: {user: ceo@example.com}}
+  - {match: "+1628555", genesys: none, sbc_tag: park}
+  - {match: "+442071", genesys: {ivr: London}, sbc_tag: london}
+  - {match: "+4420718", genesys: none, sbc_tag: london-park}
+defaults: {genesys: {ivr: General Inbound}, sbc_tag: default}
+"""
+# Managed prefixes longer than every rule: the rule cannot say which numbers are managed.
+BROAD_RULES = """
+managed:
+  prefixes: ["+1415555", "+4420"]
+rules:
+  - {match: "+1415", genesys: {ivr: Main IVR}, sbc_tag: main}
+defaults: {genesys: none, sbc_tag: default}
+"""
+
+_BULK_NUMBERS = st.one_of(
+    st.integers(0, 1200).map(lambda v: f"+1415555{v:04d}"),
+    st.integers(0, 300).map(lambda v: f"+1628555{v:04d}"),
+    st.integers(0, 99999).map(lambda v: f"+44207{v:05d}"),
+    st.integers(0, 999).map(lambda v: f"+4420{v:03d}"),  # shorter than the London rules
+    st.integers(0, 999).map(lambda v: f"+1212555{v:04d}"),  # not managed
+    st.integers(0, 999).map(lambda v: f"+1415554{v:04d}"),  # not managed, next to managed ones
+)
+
+
+@settings(max_examples=150, deadline=None, derandomize=True)
+@given(st.lists(_BULK_NUMBERS, unique=True, max_size=80), st.booleans(),
+       st.sampled_from([BULK, BROAD_RULES]))
+def test_routing_in_bulk_matches_routing_each_number(
+    numbers: list[str], ordered: bool, text: str
+) -> None:
+    policy = load_policy(text, "policy.yaml")
+    if ordered:
+        numbers.sort()
+
+    routed = policy.route_numbers(numbers)
+
+    expected = {n: policy.route_for(n) for n in numbers if policy.is_managed(n)}
+    assert routed.routes == expected
+    assert list(routed.routes) == [n for n in numbers if n in expected]  # the order given
+    grouped: dict[object, list[str]] = {}
+    for number, route in expected.items():
+        grouped.setdefault(route, []).append(number)
+    assert routed.by_route == grouped
+
+
+@pytest.mark.parametrize("bad", ["+14155550100\n", "+1415555\n0100", "14155550100", "+0123456789"])
+def test_routing_in_bulk_names_a_number_that_is_not_e164(bad: str) -> None:
+    policy = load_policy(BULK, "policy.yaml")
+    with pytest.raises(ValueError, match=r"is not an E\.164 number"):
+        policy.routes_for(["+14155550101", bad, "+14155550102"])
