@@ -35,6 +35,7 @@ import logging
 from bisect import bisect_left, bisect_right
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from functools import partial
 from itertools import compress, repeat
@@ -202,12 +203,10 @@ RouteKey = tuple[str, str | None]
 class GenesysDesired:
     """What Genesys must carry: the present numbers grouped by route, and the numbers going away."""
 
-    routes: dict[RouteKey, frozenset[str]]
+    routes: dict[RouteKey, list[str]]
     """(kind, name) -> the present numbers routed there."""
-    numbers: frozenset[str] = frozenset()
-    """Every present number."""
-    in_order: tuple[str, ...] = ()
-    """The present numbers as the inventory lists them (in order: reading them so is faster)."""
+    numbers: AbstractSet[str] = frozenset()
+    """Every present number, as the inventory lists them (in order: reading them so is faster)."""
     releasing: frozenset[str] = frozenset()
     user_hints: frozenset[str] = frozenset()
     """Emails of users that may hold byoc's numbers (from the inventory's last routing)."""
@@ -453,9 +452,8 @@ class GenesysReconciler:
                 classifications=tuple(settings.genesys_outbound_classifications),
             )
         return GenesysDesired(
-            routes={key: frozenset(numbers) for key, numbers in grouped.items()},
-            numbers=frozenset(state.present),
-            in_order=tuple(state.present),
+            routes=grouped,
+            numbers=state.present.keys(),  # a view: 100,000 numbers are not copied
             releasing=state.releasing,
             user_hints=frozenset(hints),
             outbound=outbound,
@@ -524,7 +522,7 @@ class GenesysReconciler:
         foreign_spans = [_Span.of(p.start, p.end, p) for p in foreign_pools]
         foreign = _SpanIndex(foreign_spans)
 
-        present = _Ranges.of_numbers(desired.in_order)
+        present = _Ranges.of_numbers(desired.numbers)
         kept: list[_Span] = []
         dropped: list[_Span] = []
         claimed: list[_Span] = []
@@ -628,7 +626,7 @@ class GenesysReconciler:
         actual: GenesysState,
         dropped: list[_Span],
         kept: list[_Span],
-        present: frozenset[str],
+        present: AbstractSet[str],
         out: _Analysis,
     ) -> set[str]:
         """Read who holds the numbers of the pools that must go. A pool holding a number byoc
@@ -1036,13 +1034,13 @@ def _wanted(
         if kind == "ivr" and name:
             ivr = ivr_by_name.get(name.casefold())
             if ivr is None:
-                missing[f"IVR {name!r}"] |= numbers
+                missing[f"IVR {name!r}"].update(numbers)
                 continue
             holder = ("ivr", ivr.id)
         elif kind == "user" and name:
             user = users.get(name.casefold())
             if user is None:
-                missing[f"user {name}"] |= numbers
+                missing[f"user {name}"].update(numbers)
                 continue
             holder = ("user", user.id)
         if holder is not None:
