@@ -3,7 +3,6 @@ so, instead of holding the target's lease until the Functions host ends the invo
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -11,13 +10,6 @@ from estate import Vendors
 
 pytestmark = pytest.mark.integration
 
-
-@pytest.fixture
-def vendors(sandbox_env: dict[str, Any]) -> Iterator[Vendors]:
-    found = Vendors(sandbox_env)
-    yield found
-    found.clear_faults()
-    found.close()
 
 
 def test_a_twilio_sync_against_a_hanging_twilio_fails_naming_the_timeout_setting(

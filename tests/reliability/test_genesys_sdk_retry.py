@@ -5,7 +5,6 @@ again below byoc's natural-key read and a hang cannot outlast the Functions host
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -16,13 +15,6 @@ pytestmark = pytest.mark.integration
 HANG_S = 1.5
 """How long the emulator holds a call: past the 1 s read timeout the tests configure."""
 
-
-@pytest.fixture
-def vendors(sandbox_env: dict[str, Any]) -> Iterator[Vendors]:
-    found = Vendors(sandbox_env)
-    yield found
-    found.clear_faults()
-    found.close()
 
 
 @pytest.fixture

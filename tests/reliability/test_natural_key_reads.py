@@ -3,7 +3,6 @@ later) are found by their natural key before being tried again: nothing is creat
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -13,12 +12,6 @@ pytestmark = pytest.mark.integration
 
 URL = "sip:sbc9.byoc.example.net:5061;transport=tls"
 
-
-@pytest.fixture
-def vendors(sandbox_env: dict[str, Any]) -> Iterator[Vendors]:
-    found = Vendors(sandbox_env)
-    yield found
-    found.close()
 
 
 def test_an_origination_url_whose_answer_was_lost_is_created_once(
