@@ -10,8 +10,9 @@ What the SDK does not do, this adapter does (docs/vendors/genesys.md):
   renews it once more and retries when a call meets a 401.
 - **Retries below byoc.** The SDK gives its urllib3 pool `Retry()` with every method allowed:
   10 replays of any call, POSTs included, and of 429/503 answers carrying `Retry-After`. byoc
-  replaces it (`sdk_retry`): urllib3 only retries a connection that never opened; a read timeout
-  or an answer comes straight back here, so each Genesys call waits at most one read timeout.
+  replaces it (`sdk_retry`): urllib3 only retries a connection that never opened; a read timeout,
+  a dropped connection or an answer comes straight back here. A call that got no answer is sent
+  once more when it is safe to repeat (never a create), so a call waits at most two read timeouts.
 - **Rate limits.** A 429 (with or without `Retry-After`) is retried here with backoff. Calls are
   paced to `BYOC_GENESYS_REQUESTS_PER_MINUTE` and pause when the `inin-ratelimit-*` headers say
   the window is spent.
@@ -71,6 +72,9 @@ SETTLE_DELAYS_S = (1.0, 2.0, 3.0, 5.0, 8.0)
 """Waits before retrying a write refused while a new DID pool settles (about 19 s in all)."""
 BUSY_DELAYS_S = (1.0, 2.0, 4.0, 8.0, 16.0, 30.0)
 """Waits before retrying a 429 or a 5xx when Genesys gives no Retry-After or reset."""
+UNANSWERED_RETRIES = 1
+"""Times a call that got no answer (read timeout, connection dropped) is sent again, when it is
+safe to repeat; one more try rides out a lost packet or a kept-alive connection Genesys closed."""
 RATE_LIMIT_RETRIES = 12
 """Most retries of one call refused with 429 (byoc is the only layer that retries a 429)."""
 RATE_LIMIT_WAIT_S = 120.0
@@ -176,9 +180,9 @@ def sdk_retry() -> Retry:
     """The urllib3 `Retry` for the SDK's pool: connection failures only, never an answer or a read.
 
     A connection that did not open never reached Genesys, so it is retried for any method. A read
-    timeout is not retried (a create may have landed: its caller looks for it by natural key; a
-    read fails within one read timeout, well inside functionTimeout). Answers (429, 5xx, with or
-    without `Retry-After`) come back to `CallSession`, the one layer that retries them.
+    timeout or a dropped connection is not retried here: `CallSession` sends a call safe to repeat
+    once more, and a create's caller looks for it by natural key. Answers (429, 5xx, with or
+    without `Retry-After`) come back to `CallSession` too, the one layer that retries them.
     """
     from urllib3.util import Retry
 
@@ -308,6 +312,8 @@ class CallSession:
         max_busy_retries: int = len(BUSY_DELAYS_S),
         max_rate_limit_retries: int = RATE_LIMIT_RETRIES,
         rate_limit_wait_s: float = RATE_LIMIT_WAIT_S,
+        unanswered: tuple[type[Exception], ...] = (),
+        max_unanswered_retries: int = UNANSWERED_RETRIES,
     ) -> None:
         self.tokens = tokens
         self.pacer = pacer
@@ -316,14 +322,22 @@ class CallSession:
         self._max_busy_retries = max_busy_retries
         self._max_rate_limit_retries = max_rate_limit_retries
         self._rate_limit_wait_s = rate_limit_wait_s
+        self._unanswered = unanswered
+        self._max_unanswered_retries = max_unanswered_retries
         self.calls = 0
         self.retries = 0
 
     def send(self, options: Any, perform: Callable[[Any], T]) -> T:
         renewed = False
-        busy = limited = 0
+        busy = limited = silent = 0
         limited_wait_s = 0.0
         method = str(getattr(options, "method", "GET")).upper()
+        url = str(getattr(options, "url", "")).split("?", 1)[0].rstrip("/")
+        # A 429 was not processed, so any call may be replayed. A 5xx or no answer at all may
+        # have been, so only calls safe to repeat are: reads (a search is a POST that reads), and
+        # writes that carry a version or delete (a repeat meets a conflict or a 404). A create
+        # is left to its caller, which looks for it before creating again.
+        repeatable = method != "POST" or url.endswith("/search")
         while True:
             self.pacer.wait()
             token = self.tokens.current()
@@ -331,6 +345,14 @@ class CallSession:
             self.calls += 1
             try:
                 response = perform(options)
+            except self._unanswered as exc:
+                if not repeatable or silent >= self._max_unanswered_retries:
+                    raise
+                silent += 1
+                self.retries += 1
+                log.info("Genesys did not answer; sending again", extra={
+                    "event": "genesys.retry", "reason": type(exc).__name__, "attempt": silent})
+                continue
             except self._error_type as exc:
                 status = getattr(exc, "status", None)
                 headers = getattr(exc, "headers", None)
@@ -340,12 +362,6 @@ class CallSession:
                     renewed = True
                     self.retries += 1
                     continue
-                # A 429 was not processed, so any call may be replayed. A 5xx may have been, so
-                # only calls safe to repeat are: reads (a search is a POST that reads), and
-                # writes that carry a version or delete (a repeat meets a conflict or a 404).
-                # A create is left to its caller, which looks for it before creating again.
-                url = str(getattr(options, "url", "")).split("?", 1)[0].rstrip("/")
-                repeatable = method != "POST" or url.endswith("/search")
                 if status == 429:
                     delay = self.pacer.retry_delay(headers, limited)
                     if (limited >= self._max_rate_limit_retries
@@ -435,7 +451,9 @@ class GenesysAdapter:
         from PureCloudPlatformClientV2.default_http_client import DefaultHttpClient
         from PureCloudPlatformClientV2.rest import ApiException
 
-        session = CallSession(self.tokens, self.pacer, error_type=ApiException, sleep=self._sleep)
+        session = CallSession(
+            self.tokens, self.pacer, error_type=ApiException, sleep=self._sleep,
+            unanswered=(urllib3.exceptions.ReadTimeoutError, urllib3.exceptions.ProtocolError))
 
         class PacedHttpClient(DefaultHttpClient):  # type: ignore[misc]
             """The SDK's HTTP client with byoc's token, pacing and retries around each call."""

@@ -190,6 +190,57 @@ def session(clock: Clock) -> tuple[CallSession, TokenCache]:
     return CallSession(tokens, pacer, error_type=FakeApiError, sleep=clock.sleep), tokens
 
 
+class NoAnswer(Exception):
+    """Stands for urllib3's read timeout or dropped connection."""
+
+
+def unanswered(*script: Any) -> Any:
+    """Answers from a script: None is no answer at all, anything else a success."""
+    answers = list(script)
+    sent: list[str] = []
+
+    def perform(options: Options) -> Any:
+        sent.append(options.method)
+        answer = answers.pop(0)
+        if answer is None:
+            raise NoAnswer("read timed out")
+        return answer
+
+    perform.sent = sent  # type: ignore[attr-defined]
+    return perform
+
+
+def quiet_session(clock: Clock) -> CallSession:
+    tokens = TokenCache(lambda: ("token", 86_400.0), clock=clock)
+    pacer = RequestPacer(300, clock=clock, sleep=clock.sleep)
+    return CallSession(tokens, pacer, error_type=FakeApiError, sleep=clock.sleep,
+                       unanswered=(NoAnswer,))
+
+
+@pytest.mark.parametrize("method", ["GET", "PUT", "DELETE"])
+def test_a_call_safe_to_repeat_that_got_no_answer_is_sent_once_more(method: str) -> None:
+    perform = unanswered(None, "ok")
+
+    assert quiet_session(Clock()).send(Options(method), perform) == "ok"
+    assert perform.sent == [method, method]
+
+
+def test_a_call_safe_to_repeat_gives_up_after_its_second_silence() -> None:
+    perform = unanswered(None, None, "never reached")
+
+    with pytest.raises(NoAnswer):
+        quiet_session(Clock()).send(Options("GET"), perform)
+    assert len(perform.sent) == 2
+
+
+def test_a_create_that_got_no_answer_is_not_sent_again() -> None:
+    perform = unanswered(None, "would be a second pool")
+
+    with pytest.raises(NoAnswer):
+        quiet_session(Clock()).send(Options("POST"), perform)
+    assert perform.sent == ["POST"]
+
+
 def test_a_401_renews_the_token_and_retries_once() -> None:
     clock = Clock()
     calls, tokens = session(clock)
