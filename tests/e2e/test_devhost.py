@@ -2,41 +2,23 @@
 
 from __future__ import annotations
 
-import json
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
+from devhosts import ROOT, running_devhost, wait_for
 
 from byoc.entrypoints.devhost import DevHost, QueueOptions, parse_timespan
 
 pytestmark = pytest.mark.e2e
-ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
 def host(byoc_env: dict[str, str], tmp_path: Path) -> Iterator[DevHost]:
-    import function_app
-
-    host_json = json.loads((ROOT / "host.json").read_text())
-    host_json["extensions"]["queues"].update(
-        {"maxDequeueCount": 2, "visibilityTimeout": "00:00:00", "maxPollingInterval": "00:00:01"})
-    path = tmp_path / "host.json"
-    path.write_text(json.dumps(host_json))
-    running = DevHost(function_app.app, host_json=path, port=0, timers=False).start()
-    yield running
-    running.stop()
-
-
-def wait_for(condition: object, timeout_s: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if condition():  # type: ignore[operator]
-            return
-        time.sleep(0.2)
-    raise AssertionError("condition not met in time")
+    with running_devhost(tmp_path, maxDequeueCount=2, visibilityTimeout="00:00:00",
+                         maxPollingInterval="00:00:01") as running:
+        yield running
 
 
 def test_host_json_settings_are_read() -> None:

@@ -3,40 +3,22 @@ storage did not answer) does not stop the worker: devhost logs it and keeps taki
 
 from __future__ import annotations
 
-import json
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from devhosts import running_devhost, wait_for
 
 from byoc.entrypoints.devhost import DevHost
 
 pytestmark = pytest.mark.e2e
-ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
 def host(byoc_env: dict[str, str], tmp_path: Path) -> Iterator[DevHost]:
-    import function_app
-
-    host_json = json.loads((ROOT / "host.json").read_text())
-    host_json["extensions"]["queues"].update({"maxPollingInterval": "00:00:01"})
-    path = tmp_path / "host.json"
-    path.write_text(json.dumps(host_json))
-    running = DevHost(function_app.app, host_json=path, port=0, timers=False).start()
-    yield running
-    running.stop()
-
-
-def wait_for(condition: Any, timeout_s: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.1)
-    raise AssertionError("condition not met in time")
+    with running_devhost(tmp_path, maxPollingInterval="00:00:01") as running:
+        yield running
 
 
 def test_a_message_that_cannot_be_deleted_does_not_stop_the_queue_loop(
