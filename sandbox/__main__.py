@@ -83,9 +83,14 @@ def _cmd_env(args: argparse.Namespace) -> int:
 
 
 def _cmd_up(args: argparse.Namespace) -> int:
-    from sandbox.launcher import load_seed, start_sandbox, write_ports_file
+    from sandbox.launcher import apply_variants, load_seed, start_sandbox, write_ports_file
 
-    sandbox = start_sandbox(load_seed(args.seed))
+    try:
+        seed = apply_variants(load_seed(args.seed), args.variant)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    sandbox = start_sandbox(seed)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     try:
@@ -113,6 +118,9 @@ def main(argv: list[str] | None = None) -> int:
                                      description="Start every vendor emulator on 127.0.0.1.")
     parser.add_argument("--seed", help="Seed YAML overriding sections of the default seed")
     parser.add_argument("--ports-file", help="Write endpoints and credentials here when ready")
+    parser.add_argument("--variant", action="append", default=[], metavar="SECTION.NAME=VALUE",
+                        help="Pick a variant of a behaviour no vendor source settles (repeatable; "
+                             "GET /_sandbox/variants lists them)")
     return _cmd_up(parser.parse_args(argv))
 
 

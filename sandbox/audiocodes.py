@@ -94,7 +94,8 @@ class DeviceOptions:
 
 
 _SEED_KEYS = {
-    "name", "fqdn", "credentials", "local_users", "dial_plans", "tls_contexts", "status", "alarms",
+    "name", "variants",
+    "fqdn", "credentials", "local_users", "dial_plans", "tls_contexts", "status", "alarms",
     "ini_parameters", "extra_ini", "ini_omits_dialplan_rules", "incremental_ini_mode",
     "tls_write_level", "cert_upload_needs_reset", "certificate_put_accepts_chain",
     "mismatch_window", "range_outranks_x", "trusted_root_capacity", "sip_tls_context",

@@ -30,7 +30,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 import uvicorn
 from starlette.applications import Starlette
@@ -173,17 +173,76 @@ class RequestLog:
         }
 
 
+@dataclass(frozen=True)
+class Variant:
+    """A vendor behaviour no public source settles: each plausible value (the first is the
+    default) and what each is based on."""
+
+    values: tuple[str, ...]
+    source: str
+
+    def __post_init__(self) -> None:
+        if not self.values or len(set(self.values)) != len(self.values):
+            raise ValueError("a variant needs distinct values")
+
+
 class Emulator:
-    """Base class: subclasses set `name`, implement `reset`, `state` and `routes`."""
+    """Base class: subclasses set `name`, implement `reset`, `state` and `routes`.
+
+    `VARIANTS` names the behaviours the emulator offers in more than one plausible form; the seed's
+    `variants` mapping picks the values at start, `POST /_sandbox/variants` changes them at run time
+    and `POST /_sandbox/reset` goes back to the seed's."""
 
     name = "emulator"
+    VARIANTS: ClassVar[dict[str, Variant]] = {}
 
     def __init__(self, seed: dict[str, Any]) -> None:
         self.seed = seed
         self.lock = threading.RLock()
         self.faults = Faults()
         self.log = RequestLog()
+        self.seed_variants = self.checked_variants((seed or {}).get("variants") or {})
+        self.variants: dict[str, str] = {}
+        self.reset_variants()
         self.reset()
+
+    @classmethod
+    def checked_variants(cls, chosen: Any) -> dict[str, str]:
+        """`chosen` as {name: value}, refused (ValueError) when a name or value is not offered."""
+        if not isinstance(chosen, dict):
+            raise ValueError(f"{cls.name}: variants must be a mapping of name to value")
+        checked: dict[str, str] = {}
+        for name, value in chosen.items():
+            variant = cls.VARIANTS.get(str(name))
+            if variant is None:
+                offered = ", ".join(sorted(cls.VARIANTS)) or "none"
+                raise ValueError(f"{cls.name}: unknown variant {name!r} (offered: {offered})")
+            if str(value) not in variant.values:
+                raise ValueError(
+                    f"{cls.name}: variant {name!r} has no value {value!r} "
+                    f"(values: {', '.join(variant.values)})"
+                )
+            checked[str(name)] = str(value)
+        return checked
+
+    def reset_variants(self) -> None:
+        """Every variant back to the seed's value, or its default."""
+        self.variants = {name: v.values[0] for name, v in self.VARIANTS.items()}
+        self.variants.update(self.seed_variants)
+
+    def set_variants(self, chosen: Any) -> None:
+        """Switch variants at run time (all or nothing)."""
+        self.variants.update(self.checked_variants(chosen))
+
+    def variant(self, name: str) -> str:
+        """The value in force for variant `name` (KeyError for a name the class does not offer)."""
+        return self.variants[name]
+
+    def variants_json(self) -> dict[str, Any]:
+        return {
+            name: {"value": self.variants[name], "values": list(v.values), "source": v.source}
+            for name, v in self.VARIANTS.items()
+        }
 
     def reset(self) -> None:
         """Rebuild the state from the seed."""
@@ -293,6 +352,7 @@ def build_app(emulator: Emulator) -> Starlette:
 
     async def post_reset(_: Request) -> Response:
         with emulator.lock:
+            emulator.reset_variants()
             emulator.reset()
         emulator.faults.clear()
         emulator.log.clear()
@@ -321,6 +381,20 @@ def build_app(emulator: Emulator) -> Starlette:
             {"faults": emulator.faults.list(), "injected": dict(emulator.faults.injected)}
         )
 
+    async def get_variants(_: Request) -> Response:
+        with emulator.lock:
+            return JSONResponse({"variants": emulator.variants_json()})
+
+    async def post_variants(request: Request) -> Response:
+        try:
+            chosen = await request.json()
+            with emulator.lock:
+                emulator.set_variants(chosen)
+        except ValueError as exc:
+            return JSONResponse({"error": str(exc)}, status_code=400)
+        with emulator.lock:
+            return JSONResponse({"variants": emulator.variants_json()})
+
     async def delete_faults(_: Request) -> Response:
         emulator.faults.clear()
         return JSONResponse({"faults": []})
@@ -334,6 +408,8 @@ def build_app(emulator: Emulator) -> Starlette:
         Route("/_sandbox/faults", post_faults, methods=["POST"]),
         Route("/_sandbox/faults", get_faults, methods=["GET"]),
         Route("/_sandbox/faults", delete_faults, methods=["DELETE"]),
+        Route("/_sandbox/variants", get_variants, methods=["GET"]),
+        Route("/_sandbox/variants", post_variants, methods=["POST"]),
     ]
     app = Starlette(routes=sandbox_routes + vendor_routes)
     app.add_middleware(_SandboxMiddleware, emulator=emulator, routes=vendor_routes)

@@ -23,6 +23,7 @@ from sandbox.genesys_wire import GenesysError, stable_id
 
 SEED_KEYS = {
     "org",
+    "variants",
     "oauth_client",
     "rate_limit_per_minute",
     "rate_limit_retry_after",

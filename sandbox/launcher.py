@@ -35,6 +35,41 @@ def load_seed(path: str | os.PathLike[str] | None = None) -> dict[str, Any]:
     return seed
 
 
+def emulator_classes() -> dict[str, type[Emulator]]:
+    """The emulator class behind each seed section (what `--variant SECTION.NAME=VALUE` addresses)."""
+    from sandbox.arm import ArmEmulator
+    from sandbox.audiocodes import AudioCodesEmulator
+    from sandbox.genesys import GenesysEmulator
+    from sandbox.keyvault import KeyVaultEmulator
+    from sandbox.twilio import TwilioEmulator
+
+    return {
+        "twilio": TwilioEmulator,
+        "genesys": GenesysEmulator,
+        "audiocodes": AudioCodesEmulator,
+        "arm": ArmEmulator,
+        "keyvault": KeyVaultEmulator,
+    }
+
+
+def apply_variants(seed: dict[str, Any], chosen: list[str]) -> dict[str, Any]:
+    """`seed` with each `SECTION.NAME=VALUE` of `chosen` set in that section's `variants`."""
+    classes = emulator_classes()
+    for item in chosen:
+        qualified, sep, value = item.partition("=")
+        section, dot, name = qualified.partition(".")
+        if not sep or not dot or section not in classes:
+            raise ValueError(
+                f"variant {item!r}: expected SECTION.NAME=VALUE with SECTION one of "
+                f"{', '.join(sorted(classes))}"
+            )
+        classes[section].checked_variants({name: value})
+        section_seed = dict(seed.get(section) or {})
+        section_seed["variants"] = {**(section_seed.get("variants") or {}), name: value}
+        seed[section] = section_seed
+    return seed
+
+
 def issue_seed_certificates(
     pki: SandboxPki, spec: dict[str, Any]
 ) -> dict[str, list[IssuedCertificate]]:
@@ -160,7 +195,14 @@ def start_sandbox(
             ).start()
         for sbc_seed in seed["audiocodes"].get("sbcs", []):
             sbc = AudioCodesEmulator(
-                {**sbc_seed, "credentials": seed["audiocodes"].get("credentials", {})},
+                {
+                    **sbc_seed,
+                    "credentials": seed["audiocodes"].get("credentials", {}),
+                    "variants": {
+                        **(seed["audiocodes"].get("variants") or {}),
+                        **(sbc_seed.get("variants") or {}),
+                    },
+                },
                 pki=pki,
                 certificates=certificates,
             )

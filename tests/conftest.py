@@ -77,6 +77,33 @@ def _clear_queues(connection_string: str) -> None:
             QueueClient.from_connection_string(connection_string, name).clear_messages()
 
 
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """`@pytest.mark.sandbox_variants("audiocodes.upload_answer", ...)`: one run per value."""
+    marker = metafunc.definition.get_closest_marker("sandbox_variants")
+    if marker is None:
+        return
+    if "sandbox_env" not in metafunc.fixturenames:
+        raise pytest.UsageError(f"{metafunc.definition.nodeid}: sandbox_variants needs sandbox_env")
+    from sandbox.launcher import emulator_classes
+
+    classes = emulator_classes()
+    params = []
+    for qualified in marker.args:
+        section, _, name = str(qualified).partition(".")
+        variant = classes[section].VARIANTS.get(name) if section in classes else None
+        if variant is None:
+            raise pytest.UsageError(f"{metafunc.definition.nodeid}: no sandbox variant {qualified!r}")
+        params += [pytest.param((qualified, value), id=f"{qualified}={value}")
+                   for value in variant.values]
+    metafunc.parametrize("sandbox_variant", params, indirect=True)
+
+
+@pytest.fixture
+def sandbox_variant(request: pytest.FixtureRequest) -> tuple[str, str] | None:
+    """The `(SECTION.NAME, VALUE)` this test runs under, or None (every variant at its seed value)."""
+    return getattr(request, "param", None)
+
+
 @pytest.fixture(scope="session")
 def sandbox_session() -> Iterator[Any]:
     """Every vendor emulator, started once per session (reset before each test that uses it)."""
@@ -91,9 +118,11 @@ def sandbox_session() -> Iterator[Any]:
 
 @pytest.fixture
 def sandbox_env(
-    sandbox_session: Any, byoc_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+    sandbox_session: Any, byoc_env: dict[str, str], monkeypatch: pytest.MonkeyPatch,
+    sandbox_variant: tuple[str, str] | None,
 ) -> Iterator[dict[str, Any]]:
-    """byoc configured against the (freshly reset) sandbox and Azurite; yields the ports."""
+    """byoc configured against the (freshly reset) sandbox and Azurite, under `sandbox_variant`
+    when the test names variants; yields the ports."""
     import ssl
 
     import httpx
@@ -106,6 +135,12 @@ def sandbox_env(
     for url in (ports["twilio"], ports["genesys"], ports["arm"], ports["keyvault"],
                 *ports["audiocodes"]):
         httpx.post(f"{url}/_sandbox/reset", verify=trust).raise_for_status()
+    if sandbox_variant is not None:
+        (section, name), value = sandbox_variant[0].split(".", 1), sandbox_variant[1]
+        urls = ports["audiocodes"] if section == "audiocodes" else [ports[section]]
+        for url in urls:
+            httpx.post(f"{url}/_sandbox/variants", json={name: value},
+                       verify=trust).raise_for_status()
     for plain in ("BYOC_TWILIO_AUTH_TOKEN", "BYOC_GENESYS_CLIENT_SECRET", "BYOC_SBC_PASSWORD"):
         monkeypatch.delenv(plain, raising=False)  # the sandbox's secrets come from its Key Vault
     for key, value in settings_for(ports, azurite=byoc_env["AzureWebJobsStorage"]).items():
