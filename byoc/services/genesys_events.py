@@ -11,7 +11,8 @@ byoc's shared secret in the `X-Byoc-Secret` header (docs/genesys.md). What each 
 - `v2.audits.entitytype.{DIDPool|DID|IVR|OutboundRoute}.entityid.{id}` (or `v2.audits`, the type
   and id then read from the event): a Genesys sync is queued, so a change made by hand is
   repaired. Events within `SYNC_COALESCE_S` share one sync (queued to run after them); changes
-  byoc's own OAuth client made are ignored.
+  byoc's own OAuth client made (`eventBody.clientId.id`, the SDK's `AuditTopicAuditLogMessage`)
+  are ignored.
 - Any other topic: 202, ignored with a log line.
 
 A missing or wrong secret is 401 and changes nothing; a body that is not such a notification is
@@ -242,7 +243,7 @@ class GenesysEvents:
         return EventReply(202, {"accepted": "trunk", "health": key, "status": status})
 
     def _audit(self, entity_type: str, entity_id: str, event: dict[str, Any]) -> EventReply:
-        client_id = event.get("clientId")
+        client_id = _client_id(event)
         if self._own_client_id and client_id == self._own_client_id:
             log.info("Genesys audit of byoc's own change; ignored", extra={
                 "event": "genesys.events.own_change", "entity_type": entity_type,
@@ -312,6 +313,16 @@ def _event_id(event: dict[str, Any], key: str, where: str | None = None) -> str:
     if not isinstance(value, str) or not _ID.match(value):
         raise MalformedEvent(f"{where or 'eventBody.' + key} must be an id (the topic has none)")
     return value
+
+
+def _client_id(event: dict[str, Any]) -> str | None:
+    """The OAuth client that made the audited change: `clientId` is an `AuditTopicAddressableEntityRef`
+    (`{id, selfUri}`) in the SDK's `AuditTopicAuditLogMessage`; a bare id (a workflow that flattened
+    it) is read too."""
+    value = event.get("clientId")
+    if isinstance(value, dict):
+        value = value.get("id")
+    return value if isinstance(value, str) and value else None
 
 
 def _connected(event: dict[str, Any]) -> tuple[bool | None, str | None]:

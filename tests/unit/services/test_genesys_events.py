@@ -59,8 +59,25 @@ def trunk_event(connected: bool, *, sbc2_ok: bool = True, at: str = "2024-05-01T
     }
 
 
-AUDIT = body("v2.audits.entitytype.DIDPool.entityid.8f0c", {
-    "id": "a1", "entityType": "DIDPool", "action": "Update", "clientId": "someone-else"})
+def audit_event(entity_type: str, entity_id: str, *, client_id: str, action: str = "Update"
+                ) -> dict[str, Any]:
+    """An audit notification body as the SDK's `AuditTopicAuditLogMessage` serializes it."""
+    import PureCloudPlatformClientV2 as G
+
+    client = G.AuditTopicAddressableEntityRef()
+    client.id, client.self_uri = client_id, f"/api/v2/oauth/clients/{client_id}"
+    entity = G.AuditTopicDomainEntityRef()
+    entity.id = entity_id
+    message = G.AuditTopicAuditLogMessage()
+    message.id, message.service_name, message.level = "a1", "Telephony", "USER"
+    message.client_id, message.entity, message.entity_type, message.action = (
+        client, entity, entity_type, action)
+    serialized: dict[str, Any] = G.ApiClient().sanitize_for_serialization(message)
+    return serialized
+
+
+AUDIT = body("v2.audits.entitytype.DIDPool.entityid.8f0c",
+             audit_event("DIDPool", "8f0c", client_id="someone-else"))
 
 
 # --- authentication ------------------------------------------------------------------------------
@@ -227,10 +244,21 @@ def test_audit_events_close_together_share_one_sync_and_a_later_one_queues_anoth
 def test_an_audit_of_byocs_own_change_queues_nothing() -> None:
     events, _, queue, _ = service()
 
-    reply = events.handle(SECRET, body("v2.audits.entitytype.IVR.entityid.x", {
-        "entityType": "IVR", "clientId": "byoc-client"}))
+    event = audit_event("IVR", "x", client_id="byoc-client")
+    assert event["clientId"] == {"id": "byoc-client", "selfUri": "/api/v2/oauth/clients/byoc-client"}
+
+    reply = events.handle(SECRET, body("v2.audits.entitytype.IVR.entityid.x", event))
 
     assert reply.status == 202 and reply.body["ignored"] is True and queue.sent == []
+
+
+def test_an_audit_of_another_clients_change_queues_a_sync() -> None:
+    events, _, queue, _ = service()
+
+    reply = events.handle(SECRET, body("v2.audits.entitytype.IVR.entityid.x",
+                                       audit_event("IVR", "x", client_id="admin-ui-client")))
+
+    assert reply.status == 202 and len(queue.sent) == 1
 
 
 def test_an_audit_of_another_entity_type_is_ignored() -> None:
