@@ -379,12 +379,16 @@ class GenesysIvr:
 
 @dataclass(frozen=True)
 class GenesysContact:
-    """One user address (`media_type` PHONE, EMAIL or SMS; `type` WORK, WORK2, MOBILE, ...)."""
+    """One user address (`media_type` PHONE, EMAIL or SMS; `type` WORK, WORK2, MOBILE, ...), with
+    every field the SDK's `Contact` carries: a write sends them all back."""
 
     media_type: str
     type: str | None = None
     address: str | None = None
     extension: str | None = None
+    display: str | None = None
+    country_code: str | None = None
+    integration: str | None = None
 
 
 @dataclass(frozen=True)

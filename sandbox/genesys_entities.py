@@ -171,7 +171,8 @@ class Ivr(Entity):
 
 
 def contact_json(contact: dict[str, Any]) -> dict[str, Any]:
-    """A stored `Contact` as GET returns it: phone numbers gain `display` and `countryCode`."""
+    """A stored `Contact` as GET returns it: phone numbers gain `countryCode`, and `display`
+    unless one was written."""
     out = {k: v for k, v in contact.items() if v is not None}
     address = out.get("address")
     if out.get("mediaType") == "PHONE" and isinstance(address, str):
@@ -179,9 +180,9 @@ def contact_json(contact: dict[str, Any]) -> dict[str, Any]:
             parsed = phonenumbers.parse(address)
         except phonenumbers.NumberParseException:
             return out
-        out["display"] = phonenumbers.format_number(
+        out.setdefault("display", phonenumbers.format_number(
             parsed, phonenumbers.PhoneNumberFormat.INTERNATIONAL
-        )
+        ))
         region = phonenumbers.region_code_for_number(parsed)
         if region:
             out["countryCode"] = region

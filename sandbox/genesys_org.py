@@ -53,6 +53,8 @@ class OrgRules:
     ivr_version_mismatch_status: int = 409
     user_version_mismatch_status: int = 400
     max_dnis_added_per_write: int = 50
+    conflict_names_version: bool = True
+    """A 409 for a stale version says "does not match the current version" (else: bare)."""
     max_number_plans: int = 200
 
 
@@ -253,7 +255,9 @@ class GenesysOrg:
             raise not_found("DID pool", pool_id)
         supplied = body.get("version")
         if supplied is not None and supplied != pool.version:
-            raise version_mismatch(409, "DID pool", supplied, pool.version)
+            raise version_mismatch(
+                409, "DID pool", supplied, pool.version,
+                names_version=self.rules.conflict_names_version)
         start, end = self._pool_range(body, pool)
         stranded = [
             d.number
@@ -304,7 +308,8 @@ class GenesysOrg:
         taken = self.owners(skip=holder)
         for number in numbers:
             owner = taken.get(number)
-            if owner is not None:
+            if owner is not None and not (owner[0] == "USER" and isinstance(holder, User)):
+                # two users' contacts may carry the same number; an IVR and a user may not
                 owner_type, entity = owner
                 raise bad_request(
                     f"The number {number} is already assigned to {owner_type} "
@@ -415,7 +420,8 @@ class GenesysOrg:
             ivr.touch(now, "another-client")
         if supplied != ivr.version:
             raise version_mismatch(
-                self.rules.ivr_version_mismatch_status, "IVR", supplied, ivr.version
+                self.rules.ivr_version_mismatch_status, "IVR", supplied, ivr.version,
+                names_version=self.rules.conflict_names_version,
             )
         self._apply_ivr(ivr, body, pool_visible)
         ivr.touch(now, self.actor)
@@ -448,13 +454,13 @@ class GenesysOrg:
                     "addresses.type", kind, f"Allowable values are {', '.join(CONTACT_TYPES)}."
                 )
             address, extension = item.get("address"), item.get("extension")
-            if address and extension:
-                raise bad_request(
-                    "A contact may have an 'address' or an 'extension', not both.",
-                    field="addresses",
-                )
-            if not address and not extension:
-                raise bad_request("A contact needs an 'address' or an 'extension'.")
+            display = item.get("display")
+            for key, value in (("address", address), ("extension", extension),
+                               ("display", display)):
+                if value is not None and not isinstance(value, str):
+                    raise invalid_value(f"addresses.{key}", value, "Expected a string.")
+            if not address and not extension and not display:
+                raise bad_request("A contact needs an 'address', an 'extension' or a 'display'.")
             if media == "PHONE" and address and not is_e164(address):
                 raise invalid_value(
                     "addresses.address", address, "Phone addresses must be in E.164 format."
@@ -473,6 +479,7 @@ class GenesysOrg:
                     "mediaType": media,
                     "type": kind or "WORK",
                     "extension": extension,
+                    "display": display,
                 }
             )
         return out
@@ -523,7 +530,8 @@ class GenesysOrg:
             user.touch(now, "another-client")
         if supplied != user.version:
             raise version_mismatch(
-                self.rules.user_version_mismatch_status, "user", supplied, user.version
+                self.rules.user_version_mismatch_status, "user", supplied, user.version,
+                names_version=self.rules.conflict_names_version,
             )
         if "addresses" in body:
             contacts = self._addresses(body["addresses"])
@@ -613,7 +621,9 @@ class GenesysOrg:
         body = _object(body, "outbound route")
         supplied = _version(body, "outbound route")
         if supplied != route.version:
-            raise version_mismatch(409, "outbound route", supplied, route.version)
+            raise version_mismatch(
+                409, "outbound route", supplied, route.version,
+                names_version=self.rules.conflict_names_version)
         self._apply_route(route, body)
         route.touch(now, self.actor)
         return route
@@ -622,7 +632,9 @@ class GenesysOrg:
         body = _object(body, "trunk base settings")
         supplied = _version(body, "trunk base settings")
         if supplied != base.version:
-            raise version_mismatch(409, "trunk base settings", supplied, base.version)
+            raise version_mismatch(
+                409, "trunk base settings", supplied, base.version,
+                names_version=self.rules.conflict_names_version)
         name = _text(body, "name", required=True)
         assert name is not None
         metabase_id = _ref_id(body, "trunkMetabase")

@@ -87,8 +87,16 @@ def conflict(message: str, code: str = "general.conflict", **params: str) -> Gen
     return GenesysError(409, code, message, params)
 
 
-def version_mismatch(status: int, kind: str, supplied: object, current: int) -> GenesysError:
-    """A stale `version`: 409 or 400, always with "does not match the current version"."""
+def version_mismatch(
+    status: int, kind: str, supplied: object, current: int, *, names_version: bool = True
+) -> GenesysError:
+    """A stale `version`: 409 or 400 with "does not match the current version", or (a 409 whose
+    text does not say why, `names_version=False`) a bare conflict: Terraform's
+    `IsVersionMismatch` retries any 409, which only makes sense if some say nothing of versions."""
+    if not names_version and status == 409:
+        return GenesysError(
+            409, "general.conflict",
+            f"The {kind} could not be saved: it conflicts with a concurrent change.", {})
     return GenesysError(
         status,
         "general.conflict" if status == 409 else "bad.request",

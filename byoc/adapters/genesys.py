@@ -528,6 +528,16 @@ class GenesysAdapter:
         except urllib3.exceptions.HTTPError as exc:
             raise GenesysUnavailable(f"Genesys did not answer {what}: {exc}") from None
 
+    def _write(self, what: str, function: Callable[..., T], *args: Any) -> T:
+        """A write carrying a `version`: any 409 is a version conflict (Genesys does not always
+        say so; Terraform's `IsVersionMismatch` treats every 409 alike)."""
+        try:
+            return self._call(what, function, *args)
+        except GenesysError as exc:
+            if exc.status == 409 and not isinstance(exc, GenesysVersionConflict):
+                raise GenesysVersionConflict(str(exc), status=409, code=exc.code) from None
+            raise
+
     def _pages(self, what: str, fetch: Callable[[int], Any]) -> list[Any]:
         entities: list[Any] = []
         for page in range(1, MAX_PAGES + 1):
@@ -661,7 +671,7 @@ class GenesysAdapter:
             model.dnis, model.version = dnis, current.version
             try:
                 saved = self._settling(
-                    what, partial(self._call, what, architect.put_architect_ivr, ivr.id, model))
+                    what, partial(self._write, what, architect.put_architect_ivr, ivr.id, model))
                 return _ivr(saved)
             except GenesysVersionConflict:
                 log.info("IVR changed meanwhile; re-reading", extra={
@@ -716,13 +726,7 @@ class GenesysAdapter:
         current = user
         what = f"update the phone of user {user.email}"
         for _ in range(VERSION_ATTEMPTS):
-            contacts = [
-                c for c in current.addresses
-                if not (c.media_type == "PHONE" and c.address in gone)
-                and not (work is not None and c.media_type == "PHONE" and (c.type or "WORK") == "WORK")
-            ]
-            if work is not None:
-                contacts.append(GenesysContact(media_type="PHONE", type="WORK", address=work))
+            contacts = _phones_changed(current.addresses, gone, work)
             if Counter(contacts) == Counter(current.addresses):
                 return current
             body = apis.G.UpdateUser()
@@ -730,7 +734,7 @@ class GenesysAdapter:
             body.version = current.version
             try:
                 saved = self._settling(
-                    what, partial(self._call, what, apis.users.patch_user, user.id, body))
+                    what, partial(self._write, what, apis.users.patch_user, user.id, body))
                 return _user(saved)
             except GenesysVersionConflict:
                 current = self.get_user(user.id)
@@ -788,7 +792,7 @@ class GenesysAdapter:
         body = _route_model(apis.G, spec)
         body.id, body.version = route.id, route.version
         what = f"update outbound route {route.name!r} on site {site.name!r}"
-        saved = self._call(
+        saved = self._write(
             what, apis.edges.put_telephony_providers_edges_site_outboundroute,
             site.id, route.id, body)
         return replace(_route(saved), site=site)
@@ -860,7 +864,8 @@ def _ivr(model: Any) -> GenesysIvr:
 def _user(model: Any) -> GenesysUser:
     addresses = tuple(
         GenesysContact(media_type=str(a.media_type or ""), type=a.type, address=a.address,
-                       extension=a.extension)
+                       extension=a.extension, display=a.display, country_code=a.country_code,
+                       integration=a.integration)
         for a in model.addresses or ()
     )
     return GenesysUser(
@@ -869,13 +874,40 @@ def _user(model: Any) -> GenesysUser:
     )
 
 
+def _phones_changed(
+    addresses: tuple[GenesysContact, ...], gone: set[str], work: str | None
+) -> list[GenesysContact]:
+    """The contacts with the numbers `gone` taken out and the WORK phone set to `work` (None:
+    left), in the first WORK phone contact. Every other field stays: a contact that also has an
+    extension keeps it (and loses only the number and the display made from it); other contacts
+    are sent back as read."""
+    contacts: list[GenesysContact] = []
+    placed = work is None
+    for contact in addresses:
+        phone = contact.media_type == "PHONE"
+        if phone and not placed and (contact.type or "WORK") == "WORK":
+            if contact.address != work:
+                # a display made from the old number goes with it; one standing alone stays
+                display = None if contact.address else contact.display
+                contact = replace(contact, address=work, display=display, country_code=None)
+            placed = True
+        elif phone and contact.address is not None and contact.address in gone:
+            if not contact.extension:
+                continue
+            contact = replace(contact, address=None, display=None, country_code=None)
+        contacts.append(contact)
+    if not placed:
+        contacts.append(GenesysContact(media_type="PHONE", type="WORK", address=work))
+    return contacts
+
+
 def _contact_model(G: Any, contact: GenesysContact) -> Any:  # noqa: N803 - the SDK's usual alias
+    """Every field as read: a contact may carry an address and an extension, or only a display
+    (docs/genesys.md); leaving one out would erase it."""
     model = G.Contact()
     model.media_type, model.type = contact.media_type, contact.type
-    if contact.extension:
-        model.extension = contact.extension
-    else:
-        model.address = contact.address
+    model.address, model.extension, model.display = contact.address, contact.extension, contact.display
+    model.country_code, model.integration = contact.country_code, contact.integration
     return model
 
 

@@ -144,24 +144,22 @@ class PoolDids:
 
 
 class OutboundState:
-    """The outbound routes of the configured site, from one read of every site's routes; the
-    site and the trunk base are looked up only when byoc's route must be written."""
+    """The outbound routes of the configured site (matched by the site's id: a route's site
+    reference need not carry a name), from one read of every site's routes; the trunk base is
+    looked up only when byoc's route must be written."""
 
     def __init__(self, port: GenesysPort, site_name: str, trunk_base_name: str,
                  routes: Iterable[GenesysOutboundRoute]) -> None:
         self._port = port
         self.site_name = site_name
         self.trunk_base_name = trunk_base_name
-        self.routes = tuple(r for r in routes
-                            if r.site is not None and r.site.name.casefold() == site_name.casefold())
-        self._site: GenesysRef | None = self.routes[0].site if self.routes else None
-        self._site_read = self._site is not None
+        self._site = port.find_site(site_name)
+        site_id = self._site.id if self._site is not None else None
+        self.routes = tuple(r for r in routes if r.site is not None and r.site.id == site_id)
         self._base: GenesysRef | None = None
         self._base_read = False
 
     def site(self) -> GenesysRef | None:
-        if not self._site_read:
-            self._site, self._site_read = self._port.find_site(self.site_name), True
         return self._site
 
     def trunk_base(self) -> GenesysRef | None:

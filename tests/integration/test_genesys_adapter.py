@@ -227,6 +227,37 @@ def test_a_users_work_phone_is_replaced_and_other_addresses_kept(adapter: Genesy
     assert adapter.find_users(["nobody@example.com"]) == []
 
 
+def set_contacts(org: Org, email: str, contacts: list[dict[str, Any]]) -> None:
+    """Give a user these contacts as an admin would (raw PATCH, another token)."""
+    token = httpx.post(f"{org.url}/oauth/token", data={"grant_type": "client_credentials"},
+                       auth=(CLIENT_ID, CLIENT_SECRET)).json()["access_token"]
+    headers = {"Authorization": f"Bearer {token}"}
+    users = httpx.get(f"{org.url}/api/v2/users", headers=headers).json()["entities"]
+    user = next(u for u in users if u["email"] == email)
+    httpx.patch(f"{org.url}/api/v2/users/{user['id']}", headers=headers,
+                json={"version": user["version"], "addresses": contacts}).raise_for_status()
+
+
+def test_a_users_extension_and_display_only_contacts_survive_a_phone_change(
+    org: Org, adapter: GenesysAdapter
+) -> None:
+    set_contacts(org, "alice@example.com", [
+        {"address": "+14155550101", "extension": "4101", "mediaType": "PHONE", "type": "WORK"},
+        {"display": "ext. 2044", "mediaType": "PHONE", "type": "WORK2"},
+        {"address": "+14155557777", "extension": "77", "mediaType": "PHONE", "type": "MOBILE"},
+    ])
+    (alice,) = adapter.find_users(["alice@example.com"])
+
+    adapter.update_user_phones(alice, remove=("+14155557777",), work="+14155550105")
+    (saved,) = adapter.find_users(["alice@example.com"])
+
+    kept = {c.type: (c.address, c.extension, c.display) for c in saved.addresses
+            if c.media_type == "PHONE"}
+    assert kept["WORK"][:2] == ("+14155550105", "4101")
+    assert kept["WORK2"] == (None, None, "ext. 2044")
+    assert kept["MOBILE"][:2] == (None, "77")
+
+
 def test_the_assigned_numbers_of_a_pool_name_their_holders(adapter: GenesysAdapter) -> None:
     pool = next(p for p in adapter.list_did_pools() if p.start == "+14155550100")
 
@@ -258,3 +289,23 @@ def test_outbound_routes_of_every_site_are_read_in_one_call(
     assert [(r.name, r.site.name if r.site else None) for r in routes] == [
         ("Twilio-Outbound", "Azure-BYOC")]
     assert len(org.requests()) == 2  # the token, then one listing
+
+
+def test_a_409_that_does_not_name_the_version_is_still_a_version_conflict() -> None:
+    emulator = GenesysEmulator({**SEED, "version_conflict_text": "bare"})
+    server = ServedApp(build_app(emulator)).start()
+    try:
+        org = Org(emulator, server.url)
+        time_ = Time(org)
+        adapter = GenesysAdapter(base_url=org.url, client_id=CLIENT_ID,
+                                 client_secret=lambda: CLIENT_SECRET, clock=time_.clock,
+                                 sleep=time_.sleep)
+        main = next(i for i in adapter.list_ivrs() if i.name == "Main IVR")
+        org.fault(kind="version_conflict", count=1)
+
+        saved = adapter.update_ivr_dnis(main, add=("+14155550102",))
+
+        assert [r["status"] for r in org.requests() if r["method"] == "PUT"] == [409, 200]
+        assert saved.dnis == ("+14155550100", "+14155550102")
+    finally:
+        server.stop()

@@ -318,6 +318,20 @@ def test_ivr_put_with_stale_version_is_a_409(api: Api) -> None:
     assert "does not match the current version" in body["message"]
 
 
+def test_a_bare_conflict_seed_answers_a_stale_version_with_a_409_that_names_no_version() -> None:
+    emulator = GenesysEmulator({**copy.deepcopy(SEED), "version_conflict_text": "bare"})
+    server = serve(emulator)
+    try:
+        with httpx.Client(base_url=server.url) as http:
+            api = Api(emulator, http)
+            ivr = api.ivr("Main IVR")
+            api.ok("PUT", ivr["selfUri"], json=ivr)
+            body = refused(api.call("PUT", ivr["selfUri"], json=ivr), 409)
+    finally:
+        server.stop()
+    assert "version" not in body["message"].lower()
+
+
 def test_ivr_put_without_version_is_refused(api: Api) -> None:
     ivr = api.ivr("Main IVR")
     del ivr["version"]
@@ -376,7 +390,7 @@ def test_ivr_write_may_add_at_most_50_numbers(api: Api) -> None:
 @pytest.mark.parametrize(
     "contact",
     [
-        {"address": "+14155550102", "extension": "102", "mediaType": "PHONE", "type": "WORK"},
+        {"mediaType": "PHONE", "type": "WORK"},
         {"address": "(415) 555-0102", "mediaType": "PHONE", "type": "WORK"},
         {"address": "+14155550102", "mediaType": "FAX", "type": "WORK"},
     ],
@@ -385,6 +399,32 @@ def test_user_addresses_are_validated(api: Api, contact: dict[str, Any]) -> None
     alice = api.user("alice@example.com")
     patch = {"version": alice["version"], "addresses": [contact]}
     refused(api.call("PATCH", alice["selfUri"], json=patch), 400)
+
+
+def test_user_contacts_keep_address_extension_and_display_as_written(api: Api) -> None:
+    """A PHONE contact may carry an address and an extension, or only a display (docs/vendors/
+    genesys.md, "User contacts"); a PATCH stores what it sends."""
+    alice = api.user("alice@example.com")
+    contacts = [
+        {"address": "+14155550101", "extension": "101", "mediaType": "PHONE", "type": "WORK"},
+        {"display": "ext. 2044", "mediaType": "PHONE", "type": "WORK2"},
+    ]
+    api.ok("PATCH", alice["selfUri"], json={"version": alice["version"], "addresses": contacts})
+
+    stored = api.user("alice@example.com")["addresses"]
+
+    assert {(c.get("address"), c.get("extension"), c["type"]) for c in stored} == {
+        ("+14155550101", "101", "WORK"), (None, None, "WORK2")}
+    assert next(c for c in stored if c["type"] == "WORK2")["display"] == "ext. 2044"
+
+
+def test_two_users_may_carry_the_same_pool_number(api: Api) -> None:
+    bob = api.user("bob@example.com")
+    phone = {"address": "+14155550101", "mediaType": "PHONE", "type": "WORK"}
+    api.ok("PATCH", bob["selfUri"], json={"version": bob["version"], "addresses": [phone]})
+
+    assert "+14155550101" in [c.get("address") for c in api.user("bob@example.com")["addresses"]]
+    assert "+14155550101" in [c.get("address") for c in api.user("alice@example.com")["addresses"]]
 
 
 def test_user_search_refuses_unknown_fields(api: Api) -> None:

@@ -726,3 +726,15 @@ def test_building_the_target_does_not_import_the_genesys_sdk() -> None:
     result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
                             check=True)
     assert result.stdout.strip() == "False"
+
+
+def test_routes_are_matched_to_the_site_by_id_even_when_their_site_reference_has_no_name() -> None:
+    genesys = FakeGenesys()
+    route_id = genesys.add_route("byoc-outbound", ["National", "International"],
+                                 description=f"x {MARKER}")
+    genesys.routes[route_id] = replace(genesys.routes[route_id], site=GenesysRef("site-1", ""))
+
+    plan, problems = sync(genesys, [])
+
+    assert problems == [] and plan.is_empty
+    assert list(genesys.routes) == [route_id]
