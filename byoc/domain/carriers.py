@@ -7,8 +7,9 @@ from settings; the data file names the Resource Center article they are copied f
 `effective_ranges` selects the ranges for the configured Twilio edges and Genesys regions, adds
 operator extras and removes exclusions. `desired_nsg_rules` turns them into as few inbound Allow
 rules as possible. Both refuse anything wider than a carrier range: `*`, `Any`, `Internet`, service
-tags, IPv4 prefixes shorter than /8, IPv6 prefixes shorter than /32 (so `::/0`), special-purpose
-networks and malformed CIDRs raise `UnsafeRangeError`, whatever the settings say.
+tags, IPv4 prefixes shorter than /16, IPv6 prefixes shorter than /48, networks that are not
+globally routable (private, shared, reserved, loopback, link-local, multicast, IPv4-mapped IPv6)
+and malformed CIDRs raise `UnsafeRangeError`, whatever their origin (data file or settings).
 """
 
 from __future__ import annotations
@@ -38,6 +39,8 @@ from pydantic import (
 
 __all__ = [
     "DEFAULT_SBC_SIP_PORTS",
+    "MIN_PREFIX_V4",
+    "MIN_PREFIX_V6",
     "NSG_MAX_PREFIXES",
     "NSG_MAX_RULES",
     "CarrierData",
@@ -57,6 +60,7 @@ __all__ = [
     "load_carrier_data",
     "packaged_carrier_data",
     "parse_source_cidr",
+    "special_purpose",
 ]
 
 Purpose = Literal["signaling", "media"]
@@ -70,8 +74,11 @@ NSG_MAX_PREFIXES = 4000
 """IP addresses and ranges per NSG, counted separately for sources and destinations."""
 DEFAULT_SBC_SIP_PORTS: Mapping[str, int] = MappingProxyType({"udp": 5060, "tcp": 5060, "tls": 5061})
 
-_IPV4_MIN_PREFIX = 8
-_IPV6_MIN_PREFIX = 32
+MIN_PREFIX_V4 = 16
+"""Widest IPv4 source byoc opens: the widest published carrier range is a /18 (Twilio media,
+Genesys media); /16 leaves room for a carrier to grow one without opening a /8."""
+MIN_PREFIX_V6 = 48
+"""Widest IPv6 source byoc opens (one site's allocation; no carrier in the data publishes IPv6)."""
 _PRIORITY_MIN, _PRIORITY_MAX = 100, 4096
 _RULE_NAME_MAX = 80
 _DESCRIPTION_MAX = 140
@@ -113,7 +120,14 @@ class InvalidNsgParameterError(CarrierRangeError):
 
 
 def parse_source_cidr(text: str) -> Network:
-    """The network `text` denotes, if it is safe as an NSG source; `UnsafeRangeError` otherwise."""
+    """The network `text` denotes, if it is safe as an NSG source; `UnsafeRangeError` otherwise.
+
+    Refused, with the reason: `*`/`Any`/`Internet` and other service tags, malformed CIDRs and
+    host bits, networks that are not globally routable (private, shared, reserved, loopback,
+    link-local, multicast, unspecified, IPv6 forms that stand for IPv4 addresses) and networks
+    wider than `MIN_PREFIX_V4` / `MIN_PREFIX_V6`. Documentation networks (RFC 5737, RFC 3849) are
+    accepted: nothing on the internet sends from them, and examples use them.
+    """
     value = text.strip() if isinstance(text, str) else text
     if not isinstance(value, str) or not value:
         raise UnsafeRangeError(f"source {text!r} is not a CIDR")
@@ -137,21 +151,89 @@ def parse_source_cidr(text: str) -> Network:
         raise UnsafeRangeError(
             f"source {text!r} has host bits set; the network is {loose} (write that if meant)"
         ) from exc
-    minimum = _IPV4_MIN_PREFIX if network.version == 4 else _IPV6_MIN_PREFIX
+    minimum = MIN_PREFIX_V4 if network.version == 4 else MIN_PREFIX_V6
+    reason = special_purpose(network, partial=network.prefixlen >= minimum)
+    if reason is not None:
+        raise UnsafeRangeError(
+            f"source {network} is {reason}; no carrier sends from it, so byoc does not open it"
+        )
     if network.prefixlen < minimum:
         raise UnsafeRangeError(
             f"source {network} is wider than /{minimum} ({network.num_addresses:,} addresses); "
-            "no carrier publishes a range that wide"
-        )
-    special = (
-        network.is_multicast or network.is_loopback or network.is_unspecified
-    ) or network.is_link_local
-    if special:
-        raise UnsafeRangeError(
-            f"source {network} is a special-purpose network (multicast, loopback, link-local or "
-            "unspecified), not a carrier range"
+            f"no carrier publishes a range that wide (the widest in the carrier data is /18)"
         )
     return network
+
+
+def special_purpose(network: Network, *, partial: bool = True) -> str | None:
+    """Why `network` is not a public carrier address (None when it is globally routable).
+
+    The IANA special-purpose blocks name the reason; the `ipaddress` properties of the network's
+    first and last address catch the rest. With `partial`, a network that only overlaps a block
+    is refused too (a wider network is refused for its width instead).
+    """
+    if any(_inside(network, doc) for doc in _DOCUMENTATION):
+        return None
+    for block, why in _SPECIAL_BLOCKS:
+        if _inside(network, block):
+            return why if network == block else f"inside {block}, {why}"
+    if not partial:
+        return None
+    for block, why in _SPECIAL_BLOCKS:
+        if block.version == network.version and network.overlaps(block):
+            return f"overlapping {block}, {why}"
+    ends = (network.network_address, network.broadcast_address)
+    for label, test in _PROPERTY_TESTS:
+        if any(test(address) for address in ends):
+            return label
+    return None
+
+
+def _inside(inner: Network, outer: Network) -> bool:
+    return inner.version == outer.version and _subnet(inner, outer)
+
+
+def _not_global(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+    return not address.is_global
+
+
+_DOCUMENTATION: tuple[Network, ...] = tuple(
+    ipaddress.ip_network(n)
+    for n in ("192.0.2.0/24", "198.51.100.0/24", "203.0.113.0/24", "2001:db8::/32")
+)
+_SPECIAL_BLOCKS: tuple[tuple[Network, str], ...] = tuple(
+    (ipaddress.ip_network(block), why)
+    for block, why in (
+        ("0.0.0.0/8", "'this network' (RFC 791), never a source on the internet"),
+        ("10.0.0.0/8", "a private network (RFC 1918)"),
+        ("100.64.0.0/10", "shared address space for carrier-grade NAT (RFC 6598)"),
+        ("127.0.0.0/8", "loopback"),
+        ("169.254.0.0/16", "link-local"),
+        ("172.16.0.0/12", "a private network (RFC 1918)"),
+        ("192.0.0.0/24", "reserved for IETF protocol assignments (RFC 6890)"),
+        ("192.168.0.0/16", "a private network (RFC 1918)"),
+        ("198.18.0.0/15", "reserved for benchmarking (RFC 2544)"),
+        ("224.0.0.0/4", "multicast"),
+        ("240.0.0.0/4", "reserved (RFC 1112)"),
+        ("::/127", "the unspecified or loopback address"),
+        ("::ffff:0:0/96", "IPv4-mapped IPv6 (RFC 4291), which stands for IPv4 addresses"),
+        ("64:ff9b::/96", "the NAT64 prefix (RFC 6052), which stands for IPv4 addresses"),
+        ("2001::/32", "Teredo (RFC 4380), which embeds IPv4 addresses"),
+        ("2002::/16", "6to4 (RFC 3056), which embeds IPv4 addresses"),
+        ("fc00::/7", "a unique local (private) network (RFC 4193)"),
+        ("fe80::/10", "link-local"),
+        ("ff00::/8", "multicast"),
+    )
+)
+_PROPERTY_TESTS: tuple[tuple[str, Any], ...] = (
+    ("multicast", lambda a: a.is_multicast),
+    ("loopback", lambda a: a.is_loopback),
+    ("link-local", lambda a: a.is_link_local),
+    ("unspecified", lambda a: a.is_unspecified),
+    ("reserved", lambda a: a.is_reserved),
+    ("a private network", lambda a: a.is_private),
+    ("not globally routable (IANA special-purpose registry)", _not_global),
+)
 
 
 def _network_field(value: str) -> str:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import ipaddress
+import re
 from collections.abc import Sequence
+from importlib import resources
 from typing import Any
 
 import pytest
@@ -61,6 +63,52 @@ DANGEROUS_SOURCES = [
     "127.0.0.1",
     "",
 ]
+
+# Every kind of source no carrier publishes, and the words the refusal must use.
+REFUSED_KINDS = [
+    ("10.0.0.0/8", "private network (RFC 1918)"),
+    ("172.16.0.0/12", "private network (RFC 1918)"),
+    ("192.168.0.0/16", "private network (RFC 1918)"),
+    ("192.168.10.0/24", "inside 192.168.0.0/16"),
+    ("100.64.0.0/10", "shared address space"),
+    ("100.100.0.0/16", "shared address space"),
+    ("240.0.0.0/4", "reserved"),
+    ("198.18.0.0/15", "benchmarking"),
+    ("127.0.0.0/8", "loopback"),
+    ("::1/128", "loopback"),
+    ("169.254.0.0/16", "link-local"),
+    ("fe80::/64", "link-local"),
+    ("224.0.0.0/4", "multicast"),
+    ("ff02::/16", "multicast"),
+    ("fd00::/48", "unique local"),
+    ("::ffff:0:0/96", "IPv4-mapped IPv6"),
+    ("::ffff:54.172.60.0/126", "IPv4-mapped IPv6"),
+    ("64:ff9b::/96", "NAT64"),
+    ("11.0.0.0/8", "wider than /16"),
+    ("54.0.0.0/15", "wider than /16"),
+    ("2600::/32", "wider than /48"),
+    ("0.0.0.0/0", "wider than /16"),
+    ("::/0", "wider than /48"),
+]
+
+
+@pytest.mark.parametrize(("source", "reason"), REFUSED_KINDS)
+def test_source_no_carrier_publishes_is_refused_with_its_reason(source: str, reason: str) -> None:
+    with pytest.raises(UnsafeRangeError, match=re.escape(reason)):
+        parse_source_cidr(source)
+    with pytest.raises(UnsafeRangeError, match=re.escape(reason)):
+        ranges(extra=[source])
+    with pytest.raises(UnsafeRangeError, match=re.escape(reason)):
+        ranges(genesys_signaling={"us-east-1": [source]})
+
+
+@pytest.mark.parametrize(("source", "reason"), REFUSED_KINDS[:6])
+def test_source_no_carrier_publishes_is_refused_in_the_data_file(source: str, reason: str) -> None:
+    text = resources.files("byoc").joinpath("data/carrier_ranges.yaml").read_text("utf-8")
+    forged = text.replace("[54.172.60.0/30]", f"[{source}]", 1)
+
+    with pytest.raises(CarrierDataError, match=re.escape(reason)):
+        load_carrier_data(forged)
 
 
 def data() -> CarrierData:
@@ -221,14 +269,15 @@ def test_unsafe_message_names_the_cidr_and_its_origin() -> None:
 
     message = str(caught.value)
     assert "'54.172.60.1/30' has host bits set; the network is 54.172.60.0/30" in message
-    assert "0.0.0.0/0 is wider than /8" in message
+    assert "0.0.0.0/0 is wider than /16" in message
     assert "BYOC_NSG_EXTRA_CIDRS" in message
 
 
 def test_bare_address_and_smallest_allowed_prefix_are_accepted() -> None:
     assert str(parse_source_cidr("198.51.100.7")) == "198.51.100.7/32"
-    assert str(parse_source_cidr("10.0.0.0/8")) == "10.0.0.0/8"
-    assert str(parse_source_cidr("2001:db8::/32")) == "2001:db8::/32"
+    assert str(parse_source_cidr("54.0.0.0/16")) == "54.0.0.0/16"
+    assert str(parse_source_cidr("2600:1f18::/48")) == "2600:1f18::/48"
+    assert str(parse_source_cidr("2001:db8::/48")) == "2001:db8::/48"  # documentation: never sent
 
 
 def test_destination_port_range_wider_than_limit_is_refused() -> None:
