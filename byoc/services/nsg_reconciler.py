@@ -18,6 +18,8 @@ from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from byoc.domain.carriers import (
+    NSG_MAX_PREFIXES,
+    NSG_MAX_RULES,
     CarrierData,
     CarrierRange,
     NsgRuleSpec,
@@ -208,7 +210,7 @@ class NsgDesired:
             max_port_span=self.max_port_span,
             destination_address_prefix=self.destination,
             foreign_rule_count=len(foreign),
-            foreign_source_prefix_count=sum(len(r.source_address_prefixes) for r in foreign),
+            foreign_source_prefix_count=sum(_usage(r)[1] for r in foreign),
         )
         return [NsgRule.from_spec(spec) for spec in specs]
 
@@ -294,9 +296,18 @@ class NsgReconciler:
             if name not in wanted_names
         ]
         notes = _notes(actual, desired, late)
+        changes = [*now, *narrowing, *removals, *after_removals]
+        if not _within_limits(actual, changes):
+            changes = _removals_first(changes)
+            notes.append(
+                f"the NSG would pass Azure's limit of {NSG_MAX_RULES} rules or {NSG_MAX_PREFIXES} "
+                "source or destination prefixes if byoc added before it removed: removals and "
+                "narrowing updates are written first (traffic they stop is cut off until the "
+                "additions follow in the same sync)"
+            )
         return Plan(
             target=self.target,
-            changes=(*now, *narrowing, *removals, *after_removals),
+            changes=tuple(changes),
             conflicts=tuple(_conflicts(actual.foreign, wanted)),
             notes=tuple(notes),
         )
@@ -427,6 +438,52 @@ def _with_stable_priorities(
                 f"{len(foreign_any & set(range(low, high + 1)))} foreign rules; widen the band"
             )
     return [replace(r, priority=assigned[r.name]) for r in wanted], late
+
+
+def _usage(rule: NsgRule | None) -> tuple[int, int, int]:
+    """What one rule counts against the NSG limits: (rules, source prefixes, destination prefixes).
+
+    Only IP addresses and ranges count as prefixes, not `*` or service tags (sandbox/README-azure.md).
+    """
+    if rule is None:
+        return (0, 0, 0)
+    return (
+        1,
+        sum(1 for p in rule.source_address_prefixes if _network(p) is not None),
+        sum(1 for p in rule.destination_address_prefixes if _network(p) is not None),
+    )
+
+
+def _change_usage(change: Change) -> tuple[int, int, int]:
+    before = _usage(NsgRule.from_fields(change.before) if change.before else None)
+    after = _usage(NsgRule.from_fields(change.after) if change.after else None)
+    return (after[0] - before[0], after[1] - before[1], after[2] - before[2])
+
+
+def _within_limits(actual: NsgState, changes: Iterable[Change]) -> bool:
+    """True when the NSG stays within Azure's limits after every write of `changes`, in order."""
+    rules, sources, destinations = 0, 0, 0
+    for rule in (*actual.owned.values(), *actual.foreign):
+        one = _usage(rule)
+        rules, sources, destinations = rules + one[0], sources + one[1], destinations + one[2]
+    for change in changes:
+        delta = _change_usage(change)
+        rules, sources, destinations = rules + delta[0], sources + delta[1], destinations + delta[2]
+        if rules > NSG_MAX_RULES or max(sources, destinations) > NSG_MAX_PREFIXES:
+            return False
+    return True
+
+
+def _removals_first(changes: list[Change]) -> list[Change]:
+    """The order that never passes a limit the end state keeps: removals, then updates from the
+    one that frees most prefixes to the one that takes most, then additions."""
+    removals = [c for c in changes if c.action is Action.REMOVE]
+    updates = sorted(
+        (c for c in changes if c.action is Action.UPDATE),
+        key=lambda c: (max(_change_usage(c)[1:]), sum(_change_usage(c)[1:])),
+    )
+    additions = [c for c in changes if c.action is Action.ADD]
+    return [*removals, *updates, *additions]
 
 
 def _only_widens(before: NsgRule, after: NsgRule) -> bool:

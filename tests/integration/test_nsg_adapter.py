@@ -452,3 +452,127 @@ def test_the_resource_id_parts_and_token_scope_come_from_settings() -> None:
 def test_a_plain_http_arm_endpoint_is_refused() -> None:
     with pytest.raises(NsgConfigurationError, match="https://"):
         AzureNsg(NSG_ID, StaticTokenCredential(TOKEN), arm_endpoint="http://127.0.0.1:1")
+
+
+# --- at Azure's limits ---------------------------------------------------------------------------
+
+TCP_ONLY = {"sip_ports": {"udp": 0, "tcp": 5060, "tls": 5061}}
+UDP_ONLY = {"sip_ports": {"udp": 5060, "tcp": 0, "tls": 0}}
+
+
+def sbc_with(arm: Arm, extra: dict[str, Any]) -> list[dict[str, Any]]:
+    base = make_settings(arm).sbcs[0].model_dump()
+    return [{**base, **extra}]
+
+
+def filler(count: int, prefixes_each: int) -> list[dict[str, Any]]:
+    """Foreign rules on a port the SBC does not serve, `prefixes_each` source addresses each."""
+    rules = []
+    for n in range(count):
+        sources = [f"198.51.{100 + (n * prefixes_each + i) // 256 % 2}.{(n * prefixes_each + i) % 256}"
+                   for i in range(prefixes_each)]
+        rules.append({
+            "name": f"corp-filler-{n:04d}",
+            "properties": {
+                "protocol": "Tcp", "sourceAddressPrefixes": sources, "sourcePortRange": "*",
+                "destinationAddressPrefix": "*", "destinationPortRange": "8443",
+                "access": "Allow", "priority": 1200 + n, "direction": "Inbound",
+            },
+        })
+    return rules
+
+
+@pytest.fixture
+def full_nsg(served: Arm) -> Iterator[Any]:
+    """Reseeds the emulator with extra foreign rules; the original seed is restored after."""
+    original = served.emulator.seed
+
+    def fill(rules: list[dict[str, Any]]) -> None:
+        seed = copy.deepcopy(SEED)
+        seed["network_security_groups"][0]["security_rules"].extend(rules)
+        served.emulator.seed = seed
+        with served.emulator.lock:
+            served.emulator.reset()
+        served.emulator.log.clear()
+
+    try:
+        yield fill
+    finally:
+        served.emulator.seed = original
+        with served.emulator.lock:
+            served.emulator.reset()
+
+
+def source_prefixes(arm: Arm) -> int:
+    """Source addresses and ranges in the NSG, as Azure counts them against its 4,000 limit."""
+    total = 0
+    for rule in arm.rules().values():
+        props = rule["properties"]
+        total += len(props.get("sourceAddressPrefixes") or [])
+        single = props.get("sourceAddressPrefix")
+        total += 1 if single and single[0].isdigit() else 0
+    return total
+
+
+def byoc_rules(arm: Arm) -> dict[str, dict[str, Any]]:
+    return {n: r for n, r in arm.rules().items() if n.startswith("byoc-")}
+
+
+def test_an_nsg_at_exactly_1000_rules_converges_when_a_byoc_rule_is_replaced(
+    arm: Arm, full_nsg: Any
+) -> None:
+    full_nsg(filler(1000 - len(FOREIGN) - 2, 1))
+    assert sync(arm, sbcs=sbc_with(arm, TCP_ONLY)).converged
+    assert len(arm.rules()) == 1000
+    assert set(byoc_rules(arm)) == {"byoc-media-udp-1", "byoc-signaling-tcp-1"}
+
+    outcome = sync(arm, sbcs=sbc_with(arm, UDP_ONLY))
+
+    assert outcome.converged
+    assert [(c.action.value, c.key) for c in outcome.plan.changes] == [
+        ("remove", "byoc-signaling-tcp-1"),
+        ("add", "byoc-signaling-udp-1"),
+    ]
+    assert any("limit of 1000 rules" in note for note in outcome.plan.notes)
+    assert len(arm.rules()) == 1000
+    assert set(byoc_rules(arm)) == {"byoc-media-udp-1", "byoc-signaling-udp-1"}
+    refused = [e for e in arm.emulator.log.entries() if e.status == 400]
+    assert refused == []
+
+
+def test_an_nsg_at_exactly_4000_source_prefixes_converges_when_a_byoc_rule_is_replaced(
+    arm: Arm, full_nsg: Any
+) -> None:
+    sync(arm, sbcs=sbc_with(arm, TCP_ONLY))
+    own = sum(len(r["properties"]["sourceAddressPrefixes"]) for r in byoc_rules(arm).values())
+    seeded = 1  # corp-admin-https
+    free = 4000 - own - seeded
+    fill = filler(free // 10 + 1, 10)
+    last = fill[-1]["properties"]
+    last["sourceAddressPrefixes"] = last["sourceAddressPrefixes"][: free % 10 or 10]
+    full_nsg(fill)
+    assert sync(arm, sbcs=sbc_with(arm, TCP_ONLY)).converged
+    assert source_prefixes(arm) == 4000
+
+    outcome = sync(arm, sbcs=sbc_with(arm, UDP_ONLY))
+
+    assert outcome.converged
+    assert [c.action.value for c in outcome.plan.changes] == ["remove", "add"]
+    assert set(byoc_rules(arm)) == {"byoc-media-udp-1", "byoc-signaling-udp-1"}
+    assert source_prefixes(arm) == 4000
+    assert [e for e in arm.emulator.log.entries() if e.status == 400] == []
+
+
+def test_the_emulator_refuses_the_1001st_rule_and_the_4001st_prefix(arm: Arm, full_nsg: Any) -> None:
+    """The limits the two tests above work at are enforced (Azure networking limits page)."""
+    full_nsg(filler(1000 - len(FOREIGN), 1))
+    delays: list[float] = []
+    with pytest.raises(NsgRequestRefused, match="SecurityRuleCountLimitReached"):
+        adapter(arm, delays).put_rule("byoc-x", RULE, etag=None)
+
+    fill = filler(400, 10)
+    fill[-1]["properties"]["sourceAddressPrefixes"].pop()
+    full_nsg(fill)  # 3,999 plus corp-admin-https: 4,000
+    assert source_prefixes(arm) == 4000
+    with pytest.raises(NsgRequestRefused, match="AddressesOrPortsPerSecurityGroupLimitReached"):
+        adapter(arm, delays).put_rule("byoc-x", RULE, etag=None)
