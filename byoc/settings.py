@@ -84,6 +84,9 @@ class SbcSettings(BaseModel):
     management_url: str = Field(description="REST API base, e.g. https://10.0.1.4 (no /api/v1).")
     fqdn: str = Field(description="Public FQDN the carriers use; must be covered by the TLS cert.")
     tls_context: int = Field(default=0, ge=0, description="TLS context index serving SIP TLS.")
+    certificate_name: str | None = Field(
+        default=None, description="Key Vault certificate of this SBC (None: BYOC_CERTIFICATE_NAME)."
+    )
     dial_plan: str = Field(default="BYOC", max_length=32, description="Dial plan byoc manages.")
     sip_ports: SipPorts = SipPorts()
     rtp_ports: PortRange = PortRange(low=6000, high=49999)
@@ -230,6 +233,8 @@ class Settings(BaseSettings):
     cert_trust_bundle: str | None = Field(
         default=None, description="PEM roots the certificate chain must reach; None: certifi."
     )
+    cert_allow_ec: bool = False
+    sbc_trusted_roots: str | None = None
 
     # Health and runtime
     sip_timer_scale: float = Field(default=1.0, gt=0, le=10)
@@ -422,9 +427,10 @@ _DESCRIPTIONS: dict[str, str] = {
     f"at most {FUNCTION_TIMEOUT_S:g} (host.json functionTimeout).",
     "genesys_read_timeout_s": "Timeout of waiting for a Genesys API answer, seconds; "
     f"at most {FUNCTION_TIMEOUT_S:g} (host.json functionTimeout).",
-    "sbcs": "JSON list of SBCs: name, management_url, fqdn, tls_context, dial_plan, sip_ports, "
-    "rtp_ports, probe_host, nsg_resource_id, nsg_destination, twilio_priority, twilio_weight, "
-    "twilio_edges, genesys_regions.",
+    "sbcs": "JSON list of SBCs: name, management_url, fqdn, tls_context, certificate_name (its own "
+    "Key Vault certificate; default BYOC_CERTIFICATE_NAME), dial_plan, sip_ports, rtp_ports, "
+    "probe_host, nsg_resource_id, nsg_destination, twilio_priority, twilio_weight, twilio_edges, "
+    "genesys_regions.",
     "sbc_username": "AudioCodes REST API user.",
     "sbc_password": "Local runs only: the AudioCodes REST API password itself.",
     "sbc_password_secret_name": "Key Vault secret holding the AudioCodes REST API password.",
@@ -454,6 +460,10 @@ _DESCRIPTIONS: dict[str, str] = {
     "nsg_extra_cidrs": "Extra carrier CIDRs to allow (comma-separated or JSON list).",
     "nsg_exclude_cidrs": "Published CIDRs to leave out (comma-separated or JSON list).",
     "cert_min_days_left": "A certificate with fewer days left is not uploaded.",
+    "cert_allow_ec": "Accept EC P-256/P-384 SBC certificates. Genesys BYOC Cloud accepts RSA only: "
+    "set it only where no Genesys leg uses TLS.",
+    "sbc_trusted_roots": "PEM file of the CA roots byoc adds to (and keeps in) each SBC's "
+    "trusted-root store, e.g. those Twilio and Genesys chain to; nothing else is added.",
     "sip_timer_scale": "Scale of the SIP T1/T2 timers for OPTIONS probes (1 = RFC 3261).",
     "health_probe_timeout_s": "Timeout of one health probe, seconds; "
     f"at most {FUNCTION_TIMEOUT_S:g} (host.json functionTimeout).",

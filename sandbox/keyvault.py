@@ -34,13 +34,12 @@ from typing import TYPE_CHECKING, Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from sandbox.core import Emulator, json_error, parse_json_body
-from sandbox.pki import IssuedCertificate
+from sandbox.pki import KEY_TYPES, IssuedCertificate, new_leaf_key
 
 if TYPE_CHECKING:
     from sandbox.pki import SandboxPki
@@ -728,17 +727,36 @@ class KeyVaultEmulator(Emulator):
                 dns_names = ["unrelated-host.example.org"]
             days = int(spec.get("days", 365))
             now = dt.datetime.now(dt.UTC)
-            if spec.get("expired"):
+            key_type = str(spec.get("key_type", "rsa-2048"))
+            if key_type not in KEY_TYPES:
+                return JSONResponse({"error": f"key_type must be one of {list(KEY_TYPES)}"},
+                                    status_code=400)
+            issuer = str(spec.get("issuer", "sandbox-ca"))
+            if issuer not in ("sandbox-ca", "private-root", "non-ca"):
+                return JSONResponse(
+                    {"error": "issuer must be sandbox-ca, private-root or non-ca"}, status_code=400
+                )
+            if issuer != "sandbox-ca":
+                issued = self.pki.issue_elsewhere(dns_names, under=issuer, days=days,
+                                                  key_type=key_type)
+            elif spec.get("expired"):
                 issued = self.pki.issue(
                     dns_names,
                     not_before=now - dt.timedelta(days=days + 1),
                     not_after=now - dt.timedelta(days=1),
+                    key_type=key_type,
                 )
             else:
-                issued = self.pki.issue(dns_names, days=days)
+                extra: tuple[tuple[x509.ExtensionType, bool], ...] = ()
+                if spec.get("critical_extension"):
+                    extra = ((x509.UnrecognizedExtension(
+                        x509.ObjectIdentifier(str(spec["critical_extension"])), b"\x05\x00"),
+                        True),)
+                issued = self.pki.issue(dns_names, days=days, key_type=key_type,
+                                        server_auth=not spec.get("no_server_auth"), extra=extra)
             if spec.get("key_mismatch"):
                 issued = IssuedCertificate(
-                    key=ec.generate_private_key(ec.SECP256R1()), cert=issued.cert, chain=issued.chain
+                    key=new_leaf_key(key_type), cert=issued.cert, chain=issued.chain
                 )
             if secret is None:
                 content_type = str(spec.get("content_type", PKCS12))

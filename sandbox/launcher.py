@@ -78,7 +78,8 @@ def issue_seed_certificates(
     for name, cert in (spec or {}).items():
         versions = cert.get("versions") or [{}]
         issued[name] = [
-            pki.issue(list(v.get("dns_names", cert["dns_names"])), days=int(v.get("days", 90)))
+            pki.issue(list(v.get("dns_names", cert["dns_names"])), days=int(v.get("days", 90)),
+                      key_type=str(v.get("key_type", cert.get("key_type", "rsa-2048"))))
             for v in versions
         ]
     return issued

@@ -1,7 +1,8 @@
 """Test certificates made on the fly: root and intermediate CAs, SBC leaves, Key Vault bundles.
 
-Import it from tests as `from certfactory import ...`. Keys default to EC P-256, which takes
-microseconds; ask for RSA only when the test is about RSA. Validity windows default to the real
+Import it from tests as `from certfactory import ...`. CA keys default to EC P-256 (microseconds);
+leaves default to RSA-2048, what Genesys BYOC Cloud requires, drawn from a pool of keys made once per
+process (distinct within any 32 consecutive leaves) so tests stay fast. Validity windows default to the real
 clock (CAs: 30 days back to 10 years ahead; leaves: 1 day back to 90 days ahead), so the
 certificates also work in live TLS handshakes.
 """
@@ -31,10 +32,24 @@ _CURVES: dict[int, ec.EllipticCurve] = {
 }
 
 
+_RSA_POOL: list[rsa.RSAPrivateKey] = []
+_RSA_POOL_SIZE = 32
+_rsa_drawn = 0
+
+
 def new_private_key(key_type: KeyKind = "ec", key_size: int = 256) -> PrivateKey:
-    """A fresh key: EC (`key_size` 256, 384 or 521), RSA of `key_size` bits, Ed25519."""
+    """A key: EC (`key_size` 256, 384 or 521), RSA of `key_size` bits, Ed25519.
+
+    RSA-2048 keys come from the pool (a new one until it holds 32, then round robin)."""
+    global _rsa_drawn
     if key_type == "ec":
         return ec.generate_private_key(_CURVES[key_size])
+    if key_type == "rsa" and key_size == 2048:
+        if len(_RSA_POOL) < _RSA_POOL_SIZE:
+            _RSA_POOL.append(rsa.generate_private_key(public_exponent=65537, key_size=2048))
+            return _RSA_POOL[-1]
+        _rsa_drawn += 1
+        return _RSA_POOL[_rsa_drawn % _RSA_POOL_SIZE]
     if key_type == "rsa":
         return rsa.generate_private_key(public_exponent=65537, key_size=key_size)
     return ed25519.Ed25519PrivateKey.generate()
@@ -120,15 +135,20 @@ def make_leaf(
     *,
     sans: Sequence[str] = ("sbc1.example.com",),
     common_name: str | None = None,
-    key_type: KeyKind = "ec",
-    key_size: int = 256,
+    key_type: KeyKind = "rsa",
+    key_size: int = 2048,
     key: PrivateKey | None = None,
     not_before: datetime | None = None,
     not_after: datetime | None = None,
+    usages: Sequence[x509.ObjectIdentifier] | None = (
+        ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH,
+    ),
+    extra: Sequence[tuple[x509.ExtensionType, bool]] = (),
 ) -> IssuedCertificate:
     """A TLS server certificate signed by `issuer`, or self-signed when `issuer` is None.
 
-    The CN defaults to the first SAN; `sans=()` leaves the SAN extension out.
+    The CN defaults to the first SAN; `sans=()` leaves the SAN extension out. `usages` is the
+    extended key usage (None leaves it out); `extra` adds (extension, critical) pairs.
     """
     own_key = key if key is not None else new_private_key(key_type, key_size)
     cn = common_name if common_name is not None else (sans[0] if sans else "sbc.example.com")
@@ -143,14 +163,16 @@ def make_leaf(
         ca=False,
         sans=tuple(sans),
         own_key=own_key,
+        usages=usages,
+        extra=extra,
     )
 
 
 def make_pki(
     *,
     sans: Sequence[str] = ("sbc1.example.com",),
-    key_type: KeyKind = "ec",
-    key_size: int = 256,
+    key_type: KeyKind = "rsa",
+    key_size: int = 2048,
     not_before: datetime | None = None,
     not_after: datetime | None = None,
 ) -> Pki:
@@ -246,6 +268,8 @@ def _issue(
     ca: bool,
     sans: tuple[str, ...],
     own_key: PrivateKey,
+    usages: Sequence[x509.ObjectIdentifier] | None = (),
+    extra: Sequence[tuple[x509.ExtensionType, bool]] = (),
 ) -> IssuedCertificate:
     issuer_name = signer.subject if signer is not None else subject
     builder = (
@@ -279,16 +303,14 @@ def _issue(
             critical=True,
         )
     else:
-        builder = builder.add_extension(
-            x509.ExtendedKeyUsage(
-                [ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH]
-            ),
-            critical=False,
-        )
+        if usages is not None:
+            builder = builder.add_extension(x509.ExtendedKeyUsage(list(usages)), critical=False)
         if sans:
             builder = builder.add_extension(
                 x509.SubjectAlternativeName([x509.DNSName(name) for name in sans]),
                 critical=False,
             )
+    for extension, critical in extra:
+        builder = builder.add_extension(extension, critical=critical)
     algorithm = None if isinstance(signing_key, ed25519.Ed25519PrivateKey) else hashes.SHA256()
     return IssuedCertificate(certificate=builder.sign(signing_key, algorithm), key=own_key)

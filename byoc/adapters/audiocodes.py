@@ -694,10 +694,13 @@ class AudioCodesSbc:
     def _get_json(self, path: str) -> dict[str, Any]:
         return _json(self._request("GET", path), path)
 
-    def _upload(self, path: str, filename: str, text: str) -> dict[str, Any]:
-        """PUT a file as multipart part `file` (what every file endpoint of the API reads)."""
+    def _upload(self, path: str, filename: str, text: str, *, once: bool = False) -> dict[str, Any]:
+        """PUT a file as multipart part `file` (what every file endpoint of the API reads).
+
+        `once`: a single attempt, no retry on 409/5xx (the caller restores and retries the step).
+        """
         files = {"file": (filename, text.encode("utf-8"), "application/octet-stream")}
-        response = self._request("PUT", path, files=files, write=True)
+        response = self._request("PUT", path, files=files, write=True, once=once)
         try:
             return _json(response, path)
         except SbcRequestRefused:
@@ -712,10 +715,11 @@ class AudioCodesSbc:
         content: bytes | None = None,
         files: Mapping[str, Any] | None = None,
         write: bool = False,
+        once: bool = False,
     ) -> httpx.Response:
         import httpx
 
-        delays = self._retry.delays()
+        delays: Iterator[float] = iter(()) if once else self._retry.delays()
         where = f"SBC {self.name}: {method} {API_PREFIX}{path}"
         while True:
             try:
@@ -747,8 +751,8 @@ class AudioCodesSbc:
                 delay = next(delays, None)
                 if delay is None:
                     raise SbcBusy(
-                        f"{where}: still {response.status_code} after {self._retry.attempts} "
-                        f"attempts ({_description(response)})"
+                        f"{where}: {'' if once else 'still '}{response.status_code} after "
+                        f"{1 if once else self._retry.attempts} attempt(s) ({_description(response)})"
                         + ("; HA sync in progress? retry later" if response.status_code == 409 else "")
                     )
                 self._sleep(self._retry_after(response, delay))

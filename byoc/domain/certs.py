@@ -26,7 +26,14 @@ from cryptography.hazmat.primitives.asymmetric.types import (
     PublicKeyTypes,
 )
 from cryptography.hazmat.primitives.serialization import pkcs12
-from cryptography.x509.oid import NameOID
+from cryptography.x509.oid import ExtendedKeyUsageOID, ExtensionOID, NameOID
+from cryptography.x509.verification import (
+    Criticality,
+    ExtensionPolicy,
+    PolicyBuilder,
+    Store,
+    VerificationError,
+)
 
 PKCS12_CONTENT_TYPE = "application/x-pkcs12"
 PEM_CONTENT_TYPE = "application/x-pem-file"
@@ -48,8 +55,24 @@ class KeyType(StrEnum):
     EC_P384 = "EC-P384"
 
 
-DEFAULT_ALLOWED_KEY_TYPES: frozenset[str] = frozenset(KeyType)
-"""Key types an SBC TLS context accepts unless settings narrow them (vendor support unverified)."""
+RSA_KEY_TYPES: frozenset[str] = frozenset({KeyType.RSA_2048, KeyType.RSA_3072, KeyType.RSA_4096})
+EC_KEY_TYPES: frozenset[str] = frozenset({KeyType.EC_P256, KeyType.EC_P384})
+
+DEFAULT_ALLOWED_KEY_TYPES: frozenset[str] = RSA_KEY_TYPES
+"""RSA of 2048 bits or more: Genesys BYOC Cloud negotiates only RSA-authenticated suites."""
+
+GENESYS_TLS_SOURCE = (
+    "Genesys 'TLS trunk transport protocol specification' (https://help.mypurecloud.com/?p=197875)"
+)
+GENESYS_KEY_REQUIREMENT = (
+    f"Genesys BYOC Cloud speaks TLS 1.2 with RSA-authenticated cipher suites only ({GENESYS_TLS_SOURCE}),"
+    " so it cannot complete a handshake with an SBC serving this key"
+)
+
+
+def allowed_key_types(*, allow_ec: bool) -> frozenset[str]:
+    """The key types rotation accepts: RSA ≥ 2048, plus EC P-256/P-384 when `allow_ec`."""
+    return RSA_KEY_TYPES | EC_KEY_TYPES if allow_ec else RSA_KEY_TYPES
 
 
 # --- errors -------------------------------------------------------------------------------------
@@ -101,7 +124,27 @@ class ChainIncomplete(CertificateInvalid):
 
 
 class UnsupportedKey(CertificateInvalid):
-    """The leaf's key algorithm or size is not one the SBC accepts."""
+    """The leaf's key algorithm or size is not one the SBC's TLS peers accept."""
+
+
+class UntrustedRoot(ChainIncomplete):
+    """The chain ends at a root that is not among the trusted (publicly trusted) roots."""
+
+
+class NoServerAuth(CertificateInvalid):
+    """The leaf's extended key usage does not include TLS server authentication."""
+
+
+class UnknownCriticalExtension(CertificateInvalid):
+    """A certificate on the path carries a critical extension a TLS client does not know."""
+
+
+class IssuerNotCa(CertificateInvalid):
+    """A certificate on the path was issued by a certificate that is not a CA."""
+
+
+class ChainRejected(CertificateInvalid):
+    """The path validator refused the chain for another reason (its message says which)."""
 
 
 # --- the bundle ---------------------------------------------------------------------------------
@@ -442,8 +485,10 @@ def validate_bundle(
 ) -> None:
     """Raise the first `CertificateInvalid` that makes the bundle unfit for the SBC serving `fqdn`.
 
-    Checks, in order: key matches leaf, key type, validity dates and days left, SAN covers `fqdn`,
-    chain reaches a trusted root (names and signatures; intermediates must be valid at `now`).
+    Checks, in order: key matches leaf, key type (RSA ≥ 2048 unless `allowed_key_types` says
+    otherwise), validity dates and days left, SAN covers `fqdn`, then the path to a trusted root
+    as `cryptography.x509.verification` validates it for `fqdn` (serverAuth EKU, critical
+    extensions, CA issuers, validity, name), with a diagnosis naming the problem.
     """
     problems = find_certificate_problems(
         bundle,
@@ -486,14 +531,8 @@ def find_certificate_problems(
         )
 
     key_type = key_type_name(leaf.public_key())
-    if key_type not in allowed_key_types:
-        problems.append(
-            UnsupportedKey(
-                label,
-                f"has a {key_type} key; the SBC accepts {', '.join(sorted(allowed_key_types))}; "
-                "reissue it with one of those",
-            )
-        )
+    if not _key_allowed(leaf.public_key(), key_type, allowed_key_types):
+        problems.append(UnsupportedKey(label, _key_problem(key_type, allowed_key_types)))
 
     date_problem = _validity_problem(leaf, now, label)
     if date_problem is not None:
@@ -514,8 +553,30 @@ def find_certificate_problems(
     if san_problem is not None:
         problems.append(san_problem)
 
-    problems.extend(_chain_problems(bundle, now, trusted_roots, label))
+    problems.extend(_chain_problems(bundle, fqdn if san_problem is None else None, now,
+                                    trusted_roots, label))
     return problems
+
+
+def verified_path(
+    bundle: CertificateBundle,
+    *,
+    fqdn: str,
+    now: datetime,
+    trusted_roots: Sequence[x509.Certificate],
+) -> tuple[x509.Certificate, ...]:
+    """The path the validator builds for `fqdn`: leaf, intermediates, trusted root.
+
+    Raises `VerificationError` when there is none (`find_certificate_problems` says why).
+    """
+    verifier = (
+        PolicyBuilder()
+        .store(Store(list(trusted_roots)))
+        .time(now)
+        .extension_policies(ee_policy=_EE_POLICY, ca_policy=ExtensionPolicy.webpki_defaults_ca())
+        .build_server_verifier(x509.DNSName(fqdn))
+    )
+    return tuple(verifier.verify(bundle.leaf, list(bundle.chain)))
 
 
 def days_left(cert: x509.Certificate, now: datetime) -> int:
@@ -594,46 +655,161 @@ def _san_problem(leaf: x509.Certificate, fqdn: str, label: str) -> SanMismatch |
     )
 
 
+def _key_allowed(public_key: CertificatePublicKeyTypes, key_type: str, allowed: Collection[str]) -> bool:
+    if key_type in allowed:
+        return True
+    big_rsa = isinstance(public_key, rsa.RSAPublicKey) and public_key.key_size >= 2048
+    return big_rsa and KeyType.RSA_2048 in allowed
+
+
+def _key_problem(key_type: str, allowed: Collection[str]) -> str:
+    if key_type.startswith("EC-") and not set(allowed) & EC_KEY_TYPES:
+        return (
+            f"has a {key_type} key; {GENESYS_KEY_REQUIREMENT}. Reissue it with an RSA key of 2048 "
+            "bits or more (only where no Genesys leg uses TLS may BYOC_CERT_ALLOW_EC=true accept "
+            "EC P-256/P-384)"
+        )
+    return (
+        f"has a {key_type} key; the SBC's TLS peers accept {', '.join(sorted(allowed))} "
+        f"({GENESYS_TLS_SOURCE}); reissue it with one of those"
+    )
+
+
+def _require_server_auth(policy: object, cert: x509.Certificate, eku: x509.ExtendedKeyUsage) -> None:
+    if ExtendedKeyUsageOID.SERVER_AUTH not in eku:
+        raise ValueError("the extended key usage does not include serverAuth")
+
+
+# CA/Browser Forum Baseline Requirements 7.1.2.7.10: a publicly trusted TLS server certificate
+# carries an extended key usage with id-kp-serverAuth; RFC 5280 alone would accept none at all.
+_EE_POLICY = ExtensionPolicy.webpki_defaults_ee().require_present(
+    x509.ExtendedKeyUsage, Criticality.AGNOSTIC, _require_server_auth
+)
+
+_EKU_NAMES = {
+    ExtendedKeyUsageOID.CLIENT_AUTH: "clientAuth",
+    ExtendedKeyUsageOID.CODE_SIGNING: "codeSigning",
+    ExtendedKeyUsageOID.EMAIL_PROTECTION: "emailProtection",
+    ExtendedKeyUsageOID.TIME_STAMPING: "timeStamping",
+    ExtendedKeyUsageOID.OCSP_SIGNING: "OCSPSigning",
+}
+
+_KNOWN_EXTENSIONS = frozenset({
+    ExtensionOID.BASIC_CONSTRAINTS, ExtensionOID.KEY_USAGE, ExtensionOID.EXTENDED_KEY_USAGE,
+    ExtensionOID.SUBJECT_ALTERNATIVE_NAME, ExtensionOID.NAME_CONSTRAINTS,
+    ExtensionOID.POLICY_CONSTRAINTS, ExtensionOID.CERTIFICATE_POLICIES,
+    ExtensionOID.INHIBIT_ANY_POLICY, ExtensionOID.POLICY_MAPPINGS,
+    ExtensionOID.SUBJECT_KEY_IDENTIFIER, ExtensionOID.AUTHORITY_KEY_IDENTIFIER,
+    ExtensionOID.AUTHORITY_INFORMATION_ACCESS, ExtensionOID.CRL_DISTRIBUTION_POINTS,
+    ExtensionOID.PRECERT_SIGNED_CERTIFICATE_TIMESTAMPS,
+})
+
+
 def _chain_problems(
     bundle: CertificateBundle,
+    fqdn: str | None,
     now: datetime,
     trusted_roots: Sequence[x509.Certificate],
     label: str,
 ) -> list[CertificateInvalid]:
-    unused = list(bundle.chain)
-    path: list[x509.Certificate] = []
-    current = bundle.leaf
-    while not any(_is_issued_by(current, root) for root in trusted_roots):
-        issuer = next((cert for cert in unused if _is_issued_by(current, cert)), None)
-        if issuer is None:
-            return [ChainIncomplete(label, _missing_link(current, bundle, trusted_roots))]
-        unused.remove(issuer)
-        path.append(issuer)
-        current = issuer
+    """The validator's verdict on the path; our own diagnosis names the problem when it can.
 
-    problems: list[CertificateInvalid] = []
-    for intermediate in path:
+    The leaf's own dates and name are reported elsewhere, so the path is validated within the
+    leaf's validity and for a name the leaf covers (`fqdn` is None when it covers none).
+    """
+    if not trusted_roots:
+        return [ChainIncomplete(
+            label, "cannot be chained: no trusted roots are configured (BYOC_CERT_TRUST_BUNDLE)"
+        )]
+    leaf = bundle.leaf
+    at = min(max(now, leaf.not_valid_before_utc), leaf.not_valid_after_utc)
+    name = fqdn or _a_covered_name(leaf)
+    try:
+        verified_path(bundle, fqdn=name or "invalid.invalid", now=at, trusted_roots=trusted_roots)
+        return []
+    except VerificationError as exc:
+        verdict = str(exc)
+    diagnosis = _diagnose(bundle, now, trusted_roots, label)
+    if diagnosis is not None:
+        return [diagnosis]
+    if name is None or "subjectAltName" in verdict:
+        return []  # the SAN problem is already reported
+    return [ChainRejected(label, f"is refused by the path validator: {_short(verdict)}")]
+
+
+def _diagnose(
+    bundle: CertificateBundle,
+    now: datetime,
+    trusted_roots: Sequence[x509.Certificate],
+    label: str,
+) -> CertificateInvalid | None:
+    """Why a TLS client would refuse the path, in words a person can act on (None: unknown)."""
+    leaf = bundle.leaf
+    for cert in (leaf, *bundle.chain):
+        unknown = [e.oid for e in cert.extensions if e.critical and e.oid not in _KNOWN_EXTENSIONS]
+        if unknown:
+            names = ", ".join(oid.dotted_string for oid in unknown)
+            where = "" if cert is leaf else f"(at {certificate_label(cert)}) "
+            return UnknownCriticalExtension(
+                label,
+                f"{where}carries critical extension {names} that TLS clients do not know, so they "
+                "must reject it (RFC 5280 4.2); reissue it without that extension",
+            )
+    try:
+        eku = leaf.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
+    except x509.ExtensionNotFound:
+        return NoServerAuth(
+            label,
+            "has no extended key usage; a publicly trusted TLS server certificate carries "
+            "serverAuth (CA/Browser Forum Baseline Requirements 7.1.2.7.10); reissue it as a TLS "
+            "server certificate",
+        )
+    if ExtendedKeyUsageOID.SERVER_AUTH not in eku:
+        usages = ", ".join(_EKU_NAMES.get(oid, oid.dotted_string) for oid in eku) or "empty"
+        return NoServerAuth(
+            label,
+            f"is not for TLS servers: its extended key usage is {usages}, without serverAuth, so "
+            "Genesys and Twilio reject it; reissue it as a TLS server certificate",
+        )
+    unused = list(bundle.chain)
+    current = leaf
+    for _ in range(len(bundle.chain) + 1):
+        if any(_signed_by(current, root) for root in trusted_roots):
+            return None
+        issuer = next((cert for cert in unused if _signed_by(current, cert)), None)
+        if issuer is None:
+            return _missing_link(current, bundle, trusted_roots, label)
+        if not _is_ca(issuer):
+            return IssuerNotCa(
+                label,
+                f"{'' if current is leaf else f'(at {certificate_label(current)}) '}is issued by "
+                f"{certificate_label(issuer)}, which is not a CA (its basicConstraints do not say "
+                "cA), so TLS clients reject the chain; use a certificate issued by a CA",
+            )
         role = f"(intermediate above {label}) "
-        date_problem = _validity_problem(intermediate, now, certificate_label(intermediate), role)
+        date_problem = _validity_problem(issuer, now, certificate_label(issuer), role)
         if date_problem is not None:
-            problems.append(date_problem)
-    return problems
+            return date_problem
+        unused.remove(issuer)
+        current = issuer
+    return None
 
 
 def _missing_link(
     current: x509.Certificate,
     bundle: CertificateBundle,
     trusted_roots: Sequence[x509.Certificate],
-) -> str:
-    if not trusted_roots:
-        return "cannot be chained: no trusted roots are configured for the SBC's TLS peers"
+    label: str,
+) -> CertificateInvalid:
     where = "" if current is bundle.leaf else f"at {certificate_label(current)}: "
     roots = f"{len(trusted_roots)} trusted root{'' if len(trusted_roots) == 1 else 's'}"
     issuer = current.issuer.rfc4514_string()
     if current.issuer == current.subject:
-        return (
-            f"has an incomplete chain: {where}self-signed and not one of the {roots}; "
-            "use a certificate issued by a trusted CA"
+        return UntrustedRoot(
+            label,
+            f"has an untrusted chain: {where}self-signed and not one of the {roots} "
+            "(BYOC_CERT_TRUST_BUNDLE); Genesys and Twilio accept only certificates from a public "
+            "CA, so use a certificate issued by one",
         )
     same_name = [
         certificate_label(cert)
@@ -641,15 +817,47 @@ def _missing_link(
         if cert.subject == current.issuer
     ]
     if same_name:
-        return (
+        return ChainIncomplete(
+            label,
             f"has an incomplete chain: {where}issuer {issuer} is present as "
             f"{', '.join(same_name)} but its signature does not verify (wrong CA version?); "
-            "import the intermediate that actually issued it"
+            "import the intermediate that actually issued it",
         )
-    return (
+    return ChainIncomplete(
+        label,
         f"has an incomplete chain: {where}issuer {issuer} is neither in the bundle nor among the "
-        f"{roots}; merge the full chain into the Key Vault certificate"
+        f"{roots}; merge the full chain into the Key Vault certificate (a private CA is not "
+        "publicly trusted: Genesys and Twilio refuse it)",
     )
+
+
+def _a_covered_name(leaf: x509.Certificate) -> str | None:
+    for name in san_dns_names(leaf):
+        concrete = "a." + name[2:] if name.startswith("*.") else name
+        if "*" not in concrete and "." in concrete:
+            return concrete
+    return None
+
+
+def _short(text: str) -> str:
+    return text.split(" (encountered processing", 1)[0]
+
+
+def _is_ca(cert: x509.Certificate) -> bool:
+    try:
+        return cert.extensions.get_extension_for_class(x509.BasicConstraints).value.ca
+    except x509.ExtensionNotFound:
+        return False
+
+
+def _signed_by(cert: x509.Certificate, issuer: x509.Certificate) -> bool:
+    if cert.issuer != issuer.subject:
+        return False
+    try:
+        cert.verify_directly_issued_by(issuer)
+    except (ValueError, TypeError, InvalidSignature, UnsupportedAlgorithm):
+        return False
+    return True
 
 
 def _is_issued_by(cert: x509.Certificate, issuer: x509.Certificate) -> bool:

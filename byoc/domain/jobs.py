@@ -53,6 +53,8 @@ class RotateCertificate(_Job):
     sbc: str | None = Field(default=None, pattern=r"^[a-z][a-z0-9-]{0,30}$")
     force: bool = False
     certificate_version: str | None = Field(default=None, max_length=64)
+    certificate: str | None = Field(default=None, pattern=r"^[0-9A-Za-z-]{1,127}$")
+    """Only the SBCs using this Key Vault certificate (None: every SBC, each with its own)."""
 
 
 Job = Annotated[NumberEvent | SyncTarget | RotateCertificate, Field(discriminator="type")]

@@ -35,11 +35,13 @@ from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
 from cryptography import x509
+from cryptography.x509.verification import VerificationError
 
 from byoc.adapters.lock import LockBusy
 from byoc.domain.certs import (
     CertificateBundle,
     CertificateError,
+    allowed_key_types,
     certificate_label,
     days_left,
     expiry_warning_level,
@@ -47,6 +49,7 @@ from byoc.domain.certs import (
     fingerprint_sha256,
     parse_certificate_bundle,
     parse_pem_certificate,
+    verified_path,
 )
 from byoc.domain.jobs import RotateCertificate
 from byoc.ports import PresentedCertificate, TlsHandshakeFailed
@@ -67,6 +70,9 @@ if TYPE_CHECKING:
 log = logging.getLogger("byoc.certificates")
 
 HEALTH_NAMESPACE = "health"
+TRUST_NAMESPACE = "certificates"
+STEP_ATTEMPTS = 3
+STEP_RETRY_S = 2.0
 CERTIFICATE_TARGET = "certificate"
 MAX_VERSIONS_SEARCHED = 10
 BUSY_RETRY_DELAY_S = 30
@@ -80,6 +86,11 @@ def health_key(sbc: str) -> str:
     return f"certificate:{sbc}"
 
 
+def trust_record_key(sbc: str) -> str:
+    """The key (namespace `certificates`) of what byoc added to an SBC's trusted-root store."""
+    return f"trusted-roots:{sbc}"
+
+
 # --- errors -------------------------------------------------------------------------------------
 
 
@@ -88,7 +99,7 @@ class CertificateRotationError(Exception):
 
 
 class CertificateNotConfigured(CertificateRotationError):
-    """`BYOC_CERTIFICATE_NAME` is not set: there is nothing to rotate."""
+    """No certificate is configured for an SBC (`BYOC_CERTIFICATE_NAME` or its `certificate_name`)."""
 
 
 class UnknownSbc(CertificateRotationError, ValueError):
@@ -119,6 +130,9 @@ class RotationOutcome(StrEnum):
     """The rotation failed; the previous version was put back and verified."""
     ROLLBACK_FAILED = "rollback_failed"
     """The rotation failed and so did putting the previous version back: act now."""
+    OLD_CERTIFICATE_SERVED = "old_certificate_served"
+    """The rotation failed, putting the previous version back failed too, but a handshake shows
+    the SBC still serves the previous certificate: nothing is down, the context needs a look."""
     FAILED = "failed"
     """A step failed before the SBC's key or certificate was changed."""
     REFUSED = "refused"
@@ -132,6 +146,7 @@ class RotationOutcome(StrEnum):
 _FAILED_OUTCOMES = frozenset({
     RotationOutcome.ROLLED_BACK,
     RotationOutcome.ROLLBACK_FAILED,
+    RotationOutcome.OLD_CERTIFICATE_SERVED,
     RotationOutcome.FAILED,
     RotationOutcome.REFUSED,
     RotationOutcome.UNREACHABLE,
@@ -164,6 +179,7 @@ class ServedCertificate:
     handshake_reached: bool = True
     problems: list[str] = field(default_factory=list)
     unreachable: bool = False
+    trusted_roots: list[x509.Certificate] | None = None
 
     @property
     def leaf(self) -> x509.Certificate | None:
@@ -195,6 +211,9 @@ class SbcRotation:
     after: str | None = None
     rollback_version: str | None = None
     steps: list[str] = field(default_factory=list)
+    certificate: str | None = None
+    version: str | None = None
+    handshakes_refused_window_s: float | None = None
 
     @property
     def failed(self) -> bool:
@@ -203,6 +222,8 @@ class SbcRotation:
     def to_json(self) -> dict[str, Any]:
         return {
             "sbc": self.sbc,
+            "certificate": self.certificate,
+            "version": self.version,
             "outcome": self.outcome.value,
             "detail": self.detail,
             "before": self.before,
@@ -268,6 +289,9 @@ class SbcCertificateStatus:
     handshake_reached: bool = True
     problems: list[str] = field(default_factory=list)
     unreachable: bool = False
+    certificate: str | None = None
+    trusted_roots: int | None = None
+    byoc_trusted_roots: list[dict[str, str]] = field(default_factory=list)
 
     @property
     def matches_current(self) -> bool:
@@ -290,6 +314,9 @@ class SbcCertificateStatus:
             "current_version": self.current_version,
             "current_fingerprint": self.current_fingerprint,
             "matches_current": self.matches_current,
+            "certificate": self.certificate,
+            "trusted_roots": self.trusted_roots,
+            "byoc_trusted_roots": [dict(e) for e in self.byoc_trusted_roots],
             "problems": list(self.problems),
         }
 
@@ -380,6 +407,30 @@ def trust_bundle_path(configured: str | None) -> str:
     return str(certifi.where())
 
 
+def load_sbc_trusted_roots(path: str | None) -> list[x509.Certificate]:
+    """The CA certificates of `BYOC_SBC_TRUSTED_ROOTS` (none when unset); anything else refused."""
+    if not path:
+        return []
+    try:
+        with open(path, "rb") as handle:
+            certificates = x509.load_pem_x509_certificates(handle.read())
+    except (OSError, ValueError) as exc:
+        raise CertificateRotationError(
+            f"BYOC_SBC_TRUSTED_ROOTS {path}: no readable PEM certificates ({exc})"
+        ) from None
+    for cert in certificates:
+        try:
+            is_ca = cert.extensions.get_extension_for_class(x509.BasicConstraints).value.ca
+        except x509.ExtensionNotFound:
+            is_ca = False
+        if not is_ca:
+            raise CertificateRotationError(
+                f"BYOC_SBC_TRUSTED_ROOTS {path}: {certificate_label(cert)} is not a CA "
+                "certificate; the SBC's trusted-root store takes only CA certificates"
+            )
+    return certificates
+
+
 def load_trust_roots(path: str) -> list[x509.Certificate]:
     """Every certificate in the PEM file `path`."""
     try:
@@ -413,6 +464,8 @@ class CertificateRotation:
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         verify_attempts: int = 3,
         verify_interval_s: float = 2.0,
+        step_attempts: int = STEP_ATTEMPTS,
+        step_retry_s: float = STEP_RETRY_S,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self._settings = settings
@@ -427,7 +480,10 @@ class CertificateRotation:
         self._clock = clock
         self._verify_attempts = max(1, verify_attempts)
         self._verify_interval_s = verify_interval_s
+        self._step_attempts = max(1, step_attempts)
+        self._step_retry_s = step_retry_s
         self._sleep = sleep
+        self._sbc_roots: list[x509.Certificate] | None = None
 
     # --- entry points ---------------------------------------------------------------------------
 
@@ -443,6 +499,7 @@ class CertificateRotation:
                 sbc=job.sbc,
                 force=job.force,
                 certificate_version=job.certificate_version,
+                certificate=job.certificate,
                 correlation_id=job.correlation_id,
             )
         except LockBusy:
@@ -467,10 +524,50 @@ class CertificateRotation:
         force: bool = False,
         dry_run: bool = False,
         certificate_version: str | None = None,
+        certificate: str | None = None,
     ) -> RotationReport:
-        """One rotation run over `sbc` (or every SBC); see the module docstring."""
-        name = self._certificate_name()
-        sbcs = self._select(sbc)
+        """One rotation run over `sbc` (or every SBC using `certificate`, or every SBC), one
+        certificate after the other when SBCs have their own (`certificate_name`); see the module
+        docstring. A failure stops the run: later SBCs are not reached."""
+        groups: dict[str, list[SbcSettings]] = {}
+        for member in self._select(sbc):
+            name = self._certificate_for(member)
+            if certificate is None or name.lower() == certificate.lower():
+                groups.setdefault(name, []).append(member)
+        if not groups:
+            raise CertificateNotConfigured(
+                f"no SBC{' named ' + sbc if sbc else ''} uses Key Vault certificate {certificate}"
+            )
+        reports: list[RotationReport] = []
+        for name, members in groups.items():
+            if reports and not reports[-1].ok:
+                skipped = RotationReport(certificate=name, correlation_id=correlation_id,
+                                         dry_run=dry_run)
+                skipped.sbcs = [
+                    SbcRotation(m.name, RotationOutcome.NOT_REACHED,
+                                "not touched: the rotation stopped at an earlier SBC",
+                                certificate=name)
+                    for m in members
+                ]
+                reports.append(skipped)
+                continue
+            version = certificate_version if certificate is not None or len(groups) == 1 else None
+            reports.append(self._rotate_certificate(
+                name, members, correlation_id=correlation_id, force=force, dry_run=dry_run,
+                certificate_version=version,
+            ))
+        return reports[0] if len(reports) == 1 else _merged(reports, correlation_id, dry_run)
+
+    def _rotate_certificate(
+        self,
+        name: str,
+        sbcs: list[SbcSettings],
+        *,
+        correlation_id: str,
+        force: bool,
+        dry_run: bool,
+        certificate_version: str | None,
+    ) -> RotationReport:
         report = RotationReport(certificate=name, correlation_id=correlation_id, dry_run=dry_run)
         versions = _VersionCache(self._secrets, name)
         target = self._target_version(versions, certificate_version, report)
@@ -502,8 +599,10 @@ class CertificateRotation:
                 continue
             result = self._rotate_one(settings_sbc, current, target, versions, force=force,
                                       dry_run=dry_run, correlation_id=correlation_id)
+            result.certificate, result.version = name, target.version
             report.sbcs.append(result)
             if result.outcome in (RotationOutcome.ROLLED_BACK, RotationOutcome.ROLLBACK_FAILED,
+                                  RotationOutcome.OLD_CERTIFICATE_SERVED,
                                   RotationOutcome.FAILED, RotationOutcome.REFUSED):
                 stopped = True
         if not dry_run:
@@ -531,16 +630,23 @@ class CertificateRotation:
 
     def status(self, *, record_health: bool = True) -> list[SbcCertificateStatus]:
         """Per SBC: what it serves, its fingerprint and days left, its Key Vault version, match."""
-        name = self._certificate_name()
-        versions = _VersionCache(self._secrets, name)
-        current: KeyVaultCertificate | None = None
-        problem: str | None = None
-        try:
-            current = versions.current()
-        except (CertificateSourceRefused, CertificateSourceUnavailable, CertificateError) as exc:
-            problem = f"Key Vault certificate {name}: {exc}"
+        caches: dict[str, tuple[_VersionCache, KeyVaultCertificate | None, str | None]] = {}
+        for sbc in self._settings.sbcs:
+            name = self._certificate_for(sbc)
+            if name in caches:
+                continue
+            versions = _VersionCache(self._secrets, name)
+            current: KeyVaultCertificate | None = None
+            problem: str | None = None
+            try:
+                current = versions.current()
+            except (CertificateSourceRefused, CertificateSourceUnavailable,
+                    CertificateError) as exc:
+                problem = f"Key Vault certificate {name}: {exc}"
+            caches[name] = (versions, current, problem)
         statuses = []
         for sbc in self._settings.sbcs:
+            versions, current, problem = caches[self._certificate_for(sbc)]
             status = self._describe(sbc, self._inspect(sbc), versions, current)
             if problem is not None:
                 status.problems.append(problem)
@@ -551,13 +657,22 @@ class CertificateRotation:
 
     # --- Key Vault ------------------------------------------------------------------------------
 
-    def _certificate_name(self) -> str:
-        name = self._settings.certificate_name
+    def _certificate_for(self, sbc: SbcSettings) -> str:
+        name = sbc.certificate_name or self._settings.certificate_name
         if not name:
             raise CertificateNotConfigured(
-                "BYOC_CERTIFICATE_NAME is not set: name the Key Vault certificate the SBCs serve"
+                f"no certificate for SBC {sbc.name}: set BYOC_CERTIFICATE_NAME (one certificate "
+                "for every SBC) or certificate_name in its BYOC_SBCS entry"
             )
         return name
+
+    def _allowed_key_types(self) -> frozenset[str]:
+        return allowed_key_types(allow_ec=self._settings.cert_allow_ec)
+
+    def _configured_sbc_roots(self) -> list[x509.Certificate]:
+        if self._sbc_roots is None:
+            self._sbc_roots = load_sbc_trusted_roots(self._settings.sbc_trusted_roots)
+        return self._sbc_roots
 
     def _select(self, sbc: str | None) -> list[SbcSettings]:
         if sbc is None:
@@ -602,6 +717,7 @@ class CertificateRotation:
             for problem in find_certificate_problems(
                 bundle, fqdn=sbc.fqdn, now=now,
                 min_days_left=self._settings.cert_min_days_left, trusted_roots=roots,
+                allowed_key_types=self._allowed_key_types(),
             ):
                 problems.append(str(problem))
         return _unique(problems)
@@ -613,6 +729,10 @@ class CertificateRotation:
         try:
             with self._tls(sbc) as tls:
                 served.context_leaf = parse_pem_certificate(tls.read_certificate_pem())
+                try:
+                    served.trusted_roots = _pem_certificates(tls.read_trusted_roots_pem())
+                except Exception as exc:
+                    served.problems.append(f"the trusted-root store could not be read: {exc}")
         except Exception as exc:  # any read failure: the SBC is reported, not touched
             served.unreachable = True
             served.problems.append(f"TLS context {sbc.tls_context} could not be read: {exc}")
@@ -649,8 +769,19 @@ class CertificateRotation:
         status = SbcCertificateStatus(
             sbc=sbc.name, fqdn=sbc.fqdn, unreachable=served.unreachable,
             handshake_error=served.handshake_error, handshake_reached=served.handshake_reached,
+            certificate=self._certificate_for(sbc),
         )
         status.problems.extend(served.problems)
+        if served.trusted_roots is not None:
+            status.trusted_roots = len(served.trusted_roots)
+            present = {fingerprint_sha256(c) for c in served.trusted_roots}
+            for fingerprint, label in sorted(self._trusted_root_record(sbc).items()):
+                if fingerprint in present:
+                    status.byoc_trusted_roots.append({"fingerprint": fingerprint, "label": label})
+                else:
+                    status.problems.append(
+                        f"{label}, which byoc added to the trusted-root store, is no longer there"
+                    )
         leaf = served.leaf
         if served.context_leaf is not None:
             status.context_fingerprint = fingerprint_sha256(served.context_leaf)
@@ -782,7 +913,8 @@ class CertificateRotation:
             if candidate.fingerprint == target.fingerprint:
                 continue
             if not find_certificate_problems(candidate.bundle, fqdn=sbc.fqdn, now=self._clock(),
-                                             min_days_left=0, trusted_roots=roots):
+                                             min_days_left=0, trusted_roots=roots,
+                                             allowed_key_types=self._allowed_key_types()):
                 return candidate
         return None
 
@@ -798,10 +930,13 @@ class CertificateRotation:
     ) -> SbcRotation:
         result = SbcRotation(sbc.name, RotationOutcome.ROTATED, before=before,
                              rollback_version=previous.version if previous else None)
-        step = "add intermediates to the trusted-root store"
+        step = "add CA certificates to the trusted-root store"
         try:
             lease.check()
-            self._add_missing_intermediates(sbc, tls, target, result, correlation_id)
+            keep = self._trust_store_entries(sbc, target)
+            if previous is not None and previous is not target:
+                keep += [c for c in self._trust_store_entries(sbc, previous) if c not in keep]
+            self._complete_trust_store(sbc, tls, keep, result, correlation_id)
         except Exception as exc:
             result.outcome = RotationOutcome.FAILED
             result.detail = f"{step} failed, the key and certificate were not touched: {exc}"
@@ -811,21 +946,19 @@ class CertificateRotation:
 
         problem: str | None = None
         try:
-            step = "upload the private key"
-            lease.check()
-            tls.upload_private_key(target.bundle.key_pem())
-            self._step(result, sbc.name, "upload_private_key", correlation_id,
-                       after=target.fingerprint, detail=f"key of {target.bundle.label}")
-            step = "upload the certificate"
-            lease.check()
-            tls.upload_certificate(target.bundle.leaf_pem())
-            self._step(result, sbc.name, "upload_certificate", correlation_id, before=before,
-                       after=target.fingerprint, detail=target.bundle.label)
+            step = "upload the private key and the certificate"
+            self._install(sbc, tls, lease, target, previous, result, correlation_id)
             step = "save the configuration"
             tls.save_configuration()
             self._step(result, sbc.name, "save_configuration", correlation_id)
             step = "verify"
             problem = self._verify(sbc, tls, target.fingerprint, result)
+        except _StepAbandoned as exc:
+            result.outcome = RotationOutcome.FAILED
+            result.detail = str(exc)
+            self._record(sbc.name, "rotate", "failed", correlation_id, before=before,
+                         after=before, detail=result.detail)
+            return result
         except Exception as exc:
             problem = f"{step} failed: {exc}"
         if problem is None:
@@ -834,6 +967,10 @@ class CertificateRotation:
                          detail=f"context and SIP TLS port present {target.bundle.label}")
             result.after = target.fingerprint
             result.detail = f"now serves {target.bundle.label} (version {target.version})"
+            pruned = self._prune_trust_store(sbc, tls, self._trust_store_entries(sbc, target),
+                                             result, correlation_id)
+            if pruned:
+                result.detail += f"; {pruned}"
             self._record(sbc.name, "rotate", "ok", correlation_id, before=before,
                          after=target.fingerprint, detail=result.detail)
             return result
@@ -861,15 +998,94 @@ class CertificateRotation:
             )
             self._record(sbc.name, "rollback", "ok", correlation_id, before=target.fingerprint,
                          after=previous.fingerprint, detail=result.detail)
-        else:
-            result.outcome = RotationOutcome.ROLLBACK_FAILED
+            return result
+        if self._port_serves(sbc, previous.fingerprint):
+            result.outcome = RotationOutcome.OLD_CERTIFICATE_SERVED
+            result.after = previous.fingerprint
             result.detail = (
-                f"{problem}; rolling back to version {previous.version} also failed: "
-                f"{rollback_problem}. The SBC's TLS may be down: check it now"
+                f"{problem}; putting version {previous.version} back failed ({rollback_problem}), "
+                f"but a handshake shows the SIP TLS port still presents {previous.bundle.label}: "
+                "calls are not affected. The TLS context may hold other files than it serves "
+                "(a reset would apply them): check it before the next reset"
             )
             self._record(sbc.name, "rollback", "failed", correlation_id,
                          after=previous.fingerprint, detail=result.detail)
+            return result
+        result.outcome = RotationOutcome.ROLLBACK_FAILED
+        result.detail = (
+            f"{problem}; rolling back to version {previous.version} also failed: "
+            f"{rollback_problem}. The SBC's TLS may be down: check it now"
+        )
+        self._record(sbc.name, "rollback", "failed", correlation_id,
+                     after=previous.fingerprint, detail=result.detail)
         return result
+
+    def _install(
+        self,
+        sbc: SbcSettings,
+        tls: SbcTlsContextPort,
+        lease: HeldLease,
+        target: KeyVaultCertificate,
+        previous: KeyVaultCertificate | None,
+        result: SbcRotation,
+        correlation_id: str,
+    ) -> None:
+        """Key, then certificate. Between the two the SBC holds a key and a certificate that do not
+        match, so the certificate upload is tried once; if it fails, the previous key goes back at
+        once and the whole step is retried later (`step_attempts`, backing off from
+        `step_retry_s`). Raises `_StepAbandoned` when every attempt failed and the previous key
+        was put back each time."""
+        failures: list[str] = []
+        for attempt in range(self._step_attempts):
+            if attempt:
+                self._sleep(self._step_retry_s * 2 ** (attempt - 1))
+            lease.check()
+            tls.upload_private_key(target.bundle.key_pem())
+            mismatched_at = time.monotonic()
+            self._step(result, sbc.name, "upload_private_key", correlation_id,
+                       after=target.fingerprint, detail=f"key of {target.bundle.label}")
+            try:
+                tls.upload_certificate(target.bundle.leaf_pem())
+            except Exception as exc:
+                if previous is None or previous is target:
+                    raise
+                failures.append(str(exc))
+                tls.upload_private_key(previous.bundle.key_pem(), once=True)
+                self._note_window(result, mismatched_at)
+                self._step(result, sbc.name, "restore_private_key", correlation_id,
+                           after=previous.fingerprint,
+                           detail=f"certificate upload failed ({exc}); key of "
+                                  f"{previous.bundle.label} put back")
+                if not _transient(exc):
+                    break
+                continue
+            self._note_window(result, mismatched_at)
+            self._step(result, sbc.name, "upload_certificate", correlation_id,
+                       before=result.before, after=target.fingerprint, detail=target.bundle.label)
+            return
+        assert previous is not None
+        raise _StepAbandoned(
+            f"the certificate upload failed {len(failures)} time(s) (last: {failures[-1]}); each "
+            f"time the key of {previous.bundle.label} was put back at once, so the SBC kept "
+            "serving it. Nothing changed; the next rotation tries again"
+        )
+
+    @staticmethod
+    def _note_window(result: SbcRotation, since: float) -> None:
+        window = time.monotonic() - since
+        result.handshakes_refused_window_s = max(result.handshakes_refused_window_s or 0.0, window)
+
+    def _port_serves(self, sbc: SbcSettings, fingerprint: str) -> bool:
+        """Whether a handshake (as Genesys) shows `fingerprint` with a chain peers accept."""
+        address = sip_tls_address(sbc)
+        if address is None:
+            return False
+        try:
+            presented = self._handshake.presented_certificate(*address, sbc.fqdn)
+            leaf = x509.load_der_x509_certificate(presented.leaf_der)
+        except (TlsHandshakeFailed, ValueError):
+            return False
+        return fingerprint_sha256(leaf) == fingerprint and presented.chain_verified
 
     def _roll_back(
         self,
@@ -879,9 +1095,10 @@ class CertificateRotation:
         result: SbcRotation,
         correlation_id: str,
     ) -> str | None:
-        step = "add intermediates"
+        step = "add CA certificates"
         try:
-            self._add_missing_intermediates(sbc, tls, previous, result, correlation_id)
+            self._complete_trust_store(sbc, tls, self._trust_store_entries(sbc, previous), result,
+                                       correlation_id)
             step = "re-upload the previous private key"
             tls.upload_private_key(previous.bundle.key_pem())
             self._step(result, sbc.name, "rollback_private_key", correlation_id,
@@ -894,35 +1111,115 @@ class CertificateRotation:
             tls.save_configuration()
             self._step(result, sbc.name, "rollback_save_configuration", correlation_id)
             step = "verify the rollback"
-            return self._verify(sbc, tls, previous.fingerprint, result)
+            return self._verify(sbc, tls, previous.fingerprint, result, rollback=True)
         except Exception as exc:
             return f"{step} failed: {exc}"
 
-    def _add_missing_intermediates(
+    # --- the trusted-root store -----------------------------------------------------------------
+
+    def _trust_store_entries(
+        self, sbc: SbcSettings, certificate: KeyVaultCertificate
+    ) -> list[x509.Certificate]:
+        """What the store must hold for `certificate`: the CA roots BYOC_SBC_TRUSTED_ROOTS names,
+        and the intermediates of the path the validator built (the SBC completes the chain it
+        sends from this store). Never the leaf, the path's root, or other bundle certificates."""
+        wanted = list(self._configured_sbc_roots())
+        try:
+            path = verified_path(certificate.bundle, fqdn=sbc.fqdn, now=self._clock(),
+                                 trusted_roots=self._trust_roots())
+        except VerificationError:
+            return wanted
+        fingerprints = {fingerprint_sha256(c) for c in wanted}
+        for cert in path[1:-1]:
+            if fingerprint_sha256(cert) not in fingerprints:
+                wanted.append(cert)
+                fingerprints.add(fingerprint_sha256(cert))
+        return wanted
+
+    def _complete_trust_store(
         self,
         sbc: SbcSettings,
         tls: SbcTlsContextPort,
-        certificate: KeyVaultCertificate,
+        wanted: Sequence[x509.Certificate],
         result: SbcRotation,
         correlation_id: str,
     ) -> None:
-        intermediates = [c for c in certificate.bundle.chain if c.issuer != c.subject]
-        if not intermediates:
+        if not wanted:
             return
         stored = {fingerprint_sha256(c) for c in _pem_certificates(tls.read_trusted_roots_pem())}
-        for cert in intermediates:
-            if fingerprint_sha256(cert) in stored:
+        for cert in wanted:
+            fingerprint = fingerprint_sha256(cert)
+            if fingerprint in stored:
                 continue
             tls.add_trusted_root(_pem(cert))
-            stored.add(fingerprint_sha256(cert))
+            stored.add(fingerprint)
+            self._remember_trusted_root(sbc, cert)
             self._step(result, sbc.name, "add_trusted_root", correlation_id,
-                       after=fingerprint_sha256(cert), detail=certificate_label(cert))
+                       after=fingerprint, detail=certificate_label(cert))
+
+    def _prune_trust_store(
+        self,
+        sbc: SbcSettings,
+        tls: SbcTlsContextPort,
+        keep: Sequence[x509.Certificate],
+        result: SbcRotation,
+        correlation_id: str,
+    ) -> str:
+        """Take out what byoc added and no longer needs; other entries are sent back unchanged.
+        A failure is reported in the detail, never undoes the rotation."""
+        owned = self._trusted_root_record(sbc)
+        kept = {fingerprint_sha256(c) for c in keep}
+        stale = {fp for fp in owned if fp not in kept}
+        if not stale:
+            return ""
+        try:
+            stored = _pem_certificates(tls.read_trusted_roots_pem())
+            present = [c for c in stored if fingerprint_sha256(c) in stale]
+            if present:
+                tls.replace_trusted_roots(
+                    "".join(_pem(c) for c in stored if fingerprint_sha256(c) not in stale)
+                )
+                for cert in present:
+                    self._step(result, sbc.name, "remove_trusted_root", correlation_id,
+                               before=fingerprint_sha256(cert), detail=certificate_label(cert))
+            self._forget_trusted_roots(sbc, stale)
+        except Exception as exc:
+            self._record(sbc.name, "remove_trusted_root", "failed", correlation_id,
+                         detail=str(exc))
+            return f"taking {len(stale)} unneeded CA certificate(s) byoc added out of the " \
+                   f"trusted-root store failed ({exc}); the next rotation tries again"
+        return ""
+
+    def _trusted_root_record(self, sbc: SbcSettings) -> dict[str, str]:
+        try:
+            record = self._state.get(TRUST_NAMESPACE, trust_record_key(sbc.name))
+        except Exception:
+            return {}
+        entries = record.get("entries") if isinstance(record, dict) else None
+        return {str(k): str(v) for k, v in entries.items()} if isinstance(entries, dict) else {}
+
+    def _remember_trusted_root(self, sbc: SbcSettings, cert: x509.Certificate) -> None:
+        entries = self._trusted_root_record(sbc)
+        entries[fingerprint_sha256(cert)] = certificate_label(cert)
+        self._state.put(TRUST_NAMESPACE, trust_record_key(sbc.name), {"entries": entries})
+
+    def _forget_trusted_roots(self, sbc: SbcSettings, fingerprints: set[str]) -> None:
+        entries = {k: v for k, v in self._trusted_root_record(sbc).items()
+                   if k not in fingerprints}
+        self._state.put(TRUST_NAMESPACE, trust_record_key(sbc.name), {"entries": entries})
 
     def _verify(
-        self, sbc: SbcSettings, tls: SbcTlsContextPort, fingerprint: str, result: SbcRotation
+        self,
+        sbc: SbcSettings,
+        tls: SbcTlsContextPort,
+        fingerprint: str,
+        result: SbcRotation,
+        *,
+        rollback: bool = False,
     ) -> str | None:
         """None when the context holds `fingerprint` and the SIP TLS port presents it with a chain
-        peers accept; otherwise what is wrong."""
+        peers accept; otherwise what is wrong. A rollback is not failed by `resetNeeded` (set by
+        the failed upload): what counts is that the port presents the previous certificate."""
         read_back = parse_pem_certificate(tls.read_certificate_pem())
         if fingerprint_sha256(read_back) != fingerprint:
             return (
@@ -931,10 +1228,12 @@ class CertificateRotation:
             )
         if tls.private_key_valid() is False:
             return "the SBC says the context's private key does not match its certificate"
-        if tls.status().reset_needed:
+        if not rollback and tls.status().reset_needed:
             return (
-                "the SBC reports resetNeeded: the new certificate would apply only after a device "
-                "reset, which byoc never does on its own"
+                "the SBC reports resetNeeded: on this firmware a new TLS certificate applies only "
+                "after a device reset (AudioCodes does not document whether one is needed; see "
+                "docs/certificates.md), and byoc never resets an SBC on its own. Reset it in a "
+                "maintenance window after the upload, or update its firmware"
             )
         result.steps.append("verified: context read back")
         address = sip_tls_address(sbc)
@@ -1125,6 +1424,32 @@ def _source_error(name: str, version: str | None, exc: Exception) -> Certificate
     if status == 401:
         return CertificateSourceRefused(f"Key Vault did not accept byoc's credential for {what} (401)")
     return CertificateSourceUnavailable(f"Key Vault could not be read for {what}: {exc}")
+
+
+class _StepAbandoned(CertificateRotationError):
+    """The key/certificate step failed every time and the previous key was put back each time."""
+
+
+def _transient(exc: Exception) -> bool:
+    """409/5xx or a connection never made: the same upload may work a little later."""
+    from byoc.adapters.audiocodes import SbcBusy, SbcUnreachable
+
+    return isinstance(exc, SbcBusy | SbcUnreachable)
+
+
+def _merged(reports: Sequence[RotationReport], correlation_id: str, dry_run: bool) -> RotationReport:
+    """One report for a run over several certificates (SBCs with their own certificate)."""
+    merged = RotationReport(
+        certificate=", ".join(r.certificate for r in reports), correlation_id=correlation_id,
+        dry_run=dry_run,
+    )
+    refusals = [f"{r.certificate}: {r.refused}" for r in reports if r.refused]
+    merged.refused = "; ".join(refusals) or None
+    for report in reports:
+        merged.problems.extend(report.problems)
+        merged.notes.extend(report.notes)
+        merged.sbcs.extend(report.sbcs)
+    return merged
 
 
 def _pem_certificates(text: str) -> list[x509.Certificate]:

@@ -32,8 +32,10 @@ def keyvault_certificate_events(event: func.EventGridEvent) -> None:
     data = data if isinstance(data, dict) else {}
     name = str(data.get("ObjectName") or data.get("objectName") or event.subject or "")
     services = get_services()
-    configured = services.settings.certificate_name
-    if not configured or name.lower() != configured.lower():
+    settings = services.settings
+    configured = sorted({n for n in [settings.certificate_name,
+                                     *(s.certificate_name for s in settings.sbcs)] if n})
+    if name.lower() not in {n.lower() for n in configured}:
         log.info("Key Vault event for another certificate ignored",
                  extra={"event": "keyvault.ignored", "event_type": event.event_type,
                         "certificate": name, "configured": configured})
@@ -44,6 +46,7 @@ def keyvault_certificate_events(event: func.EventGridEvent) -> None:
     job = RotateCertificate(
         correlation_id=new_correlation_id(),
         certificate_version=version if new_version and _VERSION.fullmatch(version) else None,
+        certificate=name,
     )
     services.queue.send(job)
     log.info("certificate rotation queued",

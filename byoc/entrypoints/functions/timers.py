@@ -52,8 +52,10 @@ def certificate_rotation(timer: func.TimerRequest) -> None:
     from byoc.domain.jobs import RotateCertificate, new_correlation_id
 
     services = get_services()
-    if not services.settings.certificate_name:
-        log.info("no certificate configured (BYOC_CERTIFICATE_NAME); rotation skipped",
+    settings = services.settings
+    if not settings.certificate_name and not any(s.certificate_name for s in settings.sbcs):
+        log.info("no certificate configured (BYOC_CERTIFICATE_NAME nor an SBC's "
+                 "certificate_name); rotation skipped",
                  extra={"event": "timer.skip"})
         return
     job = RotateCertificate(correlation_id=new_correlation_id())

@@ -353,10 +353,10 @@ def test_certificate_rotation_is_presented_by_the_sip_tls_listener(
 
     key = upload(sbc1, "/files/tls/0/privateKey", new.key_pem(), "key.pem")
     assert key.json() == {"description": "Private key was successfully changed"}
-    assert sbc1.get("/files/tls/0/privateKey").json() == {"size": 256, "valid": False}
+    assert sbc1.get("/files/tls/0/privateKey").json() == {"size": 2048, "valid": False}
     cert = upload(sbc1, "/files/tls/0/certificate", new.cert_pem(), "cert.pem")
     assert cert.json() == {"description": "Certificate was successfully changed"}
-    assert sbc1.get("/files/tls/0/privateKey").json() == {"size": 256, "valid": True}
+    assert sbc1.get("/files/tls/0/privateKey").json() == {"size": 2048, "valid": True}
     assert sbc1.post("/actions/saveConfiguration").status_code == 200
 
     downloaded = x509.load_pem_x509_certificate(sbc1.get("/files/tls/0/certificate").content)

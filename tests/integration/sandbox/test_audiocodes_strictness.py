@@ -446,7 +446,7 @@ def test_save_configuration_takes_no_body(sbc1: httpx.Client) -> None:
 def test_private_key_can_never_be_downloaded(sbc1: httpx.Client) -> None:
     response = sbc1.get("/files/tls/0/privateKey")
 
-    assert response.json() == {"size": 256, "valid": True}
+    assert response.json() == {"size": 2048, "valid": True}
     assert "PRIVATE KEY" not in response.text
 
 

@@ -19,6 +19,7 @@ from certfactory import (
 )
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
+from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from byoc.domain.certs import (
     PEM_CONTENT_TYPE,
@@ -31,9 +32,14 @@ from byoc.domain.certs import (
     CertificateInvalid,
     CertificateNotYetValid,
     ChainIncomplete,
+    IssuerNotCa,
     KeyMismatch,
+    NoServerAuth,
     SanMismatch,
+    UnknownCriticalExtension,
     UnsupportedKey,
+    UntrustedRoot,
+    allowed_key_types,
     days_left,
     expiry_warning_level,
     find_certificate_problems,
@@ -42,6 +48,7 @@ from byoc.domain.certs import (
     parse_pem_certificate,
     san_covers,
     validate_bundle,
+    verified_path,
 )
 
 NOW = datetime.now(UTC).replace(microsecond=0)
@@ -458,7 +465,8 @@ def test_rsa_1024_key_is_refused() -> None:
     root = make_root_ca()
     leaf = make_leaf(root, key_type="rsa", key_size=1024)
 
-    with pytest.raises(UnsupportedKey, match=r"has a RSA-1024 key; the SBC accepts .*RSA-2048"):
+    with pytest.raises(UnsupportedKey, match=r"has a RSA-1024 key; the SBC's TLS peers accept "
+                                             r"RSA-2048, RSA-3072, RSA-4096"):
         _validate(parse_certificate_bundle(pem_bundle(leaf), PEM_CONTENT_TYPE), [root.certificate])
 
 
@@ -471,6 +479,29 @@ def test_rsa_2048_key_is_accepted() -> None:
     )
 
 
+@pytest.mark.parametrize(("key_size", "name"), [(256, "EC-P256"), (384, "EC-P384")])
+def test_ec_key_is_refused_by_default_naming_the_genesys_requirement(key_size: int,
+                                                                     name: str) -> None:
+    root = make_root_ca()
+    leaf = make_leaf(root, key_type="ec", key_size=key_size)
+
+    with pytest.raises(UnsupportedKey, match=rf"has a {name} key; Genesys BYOC Cloud speaks TLS 1.2 "
+                                             r"with RSA-authenticated cipher suites only.*"
+                                             r"help.mypurecloud.com/\?p=197875.*RSA key of 2048"):
+        _validate(parse_certificate_bundle(pem_bundle(leaf), PEM_CONTENT_TYPE), [root.certificate])
+
+
+def test_ec_key_is_accepted_where_the_setting_allows_ec() -> None:
+    root = make_root_ca()
+    leaf = make_leaf(root, key_type="ec", key_size=384)
+
+    validate_bundle(
+        parse_certificate_bundle(pem_bundle(leaf), PEM_CONTENT_TYPE), fqdn=FQDN, now=NOW,
+        min_days_left=14, trusted_roots=[root.certificate],
+        allowed_key_types=allowed_key_types(allow_ec=True),
+    )
+
+
 @pytest.mark.parametrize(
     ("key_type", "key_size", "name"), [("ec", 521, "EC-secp521r1"), ("ed25519", 0, "Ed25519")]
 )
@@ -479,28 +510,94 @@ def test_other_key_types_are_refused(key_type: KeyKind, key_size: int, name: str
     leaf = make_leaf(root, key_type=key_type, key_size=key_size)
 
     with pytest.raises(UnsupportedKey, match=f"has a {name} key"):
-        _validate(parse_certificate_bundle(pem_bundle(leaf), PEM_CONTENT_TYPE), [root.certificate])
-
-
-def test_ec_p384_key_is_accepted() -> None:
-    root = make_root_ca()
-    leaf = make_leaf(root, key_type="ec", key_size=384)
-
-    _validate(parse_certificate_bundle(pem_bundle(leaf), PEM_CONTENT_TYPE), [root.certificate])
+        validate_bundle(
+            parse_certificate_bundle(pem_bundle(leaf), PEM_CONTENT_TYPE), fqdn=FQDN, now=NOW,
+            min_days_left=14, trusted_roots=[root.certificate],
+            allowed_key_types=allowed_key_types(allow_ec=True),
+        )
 
 
 def test_allowed_key_types_can_be_narrowed() -> None:
     pki = make_pki()
 
-    with pytest.raises(UnsupportedKey, match="EC-P256"):
+    with pytest.raises(UnsupportedKey, match="RSA-2048"):
         validate_bundle(
             _pem(pki),
             fqdn=FQDN,
             now=NOW,
             min_days_left=14,
             trusted_roots=[pki.root.certificate],
-            allowed_key_types={"RSA-2048", "RSA-4096"},
+            allowed_key_types={"RSA-3072", "RSA-4096"},
         )
+
+
+# --- the path, as the validator (cryptography.x509.verification) sees it -----------------------
+
+
+def test_leaf_without_server_auth_is_refused() -> None:
+    pki = make_pki()
+    leaf = make_leaf(pki.intermediate, usages=[ExtendedKeyUsageOID.CLIENT_AUTH])
+
+    with pytest.raises(NoServerAuth, match="extended key usage is clientAuth, without serverAuth"):
+        _validate(parse_certificate_bundle(pem_bundle(leaf, pki.chain), PEM_CONTENT_TYPE),
+                  [pki.root.certificate])
+
+
+def test_leaf_without_any_extended_key_usage_is_refused() -> None:
+    pki = make_pki()
+    leaf = make_leaf(pki.intermediate, usages=None)
+
+    with pytest.raises(NoServerAuth, match="has no extended key usage"):
+        _validate(parse_certificate_bundle(pem_bundle(leaf, pki.chain), PEM_CONTENT_TYPE),
+                  [pki.root.certificate])
+
+
+def test_unknown_critical_extension_is_refused() -> None:
+    pki = make_pki()
+    odd = x509.UnrecognizedExtension(x509.ObjectIdentifier("1.3.6.1.4.1.55555.7"), b"\x05\x00")
+    leaf = make_leaf(pki.intermediate, extra=[(odd, True)])
+
+    with pytest.raises(UnknownCriticalExtension, match=r"critical extension 1.3.6.1.4.1.55555.7"):
+        _validate(parse_certificate_bundle(pem_bundle(leaf, pki.chain), PEM_CONTENT_TYPE),
+                  [pki.root.certificate])
+
+
+def test_unknown_non_critical_extension_is_fine() -> None:
+    pki = make_pki()
+    odd = x509.UnrecognizedExtension(x509.ObjectIdentifier("1.3.6.1.4.1.55555.7"), b"\x05\x00")
+    leaf = make_leaf(pki.intermediate, extra=[(odd, False)])
+
+    _validate(parse_certificate_bundle(pem_bundle(leaf, pki.chain), PEM_CONTENT_TYPE),
+              [pki.root.certificate])
+
+
+def test_leaf_issued_by_a_non_ca_certificate_is_refused() -> None:
+    pki = make_pki()
+    leaf = make_leaf(pki.leaf, sans=[FQDN])  # signed by another server certificate
+
+    with pytest.raises(IssuerNotCa, match=r"is issued by CN=sbc1.example.com .* which is not a CA"):
+        _validate(parse_certificate_bundle(
+            pem_bundle(leaf, [pki.leaf.certificate, *pki.chain]), PEM_CONTENT_TYPE,
+        ), [pki.root.certificate])
+
+
+def test_chain_to_a_private_root_is_refused_as_untrusted() -> None:
+    private = make_pki()
+    public_root = make_root_ca("Public Root")
+    text = pem_bundle(private.leaf, [private.intermediate.certificate, private.root.certificate])
+
+    with pytest.raises(UntrustedRoot, match=r"self-signed and not one of the 1 trusted root.*public CA"):
+        _validate(parse_certificate_bundle(text, PEM_CONTENT_TYPE), [public_root.certificate])
+
+
+def test_verified_path_is_leaf_intermediate_root() -> None:
+    pki = make_pki()
+
+    path = verified_path(_pem(pki), fqdn=FQDN, now=NOW, trusted_roots=[pki.root.certificate])
+
+    assert [fingerprint_sha256(c) for c in path] == [
+        fingerprint_sha256(c.certificate) for c in (pki.leaf, pki.intermediate, pki.root)
+    ]
 
 
 def test_all_problems_are_listed_together() -> None:

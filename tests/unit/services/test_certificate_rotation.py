@@ -21,8 +21,10 @@ from certfactory import (
 )
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
+from cryptography.x509.oid import ExtendedKeyUsageOID
 from fakes import FakeLocks, FakeOperations, FakeQueue, FakeState
 
+from byoc.adapters.audiocodes import SbcBusy
 from byoc.domain.certs import PEM_CONTENT_TYPE, PKCS12_CONTENT_TYPE, fingerprint_sha256
 from byoc.domain.jobs import RotateCertificate
 from byoc.ports import PresentedCertificate, SbcStatus, TlsHandshakeFailed
@@ -127,6 +129,8 @@ class FakeSbc:
     uploads: list[str] = field(default_factory=list)
     keep_old_certificate: int = 0
     refuse_certificate_uploads: int = 0
+    busy_certificate_uploads: int = 0
+    key_uploads_allowed: int | None = None
     reset_needed: bool = False
     unreachable: bool = False
     port_closed: bool = False
@@ -144,7 +148,12 @@ class FakeSbc:
     def private_key_valid(self) -> bool | None:
         return self.key_spki == spki(self.cert)
 
-    def upload_private_key(self, pem: str) -> None:
+    def upload_private_key(self, pem: str, *, once: bool = False) -> None:
+        if self.key_uploads_allowed is not None:
+            if self.key_uploads_allowed == 0:
+                self.uploads.append("key refused")
+                raise SbcBusy(f"{self.name}: PUT privateKey: 503")
+            self.key_uploads_allowed -= 1
         self.uploads.append("key")
         key = serialization.load_pem_private_key(pem.encode(), None)
         self.key_spki = spki(key)
@@ -155,6 +164,10 @@ class FakeSbc:
             self.refuse_certificate_uploads -= 1
             self.uploads.append("certificate refused")
             raise RequestRefused("400 (the certificate does not match the private key)")
+        if self.busy_certificate_uploads:
+            self.busy_certificate_uploads -= 1
+            self.uploads.append("certificate 503")
+            raise SbcBusy(f"{self.name}: PUT certificate: 503 after 1 attempt(s)")
         self.uploads.append("certificate")
         assert pem.count("BEGIN CERTIFICATE") == 1, "only the leaf goes to the context"
         self.cert = x509.load_pem_x509_certificate(pem.encode())
@@ -166,6 +179,10 @@ class FakeSbc:
     def add_trusted_root(self, pem: str) -> None:
         self.uploads.append("trusted root")
         self.trusted.append(x509.load_pem_x509_certificate(pem.encode()))
+
+    def replace_trusted_roots(self, pem: str) -> None:
+        self.uploads.append("trusted roots replaced")
+        self.trusted = x509.load_pem_x509_certificates(pem.encode()) if pem else []
 
     def save_configuration(self) -> None:
         self.uploads.append("save")
@@ -259,7 +276,7 @@ class Estate:
             clock=lambda: NOW,
             verify_attempts=options.pop("verify_attempts", 2),
             verify_interval_s=0,
-            sleep=lambda _: None,
+            sleep=options.pop("sleep", lambda _: None),
             **options,
         )
 
@@ -434,26 +451,75 @@ def test_an_sbc_that_keeps_serving_the_old_certificate_is_rolled_back_and_the_ne
     assert health["status"] == "degraded" and "rolled_back" in health["reason"]
 
 
-def test_a_refused_certificate_upload_puts_the_previous_key_back(estate: Estate) -> None:
+def test_a_refused_certificate_upload_puts_the_previous_key_back_at_once(estate: Estate) -> None:
     old = estate.serving("sbc1")
     estate.sbcs["sbc1"].refuse_certificate_uploads = 1
 
     report = estate.rotate(sbc="sbc1")
 
-    assert report.sbcs[0].outcome is RotationOutcome.ROLLED_BACK
-    assert "upload the certificate failed" in report.sbcs[0].detail
+    assert report.sbcs[0].outcome is RotationOutcome.FAILED
+    assert "certificate upload failed 1 time(s)" in report.sbcs[0].detail
+    assert estate.sbcs["sbc1"].uploads == ["key", "certificate refused", "key"]
+    assert estate.sbcs["sbc1"].private_key_valid() is True
+    assert estate.serving("sbc1") == old
+    assert estate.health("sbc1")["status"] == "degraded"
+
+
+def test_a_busy_certificate_upload_is_not_retried_inside_the_window_but_as_a_whole_step(
+    estate: Estate,
+) -> None:
+    estate.sbcs["sbc1"].busy_certificate_uploads = 2
+    sleeps: list[float] = []
+
+    report = estate.service(sleep=sleeps.append, step_retry_s=1.0).rotate(
+        sbc="sbc1", correlation_id="corr-0002")
+
+    assert report.sbcs[0].outcome is RotationOutcome.ROTATED, report.to_json()
+    assert estate.sbcs["sbc1"].uploads == [
+        "key", "certificate 503", "key",   # old key back at once: no retry while mismatched
+        "key", "certificate 503", "key",
+        "key", "certificate", "save",
+    ]
+    assert sleeps == [1.0, 2.0]  # the waits fall while key and certificate match
+    assert estate.serving("sbc1") == new_fingerprint(estate)
+
+
+def test_a_certificate_upload_busy_every_time_leaves_the_old_pair_served(estate: Estate) -> None:
+    old = estate.serving("sbc1")
+    estate.sbcs["sbc1"].busy_certificate_uploads = 5
+
+    report = estate.rotate(sbc="sbc1")
+
+    assert report.sbcs[0].outcome is RotationOutcome.FAILED
+    assert "failed 3 time(s)" in report.sbcs[0].detail and "kept serving" in report.sbcs[0].detail
     assert estate.sbcs["sbc1"].private_key_valid() is True
     assert estate.serving("sbc1") == old
 
 
 def test_an_sbc_that_needs_a_reset_for_the_new_certificate_is_rolled_back(estate: Estate) -> None:
     estate.sbcs["sbc1"].reset_needed = True
+    old = estate.serving("sbc1")
 
     report = estate.rotate(sbc="sbc1")
 
-    assert report.sbcs[0].outcome is RotationOutcome.ROLLBACK_FAILED  # the rollback needs it too
-    assert "resetNeeded" in report.sbcs[0].detail
-    assert estate.health("sbc1")["status"] == "down"
+    assert report.sbcs[0].outcome is RotationOutcome.ROLLED_BACK
+    assert "resetNeeded" in report.sbcs[0].detail and "never resets" in report.sbcs[0].detail
+    assert estate.serving("sbc1") == old
+    assert estate.health("sbc1")["status"] == "degraded"
+
+
+def test_a_failed_rollback_that_leaves_the_old_certificate_served_says_so(estate: Estate) -> None:
+    old = estate.serving("sbc1")
+    estate.sbcs["sbc1"].keep_old_certificate = 1  # the new pair never goes live
+    estate.sbcs["sbc1"].key_uploads_allowed = 1   # and the rollback's key upload is refused
+
+    report = estate.rotate(sbc="sbc1")
+
+    result = report.sbcs[0]
+    assert result.outcome is RotationOutcome.OLD_CERTIFICATE_SERVED, result.to_json()
+    assert "still presents" in result.detail and "calls are not affected" in result.detail
+    assert estate.serving("sbc1") == old
+    assert estate.health("sbc1")["status"] == "degraded"
 
 
 def test_a_rollback_that_does_not_verify_is_reported_as_down(estate: Estate) -> None:
@@ -586,6 +652,32 @@ def _unsupported_key(e: Estate) -> None:
     e.add_version(e.leaf(key_type="ec", key_size=521))
 
 
+def _ec_key(estate: Estate) -> None:
+    estate.add_version(estate.leaf(key_type="ec", key_size=256))
+
+
+def _no_server_auth(estate: Estate) -> None:
+    estate.add_version(estate.leaf(usages=[ExtendedKeyUsageOID.CLIENT_AUTH]))
+
+
+def _unknown_critical_extension(estate: Estate) -> None:
+    odd = x509.UnrecognizedExtension(x509.ObjectIdentifier("1.3.6.1.4.1.55555.7"), b"\x05\x00")
+    estate.add_version(estate.leaf(extra=[(odd, True)]))
+
+
+def _issued_by_a_non_ca(estate: Estate) -> None:
+    assert estate.new is not None
+    estate.add_version(estate.leaf(issuer=estate.new),
+                       chain=(estate.new.certificate, estate.intermediate.certificate))
+
+
+def _private_root(estate: Estate) -> None:
+    private_root = make_root_ca("Private Root")
+    private_ca = make_intermediate_ca(private_root, "Private Issuing CA")
+    estate.add_version(estate.leaf(issuer=private_ca),
+                       chain=(private_ca.certificate, private_root.certificate))
+
+
 @pytest.mark.parametrize(
     ("make_bad_version", "message"),
     [
@@ -599,6 +691,11 @@ def _unsupported_key(e: Estate) -> None:
         (_pem_declared_as_pkcs12, "not valid base64"),
         (_pkcs12_declared_as_pem, "holds no PEM blocks"),
         (_unsupported_key, "has a EC-secp521r1 key"),
+        (_ec_key, "has a EC-P256 key; Genesys BYOC Cloud speaks TLS 1.2 with RSA-authenticated"),
+        (_no_server_auth, "without serverAuth"),
+        (_unknown_critical_extension, "critical extension 1.3.6.1.4.1.55555.7"),
+        (_issued_by_a_non_ca, "which is not a CA"),
+        (_private_root, "not one of the 1 trusted root"),
     ],
     ids=lambda v: getattr(v, "__name__", "")[1:] if callable(v) else "",
 )
@@ -757,3 +854,109 @@ def test_the_sip_tls_address_comes_from_probe_host_or_the_fqdn(
         "probe_host": probe_host, "sip_ports": {"tls": tls_port},
     }])
     assert sip_tls_address(settings.sbcs[0]) == expected
+
+
+# --- the trusted-root store ---------------------------------------------------------------------
+
+
+def test_the_trust_store_gains_only_path_intermediates_never_leaves_or_unrelated_certificates(
+    estate: Estate,
+) -> None:
+    other_intermediate = make_intermediate_ca(estate.root, "byoc Test Intermediate CA 2")
+    unrelated_ca = make_root_ca("Somebody Else's CA")
+    stray_leaf = make_leaf(unrelated_ca, sans=("mail.example.org",))
+    leaf = estate.leaf(issuer=other_intermediate)
+    estate.add_version(leaf, chain=(other_intermediate.certificate, unrelated_ca.certificate,
+                                    stray_leaf.certificate, estate.root.certificate))
+    before = list(estate.sbcs["sbc1"].trusted)
+
+    report = estate.rotate(sbc="sbc1")
+
+    assert report.ok, report.to_json()
+    assert estate.sbcs["sbc1"].trusted == [*before, other_intermediate.certificate]
+    status = estate.service().status()[0]
+    assert status.byoc_trusted_roots == [{
+        "fingerprint": fingerprint_sha256(other_intermediate.certificate),
+        "label": f"CN=byoc Test Intermediate CA 2 "
+                 f"({fingerprint_sha256(other_intermediate.certificate)[:8]}…)",
+    }]
+    assert status.trusted_roots == len(before) + 1
+
+
+def test_configured_sbc_roots_are_added_and_what_byoc_added_is_removed_once_unneeded(
+    estate: Estate, tmp_path: Path,
+) -> None:
+    carrier_root = make_root_ca("Carrier Root CA")
+    roots_file = tmp_path / "sbc-roots.pem"
+    roots_file.write_text(carrier_root.cert_pem)
+    estate.settings = make_settings(sbc_trusted_roots=str(roots_file))
+    first_ca = make_intermediate_ca(estate.root, "Issuing CA 1")
+    estate.add_version(estate.leaf(issuer=first_ca), chain=(first_ca.certificate,))
+    seeded = list(estate.sbcs["sbc1"].trusted)
+
+    assert estate.rotate(sbc="sbc1").ok
+    assert estate.sbcs["sbc1"].trusted == [*seeded, carrier_root.certificate, first_ca.certificate]
+
+    second_ca = make_intermediate_ca(estate.root, "Issuing CA 2")
+    estate.add_version(estate.leaf(issuer=second_ca), chain=(second_ca.certificate,))
+    report = estate.rotate(sbc="sbc1", correlation_id="corr-0002")
+
+    assert report.ok, report.to_json()
+    # the seeded entries (not byoc's) stay; byoc's first issuing CA goes once nothing needs it
+    assert estate.sbcs["sbc1"].trusted == [*seeded, carrier_root.certificate,
+                                           second_ca.certificate]
+    assert "remove_trusted_root" in report.sbcs[0].steps
+
+
+def test_a_configured_sbc_root_that_is_not_a_ca_is_refused(estate: Estate, tmp_path: Path) -> None:
+    roots_file = tmp_path / "sbc-roots.pem"
+    roots_file.write_text(make_leaf(estate.root).cert_pem)
+    estate.settings = make_settings(sbc_trusted_roots=str(roots_file))
+
+    report = estate.rotate(sbc="sbc1")
+
+    assert report.sbcs[0].outcome is RotationOutcome.FAILED
+    assert "is not a CA certificate" in report.sbcs[0].detail
+    assert "key" not in estate.sbcs["sbc1"].uploads
+
+
+# --- one certificate per SBC --------------------------------------------------------------------
+
+
+def test_sbcs_with_their_own_certificates_each_get_theirs(estate: Estate) -> None:
+    own = FakeVault()
+    only_sbc2 = make_leaf(estate.intermediate, sans=(fqdn("sbc2"),))
+    own_version = own.add(pkcs12_base64(only_sbc2, (estate.intermediate.certificate,)))
+    sbcs = [
+        {"name": "sbc1", "management_url": "https://10.0.1.4", "fqdn": fqdn("sbc1"),
+         "probe_host": "sbc1-sip:5061"},
+        {"name": "sbc2", "management_url": "https://10.0.2.4", "fqdn": fqdn("sbc2"),
+         "probe_host": "sbc2-sip:5061", "certificate_name": "sbc2-tls"},
+    ]
+    estate.settings = make_settings(sbcs=sbcs)
+    shared = estate.vault
+
+    class TwoVaults:
+        def get_secret(self, name: str, version: str | None = None) -> Secret:
+            return own.get_secret("sbc-tls", version) if name == "sbc2-tls" else \
+                shared.get_secret(name, version)
+
+        def list_versions(self, name: str) -> list[Version]:
+            return own.versions if name == "sbc2-tls" else shared.versions
+
+    estate.vault = TwoVaults()  # type: ignore[assignment]
+    # sbc2 serves nothing Key Vault knows under sbc2-tls: forced, as a first install would be
+    report = estate.rotate(force=True)
+
+    assert report.ok, report.to_json()
+    assert [(s.sbc, s.certificate) for s in report.sbcs] == [("sbc1", "sbc-tls"),
+                                                             ("sbc2", "sbc2-tls")]
+    assert report.sbcs[1].version == own_version
+    assert estate.serving("sbc1") == new_fingerprint(estate)
+    assert estate.serving("sbc2") == fingerprint_sha256(only_sbc2.certificate)
+    statuses = estate.service().status()
+    assert [(s.sbc, s.certificate, s.matches_current) for s in statuses] == [
+        ("sbc1", "sbc-tls", True), ("sbc2", "sbc2-tls", True)]
+    only = estate.rotate(certificate="sbc2-tls", correlation_id="corr-0003")
+    assert [s.sbc for s in only.sbcs] == ["sbc2"]
+    assert only.sbcs[0].outcome is RotationOutcome.UNCHANGED
