@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from byoc.ports import SbcMonitorPort
     from byoc.services.certificates import CertificateRotation
     from byoc.services.health import HealthService
+    from byoc.services.notices import NoticeConfirmation
     from byoc.services.numbers import NumberLifecycle
     from byoc.services.purchases import NumberPurchases
     from byoc.services.reconcile import ReconcilerRegistry, ReconcileService
@@ -192,6 +193,16 @@ class Services:
             numbers=lambda: self.numbers,
             reconcile=lambda: self.reconcile,
             rotate_certificate=lambda job: self.certificates.run_job(job),
+            notices=lambda: self.notices,
+        )
+
+    @cached_property
+    def notices(self) -> NoticeConfirmation:
+        from byoc.services.notices import NoticeConfirmation
+
+        return NoticeConfirmation(
+            twilio=self.twilio, inventory=self.inventory, policy=self.policy,
+            trunk_sid=self.settings.twilio_trunk_sid,
         )
 
     # --- certificates -------------------------------------------------------------------------
@@ -247,7 +258,17 @@ class Services:
             public_url=self.settings.twilio_webhook_url,
             auth_token=lambda: self.secret("twilio_auth_token"),
             queue=self.queue,
+            state=self.state,
+            notice_secret=self._notice_secret,
+            rate_per_minute=self.settings.twilio_notice_rate_per_minute,
         )
+
+    def _notice_secret(self) -> str | None:
+        """The notice signing key(s), or None when no notice secret is configured."""
+        settings = self.settings
+        if settings.twilio_notice_secret is None and not settings.twilio_notice_secret_secret_name:
+            return None
+        return self.secret("twilio_notice_secret")
 
     @cached_property
     def purchases(self) -> NumberPurchases:

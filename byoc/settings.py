@@ -34,6 +34,11 @@ SECRET_FIELDS = (
     "genesys_client_secret",
     "sbc_password",
     "genesys_events_secret",
+    "twilio_notice_secret",
+    "twilio_credential_password",
+)
+OPTIONAL_SECRETS = frozenset(
+    {"genesys_events_secret", "twilio_notice_secret", "twilio_credential_password"}
 )
 
 
@@ -102,6 +107,10 @@ class SbcSettings(BaseModel):
     twilio_priority: int = Field(default=10, ge=0, le=65535)
     twilio_weight: int = Field(default=10, ge=1, le=65535)
     twilio_edges: list[str] = Field(default_factory=lambda: ["ashburn", "umatilla"])
+    public_ips: list[str] = Field(
+        default_factory=list,
+        description="Public IPv4 addresses the SBC sends SIP to Twilio from (termination ACL).",
+    )
     genesys_regions: list[str] = Field(default_factory=lambda: ["us-east-1"])
 
     @field_validator("name")
@@ -109,6 +118,22 @@ class SbcSettings(BaseModel):
     def _name(cls, value: str) -> str:
         if not _NAME_RE.match(value):
             raise ValueError(f"{value!r} must be lower case letters, digits and '-' (max 31)")
+        return value
+
+    @field_validator("public_ips")
+    @classmethod
+    def _public_ipv4(cls, value: list[str]) -> list[str]:
+        import ipaddress
+
+        for text in value:
+            try:
+                address = ipaddress.IPv4Address(text)
+            except ValueError:
+                raise ValueError(f"{text!r} is not an IPv4 address (Twilio IP ACLs hold IPv4 "
+                                 "addresses)") from None
+            if not address.is_global:
+                raise ValueError(f"{text} is not a public address; Twilio sees the SBC's "
+                                 "public (NAT) address")
         return value
 
     @field_validator("management_url")
@@ -146,6 +171,19 @@ class Settings(BaseSettings):
     twilio_concurrency: int = Field(default=4, ge=1, le=100)
     twilio_poll_retention_days: int = Field(default=30, ge=1)
     twilio_timeout_s: float = 30.0
+    twilio_notice_secret: SecretStr | None = None
+    twilio_notice_secret_secret_name: str | None = None
+    twilio_notice_rate_per_minute: int = Field(default=120, ge=1, le=10_000)
+    twilio_purchase_countries: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["US", "CA"]
+    )
+    twilio_termination_acl_name: str = Field(default="byoc-sbcs", min_length=1, max_length=64)
+    twilio_credential_list_name: str | None = Field(default=None, max_length=64)
+    twilio_credential_username: str | None = Field(
+        default=None, pattern=r"^[A-Za-z0-9_.@-]{1,32}$"
+    )
+    twilio_credential_password: SecretStr | None = None
+    twilio_credential_password_secret_name: str | None = None
 
     # Genesys Cloud
     genesys_region: str = Field(default="mypurecloud.com", description="Org region domain.")
@@ -245,7 +283,7 @@ class Settings(BaseSettings):
 
     @field_validator(
         "genesys_outbound_classifications", "nsg_extra_cidrs", "nsg_exclude_cidrs",
-        "health_probe_uris", mode="before"
+        "health_probe_uris", "twilio_purchase_countries", mode="before"
     )
     @classmethod
     def _csv_or_json_list(cls, value: Any) -> Any:
@@ -271,6 +309,17 @@ class Settings(BaseSettings):
                 "such a timeout could fire; use a value well below it"
             )
         return value
+
+    @field_validator("twilio_purchase_countries")
+    @classmethod
+    def _countries(cls, value: list[str]) -> list[str]:
+        codes = [code.strip().upper() for code in value]
+        for code in codes:
+            if not re.fullmatch(r"[A-Z]{2}", code):
+                raise ValueError(f"{code!r} is not an ISO 3166-1 alpha-2 country code (US, CA)")
+        if not codes:
+            raise ValueError("name at least one country, e.g. US,CA")
+        return codes
 
     @field_validator("health_probe_uris")
     @classmethod
@@ -298,6 +347,13 @@ class Settings(BaseSettings):
             )
         if self.nsg_priority_low > self.nsg_priority_high:
             problems.append("BYOC_NSG_PRIORITY_LOW must not be above BYOC_NSG_PRIORITY_HIGH")
+        if self.twilio_credential_list_name and not self.twilio_credential_username:
+            problems.append("BYOC_TWILIO_CREDENTIAL_USERNAME is required with "
+                            "BYOC_TWILIO_CREDENTIAL_LIST_NAME")
+        if self.twilio_credential_list_name and self.twilio_credential_password is None \
+                and not self.twilio_credential_password_secret_name:
+            problems.append("BYOC_TWILIO_CREDENTIAL_PASSWORD_SECRET_NAME is required with "
+                            "BYOC_TWILIO_CREDENTIAL_LIST_NAME")
         names = [s.name for s in self.sbcs]
         if len(set(names)) != len(names):
             problems.append(f"BYOC_SBCS: SBC names must be unique, got {names}")
@@ -326,7 +382,7 @@ def presence_problems(data: dict[str, Any]) -> list[str]:
 
     problems: list[str] = []
     for name in SECRET_FIELDS:
-        if name == "genesys_events_secret":
+        if name in OPTIONAL_SECRETS:
             continue
         if not given(name, f"{name}_secret_name"):
             problems.append(
@@ -410,6 +466,22 @@ _DESCRIPTIONS: dict[str, str] = {
     "twilio_poll_retention_days": "Monitor Events retention; an older cursor falls back to a sweep.",
     "twilio_timeout_s": "Timeout of one Twilio REST call (connect and each read), seconds; "
     f"at most {FUNCTION_TIMEOUT_S:g} (host.json functionTimeout).",
+    "twilio_notice_secret": "Local runs only: the notice signing secret itself.",
+    "twilio_notice_secret_secret_name": "Key Vault secret holding the key(s) senders sign "
+    "notices with (X-Byoc-Signature, HMAC-SHA256); several keys separated by white space "
+    "while a rotation overlaps.",
+    "twilio_notice_rate_per_minute": "Notices one sender (client address) may post per minute "
+    "on /api/twilio/numbers.",
+    "twilio_purchase_countries": "Countries numbers are bought in (ISO codes, first is the "
+    "default; the search of `numbers buy` takes --country).",
+    "twilio_termination_acl_name": "Friendly name of the IP access control list byoc keeps "
+    "with every SBC's public_ips and associates with the trunk (termination).",
+    "twilio_credential_list_name": "Credential list byoc keeps and associates with the trunk "
+    "(optional; the SBC then authenticates its INVITEs with digest).",
+    "twilio_credential_username": "User name of the credential in that list.",
+    "twilio_credential_password": "Local runs only: that credential's password itself.",
+    "twilio_credential_password_secret_name": "Key Vault secret holding that credential's "
+    "password (Twilio: 12+ characters, a digit, upper and lower case).",
     "genesys_client_id": "Genesys OAuth client (client credentials) id.",
     "genesys_client_secret": "Local runs only: the Genesys OAuth client secret itself.",
     "genesys_client_secret_secret_name": "Key Vault secret holding the Genesys client secret.",
@@ -430,7 +502,7 @@ _DESCRIPTIONS: dict[str, str] = {
     "sbcs": "JSON list of SBCs: name, management_url, fqdn, tls_context, certificate_name (its own "
     "Key Vault certificate; default BYOC_CERTIFICATE_NAME), dial_plan, sip_ports, rtp_ports, "
     "probe_host, nsg_resource_id, nsg_destination, twilio_priority, twilio_weight, twilio_edges, "
-    "genesys_regions.",
+    "public_ips, genesys_regions.",
     "sbc_username": "AudioCodes REST API user.",
     "sbc_password": "Local runs only: the AudioCodes REST API password itself.",
     "sbc_password_secret_name": "Key Vault secret holding the AudioCodes REST API password.",

@@ -94,6 +94,13 @@ class FakeState:
         self.data[(namespace, key)] = True
         return True
 
+    def claim_all(self, namespace: str, keys: list[str]) -> bool:
+        if any((namespace, key) in self.data for key in keys):
+            return False
+        for key in keys:
+            self.data[(namespace, key)] = True
+        return True
+
     def release_claim(self, namespace: str, key: str) -> None:
         self.data.pop((namespace, key), None)
 

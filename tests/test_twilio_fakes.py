@@ -146,6 +146,10 @@ class FakeTwilio:
         self.calls["fetch_number"] += 1
         return next((n for n in self.numbers.values() if n.sid == sid), None)
 
+    def find_number(self, phone_number: str) -> TwilioNumber | None:
+        self.calls["find_number"] += 1
+        return self.numbers.get(phone_number)
+
     def associate_numbers(self, numbers: list[TwilioNumber],
                           before_each: Callable[[], None]) -> dict[str, str]:
         failures = {}

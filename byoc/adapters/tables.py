@@ -274,6 +274,23 @@ class TableStateStore:
             return False
         return True
 
+    def claim_all(self, namespace: str, keys: list[str]) -> bool:
+        """Record every key in one transaction (one round trip), or none of them."""
+        from azure.data.tables import TableTransactionError
+
+        at = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+        unique = list(dict.fromkeys(_safe_key(k) for k in keys))
+        if len(unique) > 100:
+            raise ValueError("at most 100 keys per claim (one table transaction)")
+        try:
+            self._client.submit_transaction([
+                ("create", {"PartitionKey": namespace, "RowKey": key, "at": at})
+                for key in unique
+            ])
+        except TableTransactionError:
+            return False
+        return True
+
     def release_claim(self, namespace: str, key: str) -> None:
         """Forget a claim (the work it guarded failed before anything was enqueued)."""
         from azure.core.exceptions import ResourceNotFoundError

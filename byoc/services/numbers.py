@@ -29,8 +29,9 @@ log = logging.getLogger("byoc.numbers")
 EVENT_NAMESPACE = "event"
 OWNER_TARGET = "twilio"
 """The target that owns the numbers: it lets go last, by releasing the number."""
-OWNER_FACT_SOURCES = frozenset({"poller", "sweep"})
-"""Sources whose `released` events report what Twilio shows, not a request to release."""
+OWNER_FACT_SOURCES = frozenset({"poller", "sweep", "webhook"})
+"""Sources whose `released` events report what Twilio shows, not a request to release (a
+`webhook` notice reaches the lifecycle only as Twilio confirmed it: services/notices.py)."""
 
 
 @dataclass(frozen=True)

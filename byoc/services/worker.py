@@ -14,6 +14,7 @@ from enum import StrEnum
 from byoc.adapters.lock import LockBusy
 from byoc.domain.jobs import InvalidJob, NumberEvent, RotateCertificate, SyncTarget, parse_job
 from byoc.ports import JobQueue
+from byoc.services.notices import NOTICE_SOURCE, NoticeConfirmation
 from byoc.services.numbers import NumberLifecycle
 from byoc.services.reconcile import ReconcileService
 
@@ -40,7 +41,9 @@ class Worker:
         numbers: Callable[[], NumberLifecycle],
         reconcile: Callable[[], ReconcileService],
         rotate_certificate: Callable[[RotateCertificate], object] | None = None,
+        notices: Callable[[], NoticeConfirmation] | None = None,
     ) -> None:
+        self._notices = notices
         self._queue = queue
         self._numbers = numbers
         self._reconcile = reconcile
@@ -61,6 +64,16 @@ class Worker:
                    "correlation_id": job.correlation_id, "job": job.type}
         log.info("job started", extra={"event": "job.start", **context})
         if isinstance(job, NumberEvent):
+            if job.source == NOTICE_SOURCE:
+                # A notice is a hint: Twilio says what is true before anything is recorded.
+                if self._notices is None:
+                    reason = "number notices cannot be confirmed at Twilio here; not handled"
+                    self._queue.dead_letter(body, reason)
+                    return JobResult.DEAD_LETTERED
+                confirmed = self._notices().confirm(job)
+                if confirmed is None:
+                    return JobResult.DONE
+                job = confirmed
             self._numbers().handle(job)
         elif isinstance(job, SyncTarget):
             return self._sync(job)

@@ -71,8 +71,9 @@ def env(byoc_env: dict[str, str], emulator: ServedApp, sandbox: httpx.Client,
     return {**byoc_env, **settings}
 
 
-def work_off_queue() -> list[str]:
-    """Run queued number events and twilio syncs (as the queue trigger would); drop the rest."""
+def work_off_queue(dropped: list[str] | None = None) -> list[str]:
+    """Run queued number events and twilio syncs (as the queue trigger would); drop the rest
+    (named in `dropped`)."""
     from byoc.bootstrap import get_services
     from byoc.domain.jobs import NumberEvent, SyncTarget, parse_job
 
@@ -88,6 +89,8 @@ def work_off_queue() -> list[str]:
                                                  and job.target == "twilio"):
                 services.worker.handle(message.body, message_id=message.id)
                 done.append(job.type + (f":{job.target}" if isinstance(job, SyncTarget) else ""))
+            elif dropped is not None:
+                dropped.append(job.type + (f":{job.target}" if isinstance(job, SyncTarget) else ""))
             services.queue.delete(message)
     raise AssertionError("the queue did not drain")
 
@@ -124,7 +127,7 @@ def test_a_signed_webhook_ends_with_the_number_on_the_trunk_and_in_the_inventory
         urlencode(params).encode(), "", "application/x-www-form-urlencoded", signature))
     work_off_queue()
 
-    assert response.status_code == 202 and replay.status_code == 202
+    assert response.status_code == 202 and replay.status_code == 200
     correlation_id = json.loads(response.get_body())["correlation_id"]
     assert "+14155550400" in on_trunk(sandbox)
     saved = record("+14155550400")
@@ -271,3 +274,110 @@ def test_byoc_numbers_release_takes_the_number_off_twilio(
     assert record("+16285550100").state.value == "released"
     shown = json.loads(runner.invoke(app, ["numbers", "show", "+16285550100", "--json"]).output)
     assert any(op["operation"].startswith("remove number-release") for op in shown["operations"])
+
+
+def signed_form(params: dict[str, str]) -> func.HttpRequest:
+    signature = RequestValidator(TOKEN).compute_signature(PUBLIC_URL, params)
+    return webhook_request(urlencode(params).encode(), "", "application/x-www-form-urlencoded",
+                           signature)
+
+
+def test_a_signed_notice_for_a_number_the_account_does_not_own_reaches_no_target(
+        env: dict[str, str], sandbox: httpx.Client) -> None:
+    # +14155550999 is managed by the policy's prefix, but the Twilio account does not own it.
+    params = {"EventId": "portal-foreign", "Action": "purchased", "PhoneNumber": "+14155550999"}
+
+    response = http.twilio_numbers_webhook(signed_form(params))
+    dropped: list[str] = []
+    done = work_off_queue(dropped)
+
+    assert response.status_code == 202
+    assert done == ["number_event"] and dropped == []  # no sync of any target was asked for
+    assert record("+14155550999") is None
+    assert "+14155550999" not in on_trunk(sandbox)
+
+
+def test_a_notice_whose_sid_names_another_number_is_refused(
+        env: dict[str, str], sandbox: httpx.Client) -> None:
+    other = sandbox.post("/_sandbox/twilio/purchase",
+                         json={"phone_number": "+14155550420"}).json()
+    params = {"EventId": "portal-mismatch", "Action": "purchased",
+              "PhoneNumber": "+14155550421", "PhoneNumberSid": other["sid"]}
+
+    http.twilio_numbers_webhook(signed_form(params))
+    dropped: list[str] = []
+    work_off_queue(dropped)
+
+    assert dropped == [] and record("+14155550421") is None and record("+14155550420") is None
+
+
+def only_the_twilio_target(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Twilio the only target: a release request would reach Twilio at once."""
+    import byoc.bootstrap
+    from byoc.services.twilio_reconciler import register_twilio_target
+
+    monkeypatch.setattr(byoc.bootstrap, "register_targets", register_twilio_target)
+    monkeypatch.setenv("BYOC_MAX_DELETE_FRACTION", "0.5")
+    byoc.bootstrap.reset_services()
+
+
+def test_a_signed_released_notice_never_releases_the_number_at_twilio(
+        env: dict[str, str], sandbox: httpx.Client, monkeypatch: pytest.MonkeyPatch) -> None:
+    only_the_twilio_target(monkeypatch)
+    bought = sandbox.post("/_sandbox/twilio/purchase",
+                          json={"phone_number": "+14155550430"}).json()
+    http.twilio_numbers_webhook(signed_form({
+        "EventId": "portal-buy", "Action": "purchased", "PhoneNumber": "+14155550430",
+        "PhoneNumberSid": bought["sid"]}))
+    work_off_queue()
+    assert record("+14155550430").state.value == "active"
+
+    response = http.twilio_numbers_webhook(signed_form({
+        "EventId": "portal-release", "Action": "released", "PhoneNumber": "+14155550430",
+        "PhoneNumberSid": bought["sid"]}))
+    dropped: list[str] = []
+    work_off_queue(dropped)
+
+    assert response.status_code == 202
+    owned = {n["phone_number"] for n in sandbox.get("/_sandbox/state").json()["numbers"]}
+    assert "+14155550430" in owned and "+14155550430" in on_trunk(sandbox)
+    assert record("+14155550430").state.value == "active" and dropped == []
+
+
+def test_a_released_notice_offboards_a_number_twilio_no_longer_has(
+        env: dict[str, str], sandbox: httpx.Client, monkeypatch: pytest.MonkeyPatch) -> None:
+    only_the_twilio_target(monkeypatch)
+    bought = sandbox.post("/_sandbox/twilio/purchase",
+                          json={"phone_number": "+14155550440"}).json()
+    http.twilio_numbers_webhook(signed_form({
+        "EventId": "portal-buy-2", "Action": "purchased", "PhoneNumber": "+14155550440",
+        "PhoneNumberSid": bought["sid"]}))
+    work_off_queue()
+    sandbox.post("/_sandbox/twilio/release",
+                 json={"phone_number": "+14155550440"}).raise_for_status()
+
+    http.twilio_numbers_webhook(signed_form({
+        "EventId": "portal-release-2", "Action": "released", "PhoneNumber": "+14155550440"}))
+    work_off_queue()
+
+    assert record("+14155550440").state.value == "released"
+
+
+def test_a_notice_replayed_under_a_new_event_id_is_not_processed_again(
+        env: dict[str, str], sandbox: httpx.Client) -> None:
+    from byoc.bootstrap import get_services
+
+    bought = sandbox.post("/_sandbox/twilio/purchase",
+                          json={"phone_number": "+14155550450"}).json()
+    original = {"EventId": "portal-9", "Action": "purchased", "PhoneNumber": "+14155550450",
+                "PhoneNumberSid": bought["sid"], "Note": "urgent"}
+    signature = RequestValidator(TOKEN).compute_signature(PUBLIC_URL, original)
+    recut = {**original, "EventId": "portal-9Noteurgent"}
+    del recut["Note"]
+    first = http.twilio_numbers_webhook(signed_form(original))
+    replay = http.twilio_numbers_webhook(webhook_request(
+        urlencode(recut).encode(), "", "application/x-www-form-urlencoded", signature))
+
+    assert first.status_code == 202 and replay.status_code == 200
+    assert json.loads(replay.get_body())["duplicate"] is True
+    assert get_services().queue.depth() == 1

@@ -19,7 +19,7 @@ _BOOL = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no":
 @bp.function_name("twilio_numbers_webhook")
 @bp.route(route="twilio/numbers", methods=["POST"], auth_level=func.AuthLevel.ANONYMOUS)
 def twilio_numbers_webhook(req: func.HttpRequest) -> func.HttpResponse:
-    """A Twilio-signed notice that a number was bought or released (docs/twilio.md)."""
+    """A signed notice that a number was bought, changed or released (docs/twilio.md)."""
     from urllib.parse import urlsplit
 
     from byoc.bootstrap import get_services
@@ -32,10 +32,17 @@ def twilio_numbers_webhook(req: func.HttpRequest) -> func.HttpResponse:
             query=urlsplit(req.url).query,
             content_type=req.headers.get("content-type"),
             signature=req.headers.get("x-twilio-signature"),
+            byoc_signature=req.headers.get("x-byoc-signature"),
+            # Azure's front end sets X-Forwarded-For to the client's "address:port".
+            sender=(req.headers.get("x-forwarded-for") or "").split(",")[0].strip()
+            .rsplit(":", 1)[0],
         ))
     except ConfigurationError as exc:
         return error_response(503, "byoc is not configured", problems=exc.problems)
-    return json_response(answer.body, answer.status)
+    response = json_response(answer.body, answer.status)
+    if answer.retry_after_s is not None:
+        response.headers["Retry-After"] = str(answer.retry_after_s)
+    return response
 
 
 @bp.function_name("numbers_purchase")

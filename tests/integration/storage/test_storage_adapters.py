@@ -57,6 +57,14 @@ def test_an_event_id_is_claimed_once(byoc_env: dict[str, str]) -> None:
     assert state.claim("event", "evt/1#x") is True
 
 
+def test_keys_claimed_together_are_all_recorded_or_none(byoc_env: dict[str, str]) -> None:
+    state = get_services().state
+    assert state.claim_all("notice", ["a", "b"]) is True
+    assert state.claim_all("notice", ["c", "b"]) is False
+    assert state.claim("notice", "c") is True  # the refused transaction recorded nothing
+    assert state.claim("notice", "a") is False
+
+
 def test_operations_are_logged_newest_first(byoc_env: dict[str, str]) -> None:
     operations = get_services().operations
     for i in range(3):

@@ -7,7 +7,9 @@ Every request here is signed the way a sender does it (docs/twilio.md): `Request
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
+from dataclasses import replace
 from urllib.parse import urlencode
 
 import pytest
@@ -28,7 +30,8 @@ FORM = {"EventId": "portal-7f3a", "Action": "purchased", "PhoneNumber": "+141555
 
 def webhook(queue: FakeQueue, public_url: str | None = PUBLIC_URL,
             token: str = TOKEN) -> TwilioNumberWebhook:
-    return TwilioNumberWebhook(public_url=public_url, auth_token=lambda: token, queue=queue)
+    return TwilioNumberWebhook(public_url=public_url, auth_token=lambda: token, queue=queue,
+                               state=FakeState())
 
 
 def form_request(params: dict[str, str], *, signed_url: str = PUBLIC_URL, query: str = "",
@@ -222,14 +225,15 @@ def test_a_rotated_auth_token_is_picked_up_once_the_cached_one_is_old() -> None:
     tokens = iter(["old-token", "new-token"])
     now = [0.0]
     service = TwilioNumberWebhook(public_url=PUBLIC_URL, auth_token=lambda: next(tokens),
-                                  queue=queue, clock=lambda: now[0])
+                                  queue=queue, state=FakeState(), clock=lambda: now[0])
     assert service.accept(form_request(FORM, token="old-token")).status == 202
 
     now[0] = 600.0
-    assert service.accept(form_request(FORM, token="new-token")).status == 202
+    later = {**FORM, "EventId": "portal-7f3b", "Action": "updated"}
+    assert service.accept(form_request(later, token="new-token")).status == 202
 
 
-def test_a_replayed_event_id_is_accepted_but_processed_once() -> None:
+def test_a_replayed_event_id_is_answered_as_a_duplicate_and_processed_once() -> None:
     queue = FakeQueue()
     service = webhook(queue)
     policy: Policy = load_policy(
@@ -245,6 +249,127 @@ def test_a_replayed_event_id_is_accepted_but_processed_once() -> None:
     replay = service.accept(form_request(FORM))
     outcomes = [lifecycle.handle(job) for job, _ in queue.sent]  # type: ignore[arg-type]
 
-    assert (first.status, replay.status) == (202, 202)
-    assert [o.duplicate for o in outcomes] == [False, True]
+    assert (first.status, replay.status) == (202, 200)
+    assert replay.body == {"accepted": 0, "duplicate": True}
+    assert [o.duplicate for o in outcomes] == [False]
     assert inventory.writes == 1
+
+
+def test_a_notice_recut_under_a_new_event_id_with_the_same_signature_is_not_enqueued() -> None:
+    # Twilio's signature concatenates names and values without separators: a sender's extra
+    # field (`Note`) folded into EventId gives another id and the same signed string.
+    queue = FakeQueue()
+    service = webhook(queue)
+    original = {**FORM, "Note": "urgent"}
+    recut = {**FORM, "EventId": FORM["EventId"] + "Noteurgent"}
+    assert SIGNER.compute_signature(PUBLIC_URL, recut) == \
+        SIGNER.compute_signature(PUBLIC_URL, original)
+    replay = WebhookRequest(body=urlencode(recut).encode(), query="",
+                            content_type="application/x-www-form-urlencoded",
+                            signature=SIGNER.compute_signature(PUBLIC_URL, original))
+
+    first = service.accept(form_request(original))
+    again = service.accept(replay)
+
+    assert (first.status, again.status) == (202, 200) and again.body["duplicate"] is True
+    assert len(queue.sent) == 1
+
+
+def test_the_same_notice_signed_again_under_a_new_event_id_is_not_enqueued_twice() -> None:
+    queue = FakeQueue()
+    service = webhook(queue)
+
+    first = service.accept(form_request(FORM))
+    again = service.accept(form_request({**FORM, "EventId": "portal-other"}))
+
+    assert (first.status, again.status) == (202, 200)
+    assert len(queue.sent) == 1
+
+
+def test_a_deeply_nested_json_body_within_the_size_limit_is_400() -> None:
+    queue = FakeQueue()
+    body = "[" * 60_000 + "]" * 60_000
+    query = f"bodySHA256={SIGNER.compute_hash(body)}"
+    request = WebhookRequest(body=body.encode(), query=query, content_type="application/json",
+                             signature=SIGNER.compute_signature(f"{PUBLIC_URL}?{query}", {}))
+
+    answer = webhook(queue).accept(request)
+
+    assert answer.status == 400 and "nested" in answer.body["error"] and queue.sent == []
+
+
+def test_a_sender_over_its_rate_is_429_with_retry_after_and_others_still_get_in() -> None:
+    queue = FakeQueue()
+    now = [0.0]
+    service = TwilioNumberWebhook(public_url=PUBLIC_URL, auth_token=lambda: TOKEN, queue=queue,
+                                  state=FakeState(), rate_per_minute=3, clock=lambda: now[0])
+
+    def notice(index: int, sender: str) -> WebhookRequest:
+        params = {**FORM, "EventId": f"e-{index}", "PhoneNumber": f"+1415555{index:04d}"}
+        params.pop("PhoneNumberSid")
+        return replace(form_request(params), sender=sender)
+
+    answers = [service.accept(notice(i, "198.51.100.7")) for i in range(4)]
+    other = service.accept(notice(10, "203.0.113.9"))
+    now[0] = 30.0
+    later = service.accept(notice(11, "198.51.100.7"))
+
+    assert [a.status for a in answers] == [202, 202, 202, 429]
+    assert answers[3].retry_after_s is not None and answers[3].retry_after_s >= 1
+    assert other.status == 202 and later.status == 202
+    assert len(queue.sent) == 5
+
+
+SECRET = "notice-secret-0123456789abcdef"
+
+
+def byoc_signed(body: str, secret: str = SECRET, at: int = 1_700_000_000) -> WebhookRequest:
+    mac = hmac.new(secret.encode(), f"{at}.{body}".encode(), hashlib.sha256).hexdigest()
+    return WebhookRequest(body=body.encode(), query="", content_type="application/json",
+                          signature=None, byoc_signature=f"t={at},v1={mac}")
+
+
+def secret_webhook(queue: FakeQueue, secret: list[str], now: list[float]) -> TwilioNumberWebhook:
+    return TwilioNumberWebhook(public_url=None, auth_token=lambda: TOKEN, queue=queue,
+                               state=FakeState(), notice_secret=lambda: secret[0],
+                               clock=lambda: now[0], wall_clock=lambda: 1_700_000_000 + now[0])
+
+
+def test_a_notice_signed_with_the_notice_secret_needs_no_auth_token_and_no_public_url() -> None:
+    queue = FakeQueue()
+    body = json.dumps({"event_id": "itsm-1", "action": "purchased",
+                       "phone_number": "+14155550123"})
+    service = secret_webhook(queue, [SECRET], [0.0])
+
+    good = service.accept(byoc_signed(body))
+    forged = service.accept(byoc_signed(body.replace("0123", "0124"), secret="guess"))
+    stale = service.accept(byoc_signed(body, at=1_700_000_000 - 3600))
+
+    assert good.status == 202 and len(queue.sent) == 1
+    assert forged.status == 403 and stale.status == 403 and "timestamp" in stale.body["error"]
+
+
+def test_a_rotated_notice_secret_accepts_old_and_new_keys_during_the_overlap() -> None:
+    queue = FakeQueue()
+    secret = ["old-key-0123456789"]
+    now = [0.0]
+    service = secret_webhook(queue, secret, now)
+    assert service.accept(byoc_signed('{"event_id":"a","action":"purchased",'
+                                      '"phone_number":"+14155550101"}', "old-key-0123456789",
+                                      )).status == 202
+
+    secret[0] = "new-key-9876543210 old-key-0123456789"
+    now[0] = 400.0
+    new = service.accept(byoc_signed('{"event_id":"b","action":"purchased",'
+                                     '"phone_number":"+14155550102"}', "new-key-9876543210",
+                                     at=1_700_000_400))
+    old = service.accept(byoc_signed('{"event_id":"c","action":"purchased",'
+                                     '"phone_number":"+14155550103"}', "old-key-0123456789",
+                                     at=1_700_000_400))
+    secret[0] = "new-key-9876543210"
+    now[0] = 800.0
+    retired = service.accept(byoc_signed('{"event_id":"d","action":"purchased",'
+                                         '"phone_number":"+14155550104"}', "old-key-0123456789",
+                                         at=1_700_000_800))
+
+    assert (new.status, old.status, retired.status) == (202, 202, 403)
