@@ -489,6 +489,11 @@ class GenesysNumberInUse(GenesysError):
         self.number = number
 
 
+class GenesysPoolRangeRefused(GenesysError):
+    """Genesys refused to change a DID pool's range in place (whether it ever does for a shrink
+    past an assigned number is unverified: docs/verify-on-a-real-tenant.md)."""
+
+
 class GenesysPort(Protocol):
     """One Genesys Cloud org (Platform API v2) as byoc's Genesys reconciler uses it.
 
@@ -503,6 +508,13 @@ class GenesysPort(Protocol):
     def create_did_pool(
         self, start: str, end: str, *, name: str, description: str
     ) -> GenesysDidPool: ...
+
+    def resize_did_pool(
+        self, pool: GenesysDidPool, start: str, end: str, *, name: str
+    ) -> GenesysDidPool:
+        """Change the pool's range in place (PUT): `GenesysPoolRangeRefused` when Genesys will
+        not, `GenesysNotFound`-like 404 `GenesysError` when the pool is gone."""
+        ...
 
     def delete_did_pool(self, pool: GenesysDidPool) -> None: ...
 

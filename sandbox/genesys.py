@@ -27,14 +27,14 @@ import secrets
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, ClassVar
 from urllib.parse import parse_qs
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Match, Route
 
-from sandbox.core import Emulator
+from sandbox.core import Emulator, Variant
 from sandbox.genesys_entities import EDGES, DidPool, Ivr, OutboundRoute, Site, Trunk, TrunkBase
 from sandbox.genesys_org import GenesysOrg
 from sandbox.genesys_seed import GenesysSettings, build_org, settings_from_seed
@@ -145,6 +145,29 @@ class GenesysEmulator(Emulator):
     trunk bases, sites and outbound routes."""
 
     name = "genesys"
+    VARIANTS: ClassVar[dict[str, Variant]] = {
+        "pool_delete_lag": Variant(
+            ("immediate", "lagging"),
+            source="The Terraform provider retries DID pool deletes and reads pools back with "
+            "state 'deleted' (resource_genesyscloud_telephony_providers_edges_did_pool.go), so a "
+            "delete is not known to show at once; 'lagging': a deleted pool still reads as active "
+            "and still blocks an overlapping create for `pool_delete_lag_s` (seed, 5 s).",
+        ),
+        "pool_range_change": Variant(
+            ("refuses-stranding", "accepts", "refuses-any"),
+            source="The SDK has put_telephony_providers_edges_didpool with start/end numbers and "
+            "the Terraform provider changes ranges in place since PR #926 (2024-03-21), but no "
+            "source says what a shrink past an assigned number gets: 'refuses-stranding' (409 "
+            "naming the numbers), 'accepts' (the number stays on its holder, in no pool), "
+            "'refuses-any' (400: start/end fixed, Terraform's earlier ForceNew reading).",
+        ),
+        "conflict_text": Variant(
+            ("names-version", "bare"),
+            source="Terraform's IsVersionMismatch (genesyscloud/util/util_retries.go) treats a "
+            "409 as a version mismatch whatever its text, and a 400 only with 'does not match "
+            "the current version': 'names-version' says so in the 409 too, 'bare' does not.",
+        ),
+    }
 
     def __init__(self, seed: dict[str, Any]) -> None:
         self.clock: Callable[[], float] = time.time
@@ -161,6 +184,7 @@ class GenesysEmulator(Emulator):
         self.settings: GenesysSettings
         self.settings, rules = settings_from_seed(self.seed)
         self.org: GenesysOrg = build_org(self.seed, rules, self.settings.client_id, self.now())
+        self.org.variant = self.variant
         self.tokens: dict[str, float] = {}
         self.rate_windows: dict[str, RateWindow] = {}
 
@@ -509,18 +533,26 @@ class GenesysEmulator(Emulator):
         pool: DidPool = self.org.get(self.org.pools, "DID pool", call.param("didPoolId"))
         return pool
 
+    def _pool_json(self, pool: DidPool, now: float) -> dict[str, Any]:
+        """A pool as read: one deleted moments ago still reads as active under the
+        `pool_delete_lag` variant "lagging"."""
+        out = pool.to_json()
+        if pool.state == "deleted" and not self.org.deletion_shown(pool, now):
+            out["state"] = "active"
+        return out
+
     def list_pools(self, call: ApiCall) -> Reply:
         page = call.page(self.settings.max_page_size)
         ids = call.query.items("id")
         pools = [p for p in self.org.pools.values() if not ids or p.id in ids]
-        entities = [p.to_json() for p in _sorted(pools, call, default="number")]
+        entities = [self._pool_json(p, call.now) for p in _sorted(pools, call, default="number")]
         return 200, paged(entities, page, call.path, call.request.query_params)
 
     def create_pool(self, call: ApiCall) -> Reply:
         return 200, self.org.create_pool(call.json(), call.now).to_json()
 
     def get_pool(self, call: ApiCall) -> Reply:
-        return 200, self._pool(call).to_json()
+        return 200, self._pool_json(self._pool(call), call.now)
 
     def put_pool(self, call: ApiCall) -> Reply:
         return 200, self.org.update_pool(call.param("didPoolId"), call.json(), call.now).to_json()
@@ -614,11 +646,12 @@ class GenesysEmulator(Emulator):
     # ----- Architect: IVRs and flows -------------------------------------------------------
 
     def _pool_visible(self, call: ApiCall) -> Callable[[DidPool], bool]:
-        """Eventual consistency: a fresh pool may not be visible yet to Architect/Directory."""
+        """Eventual consistency: a fresh pool (or a range changed moments ago) may not be
+        visible yet to Architect/Directory."""
         window = self.settings.eventual_consistency_window_s
 
         def visible(pool: DidPool) -> bool:
-            if call.now - pool.created_at >= window:
+            if call.now - max(pool.created_at, pool.range_changed_at or 0.0) >= window:
                 return True
             return self.faults.take("eventual_consistency", call.path, call.request.method) is None
 

@@ -66,6 +66,8 @@ class DidPool(Entity):
     description: str | None = None
     comments: str | None = None
     provider: str = "PURE_CLOUD"
+    deleted_at: float | None = None
+    range_changed_at: float | None = None
 
     @property
     def self_uri(self) -> str:

@@ -42,6 +42,11 @@ CONTACT_TYPES = ("PRIMARY", "WORK", "WORK2", "WORK3", "WORK4", "HOME", "MOBILE",
 DISTRIBUTIONS = ("SEQUENTIAL", "RANDOM")
 DID_POOL_ID_REQUIRED = "Field 'didPoolId' is required and cannot be empty."
 
+_DEFAULT_VARIANTS = {
+    "conflict_text": "names-version", "pool_delete_lag": "immediate",
+    "pool_range_change": "refuses-stranding",
+}
+
 PoolVisibility = Callable[[DidPool], bool]
 """Answers whether a pool is already visible to Architect/Directory (eventual consistency)."""
 
@@ -53,8 +58,8 @@ class OrgRules:
     ivr_version_mismatch_status: int = 409
     user_version_mismatch_status: int = 400
     max_dnis_added_per_write: int = 50
-    conflict_names_version: bool = True
-    """A 409 for a stale version says "does not match the current version" (else: bare)."""
+    pool_delete_lag_s: float = 5.0
+    """Under the `pool_delete_lag` variant "lagging": how long a deleted pool still shows."""
     max_number_plans: int = 200
 
 
@@ -125,6 +130,16 @@ class GenesysOrg:
         self.outbound_routes: dict[str, OutboundRoute] = {}
         self.trunks: dict[str, Trunk] = {}
         self.dids: dict[str, Did] = {}
+        self.variant: Callable[[str], str] = _DEFAULT_VARIANTS.__getitem__
+        """The emulator's variant in force (sandbox/README-genesys.md, "Variants")."""
+
+    def deletion_shown(self, pool: DidPool, now: float) -> bool:
+        """Whether a deleted pool reads back as deleted yet (and stops blocking an overlap)."""
+        if pool.state != "deleted":
+            return False
+        if self.variant("pool_delete_lag") != "lagging":
+            return True
+        return now - (pool.deleted_at or 0.0) >= self.rules.pool_delete_lag_s
 
     # ----- lookups -------------------------------------------------------------------------
 
@@ -179,7 +194,9 @@ class GenesysOrg:
 
     # ----- DID pools -----------------------------------------------------------------------
 
-    def _pool_range(self, body: dict[str, Any], skip: DidPool | None) -> tuple[str, str]:
+    def _pool_range(
+        self, body: dict[str, Any], skip: DidPool | None, now: float
+    ) -> tuple[str, str]:
         start = _text(body, "startPhoneNumber", required=True)
         end = _text(body, "endPhoneNumber", required=True)
         assert start is not None and end is not None
@@ -207,7 +224,7 @@ class GenesysOrg:
                 end=end,
             )
         for other in self.pools.values():
-            if other is skip or other.state == "deleted" or len(other.start) != len(start):
+            if other is skip or self.deletion_shown(other, now) or len(other.start) != len(start):
                 continue
             if start <= other.end and other.start <= end:
                 raise bad_request(
@@ -230,7 +247,7 @@ class GenesysOrg:
 
     def create_pool(self, body: Any, now: float, *, entity_id: str | None = None) -> DidPool:
         body = _object(body, "DID pool")
-        start, end = self._pool_range(body, None)
+        start, end = self._pool_range(body, None, now)
         pool = DidPool(
             id=entity_id or str(uuid.uuid4()),
             name=_text(body, "name") or f"{start} - {end}",
@@ -257,18 +274,27 @@ class GenesysOrg:
         if supplied is not None and supplied != pool.version:
             raise version_mismatch(
                 409, "DID pool", supplied, pool.version,
-                names_version=self.rules.conflict_names_version)
-        start, end = self._pool_range(body, pool)
+                names_version=self.variant("conflict_text") == "names-version")
+        start, end = self._pool_range(body, pool, now)
+        answer = self.variant("pool_range_change")
+        if answer == "refuses-any" and (start, end) != (pool.start, pool.end):
+            raise bad_request(
+                "The start and end numbers of an existing DID pool cannot be changed; create a "
+                "new DID pool instead.",
+                field="startPhoneNumber",
+            )
         stranded = [
             d.number
             for d in self.dids.values()
             if d.pool is pool and not (len(d.number) == len(start) and start <= d.number <= end)
         ]
-        if stranded:
+        if stranded and answer == "refuses-stranding":
             listed = ", ".join(sorted(stranded))
             raise conflict(
                 f"The DID pool range cannot exclude assigned numbers: {listed}.", numbers=listed
             )
+        if (start, end) != (pool.start, pool.end):
+            pool.range_changed_at = now
         pool.start, pool.end = start, end
         pool.description = _text(body, "description")
         pool.comments = _text(body, "comments")
@@ -292,6 +318,7 @@ class GenesysOrg:
                 poolId=pool.id,
             )
         pool.state = "deleted"
+        pool.deleted_at = now
         pool.touch(now, self.actor)
 
     # ----- routed numbers (IVR dnis, user phone addresses) ---------------------------------
@@ -421,7 +448,7 @@ class GenesysOrg:
         if supplied != ivr.version:
             raise version_mismatch(
                 self.rules.ivr_version_mismatch_status, "IVR", supplied, ivr.version,
-                names_version=self.rules.conflict_names_version,
+                names_version=self.variant("conflict_text") == "names-version",
             )
         self._apply_ivr(ivr, body, pool_visible)
         ivr.touch(now, self.actor)
@@ -531,7 +558,7 @@ class GenesysOrg:
         if supplied != user.version:
             raise version_mismatch(
                 self.rules.user_version_mismatch_status, "user", supplied, user.version,
-                names_version=self.rules.conflict_names_version,
+                names_version=self.variant("conflict_text") == "names-version",
             )
         if "addresses" in body:
             contacts = self._addresses(body["addresses"])
@@ -623,7 +650,7 @@ class GenesysOrg:
         if supplied != route.version:
             raise version_mismatch(
                 409, "outbound route", supplied, route.version,
-                names_version=self.rules.conflict_names_version)
+                names_version=self.variant("conflict_text") == "names-version")
         self._apply_route(route, body)
         route.touch(now, self.actor)
         return route
@@ -634,7 +661,7 @@ class GenesysOrg:
         if supplied != base.version:
             raise version_mismatch(
                 409, "trunk base settings", supplied, base.version,
-                names_version=self.rules.conflict_names_version)
+                names_version=self.variant("conflict_text") == "names-version")
         name = _text(body, "name", required=True)
         assert name is not None
         metabase_id = _ref_id(body, "trunkMetabase")

@@ -29,7 +29,7 @@ SEED_KEYS = {
     "rate_limit_retry_after",
     "max_page_size",
     "version_mismatch_status",
-    "version_conflict_text",
+    "pool_delete_lag_s",
     "eventual_consistency_window_s",
     "max_dnis_added_per_write",
     "sites",
@@ -99,17 +99,9 @@ def settings_from_seed(seed: dict[str, Any]) -> tuple[GenesysSettings, OrgRules]
         ivr_version_mismatch_status=int(mismatch.get("ivr", 409)),
         user_version_mismatch_status=int(mismatch.get("user", 400)),
         max_dnis_added_per_write=int(seed.get("max_dnis_added_per_write", 50)),
-        conflict_names_version=_conflict_text(seed.get("version_conflict_text")),
+        pool_delete_lag_s=float(seed.get("pool_delete_lag_s", 5.0)),
     )
     return settings, rules
-
-
-def _conflict_text(value: Any) -> bool:
-    if value in (None, "names-version"):
-        return True
-    if value == "bare":
-        return False
-    raise GenesysSeedError("genesys seed: version_conflict_text must be names-version or bare")
 
 
 def _by_name(table: dict[str, Any], kind: str, name: str | None) -> Any:

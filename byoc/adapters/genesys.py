@@ -47,6 +47,7 @@ from byoc.ports import (
     GenesysNumberInUse,
     GenesysOutboundRoute,
     GenesysOutboundRouteSpec,
+    GenesysPoolRangeRefused,
     GenesysProxyStatus,
     GenesysRef,
     GenesysTrunkStatus,
@@ -80,6 +81,10 @@ RATE_LIMIT_RETRIES = 12
 RATE_LIMIT_WAIT_S = 120.0
 """Most time one call spends waiting out 429s, about two rate-limit windows."""
 POOL_DELETE_DELAYS_S = (1.0, 3.0, 5.0)
+POOL_DELETE_SHOW_DELAYS_S = (1.0, 2.0, 3.0, 5.0, 8.0, 13.0)
+"""Waits for a pool byoc deleted to stop blocking an overlapping create (about 32 s in all)."""
+POOL_DELETE_SHOW_S = 300.0
+"""How long after byoc deleted a pool an overlap with it is taken for a deletion not shown yet."""
 TOKEN_MARGIN_S = 300.0
 CONNECT_TIMEOUT_S = 10.0
 READ_TIMEOUT_S = 60.0
@@ -417,6 +422,9 @@ class GenesysAdapter:
         self.pacer = RequestPacer(requests_per_minute, clock=clock, sleep=sleep)
         self.tokens = TokenCache(self._fetch_token, clock=clock)
         self._session: CallSession | None = None
+        self._deleted: dict[str, float] = {}
+        """ids of DID pools byoc deleted (or found gone) -> when."""
+        self._deletion_waits: dict[tuple[str, str], int] = {}
         self._sdk: Any = None
         self._lock = threading.Lock()
 
@@ -586,16 +594,21 @@ class GenesysAdapter:
         body.name, body.description = name, description
         body.provider = "PURE_CLOUD"
         what = f"create DID pool {start}-{end}"
-        for attempt in range(3):
+        self._deletion_waits.pop((start, end), None)
+        attempt = 0
+        while attempt < 3:
             try:
                 created = self._call(what, apis.edges.post_telephony_providers_edges_didpools, body)
                 return _pool(created)
             except GenesysError as exc:
                 landed = self._pool_by_range(start, end)
-                if landed is not None and landed.description == description:
+                if (landed is not None and landed.description == description
+                        and landed.id not in self._deleted):
                     log.info("DID pool create was replayed; the pool exists", extra={
                         "event": "genesys.pool_found", "start": start, "end": end})
                     return landed
+                if isinstance(exc, DidPoolOverlap) and self._deletion_pending(start, end):
+                    continue
                 if isinstance(exc, DidPoolOverlap):
                     raise DidPoolOverlap(
                         f"DID pool {start}-{end} overlaps an existing pool; not created. "
@@ -603,13 +616,80 @@ class GenesysAdapter:
                 if not isinstance(exc, GenesysRateLimited | GenesysUnavailable) or attempt == 2:
                     raise
                 self._sleep(BUSY_DELAYS_S[attempt])
+                attempt += 1
         raise AssertionError("unreachable")
+
+    def _deletion_pending(self, start: str, end: str) -> bool:
+        """Whether the pools in the way of `start`-`end` are all ones byoc deleted moments ago
+        (a deletion may show late); if so, waits a little so the caller can try again."""
+        now = self._clock()
+        recent = {i for i, at in self._deleted.items() if now - at < POOL_DELETE_SHOW_S}
+        waited = self._deletion_waits.get((start, end), 0)
+        if not recent or waited >= len(POOL_DELETE_SHOW_DELAYS_S):
+            return False
+        width, low, high = len(start), int(start[1:]), int(end[1:])
+        in_way = [p for p in self.list_did_pools() if p.state != "deleted"
+                  and len(p.start) == width and int(p.start[1:]) <= high and low <= int(p.end[1:])]
+        if not in_way or any(p.id not in recent for p in in_way):
+            return False
+        delay = POOL_DELETE_SHOW_DELAYS_S[waited]
+        self._deletion_waits[(start, end)] = waited + 1
+        log.info("a deleted DID pool still shows; waiting before creating the new one", extra={
+            "event": "genesys.pool_delete_pending", "start": start, "end": end,
+            "delay_s": delay})
+        self._sleep(delay)
+        return True
 
     def _pool_by_range(self, start: str, end: str) -> GenesysDidPool | None:
         for pool in self.list_did_pools():
             if pool.state != "deleted" and (pool.start, pool.end) == (start, end):
                 return pool
         return None
+
+    def resize_did_pool(
+        self, pool: GenesysDidPool, start: str, end: str, *, name: str
+    ) -> GenesysDidPool:
+        """PUT the pool with a new range, every other field as read (the SDK's
+        `put_telephony_providers_edges_didpool`; Terraform changes ranges in place since PR #926).
+        A 409 with the pool's version unchanged, or a 400 other than an overlap, is a refusal."""
+        edges = self._apis().edges
+        what = f"change DID pool {pool.start}-{pool.end} (id {pool.id}) to {start}-{end}"
+        for _ in range(VERSION_ATTEMPTS):
+            try:
+                model = self._call(f"read DID pool {pool.id}",
+                                   edges.get_telephony_providers_edges_didpool, pool.id)
+            except GenesysNotFound:
+                self._deleted[pool.id] = self._clock()
+                raise
+            if str(model.state or "active") == "deleted":
+                self._deleted[pool.id] = self._clock()
+                raise GenesysNotFound(f"Genesys refused to {what}: the pool was deleted",
+                                      status=404)
+            version = model.version
+            model.start_phone_number, model.end_phone_number, model.name = start, end, name
+            try:
+                return _pool(self._write(
+                    what, edges.put_telephony_providers_edges_didpool, pool.id, model))
+            except GenesysVersionConflict as exc:
+                again = self._call(f"read DID pool {pool.id}",
+                                   edges.get_telephony_providers_edges_didpool, pool.id)
+                if again.version == version:
+                    raise GenesysPoolRangeRefused(str(exc), status=exc.status,
+                                                  code=exc.code) from None
+            except GenesysNotFound:
+                self._deleted[pool.id] = self._clock()
+                raise
+            except (DidPoolOverlap, GenesysRateLimited, GenesysUnavailable, GenesysAuthError,
+                    GenesysPermissionDenied):
+                raise
+            except GenesysError as exc:
+                if exc.status not in (400, 409, 422):
+                    raise
+                raise GenesysPoolRangeRefused(str(exc), status=exc.status,
+                                              code=exc.code) from None
+        raise GenesysVersionConflict(
+            f"DID pool {pool.start}-{pool.end} kept changing under byoc ({VERSION_ATTEMPTS} "
+            "version conflicts in a row); the next sync retries")
 
     def delete_did_pool(self, pool: GenesysDidPool) -> None:
         """Delete the pool; a 409 (numbers still assigned) is retried while unassignments settle."""
@@ -618,8 +698,10 @@ class GenesysAdapter:
         for delay in (*POOL_DELETE_DELAYS_S, None):
             try:
                 self._call(what, edges.delete_telephony_providers_edges_didpool, pool.id)
+                self._deleted[pool.id] = self._clock()
                 return
             except GenesysNotFound:
+                self._deleted[pool.id] = self._clock()
                 return
             except GenesysError as exc:
                 if exc.status != 409 or delay is None:

@@ -52,6 +52,7 @@ from byoc.ports import (
     GenesysNumberInUse,
     GenesysOutboundRoute,
     GenesysOutboundRouteSpec,
+    GenesysPoolRangeRefused,
     GenesysPort,
     GenesysRef,
     GenesysUser,
@@ -326,6 +327,16 @@ class _Ranges:
         i = bisect_right(self._keys, (span.width, span.high)) - 1
         return i >= 0 and self.spans[i].overlaps(span)
 
+    def bounds_within(self, span: _Span) -> tuple[int, int] | None:
+        """The lowest and highest numbers of `span` in the set (None: none is)."""
+        i = bisect_right(self._keys, (span.width, span.high)) - 1
+        if i < 0 or not self.spans[i].overlaps(span):
+            return None
+        high = min(self.spans[i].high, span.high)
+        j = bisect_right(self._keys, (span.width, span.low)) - 1
+        low = span.low if j >= 0 and self.spans[j].overlaps(span) else self.spans[j + 1].low
+        return low, high
+
     def count_within(self, span: _Span) -> int:
         """How many numbers of `span` are in the set."""
         i = bisect_right(self._keys, (span.width, span.high))
@@ -414,6 +425,8 @@ class GenesysReconciler:
         self._snapshot: GenesysState | None = None
         self._dirty: set[str] = set()
         self._ivrs: dict[str, GenesysIvr] = {}
+        self._refused: dict[str, str] = {}
+        """pool id -> why Genesys would not change its range in place (this sync)."""
 
     # --- the verbs -------------------------------------------------------------------------------
 
@@ -502,7 +515,11 @@ class GenesysReconciler:
             self._remember(actual)
             self._dirty = set()
         analysis = self._analyse(actual, desired)
-        problems = [f"{c.kind} {c.key} still differs: {c.summary}" for c in analysis.changes]
+        problems = [
+            self._refused.get((c.before or {}).get("id", ""))
+            or f"{c.kind} {c.key} still differs: {c.summary}"
+            for c in analysis.changes
+        ]
         reasons: dict[str, list[str]] = defaultdict(list)
         for number, reason in (*analysis.unroutable.items(), *analysis.stuck.items()):
             reasons[reason].append(number)
@@ -540,10 +557,14 @@ class GenesysReconciler:
                 continue
             claimed.append(span)
             reach[span.width] = max(reach.get(span.width, -1), span.high)
-            if not present.covers(span):
+            bounds = present.bounds_within(span)
+            if bounds is None:
                 dropped.append(span)
                 continue
-            kept.append(span)
+            # The pool keeps its identity: its ends move in to its first and last present
+            # numbers (a PUT); a gap inside stays in it (splitting would take the numbers on one
+            # side out of every pool until the new pool exists).
+            kept.append(_Span(span.width, *bounds, span.pool))
             for clash in foreign.overlapping(span):
                 assert clash.pool is not None
                 out.conflicts.append(
@@ -558,11 +579,22 @@ class GenesysReconciler:
         in_foreign = (present - kept_ranges) & foreign_ranges  # covered by a foreign pool
         needed = present - in_foreign
         # Runs of numbers no pool covers: they touch no foreign pool, so new pools overlap none.
+        # A run next to a pool of byoc's grows that pool in place; the others get new pools.
+        uncovered, kept = _grow(needed - kept_ranges, kept)
         new_spans = [
             _Span(whole.width, low, min(low + MAX_POOL_SIZE - 1, whole.high))
-            for whole in (needed - kept_ranges).spans
+            for whole in uncovered
             for low in range(whole.low, whole.high + 1, MAX_POOL_SIZE)
         ]
+        resized = [s for s in kept if (s.low, s.high) != _bounds(_pool(s))]
+        grown = [n for s in resized for n in _numbers(s) if not _pool_covers(_pool(s), n)]
+        for span in kept:
+            if holes := span.size - present.count_within(span):
+                pool = _pool(span)
+                out.notes.append(
+                    f"byoc's DID pool {_range_key(pool)} keeps {holes} number(s) byoc no longer "
+                    "manages between its first and last managed numbers: splitting it would "
+                    "leave the numbers on one side in no pool until the new pool exists")
 
         owned_ranges = _Ranges(mine)
         responsible = _Responsible(desired, owned_ranges)
@@ -577,6 +609,7 @@ class GenesysReconciler:
         late_spans = [s for s in new_spans if dropped_ranges.touches(s)]
         early_spans = [s for s in new_spans if not dropped_ranges.touches(s)]
         late_numbers = {n for s in late_spans for n in _numbers(s)} | dropped_numbers
+        late_numbers.update(grown)  # routed once their pool has grown
         lasting = _SpanIndex([*kept, *foreign_spans])
         early, late = self._routing(
             actual, desired, responsible, dropped_numbers, late_numbers, pool_user_ids, lasting,
@@ -586,6 +619,7 @@ class GenesysReconciler:
         out.changes = [
             *(self._pool_creation(s) for s in early_spans),
             *early,
+            *(self._pool_resize(s) for s in resized),
             *deletions,
             *(self._pool_creation(s) for s in late_spans),
             *late,
@@ -609,6 +643,27 @@ class GenesysReconciler:
             numbers_removed=tuple(_numbers(span)),
         )
 
+    def _pool_resize(self, span: _Span) -> Change:
+        pool = _pool(span)
+        first, last = _text(span.width, span.low), _text(span.width, span.high)
+        old = _Span.of(pool.start, pool.end)
+        added = [n for n in _numbers(span) if not _pool_covers(pool, n)]
+        removed = [n for n in _numbers(old) if not (span.low <= int(n[1:]) <= span.high)]
+        parts = [f"{pool.start}-{pool.end} -> {first}-{last} in place"]
+        if added:
+            parts.append(f"grows by {len(added)}: {_preview(added)}")
+        if removed:
+            parts.append(f"lets go of {len(removed)} (unrouted first): {_preview(removed)}")
+        return Change(
+            target=self.target, action=Action.UPDATE, kind=POOL_KIND, key=_range_key(pool),
+            summary="; ".join(parts),
+            before={"id": pool.id, "start": pool.start, "end": pool.end, "name": pool.name,
+                    "description": pool.description},
+            after={"id": pool.id, "start": first, "end": last, "name": f"byoc {first}-{last}",
+                   "description": pool.description},
+            numbers_added=tuple(added), numbers_removed=tuple(removed),
+        )
+
     def _pool_creation(self, span: _Span) -> Change:
         first, last = _text(span.width, span.low), _text(span.width, span.high)
         return Change(
@@ -627,28 +682,37 @@ class GenesysReconciler:
         present: AbstractSet[str],
         out: _Analysis,
     ) -> set[str]:
-        """Read who holds the numbers of the pools that must go. A pool holding a number byoc
-        cannot unassign (a phone, a group, an IVR it cannot see) stays, reported; returns the ids
-        of users holding numbers of the others (they are unrouted first)."""
+        """Read who holds the numbers of the pools that must go or shrink (only those the pool
+        lets go of). A pool holding such a number byoc cannot unassign (a phone, a group, an IVR
+        it cannot see) stays as it is, reported; returns the ids of users holding the others
+        (they are unrouted first)."""
         ivr_ids = {i.id for i in actual.ivrs}
         user_ids: set[str] = set()
-        for span in list(dropped):
+        shrinking = [s for s in kept
+                     if (s.low, s.high) != _bounds(_pool(s))]
+        for span in [*dropped, *shrinking]:
             pool = _pool(span)
-            dids = actual.dids.of(pool)
+            going = span in dropped
+            dids = [d for d in actual.dids.of(pool)
+                    if going or not span.low <= int(d.number[1:]) <= span.high]
             stuck = [d for d in dids if d.owner_type != "USER"
                      and not (d.owner_type == "IVR_CONFIG" and d.owner_id in ivr_ids)]
             if not stuck:
                 user_ids |= {d.owner_id for d in dids if d.owner_type == "USER"}
                 continue
-            dropped.remove(span)
-            kept.append(span)
+            whole = _Span.of(pool.start, pool.end, pool)
+            if going:
+                dropped.remove(span)
+            else:
+                kept.remove(span)
+            kept.append(whole)
             first = stuck[0]
             why = (f"{first.number} in it is assigned to {first.owner_type} "
                    f"{first.owner_name or first.owner_id!r}, which byoc does not unassign")
             out.conflicts.append(
                 f"byoc's DID pool {_range_key(pool)} (id {pool.id}) must shrink or go, but {why}; "
                 "unassign it by hand")
-            for number in _numbers(span):
+            for number in _numbers(whole):
                 if number not in present:
                     out.stuck[number] = f"still in DID pool {_range_key(pool)}: {why}"
         return user_ids
@@ -869,6 +933,9 @@ class GenesysReconciler:
             self._port.create_did_pool(
                 after["start"], after["end"], name=after["name"], description=after["description"])
             return
+        if change.action is Action.UPDATE:
+            self._resize_pool(change, lease)
+            return
         before = change.before
         if not owned(before.get("description")):
             raise ForeignGenesysObjectError(
@@ -879,6 +946,43 @@ class GenesysReconciler:
         self._port.delete_did_pool(GenesysDidPool(
             id=before["id"], start=before["start"], end=before["end"], name=before.get("name", ""),
             description=before.get("description", "")))
+
+    def _resize_pool(self, change: Change, lease: HeldLease) -> None:
+        """PUT the new range. Where Genesys refuses, numbers the pool was to take get a pool of
+        their own, and a pool that was to let numbers go keeps them (deleting and creating it
+        again would leave its managed numbers in no pool meanwhile); verify reports it."""
+        before, after = change.before, change.after
+        if not owned(before.get("description")) or not owned(after.get("description")):
+            raise ForeignGenesysObjectError(
+                f"DID pool {change.key} (id {before.get('id')}) is not byoc's; not changed")
+        pool = GenesysDidPool(
+            id=before["id"], start=before["start"], end=before["end"],
+            name=before.get("name", ""), description=before["description"])
+        lease.check()
+        self._dirty.add("pools")
+        try:
+            self._port.resize_did_pool(pool, after["start"], after["end"], name=after["name"])
+            return
+        except GenesysError as exc:
+            gone = exc.status == 404
+            if not gone and not isinstance(exc, GenesysPoolRangeRefused):
+                raise
+            log.warning("DID pool range not changed in place", extra={
+                "event": "genesys.pool_resize_refused", "target": self.target,
+                "pool": change.key, "reason": str(exc)})
+            if not gone:
+                self._refused[pool.id] = (
+                    f"Genesys refused to change DID pool {change.key} to {after['start']}-"
+                    f"{after['end']} in place ({exc}). byoc does not delete and recreate a pool "
+                    "that holds managed numbers (they would be in no pool meanwhile): remove "
+                    "the numbers byoc no longer manages from it by hand, or leave them there")
+        old, new = _Span.of(pool.start, pool.end), _Span.of(after["start"], after["end"])
+        parts = [new] if gone else (_Ranges([new]) - _Ranges([old])).spans
+        for part in parts:
+            first, last = _text(part.width, part.low), _text(part.width, part.high)
+            lease.check()
+            self._port.create_did_pool(
+                first, last, name=f"byoc {first}-{last}", description=after["description"])
 
     def _apply_ivr(self, change: Change, lease: HeldLease) -> None:
         """Removals ride on the first PUT; additions go `per_put` at a time. A number something
@@ -978,6 +1082,39 @@ class GenesysReconciler:
 def _pool(span: _Span) -> GenesysDidPool:
     assert span.pool is not None, "a span read from a pool keeps it"
     return span.pool
+
+
+def _bounds(pool: GenesysDidPool) -> tuple[int, int]:
+    return int(pool.start[1:]), int(pool.end[1:])
+
+
+def _pool_covers(pool: GenesysDidPool, number: str) -> bool:
+    return len(number) == len(pool.start) and pool.start <= number <= pool.end
+
+
+def _grow(runs: _Ranges, kept: list[_Span]) -> tuple[list[_Span], list[_Span]]:
+    """Runs right next to a kept pool of byoc's join it (up to `MAX_POOL_SIZE`); returns the
+    runs left over and the kept spans, grown."""
+    spans = sorted(kept, key=_BY_START)
+    ends = {(s.width, s.high): i for i, s in enumerate(spans)}
+    starts = {(s.width, s.low): i for i, s in enumerate(spans)}
+    left: list[_Span] = []
+    for run in runs.spans:
+        i = ends.get((run.width, run.low - 1))
+        j = starts.get((run.width, run.high + 1))
+        if i is not None and spans[i].size + run.size <= MAX_POOL_SIZE:
+            span = spans[i]
+            del ends[(span.width, span.high)]
+            spans[i] = span._replace(high=run.high)
+            ends[(run.width, run.high)] = i
+        elif j is not None and spans[j].size + run.size <= MAX_POOL_SIZE:
+            span = spans[j]
+            del starts[(span.width, span.low)]
+            spans[j] = span._replace(low=run.low)
+            starts[(run.width, run.low)] = j
+        else:
+            left.append(run)
+    return left, spans
 
 
 def _change_order(change: Change) -> tuple[str, str]:

@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from byoc.adapters.genesys import DidPoolOverlap, GenesysAdapter
-from byoc.ports import GenesysNumberInUse
+from byoc.ports import GenesysNumberInUse, GenesysPoolRangeRefused
 from sandbox.core import ServedApp, build_app
 from sandbox.genesys import GenesysEmulator
 from sandbox.launcher import load_seed
@@ -291,21 +291,67 @@ def test_outbound_routes_of_every_site_are_read_in_one_call(
     assert len(org.requests()) == 2  # the token, then one listing
 
 
-def test_a_409_that_does_not_name_the_version_is_still_a_version_conflict() -> None:
-    emulator = GenesysEmulator({**SEED, "version_conflict_text": "bare"})
-    server = ServedApp(build_app(emulator)).start()
-    try:
-        org = Org(emulator, server.url)
-        time_ = Time(org)
-        adapter = GenesysAdapter(base_url=org.url, client_id=CLIENT_ID,
-                                 client_secret=lambda: CLIENT_SECRET, clock=time_.clock,
-                                 sleep=time_.sleep)
-        main = next(i for i in adapter.list_ivrs() if i.name == "Main IVR")
-        org.fault(kind="version_conflict", count=1)
+def test_a_409_that_does_not_name_the_version_is_still_a_version_conflict(
+    org: Org, adapter: GenesysAdapter,
+) -> None:
+    httpx.post(f"{org.url}/_sandbox/variants", json={"conflict_text": "bare"}).raise_for_status()
+    main = next(i for i in adapter.list_ivrs() if i.name == "Main IVR")
+    org.fault(kind="version_conflict", count=1)
 
-        saved = adapter.update_ivr_dnis(main, add=("+14155550102",))
+    saved = adapter.update_ivr_dnis(main, add=("+14155550102",))
 
-        assert [r["status"] for r in org.requests() if r["method"] == "PUT"] == [409, 200]
-        assert saved.dnis == ("+14155550100", "+14155550102")
-    finally:
-        server.stop()
+    assert [r["status"] for r in org.requests() if r["method"] == "PUT"] == [409, 200]
+    assert saved.dnis == ("+14155550100", "+14155550102")
+
+
+def variant(org: Org, **chosen: str) -> None:
+    httpx.post(f"{org.url}/_sandbox/variants", json=chosen).raise_for_status()
+
+
+def test_a_pool_range_changes_in_place_keeping_its_id(adapter: GenesysAdapter) -> None:
+    pool = next(p for p in adapter.list_did_pools() if p.start == "+14155550100")
+
+    resized = adapter.resize_did_pool(pool, "+14155550100", "+14155550119", name="byoc wider")
+
+    assert (resized.id, resized.start, resized.end) == (pool.id, "+14155550100", "+14155550119")
+    assert resized.description == pool.description
+
+
+@pytest.mark.parametrize("answer", ["refuses-stranding", "refuses-any"])
+def test_a_refused_range_change_is_told_apart_from_a_version_conflict(
+    org: Org, adapter: GenesysAdapter, answer: str,
+) -> None:
+    variant(org, pool_range_change=answer)
+    pool = next(p for p in adapter.list_did_pools() if p.start == "+14155550100")
+
+    # +14155550101 is Alice's and +14155550100 the Main IVR's: the new range leaves them out
+    with pytest.raises(GenesysPoolRangeRefused):
+        adapter.resize_did_pool(pool, "+14155550102", "+14155550109", name="byoc narrower")
+
+    assert next(p for p in adapter.list_did_pools() if p.id == pool.id).start == "+14155550100"
+
+
+def test_a_create_overlapping_a_pool_byoc_just_deleted_waits_for_the_deletion_to_show(
+    org: Org, adapter: GenesysAdapter, time_: Time,
+) -> None:
+    variant(org, pool_delete_lag="lagging")
+    pool = adapter.create_did_pool("+16285550100", "+16285550199", name="byoc a", description=MINE)
+    adapter.delete_did_pool(pool)
+
+    again = adapter.create_did_pool("+16285550150", "+16285550249", name="byoc b",
+                                    description=MINE)
+
+    assert again.id != pool.id and time_.slept, "the create waited for the lagging deletion"
+    active = [p for p in adapter.list_did_pools() if p.state != "deleted"
+              and p.start.startswith("+1628555")]
+    assert [(p.start, p.end) for p in active] == [("+16285550150", "+16285550249")]
+
+
+def test_a_create_overlapping_a_pool_someone_else_holds_is_refused_at_once(
+    org: Org, adapter: GenesysAdapter, time_: Time,
+) -> None:
+    variant(org, pool_delete_lag="lagging")
+
+    with pytest.raises(DidPoolOverlap):
+        adapter.create_did_pool("+14155550950", "+14155551000", name="x", description=MINE)
+    assert time_.slept == []

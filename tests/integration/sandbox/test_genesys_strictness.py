@@ -318,8 +318,8 @@ def test_ivr_put_with_stale_version_is_a_409(api: Api) -> None:
     assert "does not match the current version" in body["message"]
 
 
-def test_a_bare_conflict_seed_answers_a_stale_version_with_a_409_that_names_no_version() -> None:
-    emulator = GenesysEmulator({**copy.deepcopy(SEED), "version_conflict_text": "bare"})
+def test_the_bare_conflict_variant_answers_a_stale_version_with_a_409_naming_no_version() -> None:
+    emulator = GenesysEmulator({**copy.deepcopy(SEED), "variants": {"conflict_text": "bare"}})
     server = serve(emulator)
     try:
         with httpx.Client(base_url=server.url) as http:

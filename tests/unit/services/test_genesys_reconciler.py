@@ -28,6 +28,7 @@ from byoc.ports import (
     GenesysNumberInUse,
     GenesysOutboundRoute,
     GenesysOutboundRouteSpec,
+    GenesysPoolRangeRefused,
     GenesysRef,
     GenesysTrunkStatus,
     GenesysUser,
@@ -94,6 +95,7 @@ class FakeGenesys:
         self.calls: list[str] = []
         self.writes: list[str] = []
         self.conflicts_next_ivr_write = 0
+        self.resize = "accepts"
 
     # --- seeding ---------------------------------------------------------------------------------
 
@@ -162,6 +164,25 @@ class FakeGenesys:
                 raise GenesysError(f"DID pool {start}-{end} overlaps {pool.name}", status=400)
         pool_id = self.add_pool(start, end, description, name)
         return self.pools[pool_id]
+
+    def resize_did_pool(self, pool: GenesysDidPool, start: str, end: str, *, name: str
+                        ) -> GenesysDidPool:
+        self.calls.append("resize_did_pool")
+        self.writes.append(f"resize pool {pool.start}-{pool.end} to {start}-{end}")
+        stored = self.pools[pool.id]
+        assert MARKER in stored.description, "byoc changed a foreign pool"
+        if self.resize == "refuses-any":
+            raise GenesysPoolRangeRefused("the range of a DID pool cannot change", status=400)
+        for other in self.pools.values():
+            if other.id != pool.id and other.state != "deleted" and (
+                    start <= other.end and other.start <= end):
+                raise GenesysError(f"DID pool {start}-{end} overlaps {other.name}", status=400)
+        left = [n for n in (f"+{v}" for v in range(int(pool.start), int(pool.end) + 1))
+                if self.holder(n) and not start <= n <= end]
+        if left:
+            raise GenesysPoolRangeRefused(f"assigned numbers {left} outside the range", status=409)
+        self.pools[pool.id] = replace(stored, start=start, end=end, name=name)
+        return self.pools[pool.id]
 
     def delete_did_pool(self, pool: GenesysDidPool) -> None:
         self.calls.append("delete_did_pool")
@@ -370,17 +391,31 @@ def test_scattered_numbers_get_one_pool_per_contiguous_run() -> None:
     assert genesys.dnis("Main IVR") == scattered
 
 
-def test_new_numbers_next_to_a_pool_get_their_own_pool_and_routed_numbers_stay_put() -> None:
+def test_new_numbers_next_to_a_pool_grow_it_in_place_and_routed_numbers_stay_put() -> None:
     genesys = org()
     sync(genesys, records(numbers(100, 109)))
     genesys.writes.clear()
+
+    _, problems = sync(genesys, records(numbers(95, 119)))
+
+    assert problems == []
+    assert [p[:2] for p in genesys.active_pools()] == [("+14155550095", "+14155550119")]
+    assert genesys.writes == [
+        "resize pool +14155550100-+14155550109 to +14155550095-+14155550119",
+        "ivr Main IVR +15 -0"]
+    assert genesys.dnis("Main IVR") == numbers(95, 119)
+
+
+def test_where_genesys_refuses_to_grow_a_pool_the_new_numbers_get_a_pool_of_their_own() -> None:
+    genesys = org()
+    sync(genesys, records(numbers(100, 109)))
+    genesys.resize = "refuses-any"
 
     _, problems = sync(genesys, records(numbers(100, 119)))
 
     assert problems == []
     assert [p[:2] for p in genesys.active_pools()] == [
         ("+14155550100", "+14155550109"), ("+14155550110", "+14155550119")]
-    assert not any(w.startswith("delete") for w in genesys.writes)
     assert genesys.dnis("Main IVR") == numbers(100, 119)
 
 
@@ -493,7 +528,7 @@ def test_a_version_conflict_is_reread_and_reapplied() -> None:
 # --- offboarding ------------------------------------------------------------------------------
 
 
-def test_releasing_a_number_unroutes_it_first_then_splits_its_pool_and_reroutes_the_rest() -> None:
+def test_releasing_a_number_inside_a_pool_unroutes_it_and_keeps_the_pool_whole() -> None:
     genesys = org()
     sync(genesys, records(numbers(100, 109)))
     genesys.writes.clear()
@@ -502,15 +537,41 @@ def test_releasing_a_number_unroutes_it_first_then_splits_its_pool_and_reroutes_
                                            releasing=["+14155550105"]))
 
     assert problems == []
-    assert genesys.writes == [
-        "ivr Main IVR +0 -10",
-        "delete pool +14155550100-+14155550109",
-        "create pool +14155550100-+14155550104",
-        "create pool +14155550106-+14155550109",
-        "ivr Main IVR +9 -0",
-    ]
+    assert genesys.writes == ["ivr Main IVR +0 -1"]
+    assert [p[:2] for p in genesys.active_pools()] == [("+14155550100", "+14155550109")]
     assert plan.numbers_removed() == {"+14155550105"}
     assert genesys.holder("+14155550105") is None
+    assert any("keeps 1 number(s) byoc no longer manages" in n for n in plan.notes)
+
+
+def test_releasing_numbers_at_the_end_of_a_pool_unroutes_them_then_shrinks_it_in_place() -> None:
+    genesys = org()
+    sync(genesys, records(numbers(100, 109)))
+    genesys.writes.clear()
+
+    plan, problems = sync(genesys, records(numbers(102, 107),
+                                           releasing=numbers(100, 101) + numbers(108, 109)))
+
+    assert problems == []
+    assert genesys.writes == [
+        "ivr Main IVR +0 -4",
+        "resize pool +14155550100-+14155550109 to +14155550102-+14155550107"]
+    assert genesys.dnis("Main IVR") == numbers(102, 107)
+    assert plan.numbers_removed() == {*numbers(100, 101), *numbers(108, 109)}
+
+
+def test_where_genesys_refuses_to_shrink_a_pool_it_is_kept_whole_and_verify_says_why() -> None:
+    genesys = org()
+    sync(genesys, records(numbers(100, 109)))
+    genesys.resize = "refuses-any"
+
+    _, problems = sync(genesys, records(numbers(100, 107), releasing=numbers(108, 109)))
+
+    assert [p[:2] for p in genesys.active_pools()] == [("+14155550100", "+14155550109")]
+    assert genesys.dnis("Main IVR") == numbers(100, 107)
+    (problem,) = problems
+    assert "refused to change DID pool +14155550100-+14155550109" in problem
+    assert "does not delete and recreate" in problem
 
 
 def test_offboarding_every_number_removes_routing_then_the_pool() -> None:
