@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from byoc.adapters.twilio import TwilioAdapter
     from byoc.ports import SbcMonitorPort
     from byoc.services.certificates import CertificateRotation
+    from byoc.services.doctor import Doctor
     from byoc.services.health import HealthService
     from byoc.services.notices import NoticeConfirmation
     from byoc.services.numbers import NumberLifecycle
@@ -320,6 +321,30 @@ class Services:
             sbc_monitor=sbc_monitor,
             trunk_status=lambda: genesys_port(self),
         )
+
+    def doctor(self) -> Doctor:
+        """`byoc doctor`: the go-live checklist and the variant probes, through the adapters."""
+        import os
+
+        from byoc.adapters.audiocodes import AudioCodesSbc
+        from byoc.adapters.audiocodes_tls import SipTlsHandshake
+        from byoc.adapters.sip import probe
+        from byoc.services.certificates import trust_bundle_path
+        from byoc.services.doctor import Doctor, DoctorContext
+        from byoc.services.genesys_reconciler import genesys_port
+
+        settings = self.settings
+        return Doctor(DoctorContext(
+            settings=settings,
+            twilio=self.twilio,
+            genesys=genesys_port(self),
+            sbc=lambda sbc: AudioCodesSbc.from_settings(
+                settings, sbc, lambda: self.secret("sbc_password")),
+            handshake=SipTlsHandshake(trust_file=trust_bundle_path(settings.cert_trust_bundle),
+                                      timeout_s=settings.health_probe_timeout_s),
+            prober=probe,
+            environment=dict(os.environ),
+        ))
 
 
 def register_targets(services: Services, registry: ReconcilerRegistry) -> None:

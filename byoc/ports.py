@@ -206,6 +206,20 @@ class SbcAlarm:
     date: str | None = None
 
 
+@dataclass(frozen=True)
+class SbcCoderGroups:
+    """The SBC's audio coder groups (coder names as exported, in order) and the groups its IP
+    Profiles name (empty: no IP Profile names one)."""
+
+    groups: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    in_use: tuple[str, ...] = ()
+
+    def coders(self, group: str) -> tuple[str, ...]:
+        """The coders of `group` (names compared case-insensitively); empty when absent."""
+        wanted = group.casefold()
+        return next((c for name, c in self.groups if name.casefold() == wanted), ())
+
+
 class SbcDialPlanPort(Protocol):
     """The Dial Plans of one AudioCodes SBC (REST API `/api/v1`)."""
 
@@ -229,6 +243,24 @@ class SbcMonitorPort(Protocol):
     def status(self) -> SbcStatus: ...
 
     def active_alarms(self, *, details: bool = False) -> list[SbcAlarm]: ...
+
+
+class SbcConfigReadPort(Protocol):
+    """What `byoc doctor` reads from an SBC without writing: status, exports, coder groups."""
+
+    def status(self) -> SbcStatus: ...
+
+    def read_export(self, kind: str) -> str:
+        """The configuration export as text: `ini` or `cliScript`."""
+        ...
+
+    def read_coder_groups(self) -> SbcCoderGroups: ...
+
+    def read_dial_plans(self) -> SbcDialPlans: ...
+
+    def write_dial_plan(self, edit: SbcDialPlanEdit) -> SbcDialPlans: ...
+
+    def close(self) -> None: ...
 
 
 # --- Twilio -------------------------------------------------------------------------------------
@@ -562,6 +594,10 @@ class GenesysPort(Protocol):
 
     def read_trunk_status(self, trunk_base_name: str | None = None) -> list[GenesysTrunkStatus]:
         """The BYOC (external) trunks, or only those of the named trunk base settings."""
+        ...
+
+    def read_trunk_base_codecs(self, trunk_base_name: str) -> tuple[str, ...] | None:
+        """The trunk base's `trunk_media_codec` list (`audio/pcmu`, ...) in order; None: not set."""
         ...
 
 

@@ -38,6 +38,7 @@ from typing import TYPE_CHECKING, Any
 
 from byoc.ports import (
     SbcAlarm,
+    SbcCoderGroups,
     SbcDialPlan,
     SbcDialPlanEdit,
     SbcDialPlanRule,
@@ -239,6 +240,35 @@ def dial_plans_from_ini(document: IniDocument) -> tuple[list[SbcDialPlan], bool]
         [SbcDialPlan(i, name, tuple(sorted(rules, key=lambda r: r.index)))
          for i, (name, rules) in sorted(plans.items())],
         rules_table is not None,
+    )
+
+
+def coder_groups_from_ini(document: IniDocument) -> SbcCoderGroups:
+    """The audio coder groups of an ini export (`[ AudioCodersGroups ]`, `[ AudioCoders ]` rows
+    named by group in `AudioCodersGroupId`), and the groups `[ IpProfile ]` rows name."""
+    names = document.table("AudioCodersGroups")
+    coders = document.table("AudioCoders")
+    groups: dict[str, list[tuple[int, str]]] = {}
+    if names is not None:
+        for _, row in sorted(names.rows.items()):
+            groups.setdefault(names.column(row, "Name"), [])
+    if coders is not None:
+        for position, row in sorted(coders.rows.items()):
+            group = coders.column(row, "AudioCodersGroupId")
+            order = coders.column(row, "AudioCodersIndex")
+            groups.setdefault(group, []).append(
+                (int(order) if order.isdigit() else position, coders.column(row, "Name")))
+    profiles = document.table("IpProfile")
+    in_use: list[str] = []
+    if profiles is not None:
+        for _, row in sorted(profiles.rows.items()):
+            for column in ("CodersGroupName", "SBCExtensionCodersGroupName"):
+                name = profiles.column(row, column)
+                if name and name != "$$" and name not in in_use:
+                    in_use.append(name)
+    return SbcCoderGroups(
+        groups=tuple((g, tuple(n for _, n in sorted(rows))) for g, rows in groups.items()),
+        in_use=tuple(in_use),
     )
 
 
@@ -610,6 +640,18 @@ class AudioCodesSbc:
     def save_configuration(self) -> None:
         """`POST /actions/saveConfiguration` with an empty body (`Content-Length: 0`)."""
         self._request("POST", "/actions/saveConfiguration", content=b"", write=True)
+
+    # --- configuration exports (read only) ----------------------------------------------------
+
+    def read_export(self, kind: str) -> str:
+        """`GET /files/ini` or `GET /files/cliScript`: the running configuration as text."""
+        if kind not in ("ini", "cliScript"):
+            raise ValueError(f"export {kind!r} is not 'ini' or 'cliScript'")
+        return self._get_text(f"/files/{kind}")
+
+    def read_coder_groups(self) -> SbcCoderGroups:
+        """The audio coder groups of the ini export and the groups the IP Profiles use."""
+        return coder_groups_from_ini(parse_ini(self.read_export("ini")))
 
     # --- monitoring --------------------------------------------------------------------------
 

@@ -840,6 +840,28 @@ class GenesysAdapter:
                 name=name, page_size=PAGE_SIZE, page_number=page))
         return _named(models, name)
 
+    def read_trunk_base_codecs(self, trunk_base_name: str) -> tuple[str, ...] | None:
+        """The trunk base's `trunk_media_codec` property (instance value, else its default)."""
+        base = self.find_trunk_base(trunk_base_name)
+        if base is None:
+            raise GenesysNotFound(
+                f"no trunk base settings named {trunk_base_name!r} in Genesys; check "
+                "BYOC_GENESYS_TRUNK_BASE_NAME")
+        edges = self._apis().edges
+        model = self._call(
+            f"read trunk base settings {trunk_base_name!r}",
+            lambda: edges.get_telephony_providers_edges_trunkbasesetting(base.id))
+        prop = (model.properties or {}).get("trunk_media_codec") or {}
+        value = prop.get("value") if isinstance(prop, dict) else None
+        if not isinstance(value, dict):
+            return None
+        codecs = value.get("instance")
+        if codecs is None:
+            codecs = value.get("default")
+        if not isinstance(codecs, list):
+            return None
+        return tuple(str(c) for c in codecs)
+
     def list_outbound_routes(self) -> list[GenesysOutboundRoute]:
         """`GET /outboundroutes`: the routes of every site, each naming its site (one read)."""
         edges = self._apis().edges

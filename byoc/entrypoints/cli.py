@@ -779,6 +779,48 @@ def _key_figure(figures: dict[str, Any]) -> str:
     return ""
 
 
+@app.command()
+def doctor(
+    probe_writes: Annotated[bool, typer.Option(
+        "--probe-writes",
+        help="Also run the reversible write probes (a scratch Dial Plan rule per SBC, a scratch "
+             "Genesys DID pool), each removed again. Never by default.")] = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Check the estate against the go-live checklist and show which variant each vendor exhibits
+    for every unverified behaviour. Read-only unless --probe-writes. Exit 1 on any ✗."""
+    report = services().doctor().run(probe_writes=probe_writes)
+    if as_json:
+        print_json(report.to_json())
+    else:
+        render_doctor(report.to_json())
+    if report.failed:
+        raise typer.Exit(1)
+
+
+_MARK_STYLE = {"pass": "green", "fail": "bold red", "unknown": "yellow"}
+
+
+def render_doctor(data: dict[str, Any]) -> None:
+    """A doctor report: each item's mark, title, evidence and fix, checklist first."""
+    titles = {"checklist": "Go-live checklist", "variants": "Unverified vendor behaviour"}
+    for section in ("checklist", "variants"):
+        out.rule(titles[section])
+        for item in (i for i in data["items"] if i["section"] == section):
+            style = _MARK_STYLE[item["status"]]
+            seen = f" [bold]{item['variant']}[/]" if item.get("variant") else ""
+            out.print(f"[{style}]{item['mark']}[/] {item['title']}{seen} [dim]({item['key']})[/]",
+                      highlight=False)
+            for line in item["evidence"]:
+                out.print(f"    {line}", highlight=False, markup=False)
+            if item["fix"]:
+                label = "fix" if item["status"] == "fail" else "to tell"
+                out.print(f"    [{style}]{label}:[/] {item['fix']}", highlight=False)
+    counts = data["counts"]
+    out.print(f"{counts['pass']} ✓, {counts['fail']} ✗, {counts['unknown']} ?"
+              + ("" if data["ok"] else " — fix every ✗ before going live"), highlight=False)
+
+
 def main() -> None:
     """Console-script entry point."""
     app()

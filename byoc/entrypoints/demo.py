@@ -3,7 +3,8 @@
 It starts every vendor emulator, points byoc at them, runs the function app under devhost, and then
 does what an engineer would: look at the plan, converge the estate, buy a number at (sandbox) Twilio
 through byoc, wait for it to be active, show it on every target as each vendor now holds it, rotate
-the SBC certificate from Key Vault, and show the status. Each step prints what it did.
+the SBC certificate from Key Vault, show the status, and end with `byoc doctor`. Each step prints
+what it did.
 """
 
 from __future__ import annotations
@@ -141,6 +142,15 @@ def run_demo(console: Console, *, keep_running: bool = False) -> int:
 
         code, body = _http("GET", f"{base}/status")
         render_status(body)
+
+        console.rule("10. Ready to go live? (byoc doctor: read-only checklist and vendor variants)")
+        from byoc.entrypoints.cli import render_doctor
+
+        doctor = services.doctor().run()
+        render_doctor(doctor.to_json())
+        if doctor.failed:
+            raise DemoFailed(f"byoc doctor found {len(doctor.failed)} problem(s): "
+                             + ", ".join(i.key for i in doctor.failed))
         console.rule(f"done in {time.monotonic() - started:.1f}s")
         if keep_running:
             console.print(f"devhost on {base}; Ctrl-C to stop", highlight=False)

@@ -1,0 +1,151 @@
+"""`byoc doctor` against the sandbox: the demo estate passes; a broken estate gets ✗ with the fix;
+each variant that a read can show is reported as the emulator plays it."""
+
+from __future__ import annotations
+
+import json
+import ssl
+from typing import Any
+
+import httpx
+import pytest
+from typer.testing import CliRunner
+
+from byoc.bootstrap import get_services
+from byoc.services.doctor import DoctorReport, Mark
+
+pytestmark = pytest.mark.integration
+
+
+def _doctor(*, probe_writes: bool = False) -> DoctorReport:
+    report: DoctorReport = get_services().doctor().run(probe_writes=probe_writes)
+    return report
+
+
+def _control(ports: dict[str, Any], url: str, path: str, body: Any) -> Any:
+    trust = ssl.create_default_context(cafile=ports["ca_bundle"])
+    response = httpx.post(f"{url}{path}", json=body, verify=trust, timeout=30)
+    response.raise_for_status()
+    return response.json()
+
+
+def _failed(report: DoctorReport) -> dict[str, str]:
+    return {i.key: i.fix or "" for i in report.failed}
+
+
+def test_the_demo_estate_passes_every_checklist_item_it_can_read(
+        sandbox_env: dict[str, Any]) -> None:
+    report = _doctor()
+
+    assert _failed(report) == {}
+    checklist = {i.key: i.mark for i in report.items if i.section == "checklist"}
+    for key in ("tls:sbc1", "tls:sbc2", "twilio-origination", "genesys-trunk", "codecs",
+                "options:sbc1:tls", "options:sbc2:tls", "options:genesys", "failover"):
+        assert checklist[key] is Mark.PASS, report.item(key)
+    # What byoc cannot read is a "?" with the manual step, never a silent pass.
+    for key in ("twilio-termination", "monitoring:alerts"):
+        assert checklist[key] is Mark.UNKNOWN
+        assert report.item(key).fix
+    codecs = report.item("codecs")
+    assert "common to every leg: PCMU, PCMA" in codecs.evidence
+
+
+def test_the_cli_prints_marks_and_json_and_exits_0_on_the_demo_estate(
+        sandbox_env: dict[str, Any]) -> None:
+    from byoc.entrypoints.cli import app
+
+    result = CliRunner().invoke(app, ["doctor", "--json"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)
+    assert data["ok"] is True
+    assert {i["key"]: i["status"] for i in data["items"]}["twilio-origination"] == "pass"
+
+    text = CliRunner().invoke(app, ["doctor"])
+    assert text.exit_code == 0
+    assert "✓ Twilio origination points at the SBCs" in text.output
+    assert "? Twilio termination admits the SBCs" in text.output
+
+
+def test_an_origination_url_pointing_elsewhere_fails_with_the_fix(
+        sandbox_env: dict[str, Any]) -> None:
+    twilio = get_services().twilio
+    first = twilio.list_origination_urls()[0]
+    from dataclasses import replace
+
+    twilio.update_origination_url(replace(first, sip_url="sip:pbx.elsewhere.example.com:5061;transport=tls"))
+
+    report = _doctor()
+
+    failed = _failed(report)
+    assert "twilio-origination" in failed
+    assert "pbx.elsewhere.example.com" in failed["twilio-origination"]
+    assert "not a configured SBC" in failed["twilio-origination"]
+    assert "sip:sbc1.byoc.example.net:5061;transport=tls" in failed["twilio-origination"]
+    assert "byoc apply -t twilio" in failed["twilio-origination"]
+
+
+def test_a_trunk_out_of_service_fails_with_the_fix(sandbox_env: dict[str, Any]) -> None:
+    _control(sandbox_env, sandbox_env["genesys"], "/_sandbox/genesys/trunk-status",
+             {"in_service": False})
+
+    report = _doctor()
+
+    failed = _failed(report)
+    assert "out of service" in failed["genesys-trunk"]
+    assert "In Service" in failed["genesys-trunk"]
+
+
+def test_a_genesys_trunk_without_g711_fails_the_codec_check(sandbox_env: dict[str, Any]) -> None:
+    _set_genesys_codecs(sandbox_env, ["audio/opus"])
+
+    report = _doctor()
+
+    failed = _failed(report)
+    assert "codecs" in failed
+    assert "audio/pcmu" in failed["codecs"]
+    assert "Preferred Codec List" in failed["codecs"]
+
+
+def _set_genesys_codecs(ports: dict[str, Any], codecs: list[str]) -> None:
+    """Change the trunk base's codec list through the Platform API, as an admin would."""
+    from byoc.adapters.genesys import GenesysAdapter
+    from byoc.bootstrap import get_services
+
+    services = get_services()
+    adapter = GenesysAdapter.from_settings(services.settings,
+                                           lambda: services.secret("genesys_client_secret"))
+    edges = adapter._apis().edges  # the SDK object: byoc itself never writes trunk bases
+    base = adapter.find_trunk_base(services.settings.genesys_trunk_base_name or "")
+    assert base is not None
+    model = edges.get_telephony_providers_edges_trunkbasesetting(base.id)
+    model.properties["trunk_media_codec"]["value"]["instance"] = codecs
+    edges.put_telephony_providers_edges_trunkbasesetting(base.id, model)
+
+
+def test_an_ec_certificate_on_an_sbc_fails_with_the_fix(sandbox_env: dict[str, Any]) -> None:
+    from byoc.adapters.audiocodes_tls import AudioCodesTlsContext
+    from byoc.domain.certs import parse_certificate_bundle
+
+    _control(sandbox_env, sandbox_env["keyvault"], "/_sandbox/keyvault/new-certificate-version",
+             {"name": "sbc-tls", "key_type": "ec-p256"})
+    services = get_services()
+    secret = services.keyvault.get_secret("sbc-tls")
+    bundle = parse_certificate_bundle(secret.value, secret.content_type or "")
+    sbc1 = services.settings.sbcs[0]
+    tls = AudioCodesTlsContext.for_sbc(services.settings, sbc1,
+                                       lambda: services.secret("sbc_password"))
+    try:  # installed by hand on the SBC, as byoc's rotation would refuse it
+        tls.upload_private_key(bundle.key_pem())
+        tls.upload_certificate(bundle.leaf_pem())
+        tls.save_configuration()
+    finally:
+        tls.close()
+
+    report = _doctor()
+
+    failed = _failed(report)
+    assert set(failed) >= {"tls:sbc1"}
+    assert "tls:sbc2" not in failed
+    assert "EC-P256 key" in failed["tls:sbc1"]
+    assert "RSA key" in failed["tls:sbc1"]
+    assert "byoc cert rotate" in failed["tls:sbc1"]
