@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from cryptography import x509
 
-from byoc.domain.certs import days_left, key_type_name
+from byoc.domain.certs import GENESYS_KEY_REQUIREMENT, RSA_KEY_TYPES, days_left, key_type_name
 from byoc.ports import TlsHandshakeFailed
 
 if TYPE_CHECKING:
@@ -232,10 +232,9 @@ def presented_certificate_item(context: DoctorContext, sbc: SbcSettings) -> Doct
                 "chain and name verified against the trust roots" if presented.chain_verified
                 else f"chain or name rejected: {presented.verify_error}")
     fixes: list[str] = []
-    if not key_type.startswith("RSA"):
-        fixes.append(f"the certificate has an {key_type} key and Genesys Cloud negotiates only "
-                     "RSA-authenticated cipher suites with BYOC Cloud trunks: reissue it with an "
-                     "RSA key (2048 bits or more) and run `byoc cert rotate`")
+    if key_type not in RSA_KEY_TYPES:
+        fixes.append(f"the certificate has an {key_type} key: {GENESYS_KEY_REQUIREMENT}; reissue "
+                     "it with an RSA key (2048 bits or more) and run `byoc cert rotate`")
     if not presented.chain_verified:
         fixes.append("Genesys and Twilio verify the chain to a public CA and the name "
                      f"{sbc.fqdn}: install a publicly trusted certificate covering it, with its "
