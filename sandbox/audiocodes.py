@@ -27,7 +27,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from cryptography.x509.oid import NameOID
 from starlette.requests import Request
@@ -55,7 +55,7 @@ from sandbox.audiocodes_tls import (
     TlsContextFiles,
     TlsFileRefused,
 )
-from sandbox.core import Emulator
+from sandbox.core import Emulator, Variant
 from sandbox.pki import IssuedCertificate, SandboxPki
 
 API = "/api/v1"
@@ -84,7 +84,6 @@ class DeviceOptions:
     ini_omits_dialplan_rules: bool = False
     incremental_ini_mode: str = "upsert"
     tls_write_level: Level = Level.SECURITY_ADMINISTRATOR
-    cert_upload_needs_reset: bool = False
     certificate_put_accepts_chain: bool = True
     mismatch_window: str = "fail_handshakes"
     range_outranks_x: bool = False
@@ -97,7 +96,7 @@ _SEED_KEYS = {
     "name", "variants",
     "fqdn", "credentials", "local_users", "dial_plans", "tls_contexts", "status", "alarms",
     "ini_parameters", "extra_ini", "ini_omits_dialplan_rules", "incremental_ini_mode",
-    "tls_write_level", "cert_upload_needs_reset", "certificate_put_accepts_chain",
+    "tls_write_level", "certificate_put_accepts_chain",
     "mismatch_window", "range_outranks_x", "trusted_root_capacity", "sip_tls_context",
     "tag_max_length", "max_dial_plan_rules", "max_dial_plans",
 }
@@ -152,7 +151,6 @@ def _options(seed: dict[str, Any]) -> DeviceOptions:
         incremental_ini_mode=mode,
         tls_write_level=_level(seed.get("tls_write_level", "security_administrator"),
                                "tls_write_level"),
-        cert_upload_needs_reset=bool(seed.get("cert_upload_needs_reset", False)),
         certificate_put_accepts_chain=bool(seed.get("certificate_put_accepts_chain", True)),
         mismatch_window=window,
         range_outranks_x=bool(seed.get("range_outranks_x", False)),
@@ -219,6 +217,21 @@ class AudioCodesEmulator(Emulator):
     """One SBC: its REST API (served by build_app) and its SIP TLS listener."""
 
     name = "audiocodes"
+    VARIANTS: ClassVar[dict[str, Variant]] = {
+        "tls_apply": Variant(
+            ("applies-live", "needs-reset"),
+            source=(
+                "Whether a new key/certificate pair in a TLS context reaches new handshakes without "
+                "a device reset. applies-live: the RA74 Device Certificate / Private Key pages "
+                "answer 'successfully changed' and mention no reset (unlike the full ini upload, "
+                "which says 'Device will reset now'), and akandor Update-Certificate.ps1 uploads "
+                "key, certificate, saves and never resets. needs-reset: older AudioCodes manuals "
+                "(MediaPack MP-118 6.x) require 'save with device reset' for a new certificate, "
+                "and /status carries a resetNeeded flag; the new pair then applies only after "
+                "POST /actions/reset and resetNeeded reads \"true\" until then."
+            ),
+        ),
+    }
 
     def __init__(
         self,
@@ -370,7 +383,6 @@ class AudioCodesEmulator(Emulator):
                 "ini_omits_dialplan_rules": self.options.ini_omits_dialplan_rules,
                 "incremental_ini_mode": self.options.incremental_ini_mode,
                 "tls_write_level": self.options.tls_write_level.name.lower(),
-                "cert_upload_needs_reset": self.options.cert_upload_needs_reset,
                 "certificate_put_accepts_chain": self.options.certificate_put_accepts_chain,
                 "mismatch_window": self.options.mismatch_window,
                 "range_outranks_x": self.options.range_outranks_x,
@@ -808,7 +820,7 @@ class AudioCodesEmulator(Emulator):
             return
         if self.faults.take("keep_old_certificate", request.url.path, request.method) is not None:
             return
-        if self.options.cert_upload_needs_reset:
+        if self.variant("tls_apply") == "needs-reset":
             self.reset_needed = True
             return
         files.go_live()

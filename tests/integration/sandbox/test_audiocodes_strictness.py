@@ -87,7 +87,7 @@ def estate(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Estate]:
     try:
         estate.start("sbc1")
         estate.start("sbc2")
-        estate.start("sbc1-needs-reset", cert_upload_needs_reset=True)
+        estate.start("sbc1-needs-reset", variants={"tls_apply": "needs-reset"})
         estate.start("sbc1-replace", incremental_ini_mode="replace_table")
         yield estate
     finally:
