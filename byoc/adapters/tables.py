@@ -40,9 +40,18 @@ def open_table(access: StorageAccess, name: str) -> TableClient:
     return _service(access).create_table_if_not_exists(name)
 
 
+class StateValueTooLarge(ValueError):
+    """A state record is larger than one table property holds; nothing was written."""
+
+
 def _clip(value: Any) -> str:
+    """JSON of `value` for the operations log; too long, a JSON object that says so (still JSON,
+    so whoever reads the log back can parse it)."""
     text = json.dumps(value, default=str)
-    return text if len(text) <= _MAX_PROPERTY else text[: _MAX_PROPERTY - 20] + '..."(truncated)"'
+    if len(text) <= _MAX_PROPERTY:
+        return text
+    preview = text[: _MAX_PROPERTY // 3]
+    return json.dumps({"truncated": True, "chars": len(text), "preview": preview})
 
 
 class TableInventory:
@@ -310,8 +319,15 @@ class TableStateStore:
     def put(self, namespace: str, key: str, value: Any) -> None:
         from azure.data.tables import UpdateMode
 
+        text = json.dumps(value, default=str)
+        if len(text) > _MAX_PROPERTY:
+            # Never clip: a clipped record would not parse again, and whoever reads it would fail.
+            raise StateValueTooLarge(
+                f"state record {namespace}/{key} is {len(text)} characters; a table property "
+                f"holds {_MAX_PROPERTY}: not written"
+            )
         self._client.upsert_entity(
-            {"PartitionKey": namespace, "RowKey": _safe_key(key), "value": _clip(value)},
+            {"PartitionKey": namespace, "RowKey": _safe_key(key), "value": text},
             mode=UpdateMode.REPLACE,
         )
 

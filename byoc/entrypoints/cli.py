@@ -211,6 +211,12 @@ def render_status(data: dict[str, Any]) -> None:
     for stuck in data["stuck"]:
         out.print(f"[yellow]stuck[/] {stuck['number']} ({stuck['state']}): {stuck['errors']}",
                   highlight=False)
+    poller = data.get("twilio_poller")
+    if poller:
+        failing = f", FAILING ({poller.get('failures')} in a row): {poller.get('last_error')}" \
+            if poller.get("failures") else ""
+        out.print(f"twilio poller: last success {poller.get('last_success_at')} "
+                  f"(lag {poller.get('lag_s')} s){failing}", highlight=False)
     out.print(f"queue depth: {data['queue_depth']}   poison: {data['poison_depth']}",
               highlight=False)
 

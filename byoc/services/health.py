@@ -564,6 +564,37 @@ def evaluate_queue(depth: int | None, poison: int | None, error: str | None = No
                        f"poison queue empty; {depth} job(s) waiting", figures)
 
 
+POLLER_LATE_AFTER = dt.timedelta(minutes=10)
+"""The Twilio poll runs every minute: no success for this long means numbers bought in the console
+are not being picked up."""
+
+
+def evaluate_poller(record: Any, now: dt.datetime) -> CheckResult:
+    """The Twilio Monitor poller: its last success, its failures, its lag."""
+    component = "twilio-poller"
+    if not isinstance(record, dict):
+        return CheckResult(component, HealthStatus.OK, "the Twilio poller has not run yet")
+    success = _parse_time(str(record.get("last_success_at") or ""))
+    lag = now - success if success else None
+    figures = {"last_success_at": record.get("last_success_at"),
+               "lag_s": round(lag.total_seconds()) if lag else None,
+               "failures": record.get("failures") or 0, "mode": record.get("mode")}
+    failures = _int_or_none(record.get("failures")) or 0
+    if failures:
+        since = f"last success {_duration(lag)} ago" if lag else "it never succeeded"
+        status = HealthStatus.DOWN if lag is None or lag > POLLER_LATE_AFTER \
+            else HealthStatus.DEGRADED
+        return CheckResult(component, status, f"the Twilio poller failed {failures} time(s) in a "
+                           f"row ({since}): {record.get('last_error')}", figures)
+    if lag is not None and lag > POLLER_LATE_AFTER:
+        return CheckResult(component, HealthStatus.DEGRADED,
+                           f"the Twilio poller last ran {_duration(lag)} ago; is the twilio_poll "
+                           "timer running?", figures)
+    return CheckResult(component, HealthStatus.OK,
+                       f"the Twilio poller ran {record.get('mode')} at {record.get('last_success_at')}",
+                       figures)
+
+
 def evaluate_numbers(
     records: Iterable[NumberRecord], now: dt.datetime, stuck_after: dt.timedelta = NUMBER_STUCK_AFTER
 ) -> CheckResult:
@@ -833,6 +864,11 @@ class HealthService:
         except Exception as exc:
             results.append(evaluate_queue(None, None, f"{type(exc).__name__}: {exc}"))
         results.append(evaluate_numbers(self._inventory.all(), now))
+        try:
+            poller = self._state.get("poller", "twilio")
+        except ValueError:
+            poller = {"failures": 1, "last_error": "the poller's status record is unreadable"}
+        results.append(evaluate_poller(poller, now))
         return results
 
 

@@ -24,13 +24,17 @@ class StatusReport:
     convergence: dict[str, Any] = field(default_factory=dict)
     certificates: dict[str, Any] = field(default_factory=dict)
     health_run: dict[str, Any] | None = None
+    twilio_poller: dict[str, Any] | None = None
 
     @property
     def ok(self) -> bool:
-        """False when something needs a person: a target down, refused, or failing numbers."""
+        """False when something needs a person: a target down, refused, failing numbers, or a
+        Twilio poller whose last poll failed."""
         down = any(h.get("status") == "down" for h in self.health.values())
         refused = any(t.get("refused") for t in self.targets.values() if isinstance(t, dict))
-        return not down and not refused and not self.stuck and not self.poison_depth
+        poller_failing = bool((self.twilio_poller or {}).get("failures"))
+        return (not down and not refused and not self.stuck and not self.poison_depth
+                and not poller_failing)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -44,6 +48,7 @@ class StatusReport:
             "convergence": self.convergence,
             "certificates": self.certificates,
             "health_run": self.health_run,
+            "twilio_poller": self.twilio_poller,
         }
 
 
@@ -81,7 +86,26 @@ def build_status(
         convergence=_convergence(syncs, health),
         certificates=_certificates(health),
         health_run=state.get("health-run", "last"),
+        twilio_poller=_poller(state),
     )
+
+
+def _poller(state: StateStore) -> dict[str, Any] | None:
+    """The Twilio poller's last outcome, with its lag (seconds since its last success)."""
+    import datetime as dt
+
+    try:
+        record = state.get("poller", "twilio")
+    except ValueError:
+        return {"failures": 1, "last_error": "the poller's status record is unreadable"}
+    if not isinstance(record, dict):
+        return None
+    try:
+        success = dt.datetime.fromisoformat(str(record.get("last_success_at")))
+        lag: float | None = (dt.datetime.now(dt.UTC) - success).total_seconds()
+    except (TypeError, ValueError):
+        lag = None
+    return {**record, "lag_s": round(lag) if lag is not None else None}
 
 
 def _convergence(syncs: dict[str, Any], health: dict[str, Any]) -> dict[str, Any]:

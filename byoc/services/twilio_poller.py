@@ -6,14 +6,21 @@ in the state store and enqueues one `NumberEvent` per relevant event (source `po
 the Monitor event SID, so a repeat is never processed twice). Reads overlap the cursor by a few
 minutes (events can appear in the log late) and skip what the previous read already saw.
 
-Without a cursor, or with one older than the retention window (events may have been lost), the
-poller sweeps instead: it lists the account's and the trunk's numbers and emits events for managed
-numbers the inventory does not know, and for inventory numbers Twilio no longer owns.
+Without a cursor, with one that cannot be read, or with one older than the retention window
+(events may have been lost), the poller sweeps instead: it lists the account's and the trunk's
+numbers and emits events for managed numbers the inventory does not know, and for inventory
+numbers Twilio no longer owns; then it starts a new cursor.
+
+The cursor stays small whatever arrives: it remembers at most `MAX_SEEN` short digests of the
+event SIDs inside the overlap. An event beyond that (a burst of hundreds in five minutes) may be
+enqueued twice, which the number lifecycle ignores by its event id. Every poll records its outcome
+(`poller/twilio`: last success, last error, lag), which `byoc status` and `byoc health` show.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -33,6 +40,10 @@ OVERLAP = dt.timedelta(minutes=5)
 """Each read starts this long before the cursor; events seen before are skipped by SID."""
 RETENTION_MARGIN = dt.timedelta(hours=1)
 """A cursor this close to the end of the retention window counts as expired."""
+MAX_SEEN = 1500
+"""Event digests the cursor keeps (12 hex characters each: about 24 KB at most)."""
+STATUS_NAMESPACE = "poller"
+STATUS_KEY = "twilio"
 
 _ACTIONS = {"created": "purchased", "updated": "updated", "deleted": "released"}
 
@@ -77,24 +88,61 @@ class TwilioEventPoller:
         self._clock = clock
 
     def poll(self) -> PollOutcome:
-        """One poll: events since the cursor, or a full sweep when the cursor is missing or old."""
+        """One poll: events since the cursor, or a full sweep when the cursor is missing, unreadable
+        or old. Its outcome (or failure) is recorded for `byoc status` and `byoc health`."""
         now = self._clock()
-        cursor = self._state.get(CURSOR_NAMESPACE, CURSOR_KEY)
-        at = _parse_time(cursor.get("at")) if isinstance(cursor, dict) else None
-        if at is None or at < now - self._retention + RETENTION_MARGIN:
-            return self._sweep(now, reason="no cursor" if at is None else "cursor expired")
-        return self._read_events(now, at, dict(cursor.get("seen") or {}))
+        try:
+            outcome = self._poll(now)
+        except Exception as exc:
+            self._record(now, error=f"{type(exc).__name__}: {exc}")
+            raise
+        self._record(now, outcome=outcome)
+        return outcome
 
-    def _read_events(self, now: dt.datetime, at: dt.datetime, seen: dict[str, str]) -> PollOutcome:
+    def _poll(self, now: dt.datetime) -> PollOutcome:
+        try:
+            cursor = self._state.get(CURSOR_NAMESPACE, CURSOR_KEY)
+        except ValueError:  # not JSON any more: sweep and start again
+            cursor = {"unreadable": True}
+        at, seen = _read_cursor(cursor)
+        if at is None:
+            reason = "no cursor" if cursor is None else "cursor unreadable"
+            return self._sweep(now, reason=reason)
+        if at < now - self._retention + RETENTION_MARGIN:
+            return self._sweep(now, reason="cursor expired")
+        return self._read_events(now, at, seen)
+
+    def _record(self, now: dt.datetime, *, outcome: PollOutcome | None = None,
+                error: str | None = None) -> None:
+        """Keep the last outcome: when the poller last worked, and what stops it if it fails."""
+        try:
+            previous = self._state.get(STATUS_NAMESPACE, STATUS_KEY)
+        except ValueError:
+            previous = None
+        status: dict[str, Any] = dict(previous) if isinstance(previous, dict) else {}
+        status["last_attempt_at"] = now.isoformat()
+        if outcome is not None:
+            status.update(last_success_at=now.isoformat(), last_error=None, failures=0,
+                          mode=outcome.mode, events_read=outcome.events_read,
+                          enqueued=len(outcome.enqueued), cursor=outcome.cursor)
+        else:
+            status.update(last_error=(error or "")[:500],
+                          failures=int(status.get("failures") or 0) + 1)
+        try:
+            self._state.put(STATUS_NAMESPACE, STATUS_KEY, status)
+        except Exception as exc:  # the poll's own outcome matters more than its record
+            log.warning("poller status not recorded",
+                        extra={"event": "poller.status_unrecorded", "error": str(exc)})
+
+    def _read_events(self, now: dt.datetime, at: dt.datetime, seen: set[str]) -> PollOutcome:
         events = self._twilio.list_number_events(at - OVERLAP)
         outcome = PollOutcome(mode="events", events_read=len(events))
         records = {r.number: r for r in self._inventory.all()}
         policy = self._policy()
         correlation_id = new_correlation_id()
         for event in events:
-            if event.sid in seen:
+            if _digest(event.sid) in seen:
                 continue
-            seen[event.sid] = event.event_date.isoformat()
             job = self._number_event(event, records, policy, correlation_id)
             if job is None:
                 outcome.skipped += 1
@@ -104,8 +152,10 @@ class TwilioEventPoller:
         # The cursor follows the clock too, so a quiet month does not look like a lost cursor.
         newest = max([at, now - OVERLAP, *(e.event_date for e in events)])
         horizon = newest - OVERLAP
-        kept = {sid: when for sid, when in seen.items()
-                if (_parse_time(when) or newest) >= horizon}
+        # The next read starts OVERLAP before `newest`: only events from then on can come again.
+        recent = sorted((e for e in events if e.event_date >= horizon),
+                        key=lambda e: e.event_date, reverse=True)
+        kept = [_digest(e.sid) for e in recent][:MAX_SEEN]
         self._state.put(CURSOR_NAMESPACE, CURSOR_KEY, {"at": newest.isoformat(), "seen": kept})
         outcome.cursor = newest.isoformat()
         if outcome.enqueued:
@@ -194,12 +244,30 @@ class TwilioEventPoller:
         events = sweep_events(actual, records, self._policy(), new_correlation_id())
         for job in events:
             self._queue.send(job)
-        self._state.put(CURSOR_NAMESPACE, CURSOR_KEY, {"at": now.isoformat(), "seen": {}})
+        self._state.put(CURSOR_NAMESPACE, CURSOR_KEY, {"at": now.isoformat(), "seen": []})
         log.info("Monitor cursor missing or expired: swept the account instead",
                  extra={"event": "poller.sweep", "reason": reason,
                         "numbers": [e.number for e in events]})
         return PollOutcome(mode="sweep", enqueued=[e.number for e in events],
                            cursor=now.isoformat())
+
+
+def _digest(sid: str) -> str:
+    return hashlib.sha256(sid.encode()).hexdigest()[:12]
+
+
+def _read_cursor(cursor: Any) -> tuple[dt.datetime | None, set[str]]:
+    """(where the last read ended, digests of the events seen since OVERLAP before it); (None,
+    empty) when the cursor is missing or not in this shape."""
+    if not isinstance(cursor, dict):
+        return None, set()
+    at = _parse_time(cursor.get("at"))
+    seen = cursor.get("seen") or []
+    if isinstance(seen, dict):  # the earlier shape: {sid: date}
+        seen = list(seen)
+    if at is None or not isinstance(seen, list) or not all(isinstance(s, str) for s in seen):
+        return None, set()
+    return at, {s if len(s) == 12 else _digest(s) for s in seen}
 
 
 def _parse_time(text: Any) -> dt.datetime | None:

@@ -381,3 +381,30 @@ def test_a_notice_replayed_under_a_new_event_id_is_not_processed_again(
     assert first.status_code == 202 and replay.status_code == 200
     assert json.loads(replay.get_body())["duplicate"] is True
     assert get_services().queue.depth() == 1
+
+
+def test_a_600_event_burst_leaves_the_poller_working_and_a_later_purchase_onboarded(
+        env: dict[str, str], sandbox: httpx.Client) -> None:
+    from byoc.bootstrap import get_services
+    from byoc.services.status import build_status
+
+    timers.twilio_poll(TimerRequest(past_due=False))  # the first poll sweeps and starts a cursor
+    work_off_queue()
+    for index in range(600):  # numbers the policy does not manage: events, and nothing to do
+        sandbox.post("/_sandbox/twilio/purchase",
+                     json={"phone_number": f"+1212555{index:04d}"}).raise_for_status()
+
+    burst = get_services().twilio_poller.poll()
+    after = get_services().twilio_poller.poll()
+    sandbox.post("/_sandbox/twilio/purchase",
+                 json={"phone_number": "+14155550460"}).raise_for_status()
+    timers.twilio_poll(TimerRequest(past_due=False))
+    work_off_queue()
+
+    assert burst.mode == "events" and burst.events_read >= 600
+    assert after.mode == "events"
+    assert "+14155550460" in on_trunk(sandbox) and record("+14155550460").source == "poller"
+    services = get_services()
+    status = build_status(inventory=services.inventory, state=services.state,
+                          queue=services.queue).to_json()
+    assert status["twilio_poller"]["failures"] == 0 and status["twilio_poller"]["mode"] == "events"

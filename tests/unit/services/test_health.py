@@ -451,7 +451,7 @@ def test_a_run_stores_every_component_and_a_summary() -> None:
     stored = state.items("health")
     assert sorted(stored) == [
         "byoc-numbers", "byoc-queue", "byoc-sync:nsg:sbc1", "genesys-trunk:t-1", "sbc-alarms:sbc1",
-        "sbc:sbc1", "sip:sbc1:tcp", "sip:sbc1:tls", "sip:sbc1:udp", "tls-certificate:sbc1"]
+        "sbc:sbc1", "sip:sbc1:tcp", "sip:sbc1:tls", "sip:sbc1:udp", "tls-certificate:sbc1", "twilio-poller"]
     assert all(item["status"] == "ok" for item in stored.values()), stored
     assert stored["tls-certificate:sbc1"]["figures"]["days_left"] == 90
     assert stored["sip:sbc1:udp"]["checked_at"] == NOW.isoformat(timespec="seconds")

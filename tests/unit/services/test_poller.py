@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
+
+import pytest
 
 from fakes import FakeInventory, FakeQueue, FakeState
 from test_twilio_fakes import TRUNK, FakeTwilio, pn_sid
@@ -10,8 +13,14 @@ from test_twilio_fakes import TRUNK, FakeTwilio, pn_sid
 from byoc.domain.inventory import on_purchased
 from byoc.domain.jobs import NumberEvent
 from byoc.domain.policy import Policy, load_policy
-from byoc.ports import TwilioNumberAuditEvent
-from byoc.services.twilio_poller import CURSOR_KEY, CURSOR_NAMESPACE, TwilioEventPoller
+from byoc.ports import TwilioError, TwilioNumberAuditEvent
+from byoc.services.twilio_poller import (
+    CURSOR_KEY,
+    CURSOR_NAMESPACE,
+    STATUS_KEY,
+    STATUS_NAMESPACE,
+    TwilioEventPoller,
+)
 
 POLICY = """
 version: 1
@@ -194,3 +203,55 @@ def test_an_update_that_takes_a_managed_number_off_the_trunk_is_reported() -> No
     watch.poller.poll()
 
     assert watch.events() == [("updated", "+14155550100", "AE" + "1" * 32)]
+
+
+def test_an_unreadable_cursor_means_sweep_and_start_again() -> None:
+    twilio = FakeTwilio()
+    watch = Watch(twilio)
+    watch.state.put(CURSOR_NAMESPACE, CURSOR_KEY, {"at": "not a date", "seen": 7})
+
+    outcome = watch.poller.poll()
+
+    assert outcome.mode == "sweep"
+    assert watch.poller.poll().mode == "events"  # the sweep started a new, readable cursor
+
+
+def test_the_cursor_stays_bounded_after_a_burst_and_each_event_is_enqueued_once() -> None:
+    twilio = FakeTwilio()
+    watch = Watch(twilio)
+    watch.start_cursor()
+    for index in range(3000):  # all within one minute: every one inside the overlap
+        twilio.console_purchase(f"+1415555{index:04d}", minutes=0)
+
+    first = watch.poller.poll()
+    again = watch.poller.poll()
+
+    stored = watch.state.get(CURSOR_NAMESPACE, CURSOR_KEY)
+    assert len(json.dumps(stored)) < 30_000
+    assert first.events_read == 3000 and len(first.enqueued) == 3000
+    # beyond the cursor's memory, events may come again; the lifecycle ignores them by event id
+    assert len(again.enqueued) <= 3000 - 1500
+    ids = [j.event_id for j, _ in watch.queue.sent if isinstance(j, NumberEvent)]
+    assert len(set(ids)) == 3000
+
+
+def test_a_failed_poll_is_recorded_with_its_error_and_cleared_by_the_next_success() -> None:
+    twilio = FakeTwilio()
+    watch = Watch(twilio)
+    watch.start_cursor()
+
+    def refuse(since: dt.datetime) -> list[TwilioNumberAuditEvent]:
+        raise TwilioError("Twilio refused read Monitor events [HTTP 500]", status=500)
+
+    original = twilio.list_number_events
+    twilio.list_number_events = refuse  # type: ignore[method-assign]
+    with pytest.raises(TwilioError):
+        watch.poller.poll()
+    failed = dict(watch.state.get(STATUS_NAMESPACE, STATUS_KEY))
+    twilio.list_number_events = original  # type: ignore[method-assign]
+    watch.poller.poll()
+    recovered = watch.state.get(STATUS_NAMESPACE, STATUS_KEY)
+
+    assert failed["failures"] == 1 and "HTTP 500" in failed["last_error"]
+    assert "last_success_at" not in failed
+    assert recovered["failures"] == 0 and recovered["last_success_at"]
