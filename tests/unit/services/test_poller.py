@@ -6,7 +6,6 @@ import datetime as dt
 import json
 
 import pytest
-
 from fakes import FakeInventory, FakeQueue, FakeState
 from test_twilio_fakes import TRUNK, FakeTwilio, pn_sid
 
