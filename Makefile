@@ -80,7 +80,8 @@ BENCH_QUICK := \
 	"sbc_verify.py --runs 1" \
 	"throughput.py --numbers 1000 --time-scale 0.25 --no-baseline" \
 	"webhook_latency.py -n 200" \
-	"time_to_routable.py -n 5 --poll-n 4 --poll-spread-s 30"
+	"time_to_routable.py -n 5 --poll-n 4 --poll-spread-s 30" \
+	"rotation_outage.py --rotations 1 --step-retry-s 0.5"
 
 bench: venv node
 	@for b in $(BENCH_QUICK); do echo "== benchmarks/$$b"; $(BIN)/python benchmarks/$$b || exit 1; done

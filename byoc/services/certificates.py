@@ -71,7 +71,7 @@ log = logging.getLogger("byoc.certificates")
 
 HEALTH_NAMESPACE = "health"
 TRUST_NAMESPACE = "certificates"
-STEP_ATTEMPTS = 3
+STEP_ATTEMPTS = 4
 STEP_RETRY_S = 2.0
 CERTIFICATE_TARGET = "certificate"
 MAX_VERSIONS_SEARCHED = 10
