@@ -29,6 +29,8 @@ CODERS_GROUP = "ACG_BYOC"
 MEDIA_REALM = "MR_Public"
 PORTS_PER_SESSION_LEG = 5  # [C] 7.4 exports pair 1,000 ports with 200 legs
 TRANSPORT_UDP, TRANSPORT_TCP, TRANSPORT_TLS = 0, 1, 2
+ALT_ROUTING_CAUSES = (408, 480, 500, 502, 503, 504)
+"""Answers from Twilio's first edge that send a call to the second edge (408: no answer)."""
 
 
 class SbcConfigError(ValueError):
@@ -236,6 +238,7 @@ def build_configuration(inputs: SbcConfigInputs) -> SbcConfiguration:
         raise SbcConfigError("the policy names no SBC tag; nothing would route to Genesys")
     if inputs.rtp_high - inputs.rtp_low + 1 < PORTS_PER_SESSION_LEG:
         raise SbcConfigError(f"RTP port range {inputs.rtp_low}-{inputs.rtp_high} is too small")
+    transport_problems(inputs)
     b = _Builder(inputs)
     i = inputs
     secure = i.twilio_secure
@@ -255,8 +258,10 @@ def build_configuration(inputs: SbcConfigInputs) -> SbcConfiguration:
     b.sections.append(IniParameterSection(
         "SIP Params",
         (("ENABLEMEDIASECURITY", 1), ("SRTPTxPacketMKISize", 0)),
-        ("SRTP is enabled globally; each leg's IP Profile decides. MKI size 0: Twilio sends no "
-         "MKI.",),
+        ("SRTP is enabled globally (the Genesys leg's IP Profile demands SRTP, and SRTP "
+         "transcoding needs it); each leg's IP Profile decides. The manuals say this parameter "
+         "takes effect after a device reset: save and reset once after the first upload. MKI "
+         "size 0: Twilio sends no MKI.",),
     ))
 
     b.table(
@@ -398,19 +403,22 @@ def build_configuration(inputs: SbcConfigInputs) -> SbcConfiguration:
         "(SBCDialPlanName): the rule's tag selects the route below. Contact host = the SBC FQDN "
         "(the name in its TLS certificate).",
     )
-    classification = [
-        (f"{group.removeprefix('IPG_')} {source.cidr}"[:40], SRD,
-         carrier_si if group != "IPG_Genesys" else genesys_si, pattern, -1, 1, group)
-        for source in i.signaling
-        for group in (source.ip_group,)
-        if (pattern := address_pattern(source.cidr)) is not None
-    ]
+    classification: list[tuple[Value, ...]] = []
+    for source in i.signaling:
+        patterns = address_patterns(source.cidr)
+        for n, pattern in enumerate(patterns):
+            label = source.ip_group.removeprefix("IPG_")
+            suffix = f" #{n + 1}" if len(patterns) > 1 else ""
+            classification.append((
+                f"{label} {source.cidr}{suffix}"[:40], SRD,
+                carrier_si if source.ip_group != "IPG_Genesys" else genesys_si, pattern, -1, 1,
+                source.ip_group,
+            ))
     comment = ["Carrier signaling ranges (the same ones the NSG allows) classified to their IP "
                "Group; Genesys may send from any address of its region, so proxy-set "
-               "classification alone is not enough. Address patterns [U]."]
-    if not any(r[-1] == "IPG_Genesys" for r in classification):
-        comment.append("No Genesys signaling CIDRs are set (BYOC_GENESYS_SIGNALING_CIDRS): calls "
-                       "from Genesys are classified by proxy set only.")
+               "classification alone is not enough. A source address is dotted decimal with `x` "
+               "(one digit) and `*` (one octet) only, so a CIDR that does not end on an octet "
+               "boundary takes one row per decimal block (#1, #2, ...)."]
     b.table(
         "Classification",
         ("ClassificationName", "SRDName", "SrcSIPInterfaceName", "SrcAddress", "SrcTransportType",
@@ -419,6 +427,15 @@ def build_configuration(inputs: SbcConfigInputs) -> SbcConfiguration:
         *comment,
     )
 
+    if len(twilio_groups) > 1:
+        b.table(
+            "SBCAlternativeRoutingReasons", ("ReleaseCause",),
+            [(code,) for code in ALT_ROUTING_CAUSES],
+            "SIP answers after which a call to Twilio's first edge is tried again on the second "
+            "(the alternative route below); no answer and ICMP errors always trigger it. Table "
+            "and column of the 7.2 manuals; 7.4+ firmware may use Alternative Reasons Sets "
+            "instead (docs/sbc.md, verify on a lab SBC).",
+        )
     routes: list[tuple[Value, ...]] = [
         ("OPTIONS", ROUTING_POLICY, "Any", 6, 13, "", 0, "", "Reply(Response='200')"),
     ]
@@ -464,26 +481,89 @@ def build_configuration(inputs: SbcConfigInputs) -> SbcConfiguration:
     return SbcConfiguration(i.sbc_name, header, tuple(b.sections))
 
 
-def address_pattern(cidr: str) -> str | None:
-    """An AudioCodes source-address pattern for an IPv4 CIDR (`54.172.60.[0-3]`); None for IPv6
-    or a network not on an octet boundary it can express. [U] pattern syntax."""
+def transport_problems(inputs: SbcConfigInputs) -> None:
+    """Refuse a leg whose transport the SIP interface does not listen on (port 0 = not offered):
+    the peer's traffic would find no listener, and byoc's own traffic no source port."""
+    problems: list[str] = []
+    ports = {"UDP": inputs.udp_port, "TCP": inputs.tcp_port, "TLS": inputs.tls_port}
+    twilio = "TLS" if inputs.twilio_secure else "UDP"
+    legs = [(f"Twilio ({twilio}: twilio_trunk_secure is "
+             f"{'true' if inputs.twilio_secure else 'false'})", twilio), ("Genesys (TLS)", "TLS")]
+    for leg, transport in legs:
+        if ports[transport] == 0:
+            problems.append(
+                f"the {leg} leg needs {transport}, but sip_ports.{transport.lower()} of SBC "
+                f"{inputs.sbc_name} is 0 (not offered); set sip_ports.{transport.lower()} (e.g. "
+                f"{5061 if transport == 'TLS' else 5060})"
+                + ("" if transport == "TLS" else " or make the Twilio trunk secure (TLS)")
+            )
+    if problems:
+        raise SbcConfigError("; ".join(problems))
+
+
+def address_patterns(cidr: str) -> tuple[str, ...]:
+    """The fewest Classification source-address patterns matching exactly the IPv4 `cidr`; empty
+    for IPv6 (the pattern is IPv4 dotted decimal).
+
+    The manuals allow digits, dots and two wildcards only: `x` stands for one digit of an octet
+    written without leading zeros (`10.8.8.xx` = .10 to .99) and `*` for a whole octet (0-255).
+    An octet boundary is one pattern; any other prefix length becomes several rows, one per
+    decimal block of the partial octet (`192.0.2.16/28`: 16, 17, 18, 19, 2x, 30, 31).
+    """
     network = ipaddress.ip_network(cidr, strict=False)
     if not isinstance(network, ipaddress.IPv4Network):
-        return None
-    first = str(network.network_address).split(".")
-    last = str(network.broadcast_address).split(".")
-    parts: list[str] = []
-    for position, (low, high) in enumerate(zip(first, last, strict=True)):
-        if low == high:
-            parts.append(low)
-        elif low == "0" and high == "255":
-            parts.append("*")
-        else:
-            parts.append(f"[{low}-{high}]")
-            if any(not (a == "0" and b == "255") for a, b in zip(first[position + 1:],
-                                                                 last[position + 1:], strict=True)):
-                return None
-    return ".".join(parts)
+        return ()
+    octets = str(network.network_address).split(".")
+    whole, rest = divmod(network.prefixlen, 8)
+    if whole == 4:
+        return (str(network.network_address),)
+    low = int(octets[whole])
+    high = low + (1 << (8 - rest)) - 1
+    head = octets[:whole]
+    tail = ["*"] * (3 - whole)
+    return tuple(".".join([*head, part, *tail]) for part in octet_patterns(low, high))
+
+
+def octet_patterns(low: int, high: int) -> list[str]:
+    """The fewest octet patterns (digits, trailing `x`, or `*`) whose union is low..high."""
+    candidates = _OCTET_PATTERNS
+    patterns: list[str] = []
+    covered = low - 1
+    while covered < high:
+        start = covered + 1
+        best = max(
+            ((b, text) for text, a, b in candidates if a <= start <= b and a >= low and b <= high),
+            key=lambda item: item[0],
+        )
+        patterns.append(best[1])
+        covered = best[0]
+    return patterns
+
+
+def _octet_candidates() -> list[tuple[str, int, int]]:
+    """(pattern, first, last) of every octet pattern that matches a contiguous range."""
+    found = [("*", 0, 255)]
+    for length in (1, 2, 3):
+        for wild in range(length + 1):
+            fixed = length - wild
+            starts = range(10 ** (fixed - 1) if fixed > 1 or (fixed == 1 and length > 1) else 0,
+                           10 ** fixed) if fixed else range(1)
+            for value in starts:
+                digits = str(value) if fixed else ""
+                if fixed and len(digits) != fixed:
+                    continue
+                text = digits + "x" * wild
+                first = int(digits or "0") * 10 ** wild
+                last = first + 10 ** wild - 1
+                if not fixed:  # all wildcards: the numbers of that many digits
+                    first, last = (0 if length == 1 else 10 ** (length - 1)), 10 ** length - 1
+                last = min(last, 255)
+                if first <= last:
+                    found.append((text, first, last))
+    return found
+
+
+_OCTET_PATTERNS = _octet_candidates()
 
 
 # --- rendering ---------------------------------------------------------------------------------
@@ -524,17 +604,24 @@ class _CliTable:
     words: dict[str, dict[int, str]] = field(default_factory=dict)
 
 
-# [U] every path and field name below except those the notes verify (dial-plan-rule name/prefix/
-# tag, tls-context-name of a SIP interface, proxy-enable-keep-alive, dst-type,
-# dst-ip-group-name); they follow the CLI's pattern: `<table> <index>`, one field per line.
+_OFF_ON = {0: "disable", 1: "enable"}
+_TOPOLOGY = {0: "down", 1: "up"}
+_RELEASE_CAUSES = {408: "408-req-timeout", 480: "480-unavail", 500: "500-internal-err",
+                   502: "502-bad-gateway", 503: "503-service-unavail", 504: "504-server-timeout"}
+
+# CLI paths, field names and enum words: the manuals' CLI names where they give one (docs/sbc.md,
+# "Tables and their sources"); the rest follows the CLI's pattern and is [U]: `<table> <index>`,
+# one field per line, `activate`, `exit`.
 _CLI: dict[str, _CliTable] = {
     "TLSContexts": _CliTable("network", "tls {index}", {
         "Name": "name", "TLSVersion": "tls-version", "TlsRenegotiation": "tls-renegotiation",
-        "DHKeySize": "dh-key-size"}),
+        "DHKeySize": "dh-key-size"},
+        words={"TLSVersion": {4: "tls-v1.2"}, "TlsRenegotiation": _OFF_ON}),
     "CpMediaRealm": _CliTable("voip", "media realm {index}", {
         "MediaRealmName": "name", "IPv4IF": "ipv4if", "PortRangeStart": "port-range-start",
         "MediaSessionLeg": "session-leg", "PortRangeEnd": "port-range-end",
-        "IsDefault": "is-default", "TopologyLocation": "topology-location"}),
+        "IsDefault": "is-default", "TopologyLocation": "topology-location"},
+        words={"IsDefault": _OFF_ON, "TopologyLocation": _TOPOLOGY}),
     "SIPInterface": _CliTable("voip", "sip-interface {index}", {
         "InterfaceName": "interface-name", "NetworkInterface": "network-interface",
         "ApplicationType": "application-type", "UDPPort": "udp-port", "TCPPort": "tcp-port",
@@ -542,7 +629,8 @@ _CLI: dict[str, _CliTable] = {
         "TLSMutualAuthentication": "tls-mutual-auth", "TCPKeepaliveEnable": "tcp-keepalive-enable",
         "ClassificationFailureResponseType": "classification-fail-response-type",
         "MediaRealm": "media-realm-name", "TopologyLocation": "topology-location"},
-        words={"ApplicationType": {2: "sbc"}}),
+        words={"ApplicationType": {2: "sbc"}, "TLSMutualAuthentication": _OFF_ON,
+               "TCPKeepaliveEnable": _OFF_ON, "TopologyLocation": _TOPOLOGY}),
     "ProxySet": _CliTable("voip", "proxy-set {index}", {
         "ProxyName": "proxy-name", "EnableProxyKeepAlive": "proxy-enable-keep-alive",
         "ProxyKeepAliveTime": "proxy-keep-alive-time",
@@ -551,7 +639,9 @@ _CLI: dict[str, _CliTable] = {
         "ClassificationInput": "classification-input", "TLSContextName": "tls-context-name",
         "ProxyRedundancyMode": "proxy-redundancy-mode", "DNSResolveMethod": "dns-resolve-method",
         "SBCIPv4SIPInterfaceName": "sbcipv4-sip-int-name"},
-        words={"EnableProxyKeepAlive": {0: "disable", 1: "using-options"}}),
+        words={"EnableProxyKeepAlive": {0: "disable", 1: "using-options"},
+               "ProxyLoadBalancingMethod": {0: "disable", 1: "round-robin"},
+               "IsProxyHotSwap": _OFF_ON, "ClassificationInput": {0: "ip-only"}}),
     "ProxyIp": _CliTable("voip", "proxy-ip {parent}/{index}", {
         "IpAddress": "proxy-address", "TransportType": "transport-type", "Priority": "priority",
         "Weight": "weight"}, parent_column="ProxySetId", child_column="ProxyIpIndex",
@@ -560,17 +650,20 @@ _CLI: dict[str, _CliTable] = {
                                    {"Name": "name"}),
     "AudioCoders": _CliTable("voip", "coders-and-profiles audio-coders {parent}/{index}", {
         "Name": "name", "pTime": "p-time", "rate": "rate", "PayloadType": "payload-type",
-        "Sce": "sce"}, parent_column="AudioCodersGroupId", child_column="AudioCodersIndex"),
+        "Sce": "sce"}, parent_column="AudioCodersGroupId", child_column="AudioCodersIndex",
+        words={"Sce": _OFF_ON}),
     "IpProfile": _CliTable("voip", "coders-and-profiles ip-profile {index}", {
         "ProfileName": "profile-name", "CodersGroupName": "coders-group-name",
         "SBCExtensionCodersGroupName": "sbc-ext-coders-group-name",
         "SBCMediaSecurityBehaviour": "sbc-media-security-behaviour",
-        "EnableSymmetricMKI": "enable-symmetric-mki", "MKISize": "mki-size"}),
+        "EnableSymmetricMKI": "enable-symmetric-mki", "MKISize": "mki-size"},
+        words={"SBCMediaSecurityBehaviour": {0: "as-is", 1: "srtp", 2: "rtp", 3: "both"},
+               "EnableSymmetricMKI": _OFF_ON}),
     "MessageManipulations": _CliTable("voip", "message message-manipulations {index}", {
         "ManipulationName": "manipulation-name", "ManSetID": "manipulation-set-id",
         "MessageType": "message-type", "Condition": "condition", "ActionSubject": "action-subject",
         "ActionType": "action-type", "ActionValue": "action-value", "RowRole": "row-role"},
-        words={"ActionType": {2: "modify"}}),
+        words={"ActionType": {2: "modify"}, "RowRole": {0: "use-current-condition"}}),
     "DialPlan": _CliTable("voip", "sbc dial-plan {index}", {
         "Name": "name", "PrefixCaseSensitivity": "prefix-case-sensitivity"},
         words={"PrefixCaseSensitivity": {0: "off", 1: "on"}}),
@@ -579,14 +672,19 @@ _CLI: dict[str, _CliTable] = {
         "SIPGroupName": "sip-group-name", "ContactName": "contact-name", "SRDName": "srd-name",
         "MediaRealm": "media-realm-name", "ClassifyByProxySet": "classify-by-proxy-set",
         "ProfileName": "ip-profile-name", "OutboundManSet": "outbound-mesg-manipulation-set",
-        "SBCDialPlanName": "dial-plan-name", "Tags": "tags",
+        "SBCDialPlanName": "sbc-dial-plan-name", "Tags": "tags",
         "ProxyKeepAliveUsingIPG": "proxy-keep-alive-using-ipg"},
-        words={"Type": {0: "server"}}),
+        words={"Type": {0: "server"}, "ClassifyByProxySet": _OFF_ON,
+               "ProxyKeepAliveUsingIPG": _OFF_ON}),
     "Classification": _CliTable("voip", "sbc classification {index}", {
         "ClassificationName": "classification-name", "SRDName": "srd-name",
         "SrcSIPInterfaceName": "src-sip-interface-name", "SrcAddress": "src-ip-address",
         "SrcTransportType": "src-transport-type", "ActionType": "action-type",
-        "SrcIPGroupName": "src-ip-group-name"}, words={"ActionType": {1: "allow"}}),
+        "SrcIPGroupName": "src-ip-group-name"},
+        words={"ActionType": {1: "allow"}, "SrcTransportType": {-1: "any"}}),
+    "SBCAlternativeRoutingReasons": _CliTable(
+        "voip", "sbc routing sbc-alt-routing-reasons {index}", {"ReleaseCause": "rel-cause"},
+        words={"ReleaseCause": _RELEASE_CAUSES}),
     "IP2IPRouting": _CliTable("voip", "sbc routing ip2ip-routing {index}", {
         "RouteName": "route-name", "RoutingPolicyName": "routing-policy-name",
         "SrcIPGroupName": "src-ip-group-name", "RequestType": "request-type",
@@ -602,23 +700,39 @@ _CLI: dict[str, _CliTable] = {
         "TargetStartPort": "target-start-port", "TargetEndPort": "target-end-port"}),
 }
 
+# Global parameters the CLI sets, as (mode, sub-mode, field, words); others stay in the ini form.
+_CLI_PARAMETERS: dict[str, tuple[str, str, str, dict[int, str]]] = {
+    "ENABLEMEDIASECURITY": ("voip", "media security", "media-security-enable", {0: "off", 1: "on"}),
+}
+
 
 def _cli_value(value: Value) -> str:
+    """Numbers bare, text in double quotes as given: a SIP-expression literal keeps its single
+    quotes (`action-value "'acme.pstn.twilio.com'"`)."""
     if isinstance(value, int):
         return str(value)
-    return f'"{value.strip(chr(39))}"'
+    if '"' in value:
+        raise SbcConfigError(f"{value!r} cannot be written in the CLI (double quote)")
+    return f'"{value}"'
 
 
 def render_cli(config: SbcConfiguration) -> str:
     """The configuration as an incremental CLI script. Its command paths are [U] (docs/sbc.md)."""
     lines = [f"# {line}" for line in config.header]
-    lines += ["# CLI paths and field names below follow the CLI's pattern and are UNVERIFIED;",
-              "# the ini form of this configuration is the reference. See docs/sbc.md.", ""]
+    lines += ["# CLI paths and field names: the manuals' where they give them; the others follow",
+              "# the CLI's pattern and are UNVERIFIED (docs/sbc.md lists which).", ""]
     row_by_name: dict[str, int] = {}
     for section in config.sections:
         if isinstance(section, IniParameterSection):
-            lines += [f"# [{section.name}] {name} = {value} (set through the ini file or Web UI)"
-                      for name, value in section.parameters]
+            for name, value in section.parameters:
+                where = _CLI_PARAMETERS.get(name)
+                if where is None or not isinstance(value, int):
+                    lines.append(f"# [{section.name}] {name} = {value} (default or set through "
+                                 "the ini file or Web UI)")
+                    continue
+                mode, submode, field_name, words = where
+                lines += [f"# [{section.name}] {name} = {value}", f"configure {mode}",
+                          f" {submode}", f"  {field_name} {words[value]}", " exit", "exit"]
             lines.append("")
             continue
         table = _CLI[section.name]
@@ -638,7 +752,11 @@ def render_cli(config: SbcConfiguration) -> str:
             for column, value in cells.items():
                 if column not in table.fields or value == "$$":
                     continue
-                word = table.words.get(column, {}).get(value) if isinstance(value, int) else None
+                word = None
+                if isinstance(value, int) and column in table.words:
+                    word = table.words[column].get(value)
+                    if word is None:
+                        raise AssertionError(f"{section.name}.{column}: no CLI word for {value}")
                 lines.append(f"  {table.fields[column]} {word or _cli_value(value)}")
             lines += ["  activate", " exit"]
         lines += ["exit", ""]

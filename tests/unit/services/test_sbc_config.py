@@ -6,6 +6,7 @@ Regenerate the golden files after an intended change: BYOC_UPDATE_GOLDEN=1 pytes
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
 from collections.abc import Iterator
@@ -13,6 +14,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from byoc.adapters.audiocodes import dial_plans_from_cli, parse_ini
@@ -22,13 +25,15 @@ from byoc.services.sbc_config import (
     IniTableSection,
     SbcConfigError,
     SbcConfiguration,
-    address_pattern,
+    address_patterns,
     build_configuration,
     inputs_from_settings,
+    octet_patterns,
     render_cli,
     render_ini,
 )
 from byoc.settings import Settings, load_settings
+from sandbox.audiocodes_tables import address_matches, address_problem
 
 ROOT = Path(__file__).resolve().parents[3]
 GOLDEN = ROOT / "tests" / "golden"
@@ -176,7 +181,9 @@ def test_signaling_sources_are_classified_to_their_ip_group() -> None:
     rows = configuration().table("Classification").rows
     by_group = {(row[3], row[6]) for _, row in rows}
 
-    assert ("203.0.113.[0-15]", "IPG_Genesys") in by_group
+    genesys = {address for address, group in by_group if group == "IPG_Genesys"}
+    assert genesys == {"203.0.113.x", "203.0.113.10", "203.0.113.11", "203.0.113.12",
+                       "203.0.113.13", "203.0.113.14", "203.0.113.15"}
     assert any(group == "IPG_Twilio_Alt" for _, group in by_group)
 
 
@@ -186,12 +193,45 @@ def test_cli_form_carries_the_dial_plan_byoc_reads() -> None:
     assert found and [p.name for p in plans] == ["BYOC"]
 
 
-@pytest.mark.parametrize(("cidr", "pattern"), [
-    ("54.172.60.0/30", "54.172.60.[0-3]"), ("10.0.0.0/8", "10.*.*.*"),
-    ("168.86.128.0/18", "168.86.[128-191].*"), ("1.2.3.4/32", "1.2.3.4"), ("2001:db8::/32", None),
+@pytest.mark.parametrize(("cidr", "patterns"), [
+    ("54.172.60.0/30", ("54.172.60.0", "54.172.60.1", "54.172.60.2", "54.172.60.3")),
+    ("192.0.2.16/28", ("192.0.2.16", "192.0.2.17", "192.0.2.18", "192.0.2.19", "192.0.2.2x",
+                       "192.0.2.30", "192.0.2.31")),
+    ("10.0.0.0/8", ("10.*.*.*",)), ("1.2.3.4/32", ("1.2.3.4",)), ("2001:db8::/32", ()),
+    ("168.86.128.0/18", ("168.86.128.*", "168.86.129.*", "168.86.13x.*", "168.86.14x.*",
+                         "168.86.15x.*", "168.86.16x.*", "168.86.17x.*", "168.86.18x.*",
+                         "168.86.190.*", "168.86.191.*")),
 ])
-def test_cidrs_become_address_patterns(cidr: str, pattern: str | None) -> None:
-    assert address_pattern(cidr) == pattern
+def test_cidrs_become_the_fewest_manual_address_patterns(cidr: str,
+                                                         patterns: tuple[str, ...]) -> None:
+    assert address_patterns(cidr) == patterns
+    assert all(address_problem(p) is None for p in patterns)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.integers(0, 255), st.integers(0, 255))
+def test_octet_patterns_cover_exactly_the_range(a: int, b: int) -> None:
+    low, high = min(a, b), max(a, b)
+    found = octet_patterns(low, high)
+    matched = {v for v in range(256) for p in found if address_matches(f"1.1.1.{p}", f"1.1.1.{v}")}
+    assert matched == set(range(low, high + 1))
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.integers(0, 2**32 - 1), st.integers(0, 32), st.lists(st.integers(0, 2**32 - 1),
+                                                                  max_size=20))
+def test_classification_patterns_match_exactly_the_cidr(base: int, length: int,
+                                                        probes: list[int]) -> None:
+    """The matched set equals the CIDR: every octet value around the prefix boundary, and random
+    addresses, judged by the manual's matching rule (sandbox/audiocodes_tables.py)."""
+    network = ipaddress.IPv4Network((base, length), strict=False)
+    patterns = address_patterns(str(network))
+    first = int(network.network_address)
+    shift = 8 * (3 - min(length, 31) // 8)
+    near = [first + (v << shift) - (first & (0xFF << shift)) for v in range(256)]
+    for value in [*near, *probes, first, int(network.broadcast_address)]:
+        address = ipaddress.IPv4Address(value % 2**32)
+        assert any(address_matches(p, str(address)) for p in patterns) == (address in network)
 
 
 @pytest.mark.parametrize(("options", "message"), [
