@@ -231,6 +231,16 @@ class AudioCodesEmulator(Emulator):
                 "POST /actions/reset and resetNeeded reads \"true\" until then."
             ),
         ),
+        "upload_answer": Variant(
+            ("with-status", "no-status"),
+            source="RA74 'Incremental CLI Script': the example answer has only description and "
+                   "output; akandor SBCNat.sh reads a status field ('success'/'failure') [C]",
+        ),
+        "ini_dialplan_rules": Variant(
+            ("included", "omitted"),
+            source="a 7.40A.250 ini export over REST showed [ DialPlan ] but no [ DialPlanRule ] "
+                   "[C]; other 7.4 exports (tlothering) carry the rules",
+        ),
     }
 
     def __init__(
@@ -299,7 +309,7 @@ class AudioCodesEmulator(Emulator):
         return sorted(alarms, key=lambda a: int(a["id"]))
 
     def _seed_config(self, seed: dict[str, Any]) -> DeviceConfig:
-        config = DeviceConfig()
+        config = DeviceConfig.factory_default()
         limits = self.options.limits
         for name, value in (seed.get("ini_parameters") or {}).items():
             canonical = next((k for k in KNOWN_PARAMETERS if k.lower() == str(name).lower()), None)
@@ -371,6 +381,11 @@ class AudioCodesEmulator(Emulator):
             "reset_count": len(self.resets),
             "resets": list(self.resets),
             "dial_plans": _plans_json(self.running),
+            "parameters": dict(self.running.parameters),
+            "tables": {table: {str(i): row for i, row in sorted(rows.items())}
+                       for table, rows in sorted(self.running.tables.rows.items())},
+            "saved_tables": {table: {str(i): row for i, row in sorted(rows.items())}
+                             for table, rows in sorted(self.saved.tables.rows.items())},
             "saved_dial_plans": _plans_json(self.saved),
             "tls_contexts": [
                 {"index": i, "name": self.running.tls_contexts[i].name, **f.describe()}
@@ -621,12 +636,13 @@ class AudioCodesEmulator(Emulator):
     async def _get_ini(self, request: Request) -> Response:
         with self.lock:
             text = render_ini(self.running, banner=self._banner(),
-                              omit_dial_plan_rules=self.options.ini_omits_dialplan_rules)
+                              omit_dial_plan_rules=self.options.ini_omits_dialplan_rules
+                              or self.variant("ini_dialplan_rules") == "omitted")
         return Response(text.encode(), media_type="application/octet-stream")
 
     async def _get_cli(self, request: Request) -> Response:
         with self.lock:
-            text = render_cli(self.running, hostname=self.sbc_name)
+            text = render_cli(self.running, hostname=self._cli_hostname())
         return Response(text.encode(), media_type="application/octet-stream")
 
     async def _put_ini(self, request: Request) -> Response:
@@ -646,7 +662,7 @@ class AudioCodesEmulator(Emulator):
         with self.lock:
             config = DeviceConfig.factory_default()
             report = run_cli_script(config, text, limits=self.options.limits,
-                                    hostname=self.sbc_name)
+                                    hostname=self._cli_hostname())
             return self._replace_configuration("full cliScript upload", config, report)
 
     def _replace_configuration(self, kind: str, config: DeviceConfig,
@@ -671,8 +687,7 @@ class AudioCodesEmulator(Emulator):
                               mode=self.options.incremental_ini_mode)
             ignored = self._apply_incremental(request, working, report)
             self._record_upload("incremental ini", report, ignored=ignored)
-        return _describe(200, "Incremental INI file was loaded.",
-                         output=report.output, status=report.status)
+        return self._upload_answer("Incremental INI file was loaded.", report)
 
     async def _put_cli_incremental(self, request: Request) -> Response:
         text = _text(_file_part(request, await request.body()))
@@ -686,11 +701,21 @@ class AudioCodesEmulator(Emulator):
         with self.lock:
             working = self.running.clone()
             report = run_cli_script(working, text, limits=self.options.limits,
-                                    hostname=self.sbc_name)
+                                    hostname=self._cli_hostname())
             ignored = self._apply_incremental(request, working, report)
             self._record_upload("incremental cliScript", report, ignored=ignored)
-        return _describe(200, "Incremental CLI Script file was loaded.",
-                         output=report.output, status=report.status)
+        return self._upload_answer("Incremental CLI Script file was loaded.", report)
+
+    def _upload_answer(self, description: str, report: LoadReport) -> Response:
+        """200 with `output`, and `status` unless the `upload_answer` variant leaves it out."""
+        if self.variant("upload_answer") == "no-status":
+            return _describe(200, description, output=report.output)
+        return _describe(200, description, output=report.output, status=report.status)
+
+    def _cli_hostname(self) -> str:
+        """The CLI prompt's host name: the device's, which defaults to its product type and may
+        hold spaces (`Mediant SW(config-voip)#`)."""
+        return self.status_fields["productType"]
 
     def _apply_incremental(self, request: Request, working: DeviceConfig,
                            report: LoadReport) -> bool:

@@ -34,12 +34,22 @@ from sandbox.audiocodes_config import (
     LoadReport,
     TlsContextRow,
 )
+from sandbox.audiocodes_tables import TABLES, RowRefused, RowValue, TableSpec, cli_value
 
 ACTION_COMMANDS = frozenset(
     {"copy", "reload", "write", "erase", "debug", "ping", "traceroute", "clear", "admin",
      "telnet", "ssh", "dir", "delete", "format", "configure-terminal"}
 )
 _MODES = {"voip", "network", "system", "troubleshoot", "data"}
+# TLS context fields besides `name`: CLI word -> ini value (7.4 TLSVersion enum; words [U]).
+_TLS_FIELDS: dict[str, tuple[str, dict[str, int]]] = {
+    "tls-version": ("TLSVersion", {
+        "any": 0, "tls-v1.0": 1, "tls-v1.1": 2, "tls-v1.0-and-v1.1": 3, "tls-v1.2": 4,
+        "tls-v1.0-and-v1.2": 5, "tls-v1.1-and-v1.2": 6, "tls-v1.0-v1.1-and-v1.2": 7,
+        "tls-v1.3": 8, "tls-v1.2-and-v1.3": 12}),
+    "tls-renegotiation": ("TlsRenegotiation", {"disable": 0, "enable": 1}),
+    "dh-key-size": ("DHKeySize", {"1024": 1024, "2048": 2048, "3072": 3072}),
+}
 
 
 def find_action_command(text: str) -> tuple[int, str] | None:
@@ -85,7 +95,7 @@ def _tokens(line: str) -> list[str]:
 
 @dataclass
 class _Frame:
-    kind: str  # root, mode, other-mode, dial-plan, rule, tls, broken
+    kind: str  # root, mode, other-mode, dial-plan, rule, tls, row, params, broken
     prompt: str
     mode: str = ""
     index: int = -1
@@ -93,6 +103,8 @@ class _Frame:
     fields: dict[str, str] = field(default_factory=dict)
     exists: bool = False
     dirty: bool = False
+    spec: TableSpec | None = None
+    values: dict[str, RowValue] = field(default_factory=dict)
 
 
 class CliSession:
@@ -146,6 +158,8 @@ class CliSession:
             "dial-plan": self._dial_plan,
             "rule": self._rule,
             "tls": self._tls,
+            "row": self._row,
+            "params": self._params,
         }[frame.kind]
         handler(frame, words, line, line_no)
 
@@ -171,8 +185,15 @@ class CliSession:
             self._row_command(frame, "dial-plan", body[2], negate, line, line_no)
         elif frame.mode == "network" and body[:1] == ["tls"] and len(body) == 2:
             self._row_command(frame, "tls", body[1], negate, line, line_no)
+        elif frame.mode == "voip" and body == ["media", "security"] and not negate:
+            self.stack.append(_Frame("params", f"{self.hostname}(media-security)#"))
         else:
-            self._invalid(line, line_no)
+            spec = next((t for t in TABLES if t.mode == frame.mode
+                         and tuple(body[:-1]) == t.cli_path), None)
+            if spec is None or len(body) < 2:
+                self._invalid(line, line_no)
+            else:
+                self._table_row(spec, body[-1], negate, line, line_no)
 
     def _row_command(
         self, frame: _Frame, kind: str, index_text: str, negate: bool, line: str, line_no: int
@@ -214,6 +235,71 @@ class CliSession:
                 self._invalid(line, line_no, str(exc))
                 return
         self.report.changes += 1
+
+    def _table_row(self, spec: TableSpec, index_text: str, negate: bool, line: str,
+                   line_no: int) -> None:
+        """`<path> <i>`, `<path> new`, or for a child table `<path> <parent>/<i>`."""
+        rows = self.config.tables.table(spec.ini)
+        values: dict[str, RowValue] = {}
+        if spec.parent is not None:
+            match = index_text.split("/")
+            if len(match) != 2 or not all(m.isdigit() for m in match):
+                self._invalid(line, line_no, f"{index_text!r} is not <parent index>/<row index>")
+                self.stack.append(_Frame("broken", f"{self.hostname}({spec.cli_path[-1]}-?)#"))
+                return
+            _, parent_column, child_column = spec.parent
+            values = {parent_column: match[0], child_column: int(match[1])}
+            found = self.config.tables.child_index(spec, match[0], int(match[1]))
+            index = found if found is not None else next(
+                i for i in range(len(rows) + 1) if i not in rows)
+        elif index_text == "new" and not negate:
+            index = next(i for i in range(len(rows) + 1) if i not in rows)
+        elif index_text.isdigit():
+            index = int(index_text)
+        else:
+            self._invalid(line, line_no, f"{index_text!r} is not a row index")
+            if not negate:
+                self.stack.append(_Frame("broken", f"{self.hostname}({spec.cli_path[-1]}-?)#"))
+            return
+        if negate:
+            try:
+                self.config.tables.delete(spec, index)
+            except RowRefused as exc:
+                self._invalid(line, line_no, str(exc))
+                return
+            self.report.changes += 1
+            return
+        prompt = f"{self.hostname}({spec.cli_path[-1]}-{index_text})#"
+        self.stack.append(_Frame("row", prompt, index=index, spec=spec, values=values,
+                                 exists=index in rows))
+
+    def _row(self, frame: _Frame, words: list[str], line: str, line_no: int) -> None:
+        assert frame.spec is not None
+        if words[0].lower() == "activate" and len(words) == 1:
+            self._activate(frame, line_no)
+            return
+        column = frame.spec.cli_column(words[0])
+        if column is None:
+            self._invalid(line, line_no)
+            return
+        if len(words) != 2:
+            self._invalid(line, line_no, f"'{words[0]}' takes exactly one value")
+            return
+        try:
+            frame.values[column.ini] = cli_value(column, words[1])
+        except RowRefused as exc:
+            self._invalid(line, line_no, str(exc))
+            return
+        frame.dirty = True
+
+    def _params(self, frame: _Frame, words: list[str], line: str, line_no: int) -> None:
+        """`configure voip > media security`: the global SRTP switch (EnableMediaSecurity)."""
+        if len(words) == 2 and words[0].lower() == "media-security-enable" and words[1].lower() in (
+                "on", "off"):
+            self.config.parameters["ENABLEMEDIASECURITY"] = "1" if words[1].lower() == "on" else "0"
+            self.report.changes += 1
+            return
+        self._invalid(line, line_no)
 
     def _set_field(
         self, frame: _Frame, words: list[str], line: str, line_no: int, allowed: set[str]
@@ -278,6 +364,17 @@ class CliSession:
     def _tls(self, frame: _Frame, words: list[str], line: str, line_no: int) -> None:
         if words[0].lower() == "activate" and len(words) == 1:
             self._activate(frame, line_no)
+            return
+        field_name = words[0].lower()
+        if field_name in _TLS_FIELDS and len(words) == 2:
+            column, allowed = _TLS_FIELDS[field_name]
+            value = allowed.get(words[1].lower())
+            if value is None:
+                self._invalid(line, line_no, f"{field_name} {words[1]!r}: Invalid value, expected "
+                              f"{{{'|'.join(allowed)}}}")
+                return
+            frame.values[column] = value
+            frame.dirty = True
         elif not self._set_field(frame, words, line, line_no, {"name"}):
             self._invalid(line, line_no, "not supported by the emulator for TLS contexts")
 
@@ -305,11 +402,15 @@ class CliSession:
                                  frame.fields["tag"]),
                     self.limits,
                 )
+            elif frame.kind == "row":
+                assert frame.spec is not None
+                frame.index = self.config.put_row(frame.spec, frame.index, frame.values, keep=True)
             elif frame.kind == "tls":
                 current = self.config.tls_contexts.get(frame.index)
                 values = dict(current.values) if current else None
                 row = TlsContextRow(frame.index, values or dict(TLS_CONTEXT_DEFAULTS))
                 row.values["Name"] = frame.fields["name"]
+                row.values.update({k: str(v) for k, v in frame.values.items()})
                 self.config.put_tls_context(row)
             else:
                 return True
@@ -322,7 +423,7 @@ class CliSession:
 
     def _pop(self, line_no: int) -> None:
         frame = self.stack[-1]
-        if frame.kind in ("dial-plan", "rule", "tls") and (frame.dirty or not frame.exists):
+        if frame.kind in ("dial-plan", "rule", "tls", "row") and (frame.dirty or not frame.exists):
             self._activate(frame, line_no)
         self.stack.pop()
 

@@ -28,6 +28,14 @@ from sandbox.audiocodes_dialplan import (
     rule_name_problems,
     tag_problems,
 )
+from sandbox.audiocodes_tables import (
+    SPECS,
+    RowRefused,
+    RowValue,
+    Tables,
+    TableSpec,
+    ini_value,
+)
 
 CRLF = "\r\n"
 
@@ -85,15 +93,6 @@ class TlsContextRow:
         return self.values["Name"]
 
 
-@dataclass
-class OpaqueTable:
-    """A table the emulator stores but does not interpret (rendered back as uploaded)."""
-
-    name: str
-    columns: list[str] = field(default_factory=list)
-    rows: dict[int, dict[str, str]] = field(default_factory=dict)
-
-
 # Global parameters the emulator knows, with the ini section they are exported under.
 KNOWN_PARAMETERS: dict[str, str] = {
     "SyslogServerIP": "SYSTEM Params",
@@ -111,11 +110,12 @@ KNOWN_PARAMETERS: dict[str, str] = {
 _SECTION_ORDER = ["SYSTEM Params", "WEB Params", "SIP Params"]
 _PARAMETER_BY_LOWER = {name.lower(): name for name in KNOWN_PARAMETERS}
 
-# Tables stored opaquely, in device export order around the emulated ones.
+# Every table the emulator applies, in device export order (referenced tables first).
 TABLE_ORDER = [
-    "TLSContexts", "SRD", "SIPInterface", "MediaRealm", "ProxySet", "ProxyIp", "DialPlan",
-    "DialPlanRule", "AudioCodersGroups", "AudioCoders", "IpProfile", "IPGroup", "IP2IPRouting",
-    "CallSetupRules", "MessageManipulations", "NATTranslation",
+    "TLSContexts", "SRD", "CpMediaRealm", "SIPInterface", "ProxySet", "ProxyIp", "DialPlan",
+    "DialPlanRule", "AudioCodersGroups", "AudioCoders", "IpProfile", "MessageManipulations",
+    "IPGroup", "Classification", "SBCRoutingPolicy", "SBCAlternativeRoutingReasons",
+    "IP2IPRouting", "NATTranslation",
 ]
 _TABLE_BY_LOWER = {name.lower(): name for name in TABLE_ORDER}
 
@@ -127,13 +127,27 @@ class DeviceConfig:
     parameters: dict[str, str] = field(default_factory=dict)
     dial_plans: dict[int, DialPlan] = field(default_factory=dict)
     tls_contexts: dict[int, TlsContextRow] = field(default_factory=dict)
-    opaque_tables: dict[str, OpaqueTable] = field(default_factory=dict)
+    tables: Tables = field(default_factory=Tables)
+    """Rows of the dictionary tables (sandbox/audiocodes_tables.py), typed, keyed by index."""
 
     @classmethod
     def factory_default(cls) -> DeviceConfig:
-        config = cls()
+        config = cls(tables=Tables.factory_default())
         config.ensure_default_tls_context()
         return config
+
+    def names(self) -> dict[str, set[str]]:
+        """Row names of the tables kept outside `tables` (what a reference may name)."""
+        return {"DialPlan": {p.name.lower() for p in self.dial_plans.values()},
+                "TLSContexts": {c.name.lower() for c in self.tls_contexts.values()}}
+
+    def put_row(self, spec: TableSpec, index: int, row: dict[str, RowValue],
+                keep: bool = False) -> int:
+        """Check and write a dictionary-table row; ConfigRefused says why not."""
+        try:
+            return self.tables.put(spec, index, row, self.names(), keep=keep)
+        except RowRefused as exc:
+            raise ConfigRefused(str(exc)) from exc
 
     def ensure_default_tls_context(self) -> None:
         """Context 0 always exists (named "default" when nothing else named it)."""
@@ -463,7 +477,7 @@ def _load_row(
         "DialPlan": _load_dial_plan_row,
         "DialPlanRule": _load_rule_row,
         "TLSContexts": _load_tls_row,
-    }.get(table.name, _load_opaque_row)
+    }.get(table.name, _load_table_row)
     try:
         key = loader(config, table.name, index, row, limits)
     except ConfigRefused as exc:
@@ -543,17 +557,22 @@ def _load_tls_row(
     return (index,)
 
 
-def _load_opaque_row(
+def _load_table_row(
     config: DeviceConfig, table: str, index: int, row: dict[str, _Value], limits: ConfigLimits
 ) -> tuple[object, ...]:
-    stored = config.opaque_tables.setdefault(table, OpaqueTable(table))
-    for column in row:
-        if column.lower() not in (c.lower() for c in stored.columns):
-            stored.columns.append(column)
-    stored.rows[index] = {
-        column: (f'"{value.text}"' if value.quoted else value.text) for column, value in row.items()
-    }
-    return (index,)
+    spec = SPECS[table]
+    given: dict[str, RowValue] = {}
+    for column_name, value in row.items():
+        column = spec.column(column_name)
+        if column is None:
+            raise ConfigRefused(f"{table} {index}: column {column_name!r} does not exist")
+        if value.is_default:
+            continue
+        try:
+            given[column.ini] = ini_value(column, value.text, value.quoted)
+        except RowRefused as exc:
+            raise ConfigRefused(f"{table} {index}: {exc}") from exc
+    return (config.put_row(spec, index, given),)
 
 
 def _drop_rows_not_carried(
@@ -573,8 +592,8 @@ def _drop_rows_not_carried(
             for index in [i for i in config.tls_contexts if (i,) not in keys and i != 0]:
                 del config.tls_contexts[index]
                 dropped += 1
-        elif table in config.opaque_tables:
-            rows = config.opaque_tables[table].rows
+        elif table in SPECS:
+            rows = config.tables.rows.get(table, {})
             for index in [i for i in rows if (i,) not in keys]:
                 del rows[index]
                 dropped += 1
@@ -638,9 +657,13 @@ def _table_rows(
                  _quoted(r.tag)])
             for n, (p, r) in enumerate(rules)
         ]
-    stored = config.opaque_tables.get(table)
-    if stored is None or not stored.rows:
+    spec = SPECS[table]
+    stored = config.tables.table(table)
+    if not stored:
         return None
-    return stored.columns, [
-        (i, [row.get(c, "$$") for c in stored.columns]) for i, row in sorted(stored.rows.items())
+    columns = [c.ini for c in spec.columns]
+    return columns, [
+        (i, [str(row[c.ini]) if c.kind in ("int", "enum") else _quoted(str(row[c.ini]))
+             for c in spec.columns])
+        for i, row in sorted(stored.items())
     ]
