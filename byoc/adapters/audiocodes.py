@@ -476,7 +476,8 @@ _ERROR_LINE = re.compile(
     r"does not exist)\b",
     re.IGNORECASE,
 )
-_PROMPT_ECHO = re.compile(r"^\S+(\([^)]*\))?#")
+_PROMPT_ECHO = re.compile(r"^[\w .-]+(\([^)]*\))?#(\s|$)")
+"""An echoed prompt: host name (may hold spaces: `Mediant SW`), optional `(mode)`, then `# `."""
 
 
 def upload_errors(answer: Mapping[str, Any]) -> list[str]:
@@ -636,6 +637,21 @@ class AudioCodesSbc:
                    "put": len(edit.put), "deleted": len(edit.delete)},
         )
         return after
+
+    def upload_configuration(self, text: str, form: str) -> str:
+        """Upload a generated configuration incrementally (`form` ini or cli) and check the
+        answer; returns the device's `output`. Nothing is saved: the caller saves after checking."""
+        endpoint, filename = {"ini": ("/files/ini/incremental", "byoc.ini"),
+                              "cli": ("/files/cliScript/incremental", "byoc-cli.txt")}[form]
+        answer = self._upload(endpoint, filename, text)
+        problems = upload_errors(answer)
+        if problems:
+            raise SbcScriptFailed(
+                f"SBC {self.name}: the {form} upload answered 200 but reported "
+                f"{'; '.join(problems[:5])}. The configuration was NOT saved.",
+                str(answer.get("output") or ""),
+            )
+        return str(answer.get("output") or "")
 
     def save_configuration(self) -> None:
         """`POST /actions/saveConfiguration` with an empty body (`Content-Length: 0`)."""

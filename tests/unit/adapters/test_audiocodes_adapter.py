@@ -176,6 +176,13 @@ def test_write_text_refuses_values_that_would_break_the_script() -> None:
          ["Error: line 4: 'prefx \"1\"': Invalid command"]),
         ({"status": "failure", "output": ""}, ["status is 'failure'"]),
         ({"description": "loaded"}, []),
+        ({"description": "Incremental CLI Script file was loaded.",
+          "output": "Mediant SW(config-voip)# sbc dial-plan 0\n"
+                    "Mediant SW(sbc-dial-plan-0)# prefix \"+1415555[0100-0119]#\"\n"
+                    "Mediant SW(sbc-dial-plan-0)# invalid-field 1\n"
+                    "Error: line 3: 'invalid-field 1': Invalid command"},
+         ["Error: line 3: 'invalid-field 1': Invalid command"]),
+        ({"output": "Mediant SW(config-voip)# no dial-plan-rule 4 failed"}, []),
     ],
 )
 def test_upload_answer_is_checked_beyond_http_200(answer: dict[str, str], problems: list[str]) -> None:
