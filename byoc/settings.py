@@ -93,6 +93,11 @@ class SbcSettings(BaseModel):
         default=None, description="Key Vault certificate of this SBC (None: BYOC_CERTIFICATE_NAME)."
     )
     dial_plan: str = Field(default="BYOC", max_length=32, description="Dial plan byoc manages.")
+    max_dial_plan_rules: int = Field(
+        default=5000, ge=1, le=1_000_000,
+        description="Dial Plan Rule rows the device holds (all plans). No public source gives the "
+        "Mediant VE limit: set your firmware's figure (docs/sbc.md, 'Dial-plan capacity').",
+    )
     sip_ports: SipPorts = SipPorts()
     rtp_ports: PortRange = PortRange(low=6000, high=49999)
     probe_host: str | None = Field(
@@ -500,7 +505,7 @@ _DESCRIPTIONS: dict[str, str] = {
     "genesys_read_timeout_s": "Timeout of waiting for a Genesys API answer, seconds; "
     f"at most {FUNCTION_TIMEOUT_S:g} (host.json functionTimeout).",
     "sbcs": "JSON list of SBCs: name, management_url, fqdn, tls_context, certificate_name (its own "
-    "Key Vault certificate; default BYOC_CERTIFICATE_NAME), dial_plan, sip_ports, rtp_ports, "
+    "Key Vault certificate; default BYOC_CERTIFICATE_NAME), dial_plan, max_dial_plan_rules, sip_ports, rtp_ports, "
     "probe_host, nsg_resource_id, nsg_destination, twilio_priority, twilio_weight, twilio_edges, "
     "public_ips, genesys_regions.",
     "sbc_username": "AudioCodes REST API user.",

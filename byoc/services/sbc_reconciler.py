@@ -65,6 +65,10 @@ class ForeignDialPlanRuleError(Exception):
     """A plan would write a rule byoc does not own, or reached the wrong SBC; refused."""
 
 
+class DialPlanCapacityExceeded(ValueError):
+    """A plan would hold more Dial Plan rules (or number groups) than the SBC's capacity."""
+
+
 class DialPlanRuleInvalid(ValueError):
     """A rule byoc would write breaks a device limit (name, prefix or tag length)."""
 
@@ -590,6 +594,7 @@ class SbcDialPlanReconciler:
     def __init__(self, sbc: SbcSettings, port: SbcDialPlanPort) -> None:
         self.target = sbc_target(sbc.name)
         self._plan_name = sbc.dial_plan
+        self._max_rules = sbc.max_dial_plan_rules
         self._port = port
         self._snapshot: SbcDialPlans | None = None
         self._after: SbcDialPlans | None = None
@@ -646,6 +651,7 @@ class SbcDialPlanReconciler:
             if key not in wanted
         ]
         changes += [*updates, *additions, *removals]
+        self._check_capacity(actual, plan_index, desired, owned)
         if not changes and actual.save_needed:
             # An earlier write reached the device but its save did not (a crash, a lost
             # answer): the rules run, and a reset would drop them.
@@ -735,6 +741,32 @@ class SbcDialPlanReconciler:
 
     # --- internals ---------------------------------------------------------------------------
 
+    def _check_capacity(self, actual: SbcDialPlans, plan_index: int, desired: SbcDesired,
+                        owned: Mapping[str, SbcDialPlanRule]) -> None:
+        """Refuse, before any write, a plan the device could only take in part: the rules of every
+        plan, and the number groups of every prefix (manual: at most 6 x the rule capacity)."""
+        kept = [r for p in actual.plans for r in p.rules
+                if not (p.index == plan_index and is_owned(r.name))]
+        rules = len(kept) + len(desired.rules)
+        groups = sum(number_groups(r.prefix) for r in kept) + sum(
+            number_groups(r.prefix) for r in desired.rules)
+        problems = []
+        if rules > self._max_rules:
+            problems.append(f"{rules} Dial Plan rules ({len(desired.rules)} byoc rules for "
+                            f"{len(desired.tags)} numbers, {len(kept)} other rules)")
+        if groups > 6 * self._max_rules:
+            problems.append(f"{groups} number groups (the manual allows 6 x the rule capacity)")
+        if problems:
+            raise DialPlanCapacityExceeded(
+                f"{self.target}: the plan needs {' and '.join(problems)}; the SBC holds "
+                f"{self._max_rules} rules (sbcs[].max_dial_plan_rules). Nothing was written. "
+                f"Today {len(owned)} byoc rules are on the device. Numbers in contiguous blocks "
+                "compress into far fewer rules: buy or port numbers in ranges, use fewer SBC tags "
+                "in the policy (each tag splits blocks), move other rules off this SBC, or raise "
+                "max_dial_plan_rules if your firmware holds more (docs/sbc.md, 'Dial-plan "
+                "capacity')."
+            )
+
     def _foreign_changes(self, plan_name: str, after: Iterable[SbcDialPlanRule]) -> list[str]:
         if self._after is None or self._snapshot is None:
             return []
@@ -813,6 +845,11 @@ class SbcDialPlanReconciler:
             raise ValueError(f"{self.target}: the plan has no change to apply")
         return SbcDialPlanEdit(plan_name=self._plan_name, plan_index=plan_index,
                                create_plan=create, put=tuple(put), delete=tuple(delete))
+
+
+def number_groups(prefix: str) -> int:
+    """Single numbers and ranges inside brackets: the device's capacity unit for prefixes."""
+    return sum(len(body.split(",")) for body in re.findall(r"\[([^\]]*)\]", prefix))
 
 
 def _wrong_resolution(chosen: SbcDialPlanRule | None, tag: str) -> str | None:

@@ -16,6 +16,7 @@ from byoc.domain.policy import Policy, load_policy
 from byoc.ports import SbcDialPlan, SbcDialPlanEdit, SbcDialPlanRule, SbcDialPlans
 from byoc.services.reconcile import ReconcilerRegistry, ReconcileService, desired_state
 from byoc.services.sbc_reconciler import (
+    DialPlanCapacityExceeded,
     ForeignDialPlanRuleError,
     SbcDialPlanReconciler,
     best_rule,
@@ -435,3 +436,43 @@ def test_compressed_prefixes_match_exactly_their_numbers() -> None:
         covered |= rule.numbers
         assert all(pattern.matches(n) for n in rule.numbers)
     assert covered == set(NumberSet.from_e164(numbers))
+
+
+def test_100000_scattered_numbers_are_refused_before_any_write() -> None:
+    """100,000 numbers scattered over 8 million need far more rules than the device holds: the
+    plan is refused with the figures and what to do, and nothing is uploaded."""
+    import random
+
+    rng = random.Random(16)
+    numbers = [f"+1415{n:07d}" for n in rng.sample(range(2_000_000, 10_000_000), 100_000)]
+    sbc = FakeSbc()
+    reconciler = SbcDialPlanReconciler(SBC, sbc)
+    wide = load_policy(POLICY.replace('prefixes: ["+1415555"]', 'prefixes: ["+1415"]'), "p.yaml")
+    state = desired_state(records(numbers), wide)
+
+    with pytest.raises(DialPlanCapacityExceeded) as refused:
+        reconciler.plan(reconciler.read_actual(), reconciler.desired(state))
+
+    message = str(refused.value)
+    print(message)
+    assert "holds 5000 rules" in message and "Nothing was written" in message
+    assert "max_dial_plan_rules" in message and "fewer SBC tags" in message
+    assert int(message.split("needs ")[1].split(" ")[0]) > 5000
+    assert sbc.writes == []
+
+
+def test_capacity_counts_the_rules_of_every_plan_on_the_device() -> None:
+    foreign = SbcDialPlan(1, "Teams", tuple(SbcDialPlanRule(i, f"t{i}", f"+1628555{i:04d}#", "t")
+                                            for i in range(3)))
+    sbc = FakeSbc([foreign])
+    small = SBC.model_copy(update={"max_dial_plan_rules": 4})
+    reconciler = SbcDialPlanReconciler(small, sbc)
+    state = desired_state(records(["+14155550150", "+14155559000"]), policy())
+
+    with pytest.raises(DialPlanCapacityExceeded, match=r"5 Dial Plan rules .*3 other rules"):
+        reconciler.plan(reconciler.read_actual(), reconciler.desired(state))
+    assert sbc.writes == []
+
+    fits = SbcDialPlanReconciler(SBC.model_copy(update={"max_dial_plan_rules": 5}), sbc)
+    plan = fits.plan(fits.read_actual(), fits.desired(state))
+    assert len(plan.changes) == 3  # the plan, two rules
