@@ -505,9 +505,9 @@ _DESCRIPTIONS: dict[str, str] = {
     "genesys_read_timeout_s": "Timeout of waiting for a Genesys API answer, seconds; "
     f"at most {FUNCTION_TIMEOUT_S:g} (host.json functionTimeout).",
     "sbcs": "JSON list of SBCs: name, management_url, fqdn, tls_context, certificate_name (its own "
-    "Key Vault certificate; default BYOC_CERTIFICATE_NAME), dial_plan, max_dial_plan_rules, sip_ports, rtp_ports, "
-    "probe_host, nsg_resource_id, nsg_destination, twilio_priority, twilio_weight, twilio_edges, "
-    "public_ips, genesys_regions.",
+    "Key Vault certificate; default BYOC_CERTIFICATE_NAME), dial_plan, max_dial_plan_rules, "
+    "sip_ports, rtp_ports, probe_host, nsg_resource_id, nsg_destination, twilio_priority, "
+    "twilio_weight, twilio_edges, public_ips, genesys_regions.",
     "sbc_username": "AudioCodes REST API user.",
     "sbc_password": "Local runs only: the AudioCodes REST API password itself.",
     "sbc_password_secret_name": "Key Vault secret holding the AudioCodes REST API password.",
