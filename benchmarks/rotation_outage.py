@@ -25,13 +25,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing
 import socket
 import ssl
 import sys
 import tempfile
-import threading
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -69,37 +68,43 @@ SCENARIOS: dict[str, list[dict[str, Any]]] = {
 }
 
 
-@dataclass
+def probe(host: str, port: int, fqdn: str, ca_file: str, stop: Any, ready: Any,
+          conn: Any) -> None:
+    """In its own process (no GIL shared with the emulators or byoc): handshakes as Genesys makes
+    them, one after the other; sends back (start, end, ok) per handshake, monotonic clock."""
+    context = genesys_client_context(ca_file)
+    results: list[tuple[float, float, bool]] = []
+    while not stop.is_set():
+        started = time.monotonic()
+        ok = True
+        try:
+            with socket.create_connection((host, port), timeout=2) as raw, \
+                    context.wrap_socket(raw, server_hostname=fqdn):
+                pass
+        except (OSError, ssl.SSLError):
+            ok = False
+        results.append((started, time.monotonic(), ok))
+        ready.set()
+    conn.send(results)
+
+
 class Prober:
-    """Handshakes as Genesys makes them, one after the other, each with its start, end and result."""
+    """The probing process, started once; results are sliced by each rotation's start and end."""
 
-    host: str
-    port: int
-    fqdn: str
-    ca_file: str
-    results: list[tuple[float, float, bool]] = field(default_factory=list)
-    _stop: threading.Event = field(default_factory=threading.Event)
+    def __init__(self, host: str, port: int, fqdn: str, ca_file: str) -> None:
+        spawn = multiprocessing.get_context("spawn")
+        self._stop, self.ready = spawn.Event(), spawn.Event()
+        self._receive, send = spawn.Pipe(duplex=False)
+        self._process = spawn.Process(target=probe, args=(host, port, fqdn, ca_file, self._stop,
+                                                          self.ready, send), daemon=True)
+        self._process.start()
+        self.results: list[tuple[float, float, bool]] = []
 
-    def run(self) -> None:
-        context = genesys_client_context(self.ca_file)
-        while not self._stop.is_set():
-            started = time.monotonic()
-            ok = True
-            try:
-                with socket.create_connection((self.host, self.port), timeout=2) as raw, \
-                        context.wrap_socket(raw, server_hostname=self.fqdn):
-                    pass
-            except (OSError, ssl.SSLError):
-                ok = False
-            self.results.append((started, time.monotonic(), ok))
-
-    def start(self) -> threading.Thread:
-        thread = threading.Thread(target=self.run, daemon=True)
-        thread.start()
-        return thread
-
-    def stop(self) -> None:
+    def stop(self) -> list[tuple[float, float, bool]]:
         self._stop.set()
+        self.results = self._receive.recv()
+        self._process.join(timeout=10)
+        return self.results
 
 
 class LegacyTlsContext(AudioCodesTlsContext):
@@ -170,22 +175,23 @@ def rotate_once(estate: dict[str, Any], faults: list[dict[str, Any]], *, legacy:
         operations=FakeOperations(), state=FakeState(), locks=FakeLocks(),
         verify_attempts=3, verify_interval_s=0.5, step_retry_s=step_retry_s,
     )
-    host, port = estate["sip_tls"].rsplit(":", 1)
-    prober = Prober(host, int(port), estate["fqdn"], estate["ca_file"])
-    thread = prober.start()
-    time.sleep(0.2)
+    started = time.monotonic()
     report = service.rotate(correlation_id="bench")
-    time.sleep(0.2)
-    prober.stop()
-    thread.join(timeout=5)
-    windows = refusal_windows(prober.results)
-    refused = sum(1 for _, _, ok in prober.results if not ok)
+    ended = time.monotonic()
     outcome = report.sbcs[0].outcome.value if report.sbcs else f"refused: {report.refused}"
-    return {"outcome": outcome, "refused": refused, "window_s": round(max(windows, default=0.0), 3),
-            "windows": len(windows),
-            "handshakes": len(prober.results),
-            "byoc_window_s": round(report.sbcs[0].handshakes_refused_window_s or 0.0, 3)
-            if report.sbcs else None}
+    byoc_window = report.sbcs[0].mismatch_window_s if report.sbcs else None
+    return {"outcome": outcome, "started": started, "ended": ended,
+            "byoc_window_s": round(byoc_window or 0.0, 3)}
+
+
+def measured(row: dict[str, Any], results: list[tuple[float, float, bool]]) -> dict[str, Any]:
+    """The row with what the prober saw between the rotation's start and end."""
+    during = [r for r in results if row["started"] <= r[0] <= row["ended"]]
+    windows = refusal_windows(during)
+    return {**{k: v for k, v in row.items() if k not in ("started", "ended")},
+            "refused": sum(1 for _, _, ok in during if not ok),
+            "windows": len(windows), "window_s": round(max(windows, default=0.0), 3),
+            "handshakes": len(during)}
 
 
 def refusal_windows(results: list[tuple[float, float, bool]]) -> list[float]:
@@ -207,19 +213,27 @@ def refusal_windows(results: list[tuple[float, float, bool]]) -> list[float]:
 
 
 def run(estate: dict[str, Any], rotations: int, *, legacy: bool,
-        step_retry_s: float) -> dict[str, dict[str, list[Any]]]:
+        step_retry_s: float) -> dict[str, list[dict[str, Any]]]:
+    """Raw rows per scenario (times only); `report` adds what the prober saw."""
+    return {name: [rotate_once(estate, faults, legacy=legacy, step_retry_s=step_retry_s)
+                   for _ in range(rotations)]
+            for name, faults in SCENARIOS.items()}
+
+
+def report(title: str, raw: dict[str, list[dict[str, Any]]],
+           results: list[tuple[float, float, bool]]) -> dict[str, dict[str, list[Any]]]:
+    print(title)
     figures: dict[str, dict[str, list[Any]]] = {}
-    for name, faults in SCENARIOS.items():
-        rows = [rotate_once(estate, faults, legacy=legacy, step_retry_s=step_retry_s)
-                for _ in range(rotations)]
-        figures[name] = {key: [row[key] for row in rows]
-                         for key in ("outcome", "refused", "windows", "window_s",
-                                     "byoc_window_s", "handshakes")}
-        for row in rows:
+    for name, rows in raw.items():
+        done = [measured(row, results) for row in rows]
+        for row in done:
             print(f"  {name:6} {row['outcome']:9} refused {row['refused']:4} handshakes of "
                   f"{row['handshakes']:4} in {row['windows']} window(s), longest "
-                  f"{row['window_s']:.3f} s "
-                  f"(byoc's key-to-certificate figure {row['byoc_window_s']} s)")
+                  f"{row['window_s']:.3f} s (byoc's key-to-certificate figure "
+                  f"{row['byoc_window_s']} s)")
+        figures[name] = {key: [row[key] for row in done]
+                         for key in ("outcome", "refused", "windows", "window_s",
+                                     "byoc_window_s", "handshakes")}
     return figures
 
 
@@ -232,18 +246,24 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="byoc-rotation-outage-") as workdir:
         estate = start_estate(Path(workdir))
+        host, port = estate["sip_tls"].rsplit(":", 1)
+        prober = Prober(host, int(port), estate["fqdn"], estate["ca_file"])
         try:
-            print(f"byoc: certificate PUT tried once, old key back at once, step retried "
-                  f"({args.rotations} rotation(s) per scenario)")
-            figures = run(estate, args.rotations, legacy=False, step_retry_s=args.step_retry_s)
-            baseline = None
-            if not args.no_baseline:
-                print("baseline: certificate PUT retried with backoff inside the window (before)")
-                baseline = run(estate, 1, legacy=True, step_retry_s=args.step_retry_s)
+            if not prober.ready.wait(timeout=60):
+                raise SystemExit("the prober made no handshake within 60 s")
+            raw = run(estate, args.rotations, legacy=False, step_retry_s=args.step_retry_s)
+            raw_baseline = None if args.no_baseline else run(
+                estate, 1, legacy=True, step_retry_s=args.step_retry_s)
         finally:
+            results = prober.stop()
             estate["emulator"].stop_tls_listener()
             estate["server"].stop()
             estate["vault"].stop()
+    figures = report(f"byoc: certificate PUT tried once, old key back at once, step retried "
+                     f"({args.rotations} rotation(s) per scenario)", raw, results)
+    baseline = None if raw_baseline is None else report(
+        "baseline: certificate PUT retried with backoff inside the window (before)",
+        raw_baseline, results)
     windows = [w for f in figures.values() for w in f["window_s"]]
     refused = [r for f in figures.values() for r in f["refused"]]
     rotated = all(o == "rotated" for f in figures.values() for o in f["outcome"])

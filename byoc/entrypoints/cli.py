@@ -516,7 +516,8 @@ app.add_typer(cert_app, name="cert")
 
 _OUTCOME_STYLE = {"rotated": "green", "unchanged": "green", "would_rotate": "cyan",
                   "rolled_back": "yellow", "refused": "yellow", "unreachable": "yellow",
-                  "not_reached": "dim", "failed": "red", "rollback_failed": "bold red"}
+                  "not_reached": "dim", "failed": "red", "rollback_failed": "bold red",
+                  "old_certificate_served": "yellow"}
 
 
 @cert_app.command("rotate")
@@ -556,7 +557,8 @@ def cert_rotate(
 def render_rotation(data: dict[str, Any]) -> None:
     """A rotation report: the certificate, then one line per SBC with what happened."""
     what = "Dry run: " if data["dry_run"] else ""
-    out.print(f"{what}Key Vault certificate {data['certificate']} version {data['version']}"
+    version = f" version {data['version']}" if data["version"] else ""
+    out.print(f"{what}Key Vault certificate {data['certificate']}{version}"
               f"{': ' + data['label'] if data['label'] else ''}", highlight=False)
     for note in data["notes"]:
         out.print(f"  note: {note}", highlight=False)
@@ -564,9 +566,12 @@ def render_rotation(data: dict[str, Any]) -> None:
         out.print(f"[red]refused:[/] {data['refused']}", highlight=False)
         for problem in data["problems"][1:]:
             out.print(f"  also: {problem}", highlight=False)
+    several = len({item.get("certificate") for item in data["sbcs"]}) > 1
     for item in data["sbcs"]:
         style = _OUTCOME_STYLE.get(item["outcome"], "")
-        out.print(f"  {item['sbc']}: [{style}]{item['outcome']}[/] {item['detail']}",
+        version = f" {item['version']}" if item.get("version") else ""
+        which = f" ({item['certificate']}{version})" if several else ""
+        out.print(f"  {item['sbc']}{which}: [{style}]{item['outcome']}[/] {item['detail']}",
                   highlight=False)
         if item["steps"]:
             out.print(f"    [dim]{' → '.join(item['steps'])}[/]", highlight=False)
@@ -588,17 +593,24 @@ def cert_status(as_json: JsonOption = False) -> None:
         print_json({"sbcs": rows})
     else:
         table = Table(show_edge=False)
-        for column in ("sbc", "serves", "fingerprint", "days left", "key vault version",
-                       "current", "problems"):
+        for column in ("sbc", "certificate", "serves", "fingerprint", "days left",
+                       "key vault version", "current", "problems"):
             table.add_column(column, overflow="fold")
         for row in rows:
             current = "yes" if row["matches_current"] else f"no ({row['current_version']})"
-            table.add_row(row["sbc"], str(row["serves"] or "-"),
+            table.add_row(row["sbc"], str(row["certificate"] or "-"), str(row["serves"] or "-"),
                           str(row["fingerprint"] or "-")[:16],
                           "-" if row["days_left"] is None else str(row["days_left"]),
                           str(row["key_vault_version"] or "not in Key Vault"), current,
                           "; ".join(row["problems"]))
         out.print(table)
+        for row in rows:
+            if row["trusted_roots"] is None:
+                continue
+            owned = row["byoc_trusted_roots"]
+            listed = ", ".join(entry["label"] for entry in owned) or "none"
+            out.print(f"{row['sbc']} trusted-root store: {row['trusted_roots']} certificate(s); "
+                      f"added by byoc: {listed}", highlight=False, markup=False)
     if not all(s.matches_current and not s.problems for s in statuses):
         raise typer.Exit(1)
 

@@ -213,7 +213,9 @@ class SbcRotation:
     steps: list[str] = field(default_factory=list)
     certificate: str | None = None
     version: str | None = None
-    handshakes_refused_window_s: float | None = None
+    mismatch_window_s: float | None = None
+    """Longest time the SBC held the new key with another certificate (key PUT answered → the
+    certificate PUT or the previous key answered)."""
 
     @property
     def failed(self) -> bool:
@@ -229,6 +231,8 @@ class SbcRotation:
             "before": self.before,
             "after": self.after,
             "rollback_version": self.rollback_version,
+            "mismatch_window_s": None if self.mismatch_window_s is None
+            else round(self.mismatch_window_s, 3),
             "steps": list(self.steps),
         }
 
@@ -1073,7 +1077,7 @@ class CertificateRotation:
     @staticmethod
     def _note_window(result: SbcRotation, since: float) -> None:
         window = time.monotonic() - since
-        result.handshakes_refused_window_s = max(result.handshakes_refused_window_s or 0.0, window)
+        result.mismatch_window_s = max(result.mismatch_window_s or 0.0, window)
 
     def _port_serves(self, sbc: SbcSettings, fingerprint: str) -> bool:
         """Whether a handshake (as Genesys) shows `fingerprint` with a chain peers accept."""
