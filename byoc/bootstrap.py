@@ -327,7 +327,7 @@ class Services:
         import os
 
         from byoc.adapters.audiocodes import AudioCodesSbc
-        from byoc.adapters.audiocodes_tls import SipTlsHandshake
+        from byoc.adapters.audiocodes_tls import AudioCodesTlsContext, SipTlsHandshake
         from byoc.adapters.sip import probe
         from byoc.services.certificates import trust_bundle_path
         from byoc.services.doctor import Doctor, DoctorContext
@@ -344,6 +344,8 @@ class Services:
                                       timeout_s=settings.health_probe_timeout_s),
             prober=probe,
             environment=dict(os.environ),
+            tls_context=lambda sbc: AudioCodesTlsContext.for_sbc(
+                settings, sbc, lambda: self.secret("sbc_password")),
         ))
 
 

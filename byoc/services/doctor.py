@@ -32,7 +32,9 @@ if TYPE_CHECKING:
     from byoc.ports import (
         GenesysPort,
         GenesysTrunkStatus,
+        PresentedCertificate,
         SbcConfigReadPort,
+        SbcTlsContextPort,
         SipProber,
         TlsHandshakePort,
         TwilioPort,
@@ -144,7 +146,9 @@ class DoctorContext:
     environment: Mapping[str, str]
     clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC)
     reads: Reads = field(default_factory=Reads)
+    tls_context: Callable[[SbcSettings], SbcTlsContextPort] | None = None
     _sbcs: dict[str, SbcConfigReadPort] = field(default_factory=dict)
+    _presented: dict[str, PresentedCertificate | Exception] = field(default_factory=dict)
 
     def sbc_port(self, sbc: SbcSettings) -> SbcConfigReadPort:
         if sbc.name not in self._sbcs:
@@ -154,6 +158,25 @@ class DoctorContext:
     def sbc_read(self, sbc: SbcSettings, what: str,
                  read: Callable[[SbcConfigReadPort], T]) -> tuple[T | None, str | None]:
         return self.reads.get(f"sbc:{sbc.name}:{what}", lambda: read(self.sbc_port(sbc)))
+
+    def presented(self, sbc: SbcSettings) -> PresentedCertificate:
+        """The certificate the SBC's SIP TLS port presents (one handshake per run; raises
+        `TlsHandshakeFailed`, or LookupError when the SBC has no SIP TLS port)."""
+        from byoc.services.certificates import sip_tls_address
+
+        if sbc.name not in self._presented:
+            address = sip_tls_address(sbc)
+            try:
+                if address is None:
+                    raise LookupError(f"SBC {sbc.name} offers no SIP TLS port")
+                self._presented[sbc.name] = self.handshake.presented_certificate(
+                    *address, sbc.fqdn.rstrip("."))
+            except (TlsHandshakeFailed, LookupError) as exc:
+                self._presented[sbc.name] = exc
+        found = self._presented[sbc.name]
+        if isinstance(found, Exception):
+            raise found
+        return found
 
     def trunks(self) -> tuple[list[GenesysTrunkStatus] | None, str | None]:
         base = self.settings.genesys_trunk_base_name
@@ -214,7 +237,7 @@ def presented_certificate_item(context: DoctorContext, sbc: SbcSettings) -> Doct
                           "Genesys BYOC and a secure Twilio trunk reach the SBC over TLS: set "
                           "sip_ports.tls of this SBC in BYOC_SBCS and enable TLS on its SIP interface")
     try:
-        presented = context.handshake.presented_certificate(*address, sbc.fqdn.rstrip("."))
+        presented = context.presented(sbc)
     except TlsHandshakeFailed as exc:
         if not exc.reached:
             return DoctorItem(key, title, Mark.UNKNOWN, (str(exc),),

@@ -20,10 +20,12 @@ from typing import TYPE_CHECKING
 from byoc.services.doctor import DoctorContext, DoctorItem, Mark
 
 if TYPE_CHECKING:
+    from byoc.ports import GenesysDidPool
     from byoc.settings import SbcSettings
 
-SCRATCH_NAME = "byoc-doctor-probe"
-"""Name of everything `--probe-writes` creates (and removes again)."""
+SCRATCH_NAME = "byoc-doctor"
+"""Name of everything `--probe-writes` creates and removes again (15 characters at most: the
+longest Dial Plan rule name an SBC takes)."""
 SCRATCH_PREFIX = "+19999999999#"
 """A Dial Plan prefix no real number matches (NANP 999 is not an assignable area code)."""
 
@@ -53,13 +55,14 @@ class VariantProbe:
 
 
 def _per_sbc(context: DoctorContext, look: Callable[[SbcSettings], Observed]) -> Observed:
-    """One observation per SBC, merged: the value when every SBC agrees, else None (evidence says)."""
+    """One observation per SBC, merged: the value every SBC that showed one agrees on, else None
+    (the evidence says which SBC showed what)."""
     seen = [(sbc.name, look(sbc)) for sbc in context.settings.sbcs]
     evidence = tuple(f"{name}: {line}" for name, o in seen for line in o.evidence)
     fixes = [f"SBC {name}: {o.fix}" for name, o in seen if o.fix]
-    values = {o.value for _, o in seen}
+    values = {o.value for _, o in seen if o.value is not None}
     value = values.pop() if len(values) == 1 else None
-    if value is None and len({v for _, o in seen if (v := o.value) is not None}) > 1:
+    if len(values) > 1:
         evidence += ("the SBCs differ: " + ", ".join(f"{n}={o.value}" for n, o in seen),)
     return Observed(value, evidence, "; ".join(fixes) or None)
 
@@ -83,6 +86,37 @@ def observe_ini_dialplan_rules(context: DoctorContext) -> Observed:
             return Observed(None, (firmware, f"cannot read the Dial Plans: {error}"))
         value = "exported" if plans.source == "ini" else "omitted"
         return Observed(value, (firmware, f"Dial Plans read from the {plans.source} export"))
+
+    return _per_sbc(context, look)
+
+
+def observe_tls_apply(context: DoctorContext) -> Observed:
+    """A TLS context holding another certificate than its port presents, with `resetNeeded`,
+    shows a pair waiting for a reset; otherwise a read cannot tell."""
+    from cryptography import x509
+
+    from byoc.domain.certs import fingerprint_sha256, parse_pem_certificate
+
+    def look(sbc: SbcSettings) -> Observed:
+        if context.tls_context is None:
+            return Observed(None, ("the TLS context is not readable here",))
+        tls = context.tls_context(sbc)
+        try:
+            stored = fingerprint_sha256(parse_pem_certificate(tls.read_certificate_pem()))
+            reset_needed = tls.status().reset_needed
+        finally:
+            tls.close()
+        try:
+            presented = context.presented(sbc)
+        except Exception as exc:
+            return Observed(None, (f"no handshake with the SIP TLS port: {exc}",))
+        served = fingerprint_sha256(x509.load_der_x509_certificate(presented.leaf_der))
+        if served != stored and reset_needed:
+            return Observed("needs-reset", (
+                f"TLS context {sbc.tls_context} holds {stored[:8]}… but the port presents "
+                f"{served[:8]}… and the device reports resetNeeded",))
+        return Observed(None, (f"the port presents the context's certificate {stored[:8]}… "
+                               f"(resetNeeded {str(reset_needed).lower()}): a read cannot tell",))
 
     return _per_sbc(context, look)
 
@@ -120,25 +154,62 @@ def write_scratch_dial_plan_rule(context: DoctorContext) -> Observed:
 # --- Genesys -------------------------------------------------------------------------------------
 
 
-def write_scratch_pool(context: DoctorContext) -> Observed:
-    """Create a scratch DID pool on an unused range, delete it, and look whether it still lists."""
+SCRATCH_POOL = ("+12025550190", "+12025550199")
+"""The scratch DID pool's range: NANP 555-0100..0199 numbers are reserved for fictitious use."""
+SCRATCH_POOL_NARROWED = "+12025550194"
+
+
+def _scratch_pool(context: DoctorContext) -> GenesysDidPool | Observed:
+    start, end = SCRATCH_POOL
     genesys = context.genesys
-    start, end = "+19999990000", "+19999990009"
-    pools = genesys.list_did_pools()
-    if any(p.start <= end and start <= p.end and p.state != "deleted" for p in pools):
+    if any(p.start <= end and start <= p.end and p.state != "deleted"
+           for p in genesys.list_did_pools()):
         return Observed(None, (f"the scratch range {start}-{end} is in use; probe skipped",))
-    pool = genesys.create_did_pool(start, end, name=SCRATCH_NAME,
-                                   description="byoc doctor --probe-writes scratch pool; safe to delete")
+    return genesys.create_did_pool(start, end, name=SCRATCH_NAME, description=(
+        "byoc doctor --probe-writes scratch pool; safe to delete"))
+
+
+def _drop_scratch_pool(context: DoctorContext, pool: GenesysDidPool) -> str | None:
+    """Delete the scratch pool; the manual step when that failed."""
     try:
-        genesys.delete_did_pool(pool)
+        context.genesys.delete_did_pool(pool)
     except Exception as exc:
-        return Observed(None, (f"scratch pool {pool.id} created, delete failed: {exc}",),
-                        f"delete the DID pool {SCRATCH_NAME!r} ({start}-{end}) in Genesys Admin > "
-                        "Telephony > DID Numbers")
-    after = [p for p in genesys.list_did_pools() if p.id == pool.id and p.state != "deleted"]
-    value = "lag" if after else "immediate"
-    return Observed(value, (f"scratch pool {pool.id} created and deleted; "
-                            f"{'still listed' if after else 'gone'} on the next read",))
+        return (f"the scratch DID pool {SCRATCH_NAME!r} ({pool.start}-{pool.end}) could not be "
+                f"deleted ({exc}): delete it in Genesys Admin > Telephony > DID Numbers")
+    return None
+
+
+def write_scratch_pool_delete(context: DoctorContext) -> Observed:
+    """Create a scratch DID pool, delete it, and look whether the next listing still shows it."""
+    pool = _scratch_pool(context)
+    if isinstance(pool, Observed):
+        return pool
+    left = _drop_scratch_pool(context, pool)
+    if left is not None:
+        return Observed(None, (f"scratch pool {pool.id} created",), left)
+    after = [p for p in context.genesys.list_did_pools() if p.id == pool.id and p.state != "deleted"]
+    return Observed("lagging" if after else "immediate", (
+        f"scratch pool {pool.id} created and deleted; the next listing "
+        f"{'still shows it active' if after else 'no longer shows it active'}",))
+
+
+def write_scratch_pool_range(context: DoctorContext) -> Observed:
+    """Create a scratch DID pool, narrow its range in place (PUT), delete it."""
+    from byoc.ports import GenesysPoolRangeRefused
+
+    pool = _scratch_pool(context)
+    if isinstance(pool, Observed):
+        return pool
+    try:
+        context.genesys.resize_did_pool(pool, pool.start, SCRATCH_POOL_NARROWED,
+                                        name=SCRATCH_NAME)
+        seen = Observed(None, (
+            f"scratch pool {pool.id}: the range change was accepted; whether Genesys refuses a "
+            "change that leaves an assigned number outside every pool needs an assigned number",))
+    except GenesysPoolRangeRefused as exc:
+        seen = Observed("refuses-any", (f"scratch pool {pool.id}: range change refused: {exc}",))
+    left = _drop_scratch_pool(context, pool)
+    return Observed(seen.value, seen.evidence, left)
 
 
 # --- the table -----------------------------------------------------------------------------------
@@ -159,17 +230,35 @@ PROBES: tuple[VariantProbe, ...] = (
     ),
     VariantProbe(
         "audiocodes.tls_apply",
-        "Does a new certificate on a TLS context go live without a reset?",
-        "after the next `byoc cert rotate`, GET /api/v1/status on the SBC: resetNeeded true means "
-        "the context needs a reset before it serves the new certificate (byoc cert status shows "
-        "which certificate the port presents)",
+        "Does a new TLS key and certificate go live without a device reset?",
+        "after the next `byoc cert rotate`, GET /api/v1/status on the SBC: resetNeeded \"true\" "
+        "while the SIP TLS port still presents the old certificate (`byoc cert status`) means "
+        "needs-reset; the new certificate presented at once means applies-live",
+        observe=observe_tls_apply,
     ),
     VariantProbe(
         "genesys.pool_delete_lag",
-        "Does a deleted DID pool still list for a while?",
-        "delete an unused DID pool and list /api/v2/telephony/providers/edges/didpools at once, "
-        "or run `byoc doctor --probe-writes` (creates and deletes one scratch pool)",
-        write=write_scratch_pool,
+        "Does a deleted DID pool still show (and block an overlapping create) for a while?",
+        "delete an unused DID pool and list GET /api/v2/telephony/providers/edges/didpools at "
+        "once, or run `byoc doctor --probe-writes` (creates and deletes one scratch pool)",
+        write=write_scratch_pool_delete,
+    ),
+    VariantProbe(
+        "genesys.pool_range_change",
+        "Does Genesys change a DID pool's range in place (PUT), and refuse one that strands an "
+        "assigned number?",
+        "in a lab org: PUT /api/v2/telephony/providers/edges/didpools/{id} with a narrower range "
+        "on a pool with a number assigned at its end; 409 naming the number = refuses-stranding, "
+        "200 = accepts, 400 on any range change = refuses-any (`byoc doctor --probe-writes` tells "
+        "refuses-any on an empty scratch pool)",
+        write=write_scratch_pool_range,
+    ),
+    VariantProbe(
+        "genesys.conflict_text",
+        "Does a 409 for a stale version say so in its message?",
+        "PUT an IVR (API Explorer, PUT /api/v2/architect/ivrs/{id}) with its previous version: "
+        "the 409's message names the version (names-version) or not (bare); byoc treats every "
+        "409 on a versioned write as a version conflict either way",
     ),
     VariantProbe(
         "twilio.retry_after",

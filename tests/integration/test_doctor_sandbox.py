@@ -149,3 +149,85 @@ def test_an_ec_certificate_on_an_sbc_fails_with_the_fix(sandbox_env: dict[str, A
     assert "EC-P256 key" in failed["tls:sbc1"]
     assert "RSA key" in failed["tls:sbc1"]
     assert "byoc cert rotate" in failed["tls:sbc1"]
+
+
+def _pools() -> list[tuple[str, str, str]]:
+    return sorted((p.start, p.end, p.state) for p in get_services().doctor()._context.genesys
+                  .list_did_pools())
+
+
+@pytest.mark.sandbox_variants("genesys.pool_delete_lag", "genesys.pool_range_change")
+def test_the_pool_variants_are_told_only_by_the_scratch_pool_writes(
+        sandbox_env: dict[str, Any], sandbox_variant: tuple[str, str]) -> None:
+    name, value = sandbox_variant
+    key = f"variant:{name}"
+    before = _pools()
+
+    read_only = _doctor()
+
+    assert read_only.item(key).mark is Mark.UNKNOWN
+    assert "didpools" in (read_only.item(key).fix or "")
+    assert _pools() == before  # nothing written by default
+
+    probed = _doctor(probe_writes=True)
+
+    item = probed.item(key)
+    expected = value if name == "genesys.pool_delete_lag" or value == "refuses-any" else None
+    assert item.variant == expected, item
+    assert item.mark is (Mark.PASS if expected else Mark.UNKNOWN)
+    assert not [i.key for i in probed.failed], probed.failed  # the scratch pools were removed
+    assert not [p for p in get_services().doctor()._context.genesys.list_did_pools()
+                if p.name == "byoc-doctor" and p.state != "deleted"
+                and name != "genesys.pool_delete_lag"]
+
+
+def test_the_dial_plan_write_probe_adds_and_removes_a_scratch_rule(
+        sandbox_env: dict[str, Any]) -> None:
+    from byoc.adapters.audiocodes import AudioCodesSbc
+
+    services = get_services()
+
+    def plans() -> list[Any]:
+        result = []
+        for sbc in services.settings.sbcs:
+            port = AudioCodesSbc.from_settings(services.settings, sbc,
+                                               lambda: services.secret("sbc_password"))
+            result.append(port.read_dial_plans().plans)
+            port.close()
+        return result
+
+    before = plans()
+    report = _doctor(probe_writes=True)
+
+    item = report.item("variant:audiocodes.dialplan_write")
+    assert item.variant == "accepted", item
+    assert any("written, read back and removed" in line for line in item.evidence)
+    assert plans() == before
+
+
+@pytest.mark.sandbox_variants("audiocodes.tls_apply")
+def test_a_pair_waiting_for_a_reset_shows_the_tls_apply_variant(
+        sandbox_env: dict[str, Any], sandbox_variant: tuple[str, str]) -> None:
+    from byoc.adapters.audiocodes_tls import AudioCodesTlsContext
+    from byoc.domain.certs import parse_certificate_bundle
+
+    _, value = sandbox_variant
+    assert _doctor().item("variant:audiocodes.tls_apply").variant is None  # nothing pending yet
+    _control(sandbox_env, sandbox_env["keyvault"], "/_sandbox/keyvault/new-certificate-version",
+             {"name": "sbc-tls"})
+    services = get_services()
+    secret = services.keyvault.get_secret("sbc-tls")
+    bundle = parse_certificate_bundle(secret.value, secret.content_type or "")
+    tls = AudioCodesTlsContext.for_sbc(services.settings, services.settings.sbcs[0],
+                                       lambda: services.secret("sbc_password"))
+    try:  # a new pair installed by hand, no reset
+        tls.upload_private_key(bundle.key_pem())
+        tls.upload_certificate(bundle.leaf_pem())
+        tls.save_configuration()
+    finally:
+        tls.close()
+
+    item = _doctor().item("variant:audiocodes.tls_apply")
+
+    assert item.variant == ("needs-reset" if value == "needs-reset" else None), item
+    assert item.mark is (Mark.PASS if value == "needs-reset" else Mark.UNKNOWN)
