@@ -260,6 +260,10 @@ class SbcConfigReadPort(Protocol):
 
     def write_dial_plan(self, edit: SbcDialPlanEdit) -> SbcDialPlans: ...
 
+    def upload_answer_fields(self) -> tuple[str, ...]:
+        """The field names of the answer to an incremental upload that changes nothing."""
+        ...
+
     def close(self) -> None: ...
 
 

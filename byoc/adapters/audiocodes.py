@@ -653,6 +653,18 @@ class AudioCodesSbc:
             )
         return str(answer.get("output") or "")
 
+    def upload_answer_fields(self) -> tuple[str, ...]:
+        """Upload an incremental CLI script that changes nothing (`configure voip`, `exit`) and
+        return the answer's field names: whether this firmware sends `status` is unverified
+        (`byoc doctor --probe-writes`). Raises `SbcScriptFailed` when the answer reports errors."""
+        answer = self._upload("/files/cliScript/incremental", "byoc-doctor.txt",
+                              "configure voip\nexit\n")
+        problems = upload_errors(answer)
+        if problems:
+            raise SbcScriptFailed(f"SBC {self.name}: an empty CLI script got {'; '.join(problems)}",
+                                  str(answer.get("output") or ""))
+        return tuple(sorted(answer))
+
     def save_configuration(self) -> None:
         """`POST /actions/saveConfiguration` with an empty body (`Content-Length: 0`)."""
         self._request("POST", "/actions/saveConfiguration", content=b"", write=True)

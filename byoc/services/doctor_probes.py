@@ -55,15 +55,15 @@ class VariantProbe:
 
 
 def _per_sbc(context: DoctorContext, look: Callable[[SbcSettings], Observed]) -> Observed:
-    """One observation per SBC, merged: the value every SBC that showed one agrees on, else None
-    (the evidence says which SBC showed what)."""
+    """One observation per SBC, merged: the value every SBC that showed one agrees on, else each
+    SBC's (`sbc1=included, sbc2=omitted`); None when no SBC showed one."""
     seen = [(sbc.name, look(sbc)) for sbc in context.settings.sbcs]
     evidence = tuple(f"{name}: {line}" for name, o in seen for line in o.evidence)
     fixes = [f"SBC {name}: {o.fix}" for name, o in seen if o.fix]
     values = {o.value for _, o in seen if o.value is not None}
-    value = values.pop() if len(values) == 1 else None
+    value = next(iter(values)) if len(values) == 1 else None
     if len(values) > 1:
-        evidence += ("the SBCs differ: " + ", ".join(f"{n}={o.value}" for n, o in seen),)
+        value = ", ".join(f"{n}={o.value}" for n, o in seen if o.value is not None)
     return Observed(value, evidence, "; ".join(fixes) or None)
 
 
@@ -84,7 +84,7 @@ def observe_ini_dialplan_rules(context: DoctorContext) -> Observed:
                                 "send GET /api/v1/files/cliScript to AudioCodes support with the "
                                 "firmware version")
             return Observed(None, (firmware, f"cannot read the Dial Plans: {error}"))
-        value = "exported" if plans.source == "ini" else "omitted"
+        value = "included" if plans.source == "ini" else "omitted"
         return Observed(value, (firmware, f"Dial Plans read from the {plans.source} export"))
 
     return _per_sbc(context, look)
@@ -147,6 +147,17 @@ def write_scratch_dial_plan_rule(context: DoctorContext) -> Observed:
                             f"the scratch rule {SCRATCH_NAME!r} (index {index}) could not be "
                             f"removed ({exc}): delete it on the SBC (Dial Plan {plan.name})")
         return Observed("accepted", (f"scratch rule {index} written, read back and removed",))
+
+    return _per_sbc(context, look)
+
+
+def write_empty_upload(context: DoctorContext) -> Observed:
+    """Upload an incremental CLI script that changes nothing; does the answer carry `status`?"""
+
+    def look(sbc: SbcSettings) -> Observed:
+        fields = context.sbc_port(sbc).upload_answer_fields()
+        value = "with-status" if "status" in fields else "no-status"
+        return Observed(value, (f"an empty incremental CLI upload answered with {', '.join(fields)}",))
 
     return _per_sbc(context, look)
 
@@ -220,6 +231,14 @@ PROBES: tuple[VariantProbe, ...] = (
         "Does the SBC's ini export carry the [ DialPlanRule ] table?",
         "GET /api/v1/files/ini on each SBC: look for a [ DialPlanRule ] section",
         observe=observe_ini_dialplan_rules,
+    ),
+    VariantProbe(
+        "audiocodes.upload_answer",
+        "Does the answer to an incremental upload carry a `status` field?",
+        "PUT /api/v1/files/cliScript/incremental with a script of `configure voip` and `exit` "
+        "and look for \"status\" in the JSON answer (byoc checks `output` either way), or run "
+        "`byoc doctor --probe-writes`",
+        write=write_empty_upload,
     ),
     VariantProbe(
         "audiocodes.dialplan_write",

@@ -231,3 +231,29 @@ def test_a_pair_waiting_for_a_reset_shows_the_tls_apply_variant(
 
     assert item.variant == ("needs-reset" if value == "needs-reset" else None), item
     assert item.mark is (Mark.PASS if value == "needs-reset" else Mark.UNKNOWN)
+
+
+@pytest.mark.sandbox_variants("audiocodes.ini_dialplan_rules")
+def test_the_ini_export_variant_is_read_per_sbc(
+        sandbox_env: dict[str, Any], sandbox_variant: tuple[str, str]) -> None:
+    _, value = sandbox_variant
+
+    item = _doctor().item("variant:audiocodes.ini_dialplan_rules")
+
+    # The seeded sbc2 runs firmware whose export always leaves the rules out.
+    assert item.variant == ("omitted" if value == "omitted" else "sbc1=included, sbc2=omitted")
+    assert item.mark is Mark.PASS
+    assert any("firmware" in line for line in item.evidence)
+
+
+@pytest.mark.sandbox_variants("audiocodes.upload_answer")
+def test_the_upload_answer_variant_needs_the_empty_upload_probe(
+        sandbox_env: dict[str, Any], sandbox_variant: tuple[str, str]) -> None:
+    _, value = sandbox_variant
+
+    read_only = _doctor().item("variant:audiocodes.upload_answer")
+    probed = _doctor(probe_writes=True).item("variant:audiocodes.upload_answer")
+
+    assert read_only.mark is Mark.UNKNOWN
+    assert "cliScript/incremental" in (read_only.fix or "")
+    assert probed.variant == value
