@@ -227,7 +227,8 @@ class Services:
                 settings, sbc, lambda: self.secret("sbc_password")
             ),
             handshake=SipTlsHandshake(
-                trust_file=trust_file, timeout_s=settings.health_probe_timeout_s
+                trust_file=trust_file, timeout_s=settings.health_probe_timeout_s,
+                genesys_suites=not settings.cert_allow_ec,
             ),
             trust_roots=functools.cache(lambda: load_trust_roots(trust_file)),
             operations=self.operations,

@@ -90,7 +90,8 @@ class SbcSettings(BaseModel):
     fqdn: str = Field(description="Public FQDN the carriers use; must be covered by the TLS cert.")
     tls_context: int = Field(default=0, ge=0, description="TLS context index serving SIP TLS.")
     certificate_name: str | None = Field(
-        default=None, description="Key Vault certificate of this SBC (None: BYOC_CERTIFICATE_NAME)."
+        default=None, pattern=r"^[0-9A-Za-z-]{1,127}$",
+        description="Key Vault certificate of this SBC (None: BYOC_CERTIFICATE_NAME).",
     )
     dial_plan: str = Field(default="BYOC", max_length=32, description="Dial plan byoc manages.")
     max_dial_plan_rules: int = Field(
@@ -271,7 +272,9 @@ class Settings(BaseSettings):
     nsg_exclude_cidrs: Annotated[list[str], NoDecode] = Field(default_factory=list)
 
     # Certificates
-    certificate_name: str | None = Field(default=None, description="Key Vault certificate name.")
+    certificate_name: str | None = Field(
+        default=None, pattern=r"^[0-9A-Za-z-]{1,127}$", description="Key Vault certificate name."
+    )
     cert_min_days_left: int = Field(default=14, ge=0)
     cert_trust_bundle: str | None = Field(
         default=None, description="PEM roots the certificate chain must reach; None: certifi."

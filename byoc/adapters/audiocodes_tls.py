@@ -133,6 +133,15 @@ def genesys_client_context(trust_file: str | None) -> ssl.SSLContext:
     return context
 
 
+def tls12_client_context(trust_file: str | None) -> ssl.SSLContext:
+    """A verifying client context with TLS 1.2 only and OpenSSL's default suites, as Twilio
+    requires by default (error 32222): the check when EC is allowed (no Genesys TLS leg)."""
+    context = ssl.create_default_context(cafile=trust_file)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    context.maximum_version = ssl.TLSVersion.TLSv1_2
+    return context
+
+
 class SipTlsHandshake:
     """TLS handshakes with an SBC's SIP TLS port, checked against the configured trust roots.
 
@@ -143,13 +152,18 @@ class SipTlsHandshake:
     unconstrained handshake learns the leaf and the answer says Genesys could not connect.
     """
 
-    def __init__(self, *, trust_file: str | None, timeout_s: float = 8.0) -> None:
+    def __init__(self, *, trust_file: str | None, timeout_s: float = 8.0,
+                 genesys_suites: bool = True) -> None:
+        """`genesys_suites=False` (with `BYOC_CERT_ALLOW_EC`: no Genesys TLS leg): TLS 1.2 with the
+        default suites, as Twilio connects."""
         self._trust_file = trust_file
         self._timeout_s = timeout_s
+        self._genesys_suites = genesys_suites
 
     def presented_certificate(self, host: str, port: int, server_name: str) -> PresentedCertificate:
         where = f"{host}:{port} (SNI {server_name})"
-        verifying = genesys_client_context(self._trust_file)
+        verifying = (genesys_client_context(self._trust_file) if self._genesys_suites
+                     else tls12_client_context(self._trust_file))
         try:
             der, version = self._handshake(verifying, host, port, server_name)
             return PresentedCertificate(leaf_der=der, chain_verified=True, tls_version=version)
@@ -160,7 +174,8 @@ class SipTlsHandshake:
                 f"SIP TLS port {where} is unreachable ({_reason(exc)})", reached=False
             ) from exc
         except (ssl.SSLError, ConnectionError) as exc:
-            outside = self._outside_genesys_suites(host, port, server_name)
+            outside = (self._outside_genesys_suites(host, port, server_name)
+                       if self._genesys_suites else None)
             if outside is not None:
                 return outside
             raise TlsHandshakeFailed(

@@ -138,3 +138,32 @@ def test_a_certificate_genesys_or_twilio_would_refuse_is_never_uploaded(
     assert report.refused is not None and reason in report.refused, report.refused
     assert report.sbcs == []
     assert _writes(ports, 0) == [] and _writes(ports, 1) == []
+
+
+def test_ec_allowed_where_no_genesys_leg_rotates_and_a_genesys_client_could_not_connect(
+    sandbox_env: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from byoc.adapters.audiocodes_tls import SipTlsHandshake
+    from byoc.bootstrap import reset_services
+
+    ports = sandbox_env
+    monkeypatch.setenv("BYOC_CERT_ALLOW_EC", "true")
+    reset_services()
+    issued = _control(ports, ports["keyvault"], "/_sandbox/keyvault/new-certificate-version",
+                      {"name": "sbc-tls", "key_type": "ec-p256"})
+
+    report = _rotate(sbc="sbc1")
+
+    assert report.sbcs[0].outcome is RotationOutcome.ROTATED, report.to_json()
+    host, port = ports["audiocodes_tls"][0].rsplit(":", 1)
+    fqdn = ports["estate"]["sbcs"][0]["fqdn"]
+    as_twilio = SipTlsHandshake(trust_file=ports["ca_bundle"], genesys_suites=False)
+    assert as_twilio.presented_certificate(host, int(port), fqdn).chain_verified
+    as_genesys = SipTlsHandshake(trust_file=ports["ca_bundle"])
+    presented = as_genesys.presented_certificate(host, int(port), fqdn)
+    assert not presented.chain_verified
+    assert presented.verify_error is not None
+    assert "EC-P256 key" in presented.verify_error
+    assert "Genesys cannot connect" in presented.verify_error
+    leaf = x509.load_der_x509_certificate(presented.leaf_der)
+    assert leaf.fingerprint(hashes.SHA256()).hex().upper() == issued["fingerprint_sha256"]
