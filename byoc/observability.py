@@ -1,10 +1,17 @@
-"""Structured logs: one JSON object per line with byoc's fields, and secret values redacted."""
+"""Structured logs: one JSON object per line with byoc's fields, and secret values redacted.
+
+Each function invocation binds its ids once (`bind`, a context variable); `ContextFilter` adds them
+to every record, so no log call has to pass them along.
+"""
 
 from __future__ import annotations
 
 import json
 import logging
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any
 
 _STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime", "taskName"}
@@ -47,13 +54,88 @@ class JsonFormatter(logging.Formatter):
 
 
 class RedactingFilter(logging.Filter):
-    """Redacts secrets from records handled by formatters byoc does not own (the Functions host)."""
+    """Redacts secrets from the message and the extra fields of records handled by formatters and
+    exporters byoc does not own (the Functions host, OpenTelemetry)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         if _secrets:
             record.msg = redact(record.getMessage())
             record.args = None
+            for key, value in list(vars(record).items()):
+                if key not in _STANDARD and isinstance(value, str):
+                    setattr(record, key, redact(value))
+                elif key not in _STANDARD and isinstance(value, (dict, list, tuple)):
+                    text = json.dumps(value, default=str)
+                    if redact(text) != text:
+                        setattr(record, key, redact(text))
+            if record.exc_info and not record.exc_text:
+                record.exc_text = redact(logging.Formatter().formatException(record.exc_info))
+            elif record.exc_text:
+                record.exc_text = redact(record.exc_text)
         return True
+
+
+# --- the invocation context ------------------------------------------------------------------
+
+_context: ContextVar[dict[str, str] | None] = ContextVar("byoc_invocation", default=None)
+
+
+@contextmanager
+def bound(**fields: str | None) -> Iterator[dict[str, str]]:
+    """Bind fields (invocation_id, function, correlation_id...) to every record logged inside."""
+    current = dict(_context.get() or {})
+    current.update({k: v for k, v in fields.items() if v})
+    token = _context.set(current)
+    try:
+        yield current
+    finally:
+        _context.reset(token)
+
+
+def bind(**fields: str | None) -> None:
+    """Add fields to the context bound by the enclosing `bound` (no-op outside one)."""
+    current = _context.get()
+    if current is not None:
+        current.update({k: v for k, v in fields.items() if v})
+
+
+def context_fields() -> dict[str, str]:
+    """The fields bound for the current invocation."""
+    return dict(_context.get() or {})
+
+
+class ContextFilter(logging.Filter):
+    """Adds the bound invocation fields to a record that does not carry them already."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        for key, value in (_context.get() or {}).items():
+            if not hasattr(record, key):
+                setattr(record, key, value)
+        return True
+
+
+class AttributeFilter(logging.Filter):
+    """Makes extra fields exportable as OpenTelemetry attributes: nested values become JSON text."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        for key, value in list(vars(record).items()):
+            if key in _STANDARD or isinstance(value, (str, bool, int, float)):
+                continue
+            if isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value):
+                continue
+            setattr(record, key, json.dumps(value, default=str))
+        return True
+
+
+def install_filters(handler: logging.Handler, *, attributes: bool = False) -> None:
+    """Give a handler byoc owns or not the context and redaction filters (once)."""
+    kinds = {type(f) for f in handler.filters}
+    wanted: list[logging.Filter] = [ContextFilter(), RedactingFilter()]
+    if attributes:
+        wanted.append(AttributeFilter())
+    for flt in wanted:
+        if type(flt) not in kinds:
+            handler.addFilter(flt)
 
 
 def configure_logging(level: str = "INFO", *, json_lines: bool = True) -> None:
@@ -64,7 +146,7 @@ def configure_logging(level: str = "INFO", *, json_lines: bool = True) -> None:
         return
     handler = logging.StreamHandler()
     handler.setFormatter(JsonFormatter() if json_lines else logging.Formatter("%(message)s"))
-    handler.addFilter(RedactingFilter())
+    install_filters(handler)
     handler._byoc = True  # type: ignore[attr-defined]
     root.addHandler(handler)
     root.propagate = False

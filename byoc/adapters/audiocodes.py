@@ -36,6 +36,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
+from byoc import metrics
 from byoc.ports import (
     SbcAlarm,
     SbcCoderGroups,
@@ -792,6 +793,7 @@ class AudioCodesSbc:
         delays: Iterator[float] = iter(()) if once else self._retry.delays()
         where = f"SBC {self.name}: {method} {API_PREFIX}{path}"
         while True:
+            metrics.vendor_call("audiocodes")
             try:
                 response = self._http().request(
                     method, path, params=params, content=content, files=files
@@ -805,6 +807,7 @@ class AudioCodesSbc:
                 delay = next(delays, None)
                 if delay is None:
                     raise SbcUnreachable(f"{where}: cannot connect ({exc})") from exc
+                metrics.vendor_retry("audiocodes", "no_answer")
                 self._sleep(delay)
                 continue
             except httpx.TransportError as exc:
@@ -815,6 +818,7 @@ class AudioCodesSbc:
                         "next sync reads the device and repairs)" if write else str(exc)
                     )
                     raise SbcUnreachable(f"{where}: {type(exc).__name__}: {outcome}") from exc
+                metrics.vendor_retry("audiocodes", "no_answer")
                 self._sleep(delay)
                 continue
             if response.status_code in _RETRY_STATUSES:
@@ -825,6 +829,7 @@ class AudioCodesSbc:
                         f"{1 if once else self._retry.attempts} attempt(s) ({_description(response)})"
                         + ("; HA sync in progress? retry later" if response.status_code == 409 else "")
                     )
+                metrics.vendor_retry("audiocodes", "busy")
                 self._sleep(self._retry_after(response, delay))
                 continue
             break

@@ -38,6 +38,7 @@ from dataclasses import replace
 from functools import partial
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from byoc import metrics
 from byoc.ports import (
     GenesysContact,
     GenesysDid,
@@ -348,6 +349,7 @@ class CallSession:
             token = self.tokens.current()
             options.headers = {**(options.headers or {}), "Authorization": f"Bearer {token}"}
             self.calls += 1
+            metrics.vendor_call("genesys")
             try:
                 response = perform(options)
             except self._unanswered as exc:
@@ -355,6 +357,7 @@ class CallSession:
                     raise
                 silent += 1
                 self.retries += 1
+                metrics.vendor_retry("genesys", "no_answer")
                 log.info("Genesys did not answer; sending again", extra={
                     "event": "genesys.retry", "reason": type(exc).__name__, "attempt": silent})
                 continue
@@ -366,11 +369,13 @@ class CallSession:
                     self.tokens.invalidate(token)
                     renewed = True
                     self.retries += 1
+                    metrics.vendor_retry("genesys", "unauthorized")
                     continue
                 if status == 429:
                     delay = self.pacer.retry_delay(headers, limited)
                     if (limited >= self._max_rate_limit_retries
                             or limited_wait_s + delay > self._rate_limit_wait_s):
+                        metrics.rate_limited("genesys")
                         raise
                     limited += 1
                     limited_wait_s += delay
@@ -383,6 +388,8 @@ class CallSession:
                 else:
                     raise
                 self.retries += 1
+                metrics.vendor_retry("genesys", "rate_limited" if status == 429 else "busy",
+                                     rate_limited=status == 429)
                 log.info("Genesys busy; retrying", extra={
                     "event": "genesys.retry", "status": status, "delay_s": delay,
                     "attempt": attempt})

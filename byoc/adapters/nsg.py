@@ -19,6 +19,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from byoc import metrics
+
 if TYPE_CHECKING:
     from azure.core.credentials import TokenCredential
     from azure.core.exceptions import HttpResponseError
@@ -253,17 +255,21 @@ class AzureNsg:
 
         attempt = 0
         while True:
+            metrics.vendor_call("arm")
             try:
                 return call()
             except (ServiceRequestError, ServiceResponseError) as exc:
-                reason, retry_after = f"connection failed: {exc}", None
+                reason, retry_after, kind = f"connection failed: {exc}", None, "no_answer"
             except HttpResponseError as exc:
                 code = _error_code(exc)
                 if not _is_retryable(exc.status_code, code):
                     raise self._translated(exc, code, what) from exc
                 reason = f"{exc.status_code} {code or ''}".strip()
                 retry_after = _retry_after_s(exc)
+                kind = "rate_limited" if exc.status_code == 429 else "busy"
             attempt += 1
+            if kind == "rate_limited" and attempt >= self._retry.attempts:
+                metrics.rate_limited("arm")
             if attempt >= self._retry.attempts:
                 raise NsgBusy(
                     f"{what} in NSG {self.resource_id.name}: still failing after "
@@ -271,6 +277,7 @@ class AzureNsg:
                     "changing the NSG. Nothing more was written; the next sync retries"
                 )
             delay = self._retry.delay(attempt - 1, retry_after)
+            metrics.vendor_retry("arm", kind, rate_limited=kind == "rate_limited")
             log.warning(
                 "NSG busy, retrying",
                 extra={

@@ -111,7 +111,16 @@ class StorageJobQueue:
         return client
 
     def send(self, job: Job, *, delay_s: int = 0) -> None:
-        """Enqueue a job; `delay_s` keeps it invisible that long (a retry later)."""
+        """Enqueue a job; `delay_s` keeps it invisible that long (a retry later).
+
+        A job sent inside a trace carries it (`traceparent`), unless it already carries one.
+        """
+        if job.traceparent is None:
+            from byoc.telemetry import current_traceparent
+
+            traceparent = current_traceparent()
+            if traceparent is not None:
+                job = job.model_copy(update={"traceparent": traceparent})
         self.send_text(dump_job(job), delay_s=delay_s)
 
     def send_text(self, text: str, *, delay_s: int = 0) -> None:

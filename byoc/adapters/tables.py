@@ -74,6 +74,7 @@ class TableInventory:
             "source": record.source or "",
             "correlation_id": record.correlation_id or "",
             "updated": record.updated or "",
+            "onboarding_since": record.onboarding_since or "",
         }
 
     @staticmethod
@@ -89,6 +90,7 @@ class TableInventory:
             source=entity.get("source") or None,
             correlation_id=entity.get("correlation_id") or None,
             updated=entity.get("updated") or None,
+            onboarding_since=entity.get("onboarding_since") or None,
         )
 
     def get(self, number: str) -> NumberRecord | None:

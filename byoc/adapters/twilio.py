@@ -22,6 +22,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from byoc import metrics
 from byoc.ports import (
     TwilioError,
     TwilioNumber,
@@ -180,6 +181,7 @@ class TwilioAdapter:
                 found = recover()
                 if found is not None:
                     return found
+            metrics.vendor_call("twilio")
             try:
                 return call()
             except Exception as exc:
@@ -188,6 +190,7 @@ class TwilioAdapter:
                     raise self._error(operation, exc, refusal) from exc
                 if attempt == attempts:
                     if refusal.rate_limited:
+                        metrics.rate_limited("twilio")
                         raise TwilioRateLimited(
                             f"Twilio answered 429/20429 (too many concurrent requests) to "
                             f"{operation} {attempts} times; lower BYOC_TWILIO_CONCURRENCY or look "
@@ -196,6 +199,8 @@ class TwilioAdapter:
                         ) from exc
                     raise self._error(operation, exc, refusal) from exc
                 delay = self._retry.delay(attempt, refusal.retry_after)
+                metrics.vendor_retry("twilio", "rate_limited" if refusal.rate_limited else "busy",
+                                     rate_limited=refusal.rate_limited)
                 log.warning(
                     "Twilio call refused; retrying",
                     extra={"event": "twilio.retry", "operation": operation,

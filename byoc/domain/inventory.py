@@ -45,6 +45,8 @@ class NumberRecord:
     source: str | None = None
     correlation_id: str | None = None
     updated: str | None = None
+    onboarding_since: str | None = None
+    """When byoc started onboarding the number (for the time-to-routable figure)."""
 
     @property
     def wanted_on_targets(self) -> bool:
@@ -81,6 +83,7 @@ def on_purchased(
         source=source,
         correlation_id=correlation_id,
         updated=now_iso(),
+        onboarding_since=now_iso(),
     )
 
 

@@ -1,6 +1,9 @@
 """Queue messages (`byoc-jobs`): a versioned, discriminated union of pydantic models.
 
 Events only say "look at X"; a `NumberEvent` updates the inventory and leads to `SyncTarget` jobs.
+
+Version 2 adds `traceparent` (W3C Trace Context), so the work a message starts continues the trace
+of the work that queued it. Version 1 messages (no trace) are still read.
 """
 
 from __future__ import annotations
@@ -11,7 +14,9 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
-SCHEMA_VERSION: Literal[1] = 1
+SCHEMA_VERSION: Literal[2] = 2
+READABLE_VERSIONS = (1, 2)
+TRACEPARENT_PATTERN = r"^00-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$"
 TARGET_PATTERN = r"^(all|twilio|genesys|sbc:[a-z][a-z0-9-]{0,30}|nsg:[a-z][a-z0-9-]{0,30})$"
 
 
@@ -22,8 +27,9 @@ def new_correlation_id() -> str:
 
 class _Job(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
-    schema_version: Literal[1] = SCHEMA_VERSION
+    schema_version: Literal[1, 2] = SCHEMA_VERSION
     correlation_id: str = Field(min_length=8, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")
+    traceparent: str | None = Field(default=None, pattern=TRACEPARENT_PATTERN)
 
 
 class NumberEvent(_Job):
@@ -74,8 +80,10 @@ def parse_job(raw: bytes | str) -> Job:
     if not isinstance(data, dict):
         raise InvalidJob("message must be a JSON object")
     version = data.get("schema_version")
-    if version != SCHEMA_VERSION:
-        raise InvalidJob(f"unsupported schema_version {version!r} (this worker reads 1)")
+    if type(version) is not int or version not in READABLE_VERSIONS:
+        raise InvalidJob(f"unsupported schema_version {version!r} (this worker reads 1 and 2)")
+    if version == 1 and "traceparent" in data:
+        raise InvalidJob("traceparent: not part of schema_version 1 (use 2)")
     try:
         return _JOB_ADAPTER.validate_python(data)
     except ValidationError as exc:

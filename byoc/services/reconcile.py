@@ -11,12 +11,14 @@ convergence.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from contextlib import suppress
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any, Protocol
 
+from byoc import metrics
 from byoc.domain.inventory import (
     PRESENT_STATES,
     NumberRecord,
@@ -29,6 +31,7 @@ from byoc.domain.policy import Policy, Route
 from byoc.ports import HeldLease, Inventory, JobQueue, OperationsLog, StateStore, TargetLocks
 from byoc.services.numbers import OWNER_TARGET
 from byoc.services.sync_requests import SyncRequests
+from byoc.telemetry import set_attributes, span
 
 log = logging.getLogger("byoc.reconcile")
 
@@ -244,12 +247,17 @@ class ReconcileService:
     def sync(self, target: str, *, correlation_id: str, force: bool = False) -> SyncOutcome:
         """Converge one target under its lease (LockBusy propagates: retry later)."""
         reconciler = self.registry.build(target)
-        with self._locks.hold(target) as lease:
+        with self._locks.hold(target) as lease, span(
+            f"sync {target}", target=target, correlation_id=correlation_id, force=force
+        ) as current:
             self._syncs.started(target)
+            started = time.monotonic()
             try:
-                return self._sync_held(reconciler, lease, correlation_id=correlation_id,
-                                       force=force)
+                outcome = self._sync_held(reconciler, lease, correlation_id=correlation_id,
+                                          force=force)
             except Exception as exc:
+                metrics.sync_finished(target, seconds=time.monotonic() - started,
+                                      outcome="failed", changes=0)
                 # The failure is what `byoc status` shows for the target until a sync succeeds.
                 with suppress(Exception):  # the sync's own error is the one to raise
                     self._state.put("sync", target, {
@@ -261,6 +269,14 @@ class ReconcileService:
                     "event": "sync.failed", "target": target, "correlation_id": correlation_id,
                     "error": f"{type(exc).__name__}: {exc}"[:500]})
                 raise
+            result = ("refused" if outcome.refused else
+                      "converged" if outcome.converged else "diverged")
+            set_attributes(current, {"byoc.outcome": result,
+                                     "byoc.changes": len(outcome.plan.changes),
+                                     "byoc.refused": outcome.refused})
+            metrics.sync_finished(target, seconds=time.monotonic() - started, outcome=result,
+                                  changes=len(outcome.plan.changes) if outcome.applied else 0)
+            return outcome
 
     def _sync_held(
         self, reconciler: Reconciler, lease: HeldLease, *, correlation_id: str, force: bool
@@ -285,7 +301,8 @@ class ReconcileService:
         if not plan.is_empty:
             lease.check()
             try:
-                reconciler.apply(plan, lease)
+                with span(f"apply {target}", target=target, changes=len(plan.changes)):
+                    reconciler.apply(plan, lease)
             except Exception as exc:
                 failure = f"{type(exc).__name__}: {exc}"
                 self._record(plan, "failed", correlation_id, failure)
@@ -364,6 +381,9 @@ class ReconcileService:
             if target in current.converged and target not in current.errors:
                 return None
             updated = on_target_converged(current, target, targets)
+            if current.state is not NumberState.ACTIVE and updated.state is NumberState.ACTIVE:
+                metrics.number_routable(current.number, since=current.onboarding_since,
+                                        source=current.source)
             if updated.state is NumberState.RELEASING and all(
                 t in updated.converged for t in targets if t != OWNER_TARGET
             ):

@@ -12,11 +12,19 @@ from collections.abc import Callable
 from enum import StrEnum
 
 from byoc.adapters.lock import LockBusy
-from byoc.domain.jobs import InvalidJob, NumberEvent, RotateCertificate, SyncTarget, parse_job
+from byoc.domain.jobs import (
+    InvalidJob,
+    Job,
+    NumberEvent,
+    RotateCertificate,
+    SyncTarget,
+    parse_job,
+)
 from byoc.ports import JobQueue
 from byoc.services.notices import NOTICE_SOURCE, NoticeConfirmation
 from byoc.services.numbers import NumberLifecycle
 from byoc.services.reconcile import ReconcileService
+from byoc.telemetry import job_span
 
 log = logging.getLogger("byoc.worker")
 
@@ -62,7 +70,13 @@ class Worker:
             return JobResult.DEAD_LETTERED
         context = {"message_id": message_id, "dequeue_count": dequeue_count,
                    "correlation_id": job.correlation_id, "job": job.type}
-        log.info("job started", extra={"event": "job.start", **context})
+        with job_span(job.type, traceparent=job.traceparent, correlation_id=job.correlation_id,
+                      message_id=message_id, dequeue_count=dequeue_count,
+                      target=getattr(job, "target", None), number=getattr(job, "number", None)):
+            log.info("job started", extra={"event": "job.start", **context})
+            return self._dispatch(job, body)
+
+    def _dispatch(self, job: Job, body: str) -> JobResult:
         if isinstance(job, NumberEvent):
             if job.source == NOTICE_SOURCE:
                 # A notice is a hint: Twilio says what is true before anything is recorded.

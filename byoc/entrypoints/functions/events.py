@@ -7,6 +7,8 @@ import re
 
 import azure.functions as func
 
+from byoc.telemetry import bind_correlation, invocation
+
 bp = func.Blueprint()
 log = logging.getLogger("byoc.events")
 
@@ -19,6 +21,7 @@ _VERSION = re.compile(r"[0-9A-Za-z]{1,64}")
 
 @bp.function_name("keyvault_certificate_events")
 @bp.event_grid_trigger(arg_name="event")
+@invocation("eventGrid")
 def keyvault_certificate_events(event: func.EventGridEvent) -> None:
     """A new certificate version, or one near expiry: rotate."""
     if event.event_type not in CERTIFICATE_EVENT_TYPES:
@@ -48,6 +51,7 @@ def keyvault_certificate_events(event: func.EventGridEvent) -> None:
         certificate_version=version if new_version and _VERSION.fullmatch(version) else None,
         certificate=name,
     )
+    bind_correlation(job.correlation_id)
     services.queue.send(job)
     log.info("certificate rotation queued",
              extra={"event": "keyvault.rotation_queued", "event_type": event.event_type,

@@ -8,6 +8,7 @@ import re
 import azure.functions as func
 
 from byoc.entrypoints.functions.responses import error_response, json_response
+from byoc.telemetry import bind_correlation, invocation
 
 bp = func.Blueprint()
 log = logging.getLogger("byoc.http")
@@ -18,6 +19,7 @@ _BOOL = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no":
 
 @bp.function_name("twilio_numbers_webhook")
 @bp.route(route="twilio/numbers", methods=["POST"], auth_level=func.AuthLevel.ANONYMOUS)
+@invocation("http")
 def twilio_numbers_webhook(req: func.HttpRequest) -> func.HttpResponse:
     """A signed notice that a number was bought, changed or released (docs/twilio.md)."""
     from urllib.parse import urlsplit
@@ -39,6 +41,7 @@ def twilio_numbers_webhook(req: func.HttpRequest) -> func.HttpResponse:
         ))
     except ConfigurationError as exc:
         return error_response(503, "byoc is not configured", problems=exc.problems)
+    bind_correlation(answer.body.get("correlation_id"))
     response = json_response(answer.body, answer.status)
     if answer.retry_after_s is not None:
         response.headers["Retry-After"] = str(answer.retry_after_s)
@@ -47,6 +50,7 @@ def twilio_numbers_webhook(req: func.HttpRequest) -> func.HttpResponse:
 
 @bp.function_name("numbers_purchase")
 @bp.route(route="numbers/purchase", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
+@invocation("http")
 def numbers_purchase(req: func.HttpRequest) -> func.HttpResponse:
     """`{area_code, count, contains?, dry_run?}`: buy numbers onto the trunk and onboard them."""
     from byoc.bootstrap import get_services
@@ -69,11 +73,13 @@ def numbers_purchase(req: func.HttpRequest) -> func.HttpResponse:
         return error_response(503, "the routing policy is invalid", problems=str(exc).splitlines())
     except ConfigurationError as exc:
         return error_response(503, "byoc is not configured", problems=exc.problems)
+    bind_correlation(result.correlation_id)
     return json_response(result.to_json(), 200 if result.dry_run else 202)
 
 
 @bp.function_name("resync")
 @bp.route(route="resync", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
+@invocation("http")
 def resync(req: func.HttpRequest) -> func.HttpResponse:
     """`?target=all|<name>&dry_run=true` returns the plans; without dry_run queues the syncs."""
     from byoc.adapters.policy_source import PolicyUnavailable
@@ -95,6 +101,7 @@ def resync(req: func.HttpRequest) -> func.HttpResponse:
         if _BOOL[dry_run_text]:
             return json_response(services.reconcile.dry_run(target).to_json())
         correlation_id = new_correlation_id()
+        bind_correlation(correlation_id)
         targets = services.reconcile.enqueue(
             target, reason="manual resync", correlation_id=correlation_id
         )
@@ -109,6 +116,7 @@ def resync(req: func.HttpRequest) -> func.HttpResponse:
 
 @bp.function_name("genesys_events")
 @bp.route(route="genesys/events", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
+@invocation("http")
 def genesys_events(req: func.HttpRequest) -> func.HttpResponse:
     """Genesys notifications relayed by a workflow data action (shared secret header)."""
     from byoc.bootstrap import get_services
@@ -125,6 +133,7 @@ def genesys_events(req: func.HttpRequest) -> func.HttpResponse:
 
 @bp.function_name("status")
 @bp.route(route="status", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
+@invocation("http")
 def status(req: func.HttpRequest) -> func.HttpResponse:
     """Inventory, per-target convergence, health and poison depth, as JSON."""
     from byoc.bootstrap import get_services
@@ -143,6 +152,7 @@ def status(req: func.HttpRequest) -> func.HttpResponse:
 
 @bp.function_name("health")
 @bp.route(route="health", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
+@invocation("http")
 def health(req: func.HttpRequest) -> func.HttpResponse:
     """Cheap liveness: the app is loaded and answering. Touches nothing else."""
     return json_response({"status": "ok"})

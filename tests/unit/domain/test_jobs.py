@@ -43,7 +43,7 @@ def test_a_bad_field_is_named() -> None:
 @pytest.mark.parametrize("body,reason", [
     ("not json", "not JSON"),
     ("[1, 2]", "JSON object"),
-    ('{"schema_version": 2, "type": "sync_target"}', "schema_version"),
+    ('{"schema_version": 3, "type": "sync_target"}', "schema_version"),
     ('{"schema_version": 1, "type": "launch_rockets", "correlation_id": "abcdefgh"}', "type"),
     ('{"schema_version": 1, "type": "sync_target", "target": "everything", "reason": "x", '
      '"correlation_id": "abcdefgh"}', "target"),
