@@ -40,8 +40,7 @@ VENDOR_RETRIES = _meter.create_counter(
 POLLER_RUNS = _meter.create_counter(
     "byoc.poller.runs", unit="{run}", description="Twilio Monitor polls, by outcome.")
 POLLER_LAG = _meter.create_gauge(
-    "byoc.poller.lag", unit="s",
-    description="How far the Twilio Monitor cursor is behind the clock.")
+    "byoc.poller.lag", unit="s", description="Time since the Twilio poller last succeeded.")
 QUEUE_DEPTH = _meter.create_gauge(
     "byoc.queue.depth", unit="{message}", description="Messages waiting in byoc-jobs.")
 POISON_DEPTH = _meter.create_gauge(
@@ -104,9 +103,8 @@ def poller_ran(ok: bool) -> None:
     POLLER_RUNS.add(1, {"outcome": "ok" if ok else "failed"})
 
 
-def estate(report: Mapping[str, Any], *, poller_cursor: str | None,
-           now: dt.datetime | None = None) -> None:
-    """Gauges from a status report (`StatusReport.to_json()`) and the poller's cursor time."""
+def estate(report: Mapping[str, Any]) -> None:
+    """Gauges from a status report (`StatusReport.to_json()`)."""
     if isinstance(report.get("queue_depth"), int):
         QUEUE_DEPTH.set(report["queue_depth"])
     if isinstance(report.get("poison_depth"), int):
@@ -119,9 +117,9 @@ def estate(report: Mapping[str, Any], *, poller_cursor: str | None,
             HEALTH_STATUS.set(_HEALTH_RANK[item["status"]], {"component": str(component)})
     for nsg, count in nsg_exposures(report).items():
         NSG_EXPOSURE.set(count, {"nsg": nsg})
-    cursor = _parse(poller_cursor)
-    if cursor is not None:
-        POLLER_LAG.set(max(0.0, ((now or dt.datetime.now(dt.UTC)) - cursor).total_seconds()))
+    lag = (report.get("twilio_poller") or {}).get("lag_s")
+    if isinstance(lag, (int, float)) and not isinstance(lag, bool):
+        POLLER_LAG.set(max(0.0, float(lag)))
 
 
 def nsg_exposures(report: Mapping[str, Any]) -> dict[str, int]:

@@ -99,14 +99,11 @@ def record_estate(services: Any) -> None:
     the status report; a failure here is logged, not raised: the health run itself is done."""
     from byoc import metrics
     from byoc.services.status import build_status
-    from byoc.services.twilio_poller import CURSOR_KEY, CURSOR_NAMESPACE
 
     try:
         status = build_status(inventory=services.inventory, state=services.state,
                               queue=services.queue)
-        cursor = services.state.get(CURSOR_NAMESPACE, CURSOR_KEY)
-        metrics.estate(status.to_json(),
-                       poller_cursor=cursor.get("at") if isinstance(cursor, dict) else None)
+        metrics.estate(status.to_json())
     except Exception as exc:
         log.warning("estate metrics not recorded", extra={
             "event": "metrics.estate_failed", "error": f"{type(exc).__name__}: {exc}"[:300]})
