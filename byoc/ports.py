@@ -220,6 +220,11 @@ class SbcCoderGroups:
         return next((c for name, c in self.groups if name.casefold() == wanted), ())
 
 
+class SbcWriteIncomplete(Exception):
+    """An upload reached the SBC but the device refused part of it: what it accepted runs,
+    unsaved (raised by `SbcDialPlanPort.write_dial_plan`)."""
+
+
 class SbcDialPlanPort(Protocol):
     """The Dial Plans of one AudioCodes SBC (REST API `/api/v1`)."""
 

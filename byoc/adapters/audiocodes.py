@@ -45,6 +45,7 @@ from byoc.ports import (
     SbcDialPlanRule,
     SbcDialPlans,
     SbcStatus,
+    SbcWriteIncomplete,
 )
 
 if TYPE_CHECKING:
@@ -84,7 +85,7 @@ class SbcRequestRefused(AudioCodesError):
     """The SBC refused the request (400, 404, ...); the message carries its description."""
 
 
-class SbcScriptFailed(AudioCodesError):
+class SbcScriptFailed(AudioCodesError, SbcWriteIncomplete):
     """An incremental upload answered 200 but reported errors; nothing was saved."""
 
     def __init__(self, message: str, output: str) -> None:

@@ -40,7 +40,7 @@ from byoc.domain.numbers import (
     prefix_ranges,
 )
 from byoc.domain.plan import Action, Change, Plan
-from byoc.ports import SbcDialPlanEdit, SbcDialPlanRule, SbcDialPlans
+from byoc.ports import SbcDialPlanEdit, SbcDialPlanRule, SbcDialPlans, SbcWriteIncomplete
 
 if TYPE_CHECKING:
     from byoc.bootstrap import Services
@@ -67,6 +67,10 @@ class ForeignDialPlanRuleError(Exception):
 
 class DialPlanCapacityExceeded(ValueError):
     """A plan would hold more Dial Plan rules (or number groups) than the SBC's capacity."""
+
+
+class DialPlanWriteRolledBack(Exception):
+    """An upload failed part way; byoc wrote the touched rules back as they were and saved."""
 
 
 class DialPlanRuleInvalid(ValueError):
@@ -677,7 +681,10 @@ class SbcDialPlanReconciler:
             return
         edit = self._edit(plan)
         lease.check()
-        self._after = self._port.write_dial_plan(edit)
+        try:
+            self._after = self._port.write_dial_plan(edit)
+        except SbcWriteIncomplete as failed:
+            self._roll_back(plan, edit, failed)
 
     def verify(self, desired: SbcDesired) -> list[str]:
         """What is still wrong on the device; reads again only if this sync has not read yet."""
@@ -740,6 +747,48 @@ class SbcDialPlanReconciler:
         return problems
 
     # --- internals ---------------------------------------------------------------------------
+
+    def _roll_back(self, plan: Plan, edit: SbcDialPlanEdit, failed: Exception) -> None:
+        """Write every rule the failed upload touched back as it was, and save: the device then
+        runs (and has saved) its previous Dial Plan instead of part of the new one."""
+        try:
+            now = self._port.read_dial_plans()
+            on_device = {r.index: r for p in now.plans if p.index == edit.plan_index
+                         for r in p.rules}
+            put: list[SbcDialPlanRule] = []
+            delete: list[int] = []
+            for change in plan.changes:
+                if change.kind != RULE_KIND:
+                    continue
+                if change.action is Action.ADD:
+                    index = int(change.after["index"])
+                    if index in on_device:
+                        delete.append(index)
+                elif change.before is not None:
+                    b = change.before
+                    old = SbcDialPlanRule(int(b["index"]), str(b["name"]), str(b["prefix"]),
+                                          str(b["tag"]))
+                    if on_device.get(old.index) != old:
+                        put.append(old)
+            if put or delete:
+                undo = SbcDialPlanEdit(plan_name=edit.plan_name, plan_index=edit.plan_index,
+                                       create_plan=False, put=tuple(put), delete=tuple(delete))
+                self._after = self._port.write_dial_plan(undo)
+            elif now.save_needed:
+                self._port.save_configuration()
+        except Exception as again:
+            raise DialPlanWriteRolledBack(
+                f"{self.target}: the upload failed part way ({failed}) and putting the previous "
+                f"rules back failed too ({type(again).__name__}: {again}). The device may run part"
+                " of the change unsaved: the next sync repairs it; a device reset before then "
+                "drops the unsaved part."
+            ) from failed
+        raise DialPlanWriteRolledBack(
+            f"{self.target}: the upload failed part way ({failed}). byoc wrote the "
+            f"{len(put) + len(delete)} rule(s) it touched back as they were and saved: the SBC "
+            "runs its previous Dial Plan. Nothing of this change is live; fix the cause above "
+            "and sync again."
+        ) from failed
 
     def _check_capacity(self, actual: SbcDialPlans, plan_index: int, desired: SbcDesired,
                         owned: Mapping[str, SbcDialPlanRule]) -> None:

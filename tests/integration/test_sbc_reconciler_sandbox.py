@@ -268,3 +268,36 @@ def test_status_and_paged_alarms_are_read(sbcs: dict[str, SandboxSbc]) -> None:
     assert [a.id for a in alarms] == ["0", "1", "2"]
     assert alarms[0].severity == "major"
     assert sbcs["sbc2"].adapter().active_alarms() == []
+
+
+def test_a_device_that_takes_only_part_of_a_write_is_left_running_its_saved_plan(
+        tmp_path: Path) -> None:
+    """The device holds fewer rules than byoc was told (max_dial_plan_rules): the upload stops
+    part way, byoc puts the rules back and saves, and the device neither runs nor saved half."""
+    import random
+
+    seed = load_seed()
+    pki = SandboxPki()
+    certificates = issue_seed_certificates(pki, seed["certificates"])
+    https = pki.write_server_files(tmp_path, "https")
+    ca = str(pki.write_ca_bundle(tmp_path / "ca.pem"))
+    credentials = seed["audiocodes"]["credentials"]
+    entry = {**seed["audiocodes"]["sbcs"][0], "credentials": credentials, "max_dial_plan_rules": 12}
+    emulator = AudioCodesEmulator(entry, pki=pki, certificates=certificates)
+    server = ServedApp(build_app(emulator), tls=https).start()
+    try:
+        sbc = SandboxSbc(entry["name"], server.url, ca,
+                         (credentials["username"], credentials["password"]))
+        before = sbc.rules()
+        estate = Estate({sbc.name: sbc})
+        rng = random.Random(3)
+        estate.set(sorted({f"+1415555{rng.randint(1000, 8999):04d}" for _ in range(300)}))
+
+        with pytest.raises(Exception, match="runs its previous Dial Plan"):
+            estate.sync(f"sbc:{sbc.name}")
+
+        assert sbc.rules() == before
+        assert sbc.rules(saved=True) == before
+        assert sbc.sandbox("GET", "/_sandbox/state")["save_needed"] is False
+    finally:
+        server.stop()

@@ -8,7 +8,7 @@ from dataclasses import replace
 import pytest
 from fakes import FakeInventory, FakeLease, FakeLocks, FakeOperations, FakeQueue, FakeState
 
-from byoc.adapters.audiocodes import SbcWriteNotApplied, edit_problems
+from byoc.adapters.audiocodes import SbcScriptFailed, SbcWriteNotApplied, edit_problems
 from byoc.domain.inventory import NumberRecord, NumberState
 from byoc.domain.numbers import NumberSet
 from byoc.domain.plan import Action, Change, GuardLimits, Plan
@@ -17,6 +17,7 @@ from byoc.ports import SbcDialPlan, SbcDialPlanEdit, SbcDialPlanRule, SbcDialPla
 from byoc.services.reconcile import ReconcilerRegistry, ReconcileService, desired_state
 from byoc.services.sbc_reconciler import (
     DialPlanCapacityExceeded,
+    DialPlanWriteRolledBack,
     ForeignDialPlanRuleError,
     SbcDialPlanReconciler,
     best_rule,
@@ -476,3 +477,33 @@ def test_capacity_counts_the_rules_of_every_plan_on_the_device() -> None:
     fits = SbcDialPlanReconciler(SBC.model_copy(update={"max_dial_plan_rules": 5}), sbc)
     plan = fits.plan(fits.read_actual(), fits.desired(state))
     assert len(plan.changes) == 3  # the plan, two rules
+
+
+class PartlyFailingSbc(FakeSbc):
+    """Applies the first `accepted` rules of the next write, then reports the rest refused (the
+    device executes a script line by line and carries on after an error)."""
+
+    def __init__(self, accepted: int) -> None:
+        super().__init__()
+        self.accepted = accepted
+
+    def write_dial_plan(self, edit: SbcDialPlanEdit) -> SbcDialPlans:
+        if self.accepted < 0:
+            return super().write_dial_plan(edit)
+        partial = replace(edit, put=edit.put[: self.accepted], delete=())
+        self.accepted = -1
+        super().write_dial_plan(partial)
+        raise SbcScriptFailed("the upload reported Error: line 9: activate failed: the Dial Plan "
+                              "Rule table is full", "Error: line 9: ...")
+
+
+def test_a_write_that_fails_part_way_is_put_back_and_saved() -> None:
+    sbc = PartlyFailingSbc(accepted=2)
+    sync_numbers = ["+14155550150", "+14155559000", "+14155550100"]
+    before = {i: p.rules for i, p in sbc.plans.items()}
+
+    with pytest.raises(DialPlanWriteRolledBack, match="runs its previous Dial Plan"):
+        sync(sbc, sync_numbers)
+
+    assert {i: p.rules for i, p in sbc.plans.items()} == before
+    assert len(sbc.writes) == 2  # the failed upload, then the rules put back (and saved)
