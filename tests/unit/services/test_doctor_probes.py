@@ -46,3 +46,13 @@ def test_coder_groups_are_read_from_an_ini_export_with_the_profiles_that_use_the
     assert codec_names(groups.coders("ACG_BYOC"), "audiocodes") == (["PCMU", "PCMA"], [])
     assert codec_names(("audio/opus", "audio/PCMU", "video/h264"), "genesys") == (
         ["OPUS", "PCMU"], ["video/h264"])
+
+
+def test_the_verify_page_says_how_doctor_tells_every_variant() -> None:
+    from pathlib import Path
+
+    page = (Path(__file__).resolve().parents[3] / "docs" / "verify-on-a-real-tenant.md").read_text()
+
+    assert "byoc doctor" in page
+    for probe in PROBES:
+        assert f"`{probe.variant}`" in page, probe.variant
