@@ -71,3 +71,26 @@ def test_a_row_the_device_refuses_fails_the_upload_loudly(sandbox_env: dict[str,
             adapter.upload_configuration(bad, "ini")
     finally:
         adapter.close()
+
+
+@pytest.mark.sandbox_variants("audiocodes.ini_dialplan_rules", "audiocodes.upload_answer")
+def test_dial_plan_sync_converges_under_each_export_and_answer_variant(
+        sandbox_env: dict[str, Any], sandbox_variant: tuple[str, str] | None) -> None:
+    """Whether the ini export carries the rules and whether the upload answer has `status`:
+    byoc reads from the CLI export when the ini lacks the rules, and converges either way."""
+    from byoc.domain.inventory import NumberRecord, NumberState
+
+    services = get_services()
+    numbers = [f"+1415555{n:04d}" for n in range(100, 120)]
+    services.inventory.put_many(NumberRecord(number=n, state=NumberState.ONBOARDING)
+                                for n in numbers)
+    for sbc, url in zip(services.settings.sbcs, sandbox_env["audiocodes"], strict=True):
+        outcome = services.reconcile.sync(f"sbc:{sbc.name}", correlation_id="variants")
+
+        assert outcome.converged, (sandbox_variant, outcome.problems)
+        trust = ssl.create_default_context(cafile=sandbox_env["ca_bundle"])
+        match = httpx.get(f"{url}/_sandbox/dialplan/match",
+                          params={"plan": sbc.dial_plan, "number": numbers[5]},
+                          verify=trust, timeout=10).json()
+        assert match["matched"] and match["rule"]["name"].startswith("byoc-")
+        assert _state(url, sandbox_env["ca_bundle"])["save_needed"] is False
