@@ -214,6 +214,12 @@ param caBundle string = ''
 @description('BYOC_CERT_TRUST_BUNDLE: PEM roots (path in the app package) the SBC certificate chain must reach; empty: certifi.')
 param certTrustBundle string = ''
 
+@description('BYOC_CERT_ALLOW_EC: accept EC SBC certificates. Genesys BYOC Cloud accepts RSA only: true only where no Genesys leg uses TLS.')
+param certAllowEc bool = false
+
+@description('BYOC_SBC_TRUSTED_ROOTS: PEM CA roots (path in the app package) byoc keeps in each SBC trusted-root store; empty: none.')
+param sbcTrustedRoots string = ''
+
 // Key Vault secret *names* (the values are put into Key Vault by the operator; docs/deploy.md).
 param twilioAuthTokenSecretName string = 'twilio-auth-token'
 param genesysClientSecretSecretName string = 'genesys-client-secret'
@@ -438,6 +444,7 @@ var byocSettings = union({
   BYOC_NSG_EXCLUDE_CIDRS: join(nsgExcludeCidrs, ',')
   BYOC_CERTIFICATE_NAME: certificateName
   BYOC_CERT_MIN_DAYS_LEFT: '14'
+  BYOC_CERT_ALLOW_EC: certAllowEc ? 'true' : 'false'
   BYOC_SIP_TIMER_SCALE: '1.0'
   BYOC_HEALTH_PROBE_TIMEOUT_S: '8'
   BYOC_HEALTH_PROBE_URIS: join(healthProbeUris, ',')
@@ -459,6 +466,8 @@ var byocSettings = union({
   BYOC_CA_BUNDLE: caBundle
 }, empty(certTrustBundle) ? {} : {
   BYOC_CERT_TRUST_BUNDLE: certTrustBundle
+}, empty(sbcTrustedRoots) ? {} : {
+  BYOC_SBC_TRUSTED_ROOTS: sbcTrustedRoots
 }, byocSettingOverrides)
 
 module functionApp 'modules/function-app.bicep' = {
