@@ -362,12 +362,14 @@ def _chosen_sbcs(settings: Any, name: str | None) -> list[Any]:
 
 @sbc_app.command("render-config")
 def sbc_render_config(
-    twilio_domain: Annotated[str, typer.Option(
-        "--twilio-domain", envvar="BYOC_TWILIO_TERMINATION_DOMAIN",
-        help="The trunk's Termination SIP URI host, <name>.pstn.twilio.com.")],
     genesys_identifier: Annotated[str, typer.Option(
         "--genesys-identifier", envvar="BYOC_GENESYS_INBOUND_IDENTIFIER",
-        help="The Genesys BYOC Cloud trunk's Inbound SIP Termination Identifier.")],
+        help="The Genesys BYOC Cloud trunk's Inbound SIP Termination Identifier (Genesys: "
+             "Telephony > Trunks > External Trunks > Inbound).")],
+    twilio_domain: Annotated[str | None, typer.Option(
+        "--twilio-domain", envvar="BYOC_TWILIO_TERMINATION_DOMAIN",
+        help="The trunk's Termination SIP URI host, <name>.pstn.twilio.com (default: read "
+             "from the Twilio trunk).")] = None,
     fmt: Annotated[str, typer.Option("--format", help="ini or cli.")] = "ini",
     sbc_name: Annotated[str | None, typer.Option("--sbc", help="One SBC (default: every SBC).")] = None,
     output: Annotated[Path | None, typer.Option(
@@ -400,6 +402,27 @@ def sbc_render_config(
     except PolicyError as exc:
         fail(str(exc))
     render = render_ini if fmt == "ini" else render_cli
+    if twilio_domain is None:
+        from byoc.ports import TwilioError
+
+        try:
+            trunk = built.twilio.fetch_trunk()
+        except (TwilioError, LookupError) as exc:
+            fail(f"cannot read the Twilio trunk's domain name ({exc}); give --twilio-domain")
+        if not trunk.domain_name:
+            fail(f"the Twilio trunk {trunk.sid} has no domain name (Termination SIP URI): set it "
+                 "in the Twilio console (Elastic SIP Trunking > Trunk > Termination), or give "
+                 "--twilio-domain")
+        twilio_domain = str(trunk.domain_name)
+        err.print(f"Twilio domain {twilio_domain}: the domain name of Twilio trunk {trunk.sid}",
+                  highlight=False)
+    else:
+        err.print(f"Twilio domain {twilio_domain}: given (--twilio-domain or "
+                  "BYOC_TWILIO_TERMINATION_DOMAIN)", highlight=False)
+    err.print(f"Genesys identifier {genesys_identifier}: given (--genesys-identifier or "
+              "BYOC_GENESYS_INBOUND_IDENTIFIER); byoc does not read it from Genesys: the trunk-base "
+              "property holding it is not documented (docs/sbc.md)",
+              highlight=False)
     texts: list[tuple[str, str]] = []
     for sbc in chosen:
         try:

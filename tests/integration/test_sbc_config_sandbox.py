@@ -94,3 +94,24 @@ def test_dial_plan_sync_converges_under_each_export_and_answer_variant(
                           verify=trust, timeout=10).json()
         assert match["matched"] and match["rule"]["name"].startswith("byoc-")
         assert _state(url, sandbox_env["ca_bundle"])["save_needed"] is False
+
+
+def test_render_config_reads_the_twilio_domain_from_the_trunk_and_says_so(
+        sandbox_env: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
+    from typer.testing import CliRunner
+
+    from byoc.entrypoints.cli import app
+
+    monkeypatch.delenv("BYOC_TWILIO_TERMINATION_DOMAIN", raising=False)
+    domain = get_services().twilio.fetch_trunk().domain_name
+    assert domain
+
+    result = CliRunner().invoke(app, ["sbc", "render-config", "--sbc", "sbc1", "--format", "cli",
+                                      "--genesys-identifier", "byoc-sandbox"])
+
+    assert result.exit_code == 0, result.output
+    label = domain.removesuffix(".pstn.twilio.com")
+    assert f"action-value \"'{label}.pstn.ashburn.twilio.com'\"" in result.stdout
+    said = " ".join(result.stderr.split())
+    assert f"Twilio domain {domain}: the domain name of Twilio trunk TK" in said
+    assert "Genesys identifier byoc-sandbox: given" in said
