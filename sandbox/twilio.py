@@ -39,6 +39,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from sandbox.core import Emulator
+from sandbox.twilio_sip import SipAccess
 
 API_VERSION = "2010-04-01"
 TRUNKING_PREFIX = "/trunking"
@@ -101,7 +102,8 @@ def sid_pattern(prefix: str) -> re.Pattern[str]:
     return re.compile(rf"^{prefix}[0-9a-fA-F]{{32}}$")
 
 
-SID = {prefix: sid_pattern(prefix) for prefix in ("AC", "TK", "OU", "PN", "AE", "AP", "US")}
+SID = {prefix: sid_pattern(prefix)
+       for prefix in ("AC", "TK", "OU", "PN", "AE", "AP", "US", "AL", "CL", "IP", "CR")}
 
 
 class TwilioApiError(Exception):
@@ -481,6 +483,7 @@ class TwilioEmulator(Emulator):
         self.in_flight = 0
         self.max_in_flight = 0
         self.rejected_for_concurrency = 0
+        self.sip = SipAccess(self)  # one object for good: the routes are bound to it
         super().__init__(seed)
 
     # --- seed and state ------------------------------------------------------------------------
@@ -503,6 +506,7 @@ class TwilioEmulator(Emulator):
         self.numbers: dict[str, OwnedNumber] = {}
         self.available: dict[str, AvailableNumber] = {}
         self.events: list[MonitorEvent] = []
+        self.sip.clear()
         now = self.now()
         for raw in self.seed.get("trunks") or []:
             self._seed_trunk(raw, now)
@@ -649,6 +653,7 @@ class TwilioEmulator(Emulator):
                 "rejected": self.rejected_for_concurrency,
             },
             "clock": {"now": iso(self.now()), "offset_s": self.clock_offset.total_seconds()},
+            **self.sip.state(),
         }
 
     # --- helpers -------------------------------------------------------------------------------
@@ -752,9 +757,9 @@ class TwilioEmulator(Emulator):
             "transfer_mode": trunk.transfer_mode,
             "transfer_caller_id": trunk.transfer_caller_id,
             "cnam_lookup_enabled": trunk.cnam_lookup_enabled,
-            "auth_type": "",
+            "auth_type": ",".join(self.sip.auth_types(trunk.sid)),
             "symmetric_rtp_enabled": trunk.symmetric_rtp_enabled,
-            "auth_type_set": [],
+            "auth_type_set": [],  # "Reserved." (twilio-python TrunkInstance)
             "date_created": iso(trunk.date_created),
             "date_updated": iso(trunk.date_updated),
             "sid": trunk.sid,
@@ -973,6 +978,7 @@ class TwilioEmulator(Emulator):
                 number.date_updated = self.now()
                 self._record_event("updated", number, self._api_actor(call), changes)
         del self.trunks[trunk.sid]
+        self.sip.forget_trunk(trunk.sid)
         return Response(status_code=204)
 
     def _apply_trunk_fields(self, trunk: Trunk, form: dict[str, str]) -> None:
@@ -1570,6 +1576,7 @@ class TwilioEmulator(Emulator):
              {"GET": self.search_available_local}),
             (f"{MONITOR_PREFIX}/v1/Events", {"GET": self.list_events}),
             (f"{MONITOR_PREFIX}/v1/Events/{{sid}}", {"GET": self.fetch_event}),
+            *self.sip.routes(trunk, account),
         ]
         routes: list[BaseRoute] = [
             Route(path, self._endpoint(h), methods=ALL_METHODS) for path, h in table

@@ -419,3 +419,49 @@ def test_redirect_survives_twilio_edge_and_region_in_environment(
     trunk = sandbox_client(server.url).trunking.v1.trunks(TRUNK_SID).fetch()
 
     assert trunk.sid == TRUNK_SID
+
+
+def test_termination_acls_and_credential_lists_through_the_sdk(client: Client,
+                                                               sandbox: httpx.Client) -> None:
+    acl = client.sip.ip_access_control_lists.create(friendly_name="byoc-sbcs")
+    address = client.sip.ip_access_control_lists(acl.sid).ip_addresses.create(
+        friendly_name="sbc1", ip_address="20.1.2.3")
+    client.sip.ip_access_control_lists(acl.sid).ip_addresses(address.sid).update(
+        ip_address="20.1.2.4")
+    creds = client.sip.credential_lists.create(friendly_name="byoc-sbc-auth")
+    credential = client.sip.credential_lists(creds.sid).credentials.create(
+        username="sbc", password="Sbc-Passw0rd-2026")
+    trunk = client.trunking.v1.trunks(TRUNK_SID)
+    trunk.ip_access_control_lists.create(ip_access_control_list_sid=acl.sid)
+    trunk.credentials_lists.create(credential_list_sid=creds.sid)  # the SDK spells it so
+
+    linked = trunk.ip_access_control_lists.list()
+    fetched = trunk.fetch()
+    listed = client.sip.ip_access_control_lists(acl.sid).ip_addresses.list()
+
+    assert acl.sid.startswith("AL") and creds.sid.startswith("CL")
+    assert credential.username == "sbc" and not hasattr(credential, "password")
+    assert [(a.sid, a.trunk_sid, a.friendly_name) for a in linked] == \
+        [(acl.sid, TRUNK_SID, "byoc-sbcs")]
+    assert [(a.ip_address, a.cidr_prefix_length) for a in listed] == [("20.1.2.4", 32)]
+    assert sorted(fetched.auth_type.split(",")) == ["CREDENTIAL_LIST", "IP_ACL"]
+    assert [c.sid for c in trunk.credentials_lists.list()] == [creds.sid]
+    trunk.ip_access_control_lists(acl.sid).delete()
+    assert trunk.ip_access_control_lists.list() == []
+
+
+@pytest.mark.parametrize(("call", "code"), [
+    (lambda c: c.sip.ip_access_control_lists.create(friendly_name="x").ip_addresses.create(
+        friendly_name="v6", ip_address="2001:db8::1"), 400),
+    (lambda c: c.sip.credential_lists.create(friendly_name="y").credentials.create(
+        username="sbc", password="short"), 400),
+    (lambda c: c.trunking.v1.trunks(TRUNK_SID).ip_access_control_lists.create(
+        ip_access_control_list_sid="AL" + "0" * 32), 404),
+])
+def test_termination_resources_refuse_what_twilio_refuses(client: Client, call: Any,
+                                                         code: int) -> None:
+    from twilio.base.exceptions import TwilioRestException
+
+    with pytest.raises(TwilioRestException) as refused:
+        call(client)
+    assert refused.value.status == code
