@@ -294,6 +294,10 @@ class TwilioTrunk:
     secure: bool
     domain_name: str | None = None
     friendly_name: str | None = None
+    auth_type: str = ""
+    """What admits termination traffic: `IP_ACL` and/or `CREDENTIAL_LIST`, comma-delimited;
+    empty: the termination domain receives no traffic."""
+    disaster_recovery_url: str | None = None
 
 
 @dataclass(frozen=True)
@@ -324,6 +328,34 @@ class TwilioNumberAuditEvent:
     phone_number: str | None = None
     trunk_sid: tuple[str | None, str | None] | None = None
     changed: frozenset[str] | None = None
+
+
+@dataclass(frozen=True)
+class TwilioIpAcl:
+    """An IP access control list of the account: its addresses, address -> address SID."""
+
+    sid: str
+    friendly_name: str
+    addresses: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class TwilioCredentialList:
+    """A credential list of the account: its user names, user name -> credential SID."""
+
+    sid: str
+    friendly_name: str
+    usernames: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class TwilioTermination:
+    """What admits the SBCs' calls to the trunk: the lists byoc looks at, and the trunk's links."""
+
+    acls: tuple[TwilioIpAcl, ...] = ()
+    trunk_acl_sids: frozenset[str] = frozenset()
+    credential_lists: tuple[TwilioCredentialList, ...] = ()
+    trunk_credential_list_sids: frozenset[str] = frozenset()
 
 
 class TwilioError(Exception):
@@ -386,6 +418,27 @@ class TwilioPort(Protocol):
     def purchase_number(self, phone_number: str) -> TwilioNumber: ...
 
     def list_number_events(self, since: dt.datetime) -> list[TwilioNumberAuditEvent]: ...
+
+    def read_termination(
+        self, acl_name: str, credential_list_name: str | None
+    ) -> TwilioTermination:
+        """The account's ACLs (addresses of the one named `acl_name` and of those on the trunk),
+        its credential lists (user names of the named one), and the trunk's links to both."""
+        ...
+
+    def create_ip_acl(self, friendly_name: str) -> TwilioIpAcl: ...
+
+    def add_acl_address(self, acl_sid: str, ip_address: str, friendly_name: str) -> None: ...
+
+    def remove_acl_address(self, acl_sid: str, address_sid: str) -> None: ...
+
+    def associate_ip_acl(self, acl_sid: str) -> None: ...
+
+    def create_credential_list(self, friendly_name: str) -> TwilioCredentialList: ...
+
+    def add_credential(self, list_sid: str, username: str, password: str) -> None: ...
+
+    def associate_credential_list(self, list_sid: str) -> None: ...
 
 
 # --- Genesys ------------------------------------------------------------------------------------

@@ -13,11 +13,14 @@ from collections import Counter
 from collections.abc import Callable, Iterable
 
 from byoc.ports import (
+    TwilioCredentialList,
     TwilioError,
+    TwilioIpAcl,
     TwilioNumber,
     TwilioNumberAuditEvent,
     TwilioNumberUnavailable,
     TwilioOriginationUrl,
+    TwilioTermination,
     TwilioTrunk,
 )
 
@@ -60,6 +63,10 @@ class FakeTwilio:
         self.calls: Counter[str] = Counter()
         self.writes: list[str] = []
         self.fail_numbers: dict[str, str] = {}
+        self.acls: dict[str, TwilioIpAcl] = {}
+        self.trunk_acls: set[str] = set()
+        self.credential_lists: dict[str, TwilioCredentialList] = {}
+        self.trunk_credential_lists: set[str] = set()
         self.now = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
 
     # --- helpers for tests --------------------------------------------------------------------
@@ -197,6 +204,52 @@ class FakeTwilio:
         self.calls["list_number_events"] += 1
         return sorted((e for e in self.events if e.event_date >= since),
                       key=lambda e: (e.event_date, e.sid))
+
+    def read_termination(self, acl_name: str,
+                         credential_list_name: str | None) -> TwilioTermination:
+        self.calls["read_termination"] += 1
+        return TwilioTermination(
+            acls=tuple(TwilioIpAcl(a.sid, a.friendly_name, dict(a.addresses))
+                       for a in self.acls.values()),
+            trunk_acl_sids=frozenset(self.trunk_acls),
+            credential_lists=tuple(TwilioCredentialList(c.sid, c.friendly_name, dict(c.usernames))
+                                   for c in self.credential_lists.values()),
+            trunk_credential_list_sids=frozenset(self.trunk_credential_lists))
+
+    def create_ip_acl(self, friendly_name: str) -> TwilioIpAcl:
+        self.writes.append(f"create_ip_acl {friendly_name}")
+        acl = TwilioIpAcl(f"AL{next(self._serial):032x}", friendly_name, {})
+        self.acls[acl.sid] = acl
+        return acl
+
+    def add_acl_address(self, acl_sid: str, ip_address: str, friendly_name: str) -> None:
+        self.writes.append(f"add_acl_address {ip_address}")
+        self.acls[acl_sid].addresses[ip_address] = f"IP{next(self._serial):032x}"
+
+    def remove_acl_address(self, acl_sid: str, address_sid: str) -> None:
+        self.writes.append(f"remove_acl_address {address_sid}")
+        addresses = self.acls[acl_sid].addresses
+        for ip, sid in list(addresses.items()):
+            if sid == address_sid:
+                del addresses[ip]
+
+    def associate_ip_acl(self, acl_sid: str) -> None:
+        self.writes.append(f"associate_ip_acl {acl_sid}")
+        self.trunk_acls.add(acl_sid)
+
+    def create_credential_list(self, friendly_name: str) -> TwilioCredentialList:
+        self.writes.append(f"create_credential_list {friendly_name}")
+        found = TwilioCredentialList(f"CL{next(self._serial):032x}", friendly_name, {})
+        self.credential_lists[found.sid] = found
+        return found
+
+    def add_credential(self, list_sid: str, username: str, password: str) -> None:
+        self.writes.append(f"add_credential {username}")
+        self.credential_lists[list_sid].usernames[username] = f"CR{next(self._serial):032x}"
+
+    def associate_credential_list(self, list_sid: str) -> None:
+        self.writes.append(f"associate_credential_list {list_sid}")
+        self.trunk_credential_lists.add(list_sid)
 
 
 # --- the fake keeps the emulator's rules the services depend on -------------------------------

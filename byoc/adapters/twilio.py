@@ -20,16 +20,20 @@ import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, TypeVar
 
 from byoc import metrics
 from byoc.ports import (
+    TwilioCredentialList,
     TwilioError,
+    TwilioIpAcl,
     TwilioNumber,
     TwilioNumberAuditEvent,
     TwilioNumberUnavailable,
     TwilioOriginationUrl,
     TwilioRateLimited,
+    TwilioTermination,
     TwilioTrunk,
 )
 
@@ -517,6 +521,122 @@ class TwilioAdapter:
         return sorted(reversed(newest_first), key=lambda e: e.event_date)
 
 
+    # --- termination (ACLs and credential lists) -----------------------------------------------
+
+    def read_termination(
+        self, acl_name: str, credential_list_name: str | None
+    ) -> TwilioTermination:
+        sip = self._client().sip
+        trunk_acls = frozenset(str(a.sid) for a in self._pages(
+            "list the trunk's IP access control lists",
+            lambda: self._trunk().ip_access_control_lists.page(page_size=self._page_size)))
+        acls: list[TwilioIpAcl] = []
+        for raw in self._pages("list IP access control lists",
+                               lambda: sip.ip_access_control_lists.page(page_size=self._page_size)):
+            sid, name = str(raw.sid), str(raw.friendly_name or "")
+            addresses: dict[str, str] = {}
+            if name == acl_name or sid in trunk_acls:
+                addresses = {
+                    str(a.ip_address): str(a.sid) for a in self._pages(
+                        f"list the addresses of IP access control list {name}",
+                        partial(_page_of, sip.ip_access_control_lists(sid).ip_addresses,
+                                self._page_size))}
+            acls.append(TwilioIpAcl(sid=sid, friendly_name=name, addresses=addresses))
+        lists: list[TwilioCredentialList] = []
+        trunk_lists: frozenset[str] = frozenset()
+        if credential_list_name:
+            # the SDK names the trunk's credential lists `credentials_lists`
+            trunk_lists = frozenset(str(c.sid) for c in self._pages(
+                "list the trunk's credential lists",
+                lambda: self._trunk().credentials_lists.page(page_size=self._page_size)))
+            for raw in self._pages("list credential lists",
+                                   lambda: sip.credential_lists.page(page_size=self._page_size)):
+                sid, name = str(raw.sid), str(raw.friendly_name or "")
+                users: dict[str, str] = {}
+                if name == credential_list_name:
+                    users = {str(c.username): str(c.sid) for c in self._pages(
+                        f"list the credentials of credential list {name}",
+                        partial(_page_of, sip.credential_lists(sid).credentials,
+                                self._page_size))}
+                lists.append(TwilioCredentialList(sid=sid, friendly_name=name, usernames=users))
+        return TwilioTermination(acls=tuple(acls), trunk_acl_sids=trunk_acls,
+                                 credential_lists=tuple(lists),
+                                 trunk_credential_list_sids=trunk_lists)
+
+    def create_ip_acl(self, friendly_name: str) -> TwilioIpAcl:
+        def recover() -> Any:
+            found = self.read_termination(friendly_name, None).acls
+            return next((a for a in found if a.friendly_name == friendly_name), None)
+
+        def create() -> Any:
+            return self._client().sip.ip_access_control_lists.create(friendly_name=friendly_name)
+
+        created = self._call(f"create IP access control list {friendly_name}", create,
+                             recover=recover)
+        return TwilioIpAcl(sid=str(created.sid), friendly_name=friendly_name)
+
+    def add_acl_address(self, acl_sid: str, ip_address: str, friendly_name: str) -> None:
+        def addresses() -> Any:
+            return self._client().sip.ip_access_control_lists(acl_sid).ip_addresses
+
+        def recover() -> Any:
+            return True if any(str(a.ip_address) == ip_address for a in addresses().list()) \
+                else None
+
+        self._call(
+            f"add {ip_address} to IP access control list {acl_sid}",
+            lambda: addresses().create(friendly_name=friendly_name, ip_address=ip_address),
+            recover=recover,
+        )
+
+    def remove_acl_address(self, acl_sid: str, address_sid: str) -> None:
+        try:
+            self._call(
+                f"remove address {address_sid} from IP access control list {acl_sid}",
+                lambda: self._client().sip.ip_access_control_lists(acl_sid)
+                .ip_addresses(address_sid).delete())
+        except TwilioError as exc:
+            if exc.status != 404:
+                raise
+
+    def associate_ip_acl(self, acl_sid: str) -> None:
+        try:
+            self._call(
+                f"associate IP access control list {acl_sid} with trunk {self.trunk_sid}",
+                lambda: self._trunk().ip_access_control_lists.create(
+                    ip_access_control_list_sid=acl_sid))
+        except TwilioError as exc:
+            if exc.status != 409:  # already associated (a retried call that had landed)
+                raise
+
+    def create_credential_list(self, friendly_name: str) -> TwilioCredentialList:
+        created = self._call(
+            f"create credential list {friendly_name}",
+            lambda: self._client().sip.credential_lists.create(friendly_name=friendly_name),
+        )
+        return TwilioCredentialList(sid=str(created.sid), friendly_name=friendly_name)
+
+    def add_credential(self, list_sid: str, username: str, password: str) -> None:
+        self._call(
+            f"add user {username} to credential list {list_sid}",
+            lambda: self._client().sip.credential_lists(list_sid).credentials.create(
+                username=username, password=password),
+        )
+
+    def associate_credential_list(self, list_sid: str) -> None:
+        try:
+            self._call(
+                f"associate credential list {list_sid} with trunk {self.trunk_sid}",
+                lambda: self._trunk().credentials_lists.create(credential_list_sid=list_sid))
+        except TwilioError as exc:
+            if exc.status != 409:
+                raise
+
+
+def _page_of(resource: Any, page_size: int) -> Any:
+    return resource.page(page_size=page_size)
+
+
 def _next_page_of(page: Any) -> Callable[[], Any]:
     return lambda: page.next_page()
 
@@ -524,7 +644,8 @@ def _next_page_of(page: Any) -> Callable[[], Any]:
 def _trunk(raw: Any) -> TwilioTrunk:
     return TwilioTrunk(
         sid=str(raw.sid), secure=bool(raw.secure), domain_name=raw.domain_name,
-        friendly_name=raw.friendly_name,
+        friendly_name=raw.friendly_name, auth_type=str(raw.auth_type or ""),
+        disaster_recovery_url=raw.disaster_recovery_url or None,
     )
 
 

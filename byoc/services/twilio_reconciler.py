@@ -10,7 +10,10 @@ Target `twilio`. Desired state, from the inventory and settings:
   with the SBC's priority and weight (the lowest priority is tried first, so a second SBC with a
   higher number is the failover path). URLs whose host is a configured SBC, or whose name starts
   with `byoc-`, are byoc's; any other URL is left alone and noted;
-- the trunk's `secure` flag as `BYOC_TWILIO_TRUNK_SECURE` says.
+- the trunk's `secure` flag as `BYOC_TWILIO_TRUNK_SECURE` says;
+- termination: an IP access control list with every SBC's public address (and optionally a
+  credential list) on the trunk, so the SBCs' outbound calls are admitted
+  (services/twilio_termination.py).
 
 Every sync also sweeps: numbers the account owns that the policy manages but the inventory does not
 know become `NumberEvent`s (source `sweep`), and so do inventory numbers Twilio no longer owns.
@@ -33,7 +36,17 @@ from byoc.ports import (
     TwilioNumber,
     TwilioOriginationUrl,
     TwilioPort,
+    TwilioTermination,
     TwilioTrunk,
+)
+from byoc.services.twilio_termination import (
+    KINDS as TERMINATION_KINDS,
+)
+from byoc.services.twilio_termination import (
+    TerminationDesired,
+    apply_termination,
+    plan_termination,
+    verify_termination,
 )
 
 if TYPE_CHECKING:
@@ -64,6 +77,7 @@ class TwilioActual:
     origination_urls: tuple[TwilioOriginationUrl, ...]
     trunk_numbers: dict[str, TwilioNumber]
     account_numbers: dict[str, TwilioNumber]
+    termination: TwilioTermination = field(default_factory=TwilioTermination)
 
     def owned(self, number: str) -> TwilioNumber | None:
         return self.account_numbers.get(number) or self.trunk_numbers.get(number)
@@ -187,8 +201,12 @@ class TwilioTrunkReconciler:
         policy: Callable[[], Policy],
         queue: JobQueue,
         number_targets: Callable[[], list[str]],
+        termination: TerminationDesired | None = None,
     ) -> None:
         self._twilio = twilio
+        self._termination = termination or TerminationDesired(
+            acl_name="byoc-sbcs",
+            addresses={ip: sbc.name for sbc in sbcs for ip in sbc.public_ips})
         self._trunk_sid = trunk_sid
         self._secure = secure
         self._sbcs = sbcs
@@ -208,6 +226,8 @@ class TwilioTrunkReconciler:
             origination_urls=tuple(self._twilio.list_origination_urls()),
             trunk_numbers={n.phone_number: n for n in self._twilio.list_trunk_numbers()},
             account_numbers={n.phone_number: n for n in self._twilio.list_account_numbers()},
+            termination=self._twilio.read_termination(
+                self._termination.acl_name, self._termination.credential_list),
         )
         self._last_actual = actual
         return actual
@@ -263,6 +283,9 @@ class TwilioTrunkReconciler:
         url_upserts, url_removals, foreign = self._url_changes(actual, desired)
         notes += [f"origination URL {u.friendly_name!r} ({u.sip_url}) is not a configured SBC; "
                   "left alone" for u in foreign]
+        termination, termination_notes = plan_termination(
+            actual.trunk, actual.termination, self._termination)
+        notes += termination_notes
 
         to_associate: list[TwilioNumber] = []
         for phone in sorted(desired.numbers.difference(actual.trunk_numbers)):
@@ -284,6 +307,7 @@ class TwilioTrunkReconciler:
         changes += url_upserts
         if trunk_change is not None and enabling_security:
             changes.append(trunk_change)  # TLS URLs first, then a secure trunk
+        changes += termination
         if to_associate:
             changes.append(Change(
                 target=TARGET, action=Action.ADD, kind=ASSOCIATE_KIND, key=desired.trunk_sid,
@@ -413,6 +437,9 @@ class TwilioTrunkReconciler:
             elif change.kind == OFFBOARD_KIND:
                 lease.check()
                 self._offboard(list(change.before))
+            elif change.kind in TERMINATION_KINDS:
+                lease.check()
+                apply_termination(self._twilio, change, self._termination)
         if failures:
             detail = "; ".join(f"{number}: {reason}" for number, reason in sorted(failures.items()))
             raise TwilioApplyFailed(f"{len(failures)} number(s) not changed at Twilio: {detail}")
@@ -452,6 +479,7 @@ class TwilioTrunkReconciler:
         if missing:
             problems.append(f"{len(missing)} number(s) not on trunk {desired.trunk_sid}: "
                             f"{_preview(missing)}")
+        problems += verify_termination(actual.termination, self._termination)
         still_owned = sorted(p for p in desired.release if actual.owned(p))
         if still_owned:
             problems.append(f"{len(still_owned)} number(s) not yet released at Twilio: "
@@ -540,4 +568,12 @@ def build_twilio_reconciler(services: Services) -> TwilioTrunkReconciler:
         policy=services.policy,
         queue=services.queue,
         number_targets=lambda: services.reconcile.number_targets(),
+        termination=TerminationDesired(
+            acl_name=settings.twilio_termination_acl_name,
+            addresses={ip: sbc.name for sbc in settings.sbcs for ip in sbc.public_ips},
+            credential_list=settings.twilio_credential_list_name,
+            username=settings.twilio_credential_username,
+            password=(lambda: services.secret("twilio_credential_password"))
+            if settings.twilio_credential_list_name else None,
+        ),
     )

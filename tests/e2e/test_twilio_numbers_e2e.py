@@ -408,3 +408,63 @@ def test_a_600_event_burst_leaves_the_poller_working_and_a_later_purchase_onboar
     status = build_status(inventory=services.inventory, state=services.state,
                           queue=services.queue).to_json()
     assert status["twilio_poller"]["failures"] == 0 and status["twilio_poller"]["mode"] == "events"
+
+
+def test_an_outbound_capable_trunk_is_converged_and_drift_in_its_acl_repaired(
+        env: dict[str, str], sandbox: httpx.Client, emulator: ServedApp,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from byoc.bootstrap import get_services, reset_services
+    from byoc.domain.jobs import new_correlation_id
+
+    sbcs = [{"name": "sbc1", "management_url": "https://127.0.0.1:9",
+             "fqdn": "sbc1.byoc.example.net", "public_ips": ["20.30.40.50"]},
+            {"name": "sbc2", "management_url": "https://127.0.0.1:9",
+             "fqdn": "sbc2.byoc.example.net", "public_ips": ["20.30.40.51"],
+             "twilio_priority": 20}]
+    monkeypatch.setenv("BYOC_SBCS", json.dumps(sbcs))
+    monkeypatch.setenv("BYOC_TWILIO_CREDENTIAL_LIST_NAME", "byoc-sbc-auth")
+    monkeypatch.setenv("BYOC_TWILIO_CREDENTIAL_USERNAME", "byoc-sbc")
+    monkeypatch.setenv("BYOC_TWILIO_CREDENTIAL_PASSWORD", "Sbc-Digest-Passw0rd")
+    reset_services()
+
+    def sync() -> Any:
+        return get_services().reconcile.sync("twilio", correlation_id=new_correlation_id())
+
+    def termination() -> tuple[dict[str, list[str]], list[str], list[str]]:
+        state = sandbox.get("/_sandbox/state").json()
+        acls = {a["friendly_name"]: sorted(i["ip_address"] for i in a["ip_addresses"])
+                for a in state["ip_access_control_lists"]}
+        return (acls, state["trunk_ip_access_control_lists"].get(TRUNK, []),
+                state["trunk_credential_lists"].get(TRUNK, []))
+
+    first = sync()
+    acls, linked, credential_lists = termination()
+    assert first.converged, first.problems
+    assert acls == {"byoc-sbcs": ["20.30.40.50", "20.30.40.51"]}
+    assert len(linked) == 1 and len(credential_lists) == 1
+
+    # Drift by hand in the console: one SBC address gone, a stray one added, the list unlinked.
+    from twilio.rest import Client
+    client = Client(SEED["account"]["sid"], TOKEN)
+    client.edge = client.region = None
+    client.api.base_url = f"{emulator.url}/api"
+    client.trunking.base_url = f"{emulator.url}/trunking"
+    [acl] = client.sip.ip_access_control_lists.list()
+    for address in client.sip.ip_access_control_lists(acl.sid).ip_addresses.list():
+        if address.ip_address == "20.30.40.51":
+            client.sip.ip_access_control_lists(acl.sid).ip_addresses(address.sid).delete()
+    client.sip.ip_access_control_lists(acl.sid).ip_addresses.create(
+        friendly_name="stray", ip_address="198.51.100.99")
+    client.trunking.v1.trunks(TRUNK).ip_access_control_lists(acl.sid).delete()
+    drifted = get_services().reconcile.dry_run("twilio").to_json()
+    planned = {(c["kind"], c["action"], c["key"]) for p in drifted["plans"] for c in p["changes"]}
+
+    repaired = sync()
+    acls, linked, _ = termination()
+
+    assert planned >= {("termination-acl-address", "add", "byoc-sbcs:20.30.40.51"),
+                       ("termination-acl-address", "remove", "byoc-sbcs:198.51.100.99"),
+                       ("termination-acl-link", "add", "byoc-sbcs")}
+    assert repaired.converged, repaired.problems
+    assert acls == {"byoc-sbcs": ["20.30.40.50", "20.30.40.51"]} and linked == [acl.sid]
+    assert sync().plan.is_empty  # nothing left to do

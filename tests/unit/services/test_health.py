@@ -456,7 +456,7 @@ def test_a_run_stores_every_component_and_a_summary() -> None:
     assert stored["tls-certificate:sbc1"]["figures"]["days_left"] == 90
     assert stored["sip:sbc1:udp"]["checked_at"] == NOW.isoformat(timespec="seconds")
     assert report.status is OK and report.stored and report.skipped == []
-    assert state.get("health-run", "last")["counts"] == {"ok": 10, "degraded": 0, "down": 0}
+    assert state.get("health-run", "last")["counts"] == {"ok": 11, "degraded": 0, "down": 0}
     assert {(t.transport, timeout, scale, ca) for t, timeout, scale, ca in prober.asked} == {
         ("udp", 3, 0.1, "/tmp/ca.pem"), ("tcp", 3, 0.1, "/tmp/ca.pem"), ("tls", 3, 0.1, "/tmp/ca.pem")}
     assert monitor.closed and trunks.asked == ["Twilio-BYOC"]

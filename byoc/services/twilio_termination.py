@@ -1,0 +1,181 @@
+"""The trunk's termination side: what admits the SBCs' outbound calls (Genesys -> SBC -> Twilio).
+
+Twilio accepts an INVITE for the trunk's termination domain only from a source address in one of
+the trunk's IP access control lists, or with a credential of one of its credential lists
+(docs/vendors/twilio.md; without either the domain "will not receive any traffic"). Desired state:
+
+- one IP access control list named `BYOC_TWILIO_TERMINATION_ACL_NAME` (byoc's own: byoc adds and
+  removes its addresses) holding every SBC's `public_ips`, associated with the trunk;
+- optionally one credential list `BYOC_TWILIO_CREDENTIAL_LIST_NAME` with the user
+  `BYOC_TWILIO_CREDENTIAL_USERNAME` (password from Key Vault), associated with the trunk.
+
+Other lists on the trunk are left alone and named in the plan's notes, with the trunk's secure and
+auth settings and its disaster-recovery URL.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from byoc.domain.plan import Action, Change
+from byoc.ports import TwilioIpAcl, TwilioPort, TwilioTermination, TwilioTrunk
+
+TARGET = "twilio"
+ACL_KIND = "termination-acl"
+ADDRESS_KIND = "termination-acl-address"
+ACL_LINK_KIND = "termination-acl-link"
+CREDENTIALS_KIND = "termination-credential-list"
+USER_KIND = "termination-credential"
+CREDENTIALS_LINK_KIND = "termination-credential-list-link"
+KINDS = frozenset({ACL_KIND, ADDRESS_KIND, ACL_LINK_KIND, CREDENTIALS_KIND, USER_KIND,
+                   CREDENTIALS_LINK_KIND})
+
+
+@dataclass(frozen=True)
+class TerminationDesired:
+    """The ACL (address -> SBC name) and the optional credential list byoc keeps on the trunk."""
+
+    acl_name: str
+    addresses: dict[str, str]
+    credential_list: str | None = None
+    username: str | None = None
+    password: Callable[[], str] | None = field(default=None, compare=False)
+
+
+def plan_termination(
+    trunk: TwilioTrunk, actual: TwilioTermination, desired: TerminationDesired
+) -> tuple[list[Change], list[str]]:
+    """(changes, notes) that make the trunk admit every SBC."""
+    changes: list[Change] = []
+    notes = [report(trunk, actual, desired)]
+    if not desired.addresses:
+        notes.append("no SBC has public_ips, so byoc keeps no termination IP access control "
+                     "list; the SBCs' outbound calls need an ACL or credential list on the trunk")
+    else:
+        changes += _acl_changes(actual, desired)
+    if desired.credential_list and desired.username:
+        changes += _credential_changes(actual, desired)
+    ours = {desired.acl_name}
+    for acl in actual.acls:
+        if acl.sid in actual.trunk_acl_sids and acl.friendly_name not in ours:
+            notes.append(f"IP access control list {acl.friendly_name!r} ({acl.sid}) on the trunk "
+                         "is not byoc's; left alone")
+    return changes, notes
+
+
+def report(trunk: TwilioTrunk, actual: TwilioTermination, desired: TerminationDesired) -> str:
+    """One line on how the trunk admits calls, as read."""
+    admits = trunk.auth_type or "nothing (Twilio refuses every call to the termination domain)"
+    names = [a.friendly_name for a in actual.acls if a.sid in actual.trunk_acl_sids]
+    return (f"termination {trunk.domain_name or '(no domain name)'}: admits {admits}; "
+            f"IP ACLs {names or 'none'}; secure {str(trunk.secure).lower()}; disaster-recovery "
+            f"URL {trunk.disaster_recovery_url or 'not set'}")
+
+
+def _own_acl(actual: TwilioTermination, name: str) -> TwilioIpAcl | None:
+    return next((a for a in actual.acls if a.friendly_name == name), None)
+
+
+def _acl_changes(actual: TwilioTermination, desired: TerminationDesired) -> list[Change]:
+    acl = _own_acl(actual, desired.acl_name)
+    if acl is None:
+        return [Change(
+            target=TARGET, action=Action.ADD, kind=ACL_KIND, key=desired.acl_name,
+            summary=f"IP access control list {desired.acl_name} with "
+                    f"{', '.join(sorted(desired.addresses))}, on the trunk",
+            after={"friendly_name": desired.acl_name, "addresses": dict(desired.addresses)},
+        )]
+    changes = [
+        Change(target=TARGET, action=Action.ADD, kind=ADDRESS_KIND, key=f"{acl.friendly_name}:{ip}",
+               summary=f"{ip} ({sbc}) into IP access control list {acl.friendly_name}",
+               after={"acl_sid": acl.sid, "ip_address": ip, "friendly_name": sbc})
+        for ip, sbc in sorted(desired.addresses.items()) if ip not in acl.addresses
+    ]
+    changes += [
+        Change(target=TARGET, action=Action.REMOVE, kind=ADDRESS_KIND,
+               key=f"{acl.friendly_name}:{ip}",
+               summary=f"{ip} out of IP access control list {acl.friendly_name} (no SBC has it)",
+               before={"acl_sid": acl.sid, "ip_address": ip, "sid": sid})
+        for ip, sid in sorted(acl.addresses.items()) if ip not in desired.addresses
+    ]
+    if acl.sid not in actual.trunk_acl_sids:
+        changes.append(Change(
+            target=TARGET, action=Action.ADD, kind=ACL_LINK_KIND, key=acl.friendly_name,
+            summary=f"associate IP access control list {acl.friendly_name} with the trunk",
+            after={"acl_sid": acl.sid}))
+    return changes
+
+
+def _credential_changes(actual: TwilioTermination, desired: TerminationDesired) -> list[Change]:
+    name, user = str(desired.credential_list), str(desired.username)
+    found = next((c for c in actual.credential_lists if c.friendly_name == name), None)
+    if found is None:
+        return [Change(target=TARGET, action=Action.ADD, kind=CREDENTIALS_KIND, key=name,
+                       summary=f"credential list {name} with user {user}, on the trunk",
+                       after={"friendly_name": name, "username": user})]
+    changes = []
+    if user not in found.usernames:
+        changes.append(Change(target=TARGET, action=Action.ADD, kind=USER_KIND,
+                              key=f"{name}:{user}", summary=f"user {user} into credential list "
+                              f"{name}", after={"list_sid": found.sid, "username": user}))
+    if found.sid not in actual.trunk_credential_list_sids:
+        changes.append(Change(target=TARGET, action=Action.ADD, kind=CREDENTIALS_LINK_KIND,
+                              key=name, summary=f"associate credential list {name} with the trunk",
+                              after={"list_sid": found.sid}))
+    return changes
+
+
+def apply_termination(twilio: TwilioPort, change: Change, desired: TerminationDesired) -> None:
+    """Make one termination change at Twilio."""
+    after: dict[str, Any] = change.after
+    if change.kind == ACL_KIND:
+        acl = twilio.create_ip_acl(str(after["friendly_name"]))
+        for ip, sbc in sorted(dict(after["addresses"]).items()):
+            twilio.add_acl_address(acl.sid, ip, sbc)
+        twilio.associate_ip_acl(acl.sid)
+    elif change.kind == ADDRESS_KIND and change.action is Action.ADD:
+        twilio.add_acl_address(str(after["acl_sid"]), str(after["ip_address"]),
+                               str(after["friendly_name"]))
+    elif change.kind == ADDRESS_KIND:
+        twilio.remove_acl_address(str(change.before["acl_sid"]), str(change.before["sid"]))
+    elif change.kind == ACL_LINK_KIND:
+        twilio.associate_ip_acl(str(after["acl_sid"]))
+    elif change.kind in (CREDENTIALS_KIND, USER_KIND):
+        if desired.password is None:
+            raise ValueError("the credential's password is not configured "
+                             "(BYOC_TWILIO_CREDENTIAL_PASSWORD_SECRET_NAME)")
+        if change.kind == CREDENTIALS_KIND:
+            created = twilio.create_credential_list(str(after["friendly_name"]))
+            twilio.add_credential(created.sid, str(after["username"]), desired.password())
+            twilio.associate_credential_list(created.sid)
+        else:
+            twilio.add_credential(str(after["list_sid"]), str(after["username"]),
+                                  desired.password())
+    elif change.kind == CREDENTIALS_LINK_KIND:
+        twilio.associate_credential_list(str(after["list_sid"]))
+
+
+def verify_termination(actual: TwilioTermination, desired: TerminationDesired) -> list[str]:
+    """What still keeps the trunk from admitting the SBCs as configured."""
+    problems: list[str] = []
+    if desired.addresses:
+        acl = _own_acl(actual, desired.acl_name)
+        if acl is None:
+            problems.append(f"IP access control list {desired.acl_name} is missing")
+        else:
+            if set(acl.addresses) != set(desired.addresses):
+                problems.append(f"IP access control list {desired.acl_name} holds "
+                                f"{sorted(acl.addresses)}, not {sorted(desired.addresses)}")
+            if acl.sid not in actual.trunk_acl_sids:
+                problems.append(f"IP access control list {desired.acl_name} is not on the trunk")
+    if desired.credential_list and desired.username:
+        found = next((c for c in actual.credential_lists
+                      if c.friendly_name == desired.credential_list), None)
+        if found is None or desired.username not in found.usernames:
+            problems.append(f"credential list {desired.credential_list} with user "
+                            f"{desired.username} is missing")
+        elif found.sid not in actual.trunk_credential_list_sids:
+            problems.append(f"credential list {desired.credential_list} is not on the trunk")
+    return problems
