@@ -443,7 +443,11 @@ class AudioCodesEmulator(Emulator):
                 return None
             if files.awaiting and self.options.mismatch_window == "fail_handshakes":
                 return None
-            return files.live
+            row = self.running.tls_contexts.get(self.options.sip_tls_context)
+            if files.live is None or row is None:
+                return files.live
+            return files.live.under(row.values.get("TLSVersion", "0"),
+                                    row.values.get("ServerCipherString", "DEFAULT"))
 
     def _server_header(self) -> str:
         return f"Mediant VE SBC/v.{self.status_fields['versionID']}"

@@ -13,6 +13,7 @@ then saves; the window between the two is [U]):
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import hashlib
 import secrets
@@ -20,7 +21,7 @@ import socket
 import ssl
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from cryptography import x509
@@ -37,18 +38,51 @@ class TlsFileRefused(ValueError):
 
 @dataclass(frozen=True)
 class ServedIdentity:
-    """What the TLS listener presents: the key, the leaf and the chain above it."""
+    """What the TLS listener presents: the key, the leaf and the chain above it, under the TLS
+    context's `TLSVersion` (7.4 enum, a bit per version: 1 TLS 1.0, 2 TLS 1.1, 4 TLS 1.2, 8 TLS 1.3;
+    0 = any) and `ServerCipherString` (OpenSSL cipher list syntax; `DEFAULT`)."""
 
     key: PrivateKey
     cert: x509.Certificate
     chain: tuple[x509.Certificate, ...]
+    tls_version: str = "0"
+    ciphers: str = "DEFAULT"
 
     def fingerprint_sha256(self) -> str:
         return self.cert.fingerprint(hashes.SHA256()).hex().upper()
 
+    def under(self, tls_version: str, ciphers: str) -> ServedIdentity:
+        """The same files under another TLS context configuration."""
+        return replace(self, tls_version=tls_version, ciphers=ciphers or "DEFAULT")
+
     def cache_key(self) -> str:
         parts = [c.fingerprint(hashes.SHA256()) for c in (self.cert, *self.chain)]
+        parts.append(f"{self.tls_version}|{self.ciphers}".encode())
         return hashlib.sha256(b"".join(parts)).hexdigest()
+
+
+_TLS_VERSION_BITS = (
+    (1, ssl.TLSVersion.TLSv1), (2, ssl.TLSVersion.TLSv1_1),
+    (4, ssl.TLSVersion.TLSv1_2), (8, ssl.TLSVersion.TLSv1_3),
+)
+
+
+def apply_tls_version(context: ssl.SSLContext, value: str) -> None:
+    """Limit a server context to the versions the `TLSVersion` value names (0 or unreadable: the
+    library's own range). Versions between the lowest and highest that the value leaves out are
+    switched off too."""
+    try:
+        bits = int(value)
+    except ValueError:
+        return
+    allowed = [version for bit, version in _TLS_VERSION_BITS if bits & bit]
+    if not allowed:
+        return
+    context.minimum_version, context.maximum_version = allowed[0], allowed[-1]
+    gaps = {ssl.TLSVersion.TLSv1_1: ssl.OP_NO_TLSv1_1, ssl.TLSVersion.TLSv1_2: ssl.OP_NO_TLSv1_2}
+    for version, option in gaps.items():
+        if allowed[0] < version < allowed[-1] and version not in allowed:
+            context.options |= option
 
 
 def _pem(cert: x509.Certificate) -> str:
@@ -361,7 +395,11 @@ class SipTlsListener:
             ))
             keyfile.chmod(0o600)
             context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-            context.minimum_version = ssl.TLSVersion.TLSv1_2
+            apply_tls_version(context, identity.tls_version)
+            if identity.ciphers.upper() != "DEFAULT":
+                # unreadable by OpenSSL: its defaults stay (what the device does is unverified)
+                with contextlib.suppress(ssl.SSLError):
+                    context.set_ciphers(identity.ciphers)
             context.load_cert_chain(str(certfile), str(keyfile))
             self._contexts[cache_key] = context
             return context

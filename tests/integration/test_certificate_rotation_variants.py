@@ -167,3 +167,29 @@ def test_ec_allowed_where_no_genesys_leg_rotates_and_a_genesys_client_could_not_
     assert "Genesys cannot connect" in presented.verify_error
     leaf = x509.load_der_x509_certificate(presented.leaf_der)
     assert leaf.fingerprint(hashes.SHA256()).hex().upper() == issued["fingerprint_sha256"]
+
+
+def test_status_says_genesys_cannot_connect_to_a_port_limited_to_tls13(
+    sandbox_env: dict[str, Any],
+) -> None:
+    from byoc.bootstrap import get_services
+
+    ports = sandbox_env
+    creds = ports["credentials"]["audiocodes"]
+    ini = ("[ TLSContexts ]\r\nFORMAT Index = Name, TLSVersion;\r\n"
+           'TLSContexts 0 = "byoc-tls", 8;\r\n[ \\TLSContexts ]\r\n')
+    response = httpx.put(
+        f"{ports['audiocodes'][0]}/api/v1/files/ini/incremental",
+        files={"file": ("tls.ini", ini.encode(), "application/octet-stream")},
+        auth=(creds["username"], creds["password"]),
+        verify=ssl.create_default_context(cafile=ports["ca_bundle"]),
+    )
+    assert response.json()["status"] == "success", response.text
+
+    statuses = get_services().certificates.status(record_health=False)
+
+    sbc1, sbc2 = statuses
+    assert sbc1.chain_verified is False
+    assert any("only completes TLSv1.3" in p and "Genesys cannot connect" in p
+               for p in sbc1.problems), sbc1.problems
+    assert sbc2.chain_verified is True and not sbc2.problems

@@ -680,3 +680,27 @@ def test_invalid_prefixes_are_refused(prefix: str) -> None:
 def test_number_groups_count_list_items() -> None:
     assert parse_prefix("[120-125,150,160-164,170,200,210-215]").number_groups() == 6
     assert parse_prefix("+1415555[0100-0119]#").number_groups() == 1
+
+
+@pytest.mark.parametrize(("version", "tls12"), [("4", True), ("8", False), ("12", True)],
+                         ids=["tls-v1.2", "tls-v1.3", "tls-v1.2-and-v1.3"])
+def test_the_sip_tls_port_speaks_the_versions_its_tls_context_names(
+    sbc1: httpx.Client, estate: Estate, version: str, tls12: bool
+) -> None:
+    ini = ("[ TLSContexts ]\r\nFORMAT Index = Name, TLSVersion;\r\n"
+           f'TLSContexts 0 = "byoc-tls", {version};\r\n[ \\TLSContexts ]\r\n')
+    answer = upload(sbc1, "/files/ini/incremental", ini).json()
+    assert answer["status"] == "success", answer
+    host, port = estate.sip_tls["sbc1"].rsplit(":", 1)
+    only_tls12 = ssl.create_default_context(cafile=estate.ca_file)
+    only_tls12.maximum_version = ssl.TLSVersion.TLSv1_2
+
+    def tls12_handshake() -> bool:
+        try:
+            with socket.create_connection((host, int(port)), timeout=5) as raw, \
+                    only_tls12.wrap_socket(raw, server_hostname="sbc1.byoc.example.net"):
+                return True
+        except ssl.SSLError:
+            return False
+
+    assert tls12_handshake() is tls12
