@@ -81,6 +81,13 @@ class SipPorts(BaseModel):
     tls: int = Field(default=5061, ge=0, le=65535)
 
 
+def _all_twilio_edges() -> list[str]:
+    """Every Twilio edge in the carrier data: Twilio fails calls over between them."""
+    from byoc.domain.carriers import packaged_carrier_data
+
+    return list(packaged_carrier_data().scopes("twilio"))
+
+
 class SbcSettings(BaseModel):
     """One AudioCodes SBC: how byoc manages it, and what the carriers see of it."""
 
@@ -112,7 +119,11 @@ class SbcSettings(BaseModel):
     )
     twilio_priority: int = Field(default=10, ge=0, le=65535)
     twilio_weight: int = Field(default=10, ge=1, le=65535)
-    twilio_edges: list[str] = Field(default_factory=lambda: ["ashburn", "umatilla"])
+    twilio_edges: list[str] = Field(
+        default_factory=_all_twilio_edges,
+        description="Twilio edges whose signaling ranges the NSG admits (default: every edge, as "
+        "Twilio asks; the first two are the SBC's outbound proxies).",
+    )
     public_ips: list[str] = Field(
         default_factory=list,
         description="Public IPv4 addresses the SBC sends SIP to Twilio from (termination ACL).",

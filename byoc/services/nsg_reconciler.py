@@ -30,6 +30,8 @@ from byoc.domain.carriers import (
     packaged_carrier_data,
     parse_source_cidr,
 )
+from byoc.domain.nsg_exposure import ExposureReport, ServedPort
+from byoc.domain.nsg_exposure import evaluate as evaluate_exposure
 from byoc.domain.plan import Action, Change, Plan
 
 if TYPE_CHECKING:
@@ -214,6 +216,17 @@ class NsgDesired:
         )
         return [NsgRule.from_spec(spec) for spec in specs]
 
+    def exposure(self, actual: NsgState, wanted: Iterable[NsgRule]) -> list[str]:
+        """What the NSG will let in beyond the carrier ranges once byoc's rules are `wanted`."""
+        wanted = list(wanted)
+        report = evaluate_exposure(
+            [*actual.foreign, *wanted],
+            served_ports(self.sip_ports, self.rtp_ports, self.ranges),
+            destination=self.destination,
+            owned=[r.name for r in wanted],
+        )
+        return report.problems()
+
 
 # --- the reconciler ----------------------------------------------------------------------------
 
@@ -308,7 +321,7 @@ class NsgReconciler:
         return Plan(
             target=self.target,
             changes=tuple(changes),
-            conflicts=tuple(_conflicts(actual.foreign, wanted)),
+            conflicts=(*_conflicts(actual.foreign, wanted), *desired.exposure(actual, wanted)),
             notes=tuple(notes),
         )
 
@@ -562,7 +575,8 @@ def _notes(actual: NsgState, desired: NsgDesired, late: set[str]) -> list[str]:
 
 
 def _conflicts(foreign: Iterable[NsgRule], wanted: list[NsgRule]) -> list[str]:
-    """Foreign rules evaluated before an owned rule that block its traffic or allow more."""
+    """Foreign rules evaluated before an owned rule that block its traffic (what they let in
+    beyond the carriers is reported by the exposure evaluation)."""
     found: list[str] = []
     for other in foreign:
         for mine in wanted:
@@ -578,11 +592,6 @@ def _conflicts(foreign: Iterable[NsgRule], wanted: list[NsgRule]) -> list[str]:
                 found.append(
                     f"{head} and blocks carrier traffic it allows; renumber it above "
                     f"{mine.priority} (evaluated after byoc's rule) or narrow it"
-                )
-            elif _wider_sources(other, mine):
-                found.append(
-                    f"{head} and lets in more than the carrier ranges on the same ports; byoc "
-                    "does not change foreign rules: narrow or remove it"
                 )
     return found
 
@@ -600,13 +609,6 @@ def _overlaps(other: NsgRule, mine: NsgRule) -> bool:
         return True
     ours = _source_networks(mine.source_address_prefixes) or []
     return any(a.version == b.version and a.overlaps(b) for a in theirs for b in ours)
-
-
-def _wider_sources(other: NsgRule, mine: NsgRule) -> bool:
-    theirs = _source_networks(other.source_address_prefixes)
-    if theirs is None:
-        return True
-    return not _covered(theirs, _source_networks(mine.source_address_prefixes) or [])
 
 
 def _source_networks(prefixes: Iterable[str]) -> list[Network] | None:
@@ -826,3 +828,123 @@ class _AzureNsgOnFirstUse:
 
     def delete_rule(self, name: str, *, etag: str | None) -> None:
         self._get().delete_rule(name, etag=etag)
+
+
+# --- effective exposure --------------------------------------------------------------------------
+
+_SERVICES = {"udp": ("SIP over UDP", "Udp"), "tcp": ("SIP over TCP", "Tcp"), "tls": ("SIP over TLS", "Tcp")}
+
+
+def served_ports(
+    sip: Mapping[str, int], rtp: tuple[int, int], ranges: Iterable[CarrierRange]
+) -> list[ServedPort]:
+    """The ports an SBC serves (SIP per transport, 0 = not offered; RTP), each with the carrier
+    ranges published for it."""
+    ranges = list(ranges)
+    found: dict[tuple[str, int, int], tuple[list[str], list[Network]]] = {}
+    for transport, (service, protocol) in _SERVICES.items():
+        port = sip.get(transport, 0)
+        if not port:
+            continue
+        names, networks = found.setdefault((protocol, port, port), ([], []))
+        names.append(service)
+        networks.extend(
+            ipaddress.ip_network(r.cidr)
+            for r in ranges
+            if r.purpose == "signaling" and r.protocol == transport
+        )
+    media = found.setdefault(("Udp", rtp[0], rtp[1]), ([], []))
+    media[0].append("RTP")
+    media[1].extend(ipaddress.ip_network(r.cidr) for r in ranges if r.purpose == "media")
+    return [
+        ServedPort(
+            " / ".join(names),
+            "Tcp" if protocol == "Tcp" else "Udp",
+            low,
+            high,
+            tuple(dict.fromkeys(networks)),
+        )
+        for (protocol, low, high), (names, networks) in found.items()
+    ]
+
+
+def nsg_exposure(
+    settings: Settings,
+    sbc: SbcSettings,
+    raw_rules: Iterable[Mapping[str, Any]],
+    carrier_data: CarrierData | None = None,
+) -> ExposureReport:
+    """Who the NSG lets reach each port SBC `sbc` serves, from its rules as ARM returns them."""
+    rules = [NsgRule.from_arm(raw) for raw in raw_rules]
+    prefix = f"{settings.nsg_rule_prefix}-".casefold()
+    return evaluate_exposure(
+        rules,
+        served_ports(
+            _sip_ports(sbc),
+            (sbc.rtp_ports.low, sbc.rtp_ports.high),
+            sbc_effective_ranges(settings, sbc, carrier_data),
+        ),
+        destination=sbc.nsg_destination,
+        owned=[r.name for r in rules if r.name.casefold().startswith(prefix)],
+    )
+
+
+def exposure_report(settings: Settings, sbc_name: str | None = None) -> list[dict[str, Any]]:
+    """`byoc nsg exposure`: per SBC with a managed NSG, per served port, who may reach it."""
+    from byoc.adapters.nsg import AzureNsg
+
+    rows: list[dict[str, Any]] = []
+    for sbc in settings.sbcs:
+        if sbc.nsg_resource_id is None or (sbc_name is not None and sbc.name != sbc_name):
+            continue
+        port = AzureNsg.from_settings(settings, sbc.nsg_resource_id)
+        report = nsg_exposure(settings, sbc, port.read_rules())
+        rows.append(
+            {"sbc": sbc.name, "nsg": sbc.nsg_resource_id, **report.to_json(),
+             "problems": report.problems()}
+        )
+    return rows
+
+
+# --- defaults worth a warning ------------------------------------------------------------------
+
+
+def genesys_signaling_gaps(
+    settings: Settings, sbc: SbcSettings, carrier_data: CarrierData | None = None
+) -> list[str]:
+    """SBC `sbc`'s Genesys regions with no signaling addresses in settings: Genesys cannot send
+    SIP to the SBC through the NSG, so calls from Genesys fail."""
+    data = carrier_data or packaged_carrier_data()
+    given = {
+        region.strip().lower().replace("_", "-")
+        for region, cidrs in settings.genesys_signaling_cidrs.items()
+        if cidrs
+    }
+    missing = [r for r in sbc.genesys_regions if r.strip().lower().replace("_", "-") not in given]
+    source = data.genesys_signaling
+    return [
+        f"SBC {sbc.name}: BYOC_GENESYS_SIGNALING_CIDRS has no addresses for Genesys region "
+        f"{region}, so the NSG blocks SIP from Genesys to the SBC (calls from Genesys fail). Copy "
+        f"the region's addresses from the Genesys Resource Center article \"BYOC Cloud public SIP "
+        f"IP addresses\" ({source.source}) into BYOC_GENESYS_SIGNALING_CIDRS"
+        for region in missing
+    ]
+
+
+def ranges_warnings(settings: Settings, carrier_data: CarrierData | None = None) -> list[str]:
+    """What `byoc nsg ranges` warns about: Twilio edges left out, Genesys signaling not set."""
+    data = carrier_data or packaged_carrier_data()
+    edges = data.scopes("twilio")
+    warnings: list[str] = []
+    for sbc in settings.sbcs:
+        chosen = {e.strip().lower() for e in sbc.twilio_edges}
+        left_out = [e for e in edges if e not in chosen]
+        if left_out:
+            warnings.append(
+                f"SBC {sbc.name} admits {len(edges) - len(left_out)} of Twilio's {len(edges)} "
+                f"signaling edges (not {', '.join(left_out)}): Twilio fails calls over between "
+                "edges and asks to allow all of them; calls from the others are blocked. Leave "
+                "twilio_edges unset to admit every edge"
+            )
+        warnings.extend(genesys_signaling_gaps(settings, sbc, data))
+    return warnings
