@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from byoc.adapters.storage import StorageAccess
     from byoc.adapters.tables import TableInventory, TableOperationsLog, TableStateStore
     from byoc.adapters.twilio import TwilioAdapter
-    from byoc.ports import SbcMonitorPort
+    from byoc.ports import NsgPort, SbcMonitorPort
     from byoc.services.certificates import CertificateRotation
     from byoc.services.doctor import Doctor
     from byoc.services.health import HealthService
@@ -312,6 +312,14 @@ class Services:
                 self.settings, sbc, lambda: self.secret("sbc_password")
             )
 
+        def nsg_port(sbc: SbcSettings) -> NsgPort:
+            from byoc.adapters.nsg import AzureNsg
+
+            assert sbc.nsg_resource_id is not None
+            return AzureNsg.from_settings(
+                self.settings, sbc.nsg_resource_id, credential=self.credential
+            )
+
         return HealthService(
             settings=self.settings,
             inventory=self.inventory,
@@ -321,6 +329,7 @@ class Services:
             targets=lambda: self.registry.targets(),
             sbc_monitor=sbc_monitor,
             trunk_status=lambda: genesys_port(self),
+            nsg=nsg_port,
         )
 
     def doctor(self) -> Doctor:

@@ -359,11 +359,12 @@ def nsg_exposure(
     from byoc.domain.carriers import CarrierRangeError
     from byoc.services.nsg_reconciler import exposure_report
 
-    settings = services().settings
+    built = services()
+    settings = built.settings
     if sbc is not None:
         _chosen_sbcs(settings, sbc)
     try:
-        rows = exposure_report(settings, sbc)
+        rows = exposure_report(settings, sbc, credential=built.credential)
     except CarrierRangeError as exc:
         fail(str(exc))
     except Exception as exc:  # ARM errors carry their own explanation

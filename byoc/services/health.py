@@ -17,6 +17,8 @@ Components:
 | `byoc-sync:<target>` | the last sync of each target: converged, drift, last success |
 | `byoc-queue` | the job queue and its poison queue |
 | `byoc-numbers` | numbers stuck in onboarding or releasing, or failed |
+| `nsg-exposure:<sbc>` | who the SBC's NSG lets reach its SIP and RTP ports beyond the carriers |
+| `genesys-signaling:<sbc>` | Genesys regions of the SBC with no signaling addresses in settings |
 
 Probes and reads run concurrently, each bounded in time; results are stored in the state table
 (namespace `health`) and logged as structured events (`event: health.check`).
@@ -45,6 +47,7 @@ if TYPE_CHECKING:
     from byoc.ports import (
         GenesysTrunkStatus,
         Inventory,
+        NsgPort,
         QueueMetrics,
         SbcAlarm,
         SbcMonitorPort,
@@ -547,6 +550,43 @@ def evaluate_sync(
     return CheckResult(component, HealthStatus.OK, f"{target} converged at {at}{changed}", figures)
 
 
+def evaluate_nsg_exposure(sbc: str, problems: Sequence[str], ports: int) -> CheckResult:
+    """The NSG in front of SBC `sbc`: down when anything wider than the carriers reaches it."""
+    component = f"nsg-exposure:{sbc}"
+    figures = {"ports": ports, "exposures": len(problems), "listed": list(problems[:MAX_LISTED])}
+    if problems:
+        return CheckResult(
+            component, HealthStatus.DOWN,
+            f"the NSG of SBC {sbc} lets in more than the carrier ranges ({len(problems)} "
+            f"rule(s)): {' | '.join(problems[:3])}. `byoc nsg exposure` lists every opening",
+            figures,
+        )
+    return CheckResult(
+        component, HealthStatus.OK,
+        f"the NSG of SBC {sbc} lets only carrier ranges (and the virtual network) reach its "
+        f"{ports} served port range(s)",
+        figures,
+    )
+
+
+def evaluate_genesys_signaling(settings: Settings, sbc: SbcSettings) -> CheckResult:
+    """Genesys signaling addresses for every Genesys region of SBC `sbc` (settings only)."""
+    from byoc.services.nsg_reconciler import genesys_signaling_gaps
+
+    component = f"genesys-signaling:{sbc.name}"
+    gaps = genesys_signaling_gaps(settings, sbc)
+    figures = {"regions": list(sbc.genesys_regions), "missing": len(gaps)}
+    if gaps:
+        status = HealthStatus.DOWN if sbc.nsg_resource_id else HealthStatus.DEGRADED
+        return CheckResult(component, status, "; ".join(gaps), figures)
+    return CheckResult(
+        component, HealthStatus.OK,
+        f"Genesys signaling addresses are set for SBC {sbc.name}'s region(s) "
+        f"{', '.join(sbc.genesys_regions) or '(none)'}",
+        figures,
+    )
+
+
 def evaluate_queue(depth: int | None, poison: int | None, error: str | None = None) -> CheckResult:
     """The job queue's depth and, above all, its poison queue."""
     figures = {"queue_depth": depth, "poison_depth": poison}
@@ -654,6 +694,7 @@ class HealthService:
         targets: Callable[[], list[str]],
         sbc_monitor: Callable[[SbcSettings], SbcMonitorPort] | None = None,
         trunk_status: Callable[[], TrunkStatusPort] | None = None,
+        nsg: Callable[[SbcSettings], NsgPort] | None = None,
         read_timeout_s: float | None = None,
         clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
     ) -> None:
@@ -665,6 +706,7 @@ class HealthService:
         self._targets = targets
         self._sbc_monitor = sbc_monitor
         self._trunk_status = trunk_status
+        self._nsg = nsg
         self._probe_timeout_s = settings.health_probe_timeout_s
         self._read_timeout_s = read_timeout_s or settings.sbc_timeout_s
         self._clock = clock
@@ -793,6 +835,18 @@ class HealthService:
                                         what="Genesys (trunk status)"))
         jobs.append(self._in_thread(executor, self._check_byoc, components=("byoc-store",),
                                     what="byoc's tables and queues"))
+        for sbc in self._settings.sbcs:
+            jobs.append(_ready([evaluate_genesys_signaling(self._settings, sbc)]))
+            if sbc.nsg_resource_id is None:
+                continue
+            if self._nsg is None:
+                skipped.append(SkippedCheck(f"nsg-exposure:{sbc.name}",
+                                            "NSG exposure: no Azure NSG adapter is wired"))
+                continue
+            jobs.append(self._in_thread(
+                executor, partial(self._check_nsg, sbc), components=(f"nsg-exposure:{sbc.name}",),
+                what=f"the NSG of SBC {sbc.name}",
+            ))
         return jobs
 
     async def _in_thread(
@@ -837,6 +891,13 @@ class HealthService:
             if callable(close):
                 close()
         return results
+
+    def _check_nsg(self, sbc: SbcSettings) -> list[CheckResult]:
+        from byoc.services.nsg_reconciler import nsg_exposure
+
+        assert self._nsg is not None
+        report = nsg_exposure(self._settings, sbc, self._nsg(sbc).read_rules())
+        return [evaluate_nsg_exposure(sbc.name, report.problems(), len(report.ports))]
 
     def _check_trunks(self) -> list[CheckResult]:
         assert self._trunk_status is not None

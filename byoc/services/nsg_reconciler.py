@@ -889,15 +889,18 @@ def nsg_exposure(
     )
 
 
-def exposure_report(settings: Settings, sbc_name: str | None = None) -> list[dict[str, Any]]:
-    """`byoc nsg exposure`: per SBC with a managed NSG, per served port, who may reach it."""
+def exposure_report(
+    settings: Settings, sbc_name: str | None = None, *, credential: Any = None
+) -> list[dict[str, Any]]:
+    """`byoc nsg exposure`: per SBC with a managed NSG, per served port, who may reach it
+    (one read of each NSG)."""
     from byoc.adapters.nsg import AzureNsg
 
     rows: list[dict[str, Any]] = []
     for sbc in settings.sbcs:
         if sbc.nsg_resource_id is None or (sbc_name is not None and sbc.name != sbc_name):
             continue
-        port = AzureNsg.from_settings(settings, sbc.nsg_resource_id)
+        port = AzureNsg.from_settings(settings, sbc.nsg_resource_id, credential=credential)
         report = nsg_exposure(settings, sbc, port.read_rules())
         rows.append(
             {"sbc": sbc.name, "nsg": sbc.nsg_resource_id, **report.to_json(),

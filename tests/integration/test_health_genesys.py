@@ -45,6 +45,7 @@ def make_settings(genesys_url: str) -> Settings:
         policy_path=str(ROOT / "policy.example.yaml"),
         sbcs=[{"name": "sbc1", "management_url": "https://127.0.0.1:9", "fqdn": "sbc1.example.net",
                "sip_ports": {"udp": 0, "tcp": 0, "tls": 0}}],
+        genesys_signaling_cidrs={"us-east-1": ["203.0.113.0/28"]},
         genesys_api_base=genesys_url, genesys_client_id="sandbox-client",
         genesys_client_secret="sandbox-genesys-secret", genesys_trunk_base_name="Twilio-BYOC",
     )

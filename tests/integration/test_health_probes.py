@@ -47,6 +47,7 @@ def make_settings(sbc: dict[str, Any], **overrides: Any) -> Settings:
         "policy_path": str(ROOT / "policy.example.yaml"),
         "sbcs": [{"name": "sbc1", "management_url": "https://127.0.0.1:9",
                   "fqdn": "sbc1.byoc.example.net", **sbc}],
+        "genesys_signaling_cidrs": {"us-east-1": ["203.0.113.0/28"]},
         "health_probe_timeout_s": 5,
         "sip_timer_scale": 0.1,  # T1 = 50 ms: Timer F (3.2 s) ends a silent probe before the timeout
     }

@@ -3,6 +3,7 @@ emulator over HTTPS: converging, repairing, concurrency, busy NSGs and refusals.
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import json
 import ssl
@@ -33,7 +34,7 @@ from byoc.bootstrap import Services
 from byoc.domain.carriers import UnsafeRangeError
 from byoc.domain.plan import GuardLimits
 from byoc.domain.policy import load_policy
-from byoc.services.nsg_reconciler import NsgReconciler, register_nsg_targets
+from byoc.services.nsg_reconciler import NsgReconciler, exposure_report, register_nsg_targets
 from byoc.services.reconcile import ReconcilerRegistry, ReconcileService, SyncOutcome
 from byoc.settings import Settings, load_settings
 from sandbox.arm import ArmEmulator
@@ -576,3 +577,175 @@ def test_the_emulator_refuses_the_1001st_rule_and_the_4001st_prefix(arm: Arm, fu
     assert source_prefixes(arm) == 4000
     with pytest.raises(NsgRequestRefused, match="AddressesOrPortsPerSecurityGroupLimitReached"):
         adapter(arm, delays).put_rule("byoc-x", RULE, etag=None)
+
+
+# --- effective exposure --------------------------------------------------------------------------
+
+
+def foreign_rule(priority: int, source: str, ports: str, protocol: str = "*",
+                 access: str = "Allow") -> dict[str, Any]:
+    return {
+        "protocol": protocol, "sourceAddressPrefix": source, "sourcePortRange": "*",
+        "destinationAddressPrefix": "*", "destinationPortRange": ports,
+        "access": access, "priority": priority, "direction": "Inbound",
+    }
+
+
+def exposure(arm: Arm, **overrides: Any) -> dict[str, Any]:
+    rows = exposure_report(make_settings(arm, **overrides))
+    assert len(rows) == 1
+    return rows[0]
+
+
+EXPOSURES = {
+    # name: (rule, what must be named in the problem)
+    "internet-after-byoc": (foreign_rule(2000, "Internet", "5061", "Tcp"), "SIP over TLS"),
+    "any-before-byoc": (foreign_rule(400, "*", "*"), "RTP"),
+    "azurecloud-after-byoc": (foreign_rule(3000, "AzureCloud", "5060", "Udp"), "AzureCloud"),
+    "azurecloud-before-byoc": (foreign_rule(500, "AzureCloud", "5060", "Udp"), "AzureCloud"),
+    "regional-tag": (foreign_rule(2500, "AzureCloud.EastUS", "5060-5061", "Tcp"), "AzureCloud.EastUS"),
+    "public-cidr-on-rtp": (foreign_rule(2600, "8.8.8.0/24", "10000-20000", "Udp"), "8.8.8.0/24"),
+    "port-range-covering-sip": (foreign_rule(2700, "Internet", "5000-5100", "Udp"), "SIP over UDP"),
+    "wider-than-carrier": (foreign_rule(300 + 1, "54.172.0.0/16", "5060", "Udp"), "54.172.0.0/16"),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(EXPOSURES))
+def test_each_kind_of_foreign_exposure_is_reported_and_the_rule_left_alone(
+    arm: Arm, kind: str
+) -> None:
+    rule, named = EXPOSURES[kind]
+    name = f"corp-{kind}"
+    arm.edit(name, properties=rule)
+    before = arm.rules()[name]
+
+    outcome = sync(arm)
+
+    assert outcome.converged
+    found = [c for c in outcome.plan.conflicts if repr(name) in c]
+    assert found and named in " ".join(found), outcome.plan.conflicts
+    report = exposure(arm)
+    assert report["exposed"] is True
+    assert any(repr(name) in p and named in p for p in report["problems"]), report["problems"]
+    opened = [o for port in report["ports"] for o in port["openings"] if o["rule"] == name]
+    assert opened and {o["kind"] for o in opened} & {"wider"} and opened[0]["origin"] == "foreign"
+    assert arm.rules()[name] == before
+
+
+def test_a_converged_nsg_with_no_exposure_reports_none(arm: Arm) -> None:
+    assert sync(arm).converged
+    arm.edit("corp-vnet-sip", properties=foreign_rule(2000, "VirtualNetwork", "5060", "Udp"))
+    arm.edit("corp-deny-internet", properties=foreign_rule(150, "Internet", "5061", "Tcp", "Deny"))
+    arm.edit("corp-internet-tls", properties=foreign_rule(160, "Internet", "5061", "Tcp"))
+
+    outcome = sync(arm)
+    report = exposure(arm)
+
+    assert outcome.converged
+    assert not [c for c in outcome.plan.conflicts if "open to" in c]
+    assert report["exposed"] is False and report["problems"] == []
+    by_service = {p["service"]: p for p in report["ports"]}
+    assert set(by_service) == {"SIP over UDP", "SIP over TCP", "SIP over TLS", "RTP"}
+    udp = by_service["SIP over UDP"]["openings"]
+    assert [o["rule"] for o in udp if o["kind"] == "carrier"] == ["byoc-signaling-udp-1"]
+    assert "54.172.60.0/30" in udp[0]["sources"]
+    internal = {(o["rule"], o["origin"]) for o in udp if o["kind"] == "internal"}
+    assert internal == {
+        ("corp-vnet-sip", "foreign"),
+        ("AllowAzureLoadBalancerInBound", "default"),
+    }  # AllowVnetInBound adds nothing: corp-vnet-sip matched VirtualNetwork first
+    tls = by_service["SIP over TLS"]["openings"]
+    assert "corp-internet-tls" not in {o["rule"] for o in tls}  # shadowed by the Deny at 150
+
+
+def test_byoc_nsg_exposure_command_names_the_rule_and_exits_1(
+    arm: Arm, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from typer.testing import CliRunner
+
+    from byoc.bootstrap import reset_services
+    from byoc.entrypoints.cli import app
+
+    sync(arm)
+    arm.edit("corp-open-tls", properties=foreign_rule(2000, "Internet", "5061", "Tcp"))
+    settings = make_settings(arm)
+    for key in [k for k in __import__("os").environ if k.startswith("BYOC_")]:
+        monkeypatch.delenv(key)
+    for key, value in settings.model_dump(mode="json").items():
+        if value is None or key.startswith("_"):
+            continue
+        text = value if isinstance(value, str) else json.dumps(value)
+        monkeypatch.setenv(f"BYOC_{key.upper()}", text)
+    for key in ("twilio_auth_token", "genesys_client_secret", "sbc_password", "azure_static_token"):
+        monkeypatch.setenv(f"BYOC_{key.upper()}", TOKEN)
+    reset_services()
+    try:
+        result = CliRunner().invoke(app, ["nsg", "exposure", "--json"])
+        text_result = CliRunner().invoke(app, ["nsg", "exposure"])
+    finally:
+        reset_services()
+
+    assert result.exit_code == 1, (result.output, result.exception)
+    data = json.loads(result.stdout)
+    assert data["exposed"] is True
+    tls = next(p for p in data["exposure"][0]["ports"] if p["service"] == "SIP over TLS")
+    assert {"sources": ["Internet"], "rule": "corp-open-tls", "kind": "wider"}.items() <= next(
+        o for o in tls["openings"] if o["rule"] == "corp-open-tls"
+    ).items()
+    assert text_result.exit_code == 1
+    assert "corp-open-tls" in text_result.output
+
+
+def health_of(arm: Arm, **overrides: Any) -> tuple[Any, FakeState]:
+    """`byoc health` as the timer runs it, with the real NSG adapter (SIP probes find nobody)."""
+    from byoc.adapters.sip import ProbeResult
+    from byoc.services.health import HealthService
+
+    settings = make_settings(arm, **overrides)
+    state = FakeState()
+
+    async def no_probe(target: Any, **_: Any) -> ProbeResult:
+        return ProbeResult(target=target, failure="timeout", detail="no SBC in this test")
+
+    service = HealthService(
+        settings=settings, inventory=FakeInventory(), state=state, queue=FakeQueue(),
+        prober=no_probe, targets=list,
+        nsg=lambda sbc: AzureNsg.from_settings(settings, str(sbc.nsg_resource_id)),
+    )
+    return service, state
+
+
+def test_an_exposed_nsg_is_down_in_health_and_fails_status(arm: Arm) -> None:
+    from byoc.services.status import build_status
+
+    sync(arm)
+    arm.edit("corp-cloud-sip", properties=foreign_rule(3000, "AzureCloud", "5061", "Tcp"))
+    service, state = health_of(arm)
+
+    report = asyncio.run(service.check())
+    service.record(report)
+
+    result = next(r for r in report.results if r.component == "nsg-exposure:sbc1")
+    assert result.status.value == "down"
+    assert "corp-cloud-sip" in result.reason and "AzureCloud" in result.reason
+    status = build_status(inventory=FakeInventory(), state=state, queue=FakeQueue())
+    assert status.ok is False
+    assert status.health["nsg-exposure:sbc1"]["status"] == "down"
+
+    arm.edit("corp-cloud-sip", delete=True)
+    report = asyncio.run(service.check())
+    assert next(r for r in report.results if r.component == "nsg-exposure:sbc1").status.value == "ok"
+
+
+def test_an_empty_genesys_signaling_setting_is_a_health_problem_naming_the_article(
+    arm: Arm,
+) -> None:
+    service, _ = health_of(arm, genesys_signaling_cidrs={})
+
+    report = asyncio.run(service.check())
+
+    result = next(r for r in report.results if r.component == "genesys-signaling:sbc1")
+    assert result.status.value == "down"
+    assert "BYOC Cloud public SIP IP addresses" in result.reason
+    assert "https://help.mypurecloud.com/?p=152869" in result.reason
+    assert "us-east-1" in result.reason

@@ -49,6 +49,7 @@ def make_settings(sbc: dict[str, Any] | None = None, **overrides: Any) -> Settin
         "policy_path": str(ROOT / "policy.example.yaml"),
         "sbcs": [{"name": "sbc1", "management_url": "https://10.0.1.4",
                   "fqdn": "sbc1.example.net", **(sbc or {})}],
+        "genesys_signaling_cidrs": {"us-east-1": ["203.0.113.0/28"]},
     }
     values.update(overrides)
     return load_settings(**values)
@@ -450,13 +451,14 @@ def test_a_run_stores_every_component_and_a_summary() -> None:
 
     stored = state.items("health")
     assert sorted(stored) == [
-        "byoc-numbers", "byoc-queue", "byoc-sync:nsg:sbc1", "genesys-trunk:t-1", "sbc-alarms:sbc1",
-        "sbc:sbc1", "sip:sbc1:tcp", "sip:sbc1:tls", "sip:sbc1:udp", "tls-certificate:sbc1", "twilio-poller"]
+        "byoc-numbers", "byoc-queue", "byoc-sync:nsg:sbc1", "genesys-signaling:sbc1",
+        "genesys-trunk:t-1", "sbc-alarms:sbc1", "sbc:sbc1", "sip:sbc1:tcp", "sip:sbc1:tls",
+        "sip:sbc1:udp", "tls-certificate:sbc1", "twilio-poller"]
     assert all(item["status"] == "ok" for item in stored.values()), stored
     assert stored["tls-certificate:sbc1"]["figures"]["days_left"] == 90
     assert stored["sip:sbc1:udp"]["checked_at"] == NOW.isoformat(timespec="seconds")
     assert report.status is OK and report.stored and report.skipped == []
-    assert state.get("health-run", "last")["counts"] == {"ok": 11, "degraded": 0, "down": 0}
+    assert state.get("health-run", "last")["counts"] == {"ok": 12, "degraded": 0, "down": 0}
     assert {(t.transport, timeout, scale, ca) for t, timeout, scale, ca in prober.asked} == {
         ("udp", 3, 0.1, "/tmp/ca.pem"), ("tcp", 3, 0.1, "/tmp/ca.pem"), ("tls", 3, 0.1, "/tmp/ca.pem")}
     assert monitor.closed and trunks.asked == ["Twilio-BYOC"]
@@ -468,7 +470,7 @@ def test_checks_without_an_adapter_are_skipped_not_failed() -> None:
     report = service.run()
 
     assert {s.check for s in report.skipped} == {"sbc", "genesys-trunk"}
-    assert not any(r.component.startswith(("sbc:", "genesys")) for r in report.results)
+    assert not any(r.component.startswith(("sbc:", "genesys-trunk")) for r in report.results)
     assert report.status is OK
 
 
