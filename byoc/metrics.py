@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from opentelemetry import metrics
@@ -115,31 +115,22 @@ def estate(report: Mapping[str, Any]) -> None:
     for component, item in (report.get("health") or {}).items():
         if isinstance(item, dict) and item.get("status") in _HEALTH_RANK:
             HEALTH_STATUS.set(_HEALTH_RANK[item["status"]], {"component": str(component)})
-    for nsg, count in nsg_exposures(report).items():
-        NSG_EXPOSURE.set(count, {"nsg": nsg})
+    for sbc, count in nsg_exposures(report).items():
+        NSG_EXPOSURE.set(count, {"sbc": sbc})
     lag = (report.get("twilio_poller") or {}).get("lag_s")
     if isinstance(lag, (int, float)) and not isinstance(lag, bool):
         POLLER_LAG.set(max(0.0, float(lag)))
 
 
 def nsg_exposures(report: Mapping[str, Any]) -> dict[str, int]:
-    """Exposures per NSG target from the status report's `nsg_exposure` section, if it has one.
-
-    Accepts `{"nsg:<name>": [finding, ...]}` or `{"nsg:<name>": {"exposures": [...] | n}}`.
-    """
+    """Exposures per SBC: the `exposures` figure of each `nsg-exposure:<sbc>` health component."""
     found: dict[str, int] = {}
-    section = report.get("nsg_exposure") or report.get("exposure") or {}
-    if not isinstance(section, Mapping):
-        return found
-    for name, value in section.items():
-        if isinstance(value, Mapping):
-            value = value.get("exposures", value.get("count"))
-        if isinstance(value, bool):
+    for component, item in (report.get("health") or {}).items():
+        if not str(component).startswith("nsg-exposure:") or not isinstance(item, Mapping):
             continue
-        if isinstance(value, int):
-            found[str(name)] = value
-        elif isinstance(value, Iterable) and not isinstance(value, str):
-            found[str(name)] = len(list(value))
+        count = (item.get("figures") or {}).get("exposures")
+        if isinstance(count, int) and not isinstance(count, bool):
+            found[str(component).split(":", 1)[1]] = count
     return found
 
 

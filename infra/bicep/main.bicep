@@ -229,6 +229,22 @@ param sbcPasswordSecretName string = 'sbc-password'
 @description('Any BYOC_* app setting to add or override (string values), e.g. {"BYOC_MAX_DELETE_COUNT": "20"}.')
 param byocSettingOverrides object = {}
 
+@description('Alerts (docs/deploy.md): who gets an email when one fires.')
+param alertEmailAddresses array = []
+
+@secure()
+@description('Alerts: an https endpoint that gets the common alert schema (empty: none).')
+param alertWebhookUrl string = ''
+
+@description('Alerts: warn when an SBC certificate has fewer days left than this.')
+param alertCertificateDays int = 30
+
+@description('Alerts: warn when the Twilio poller has not succeeded for this many minutes.')
+param alertPollerLagMinutes int = 15
+
+@description('Alerts: URL of docs/runbook.md in your copy of the repository (each alert links its section).')
+param runbookUrl string = 'docs/runbook.md'
+
 // ---------------------------------------------------------------------------------------------
 // Names
 // ---------------------------------------------------------------------------------------------
@@ -487,6 +503,22 @@ module functionApp 'modules/function-app.bicep' = {
     maximumInstanceCount: functionMaximumInstanceCount
     virtualNetworkSubnetId: createNetwork ? network.outputs.appSubnetId : existingAppSubnetId
     byocSettings: byocSettings
+  }
+}
+
+module alerts 'modules/alerts.bicep' = {
+  name: 'alerts'
+  scope: rg
+  params: {
+    location: location
+    tags: allTags
+    applicationInsightsId: monitoring.outputs.applicationInsightsId
+    actionGroupName: 'ag-byoc-${resourceToken}'
+    alertEmailAddresses: alertEmailAddresses
+    alertWebhookUrl: alertWebhookUrl
+    certificateWarningDays: alertCertificateDays
+    pollerLagMinutes: alertPollerLagMinutes
+    runbookUrl: runbookUrl
   }
 }
 

@@ -65,3 +65,10 @@ param genesysEventsSecretSecretName = 'genesys-events-secret'
 param sbcPasswordSecretName = 'sbc-password'
 
 param byocSettingOverrides = json(readEnvironmentVariable('BYOC_SETTING_OVERRIDES_JSON', '{}'))
+
+// Alerts (docs/deploy.md): email addresses (comma-separated) and an optional webhook
+param alertEmailAddresses = empty(readEnvironmentVariable('ALERT_EMAILS', '')) ? [] : split(readEnvironmentVariable('ALERT_EMAILS', ''), ',')
+param alertWebhookUrl = readEnvironmentVariable('ALERT_WEBHOOK_URL', '')
+param alertCertificateDays = int(readEnvironmentVariable('ALERT_CERTIFICATE_DAYS', '30'))
+param alertPollerLagMinutes = int(readEnvironmentVariable('ALERT_POLLER_LAG_MINUTES', '15'))
+param runbookUrl = readEnvironmentVariable('RUNBOOK_URL', 'docs/runbook.md')

@@ -55,6 +55,9 @@ var hostSettings = {
   AzureWebJobsStorage__clientId: identityClientId
   APPLICATIONINSIGHTS_CONNECTION_STRING: applicationInsightsConnectionString
   APPLICATIONINSIGHTS_AUTHENTICATION_STRING: 'ClientId=${identityClientId};Authorization=AAD'
+  // The worker attaches the host's trace to each invocation; byoc starts the Azure Monitor distro
+  // itself at the first invocation (docs/observability.md).
+  PYTHON_ENABLE_OPENTELEMETRY: 'true'
   // DefaultAzureCredential in byoc's adapters picks the user-assigned identity from this.
   AZURE_CLIENT_ID: identityClientId
 }

@@ -50,4 +50,5 @@ resource metricsPublisher 'Microsoft.Authorization/roleAssignments@2022-04-01' =
 
 output workspaceId string = workspace.id
 output applicationInsightsName string = appInsights.name
+output applicationInsightsId string = appInsights.id
 output connectionString string = appInsights.properties.ConnectionString
