@@ -475,6 +475,9 @@ class GenesysIvr:
     version: int
     dnis: tuple[str, ...] = ()
     handle: Any = field(default=None, compare=False, repr=False)
+    description: str = ""
+    routing: tuple[str, ...] = ()
+    """Ids of its open, closed and holiday hours flows and schedule group ("" where none)."""
 
 
 @dataclass(frozen=True)
@@ -625,6 +628,16 @@ class GenesysPort(Protocol):
     ) -> GenesysIvr:
         """Add and remove numbers of the IVR's `dnis` in one PUT; returns the IVR as saved."""
         ...
+
+    def create_ivr(self, like: GenesysIvr, *, name: str, description: str) -> GenesysIvr:
+        """A new IVR with no numbers and the flows and schedule group of `like`."""
+        ...
+
+    def update_ivr_routing(self, ivr: GenesysIvr, like: GenesysIvr) -> GenesysIvr:
+        """Give `ivr` the flows and schedule group of `like` (its numbers stay)."""
+        ...
+
+    def delete_ivr(self, ivr: GenesysIvr) -> None: ...
 
     def find_users(self, emails: Iterable[str]) -> list[GenesysUser]: ...
 

@@ -219,6 +219,7 @@ class Settings(BaseSettings):
         default_factory=lambda: ["National", "International"]
     )
     genesys_numbers_per_ivr_put: int = Field(default=50, ge=1, le=500)
+    genesys_ivr_shards: bool = True
     genesys_requests_per_minute: int = Field(default=300, ge=1)
     genesys_signaling_cidrs: dict[str, list[str]] = Field(default_factory=dict)
     genesys_connect_timeout_s: float = 10.0
@@ -511,6 +512,8 @@ _DESCRIPTIONS: dict[str, str] = {
     "genesys_outbound_route_name": "Outbound route byoc owns on the site.",
     "genesys_outbound_classifications": "Number classifications the outbound route carries.",
     "genesys_numbers_per_ivr_put": "Numbers added to an IVR per PUT (Genesys Terraform uses 50).",
+    "genesys_ivr_shards": "Spread the numbers of an IVR one request cannot carry (512,000 bytes, "
+    "about 31,000 numbers) over more IVRs byoc creates and names after it; false: report them.",
     "genesys_requests_per_minute": "Genesys API rate limit per token.",
     "genesys_signaling_cidrs": "JSON {region: [CIDR]}: Genesys BYOC signaling addresses "
     "(Resource Center article; no API publishes them).",

@@ -36,6 +36,7 @@ from starlette.routing import BaseRoute, Match, Route
 
 from sandbox.core import Emulator, Variant
 from sandbox.genesys_entities import EDGES, DidPool, Ivr, OutboundRoute, Site, Trunk, TrunkBase
+from sandbox.genesys_notify import UI_CLIENT_ID, Notifier
 from sandbox.genesys_org import GenesysOrg
 from sandbox.genesys_seed import GenesysSettings, build_org, settings_from_seed
 from sandbox.genesys_wire import (
@@ -161,6 +162,13 @@ class GenesysEmulator(Emulator):
             "naming the numbers), 'accepts' (the number stays on its holder, in no pool), "
             "'refuses-any' (400: start/end fixed, Terraform's earlier ForceNew reading).",
         ),
+        "trigger_envelope": Variant(
+            ("event-body", "notification"),
+            source="Resource Center 'Create a trigger' (help.mypurecloud.com/?p=312222): with "
+            "data format Json 'the entire event is sent to the workflow' as input `jsonData`; "
+            "whether that is the event body or the whole notification (topicName, version, "
+            "eventBody, metadata) is not said. The data action wraps it as byoc's docs say.",
+        ),
         "conflict_text": Variant(
             ("names-version", "bare"),
             source="Terraform's IsVersionMismatch (genesyscloud/util/util_retries.go) treats a "
@@ -185,6 +193,10 @@ class GenesysEmulator(Emulator):
         self.settings, rules = settings_from_seed(self.seed)
         self.org: GenesysOrg = build_org(self.seed, rules, self.settings.client_id, self.now())
         self.org.variant = self.variant
+        self.notifier = Notifier(envelope=lambda: self.variant("trigger_envelope"))
+        delivery = self.seed.get("notifications")
+        if delivery:
+            self.notifier.configure(dict(delivery))
         self.tokens: dict[str, float] = {}
         self.rate_windows: dict[str, RateWindow] = {}
 
@@ -371,6 +383,9 @@ class GenesysEmulator(Emulator):
             Route("/_sandbox/genesys/trunk-status", self.post_trunk_status, methods=["POST"]),
             Route("/_sandbox/genesys/clock", self.post_clock, methods=["POST"]),
             Route("/_sandbox/genesys/limits", self.post_limits, methods=["POST"]),
+            Route("/_sandbox/genesys/notifications", self.post_notifications, methods=["POST"]),
+            Route("/_sandbox/genesys/notifications", self.get_notifications, methods=["GET"]),
+            Route("/_sandbox/genesys/admin-change", self.post_admin_change, methods=["POST"]),
             *vendor,
             Route("/api/v2/{rest:path}", unmatched,
                   methods=["GET", "POST", "PUT", "PATCH", "DELETE"]),
@@ -476,7 +491,53 @@ class GenesysEmulator(Emulator):
             for counter in ("inbound_calls", "outbound_calls"):
                 if counter in body:
                     setattr(trunk, counter, int(body[counter]))
+            if "connected" in body or states:
+                self.notifier.trunk(trunk.to_json(), now)
             return JSONResponse(trunk.to_json())
+
+    async def post_notifications(self, request: Request) -> Response:
+        """Point the trigger → workflow → data action path at a URL: `{"url", "secret",
+        "header"?, "topics"?}` (sandbox/genesys_notify.py); `{"url": null}` turns it off."""
+        try:
+            body = await self._control_body(request)
+            with self.lock:
+                self.notifier.configure(body)
+        except ValueError as exc:
+            return JSONResponse({"error": str(exc)}, status_code=400)
+        return JSONResponse({"url": self.notifier.url, "topics": list(self.notifier.topics)})
+
+    async def get_notifications(self, request: Request) -> Response:
+        """Every delivery made (topic, body, answer) and whether any is still on its way."""
+        return JSONResponse({"idle": self.notifier.idle(), "deliveries": self.notifier.state()})
+
+    async def post_admin_change(self, request: Request) -> Response:
+        """An administrator edits an IVR's numbers in the Genesys UI: `{"ivr": name, "add": [...],
+        "remove": [...]}`. The org's rules apply; the audit names the UI's client."""
+        try:
+            body = await self._control_body(request)
+        except ValueError as exc:
+            return JSONResponse({"error": str(exc)}, status_code=400)
+        with self.lock:
+            now = self.now()
+            found = [i for i in self.org.ivrs.values() if i.name == body.get("ivr")]
+            if not found:
+                return JSONResponse({"error": f"no IVR {body.get('ivr')!r}"}, status_code=404)
+            ivr = found[0]
+            gone = set(body.get("remove") or ())
+            dnis = [n for n in ivr.dnis if n not in gone] + list(body.get("add") or ())
+            try:
+                self.org.update_ivr(ivr.id, {**ivr.to_json(), "dnis": dnis}, now,
+                                    lambda _: True)
+            except GenesysError as exc:
+                return JSONResponse(exc.body(), status_code=exc.status)
+            self.notifier.audit(client_id=UI_CLIENT_ID, entity_type="IVR", action="Update",
+                                entity=ivr.ref(), now=now)
+            return JSONResponse(ivr.to_json())
+
+    def _audited(self, call: ApiCall, entity_type: str, action: str, entity: Any) -> None:
+        """A write of byoc's OAuth client (the org's only API client) went through."""
+        self.notifier.audit(client_id=self.settings.client_id, entity_type=entity_type,
+                            action=action, entity=entity.ref(), now=call.now)
 
     async def _control_body(self, request: Request) -> dict[str, Any]:
         try:
@@ -549,16 +610,21 @@ class GenesysEmulator(Emulator):
         return 200, paged(entities, page, call.path, call.request.query_params)
 
     def create_pool(self, call: ApiCall) -> Reply:
-        return 200, self.org.create_pool(call.json(), call.now).to_json()
+        pool = self.org.create_pool(call.json(), call.now)
+        self._audited(call, "DIDPool", "Create", pool)
+        return 200, pool.to_json()
 
     def get_pool(self, call: ApiCall) -> Reply:
         return 200, self._pool_json(self._pool(call), call.now)
 
     def put_pool(self, call: ApiCall) -> Reply:
-        return 200, self.org.update_pool(call.param("didPoolId"), call.json(), call.now).to_json()
+        pool = self.org.update_pool(call.param("didPoolId"), call.json(), call.now)
+        self._audited(call, "DIDPool", "Update", pool)
+        return 200, pool.to_json()
 
     def delete_pool(self, call: ApiCall) -> Reply:
         self.org.delete_pool(call.param("didPoolId"), call.now)
+        self._audited(call, "DIDPool", "Delete", self._pool(call))
         return 204, None
 
     def list_pool_numbers(self, call: ApiCall) -> Reply:
@@ -633,8 +699,8 @@ class GenesysEmulator(Emulator):
             and (not ids or d.id in ids)
         ]
         dids.sort(key=lambda d: d.number, reverse=order.startswith("DESC"))
-        entities = [self._did_json(d.number) for d in dids]
-        return 200, paged(entities, page, call.path, call.request.query_params)
+        chunk = [self._did_json(d.number) for d in dids[page.start : page.start + page.size]]
+        return 200, listing(chunk, len(dids), page, call.path, call.request.query_params)
 
     def get_did(self, call: ApiCall) -> Reply:
         did_id = call.param("didId")
@@ -676,6 +742,7 @@ class GenesysEmulator(Emulator):
 
     def create_ivr(self, call: ApiCall) -> Reply:
         ivr = self.org.create_ivr(call.json(), call.now, self._pool_visible(call))
+        self._audited(call, "IVR", "Create", ivr)
         return 200, ivr.to_json()
 
     def get_ivr(self, call: ApiCall) -> Reply:
@@ -691,10 +758,13 @@ class GenesysEmulator(Emulator):
             self._pool_visible(call),
             concurrent_write=self._concurrent_write(call),
         )
+        self._audited(call, "IVR", "Update", ivr)
         return 200, ivr.to_json()
 
     def delete_ivr(self, call: ApiCall) -> Reply:
-        self.org.delete_ivr(call.param("ivrId"), call.now)
+        ivr: Ivr = self.org.get(self.org.ivrs, "IVR", call.param("ivrId"))
+        self.org.delete_ivr(ivr.id, call.now)
+        self._audited(call, "IVR", "Delete", ivr)
         return 204, None
 
     def list_flows(self, call: ApiCall) -> Reply:
@@ -950,15 +1020,20 @@ class GenesysEmulator(Emulator):
         return route
 
     def post_route(self, call: ApiCall) -> Reply:
-        return 200, self.org.create_route(self._site(call), call.json(), call.now).to_json()
+        route = self.org.create_route(self._site(call), call.json(), call.now)
+        self._audited(call, "OutboundRoute", "Create", route)
+        return 200, route.to_json()
 
     def get_route(self, call: ApiCall) -> Reply:
         return 200, self._route(call).to_json()
 
     def put_route(self, call: ApiCall) -> Reply:
-        return 200, self.org.update_route(self._route(call), call.json(), call.now).to_json()
+        route = self.org.update_route(self._route(call), call.json(), call.now)
+        self._audited(call, "OutboundRoute", "Update", route)
+        return 200, route.to_json()
 
     def delete_route(self, call: ApiCall) -> Reply:
         route = self._route(call)
         del self.org.outbound_routes[route.id]
+        self._audited(call, "OutboundRoute", "Delete", route)
         return 204, None

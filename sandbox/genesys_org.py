@@ -9,6 +9,7 @@ numbers, a number routed twice, a number routed outside every pool, stale versio
 from __future__ import annotations
 
 import uuid
+from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -377,7 +378,7 @@ class GenesysOrg:
         for number in dnis:
             if not is_e164(number):
                 raise invalid_value("dnis", number, "DNIS numbers must be in E.164 format.")
-        duplicated = sorted({n for n in dnis if dnis.count(n) > 1})
+        duplicated = sorted(n for n, times in Counter(dnis).items() if times > 1)
         if duplicated:
             raise bad_request(f"The dnis list repeats {', '.join(duplicated)}.", field="dnis")
         added = set(dnis) - set(ivr.dnis)

@@ -30,6 +30,7 @@ SEED_KEYS = {
     "max_page_size",
     "version_mismatch_status",
     "pool_delete_lag_s",
+    "notifications",
     "eventual_consistency_window_s",
     "max_dnis_added_per_write",
     "sites",

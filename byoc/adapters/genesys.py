@@ -64,6 +64,8 @@ log = logging.getLogger("byoc.genesys")
 
 T = TypeVar("T")
 
+REQUEST_BYTES_MAX = 512_000
+"""Genesys's `request.bytes.max` organization limit: the largest request body it accepts."""
 PAGE_SIZE = 100
 """Entities per page; public code uses 100 and the real maximum is unverified."""
 MAX_PAGES = 10_000
@@ -121,6 +123,10 @@ class GenesysUnavailable(GenesysError):
 
 class GenesysVersionConflict(GenesysError):
     """A write carried a stale `version` (409, or 400 "does not match the current version")."""
+
+
+class GenesysRequestTooLarge(GenesysError):
+    """A request body would pass Genesys's `request.bytes.max`; it was not sent."""
 
 
 class GenesysPoolNotSettled(GenesysError):
@@ -589,7 +595,9 @@ class GenesysAdapter:
         edges = self._apis().edges
         models = self._pages("list DID pools", lambda page: edges.get_telephony_providers_edges_didpools(
             page_size=PAGE_SIZE, page_number=page, sort_by="number"))
-        return [_pool(m) for m in models]
+        # a pool byoc deleted moments ago may still read as active: it is gone all the same
+        gone = {i for i, at in self._deleted.items() if self._clock() - at < POOL_DELETE_SHOW_S}
+        return [replace(p, state="deleted") if p.id in gone else p for p in map(_pool, models)]
 
     def create_did_pool(
         self, start: str, end: str, *, name: str, description: str
@@ -635,7 +643,7 @@ class GenesysAdapter:
         if not recent or waited >= len(POOL_DELETE_SHOW_DELAYS_S):
             return False
         width, low, high = len(start), int(start[1:]), int(end[1:])
-        in_way = [p for p in self.list_did_pools() if p.state != "deleted"
+        in_way = [p for p in self.list_did_pools() if (p.state != "deleted" or p.id in recent)
                   and len(p.start) == width and int(p.start[1:]) <= high and low <= int(p.end[1:])]
         if not in_way or any(p.id not in recent for p in in_way):
             return False
@@ -753,11 +761,13 @@ class GenesysAdapter:
         what = f"update IVR {ivr.name!r}"
         for _ in range(VERSION_ATTEMPTS):
             kept = [n for n in current.dnis if n not in gone]
-            dnis = kept + [n for n in dict.fromkeys(add) if n not in kept]
+            have = set(kept)
+            dnis = kept + [n for n in dict.fromkeys(add) if n not in have]
             if dnis == list(current.dnis):
                 return current
             model = current.handle if current.handle is not None else self._ivr_model(current.id)
             model.dnis, model.version = dnis, current.version
+            self._fits(what, model)
             try:
                 saved = self._settling(
                     what, partial(self._write, what, architect.put_architect_ivr, ivr.id, model))
@@ -769,6 +779,58 @@ class GenesysAdapter:
         raise GenesysVersionConflict(
             f"IVR {ivr.name!r} kept changing under byoc ({VERSION_ATTEMPTS} version conflicts in a "
             "row); someone or something else is editing it. The next sync retries")
+
+    def _fits(self, what: str, model: Any) -> None:
+        """Refuse to send a body over Genesys's `request.bytes.max` (sized as the SDK encodes
+        it): the API would refuse it whatever byoc did next."""
+        apis = self._apis()
+        size = len(json.dumps(apis.client.sanitize_for_serialization(model)).encode("utf-8"))
+        if size > REQUEST_BYTES_MAX:
+            raise GenesysRequestTooLarge(
+                f"byoc did not {what}: the request would be {size:,} bytes and Genesys accepts "
+                f"at most {REQUEST_BYTES_MAX:,} (request.bytes.max). Spread the numbers over "
+                "more IVRs (docs/genesys.md, \"Large IVRs\")", status=413)
+
+    def create_ivr(self, like: GenesysIvr, *, name: str, description: str) -> GenesysIvr:
+        """POST an IVR with no numbers and `like`'s flows and schedule group; after a failure,
+        an IVR of that name and description found by a read is the one created."""
+        apis = self._apis()
+        source = like.handle if like.handle is not None else self._ivr_model(like.id)
+        body = apis.G.IVR()
+        body.name, body.description, body.dnis = name, description, []
+        _copy_routing(apis.G, body, source)
+        what = f"create IVR {name!r} (numbers of {like.name!r})"
+        try:
+            return _ivr(self._call(what, apis.architect.post_architect_ivrs, body))
+        except GenesysError:
+            found = [i for i in self.list_ivrs() if i.name == name]
+            if found and found[0].description == description:
+                return found[0]
+            raise
+
+    def update_ivr_routing(self, ivr: GenesysIvr, like: GenesysIvr) -> GenesysIvr:
+        architect = self._apis().architect
+        source = like.handle if like.handle is not None else self._ivr_model(like.id)
+        current = ivr
+        what = f"give IVR {ivr.name!r} the flows of {like.name!r}"
+        for _ in range(VERSION_ATTEMPTS):
+            model = current.handle if current.handle is not None else self._ivr_model(current.id)
+            _copy_routing(self._apis().G, model, source)
+            model.version = current.version
+            try:
+                return _ivr(self._write(what, architect.put_architect_ivr, ivr.id, model))
+            except GenesysVersionConflict:
+                current = self.get_ivr(ivr.id)
+        raise GenesysVersionConflict(
+            f"IVR {ivr.name!r} kept changing under byoc ({VERSION_ATTEMPTS} version conflicts in a "
+            "row); the next sync retries")
+
+    def delete_ivr(self, ivr: GenesysIvr) -> None:
+        architect = self._apis().architect
+        try:
+            self._call(f"delete IVR {ivr.name!r}", architect.delete_architect_ivr, ivr.id)
+        except GenesysNotFound:
+            return
 
     def _ivr_model(self, ivr_id: str) -> Any:
         architect = self._apis().architect
@@ -969,7 +1031,24 @@ def _ivr(model: Any) -> GenesysIvr:
         version=int(model.version or 0),
         dnis=tuple(model.dnis or ()),
         handle=model,
+        description=str(model.description or ""),
+        routing=tuple(str(ref.id) if ref is not None and ref.id else "" for ref in (
+            model.open_hours_flow, model.closed_hours_flow, model.holiday_hours_flow,
+            model.schedule_group)),
     )
+
+
+_IVR_ROUTING = ("open_hours_flow", "closed_hours_flow", "holiday_hours_flow", "schedule_group")
+
+
+def _copy_routing(G: Any, model: Any, like: Any) -> None:  # noqa: N803
+    for attribute in _IVR_ROUTING:
+        found = getattr(like, attribute)
+        ref = None
+        if found is not None and found.id:
+            ref = G.DomainEntityRef()
+            ref.id = found.id
+        setattr(model, attribute, ref)
 
 
 def _user(model: Any) -> GenesysUser:

@@ -1,8 +1,10 @@
 """Genesys notifications relayed to `POST /api/genesys/events`, turned into health records and syncs.
 
 Genesys cannot call Azure directly: a Process Automation trigger on a notification topic starts a
-workflow, whose web-services data action posts `{"topicName": ..., "eventBody": {...}}` here with
-byoc's shared secret in the `X-Byoc-Secret` header (docs/genesys.md). What each topic does:
+workflow (data format Json: the event arrives as its `jsonData` input), whose web-services data
+action posts `{"topicName": ..., "eventBody": <jsonData>}` here with byoc's shared secret in the
+`X-Byoc-Secret` header (docs/genesys.md). Where `jsonData` is the whole notification (`topicName`,
+`eventBody`, ...) rather than its body, the inner one is read. What each topic does:
 
 - `v2.telephony.providers.edges.trunks.{id}` (or `...trunks`, the id then read from the event):
   the trunk's health record (`health/genesys-trunk:<id>`, the record the health check keeps) takes
@@ -294,6 +296,10 @@ def _parse(body: bytes) -> tuple[str, dict[str, Any]]:
             raise MalformedEvent("eventBody is text that is not JSON") from None
     if not isinstance(event, dict):
         raise MalformedEvent("eventBody must be a JSON object")
+    inner, inner_topic = event.get("eventBody"), event.get("topicName")
+    if isinstance(inner, dict) and isinstance(inner_topic, str) and inner_topic.strip():
+        # the workflow's `jsonData` was the whole notification: its own topic is the concrete one
+        return inner_topic.strip(), inner
     return topic.strip(), event
 
 

@@ -57,6 +57,7 @@ from byoc.ports import (
     GenesysRef,
     GenesysUser,
 )
+from byoc.services.genesys_shards import shard_of, spread
 
 if TYPE_CHECKING:
     from byoc.bootstrap import Services
@@ -70,6 +71,7 @@ TARGET = "genesys"
 MARKER = "managed-by:byoc"
 POOL_KIND = "did-pool"
 IVR_KIND = "ivr-dnis"
+SHARD_KIND = "ivr-shard"
 USER_KIND = "user-phone"
 ROUTE_KIND = "outbound-route"
 MAX_POOL_SIZE = 100_000
@@ -211,6 +213,8 @@ class GenesysDesired:
     """Emails of users that may hold byoc's numbers (from the inventory's last routing)."""
     outbound: OutboundWanted | None = None
     numbers_per_put: int = 50
+    ivr_shards: bool = True
+    """Spread an IVR's numbers over more IVRs when one request cannot carry them."""
 
 
 
@@ -426,6 +430,8 @@ class GenesysReconciler:
         self._dirty: set[str] = set()
         self._ivrs: dict[str, GenesysIvr] = {}
         self._refused: dict[str, str] = {}
+        self._created: dict[str, str] = {}
+        """placeholder id of a shard this sync created -> its id."""
         """pool id -> why Genesys would not change its range in place (this sync)."""
 
     # --- the verbs -------------------------------------------------------------------------------
@@ -469,6 +475,7 @@ class GenesysReconciler:
             user_hints=frozenset(hints),
             outbound=outbound,
             numbers_per_put=settings.genesys_numbers_per_ivr_put,
+            ivr_shards=settings.genesys_ivr_shards,
         )
 
     def plan(self, actual: GenesysState, desired: GenesysDesired) -> Plan:
@@ -491,6 +498,8 @@ class GenesysReconciler:
                 self._apply_pool(change, lease)
             elif change.kind == IVR_KIND:
                 self._apply_ivr(change, lease)
+            elif change.kind == SHARD_KIND:
+                self._apply_shard(change, lease)
             elif change.kind == USER_KIND:
                 self._apply_user(change, lease)
             elif change.kind == ROUTE_KIND:
@@ -737,6 +746,9 @@ class GenesysReconciler:
         held = _held(actual.ivrs, users.values(), responsible)
         wanted = _wanted(actual.ivrs, users, desired, out)
         _one_work_phone_per_user(wanted, users, responsible, out)
+        shards = spread(actual.ivrs, wanted, held, allow=desired.ivr_shards)
+        out.conflicts.extend(shards.conflicts)
+        out.unroutable.update(shards.unroutable)
         unseen = _unseen_holders(actual, wanted, held, responsible, lasting, out)
         if unseen - {u.id for u in users.values()}:
             users.update(actual.users.lookup_ids(unseen))
@@ -765,7 +777,7 @@ class GenesysReconciler:
             if early := add - late:
                 add_early[holder] = sorted(early)
 
-        ivrs = {i.id: i for i in actual.ivrs}
+        ivrs = {i.id: i for i in actual.ivrs} | shards.placeholders
         by_id = {u.id: u for u in users.values()}
         per_put = max(1, desired.numbers_per_put)
         early_changes: list[Change] = []
@@ -781,7 +793,24 @@ class GenesysReconciler:
                 late_changes.append(self._ivr_change(ivrs[holder[1]], [], added, per_put))
             else:
                 late_changes.append(self._user_change(by_id[holder[1]], [], added))
-        return sorted(early_changes, key=_change_order), sorted(late_changes, key=_change_order)
+        return (
+            [*(self._shard_change(Action.ADD, new, like) for new, like in shards.create),
+             *(self._shard_change(Action.UPDATE, shard, like) for shard, like in shards.fix),
+             *sorted(early_changes, key=_change_order)],
+            [*sorted(late_changes, key=_change_order),
+             *(self._shard_change(Action.REMOVE, shard, None) for shard in shards.delete)],
+        )
+
+    def _shard_change(self, action: Action, ivr: GenesysIvr, like: GenesysIvr | None) -> Change:
+        summary = {Action.ADD: f"created for the numbers of {like.name if like else ''!r} past "
+                               "one request's size limit",
+                   Action.UPDATE: f"given the flows of {like.name if like else ''!r}",
+                   Action.REMOVE: "no longer needed: its IVR's numbers fit in fewer IVRs"}[action]
+        ref = {"id": ivr.id, "name": ivr.name, "description": ivr.description}
+        return Change(
+            target=self.target, action=action, kind=SHARD_KIND, key=ivr.name, summary=summary,
+            before=None if action is Action.ADD else ref,
+            after=None if like is None else {**ref, "like": like.id})
 
     def _ivr_change(
         self, ivr: GenesysIvr, remove: list[str], add: list[str], per_put: int
@@ -972,10 +1001,9 @@ class GenesysReconciler:
                 "pool": change.key, "reason": str(exc)})
             if not gone:
                 self._refused[pool.id] = (
-                    f"Genesys refused to change DID pool {change.key} to {after['start']}-"
-                    f"{after['end']} in place ({exc}). byoc does not delete and recreate a pool "
-                    "that holds managed numbers (they would be in no pool meanwhile): remove "
-                    "the numbers byoc no longer manages from it by hand, or leave them there")
+                    f"{exc}. byoc does not delete and recreate a pool that holds managed numbers "
+                    "(they would be in no pool meanwhile): take the numbers byoc no longer "
+                    "manages out of it by hand, or leave them there")
         old, new = _Span.of(pool.start, pool.end), _Span.of(after["start"], after["end"])
         parts = [new] if gone else (_Ranges([new]) - _Ranges([old])).spans
         for part in parts:
@@ -1010,6 +1038,31 @@ class GenesysReconciler:
                     continue
                 self._ivrs[ivr.id] = ivr
                 break
+
+    def _apply_shard(self, change: Change, lease: HeldLease) -> None:
+        """Create, align or delete one of byoc's IVR shards (never an IVR it does not own)."""
+        ref = change.after or change.before or {}
+        if not owned(ref.get("description")):
+            raise ForeignGenesysObjectError(
+                f"IVR {change.key!r} is not a shard of byoc's; not changed")
+        lease.check()
+        self._dirty.add("ivrs")
+        if change.action is Action.ADD:
+            like = self._current_ivr(change.after["like"])
+            created = self._port.create_ivr(like, name=ref["name"], description=ref["description"])
+            self._ivrs[created.id] = created
+            self._created[ref["id"]] = created.id
+            return
+        current = self._current_ivr(ref["id"])
+        if shard_of(current) is None:
+            raise ForeignGenesysObjectError(
+                f"IVR {change.key!r} is not a shard of byoc's; not changed")
+        if change.action is Action.UPDATE:
+            saved = self._port.update_ivr_routing(current, self._current_ivr(change.after["like"]))
+            self._ivrs[saved.id] = saved
+            return
+        self._port.delete_ivr(current)
+        self._ivrs.pop(current.id, None)
 
     def _apply_user(self, change: Change, lease: HeldLease) -> None:
         after = change.after
@@ -1072,6 +1125,7 @@ class GenesysReconciler:
         return user if user is not None else self._port.get_user(user_id)
 
     def _current_ivr(self, ivr_id: str) -> GenesysIvr:
+        ivr_id = self._created.get(ivr_id, ivr_id)
         ivr = self._ivrs.get(ivr_id)
         if ivr is None:
             ivr = self._port.get_ivr(ivr_id)

@@ -300,3 +300,15 @@ def test_a_bare_topic_without_the_ids_in_the_event_is_malformed(topic: str,
     events, _, queue, _ = service()
 
     assert events.handle(SECRET, body(topic, event)).status == 400 and queue.sent == []
+
+
+def test_a_whole_notification_handed_on_by_the_workflow_is_read_by_its_own_topic() -> None:
+    events, _, queue, _ = service()
+    notification = {"topicName": "v2.audits.entitytype.DIDPool.entityid.p1", "version": "2",
+                    "eventBody": audit_event("DIDPool", "p1", client_id="byoc-client"),
+                    "metadata": {"CorrelationId": "c1"}}
+
+    reply = events.handle(SECRET, body("v2.audits", notification))
+
+    assert reply.status == 202 and reply.body["reason"] == "byoc's own change"
+    assert queue.sent == []
