@@ -1001,7 +1001,8 @@ class GenesysReconciler:
                 "pool": change.key, "reason": str(exc)})
             if not gone:
                 self._refused[pool.id] = (
-                    f"{exc}. byoc does not delete and recreate a pool that holds managed numbers "
+                    f"DID pool {change.key} was not changed to {after['start']}-{after['end']} "
+                    f"in place, Genesys refused: {exc}. byoc does not delete and recreate a pool that holds managed numbers "
                     "(they would be in no pool meanwhile): take the numbers byoc no longer "
                     "manages out of it by hand, or leave them there")
         old, new = _Span.of(pool.start, pool.end), _Span.of(after["start"], after["end"])
