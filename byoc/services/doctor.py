@@ -25,7 +25,13 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from cryptography import x509
 
-from byoc.domain.certs import GENESYS_KEY_REQUIREMENT, RSA_KEY_TYPES, days_left, key_type_name
+from byoc.domain.certs import (
+    GENESYS_KEY_REQUIREMENT,
+    RSA_KEY_TYPES,
+    days_left,
+    key_type_name,
+    san_dns_names,
+)
 from byoc.ports import TlsHandshakeFailed
 
 if TYPE_CHECKING:
@@ -250,7 +256,9 @@ def presented_certificate_item(context: DoctorContext, sbc: SbcSettings) -> Doct
     now = context.clock()
     left = days_left(leaf, now)
     key_type = key_type_name(leaf.public_key())
-    evidence = (f"presents {leaf.subject.rfc4514_string()} issued by {leaf.issuer.rfc4514_string()}",
+    names = ", ".join(san_dns_names(leaf)) or "no DNS names"
+    evidence = (f"presents {leaf.subject.rfc4514_string()} for {names}, issued by "
+                f"{leaf.issuer.rfc4514_string()}",
                 f"{key_type} key, {left} day(s) left, {presented.tls_version or 'TLS version unknown'}",
                 "chain and name verified against the trust roots" if presented.chain_verified
                 else f"chain or name rejected: {presented.verify_error}")

@@ -280,6 +280,14 @@ PROBES: tuple[VariantProbe, ...] = (
         "409 on a versioned write as a version conflict either way",
     ),
     VariantProbe(
+        "genesys.trigger_envelope",
+        "Does a Process Automation trigger hand the workflow the event body or the whole "
+        "notification?",
+        "in Genesys Admin > Architect, open the byoc workflow's last execution (Performance > "
+        "Workflow executions) and look at its jsonData input: a topicName/eventBody wrapper is "
+        "notification, the bare event is event-body; byoc reads both",
+    ),
+    VariantProbe(
         "twilio.retry_after",
         "Does Twilio send Retry-After with 429/20429?",
         "read the headers of a 429 in the function app's logs (event twilio.retry) after a bulk "
@@ -289,7 +297,14 @@ PROBES: tuple[VariantProbe, ...] = (
         "arm.if_match",
         "Does ARM enforce If-Match on NSG security rules?",
         "PUT a security rule with a stale If-Match ETag on a scratch NSG (`az network nsg rule "
-        "update` with --if-match): 412 means enforced",
+        "update` with --if-match): 412 means enforced, 200 ignored",
+    ),
+    VariantProbe(
+        "arm.another_operation",
+        "What does an NSG write get while another operation holds the NSG?",
+        "in the function app's logs, look for the ARM answer of a write that met a concurrent "
+        "change (event nsg.retry): its status and code (429 or 409 "
+        "AnotherOperationInProgress, 429 RetryableError, or a failed long-running operation)",
     ),
 )
 """Every variant probe, in report order; vendor helpers add theirs as their emulators offer them."""

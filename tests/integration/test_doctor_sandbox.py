@@ -257,3 +257,30 @@ def test_the_upload_answer_variant_needs_the_empty_upload_probe(
     assert read_only.mark is Mark.UNKNOWN
     assert "cliScript/incremental" in (read_only.fix or "")
     assert probed.variant == value
+
+
+def _manual_only_variants() -> list[Any]:
+    """(variant, value) of every sandbox variant whose probe neither reads nor writes."""
+    from byoc.services.doctor_probes import PROBES
+    from sandbox.launcher import emulator_classes
+
+    manual = {p.variant for p in PROBES if p.observe is None and p.write is None}
+    return [pytest.param(f"{section}.{name}", value, id=f"{section}.{name}={value}")
+            for section, cls in emulator_classes().items()
+            for name, variant in cls.VARIANTS.items() if f"{section}.{name}" in manual
+            for value in variant.values]
+
+
+@pytest.mark.parametrize(("variant", "value"), _manual_only_variants())
+def test_a_variant_only_a_person_can_tell_is_a_question_with_the_step_never_a_guess(
+        sandbox_env: dict[str, Any], variant: str, value: str) -> None:
+    section, name = variant.split(".", 1)
+    urls = sandbox_env["audiocodes"] if section == "audiocodes" else [sandbox_env[section]]
+    for url in urls:
+        _control(sandbox_env, url, "/_sandbox/variants", {name: value})
+
+    item = _doctor(probe_writes=True).item(f"variant:{variant}")
+
+    assert item.mark is Mark.UNKNOWN
+    assert item.variant is None
+    assert item.fix
