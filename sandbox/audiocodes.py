@@ -236,6 +236,15 @@ class AudioCodesEmulator(Emulator):
             source="RA74 'Incremental CLI Script': the example answer has only description and "
                    "output; akandor SBCNat.sh reads a status field ('success'/'failure') [C]",
         ),
+        "dialplan_cli": Variant(
+            ("nested", "flat"),
+            source="No public source gives the Dial Plan Rule CLI path. nested: the vendor notes' "
+                   "likely shape, `sbc dial-plan <i>` then `dial-plan-rule <j>` inside it, as the "
+                   "CLI Reference nests `alt-route-reasons-rules <j>` in its set; flat: `sbc "
+                   "dial-plan-rule <plan>/<rule>` at `configure voip` level, as child rows are "
+                   "addressed `<parent>/<child>` (prompt `(alt-route-reasons-rules-0/0)`, "
+                   "`proxy-ip <set>/<i>`)",
+        ),
         "ini_dialplan_rules": Variant(
             ("included", "omitted"),
             source="a 7.40A.250 ini export over REST showed [ DialPlan ] but no [ DialPlanRule ] "
@@ -646,7 +655,8 @@ class AudioCodesEmulator(Emulator):
 
     async def _get_cli(self, request: Request) -> Response:
         with self.lock:
-            text = render_cli(self.running, hostname=self._cli_hostname())
+            text = render_cli(self.running, hostname=self._cli_hostname(),
+                              dialect=self.variant("dialplan_cli"))
         return Response(text.encode(), media_type="application/octet-stream")
 
     async def _put_ini(self, request: Request) -> Response:
@@ -666,7 +676,8 @@ class AudioCodesEmulator(Emulator):
         with self.lock:
             config = DeviceConfig.factory_default()
             report = run_cli_script(config, text, limits=self.options.limits,
-                                    hostname=self._cli_hostname())
+                                    hostname=self._cli_hostname(),
+                                    dialect=self.variant("dialplan_cli"))
             return self._replace_configuration("full cliScript upload", config, report)
 
     def _replace_configuration(self, kind: str, config: DeviceConfig,
@@ -705,7 +716,8 @@ class AudioCodesEmulator(Emulator):
         with self.lock:
             working = self.running.clone()
             report = run_cli_script(working, text, limits=self.options.limits,
-                                    hostname=self._cli_hostname())
+                                    hostname=self._cli_hostname(),
+                                    dialect=self.variant("dialplan_cli"))
             ignored = self._apply_incremental(request, working, report)
             self._record_upload("incremental cliScript", report, ignored=ignored)
         return self._upload_answer("Incremental CLI Script file was loaded.", report)

@@ -110,7 +110,9 @@ class _Frame:
 class CliSession:
     """Runs one script against a configuration (mutated in place)."""
 
-    def __init__(self, config: DeviceConfig, limits: ConfigLimits, hostname: str) -> None:
+    def __init__(self, config: DeviceConfig, limits: ConfigLimits, hostname: str,
+                 dialect: str = "nested") -> None:
+        self.dialect = dialect
         self.config = config
         self.limits = limits
         self.hostname = hostname
@@ -183,6 +185,9 @@ class CliSession:
         body = lowered[1:] if negate else lowered
         if frame.mode == "voip" and body[:2] == ["sbc", "dial-plan"] and len(body) == 3:
             self._row_command(frame, "dial-plan", body[2], negate, line, line_no)
+        elif (frame.mode == "voip" and self.dialect == "flat" and len(body) == 3
+              and body[:2] == ["sbc", "dial-plan-rule"]):
+            self._flat_rule(body[2], negate, line, line_no)
         elif frame.mode == "network" and body[:1] == ["tls"] and len(body) == 2:
             self._row_command(frame, "tls", body[1], negate, line, line_no)
         elif frame.mode == "voip" and body == ["media", "security"] and not negate:
@@ -235,6 +240,31 @@ class CliSession:
                 self._invalid(line, line_no, str(exc))
                 return
         self.report.changes += 1
+
+    def _flat_rule(self, index_text: str, negate: bool, line: str, line_no: int) -> None:
+        """`sbc dial-plan-rule <plan>/<rule>` at `configure voip` level (the flat dialect)."""
+        parts = index_text.split("/")
+        plan = (self.config.dial_plans.get(int(parts[0]))
+                if len(parts) == 2 and all(p.isdigit() for p in parts) else None)
+        if plan is None:
+            self._invalid(line, line_no, f"{index_text!r} is not <existing dial plan>/<rule>")
+            if not negate:
+                self.stack.append(_Frame("broken", f"{self.hostname}(dial-plan-rule-?)#"))
+            return
+        rule_index = int(parts[1])
+        if negate:
+            if plan.rules.pop(rule_index, None) is None:
+                self._invalid(line, line_no,
+                              f"rule {rule_index} of Dial Plan {plan.name!r} does not exist")
+            else:
+                self.report.changes += 1
+            return
+        rule = plan.rules.get(rule_index)
+        fields = {"name": rule.name, "prefix": rule.prefix, "tag": rule.tag} if rule else {
+            "name": "", "prefix": "", "tag": ""}
+        self.stack.append(_Frame("rule", f"{self.hostname}(dial-plan-rule-{index_text})#",
+                                 index=rule_index, plan_index=plan.index, fields=fields,
+                                 exists=rule is not None))
 
     def _table_row(self, spec: TableSpec, index_text: str, negate: bool, line: str,
                    line_no: int) -> None:
@@ -324,8 +354,10 @@ class CliSession:
         lowered = [w.lower() for w in words]
         negate = lowered[0] == "no"
         body = lowered[1:] if negate else lowered
-        if body[:1] != ["dial-plan-rule"] or len(body) != 2:
+        if body[:1] != ["dial-plan-rule"] or len(body) != 2 or self.dialect != "nested":
             self._invalid(line, line_no)
+            if body[:1] == ["dial-plan-rule"] and not negate:
+                self.stack.append(_Frame("broken", f"{self.hostname}(dial-plan-rule-?)#"))
             return
         if (frame.dirty or not frame.exists) and not self._activate(frame, line_no):
             if not negate:
@@ -429,13 +461,15 @@ class CliSession:
 
 
 def run_cli_script(
-    config: DeviceConfig, text: str, *, limits: ConfigLimits, hostname: str
+    config: DeviceConfig, text: str, *, limits: ConfigLimits, hostname: str,
+    dialect: str = "nested",
 ) -> LoadReport:
-    """Run a CLI script against `config` (mutated in place); errors are in the report."""
-    return CliSession(config, limits, hostname).run(text)
+    """Run a CLI script against `config` (mutated in place); errors are in the report.
+    `dialect`: where dial-plan rules live (`nested` in their plan, or `flat` at voip level)."""
+    return CliSession(config, limits, hostname, dialect).run(text)
 
 
-def render_cli(config: DeviceConfig, *, hostname: str) -> str:
+def render_cli(config: DeviceConfig, *, hostname: str, dialect: str = "nested") -> str:
     """The running configuration as a CLI script (the emulated tables only)."""
     out = [f"# Running configuration of {hostname} (emulated Mediant VE SBC)", "configure network"]
     for index, context in sorted(config.tls_contexts.items()):
@@ -448,7 +482,7 @@ def render_cli(config: DeviceConfig, *, hostname: str) -> str:
             f"  prefix-case-sensitivity {'on' if plan.prefix_case_sensitive else 'off'}",
             "  activate",
         ]
-        for rule_index, rule in sorted(plan.rules.items()):
+        for rule_index, rule in sorted(plan.rules.items()) if dialect == "nested" else ():
             out += [
                 f"  dial-plan-rule {rule_index}",
                 f'   name "{rule.name}"',
@@ -458,5 +492,9 @@ def render_cli(config: DeviceConfig, *, hostname: str) -> str:
                 "  exit",
             ]
         out.append(" exit")
+    for index, plan in sorted(config.dial_plans.items()) if dialect == "flat" else ():
+        for rule_index, rule in sorted(plan.rules.items()):
+            out += [f" sbc dial-plan-rule {index}/{rule_index}", f'  name "{rule.name}"',
+                    f'  prefix "{rule.prefix}"', f'  tag "{rule.tag}"', "  activate", " exit"]
     out.append("exit")
     return "\n".join(out) + "\n"

@@ -429,9 +429,30 @@ class DialPlanWriteFormat:
     delete_rule: str = "no dial-plan-rule {rule_index}"
     activate: str = "activate"
     leave: str = "exit"
+    rules_inside_plan: bool = True
+    """False: rule rows (and their deletion) are written at the `enter` level, after the plan."""
+    dialect: str = "nested"
 
 
 DIAL_PLAN_WRITE_FORMAT = DialPlanWriteFormat()
+FLAT_DIAL_PLAN_WRITE_FORMAT = DialPlanWriteFormat(
+    rule_row="sbc dial-plan-rule {plan_index}/{rule_index}",
+    delete_rule="no sbc dial-plan-rule {plan_index}/{rule_index}",
+    rules_inside_plan=False, dialect="flat",
+)
+DIAL_PLAN_DIALECTS = {f.dialect: f for f in (DIAL_PLAN_WRITE_FORMAT, FLAT_DIAL_PLAN_WRITE_FORMAT)}
+"""The dial-plan CLI dialects byoc can write; no public source settles which the device uses."""
+_FLAT_RULE = re.compile(r"^\s*sbc\s+dial-plan-rule\s+\d+/\d+\s*$", re.MULTILINE)
+_NESTED_RULE = re.compile(r"^\s+dial-plan-rule\s+\d+\s*$", re.MULTILINE)
+
+
+def dial_plan_dialect(cli_export: str) -> str | None:
+    """The dialect a CLI export writes its rules in (`nested` or `flat`), None if it has none."""
+    if _FLAT_RULE.search(cli_export):
+        return "flat"
+    if _NESTED_RULE.search(cli_export):
+        return "nested"
+    return None
 
 
 def render_dial_plan_edit(edit: SbcDialPlanEdit, fmt: DialPlanWriteFormat = DIAL_PLAN_WRITE_FORMAT) -> str:
@@ -448,12 +469,16 @@ def render_dial_plan_edit(edit: SbcDialPlanEdit, fmt: DialPlanWriteFormat = DIAL
     for command in fmt.enter:
         emit(command)
         depth += 1
-    emit(fmt.plan_row.format(plan_index=edit.plan_index, plan_name=edit.plan_name))
-    depth += 1
-    if edit.create_plan:
-        for template in fmt.plan_fields:
-            emit(template.format(plan_index=edit.plan_index, plan_name=edit.plan_name))
-        emit(fmt.activate)
+    if edit.create_plan or fmt.rules_inside_plan:
+        emit(fmt.plan_row.format(plan_index=edit.plan_index, plan_name=edit.plan_name))
+        depth += 1
+        if edit.create_plan:
+            for template in fmt.plan_fields:
+                emit(template.format(plan_index=edit.plan_index, plan_name=edit.plan_name))
+            emit(fmt.activate)
+        if not fmt.rules_inside_plan:
+            depth -= 1
+            emit(fmt.leave)
     for rule in edit.put:
         emit(fmt.rule_row.format(plan_index=edit.plan_index, rule_index=rule.index))
         depth += 1
@@ -465,8 +490,9 @@ def render_dial_plan_edit(edit: SbcDialPlanEdit, fmt: DialPlanWriteFormat = DIAL
         emit(fmt.leave)
     for index in edit.delete:
         emit(fmt.delete_rule.format(plan_index=edit.plan_index, rule_index=index))
-    depth -= 1
-    emit(fmt.leave)
+    if fmt.rules_inside_plan:
+        depth -= 1
+        emit(fmt.leave)
     for _ in fmt.enter:
         depth -= 1
         emit(fmt.leave)
@@ -557,7 +583,7 @@ class AudioCodesSbc:
         timeout_s: float = 15.0,
         retry: RetryPolicy | None = None,
         sleep: Callable[[float], None] = time.sleep,
-        write_format: DialPlanWriteFormat = DIAL_PLAN_WRITE_FORMAT,
+        write_format: DialPlanWriteFormat | None = None,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
         if not base_url.startswith("https://"):
@@ -570,7 +596,9 @@ class AudioCodesSbc:
         self._timeout_s = timeout_s
         self._retry = retry or RetryPolicy()
         self._sleep = sleep
-        self._format = write_format
+        self._fixed_format = write_format
+        self._format = write_format or DIAL_PLAN_WRITE_FORMAT
+        self._format_source = "given" if write_format else "default"
         self._transport = transport
         self._client: httpx.Client | None = None
 
@@ -612,14 +640,18 @@ class AudioCodesSbc:
 
     def write_dial_plan(self, edit: SbcDialPlanEdit) -> SbcDialPlans:
         """Upload `edit` incrementally, check the answer, save, read back and compare."""
+        self._choose_dialect()
         text = render_dial_plan_edit(edit, self._format)
         answer = self._upload(self._format.endpoint, self._format.filename, text)
         problems = upload_errors(answer)
         if problems:
+            others = ", ".join(d for d in DIAL_PLAN_DIALECTS if d != self._format.dialect)
             raise SbcScriptFailed(
                 f"SBC {self.name}: the dial-plan upload answered 200 but reported "
                 f"{'; '.join(problems[:5])}. The configuration was NOT saved; part of the "
-                "script may be running until the next sync repairs it.",
+                "script may be running until the next sync repairs it. Dial-plan CLI dialect "
+                f"{self._format.dialect!r} ({self._format_source}); the other is {others}: "
+                "compare with GET /api/v1/files/cliScript (docs/sbc.md).",
                 str(answer.get("output") or ""),
             )
         self.save_configuration()
@@ -666,6 +698,18 @@ class AudioCodesSbc:
             raise SbcScriptFailed(f"SBC {self.name}: an empty CLI script got {'; '.join(problems)}",
                                   str(answer.get("output") or ""))
         return tuple(sorted(answer))
+
+    def _choose_dialect(self) -> None:
+        """The dial-plan CLI dialect the device's own CLI export uses (read once), unless one
+        was given. No public source settles it (docs/sbc.md)."""
+        if self._fixed_format is not None or self._format_source == "read from the CLI export":
+            return
+        found = dial_plan_dialect(self._get_text("/files/cliScript"))
+        if found is None:
+            self._format_source = "the CLI export shows no rule to learn it from; byoc's default"
+            return
+        self._format = DIAL_PLAN_DIALECTS[found]
+        self._format_source = "read from the CLI export"
 
     def save_configuration(self) -> None:
         """`POST /actions/saveConfiguration` with an empty body (`Content-Length: 0`)."""

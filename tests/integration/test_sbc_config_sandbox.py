@@ -73,7 +73,8 @@ def test_a_row_the_device_refuses_fails_the_upload_loudly(sandbox_env: dict[str,
         adapter.close()
 
 
-@pytest.mark.sandbox_variants("audiocodes.ini_dialplan_rules", "audiocodes.upload_answer")
+@pytest.mark.sandbox_variants("audiocodes.ini_dialplan_rules", "audiocodes.upload_answer",
+                             "audiocodes.dialplan_cli")
 def test_dial_plan_sync_converges_under_each_export_and_answer_variant(
         sandbox_env: dict[str, Any], sandbox_variant: tuple[str, str] | None) -> None:
     """Whether the ini export carries the rules and whether the upload answer has `status`:

@@ -19,6 +19,7 @@ from byoc.adapters.audiocodes import (
     SbcScriptFailed,
     SbcUnreachable,
     SbcWriteNotApplied,
+    dial_plan_dialect,
     dial_plans_from_cli,
     dial_plans_from_ini,
     parse_ini,
@@ -310,10 +311,11 @@ EDIT = SbcDialPlanEdit("BYOC", 0, put=(SbcDialPlanRule(9, "byoc-1", "+1#", "t"),
 def test_failed_script_is_not_saved() -> None:
     device = ScriptedSbc(DEVICE_INI, {"status": "failure", "output": "Error: line 3: x"})
 
-    with pytest.raises(SbcScriptFailed, match="NOT saved"):
+    with pytest.raises(SbcScriptFailed, match=r"NOT saved.*dialect 'nested' .*the other is flat"):
         sbc_with(device).write_dial_plan(EDIT)
 
-    assert device.requests == ["PUT /api/v1/files/cliScript/incremental"]
+    assert device.requests == ["GET /api/v1/files/cliScript",
+                               "PUT /api/v1/files/cliScript/incremental"]
 
 
 def test_write_the_device_did_not_apply_is_detected_after_save() -> None:
@@ -323,10 +325,35 @@ def test_write_the_device_did_not_apply_is_detected_after_save() -> None:
         sbc_with(device).write_dial_plan(EDIT)
 
     assert device.requests == [
+        "GET /api/v1/files/cliScript",
         "PUT /api/v1/files/cliScript/incremental",
         "POST /api/v1/actions/saveConfiguration",
         "GET /api/v1/files/ini",
     ]
+
+
+@pytest.mark.parametrize(("export", "expected"), [
+    ('configure voip\n sbc dial-plan 0\n  name "BYOC"\n  dial-plan-rule 4\n   name "a"\n', "nested"),
+    ('configure voip\n sbc dial-plan 0\n exit\n sbc dial-plan-rule 0/4\n  name "a"\n', "flat"),
+    ("configure voip\n sip-interface 0\n exit\nexit\n", None),
+])
+def test_the_dial_plan_dialect_is_read_from_the_cli_export(export: str, expected: str | None) -> None:
+    assert dial_plan_dialect(export) == expected
+
+
+def test_writes_follow_the_dialect_of_the_devices_export() -> None:
+    flat = 'configure voip\n sbc dial-plan 0\n exit\n sbc dial-plan-rule 0/4\n  name "a"\n exit\n'
+    device = ScriptedSbc(DEVICE_INI, {"status": "failure", "output": "Error: line 2: x"}, cli=flat)
+    sent: list[bytes] = []
+
+    def recording(request: httpx.Request) -> httpx.Response:
+        sent.append(request.content)
+        return device(request)
+
+    with pytest.raises(SbcScriptFailed, match="dialect 'flat' \\(read from the CLI export\\)"):
+        sbc_with(recording).write_dial_plan(EDIT)
+
+    assert b" sbc dial-plan-rule 0/9\n" in sent[-1]
 
 
 def test_rules_missing_from_both_exports_are_not_guessed() -> None:
