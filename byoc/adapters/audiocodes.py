@@ -869,9 +869,11 @@ class AudioCodesSbc:
             if response.status_code in _RETRY_STATUSES:
                 delay = next(delays, None)
                 if delay is None:
+                    tried = (f"{response.status_code} (one attempt, not retried)" if once
+                             else f"still {response.status_code} after {self._retry.attempts} "
+                                  "attempts")
                     raise SbcBusy(
-                        f"{where}: {'' if once else 'still '}{response.status_code} after "
-                        f"{1 if once else self._retry.attempts} attempt(s) ({_description(response)})"
+                        f"{where}: {tried} ({_description(response)})"
                         + ("; HA sync in progress? retry later" if response.status_code == 409 else "")
                     )
                 metrics.vendor_retry("audiocodes", "busy")
