@@ -1131,7 +1131,7 @@ class CertificateRotation:
         try:
             path = verified_path(certificate.bundle, fqdn=sbc.fqdn, now=self._clock(),
                                  trusted_roots=self._trust_roots())
-        except VerificationError:
+        except (VerificationError, ValueError):  # no path, or no trusted roots at all
             return wanted
         fingerprints = {fingerprint_sha256(c) for c in wanted}
         for cert in path[1:-1]:
