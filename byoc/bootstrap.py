@@ -18,6 +18,7 @@ from byoc.settings import Settings, cached_settings
 if TYPE_CHECKING:
     from azure.core.credentials import TokenCredential
 
+    from byoc.adapters.audiocodes import AudioCodesSbc
     from byoc.adapters.keyvault import KeyVaultSecrets
     from byoc.adapters.lock import BlobLeaseLocks
     from byoc.adapters.queue import StorageJobQueue
@@ -32,6 +33,7 @@ if TYPE_CHECKING:
     from byoc.services.numbers import NumberLifecycle
     from byoc.services.purchases import NumberPurchases
     from byoc.services.reconcile import ReconcilerRegistry, ReconcileService
+    from byoc.services.trace import NumberTrace
     from byoc.services.twilio_poller import TwilioEventPoller
     from byoc.services.webhooks import TwilioNumberWebhook
     from byoc.services.worker import Worker
@@ -297,6 +299,30 @@ class Services:
             policy=self.policy,
             trunk_sid=self.settings.twilio_trunk_sid,
             retention_days=self.settings.twilio_poll_retention_days,
+        )
+
+    @cached_property
+    def trace(self) -> NumberTrace:
+        """`byoc trace NUMBER`: the number's path read live from every vendor."""
+        from byoc.services.genesys_reconciler import genesys_port
+        from byoc.services.nsg_reconciler import nsg_rules_reader
+        from byoc.services.trace import NumberTrace
+
+        def sbc_reader(sbc: SbcSettings) -> AudioCodesSbc:
+            from byoc.adapters.audiocodes import AudioCodesSbc
+
+            return AudioCodesSbc.from_settings(
+                self.settings, sbc, lambda: self.secret("sbc_password"))
+
+        return NumberTrace(
+            settings=self.settings,
+            policy=self.policy,
+            inventory=self.inventory,
+            twilio=lambda: self.twilio,
+            genesys=lambda: genesys_port(self),
+            sbc=sbc_reader,
+            nsg_rules=lambda sbc: nsg_rules_reader(self, sbc).read_rules(),
+            certificates=lambda: self.certificates.status(record_health=False),
         )
 
     @cached_property

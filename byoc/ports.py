@@ -171,6 +171,20 @@ class SbcDialPlans:
 
 
 @dataclass(frozen=True)
+class SbcIpToIpRoute:
+    """One row of the SBC's IP-to-IP Routing table (`IP2IPRouting`), columns as exported."""
+
+    index: int
+    name: str
+    source_ip_group: str
+    request_type: str
+    dest_type: str
+    dest_ip_group: str
+    dest_tags: str
+    internal_action: str = ""
+
+
+@dataclass(frozen=True)
 class SbcDialPlanEdit:
     """Rule changes to one Dial Plan, written to the SBC in one incremental upload."""
 

@@ -44,6 +44,7 @@ from byoc.ports import (
     SbcDialPlanEdit,
     SbcDialPlanRule,
     SbcDialPlans,
+    SbcIpToIpRoute,
     SbcStatus,
     SbcWriteIncomplete,
 )
@@ -637,6 +638,26 @@ class AudioCodesSbc:
                 "GET /api/v1/files/cliScript on the device (docs/sbc.md)."
             )
         return SbcDialPlans(tuple(cli_plans), source="cliScript")
+
+    def read_ip_to_ip_routes(self) -> tuple[SbcIpToIpRoute, ...] | None:
+        """The IP-to-IP Routing table of the ini export in index order (the device tries rows top
+        down); None when the export has no `[ IP2IPRouting ]` table."""
+        table = parse_ini(self._get_text("/files/ini")).table("IP2IPRouting")
+        if table is None:
+            return None
+        return tuple(
+            SbcIpToIpRoute(
+                index=index,
+                name=table.column(row, "RouteName"),
+                source_ip_group=table.column(row, "SrcIPGroupName"),
+                request_type=table.column(row, "RequestType", "0"),
+                dest_type=table.column(row, "DestType", "0"),
+                dest_ip_group=table.column(row, "DestIPGroupName"),
+                dest_tags=table.column(row, "DestTags"),
+                internal_action=table.column(row, "InternalAction"),
+            )
+            for index, row in sorted(table.rows.items())
+        )
 
     def write_dial_plan(self, edit: SbcDialPlanEdit) -> SbcDialPlans:
         """Upload `edit` incrementally, check the answer, save, read back and compare."""

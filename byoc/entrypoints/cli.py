@@ -6,17 +6,30 @@ them) when that file is in the current directory or named with `--settings`.
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
+from byoc.entrypoints.cli_output import (
+    CONFIGURATION,
+    VENDOR,
+    ByocGroup,
+    confirm,
+    err,
+    fail,
+    one_line,
+    out,
+    print_json,
+    progress,
+    remember_json,
+)
+
 app = typer.Typer(
+    cls=ByocGroup,
     name="byoc",
     help="Control plane for Genesys Cloud BYOC: Twilio numbers, AudioCodes SBCs, Genesys, Azure NSG.",
     no_args_is_help=True,
@@ -32,13 +45,13 @@ app.add_typer(jobs_app, name="jobs")
 jobs_app.add_typer(poison_app, name="poison")
 app.add_typer(sandbox_app, name="sandbox")
 
-out = Console()
-err = Console(stderr=True)
-
 TargetOption = Annotated[
-    str, typer.Option("--target", "-t", help="all, twilio, genesys, sbc:<name> or nsg:<name>")
+    str, typer.Option("--target", "-t",
+                      help="all, twilio, genesys, sbc (every SBC), sbc:<name>, nsg or nsg:<name>")
 ]
-JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON (data) instead of text.")]
+JsonOption = Annotated[bool, typer.Option("--json", callback=remember_json,
+                                          help="Print JSON (data) instead of text.")]
+YesOption = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")]
 
 
 @app.callback()
@@ -63,12 +76,6 @@ def _global(
         configure_logging(os.environ.get("BYOC_LOG_LEVEL", "INFO"))
 
 
-def fail(message: str, code: int = 1) -> None:
-    """Print an error a person can act on and exit."""
-    err.print(f"[bold red]error:[/] {message}", highlight=False)
-    raise typer.Exit(code)
-
-
 def services() -> Any:
     """The composition root, or a clear configuration error."""
     from byoc.bootstrap import get_services
@@ -78,87 +85,128 @@ def services() -> Any:
         built = get_services()
         built.settings  # noqa: B018 - force validation now
     except ConfigurationError as exc:
-        fail(str(exc), code=2)
+        fail(str(exc), code=CONFIGURATION, source="settings")
     return built
-
-
-def print_json(data: Any) -> None:
-    sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
 
 
 @app.command()
 def plan(target: TargetOption = "all", as_json: JsonOption = False) -> None:
-    """Show what `apply` would change, per target. Changes nothing."""
-    from byoc.domain.policy import PolicyError
+    """Show what `apply` would change, per target. Changes nothing. A target that cannot be read
+    shows its own error; the others still show their plans (exit 3 if any could not be read)."""
+    result = _dry_run(target)
+    if as_json:
+        print_json({"plans": [p.to_json() for p in result.plans], "errors": result.errors})
+    else:
+        if not result.plans and not result.errors:
+            out.print("No targets are configured yet: nothing to plan.")
+        for item in result.plans:
+            out.print(item.render_text(), highlight=False, markup=False)
+        _print_plan_errors(result.errors)
+    if result.errors:
+        raise typer.Exit(VENDOR)
+
+
+def _dry_run(target: str) -> Any:
+    """Plans per target, with progress; each unreadable target is an error entry, not an exit."""
     from byoc.services.reconcile import UnknownTarget
 
+    built = services()
     try:
-        plans = services().reconcile.plan(target)
-    except (UnknownTarget, PolicyError) as exc:
-        fail(str(exc))
-    if as_json:
-        print_json({"plans": [p.to_json() for p in plans]})
-        return
-    if not plans:
-        out.print("No targets are configured yet: nothing to plan.")
-    for item in plans:
-        out.print(item.render_text(), highlight=False)
+        return built.reconcile.dry_run(target, on_target=lambda name: progress(f"reading {name}…"))
+    except UnknownTarget as exc:
+        fail(str(exc.args[0]) if exc.args else str(exc))
+
+
+def _print_plan_errors(errors: list[dict[str, str]]) -> None:
+    """One `error:` line per target that could not be read."""
+    for item in errors:
+        err.print(f"error: {item['target']}: {one_line(item['error'])}", highlight=False,
+                  markup=False, style="red")
 
 
 @app.command()
 def apply(
     target: TargetOption = "all",
-    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+    yes: YesOption = False,
     force: Annotated[
         bool, typer.Option("--force", help="Apply even what the mass-deletion guard refuses.")
     ] = False,
     as_json: JsonOption = False,
 ) -> None:
-    """Converge targets now (plan, guard, apply, verify), one at a time, showing progress."""
+    """Converge targets now (plan, guard, apply, verify), one at a time, showing progress.
+    Targets that cannot be read are reported and skipped; the others are applied."""
     from byoc.domain.jobs import new_correlation_id
-    from byoc.domain.policy import PolicyError
-    from byoc.services.reconcile import UnknownTarget
 
+    if as_json and not yes:
+        fail("--json cannot ask for confirmation: add --yes", CONFIGURATION)
     built = services()
-    try:
-        plans = built.reconcile.plan(target)
-    except (UnknownTarget, PolicyError) as exc:
-        fail(str(exc))
-    pending = [p for p in plans if not p.is_empty]
-    if not pending:
-        if as_json:
-            print_json({"outcomes": []})
-        else:
-            out.print("Nothing to change.")
-        return
+    result = _dry_run(target)
+    pending = [p for p in result.plans if not p.is_empty]
     if not as_json:
         for item in pending:
-            out.print(item.render_text(), highlight=False)
-    if not yes and not typer.confirm(f"Apply changes to {len(pending)} target(s)?"):
-        raise typer.Exit(1)
+            out.print(item.render_text(), highlight=False, markup=False)
+        _print_plan_errors(result.errors)
+    if not pending:
+        if as_json:
+            print_json({"outcomes": [], "errors": result.errors})
+        else:
+            out.print("Nothing to change." if not result.errors else
+                      "Nothing to change on the targets that could be read.")
+        if result.errors:
+            raise typer.Exit(VENDOR)
+        return
+    confirm(f"Apply changes to {len(pending)} target(s)?", yes=yes)
     correlation_id = new_correlation_id()
     outcomes = []
     failed = False
     for index, item in enumerate(pending, 1):
-        if not as_json:
-            err.print(f"[{index}/{len(pending)}] {item.target}: applying…", highlight=False)
         try:
-            outcome = built.reconcile.sync(item.target, correlation_id=correlation_id, force=force)
+            with progress(f"[{index}/{len(pending)}] {item.target}: applying…"):
+                outcome = built.reconcile.sync(item.target, correlation_id=correlation_id,
+                                               force=force)
         except Exception as exc:
+            from byoc.entrypoints.cli_output import describe_failure
+
             failed = True
-            outcomes.append({"target": item.target, "error": f"{type(exc).__name__}: {exc}"})
+            message = one_line(describe_failure(exc)[1])
+            outcomes.append({"target": item.target, "error": message})
             if not as_json:
-                err.print(f"  failed: {type(exc).__name__}: {exc}", highlight=False)
+                err.print(f"  {item.target}: failed: {message}", highlight=False, markup=False)
             continue
         outcomes.append(outcome.to_json())
         failed = failed or bool(outcome.refused) or not outcome.converged
         if not as_json:
             state = "refused: " + outcome.refused if outcome.refused else (
                 "converged" if outcome.converged else "not converged: " + "; ".join(outcome.problems))
-            err.print(f"  {state}", highlight=False)
+            err.print(f"  {item.target}: {state}", highlight=False, markup=False)
     if as_json:
-        print_json({"correlation_id": correlation_id, "outcomes": outcomes})
+        print_json({"correlation_id": correlation_id, "outcomes": outcomes,
+                    "errors": result.errors})
     if failed:
+        raise typer.Exit(1)
+    if result.errors:
+        raise typer.Exit(VENDOR)
+
+
+@app.command()
+def trace(
+    number: Annotated[str, typer.Argument(help="The number, E.164 (e.g. +14155550100).")],
+    as_json: JsonOption = False,
+) -> None:
+    """Why does NUMBER (not) ring? Its path hop by hop, read live from Twilio, the NSGs, each SBC
+    and Genesys: ✓ with the evidence, ✗ with the fix. Exit 1 if any hop fails."""
+    built = services()
+    phone = _e164(number, built.settings.default_region)
+    with progress(f"tracing {phone} through Twilio, the NSGs, the SBCs and Genesys…"):
+        result = built.trace.trace(phone)
+    if as_json:
+        print_json(result.to_json())
+    else:
+        for line in result.render_lines():
+            style = "red" if "✗" in line or line.startswith("path BROKEN") else (
+                "yellow" if line.lstrip().startswith("fix:") else None)
+            out.print(line, highlight=False, markup=False, style=style)
+    if not result.ok:
         raise typer.Exit(1)
 
 
@@ -168,7 +216,8 @@ def status(as_json: JsonOption = False) -> None:
     from byoc.services.status import build_status
 
     built = services()
-    report = build_status(inventory=built.inventory, state=built.state, queue=built.queue)
+    with progress("reading the inventory, the last syncs and health…"):
+        report = build_status(inventory=built.inventory, state=built.state, queue=built.queue)
     if as_json:
         print_json(report.to_json())
     else:
@@ -252,20 +301,26 @@ def poison_replay(as_json: JsonOption = False) -> None:
 
 
 @poison_app.command("purge")
-def poison_purge(
-    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
-) -> None:
-    """Delete every poison message (asks first)."""
+def poison_purge(yes: YesOption = False, as_json: JsonOption = False) -> None:
+    """Delete every poison message (asks first; `--json` needs `--yes`)."""
     from byoc.services.poison import PoisonQueue
 
+    if as_json and not yes:
+        fail("--json cannot ask for confirmation: add --yes", CONFIGURATION)
     poison = PoisonQueue(services().queue)
     count = len(poison.list())
     if count == 0:
-        out.print("The poison queue is empty.")
+        if as_json:
+            print_json({"purged": 0})
+        else:
+            out.print("The poison queue is empty.")
         return
-    if not yes and not typer.confirm(f"Delete {count}+ poison message(s) for good?"):
-        raise typer.Exit(1)
-    out.print(f"Purged {poison.purge()} message(s).")
+    confirm(f"Delete {count}+ poison message(s) for good?", yes=yes)
+    purged = poison.purge()
+    if as_json:
+        print_json({"purged": purged})
+    else:
+        out.print(f"Purged {purged} message(s).")
 
 
 @app.command()
@@ -289,9 +344,11 @@ def demo(
     ] = False,
 ) -> None:
     """Run the main job end to end on the local sandbox and Azurite, and print what it did."""
+    from rich.console import Console
+
     from byoc.entrypoints.demo import run_demo
 
-    raise typer.Exit(run_demo(out, keep_running=keep_running))
+    raise typer.Exit(run_demo(Console(), keep_running=keep_running))
 
 
 @sandbox_app.command("up")
@@ -558,7 +615,7 @@ def sbc_resolve(
         try:
             plan = adapter.read_dial_plans().named(sbc.dial_plan)
         except (AudioCodesError, LookupError) as exc:
-            fail(f"SBC {sbc.name}: {exc}")
+            fail(f"SBC {sbc.name}: {exc}", VENDOR, source="AudioCodes SBC")
         finally:
             adapter.close()
         rule = best_rule(plan.rules, number) if plan else None
@@ -654,8 +711,10 @@ def cert_status(as_json: JsonOption = False) -> None:
     whether that is the current one. Exit 1 unless every SBC serves Key Vault's current one."""
     from byoc.services.certificates import CertificateRotationError
 
+    built = services()
     try:
-        statuses = services().certificates.status()
+        with progress("reading each SBC's certificate (REST and a live TLS handshake)…"):
+            statuses = built.certificates.status()
     except CertificateRotationError as exc:
         fail(str(exc))
     rows = [s.to_json() for s in statuses]
@@ -703,8 +762,6 @@ def numbers_buy(
     as_json: JsonOption = False,
 ) -> None:
     """Buy managed numbers at Twilio onto the trunk and onboard them. Exit 1 on a shortfall."""
-    from byoc.domain.policy import PolicyError
-    from byoc.ports import TwilioError
     from byoc.services.purchases import PurchaseRefused, parse_purchase_request
 
     built = services()
@@ -712,7 +769,7 @@ def numbers_buy(
         request = parse_purchase_request({"area_code": area_code, "count": count,
                                           "contains": contains, "dry_run": dry_run})
         result = built.purchases.buy(request)
-    except (PurchaseRefused, TwilioError, PolicyError) as exc:
+    except PurchaseRefused as exc:
         fail(str(exc))
     if as_json:
         print_json(result.to_json())
@@ -734,22 +791,27 @@ def numbers_buy(
 @numbers_app.command("release")
 def numbers_release(
     number: Annotated[str, typer.Argument(help="The number, E.164 (e.g. +14155550100).")],
-    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+    yes: YesOption = False,
+    as_json: JsonOption = False,
 ) -> None:
     """Offboard a number from every target, then release it at Twilio (it is gone for good)."""
     from byoc.services.purchases import ReleaseRefused
 
+    if as_json and not yes:
+        fail("--json cannot ask for confirmation: add --yes", CONFIGURATION)
     built = services()
     phone = _e164(number, built.settings.default_region)
-    if not yes and not typer.confirm(
-        f"Release {phone}? byoc removes it from every target, then releases it at Twilio."
-    ):
-        raise typer.Exit(1)
+    confirm(f"Release {phone}? byoc removes it from every target, then releases it at Twilio.",
+            yes=yes)
     try:
         outcome = built.purchases.release(phone)
     except ReleaseRefused as exc:
         fail(str(exc))
-    out.print(f"{phone} is {outcome.state.value if outcome.state else 'unchanged'}; syncs queued "
+    state = outcome.state.value if outcome.state else None
+    if as_json:
+        print_json({"number": phone, "state": state, "targets": list(outcome.targets)})
+        return
+    out.print(f"{phone} is {state or 'unchanged'}; syncs queued "
               f"for {', '.join(outcome.targets) or 'no target'}. byoc releases it at Twilio once "
               "every other target has let go; `byoc numbers show` follows it.", highlight=False)
 
@@ -827,7 +889,9 @@ _STATUS_STYLE = {"ok": "green", "degraded": "yellow", "down": "bold red"}
 def health(as_json: JsonOption = False) -> None:
     """Run every health check now (SIP OPTIONS, SBC status and alarms, Genesys trunks,
     certificates, byoc itself), store the results, and show them. Exit 1 if anything is down."""
-    report = services().health.run()
+    built = services()
+    with progress("running every health check (SIP OPTIONS, SBCs, Genesys trunks, certificates)…"):
+        report = built.health.run()
     if as_json:
         print_json(report.to_json())
     else:

@@ -2,16 +2,15 @@
 
 It starts every vendor emulator, points byoc at them, runs the function app under devhost, and then
 does what an engineer would: look at the plan, converge the estate, buy a number at (sandbox) Twilio
-through byoc, wait for it to be active, show it on every target as each vendor now holds it, rotate
-the SBC certificate from Key Vault, show the status, and end with `byoc doctor`. Each step prints
-what it did.
+through byoc, wait for it to be active, trace its path hop by hop (`byoc trace`), rotate the SBC
+certificate from Key Vault, show the status, and end with `byoc doctor`. Each step prints what it
+did.
 """
 
 from __future__ import annotations
 
 import os
 import socket
-import ssl
 import time
 import uuid
 from pathlib import Path
@@ -125,9 +124,9 @@ def run_demo(console: Console, *, keep_running: bool = False) -> int:
         waited = _wait_active(console, services, bought, timeout_s=120)
         console.print(f"active on every target {waited:.1f}s after the purchase", highlight=False)
 
-        console.rule("7. The number on every target, as each vendor now holds it")
+        console.rule("7. The number's path, read live from every vendor: GET /api/numbers/{n}/trace")
         for number in bought:
-            _show_number(console, ports, number)
+            _show_trace(console, base, number)
 
         console.rule("8. Rotate the SBC TLS certificate from Key Vault (byoc cert rotate)")
         report = _rotate(services)
@@ -236,40 +235,14 @@ def _wait_active(console: Console, services: Any, numbers: list[str], *, timeout
     raise DemoFailed(f"{numbers} not active within {timeout_s:.0f}s; see `byoc status`")
 
 
-def _show_number(console: Console, ports: dict[str, Any], number: str) -> None:
-    trust = ssl.create_default_context(cafile=ports["ca_bundle"])
-    _, twilio = _http("GET", f"{ports['twilio']}/_sandbox/state")
-    owned: dict[str, Any] = next((n for n in twilio["numbers"] if n.get("phone_number") == number), {})
-    console.print(f"  Twilio    {number} {owned.get('sid', '')} on trunk "
-                  f"{owned.get('trunk_sid')}", highlight=False)
-    for index, url in enumerate(ports["audiocodes"]):
-        name = ports["estate"]["sbcs"][index]["name"]
-        _, match = _get_match(url, number, trust)
-        rule = match.get("rule") or {}
-        console.print(f"  {name:<9} dial plan BYOC: rule {rule.get('name')!r} prefix "
-                      f"{rule.get('prefix')} -> tag {match.get('tag')}", highlight=False)
-    _, genesys = _http("GET", f"{ports['genesys']}/_sandbox/state")
-    pool: dict[str, Any] = next((p for p in genesys["did_pools"] if p.get("state") == "active"
-                 and p["startPhoneNumber"] <= number <= p["endPhoneNumber"]
-                 and len(p["startPhoneNumber"]) == len(number)), {})
-    console.print(f"  Genesys   DID pool {pool.get('name')!r} ({pool.get('description', '')})",
-                  highlight=False)
-    routed = [f"IVR {i['name']!r}" for i in genesys["ivrs"] if number in (i.get("dnis") or [])]
-    routed += [f"user {u.get('email')}" for u in genesys["users"]
-               if any(a.get("address") == number or a.get("display") == number
-                      for a in u.get("addresses") or [])]
-    console.print(f"  Genesys   routed to {', '.join(routed) or 'nothing'}", highlight=False)
-    _, arm = _http("GET", f"{ports['arm']}/_sandbox/state", verify=trust)
-    for nsg_id, nsg in arm["network_security_groups"].items():
-        owned_rules = [r for r in nsg["security_rules"] if r["name"].startswith("byoc")]
-        sources = sum(len(r["properties"].get("sourceAddressPrefixes") or []) for r in owned_rules)
-        console.print(f"  NSG       {nsg_id.rsplit('/', 1)[-1]}: {len(owned_rules)} byoc rules "
-                      f"admitting {sources} carrier prefixes", highlight=False)
+def _show_trace(console: Console, base: str, number: str) -> None:
+    """`byoc trace NUMBER` through the function app: every hop as the vendors hold it now."""
+    from byoc.services.trace import trace_lines
 
-
-def _get_match(url: str, number: str, trust: ssl.SSLContext) -> tuple[int, Any]:
-    import httpx
-
-    response = httpx.get(f"{url}/_sandbox/dialplan/match", params={"plan": "BYOC", "number": number},
-                         verify=trust, timeout=30)
-    return response.status_code, response.json()
+    code, body = _http("GET", f"{base}/numbers/{number}/trace")
+    if code != 200:
+        raise DemoFailed(f"trace of {number} answered {code}: {body}")
+    for line in trace_lines(body):
+        console.print(line, highlight=False, markup=False)
+    if not body["ok"]:
+        raise DemoFailed(f"the path of {number} is broken; see the ✗ hops above")

@@ -796,7 +796,12 @@ def register_nsg_targets(services: Services, registry: ReconcilerRegistry) -> No
 
 
 def _build_reconciler(services: Services, sbc: SbcSettings) -> NsgReconciler:
-    return NsgReconciler(services.settings, sbc, _AzureNsgOnFirstUse(services, sbc))
+    return NsgReconciler(services.settings, sbc, nsg_rules_reader(services, sbc))
+
+
+def nsg_rules_reader(services: Services, sbc: SbcSettings) -> NsgPort:
+    """The Azure NSG of `sbc` (built on first call)."""
+    return _AzureNsgOnFirstUse(services, sbc)
 
 
 class _AzureNsgOnFirstUse:

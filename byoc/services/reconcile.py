@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from contextlib import suppress
+from contextlib import AbstractContextManager, nullcontext, suppress
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any, Protocol
@@ -136,13 +136,24 @@ class ReconcilerRegistry:
             raise UnknownTarget(f"no target named {target!r} (known: {known})") from None
 
     def expand(self, target: str) -> list[str]:
-        """`all` -> every target; a name -> itself, if known."""
+        """`all` -> every target; a family (`sbc`, `nsg`) -> each of its targets; a name -> itself,
+        if known."""
         if target == "all":
             return self.targets()
+        if target in FAMILIES:
+            members = [t for t in self._factories if t.startswith(target + ":")]
+            if not members:
+                raise UnknownTarget(f"no {target} target is configured "
+                                    f"(known: {', '.join(self._factories) or 'none yet'})")
+            return members
         if target not in self._factories:
             known = ", ".join(self._factories) or "none yet"
             raise UnknownTarget(f"no target named {target!r} (known: {known})")
         return [target]
+
+
+FAMILIES = ("sbc", "nsg")
+"""Target names that stand for every `<family>:<name>` target."""
 
 
 class UnknownTarget(LookupError):
@@ -219,21 +230,27 @@ class ReconcileService:
             plans.append(reconciler.plan(reconciler.read_actual(), reconciler.desired(state)))
         return plans
 
-    def dry_run(self, target: str = "all") -> DryRun:
-        """Plans per target; a target that cannot be read is reported, not fatal to the others."""
+    def dry_run(
+        self, target: str = "all", *, on_target: Callable[[str], AbstractContextManager[Any]]
+        | None = None,
+    ) -> DryRun:
+        """Plans per target; a target that cannot be read is reported, not fatal to the others.
+        `on_target(name)` wraps the work on each target (the CLI shows progress with it)."""
         state = self.desired_state()
         result = DryRun()
         for name in self.registry.expand(target):
-            try:
-                reconciler = self.registry.build(name)
-                result.plans.append(
-                    reconciler.plan(reconciler.read_actual(), reconciler.desired(state))
-                )
-            except Exception as exc:
-                log.warning("target could not be planned", extra={
-                    "event": "plan.failed", "target": name, "error": str(exc)})
-                result.errors.append({"target": name, "error": f"{type(exc).__name__}: {exc}"})
+            with on_target(name) if on_target else nullcontext():
+                self._dry_run_one(name, state, result)
         return result
+
+    def _dry_run_one(self, name: str, state: DesiredState, result: DryRun) -> None:
+        try:
+            reconciler = self.registry.build(name)
+            result.plans.append(reconciler.plan(reconciler.read_actual(), reconciler.desired(state)))
+        except Exception as exc:
+            log.warning("target could not be planned", extra={
+                "event": "plan.failed", "target": name, "error": str(exc)})
+            result.errors.append({"target": name, "error": f"{type(exc).__name__}: {exc}"})
 
     def enqueue(
         self, target: str, *, reason: str, correlation_id: str, force: bool = False

@@ -23,8 +23,10 @@ def test_the_demo_runs_to_the_end_and_shows_the_number_everywhere(azurite: Azuri
     output = result.stdout + result.stderr
     assert result.returncode == 0, output[-3000:]
     assert "active on every target" in output
-    assert "Twilio    +1415555" in output and "on trunk TK" in output
-    assert output.count("dial plan BYOC: rule 'byoc-") == 2
-    assert "routed to IVR 'Main IVR'" in output
+    path = output.split("7. The number's path")[1].split("8. Rotate")[0]
+    assert "path OK: every hop checks out" in path and "✗" not in path
+    assert "✓ twilio: number: owned by the account" in path and "on trunk TK" in path
+    assert path.count(": dial plan: byoc rule ") == 2 and path.count("-> IP Group IPG_Genesys") == 2
+    assert "✓ genesys: routing: routed to IVR 'Main IVR'" in path
     assert "sbc1: rotated" in output and "sbc2: rotated" in output
     assert "refused" not in output.split("5. Converge")[1].split("6. Buy")[0]

@@ -13,7 +13,8 @@ from byoc.telemetry import bind_correlation, invocation
 bp = func.Blueprint()
 log = logging.getLogger("byoc.http")
 
-_TARGET = re.compile(r"^(all|twilio|genesys|sbc:[a-z][a-z0-9-]{0,30}|nsg:[a-z][a-z0-9-]{0,30})$")
+_TARGET = re.compile(
+    r"^(all|twilio|genesys|sbc|nsg|sbc:[a-z][a-z0-9-]{0,30}|nsg:[a-z][a-z0-9-]{0,30})$")
 _BOOL = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False, "": False}
 
 
@@ -93,7 +94,7 @@ def resync(req: func.HttpRequest) -> func.HttpResponse:
     dry_run_text = req.params.get("dry_run", "false").lower()
     if not _TARGET.match(target):
         return error_response(400, f"target {target!r} is not 'all', 'twilio', 'genesys', "
-                                   "'sbc:<name>' or 'nsg:<name>'")
+                                   "'sbc', 'sbc:<name>', 'nsg' or 'nsg:<name>'")
     if dry_run_text not in _BOOL:
         return error_response(400, f"dry_run must be true or false, not {dry_run_text!r}")
     try:
@@ -148,6 +149,70 @@ def status(req: func.HttpRequest) -> func.HttpResponse:
     except ConfigurationError as exc:
         return error_response(503, "byoc is not configured", problems=exc.problems)
     return json_response(report.to_json())
+
+
+@bp.function_name("number_trace")
+@bp.route(route="numbers/{number}/trace", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
+def number_trace(req: func.HttpRequest) -> func.HttpResponse:
+    """The number's call path hop by hop, read live from every vendor (`byoc trace NUMBER`):
+    200 with `ok` false when a hop fails; 400 for a number that is not E.164."""
+    from byoc.bootstrap import get_services
+    from byoc.domain.numbers import InvalidNumber, parse_number
+    from byoc.domain.policy import PolicyError
+    from byoc.settings import ConfigurationError
+
+    try:
+        services = get_services()
+        try:
+            number = parse_number(req.route_params.get("number", ""),
+                                  services.settings.default_region)
+        except (InvalidNumber, ValueError) as exc:
+            return error_response(400, str(exc))
+        result = services.trace.trace(number)
+    except PolicyError as exc:
+        return error_response(503, "the routing policy is invalid", problems=str(exc).splitlines())
+    except ConfigurationError as exc:
+        return error_response(503, "byoc is not configured", problems=exc.problems)
+    return json_response(result.to_json())
+
+
+@bp.function_name("dashboard")
+@bp.route(route="dashboard", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
+def dashboard(req: func.HttpRequest) -> func.HttpResponse:
+    """The status page (HTML); `?number=` adds that number's trace."""
+    from byoc.bootstrap import get_services
+    from byoc.domain.inventory import now_iso
+    from byoc.domain.numbers import InvalidNumber, parse_number
+    from byoc.entrypoints.dashboard import CONTENT_SECURITY_POLICY, render_dashboard
+    from byoc.services.status import build_status
+    from byoc.settings import ConfigurationError
+
+    try:
+        services = get_services()
+        report = build_status(
+            inventory=services.inventory, state=services.state, queue=services.queue)
+        operations = services.operations.recent(limit=20)
+    except ConfigurationError as exc:
+        return error_response(503, "byoc is not configured", problems=exc.problems)
+    asked = (req.params.get("number") or "").strip()
+    trace = error = None
+    status = 200
+    if asked:
+        try:
+            trace = services.trace.trace(
+                parse_number(asked, services.settings.default_region)).to_json()
+        except (InvalidNumber, ValueError) as exc:
+            error, status = str(exc), 400
+        except Exception as exc:  # the page still shows the rest
+            log.warning("trace failed", extra={"event": "dashboard.trace", "error": str(exc)})
+            error, status = f"the trace could not run: {type(exc).__name__}: {exc}", 200
+    page = render_dashboard(report.to_json(), operations, generated_at=now_iso(), number=asked,
+                            trace=trace, trace_error=error, function_key=req.params.get("code"))
+    return func.HttpResponse(page, status_code=status, mimetype="text/html", charset="utf-8",
+                             headers={"Content-Type": "text/html; charset=utf-8",
+                                      "Content-Security-Policy": CONTENT_SECURITY_POLICY,
+                                      "X-Content-Type-Options": "nosniff",
+                                      "Cache-Control": "no-store"})
 
 
 @bp.function_name("health")

@@ -26,6 +26,8 @@ def test_every_trigger_of_the_architecture_is_indexed() -> None:
         "resync": ("resync", ("POST",), "FUNCTION"),
         "genesys_events": ("genesys/events", ("POST",), "FUNCTION"),
         "status": ("status", ("GET",), "FUNCTION"),
+        "number_trace": ("numbers/{number}/trace", ("GET",), "FUNCTION"),
+        "dashboard": ("dashboard", ("GET",), "FUNCTION"),
         "health": ("health", ("GET",), "ANONYMOUS"),
     }
     timers = {name: b["schedule"] for name, b in functions.items() if b["type"] == "timerTrigger"}
@@ -39,7 +41,7 @@ def test_every_trigger_of_the_architecture_is_indexed() -> None:
     assert (queue["type"], queue["queueName"], queue["connection"]) == (
         "queueTrigger", "byoc-jobs", "AzureWebJobsStorage")
     assert functions["keyvault_certificate_events"]["type"] == "eventGridTrigger"
-    assert len(functions) == 12
+    assert len(functions) == 14
 
 
 def test_importing_the_app_does_not_import_the_genesys_sdk_or_read_settings() -> None:
