@@ -15,6 +15,7 @@ import typer
 from rich.table import Table
 
 from byoc.entrypoints.cli_output import (
+    BUSY,
     CONFIGURATION,
     VENDOR,
     ByocGroup,
@@ -562,8 +563,9 @@ def sbc_status(
         adapter = AudioCodesSbc.from_settings(
             built.settings, sbc, lambda: built.secret("sbc_password"))
         try:
-            state = adapter.status()
-            alarms = adapter.active_alarms(details=True)
+            with progress(f"reading SBC {sbc.name}'s status and alarms…"):
+                state = adapter.status()
+                alarms = adapter.active_alarms(details=True)
         except (AudioCodesError, LookupError) as exc:
             rows.append({"sbc": sbc.name, "error": f"{type(exc).__name__}: {exc}"})
             continue
@@ -613,7 +615,8 @@ def sbc_resolve(
         adapter = AudioCodesSbc.from_settings(
             built.settings, sbc, lambda: built.secret("sbc_password"))
         try:
-            plan = adapter.read_dial_plans().named(sbc.dial_plan)
+            with progress(f"reading SBC {sbc.name}'s Dial Plans…"):
+                plan = adapter.read_dial_plans().named(sbc.dial_plan)
         except (AudioCodesError, LookupError) as exc:
             fail(f"SBC {sbc.name}: {exc}", VENDOR, source="AudioCodes SBC")
         finally:
@@ -666,11 +669,15 @@ def cert_rotate(
     from byoc.domain.jobs import new_correlation_id
     from byoc.services.certificates import CertificateRotationError
 
+    built = services()
     try:
-        report = services().certificates.rotate(
-            sbc=sbc, force=force, dry_run=dry_run, correlation_id=new_correlation_id()
-        )
-    except (CertificateRotationError, LockBusy) as exc:
+        with progress("rotating: each SBC in turn, verified by a live TLS handshake…"):
+            report = built.certificates.rotate(
+                sbc=sbc, force=force, dry_run=dry_run, correlation_id=new_correlation_id()
+            )
+    except LockBusy as exc:
+        fail(str(exc), BUSY, source="lease")
+    except CertificateRotationError as exc:
         fail(str(exc))
     data = report.to_json()
     if as_json:
@@ -768,7 +775,8 @@ def numbers_buy(
     try:
         request = parse_purchase_request({"area_code": area_code, "count": count,
                                           "contains": contains, "dry_run": dry_run})
-        result = built.purchases.buy(request)
+        with progress(f"searching and buying at Twilio (area code {area_code})…"):
+            result = built.purchases.buy(request)
     except PurchaseRefused as exc:
         fail(str(exc))
     if as_json:
@@ -941,7 +949,9 @@ def doctor(
 ) -> None:
     """Check the estate against the go-live checklist and show which variant each vendor exhibits
     for every unverified behaviour. Read-only unless --probe-writes. Exit 1 on any ✗."""
-    report = services().doctor().run(probe_writes=probe_writes)
+    built = services()
+    with progress("checking the estate against the go-live checklist…"):
+        report = built.doctor().run(probe_writes=probe_writes)
     if as_json:
         print_json(report.to_json())
     else:

@@ -33,8 +33,20 @@ from typer.exceptions import TyperException
 OK, NEEDS_YOU, CONFIGURATION, VENDOR, BUSY, INTERRUPTED = 0, 1, 2, 3, 4, 130
 _MAX_LINE = 600
 
-out = Console()
-err = Console(stderr=True)
+class _Console(Console):
+    """A console whose rules stay 100 columns wide when piped (its width then is unbounded)."""
+
+    def rule(self, *args: Any, **kwargs: Any) -> None:
+        if self.is_terminal:
+            super().rule(*args, **kwargs)
+            return
+        from rich.rule import Rule
+
+        self.print(Rule(*args, **kwargs), width=100)
+
+
+out = _Console()
+err = _Console(stderr=True)
 log = logging.getLogger("byoc.cli")
 
 

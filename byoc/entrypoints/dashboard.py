@@ -84,6 +84,12 @@ def render_dashboard(
         _table(["queue depth", "poison depth"], [[_e(status.get("queue_depth")),
                                                   _e(status.get("poison_depth"))]]),
     ]
+    poller = status.get("twilio_poller")
+    if isinstance(poller, dict):
+        parts += ["<h2>Twilio poller</h2>", _table(
+            ["last success", "lag (s)", "failures in a row", "last error"],
+            [[_e(poller.get("last_success_at")), _e(poller.get("lag_s")),
+              _e(poller.get("failures")), _e(poller.get("last_error"))]])]
     if status.get("stuck"):
         parts += ["<h2>Stuck numbers</h2>", _table(["number", "state", "errors"], (
             [_e(s["number"]), _e(s["state"]), _e(s["errors"])] for s in status["stuck"]))]

@@ -243,6 +243,6 @@ def _show_trace(console: Console, base: str, number: str) -> None:
     if code != 200:
         raise DemoFailed(f"trace of {number} answered {code}: {body}")
     for line in trace_lines(body):
-        console.print(line, highlight=False, markup=False)
+        console.print(line, highlight=False, markup=False, soft_wrap=True)
     if not body["ok"]:
         raise DemoFailed(f"the path of {number} is broken; see the ✗ hops above")

@@ -143,3 +143,27 @@ def test_tables_are_not_cut_when_piped(byoc_env: dict[str, str]) -> None:
     rows = [line for line in result.stdout.splitlines() if "168.86." in line]
     assert rows, result.stdout[:500]
     assert all("twilio" in row.lower() and "sbc1" in row for row in rows)
+
+
+def test_a_held_lease_is_busy_exit_4(sandbox_env: dict[str, Any]) -> None:
+    from byoc.bootstrap import get_services
+
+    with get_services().locks.hold("sbc:sbc1"):
+        result = cli("cert", "rotate", "--sbc", "sbc1")
+
+    assert result.exit_code == 4, result.output
+    no_traceback(result)
+    [line] = error_lines(result.output)
+    assert "sbc:sbc1" in line or "lease" in line
+
+
+def test_the_trace_endpoint_refuses_a_number_that_is_not_e164(byoc_env: dict[str, str]) -> None:
+    import azure.functions as func
+
+    from byoc.entrypoints.functions.http import number_trace
+
+    response = number_trace(func.HttpRequest("GET", "http://h/api/numbers/12ab/trace", body=b"",
+                                             route_params={"number": "12ab"}))
+
+    assert response.status_code == 400
+    assert "12ab" in json.loads(response.get_body())["error"]
