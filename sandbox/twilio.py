@@ -31,14 +31,14 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
-from typing import Any, Generic, TypeVar
+from typing import Any, ClassVar, Generic, TypeVar
 from urllib.parse import parse_qsl, urlencode
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from sandbox.core import Emulator
+from sandbox.core import Emulator, Variant
 from sandbox.twilio_sip import SipAccess
 
 API_VERSION = "2010-04-01"
@@ -477,6 +477,24 @@ class TwilioEmulator(Emulator):
     """Twilio Trunking v1, API 2010 IncomingPhoneNumbers/AvailablePhoneNumbers and Monitor v1."""
 
     name = "twilio"
+    VARIANTS: ClassVar[dict[str, Variant]] = {
+        "monitor_event_data": Variant(
+            ("resource-properties", "flat", "empty"),
+            source="twilio.com/docs/usage/monitor-events documents only that `*.updated` events "
+            "carry `event_data.resource_properties` with previous and updated values; the keys of "
+            "`phone-number.*` events are not documented (docs/vendors/twilio.md, unverified 3). "
+            "'resource-properties': {resource_properties: {name: {previous, updated}}}; 'flat': "
+            "{name: value now (or before a delete)}, the shape of the documented example's "
+            "neighbours; 'empty': {} (only resource_sid identifies the number).",
+        ),
+        "rate_limit_retry_after": Variant(
+            ("absent", "present"),
+            source="twilio.com/docs/api/errors/20429 says only to back off and retry; Retry-After "
+            "is documented for the Webhooks API's error 59004, not for 20429 (docs/vendors/"
+            "twilio.md §7, unverified 2). 'absent': no header; 'present': Retry-After with "
+            "limits.retry_after_s seconds (1 when unset).",
+        ),
+    }
 
     def __init__(self, seed: dict[str, Any]) -> None:
         self._flight_lock = threading.Lock()
@@ -859,7 +877,7 @@ class TwilioEmulator(Emulator):
             "actor_sid": e.actor_sid,
             "actor_type": e.actor_type,
             "description": e.description,
-            "event_data": e.event_data,
+            "event_data": self._event_data(e),
             "event_date": iso(e.event_date),
             "event_type": e.event_type,
             "links": links,
@@ -870,6 +888,18 @@ class TwilioEmulator(Emulator):
             "source_ip_address": e.source_ip_address,
             "url": f"{base}{MONITOR_PREFIX}/v1/Events/{e.sid}",
         }
+
+    def _event_data(self, e: MonitorEvent) -> dict[str, Any]:
+        """`event_data` in the shape the `monitor_event_data` variant in force says."""
+        shape = self.variant("monitor_event_data")
+        if shape == "empty":
+            return {}
+        props = e.event_data.get("resource_properties") or {}
+        if shape == "flat":
+            return {name: (change.get("updated") if change.get("updated") is not None
+                           else change.get("previous"))
+                    for name, change in props.items()}
+        return e.event_data
 
     @staticmethod
     def _available_json(a: AvailableNumber) -> dict[str, Any]:
@@ -1501,8 +1531,9 @@ class TwilioEmulator(Emulator):
 
     def _too_many_requests(self) -> Response:
         headers = {"Twilio-Concurrent-Requests": str(self.concurrency_limit)}
-        if self.retry_after_s is not None:
-            headers["Retry-After"] = str(self.retry_after_s)
+        if self.variant("rate_limit_retry_after") == "present":
+            headers["Retry-After"] = str(self.retry_after_s if self.retry_after_s is not None
+                                         else 1)
         return TwilioApiError(
             429, TOO_MANY_REQUESTS, "Too Many Requests", headers=headers
         ).response()
@@ -1519,6 +1550,9 @@ class TwilioEmulator(Emulator):
                     )
             except TwilioApiError as exc:
                 return exc.response()
+            if self.faults.take("rate_limit", request.url.path, request.method) is not None:
+                self.rejected_for_concurrency += 1
+                return self._too_many_requests()  # as if the account were at its limit
             concurrent = self._enter()
             if concurrent is None:
                 return self._too_many_requests()

@@ -666,11 +666,13 @@ def _number(raw: Any) -> TwilioNumber:
 def _number_event(raw: Any) -> TwilioNumberAuditEvent:
     """A Monitor event in byoc's terms.
 
-    Verify on a real account: the `event_data.resource_properties` keys of `phone-number.*` events
-    (`phone_number`, `trunk_sid`, each `{previous, updated}`) are what the sandbox sends; Twilio
-    documents only that updates carry previous and updated values.
+    Verify on a real account: the keys of `event_data` of `phone-number.*` events. Twilio documents
+    only that updates carry previous and updated values in `resource_properties`; byoc reads that
+    shape (`{name: {previous, updated}}`), a flat one (`{name: value}`), or none at all, when the
+    number is known only by `resource_sid` and the poller reads it from Twilio.
     """
-    props = (raw.event_data or {}).get("resource_properties")
+    data = raw.event_data if isinstance(raw.event_data, dict) else {}
+    props = data.get("resource_properties")
     phone: str | None = None
     trunk: tuple[str | None, str | None] | None = None
     changed: frozenset[str] | None = None
@@ -684,6 +686,11 @@ def _number_event(raw: Any) -> TwilioNumberAuditEvent:
         trunk_value = props.get("trunk_sid")
         if isinstance(trunk_value, dict):
             trunk = (trunk_value.get("previous") or None, trunk_value.get("updated") or None)
+    elif isinstance(data.get("phone_number"), str):
+        # flat: current values only; what an update changed is not said
+        phone = data["phone_number"] or None
+        if "trunk_sid" in data and str(raw.event_type).endswith(".created"):
+            trunk = (None, data.get("trunk_sid") or None)
     return TwilioNumberAuditEvent(
         sid=str(raw.sid),
         event_type=str(raw.event_type),

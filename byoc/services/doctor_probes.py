@@ -288,10 +288,18 @@ PROBES: tuple[VariantProbe, ...] = (
         "notification, the bare event is event-body; byoc reads both",
     ),
     VariantProbe(
-        "twilio.retry_after",
+        "twilio.rate_limit_retry_after",
         "Does Twilio send Retry-After with 429/20429?",
         "read the headers of a 429 in the function app's logs (event twilio.retry) after a bulk "
         "purchase; byoc backs off either way",
+    ),
+    VariantProbe(
+        "twilio.monitor_event_data",
+        "Which event_data shape do Monitor phone-number.* events carry?",
+        "after a console purchase, list its Monitor events (`twilio api:monitor:v1:events:list "
+        "--resource-sid PN...`) and compare event_data with resource-properties "
+        "({resource_properties: {name: {previous, updated}}}), flat ({name: value}) or empty; "
+        "byoc's poller reads each",
     ),
     VariantProbe(
         "arm.if_match",

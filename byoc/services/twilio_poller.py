@@ -200,7 +200,13 @@ class TwilioEventPoller:
                                                        NumberState.RELEASED):
                 return None
             moved_to = event.trunk_sid[1] if event.trunk_sid else None
-            if wanted and event.trunk_sid is not None and moved_to == self._trunk_sid:
+            if event.trunk_sid is None and wanted and event.resource_sid:
+                # the event does not say what changed (its event_data shape): read the number
+                found = self._twilio.fetch_number(event.resource_sid)
+                moved_to = found.trunk_sid if found is not None else None
+                if found is not None and moved_to == self._trunk_sid:
+                    return None  # still on byoc's trunk: nothing byoc manages changed
+            elif wanted and event.trunk_sid is not None and moved_to == self._trunk_sid:
                 return None  # the echo of byoc's own association
             number = TwilioNumber(sid=event.resource_sid or "", phone_number=phone,
                                   trunk_sid=moved_to if event.trunk_sid else trunk_sid)

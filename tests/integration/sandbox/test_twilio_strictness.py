@@ -537,6 +537,8 @@ def test_20429_carries_concurrency_header_and_optional_retry_after(
 ) -> None:
     sandbox.post("/_sandbox/twilio/limits",
                  json={"concurrency": 1, "retry_after_s": retry_after_s})
+    sandbox.post("/_sandbox/variants", json={
+        "rate_limit_retry_after": "absent" if retry_after_s is None else "present"})
     sandbox.post("/_sandbox/faults", json={"kind": "slow", "latency_ms": 1500,
                                            "route": "/trunking/v1/Trunks$"})
     slow = threading.Thread(target=api.get, args=("/trunking/v1/Trunks",))
