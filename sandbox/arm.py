@@ -9,11 +9,12 @@ Writes behave like the Network resource provider: a PUT answers 201 (created) or
 `Location` and `Azure-AsyncOperation` (204 when the rule does not exist). The operation reports
 `InProgress` for `lro.polls_in_progress` polls, then `Succeeded`. The change itself is visible at
 once. Each rule carries a weak ETag that changes on every write; `If-Match` / `If-None-Match: *` are
-enforced (412 `PreconditionFailed`).
+enforced (412 `PreconditionFailed`) or ignored, per the variant `if_match`.
 
 Vendor faults (`POST /_sandbox/faults` with a `kind`):
-- `another_operation`: the next writes answer 429 (or the fault's `status`)
-  `AnotherOperationInProgress`.
+- `another_operation`: the next writes meet another operation on the NSG; what they get is the
+  variant `another_operation` (429 or 409 `AnotherOperationInProgress`, 429 `RetryableError`, or an
+  accepted write whose operation fails with `AnotherOperationInProgress`); a fault `status` wins.
 - `operation_failed`: the next write is accepted, its operation ends `Failed` (params `code`,
   `message`) and the change is not applied.
 
@@ -31,13 +32,13 @@ import re
 import time
 import uuid
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from sandbox.core import Emulator, json_error, parse_json_body
+from sandbox.core import Emulator, Variant, json_error, parse_json_body
 
 DEFAULT_TOKEN = "sandbox-azure-token"
 MAX_RULES_PER_NSG = 1000
@@ -431,6 +432,42 @@ class ArmEmulator(Emulator):
     """Resource Manager for `Microsoft.Network/networkSecurityGroups/*/securityRules`."""
 
     name = "arm"
+    VARIANTS: ClassVar[dict[str, Variant]] = {
+        "if_match": Variant(
+            ("enforced", "ignored"),
+            source=(
+                "Whether the Network RP honours If-Match / If-None-Match on securityRules PUT and "
+                "DELETE. enforced: the ARM resource provider contract (Azure/azure-resource-manager"
+                "-rpc, 'ETags for resources': a mismatching If-Match is 412 Precondition Failed) "
+                "and the securityRules model's read-only etag. ignored: the Network REST API spec "
+                "for SecurityRules_CreateOrUpdate / _Delete (azure-rest-api-specs, network.json "
+                "securityRules) declares no If-Match parameter, and azure-mgmt-network 33.1.0 "
+                "offers none (headers= only); the vendor notes call it UNVERIFIED."
+            ),
+        ),
+        "another_operation": Variant(
+            (
+                "429-AnotherOperationInProgress",
+                "409-AnotherOperationInProgress",
+                "429-RetryableError",
+                "failed-operation",
+            ),
+            source=(
+                "What a write meets while another operation holds the NSG (the fault "
+                "`another_operation`). 429 AnotherOperationInProgress: the Network RP's code and "
+                "message ('Another operation on this or dependent resource is in progress. To "
+                "retrieve status of the operation use uri: .../operations/<id>') as quoted in "
+                "pulumi/pulumi-azure-native#699 and hashicorp/terraform-provider-azurerm#4285. 409: "
+                "'unexpected status 409 (409 Conflict) with error: AnotherOperationInProgress' "
+                "(Azure/sap-automation#1052). 429 RetryableError with detail "
+                "ReferencedResourceNotProvisioned ('... is not in Succeeded state. Resource is in "
+                "Updating state and the last operation that updated/is updating the resource is "
+                "PutSecurityRuleOperation.', hashicorp/terraform#7986). failed-operation: the write "
+                "is accepted and its operation ends Failed with code AnotherOperationInProgress "
+                "(Azure/bicep#5132)."
+            ),
+        ),
+    }
 
     def reset(self) -> None:
         seed = self.seed or {}
@@ -599,19 +636,58 @@ class ArmEmulator(Emulator):
         self.operations[op.id] = op
         return op
 
-    def _check_busy(self, request: Request, nsg: NetworkSecurityGroup, version: str) -> None:
+    def _check_busy(
+        self, request: Request, nsg: NetworkSecurityGroup, version: str
+    ) -> dict[str, Any] | None:
+        """Raise the busy answer of the variant in force when an `another_operation` fault
+        applies; for `failed-operation`, return the error the accepted write's operation ends in."""
         fault = self.faults.take("another_operation", request.url.path, request.method)
         if fault is None:
-            return
+            return None
         op = self._new_operation(nsg)
         status_url, _ = self._operation_urls(request, nsg, op, version)
-        raise ArmError(
-            fault.status or 429,
-            "AnotherOperationInProgress",
+        message = (
             "Another operation on this or dependent resource is in progress. To retrieve status "
-            f"of the operation use uri: {status_url}.",
-            headers=fault.headers or {"Retry-After": "1"},
+            f"of the operation use uri: {status_url}."
         )
+        headers = fault.headers or {"Retry-After": "1"}
+        answer = self.variant("another_operation")
+        if answer == "failed-operation":
+            return {"code": "AnotherOperationInProgress", "message": message}
+        if answer == "429-RetryableError":
+            raise ArmError(
+                fault.status or 429,
+                "RetryableError",
+                "A retryable error occurred.",
+                headers=headers,
+                details=[{
+                    "code": "ReferencedResourceNotProvisioned",
+                    "message": f"Cannot proceed with operation because resource {nsg.id} used by "
+                    f"resource {request.url.path} is not in Succeeded state. Resource is in "
+                    "Updating state and the last operation that updated/is updating the resource "
+                    "is PutSecurityRuleOperation.",
+                }],
+            )
+        status = 409 if answer.startswith("409") else 429
+        raise ArmError(
+            fault.status or status, "AnotherOperationInProgress", message, headers=headers
+        )
+
+    def _failed_operation(
+        self, request: Request, busy: dict[str, Any] | None
+    ) -> dict[str, Any] | None:
+        """The error an accepted write's operation ends in (busy, or an `operation_failed`
+        fault), or None when it succeeds."""
+        if busy is not None:
+            return busy
+        fault = self.faults.take("operation_failed", request.url.path, request.method)
+        if fault is None:
+            return None
+        verb = "deleting" if request.method == "DELETE" else "updating"
+        return {
+            "code": str(fault.params.get("code", "InternalServerError")),
+            "message": str(fault.params.get("message", f"An error occurred while {verb}.")),
+        }
 
     def _check_collection(
         self, nsg: NetworkSecurityGroup, name: str, props: dict[str, Any]
@@ -747,8 +823,9 @@ class ArmEmulator(Emulator):
     def _rule_not_found(nsg: NetworkSecurityGroup, name: str) -> ArmError:
         return ArmError(404, "NotFound", f"Resource {nsg.id}/securityRules/{name} not found.")
 
-    @staticmethod
-    def _check_preconditions(request: Request, current: SecurityRule | None) -> None:
+    def _check_preconditions(self, request: Request, current: SecurityRule | None) -> None:
+        if self.variant("if_match") == "ignored":
+            return
         if_match = request.headers.get("if-match")
         if if_match is not None:
             tags = {t.strip() for t in if_match.split(",")}
@@ -794,11 +871,11 @@ class ArmEmulator(Emulator):
                     raise _bad_format(str(exc)) from None
                 current = nsg.rules.get(name.lower())
                 self._check_preconditions(request, current)
-                self._check_busy(request, nsg, version)
+                busy = self._check_busy(request, nsg, version)
                 props = normalize_rule(rule_id, body)
                 self._check_collection(nsg, name, props)
                 op = self._new_operation(nsg)
-                failed = self.faults.take("operation_failed", request.url.path, request.method)
+                failed = self._failed_operation(request, busy)
                 stored_name = current.name if current else name
                 rule = SecurityRule(name=stored_name, properties=props)
                 if failed is None:
@@ -806,12 +883,7 @@ class ArmEmulator(Emulator):
                     nsg.etag = new_etag()
                 else:
                     op.outcome = "Failed"
-                    op.error = {
-                        "code": str(failed.params.get("code", "InternalServerError")),
-                        "message": str(
-                            failed.params.get("message", "An error occurred while updating.")
-                        ),
-                    }
+                    op.error = failed
                 status_url, _ = self._operation_urls(request, nsg, op, version)
                 return JSONResponse(
                     _rule_json(nsg, rule, state="Updating"),
@@ -833,20 +905,15 @@ class ArmEmulator(Emulator):
                         self._check_preconditions(request, None)
                     return Response(status_code=204)
                 self._check_preconditions(request, current)
-                self._check_busy(request, nsg, version)
+                busy = self._check_busy(request, nsg, version)
                 op = self._new_operation(nsg)
-                failed = self.faults.take("operation_failed", request.url.path, request.method)
+                failed = self._failed_operation(request, busy)
                 if failed is None:
                     del nsg.rules[name.lower()]
                     nsg.etag = new_etag()
                 else:
                     op.outcome = "Failed"
-                    op.error = {
-                        "code": str(failed.params.get("code", "InternalServerError")),
-                        "message": str(
-                            failed.params.get("message", "An error occurred while deleting.")
-                        ),
-                    }
+                    op.error = failed
                 status_url, result_url = self._operation_urls(request, nsg, op, version)
                 return Response(
                     status_code=202,
