@@ -596,7 +596,7 @@ class GenesysReconciler:
             for low in range(whole.low, whole.high + 1, MAX_POOL_SIZE)
         ]
         resized = [s for s in kept if (s.low, s.high) != _bounds(_pool(s))]
-        grown = [n for s in resized for n in _numbers(s) if not _pool_covers(_pool(s), n)]
+        grown = [n for s in resized for n in _outside(s, _Span.of(_pool(s).start, _pool(s).end))]
         for span in kept:
             if holes := span.size - present.count_within(span):
                 pool = _pool(span)
@@ -656,8 +656,7 @@ class GenesysReconciler:
         pool = _pool(span)
         first, last = _text(span.width, span.low), _text(span.width, span.high)
         old = _Span.of(pool.start, pool.end)
-        added = [n for n in _numbers(span) if not _pool_covers(pool, n)]
-        removed = [n for n in _numbers(old) if not (span.low <= int(n[1:]) <= span.high)]
+        added, removed = _outside(span, old), _outside(old, span)
         parts = [f"{pool.start}-{pool.end} -> {first}-{last} in place"]
         if added:
             parts.append(f"grows by {len(added)}: {_preview(added)}")
@@ -1002,9 +1001,9 @@ class GenesysReconciler:
             if not gone:
                 self._refused[pool.id] = (
                     f"DID pool {change.key} was not changed to {after['start']}-{after['end']} "
-                    f"in place, Genesys refused: {exc}. byoc does not delete and recreate a pool that holds managed numbers "
-                    "(they would be in no pool meanwhile): take the numbers byoc no longer "
-                    "manages out of it by hand, or leave them there")
+                    f"in place, Genesys refused: {exc}. byoc does not delete and recreate a "
+                    "pool that holds managed numbers (they would be in no pool meanwhile): take "
+                    "the numbers byoc no longer manages out of it by hand, or leave them there")
         old, new = _Span.of(pool.start, pool.end), _Span.of(after["start"], after["end"])
         parts = [new] if gone else (_Ranges([new]) - _Ranges([old])).spans
         for part in parts:
@@ -1143,8 +1142,9 @@ def _bounds(pool: GenesysDidPool) -> tuple[int, int]:
     return int(pool.start[1:]), int(pool.end[1:])
 
 
-def _pool_covers(pool: GenesysDidPool, number: str) -> bool:
-    return len(number) == len(pool.start) and pool.start <= number <= pool.end
+def _outside(span: _Span, other: _Span) -> list[str]:
+    """The numbers of `span` that `other` does not hold."""
+    return [n for part in (_Ranges([span]) - _Ranges([other])).spans for n in _numbers(part)]
 
 
 def _grow(runs: _Ranges, kept: list[_Span]) -> tuple[list[_Span], list[_Span]]:
