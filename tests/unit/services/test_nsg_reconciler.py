@@ -25,6 +25,7 @@ from byoc.services.nsg_reconciler import (
     ForeignNsgRuleError,
     NsgReconciler,
     effective_ranges_report,
+    ranges_warnings,
     register_nsg_targets,
 )
 from byoc.services.reconcile import ReconcilerRegistry, ReconcileService
@@ -518,3 +519,38 @@ def test_a_malformed_nsg_id_fails_only_that_targets_sync_with_a_clear_error() ->
 
     with pytest.raises(InvalidNsgResourceId, match="networkSecurityGroups/<name>"):
         built.read_actual()
+
+
+# --- defaults ----------------------------------------------------------------------------------
+
+
+def test_by_default_every_twilio_signaling_edge_in_the_data_file_is_admitted() -> None:
+    from byoc.domain.carriers import packaged_carrier_data
+
+    data = packaged_carrier_data()
+    edges = [e for e in data.entries if e.carrier == "twilio" and e.purpose == "signaling"]
+    nsg = FakeNsg()
+    settings = make_settings()
+
+    sync(nsg, settings)
+
+    assert settings.sbcs[0].twilio_edges == list(data.scopes("twilio"))
+    assert len(edges) == 8
+    opened = allowed(nsg)
+    for entry in edges:
+        for cidr in entry.cidrs:
+            assert {("Udp", "5060", cidr), ("Tcp", "5060", cidr), ("Tcp", "5061", cidr)} <= opened
+    assert ranges_warnings(settings) == []
+
+
+def test_narrowed_twilio_edges_and_a_region_without_genesys_signaling_are_warned() -> None:
+    settings = make_settings({"twilio_edges": ["ashburn", "umatilla"]}, genesys_signaling_cidrs={})
+
+    warnings = ranges_warnings(settings)
+
+    assert len(warnings) == 2
+    assert "admits 2 of Twilio's 8 signaling edges" in warnings[0]
+    assert "dublin" in warnings[0] and "fails calls over between edges" in warnings[0]
+    assert "Genesys region us-east-1" in warnings[1]
+    assert "BYOC Cloud public SIP IP addresses" in warnings[1]
+    assert "https://help.mypurecloud.com/?p=152869" in warnings[1]
