@@ -78,6 +78,7 @@ BENCH_QUICK := \
 	"api_economy.py --numbers 1000 --layout contiguous --baseline-sample 5" \
 	"plan_scale.py --runs 1" \
 	"sbc_verify.py --runs 1" \
+	"nsg_exposure.py --runs 3" \
 	"throughput.py --numbers 1000 --time-scale 0.25 --no-baseline" \
 	"webhook_latency.py -n 200" \
 	"time_to_routable.py -n 5 --poll-n 4 --poll-spread-s 30" \

@@ -20,6 +20,7 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from itertools import pairwise
 from typing import Any, Literal, Protocol
 
@@ -216,18 +217,18 @@ def evaluate(
     reports = []
     for port in served:
         relevant = [
-            r
+            (r, clipped)
             for r in inbound
             if _protocol_matches(r.protocol, port.protocol)
             and _destination_matches(r, destination)
-            and _clip(_spans(r.destination_port_ranges), port.low, port.high)
+            and (clipped := _clip(_spans(r.destination_port_ranges), port.low, port.high))
         ]
         openings: dict[tuple[str, Kind, tuple[str, ...]], list[tuple[int, int]]] = {}
         ranks: dict[str, RuleView] = {}
-        for low, high in _segments(relevant, port.low, port.high):
+        for low, high in _segments([spans for _, spans in relevant], port.low, port.high):
             matched = _Matched()
-            for rule in relevant:
-                if not any(lo <= low and high <= hi for lo, hi in _spans(rule.destination_port_ranges)):
+            for rule, spans in relevant:
+                if not any(lo <= low and high <= hi for lo, hi in spans):
                     continue
                 found = matched.take(rule, port.published)
                 if rule.access.lower() != "allow":
@@ -359,11 +360,13 @@ def _clip(spans: Iterable[tuple[int, int]], low: int, high: int) -> list[tuple[i
     return [(max(lo, low), min(hi, high)) for lo, hi in spans if lo <= high and low <= hi]
 
 
-def _segments(rules: Iterable[RuleView], low: int, high: int) -> list[tuple[int, int]]:
-    """The port range cut wherever a rule's destination ports start or end."""
+def _segments(
+    spans_per_rule: Iterable[list[tuple[int, int]]], low: int, high: int
+) -> list[tuple[int, int]]:
+    """The port range cut wherever a rule's (clipped) destination ports start or end."""
     cuts = {low, high + 1}
-    for rule in rules:
-        for lo, hi in _clip(_spans(rule.destination_port_ranges), low, high):
+    for spans in spans_per_rule:
+        for lo, hi in spans:
             cuts.update((lo, hi + 1))
     edges = sorted(cuts)
     return [(a, b - 1) for a, b in pairwise(edges)]
@@ -383,6 +386,7 @@ def _span_text(low: int, high: int) -> str:
     return str(low) if low == high else f"{low}-{high}"
 
 
+@lru_cache(maxsize=8192)
 def _network(text: str) -> Network | None:
     try:
         return ipaddress.ip_network(text.strip(), strict=False)
