@@ -22,12 +22,14 @@ import os
 import re
 import threading
 import time
+import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import partial
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
@@ -182,7 +184,9 @@ class DevHost:
 
     def _invoke(self, entry: FunctionEntry, argument: Any) -> Any:
         self.invocations[entry.name] = self.invocations.get(entry.name, 0) + 1
-        return entry.call(argument)
+        # What the worker passes as `context`: an invocation id for the logs (no host trace here).
+        context = SimpleNamespace(invocation_id=uuid.uuid4().hex, trace_context=None)
+        return entry.call(argument, context=context)
 
     def _admin_invoke(self, name: str, body: bytes) -> tuple[int, dict[str, str], bytes]:
         entry = self.functions.get(name)
