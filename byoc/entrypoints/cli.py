@@ -33,6 +33,9 @@ app = typer.Typer(
     cls=ByocGroup,
     name="byoc",
     help="Control plane for Genesys Cloud BYOC: Twilio numbers, AudioCodes SBCs, Genesys, Azure NSG.",
+    epilog="Exit codes: 0 done; 1 something needs you (a failed check, hop or sync) or refused; "
+           "2 usage or configuration error; 3 a vendor or Azure call failed; 4 busy (a lease is "
+           "held); 130 interrupted. Errors are one 'error:' line (JSON with --json). docs/cli.md",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,

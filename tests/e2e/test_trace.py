@@ -40,6 +40,7 @@ def failed(data: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {h["hop"]: h for h in data["hops"] if h["status"] == "fail"}
 
 
+@pytest.mark.sandbox_variants("audiocodes.ini_dialplan_rules")
 def test_an_onboarded_number_is_all_green(estate: Vendors) -> None:
     code, data = trace()
     assert code == 0, failed(data)

@@ -153,9 +153,12 @@ def status(req: func.HttpRequest) -> func.HttpResponse:
 
 @bp.function_name("number_trace")
 @bp.route(route="numbers/{number}/trace", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
+@invocation("http")
 def number_trace(req: func.HttpRequest) -> func.HttpResponse:
     """The number's call path hop by hop, read live from every vendor (`byoc trace NUMBER`):
     200 with `ok` false when a hop fails; 400 for a number that is not E.164."""
+    from urllib.parse import unquote
+
     from byoc.bootstrap import get_services
     from byoc.domain.numbers import InvalidNumber, parse_number
     from byoc.domain.policy import PolicyError
@@ -164,7 +167,7 @@ def number_trace(req: func.HttpRequest) -> func.HttpResponse:
     try:
         services = get_services()
         try:
-            number = parse_number(req.route_params.get("number", ""),
+            number = parse_number(unquote(req.route_params.get("number", "")),  # %2B is '+'
                                   services.settings.default_region)
         except (InvalidNumber, ValueError) as exc:
             return error_response(400, str(exc))
@@ -178,6 +181,7 @@ def number_trace(req: func.HttpRequest) -> func.HttpResponse:
 
 @bp.function_name("dashboard")
 @bp.route(route="dashboard", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
+@invocation("http")
 def dashboard(req: func.HttpRequest) -> func.HttpResponse:
     """The status page (HTML); `?number=` adds that number's trace."""
     from byoc.bootstrap import get_services
