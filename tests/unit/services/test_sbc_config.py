@@ -309,3 +309,37 @@ def test_render_config_names_a_bad_option() -> None:
 
     assert result.exit_code == 1
     assert "pstn.twilio.com" in result.output
+
+
+@pytest.mark.parametrize(("secure", "ports", "message"), [
+    (False, {"udp": 0, "tcp": 5060, "tls": 5061}, "Twilio \\(UDP.*sip_ports.udp of SBC sbc1 is 0"),
+    (True, {"udp": 5060, "tcp": 5060, "tls": 0}, "Genesys \\(TLS\\) leg needs TLS"),
+])
+def test_a_leg_the_sip_ports_cannot_serve_is_refused(secure: bool, ports: dict[str, int],
+                                                     message: str) -> None:
+    settings = make_settings(sip_ports=ports).model_copy(update={"twilio_trunk_secure": secure})
+
+    with pytest.raises(SbcConfigError, match=message):
+        configuration(settings)
+
+
+def test_cli_form_quotes_sip_literals_and_switches_media_security_on() -> None:
+    text = render_cli(configuration())
+
+    assert "  action-value \"'acme-byoc.pstn.ashburn.twilio.com'\"" in text
+    assert f"  action-value \"'acme-byoc.byoc.{make_settings().genesys_region}'\"" in text
+    assert "configure voip\n media security\n  media-security-enable on\n exit\nexit" in text
+    assert "  sbc-media-security-behaviour srtp" in text
+
+
+def test_second_twilio_edge_takes_calls_the_first_answers_with_an_error() -> None:
+    config = configuration()
+
+    causes = {row[0] for _, row in config.table("SBCAlternativeRoutingReasons").rows}
+    assert {408, 480, 503} <= causes
+    routes = config.table("IP2IPRouting")
+    by_name = {row[0]: dict(zip(routes.columns, row, strict=True)) for _, row in routes.rows}
+    assert by_name["out Twilio alt"]["AltRouteOptions"] == 1
+    proxy_sets = config.table("ProxySet")
+    assert all(dict(zip(proxy_sets.columns, row, strict=True))["IsProxyHotSwap"] == 1
+               for _, row in proxy_sets.rows)
