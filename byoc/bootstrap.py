@@ -285,6 +285,7 @@ class Services:
             lifecycle=lambda: self.numbers,
             policy=self.policy,
             max_purchase=self.settings.twilio_max_purchase,
+            countries=tuple(self.settings.twilio_purchase_countries),
         )
 
     @cached_property

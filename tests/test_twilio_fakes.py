@@ -63,6 +63,7 @@ class FakeTwilio:
         self.calls: Counter[str] = Counter()
         self.writes: list[str] = []
         self.fail_numbers: dict[str, str] = {}
+        self.searched_countries: list[str] = []
         self.acls: dict[str, TwilioIpAcl] = {}
         self.trunk_acls: set[str] = set()
         self.credential_lists: dict[str, TwilioCredentialList] = {}
@@ -183,9 +184,10 @@ class FakeTwilio:
             self.numbers.pop(number.phone_number, None)
         return {}
 
-    def search_available(self, *, area_code: str, contains: str | None,
+    def search_available(self, *, country: str, area_code: str, contains: str | None,
                          limit: int) -> list[str]:
         self.calls["search_available"] += 1
+        self.searched_countries.append(country)
         found = [n for n in self.available
                  if n.startswith(f"+1{area_code}") and (not contains or contains in n[2:])]
         return found[:limit]

@@ -147,22 +147,34 @@ class TwilioAdapter:
         self._timeout_s = timeout_s
         self._local = threading.local()
         self._token: str | None = None
+        self._generation = 0
         self._token_lock = threading.Lock()
 
     # --- plumbing -----------------------------------------------------------------------------
 
     def _client(self) -> Any:
-        """One SDK client per thread (its HTTP client keeps per-request state)."""
+        """One SDK client per thread (its HTTP client keeps per-request state), rebuilt after the
+        auth token was read again."""
         client = getattr(self._local, "client", None)
-        if client is None:
+        if client is None or getattr(self._local, "generation", None) != self._generation:
             with self._token_lock:
                 if self._token is None:
                     self._token = self._auth_token()
-            client = build_twilio_client(
-                self.account_sid, self._token, self._api_base, self._timeout_s
-            )
+                token, generation = self._token, self._generation
+            client = build_twilio_client(self.account_sid, token, self._api_base, self._timeout_s)
             self._local.client = client
+            self._local.generation = generation
         return client
+
+    def _reread_token(self, seen_generation: int) -> None:
+        """Read the auth token again (it may have been rotated in Key Vault) unless another thread
+        already did since `seen_generation`."""
+        with self._token_lock:
+            if self._generation == seen_generation:
+                self._token = self._auth_token()
+                self._generation += 1
+        log.warning("Twilio answered 401: the auth token was read again",
+                    extra={"event": "twilio.token_reread"})
 
     def _trunk(self) -> Any:
         return self._client().trunking.v1.trunks(self.trunk_sid)
@@ -180,16 +192,28 @@ class TwilioAdapter:
         earlier attempt created, if it did.
         """
         attempts = self._retry.attempts
+        reread = False
         for attempt in range(1, attempts + 1):
             if attempt > 1 and recover is not None:
                 found = recover()
                 if found is not None:
                     return found
             metrics.vendor_call("twilio")
+            generation = self._generation
             try:
                 return call()
             except Exception as exc:
                 refusal = self._refusal(exc)
+                if refusal is not None and refusal.status == 401 and not reread:
+                    # A rotated token: read it again from Key Vault and try once more (a 401 is
+                    # an authentication refusal: nothing was done).
+                    reread = True
+                    self._reread_token(generation)
+                    metrics.vendor_call("twilio")
+                    try:
+                        return call()
+                    except Exception as again:
+                        exc, refusal = again, self._refusal(again)
                 if refusal is None or not refusal.retryable:
                     raise self._error(operation, exc, refusal) from exc
                 if attempt == attempts:
@@ -483,15 +507,17 @@ class TwilioAdapter:
 
     # --- purchases ----------------------------------------------------------------------------
 
-    def search_available(self, *, area_code: str, contains: str | None, limit: int) -> list[str]:
+    def search_available(
+        self, *, country: str, area_code: str, contains: str | None, limit: int
+    ) -> list[str]:
         def first() -> Any:
-            local = self._client().available_phone_numbers("US").local
+            local = self._client().available_phone_numbers(country).local
             if contains:
                 return local.page(area_code=area_code, contains=contains,
                                   page_size=min(limit, PAGE_SIZE))
             return local.page(area_code=area_code, page_size=min(limit, PAGE_SIZE))
 
-        page = self._call(f"search available numbers in area code {area_code}", first)
+        page = self._call(f"search available {country} numbers in area code {area_code}", first)
         return [str(n.phone_number) for n in page][:limit]
 
     def purchase_number(self, phone_number: str) -> TwilioNumber:

@@ -763,6 +763,10 @@ app.add_typer(numbers_app, name="numbers")
 def numbers_buy(
     area_code: Annotated[str, typer.Option("--area-code", help="US/Canada area code, e.g. 415.")],
     count: Annotated[int, typer.Option("--count", help="How many numbers to buy.")] = 1,
+    country: Annotated[
+        str | None, typer.Option("--country", help="ISO country code, e.g. US or CA "
+                                 "(default: the first of BYOC_TWILIO_PURCHASE_COUNTRIES).")
+    ] = None,
     contains: Annotated[
         str | None, typer.Option("--contains", help="Digits the number must contain.")
     ] = None,
@@ -777,7 +781,8 @@ def numbers_buy(
     built = services()
     try:
         request = parse_purchase_request({"area_code": area_code, "count": count,
-                                          "contains": contains, "dry_run": dry_run})
+                                          "country": country, "contains": contains,
+                                          "dry_run": dry_run})
         with progress(f"searching and buying at Twilio (area code {area_code})…"):
             result = built.purchases.buy(request)
     except PurchaseRefused as exc:

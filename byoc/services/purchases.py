@@ -39,10 +39,16 @@ class ReleaseRefused(ValueError):
 
 
 class PurchaseRequest(BaseModel):
-    """`{area_code, count, contains?, dry_run?}` (POST /api/numbers/purchase, `byoc numbers buy`)."""
+    """`{area_code, count, country?, contains?, dry_run?}` (POST /api/numbers/purchase, `byoc
+    numbers buy`)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
     area_code: str = Field(pattern=r"^[2-9]\d\d$", description="US/Canada area code, e.g. 415.")
+    country: str | None = Field(
+        default=None, pattern=r"^[A-Za-z]{2}$",
+        description="ISO country code to search in (default: the first of "
+        "BYOC_TWILIO_PURCHASE_COUNTRIES).",
+    )
     count: int = Field(ge=1, description="How many numbers to buy.")
     contains: str | None = Field(
         default=None, pattern=r"^[0-9A-Za-z*]{1,16}$",
@@ -54,8 +60,8 @@ class PurchaseRequest(BaseModel):
 def parse_purchase_request(data: Any) -> PurchaseRequest:
     """Validate a request body; PurchaseRefused naming every problem."""
     if not isinstance(data, dict):
-        raise PurchaseRefused("the request must be a JSON object {area_code, count, contains?, "
-                              "dry_run?}")
+        raise PurchaseRefused("the request must be a JSON object {area_code, count, country?, "
+                              "contains?, dry_run?}")
     try:
         return PurchaseRequest.model_validate(data)
     except ValidationError as exc:
@@ -102,7 +108,9 @@ class NumberPurchases:
         lifecycle: Callable[[], NumberLifecycle],
         policy: Callable[[], Policy],
         max_purchase: int,
+        countries: tuple[str, ...] = ("US", "CA"),
     ) -> None:
+        self._countries = countries
         self._twilio = twilio
         self._inventory = inventory
         self._queue = queue
@@ -117,12 +125,18 @@ class NumberPurchases:
                 f"count {request.count} is above the limit of {self._max_purchase} numbers per "
                 "request (BYOC_TWILIO_MAX_PURCHASE)"
             )
+        country = (request.country or self._countries[0]).upper()
+        if country not in self._countries:
+            raise PurchaseRefused(
+                f"country {country} is not one byoc buys in ({', '.join(self._countries)}; "
+                "BYOC_TWILIO_PURCHASE_COUNTRIES)"
+            )
         policy = self._policy()
         result = PurchaseResult(
             correlation_id=new_correlation_id(), dry_run=request.dry_run, requested=request.count
         )
         candidates = self._twilio.search_available(
-            area_code=request.area_code, contains=request.contains,
+            country=country, area_code=request.area_code, contains=request.contains,
             limit=min(request.count * SEARCH_FACTOR, 1000),
         )
         managed = [n for n in candidates if policy.is_managed(n)]
@@ -130,7 +144,7 @@ class NumberPurchases:
             if number not in managed:
                 result.skipped[number] = "not managed by the routing policy"
         if not managed:
-            where = f"area code {request.area_code}" + (
+            where = f"{country} area code {request.area_code}" + (
                 f" containing {request.contains}" if request.contains else "")
             raise PurchaseRefused(
                 f"Twilio has no available number in {where} that the routing policy manages "

@@ -62,6 +62,7 @@ URL_KIND = "origination-url"
 ASSOCIATE_KIND = "trunk-numbers"
 RELEASE_KIND = "number-release"
 OFFBOARD_KIND = "numbers-gone"
+DISCOVER_KIND = "numbers-discovered"
 OWNED_URL_PREFIX = "byoc-"
 
 
@@ -335,12 +336,17 @@ class TwilioTrunkReconciler:
                 before={r.number: r.sid for r in lost},
                 numbers_removed=tuple(r.number for r in lost),
             ))
+        if unknown:
+            changes.append(Change(
+                target=TARGET, action=Action.ADD, kind=DISCOVER_KIND, key=desired.trunk_sid,
+                summary=f"onboard {_count(unknown)} the sweep discovered (the account owns "
+                        "them, the policy manages them, the inventory does not know them): "
+                        f"{_preview([n.phone_number for n in unknown])}",
+                after={n.phone_number: n.sid for n in unknown},
+            ))
         if desired.waiting:
             notes.append(f"{len(desired.waiting)} releasing number(s) stay until every other "
                          f"target lets go: {_preview(sorted(desired.waiting))}")
-        if unknown:
-            notes.append(f"the sweep found {len(unknown)} managed number(s) the inventory does not "
-                         f"know; a sync onboards them: {_preview([n.phone_number for n in unknown])}")
         return Plan(
             target=TARGET,
             changes=tuple(changes),
@@ -437,6 +443,12 @@ class TwilioTrunkReconciler:
             elif change.kind == OFFBOARD_KIND:
                 lease.check()
                 self._offboard(list(change.before))
+            elif change.kind == DISCOVER_KIND:
+                correlation_id = new_correlation_id()
+                for phone, sid in sorted(change.after.items()):
+                    self._queue.send(NumberEvent(
+                        action="purchased", number=phone, sid=sid, source="sweep",
+                        event_id=f"sweep:{sid}", correlation_id=correlation_id))
             elif change.kind in TERMINATION_KINDS:
                 lease.check()
                 apply_termination(self._twilio, change, self._termination)

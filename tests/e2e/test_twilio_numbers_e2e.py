@@ -467,4 +467,18 @@ def test_an_outbound_capable_trunk_is_converged_and_drift_in_its_acl_repaired(
                        ("termination-acl-link", "add", "byoc-sbcs")}
     assert repaired.converged, repaired.problems
     assert acls == {"byoc-sbcs": ["20.30.40.50", "20.30.40.51"]} and linked == [acl.sid]
-    assert sync().plan.is_empty  # nothing left to do
+    assert not [c for c in sync().plan.changes if c.kind.startswith("termination")]
+
+
+def test_apply_on_the_twilio_target_runs_the_sweep_and_says_what_it_discovered(
+        env: dict[str, str], sandbox: httpx.Client) -> None:
+    from byoc.entrypoints.cli import app
+
+    # A fresh install: the account already owns +14155550100..102 (on the trunk) and +14155550150.
+    result = CliRunner().invoke(app, ["apply", "--target", "twilio", "--yes"])
+    work_off_queue()
+
+    assert result.exit_code == 0, result.output
+    assert "Nothing to change" not in result.output
+    assert "discovered" in result.output and "+14155550150" in result.output
+    assert record("+14155550150") is not None and "+14155550150" in on_trunk(sandbox)

@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 from byoc.adapters.twilio import RetryPolicy, TwilioAdapter
-from byoc.ports import TwilioNumberUnavailable, TwilioRateLimited
+from byoc.ports import TwilioError, TwilioNumberUnavailable, TwilioRateLimited
 from sandbox.core import ServedApp, build_app
 from sandbox.launcher import load_seed
 from sandbox.twilio import TwilioEmulator
@@ -162,7 +162,7 @@ def test_a_number_no_longer_available_is_reported_as_unavailable(server: ServedA
 
 def test_search_then_release(server: ServedApp, sandbox: httpx.Client) -> None:
     twilio = adapter(server)
-    [first] = twilio.search_available(area_code="628", contains=None, limit=1)
+    [first] = twilio.search_available(country="US", area_code="628", contains=None, limit=1)
     bought = twilio.purchase_number(first)
 
     assert twilio.release_numbers([bought], lambda: None) == {}
@@ -206,3 +206,42 @@ def test_origination_urls_are_created_once_updated_and_deleted(server: ServedApp
     assert [u.sip_url for u in twilio.list_origination_urls()].count(wanted.sip_url) == 1
     twilio.delete_origination_url(str(created.sid))
     assert wanted.sip_url not in [u.sip_url for u in twilio.list_origination_urls()]
+
+
+def test_a_rotated_auth_token_is_read_again_on_401_once(server: ServedApp,
+                                                        sandbox: httpx.Client) -> None:
+    # The process read the token before it was rotated in Key Vault; the next read has the new one.
+    tokens = iter(["token-before-the-rotation", TOKEN, "never read"])
+    twilio = TwilioAdapter(account_sid=ACCOUNT, trunk_sid=TRUNK, auth_token=lambda: next(tokens),
+                           api_base=server.url, sleep=lambda s: None)
+
+    trunk = twilio.fetch_trunk()
+    again = twilio.fetch_trunk()
+
+    assert trunk.sid == again.sid == TRUNK
+    assert next(tokens) == "never read"  # read twice: at first use and once on the 401
+
+
+def test_a_wrong_auth_token_fails_after_one_reread_naming_the_setting(
+        server: ServedApp) -> None:
+    reads: list[int] = []
+
+    def token() -> str:
+        reads.append(1)
+        return "wrong-token"
+
+    twilio = TwilioAdapter(account_sid=ACCOUNT, trunk_sid=TRUNK, auth_token=token,
+                           api_base=server.url, sleep=lambda s: None)
+
+    with pytest.raises(TwilioError, match="auth token"):
+        twilio.fetch_trunk()
+    assert len(reads) == 2
+
+
+def test_available_numbers_are_searched_in_the_country_asked_for(server: ServedApp) -> None:
+    twilio = adapter(server)
+
+    canadian = twilio.search_available(country="CA", area_code="604", contains=None, limit=2)
+    none_in_us = twilio.search_available(country="US", area_code="604", contains=None, limit=2)
+
+    assert canadian == ["+16045550100", "+16045550101"] and none_in_us == []

@@ -104,7 +104,7 @@ def test_more_than_the_configured_maximum_is_refused_before_any_call() -> None:
 def test_no_managed_number_available_is_a_clear_refusal() -> None:
     shop = Shop(available=["+14152220100"])
 
-    with pytest.raises(PurchaseRefused, match="no available number in area code 415"):
+    with pytest.raises(PurchaseRefused, match="no available number in US area code 415"):
         shop.purchases.buy(parse_purchase_request({"area_code": "415", "count": 1}))
 
 
@@ -136,3 +136,16 @@ def test_a_release_offboards_first_and_queues_every_number_target() -> None:
 def test_a_number_byoc_does_not_know_is_not_released() -> None:
     with pytest.raises(ReleaseRefused, match="not in byoc's inventory"):
         Shop().purchases.release("+14155550100")
+
+
+def test_the_search_runs_in_the_country_asked_for_and_defaults_to_the_first_configured() -> None:
+    shop = Shop()
+
+    shop.purchases.buy(parse_purchase_request({"area_code": "415", "count": 1, "dry_run": True}))
+    shop.purchases.buy(parse_purchase_request({"area_code": "415", "count": 1, "dry_run": True,
+                                               "country": "ca"}))
+    with pytest.raises(PurchaseRefused, match="BYOC_TWILIO_PURCHASE_COUNTRIES"):
+        shop.purchases.buy(parse_purchase_request({"area_code": "415", "count": 1,
+                                                   "country": "GB"}))
+
+    assert shop.twilio.searched_countries == ["US", "CA"]
