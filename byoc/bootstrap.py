@@ -378,7 +378,8 @@ class Services:
             sbc=lambda sbc: AudioCodesSbc.from_settings(
                 settings, sbc, lambda: self.secret("sbc_password")),
             handshake=SipTlsHandshake(trust_file=trust_bundle_path(settings.cert_trust_bundle),
-                                      timeout_s=settings.health_probe_timeout_s),
+                                      timeout_s=settings.health_probe_timeout_s,
+                                      genesys_suites=not settings.cert_allow_ec),
             prober=probe,
             environment=dict(os.environ),
             tls_context=lambda sbc: AudioCodesTlsContext.for_sbc(

@@ -263,10 +263,15 @@ def presented_certificate_item(context: DoctorContext, sbc: SbcSettings) -> Doct
                 "chain and name verified against the trust roots" if presented.chain_verified
                 else f"chain or name rejected: {presented.verify_error}")
     fixes: list[str] = []
-    if key_type not in RSA_KEY_TYPES:
+    rsa_needed = not context.settings.cert_allow_ec
+    if rsa_needed and key_type not in RSA_KEY_TYPES:
         fixes.append(f"the certificate has an {key_type} key: {GENESYS_KEY_REQUIREMENT}; reissue "
                      "it with an RSA key (2048 bits or more) and run `byoc cert rotate`")
-    if not presented.chain_verified:
+    elif not presented.chain_verified and "cipher suites" in (presented.verify_error or ""):
+        fixes.append(f"{presented.verify_error}: let TLS context {sbc.tls_context} speak TLS 1.2 "
+                     "with RSA suites (SBC Web > Setup > IP Network > Security > TLS Contexts: "
+                     "TLS Version, Cipher Server)")
+    elif not presented.chain_verified:
         fixes.append("Genesys and Twilio verify the chain to a public CA and the name "
                      f"{sbc.fqdn}: install a publicly trusted certificate covering it, with its "
                      "intermediates (`byoc cert rotate` adds them)")

@@ -72,16 +72,47 @@ def check_twilio_origination(context: DoctorContext) -> list[DoctorItem]:
 
 
 def check_twilio_termination(context: DoctorContext) -> list[DoctorItem]:
-    """Twilio admits calls from the SBCs (termination): byoc has no read of it yet."""
-    trunk, _ = context.reads.get("twilio:trunk", context.twilio.fetch_trunk)
-    domain = _trunk_domain(trunk)
-    return [DoctorItem(
-        "twilio-termination", "Twilio termination admits the SBCs", Mark.UNKNOWN,
-        (f"termination SIP URI: {domain}",),
-        "Twilio Console > Elastic SIP Trunking > the trunk > Termination: the termination SIP URI "
-        "is set, and an IP access control list holds each SBC's public address (or the SBCs "
-        "authenticate with a credential list); then place one outbound test call per SBC",
-    )]
+    """Twilio admits calls from the SBCs: a termination URI, and each SBC's public address in an
+    IP ACL on the trunk (or a credential list on it)."""
+    key, title = "twilio-termination", "Twilio termination admits the SBCs"
+    settings = context.settings
+    trunk, trunk_error = context.reads.get("twilio:trunk", context.twilio.fetch_trunk)
+    term, error = context.reads.get("twilio:termination", lambda: context.twilio.read_termination(
+        settings.twilio_termination_acl_name, settings.twilio_credential_list_name))
+    if trunk is None or term is None:
+        return [DoctorItem(key, title, Mark.UNKNOWN,
+                           (f"cannot read the trunk's termination: {error or trunk_error}",),
+                           "Twilio Console > Elastic SIP Trunking > the trunk > Termination: the "
+                           "SIP URI is set and an IP access control list holds each SBC's public "
+                           "address")]
+    on_trunk = {address for acl in term.acls if acl.sid in term.trunk_acl_sids
+                for address in acl.addresses}
+    lists = [c.friendly_name for c in term.credential_lists
+             if c.sid in term.trunk_credential_list_sids]
+    evidence = [f"termination SIP URI {_trunk_domain(trunk)}, auth {trunk.auth_type or 'none'}",
+                f"addresses on the trunk's IP ACLs: {', '.join(sorted(on_trunk)) or 'none'}"]
+    if lists:
+        evidence.append(f"credential lists on the trunk: {', '.join(lists)}")
+    fixes: list[str] = []
+    if not trunk.domain_name:
+        fixes.append("the trunk has no termination SIP URI: set one (Twilio Console > Elastic SIP "
+                     "Trunking > the trunk > Termination)")
+    missing = [f"{sbc.name} {ip}" for sbc in settings.sbcs for ip in sbc.public_ips
+               if ip not in on_trunk]
+    if missing:
+        fixes.append(f"public address(es) {', '.join(missing)} are in no IP ACL on the trunk, so "
+                     "Twilio refuses their calls: `byoc apply -t twilio` adds them to "
+                     f"{settings.twilio_termination_acl_name!r}")
+    if fixes:
+        return [DoctorItem(key, title, Mark.FAIL, tuple(evidence), "; ".join(fixes))]
+    if not any(sbc.public_ips for sbc in settings.sbcs) and not lists:
+        return [DoctorItem(key, title, Mark.UNKNOWN, (*evidence,
+                           "no SBC has public_ips in BYOC_SBCS, so byoc cannot tell whether "
+                           "Twilio admits them"),
+                           "set sbcs[].public_ips (the addresses the SBCs send SIP to Twilio "
+                           "from) and `byoc apply -t twilio`; or check the trunk's Termination "
+                           "> Authentication in the Twilio Console")]
+    return [DoctorItem(key, title, Mark.PASS, tuple(evidence))]
 
 
 def _trunk_domain(trunk: TwilioTrunk | None) -> str:

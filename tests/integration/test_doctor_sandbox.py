@@ -284,3 +284,49 @@ def test_a_variant_only_a_person_can_tell_is_a_question_with_the_step_never_a_gu
     assert item.mark is Mark.UNKNOWN
     assert item.variant is None
     assert item.fix
+
+
+def test_termination_fails_until_every_public_address_is_on_the_trunk(
+        sandbox_env: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
+    import os
+
+    from byoc.bootstrap import reset_services
+
+    sbcs = json.loads(os.environ["BYOC_SBCS"])
+    for sbc, address in zip(sbcs, ("20.50.60.70", "20.50.60.71"), strict=True):
+        sbc["public_ips"] = [address]
+    monkeypatch.setenv("BYOC_SBCS", json.dumps(sbcs))
+    reset_services()
+
+    failed = _failed(_doctor())
+
+    assert "sbc1 20.50.60.70, sbc2 20.50.60.71" in failed["twilio-termination"]
+    assert "byoc apply -t twilio" in failed["twilio-termination"]
+
+    twilio = get_services().twilio  # what `byoc apply -t twilio` would converge, done by hand
+    acl = twilio.create_ip_acl("byoc-sbcs")
+    twilio.add_acl_address(acl.sid, "20.50.60.70", "sbc1")
+    twilio.add_acl_address(acl.sid, "20.50.60.71", "sbc2")
+    twilio.associate_ip_acl(acl.sid)
+
+    item = _doctor().item("twilio-termination")
+    assert item.mark is Mark.PASS, item
+
+
+def test_a_sip_tls_port_limited_to_tls13_fails_with_the_tls_context_fix(
+        sandbox_env: dict[str, Any]) -> None:
+    creds = sandbox_env["credentials"]["audiocodes"]
+    ini = ("[ TLSContexts ]\r\nFORMAT Index = Name, TLSVersion;\r\n"
+           'TLSContexts 0 = "byoc-tls", 8;\r\n[ \\TLSContexts ]\r\n')
+    response = httpx.put(  # what an engineer tightening the SBC to TLS 1.3 would upload
+        f"{sandbox_env['audiocodes'][0]}/api/v1/files/ini/incremental",
+        files={"file": ("tls.ini", ini.encode(), "application/octet-stream")},
+        auth=(creds["username"], creds["password"]),
+        verify=ssl.create_default_context(cafile=sandbox_env["ca_bundle"]), timeout=30)
+    response.raise_for_status()
+
+    failed = _failed(_doctor())
+
+    assert "Genesys cannot connect" in failed["tls:sbc1"]
+    assert "TLS 1.2" in failed["tls:sbc1"] and "TLS Contexts" in failed["tls:sbc1"]
+    assert "tls:sbc2" not in failed
