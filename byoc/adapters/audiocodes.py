@@ -744,6 +744,11 @@ class AudioCodesSbc:
             raise ValueError(f"export {kind!r} is not 'ini' or 'cliScript'")
         return self._get_text(f"/files/{kind}")
 
+    def read_dial_plan_dialect(self) -> str | None:
+        """The dial-plan CLI dialect (`nested` or `flat`) the device's CLI export writes its rules
+        in; None when the export holds no rule."""
+        return dial_plan_dialect(self.read_export("cliScript"))
+
     def read_coder_groups(self) -> SbcCoderGroups:
         """The audio coder groups of the ini export and the groups the IP Profiles use."""
         return coder_groups_from_ini(parse_ini(self.read_export("ini")))

@@ -599,6 +599,17 @@ class GenesysAdapter:
         gone = {i for i, at in self._deleted.items() if self._clock() - at < POOL_DELETE_SHOW_S}
         return [replace(p, state="deleted") if p.id in gone else p for p in map(_pool, models)]
 
+    def read_did_pool_state(self, pool_id: str) -> str | None:
+        """The pool's state as Genesys reports it now (`active`, `deleted`; None: not found), not
+        corrected by byoc's memory of the pools it deleted (`byoc doctor` tells the lag by it)."""
+        edges = self._apis().edges
+        try:
+            model = self._call(f"read DID pool {pool_id}",
+                               edges.get_telephony_providers_edges_didpool, pool_id)
+        except GenesysNotFound:
+            return None
+        return str(model.state or "active")
+
     def create_did_pool(
         self, start: str, end: str, *, name: str, description: str
     ) -> GenesysDidPool:

@@ -121,6 +121,21 @@ def observe_tls_apply(context: DoctorContext) -> Observed:
     return _per_sbc(context, look)
 
 
+def observe_dialplan_cli(context: DoctorContext) -> Observed:
+    """The dial-plan CLI dialect of each SBC's own CLI export."""
+
+    def look(sbc: SbcSettings) -> Observed:
+        dialect, error = context.sbc_read(sbc, "dialect", lambda p: p.read_dial_plan_dialect())
+        firmware = _firmware(context, sbc)
+        if error is not None:
+            return Observed(None, (firmware, f"cannot read the CLI export: {error}"))
+        if dialect is None:
+            return Observed(None, (firmware, "the CLI export holds no Dial Plan rule to tell by"))
+        return Observed(dialect, (firmware, f"the CLI export writes Dial Plan rules {dialect}"))
+
+    return _per_sbc(context, look)
+
+
 def write_scratch_dial_plan_rule(context: DoctorContext) -> Observed:
     """Add a scratch rule to each SBC's Dial Plan with byoc's write format, read it back, remove it."""
     from byoc.ports import SbcDialPlanEdit, SbcDialPlanRule
@@ -198,10 +213,10 @@ def write_scratch_pool_delete(context: DoctorContext) -> Observed:
     left = _drop_scratch_pool(context, pool)
     if left is not None:
         return Observed(None, (f"scratch pool {pool.id} created",), left)
-    after = [p for p in context.genesys.list_did_pools() if p.id == pool.id and p.state != "deleted"]
-    return Observed("lagging" if after else "immediate", (
-        f"scratch pool {pool.id} created and deleted; the next listing "
-        f"{'still shows it active' if after else 'no longer shows it active'}",))
+    state = context.genesys.read_did_pool_state(pool.id)
+    return Observed("lagging" if state == "active" else "immediate", (
+        f"scratch pool {pool.id} created and deleted; read at once it is "
+        f"{state or 'not found'}",))
 
 
 def write_scratch_pool_range(context: DoctorContext) -> Observed:
@@ -239,6 +254,14 @@ PROBES: tuple[VariantProbe, ...] = (
         "and look for \"status\" in the JSON answer (byoc checks `output` either way), or run "
         "`byoc doctor --probe-writes`",
         write=write_empty_upload,
+    ),
+    VariantProbe(
+        "audiocodes.dialplan_cli",
+        "Where does the SBC's CLI put Dial Plan rules: nested in their plan, or flat at voip "
+        "level?",
+        "GET /api/v1/files/cliScript on an SBC with at least one Dial Plan rule: `dial-plan-rule "
+        "<j>` inside `sbc dial-plan <i>` is nested, `sbc dial-plan-rule <i>/<j>` is flat",
+        observe=observe_dialplan_cli,
     ),
     VariantProbe(
         "audiocodes.dialplan_write",

@@ -152,8 +152,9 @@ def test_an_ec_certificate_on_an_sbc_fails_with_the_fix(sandbox_env: dict[str, A
 
 
 def _pools() -> list[tuple[str, str, str]]:
-    return sorted((p.start, p.end, p.state) for p in get_services().doctor()._context.genesys
-                  .list_did_pools())
+    from byoc.services.genesys_reconciler import genesys_port
+
+    return sorted((p.start, p.end, p.state) for p in genesys_port(get_services()).list_did_pools())
 
 
 @pytest.mark.sandbox_variants("genesys.pool_delete_lag", "genesys.pool_range_change")
@@ -176,9 +177,8 @@ def test_the_pool_variants_are_told_only_by_the_scratch_pool_writes(
     assert item.variant == expected, item
     assert item.mark is (Mark.PASS if expected else Mark.UNKNOWN)
     assert not [i.key for i in probed.failed], probed.failed  # the scratch pools were removed
-    assert not [p for p in get_services().doctor()._context.genesys.list_did_pools()
-                if p.name == "byoc-doctor" and p.state != "deleted"
-                and name != "genesys.pool_delete_lag"]
+    if name != "genesys.pool_delete_lag":
+        assert not [p for p in _pools() if p[0] == "+12025550190" and p[2] != "deleted"]
 
 
 def test_the_dial_plan_write_probe_adds_and_removes_a_scratch_rule(
@@ -330,3 +330,16 @@ def test_a_sip_tls_port_limited_to_tls13_fails_with_the_tls_context_fix(
     assert "Genesys cannot connect" in failed["tls:sbc1"]
     assert "TLS 1.2" in failed["tls:sbc1"] and "TLS Contexts" in failed["tls:sbc1"]
     assert "tls:sbc2" not in failed
+
+
+@pytest.mark.sandbox_variants("audiocodes.dialplan_cli")
+def test_the_dial_plan_cli_dialect_is_read_from_the_cli_export(
+        sandbox_env: dict[str, Any], sandbox_variant: tuple[str, str]) -> None:
+    _, value = sandbox_variant
+
+    item = _doctor().item("variant:audiocodes.dialplan_cli")
+    probed = _doctor(probe_writes=True).item("variant:audiocodes.dialplan_write")
+
+    assert item.variant == value
+    assert item.mark is Mark.PASS
+    assert probed.variant == "accepted", probed  # byoc writes in the dialect the SBC showed
