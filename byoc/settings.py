@@ -516,7 +516,8 @@ _DESCRIPTIONS: dict[str, str] = {
     "about 31,000 numbers) over more IVRs byoc creates and names after it; false: report them.",
     "genesys_requests_per_minute": "Genesys API rate limit per token.",
     "genesys_signaling_cidrs": "JSON {region: [CIDR]}: Genesys BYOC signaling addresses "
-    "(Resource Center article; no API publishes them).",
+    "(Resource Center article; no API publishes them). A region of an SBC left without them is "
+    "a health problem: the NSG blocks SIP from Genesys.",
     "genesys_connect_timeout_s": "Timeout of connecting to the Genesys API, seconds; "
     f"at most {FUNCTION_TIMEOUT_S:g} (host.json functionTimeout).",
     "genesys_read_timeout_s": "Timeout of waiting for a Genesys API answer, seconds; "
