@@ -149,6 +149,8 @@ def test_the_timers_emit_the_estate_gauges_and_a_poll_that_fails_is_counted(
     days = dict((a["sbc"], v) for a, v in points["byoc.certificate.days_left"])
     assert days and all(v > 0 for v in days.values())
     assert any(a["component"].startswith("sip:") for a, _ in points["byoc.health.status"])
+    # A converged NSG lets nothing wider than the carriers in.
+    assert points["byoc.nsg.exposure"] and all(v == 0 for _, v in points["byoc.nsg.exposure"])
     assert ({"outcome": "failed"}, 1) in points["byoc.poller.runs"]
     health = next(s for s in telemetry.finished() if s.name == "health_check")
     assert health.attributes["byoc.trigger"] == "timer"

@@ -79,10 +79,12 @@ def test_the_estate_gauges_come_from_the_status_report(telemetry: Telemetry) -> 
     })
     points = telemetry.points()
 
+    # Gauges keep the last value per attribute set: other tests' SBCs may be there too.
     assert points["byoc.queue.depth"] == [({}, 7)]
     assert points["byoc.queue.poison_depth"] == [({}, 2)]
-    assert points["byoc.certificate.days_left"] == [({"sbc": "sbc1"}, 12)]
-    assert points["byoc.nsg.exposure"] == [({"sbc": "sbc1"}, 3)]
+    assert ({"sbc": "sbc1"}, 12) in points["byoc.certificate.days_left"]
+    assert ({"sbc": "sbc1"}, 3) in points["byoc.nsg.exposure"]
     assert points["byoc.poller.lag"] == [({}, 540.0)]
-    assert dict((a["component"], v) for a, v in points["byoc.health.status"]) == {
+    health = dict((a["component"], v) for a, v in points["byoc.health.status"])
+    assert {k: health[k] for k in ("sip:sbc1:tls", "genesys-trunk:sbc1", "nsg-exposure:sbc1")} == {
         "sip:sbc1:tls": 2, "genesys-trunk:sbc1": 0, "nsg-exposure:sbc1": 2}
