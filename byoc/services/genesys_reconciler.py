@@ -6,25 +6,28 @@ Target `genesys`. What byoc owns and what it leaves alone:
   the managed numbers that no foreign pool already covers, one pool per contiguous run of uncovered
   numbers (at most 100,000 numbers each). A number inside a foreign pool is covered by it and gets
   no pool of byoc's. Foreign pools are never written; one overlapping a pool of byoc's (Genesys is
-  documented to refuse that) is reported and neither changes. A pool that must shrink or split is
-  deleted and created again with its new ranges (Genesys pools are not resized) after every
-  number in it is unrouted; the numbers that stay are routed again right after. A pool holding a
-  number byoc cannot unassign (a phone, a group) is left as it is and reported. A pool is never
-  grown: new numbers next to it get a pool of their own, so routed numbers are not disturbed.
+  documented to refuse that) is reported and neither changes. A pool keeps its identity: its
+  range changes in place (PUT), its ends moving in to its first and last managed numbers and out
+  over new numbers right next to it; a number leaving its middle stays in it, so no managed number
+  is ever in no pool. A pool with no managed number left is deleted. Where Genesys refuses a range
+  change, new numbers get a pool of their own and the pool keeps its numbers (reported). A pool
+  holding a number byoc cannot unassign (a phone, a group) is left as it is and reported.
 - **Routing.** A managed number goes into the `dnis` of the IVR (call route) the policy names, or
   becomes the WORK phone of the user with the policy's email; `none` means not routed. Routing is
   byoc's for every managed, releasing, or byoc-pooled number: such a number held by another IVR or
   by a user byoc reads is taken from it. A user whose WORK phone is a number byoc does not manage
   keeps it (reported). An IVR or user the policy names but Genesys lacks is reported and its
-  numbers are left as they are.
+  numbers are left as they are. Numbers one IVR write cannot carry go to shard IVRs
+  (`genesys_shards`).
 - **Outbound.** On the configured site, the configured number classifications must go out through
   the BYOC trunk base. A classification an enabled foreign route already sends there is fine; one
   a foreign route sends elsewhere is reported, not changed; the others go on byoc's own route
   (named by settings, marked `managed-by:byoc`), which is created, repaired or removed.
 
-Writes run in an order that never strands a number: routing removals, pool deletions, pool
-creations, routing additions (IVR numbers added at most `BYOC_GENESYS_NUMBERS_PER_IVR_PUT` per
-PUT), then the outbound route. A sync reads the pools, the IVRs, the users involved, the holders
+Writes run in an order that never strands a number: new pools and shards, routing removals,
+routing additions that can go at once, pool range changes, pool deletions, the additions that had
+to wait (IVR numbers added at most `BYOC_GENESYS_NUMBERS_PER_IVR_PUT` per PUT), shard deletions,
+then the outbound route. A sync reads the pools, the IVRs, the users involved, the holders
 of numbers in pools that must go, and every outbound route once. Verify reads the pools and
 routes again when it wrote them, and checks IVRs and users as each write returned them.
 """
@@ -619,7 +622,8 @@ class GenesysReconciler:
         early_spans = [s for s in new_spans if not dropped_ranges.touches(s)]
         late_numbers = {n for s in late_spans for n in _numbers(s)} | dropped_numbers
         late_numbers.update(grown)  # routed once their pool has grown
-        lasting = _SpanIndex([*kept, *foreign_spans])
+        # what the pools that stay hold now (a pool's growth is not in it yet)
+        lasting = _SpanIndex([*(_held_now(s) for s in kept), *foreign_spans])
         early, late = self._routing(
             actual, desired, responsible, dropped_numbers, late_numbers, pool_user_ids, lasting,
             out)
@@ -1142,6 +1146,12 @@ def _bounds(pool: GenesysDidPool) -> tuple[int, int]:
     return int(pool.start[1:]), int(pool.end[1:])
 
 
+def _held_now(span: _Span) -> _Span:
+    """The part of a kept span its pool covers today."""
+    low, high = _bounds(_pool(span))
+    return span._replace(low=max(span.low, low), high=min(span.high, high))
+
+
 def _outside(span: _Span, other: _Span) -> list[str]:
     """The numbers of `span` that `other` does not hold."""
     return [n for part in (_Ranges([span]) - _Ranges([other])).spans for n in _numbers(part)]
@@ -1257,8 +1267,9 @@ def _unseen_holders(
     read: the assigned numbers of its pool say who. Returns the ids of users among them; a number
     a phone or group holds cannot be taken and is reported."""
     pools: dict[str, GenesysDidPool] = {}
-    for holder, numbers in wanted.items():
-        for number in numbers - held.get(holder, set()):
+    seen = set().union(*held.values())  # a number a holder byoc read has is not unseen
+    for numbers in wanted.values():
+        for number in numbers - seen:
             span = lasting.find(number)
             if span is not None and span.pool is not None:
                 pools[span.pool.id] = span.pool

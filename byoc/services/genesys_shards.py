@@ -129,9 +129,11 @@ def _fill(
     placed: dict[str, set[str]] = {}
     left = set(numbers)
     for member in members:  # numbers stay where they are while they fit
-        stay = sorted(held.get(("ivr", member.id), set()) & left)[:room]
-        placed[member.id] = set(stay)
-        left.difference_update(stay)
+        stay = held.get(("ivr", member.id), set()) & left
+        if len(stay) > room:
+            stay = set(sorted(stay)[:room])
+        placed[member.id] = stay
+        left -= stay
     queue = sorted(left)
     for member in members:
         free = room - len(placed[member.id])
