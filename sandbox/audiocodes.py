@@ -57,6 +57,7 @@ from sandbox.audiocodes_tls import (
 )
 from sandbox.core import Emulator, Variant
 from sandbox.pki import IssuedCertificate, SandboxPki
+from sandbox.sip_sbc import SbcCallRouter
 
 API = "/api/v1"
 _ALL_METHODS = ["GET", "PUT", "POST", "DELETE", "PATCH"]
@@ -268,7 +269,9 @@ class AudioCodesEmulator(Emulator):
         self.sbc_name = str(seed.get("name", "sbc"))
         self.fqdn = str(seed.get("fqdn", f"{self.sbc_name}.example.net"))
         self._workdir = Path(tempfile.mkdtemp(prefix=f"byoc-{self.sbc_name}-tls-"))
-        self._listener = SipTlsListener(self._served_identity, self._server_header, self._workdir)
+        self.calls = SbcCallRouter(self)
+        self._listener = SipTlsListener(self._served_identity, self._server_header, self._workdir,
+                                        router=self.calls.serve)
         super().__init__(seed)
 
     # --- state ----------------------------------------------------------------------------------
@@ -401,6 +404,8 @@ class AudioCodesEmulator(Emulator):
                 for i, f in sorted(self.tls.items())
             ],
             "tls_listener": self._listener.address,
+            "sip_calls": [{k: v for k, v in c.items() if not k.startswith("downstream")}
+                          for c in list(self.calls.calls)],
             "alarms": list(self.alarms),
             "uploads": list(self.uploads),
             "options": {
@@ -464,6 +469,9 @@ class AudioCodesEmulator(Emulator):
     def start_tls_listener(self) -> str:
         """Start the SIP TLS port; returns "127.0.0.1:port"."""
         return self._listener.start()
+
+    def tls_listener_address(self) -> str | None:
+        return self._listener.address
 
     def stop_tls_listener(self) -> None:
         self._listener.stop()

@@ -330,8 +330,10 @@ class SipTlsListener:
     """
 
     def __init__(self, identity: Callable[[], ServedIdentity | None],
-                 server_header: Callable[[], str], workdir: Path) -> None:
+                 server_header: Callable[[], str], workdir: Path,
+                 router: Callable[[ssl.SSLSocket, str], bool] | None = None) -> None:
         self._identity = identity
+        self._router = router
         self._server_header = server_header
         self._workdir = workdir
         self._contexts: dict[str, ssl.SSLContext] = {}
@@ -412,7 +414,9 @@ class SipTlsListener:
             conn.settimeout(5.0)
             try:
                 with self._context(identity).wrap_socket(conn, server_side=True) as tls:
-                    self._answer(tls)
+                    peer = str(tls.getpeername()[0])
+                    if self._router is None or not self._router(tls, peer):
+                        self._answer(tls)
             except (OSError, ssl.SSLError):
                 return
 

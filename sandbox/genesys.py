@@ -50,6 +50,7 @@ from sandbox.genesys_wire import (
     page_request,
     paged,
 )
+from sandbox.sip_genesys import GenesysSip
 
 MAX_REQUEST_BYTES = 512_000
 RATE_WINDOW_S = 60.0
@@ -179,6 +180,8 @@ class GenesysEmulator(Emulator):
 
     def __init__(self, seed: dict[str, Any]) -> None:
         self.clock: Callable[[], float] = time.time
+        self.sip: GenesysSip | None = None
+        """The org's SIP side, when the launcher gives it a listener (sandbox/sip_genesys.py)."""
         super().__init__(seed)
 
     # ----- lifecycle -----------------------------------------------------------------------
@@ -364,6 +367,8 @@ class GenesysEmulator(Emulator):
             Route(f"{EDGES}/sites/{{siteId}}/outboundroutes/{{routeId}}", e(self.delete_route),
                   methods=["DELETE"]),
             Route(f"{EDGES}/outboundroutes", e(self.list_all_routes), methods=["GET"]),
+            Route("/api/v2/analytics/conversations/details/query", e(self.query_conversations),
+                  methods=["POST"]),
             Route("/api/v2/architect/ivrs", e(self.list_ivrs), methods=["GET"]),
             Route("/api/v2/architect/ivrs", e(self.create_ivr), methods=["POST"]),
             Route("/api/v2/architect/ivrs/{ivrId}", e(self.get_ivr), methods=["GET"]),
@@ -725,6 +730,12 @@ class GenesysEmulator(Emulator):
 
     def _concurrent_write(self, call: ApiCall) -> bool:
         return self.faults.take("version_conflict", call.path, call.request.method) is not None
+
+    def query_conversations(self, call: ApiCall) -> Reply:
+        """Conversation details (sandbox/sip_genesys.py): the calls the org's SIP side took."""
+        if self.sip is None:
+            return 200, {"totalHits": 0}
+        return self.sip.query(call)
 
     def list_ivrs(self, call: ApiCall) -> Reply:
         page = call.page(self.settings.max_page_size)

@@ -99,6 +99,8 @@ class Sandbox:
     audiocodes: list[Emulator] = field(default_factory=list)
     audiocodes_servers: list[ServedApp] = field(default_factory=list)
     audiocodes_tls: list[str] = field(default_factory=list)
+    sip_directory: Any = None
+    sip_listeners: list[Any] = field(default_factory=list)
 
     def ports(self) -> dict[str, Any]:
         return {
@@ -154,6 +156,8 @@ class Sandbox:
         }
 
     def stop(self) -> None:
+        for listener in self.sip_listeners:
+            listener.stop()
         for emulator in self.audiocodes:
             stop = getattr(emulator, "stop_tls_listener", None)
             if stop is not None:
@@ -210,6 +214,12 @@ def start_sandbox(
             sandbox.audiocodes.append(sbc)
             sandbox.audiocodes_servers.append(ServedApp(build_app(sbc), tls=https).start())
             sandbox.audiocodes_tls.append(sbc.start_tls_listener())
+        from sandbox.sip_estate import start_sip
+
+        sandbox.sip_directory, genesys_sip = start_sip(
+            sandbox.emulators["twilio"], sandbox.emulators["genesys"],  # type: ignore[arg-type]
+            sandbox.audiocodes)  # type: ignore[arg-type]
+        sandbox.sip_listeners.append(genesys_sip)
     except BaseException:
         sandbox.stop()
         raise

@@ -39,6 +39,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from sandbox.core import Emulator, Variant
+from sandbox.twilio_calls import TwilioCalls
 from sandbox.twilio_sip import SipAccess
 
 API_VERSION = "2010-04-01"
@@ -502,6 +503,7 @@ class TwilioEmulator(Emulator):
         self.max_in_flight = 0
         self.rejected_for_concurrency = 0
         self.sip = SipAccess(self)  # one object for good: the routes are bound to it
+        self.calls = TwilioCalls(self)
         super().__init__(seed)
 
     # --- seed and state ------------------------------------------------------------------------
@@ -672,6 +674,7 @@ class TwilioEmulator(Emulator):
             },
             "clock": {"now": iso(self.now()), "offset_s": self.clock_offset.total_seconds()},
             **self.sip.state(),
+            "calls": self.calls.state(),
         }
 
     # --- helpers -------------------------------------------------------------------------------
@@ -1611,6 +1614,7 @@ class TwilioEmulator(Emulator):
             (f"{MONITOR_PREFIX}/v1/Events", {"GET": self.list_events}),
             (f"{MONITOR_PREFIX}/v1/Events/{{sid}}", {"GET": self.fetch_event}),
             *self.sip.routes(trunk, account),
+            *self.calls.routes(account),
         ]
         routes: list[BaseRoute] = [
             Route(path, self._endpoint(h), methods=ALL_METHODS) for path, h in table

@@ -1,0 +1,177 @@
+"""A call through the sandbox estate: Twilio's Calls API sends an INVITE to the trunk's origination
+URLs, the SBC routes it by the configuration byoc rendered and the dial plan byoc keeps, and the
+Genesys org answers by its pools, IVRs and trunk. Breaking one hop fails the call at that hop,
+with the reason in the SIP answer."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from byoc.adapters.audiocodes import AudioCodesSbc
+from byoc.bootstrap import get_services
+from byoc.services.sbc_config import build_configuration, inputs_from_settings, render_ini
+from tests.reliability.estate import converge
+
+pytestmark = pytest.mark.integration
+
+
+def onboard(sandbox: Any) -> list[str]:
+    """Converge the estate, apply the rendered SBC configuration; the managed numbers routed to
+    an IVR in Genesys."""
+    services = get_services()
+    converge(services)
+    for sbc in services.settings.sbcs:
+        inputs = inputs_from_settings(services.settings, sbc, services.policy(),
+                                      twilio_domain="byoc-sandbox.pstn.twilio.com",
+                                      genesys_identifier="byoc-sandbox")
+        adapter = AudioCodesSbc.from_settings(services.settings, sbc,
+                                              lambda: services.secret("sbc_password"))
+        try:
+            adapter.upload_configuration(render_ini(build_configuration(inputs)), "ini")
+        finally:
+            adapter.close()
+    policy = services.policy()
+    org = sandbox.emulators["genesys"].org
+    twilio = sandbox.emulators["twilio"]
+    on_trunk = {n.phone_number for n in twilio.numbers.values() if n.trunk_sid}
+    return sorted(n for ivr in org.ivrs.values() for n in ivr.dnis
+                  if policy.is_managed(n) and n in on_trunk)
+
+
+def place(sandbox: Any, number: str, timeout_s: float = 20) -> dict[str, Any]:
+    """A call to `number` through the Twilio emulator's Calls resource; its record when it ended."""
+    from twilio.rest import Client
+
+    twilio = sandbox.emulators["twilio"]
+    services = get_services()
+    client = services.twilio._client()
+    created = client.calls.create(to=number, from_="+14155550150",
+                                  twiml="<Response><Pause length=\"0.2\"/></Response>")
+    assert isinstance(client, Client)
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        call = client.calls(created.sid).fetch()
+        if call.status in ("completed", "failed", "busy", "no-answer", "canceled"):
+            legs = next(c["legs"] for c in twilio.calls.state() if c["sid"] == created.sid)
+            return {"status": call.status, "legs": legs, "sid": created.sid}
+        time.sleep(0.05)
+    raise AssertionError(f"the call to {number} did not end in {timeout_s}s")
+
+
+def test_a_test_call_to_each_onboarded_number_reaches_its_ivr(
+        sandbox_env: dict[str, Any], sandbox_session: Any) -> None:
+    numbers = onboard(sandbox_session)
+    assert numbers
+    genesys = sandbox_session.emulators["genesys"]
+    for number in numbers:
+        result = place(sandbox_session, number)
+        assert result["status"] == "completed", result
+        assert result["legs"][0]["status"] == 200 and result["legs"][0]["codec"] == "PCMU"
+        conversation = [c for c in genesys.sip.conversations if c["dnis"] == number][-1]
+        assert conversation["routed_to"]["type"] == "IVR_CONFIG"
+        assert conversation["end"] is not None, "the call was left up"
+
+
+def _rows(sandbox: Any, table: str) -> list[dict[str, Any]]:
+    return [row for sbc in sandbox.audiocodes for row in sbc.running.tables.table(table).values()]
+
+
+def break_dial_plan(sandbox: Any, number: str) -> None:  # undone by restoring the SBC configuration
+    for sbc in sandbox.audiocodes:
+        plan = sbc.running.plan_named("BYOC")
+        for index, rule in list(plan.rules.items()):
+            if rule.name.startswith("byoc-"):
+                del plan.rules[index]
+
+
+def break_classification(sandbox: Any, number: str) -> None:  # undone by restoring the SBC configuration
+    for sbc in sandbox.audiocodes:
+        rows = sbc.running.tables.table("Classification")
+        for index, row in list(rows.items()):
+            if str(row["SrcIPGroupName"]).startswith("IPG_Twilio"):
+                del rows[index]
+
+
+def break_ruri_rewrite(sandbox: Any, number: str) -> None:  # undone by restoring the SBC configuration
+    for row in _rows(sandbox, "MessageManipulations"):
+        if row["ManipulationName"] == "Genesys RURI":
+            row["ActionValue"] = "'wrong-identifier.byoc.mypurecloud.com'"
+
+
+def break_pool(sandbox: Any, number: str) -> Callable[[], None]:
+    org = sandbox.emulators["genesys"].org
+    pool = org.pool_for(number)
+    del org.pools[pool.id]
+    return lambda: org.pools.__setitem__(pool.id, pool)
+
+
+def break_ivr_routing(sandbox: Any, number: str) -> Callable[[], None]:
+    ivrs = list(sandbox.emulators["genesys"].org.ivrs.values())
+    before = [list(ivr.dnis) for ivr in ivrs]
+    for ivr in ivrs:
+        ivr.dnis = [n for n in ivr.dnis if n != number]
+
+    def undo() -> None:
+        for ivr, dnis in zip(ivrs, before, strict=True):
+            ivr.dnis = dnis
+    return undo
+
+
+def break_trunk(sandbox: Any, number: str) -> Callable[[], None]:
+    trunks = list(sandbox.emulators["genesys"].org.trunks.values())
+    for trunk in trunks:
+        trunk.in_service = False
+
+    def undo() -> None:
+        for trunk in trunks:
+            trunk.in_service = True
+    return undo
+
+
+def break_codecs(sandbox: Any, number: str) -> Callable[[], None]:
+    bases = list(sandbox.emulators["genesys"].org.trunk_bases.values())
+    before = [base.properties.get("trunk_media_codec") for base in bases]
+    for base in bases:
+        base.properties["trunk_media_codec"] = {"type": "array",
+                                                "value": {"default": [], "instance": ["audio/opus"]}}
+
+    def undo() -> None:
+        for base, value in zip(bases, before, strict=True):
+            base.properties["trunk_media_codec"] = value
+    return undo
+
+
+BREAKS = [
+    (break_dial_plan, 404, "the tag 'pstn', which no route to an IP Group names"),
+    (break_classification, 408, "no answer"),
+    (break_ruri_rewrite, 404, "no BYOC trunk has the inbound SIP termination identifier"),
+    (break_pool, 404, "is in no DID pool"),
+    (break_ivr_routing, 480, "is routed to no IVR or user"),
+    (break_trunk, 503, "is not in service"),
+    (break_codecs, 488, "no offered codec (PCMU, PCMA) is in trunk"),
+]
+
+
+def test_breaking_one_hop_fails_the_call_there_with_the_reason(
+        sandbox_env: dict[str, Any], sandbox_session: Any) -> None:
+    """One onboarding, then each hop broken and restored in turn."""
+    number = onboard(sandbox_session)[0]
+    configs = [sbc.running.clone() for sbc in sandbox_session.audiocodes]
+    missed = []
+    for breaks, status, reason in BREAKS:
+        assert place(sandbox_session, number)["status"] == "completed", breaks.__name__
+        undo = breaks(sandbox_session, number)
+        result = place(sandbox_session, number)
+        if undo is not None:
+            undo()
+        for sbc, config in zip(sandbox_session.audiocodes, configs, strict=True):
+            sbc.running = config.clone()
+        first = result["legs"][0]
+        said = first.get("warning") or first.get("reason") or ""
+        if result["status"] != "failed" or first["status"] != status or reason not in said:
+            missed.append(f"{breaks.__name__}: {result}")
+    assert not missed, "\n".join(missed)
