@@ -78,6 +78,18 @@ def _global(
         from byoc.observability import configure_logging
 
         configure_logging(os.environ.get("BYOC_LOG_LEVEL", "INFO"))
+    else:
+        _quiet_logs()
+
+
+def _quiet_logs() -> None:
+    """Without --verbose, log records (vendor retries, a target that could not be planned) stay
+    out of the terminal: the command's own lines say what happened."""
+    import logging
+
+    root = logging.getLogger()
+    if not any(isinstance(h, logging.NullHandler) for h in root.handlers):
+        root.addHandler(logging.NullHandler())
 
 
 def services() -> Any:
@@ -114,9 +126,10 @@ def _dry_run(target: str) -> Any:
     """Plans per target, with progress; each unreadable target is an error entry, not an exit."""
     from byoc.services.reconcile import UnknownTarget
 
-    built = services()
+    with progress("loading settings and the targets…"):
+        reconcile = services().reconcile
     try:
-        return built.reconcile.dry_run(target, on_target=lambda name: progress(f"reading {name}…"))
+        return reconcile.dry_run(target, on_target=lambda name: progress(f"reading {name}…"))
     except UnknownTarget as exc:
         fail(str(exc.args[0]) if exc.args else str(exc))
 

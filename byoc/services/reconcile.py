@@ -236,9 +236,11 @@ class ReconcileService:
     ) -> DryRun:
         """Plans per target; a target that cannot be read is reported, not fatal to the others.
         `on_target(name)` wraps the work on each target (the CLI shows progress with it)."""
-        state = self.desired_state()
+        names = self.registry.expand(target)
+        with on_target("the inventory and the policy") if on_target else nullcontext():
+            state = self.desired_state()
         result = DryRun()
-        for name in self.registry.expand(target):
+        for name in names:
             with on_target(name) if on_target else nullcontext():
                 self._dry_run_one(name, state, result)
         return result

@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import partial
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 if TYPE_CHECKING:
@@ -138,14 +140,23 @@ class NumberTrace:
                           "genesys": _holder_text(route.genesys_kind, route.genesys_name),
                           "sbc_tag": route.sbc_tag, "policy_rule": route.matched})
         trace.hops.append(_inventory_hop(trace, record))
-        trace.hops += _guarded("Twilio", lambda: self._twilio_hops(number, route))
-        certificates = _read(self._certificates)
-        for sbc in self._settings.sbcs:
-            trace.hops += _guarded(f"nsg:{sbc.name}", lambda s=sbc: self._nsg_hops(s))  # type: ignore[misc]
-            trace.hops.append(_certificate_hop(sbc, certificates))
-            trace.hops += _guarded(f"sbc:{sbc.name}",
-                                   lambda s=sbc: self._sbc_hops(s, number, route))  # type: ignore[misc]
-        trace.hops += _guarded("Genesys", lambda: self._genesys_hops(number, route))
+        # The vendors are read at the same time; the hops are listed in path order.
+        with ThreadPoolExecutor(max_workers=8, thread_name_prefix="trace") as pool:
+            twilio = pool.submit(_guarded, "Twilio", lambda: self._twilio_hops(number, route))
+            certificates = pool.submit(_read, self._certificates)
+            per_sbc = [(
+                sbc,
+                pool.submit(_guarded, f"nsg:{sbc.name}", partial(self._nsg_hops, sbc)),
+                pool.submit(_guarded, f"sbc:{sbc.name}",
+                            partial(self._sbc_hops, sbc, number, route)),
+            ) for sbc in self._settings.sbcs]
+            genesys = pool.submit(_guarded, "Genesys", lambda: self._genesys_hops(number, route))
+            trace.hops += twilio.result()
+            for sbc, nsg, device in per_sbc:
+                trace.hops += nsg.result()
+                trace.hops.append(_certificate_hop(sbc, certificates.result()))
+                trace.hops += device.result()
+            trace.hops += genesys.result()
         return trace
 
     # --- Twilio ---------------------------------------------------------------------------------
