@@ -437,6 +437,10 @@ class TwilioPort(Protocol):
 
     def list_number_events(self, since: dt.datetime) -> list[TwilioNumberAuditEvent]: ...
 
+    def number_event_data_keys(self, since: dt.datetime) -> list[tuple[str, ...]]:
+        """The top-level `event_data` keys of each `phone-number.*` Monitor event since `since`."""
+        ...
+
     def read_termination(
         self, acl_name: str, credential_list_name: str | None
     ) -> TwilioTermination:

@@ -546,6 +546,15 @@ class TwilioAdapter:
         # Monitor lists newest first; events of the same second keep that order, reversed.
         return sorted(reversed(newest_first), key=lambda e: e.event_date)
 
+    def number_event_data_keys(self, since: dt.datetime) -> list[tuple[str, ...]]:
+        """The top-level keys of `event_data` of each `phone-number.*` Monitor event on or after
+        `since` (their shape is unverified; `byoc doctor` reports which one the account sends)."""
+        events = self._pages(
+            "read Monitor events",
+            lambda: self._client().monitor.v1.events.page(start_date=since, page_size=self._page_size),
+        )
+        return [tuple(sorted(e.event_data)) if isinstance(e.event_data, dict) else ()
+                for e in events if str(e.event_type or "").startswith(NUMBER_EVENT_PREFIX)]
 
     # --- termination (ACLs and credential lists) -----------------------------------------------
 

@@ -177,6 +177,26 @@ def write_empty_upload(context: DoctorContext) -> Observed:
     return _per_sbc(context, look)
 
 
+# --- Twilio --------------------------------------------------------------------------------------
+
+
+def observe_monitor_event_data(context: DoctorContext) -> Observed:
+    """The `event_data` shape of the account's recent `phone-number.*` Monitor events."""
+    import datetime as dt
+
+    since = context.clock() - dt.timedelta(days=30)
+    keys = context.twilio.number_event_data_keys(since)
+    if not keys:
+        return Observed(None, ("no phone-number event in Monitor in the last 30 days",))
+    shapes = {"resource-properties" if "resource_properties" in k else "flat" if k else "empty"
+              for k in keys}
+    value = next(iter(shapes)) if len(shapes) == 1 else None
+    seen = sorted({", ".join(k) or "(none)" for k in keys})
+    return Observed(value, (f"{len(keys)} phone-number event(s) in 30 days; event_data keys: "
+                            + "; ".join(seen[:5]),) + (
+        () if value else (f"the events differ in shape: {', '.join(sorted(shapes))}",)))
+
+
 # --- Genesys -------------------------------------------------------------------------------------
 
 
@@ -323,6 +343,7 @@ PROBES: tuple[VariantProbe, ...] = (
         "--resource-sid PN...`) and compare event_data with resource-properties "
         "({resource_properties: {name: {previous, updated}}}), flat ({name: value}) or empty; "
         "byoc's poller reads each",
+        observe=observe_monitor_event_data,
     ),
     VariantProbe(
         "arm.if_match",

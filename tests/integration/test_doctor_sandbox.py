@@ -343,3 +343,17 @@ def test_the_dial_plan_cli_dialect_is_read_from_the_cli_export(
     assert item.variant == value
     assert item.mark is Mark.PASS
     assert probed.variant == "accepted", probed  # byoc writes in the dialect the SBC showed
+
+
+@pytest.mark.sandbox_variants("twilio.monitor_event_data")
+def test_the_monitor_event_shape_is_read_from_the_accounts_events(
+        sandbox_env: dict[str, Any], sandbox_variant: tuple[str, str]) -> None:
+    _, value = sandbox_variant
+    twilio = get_services().twilio
+    number = twilio.search_available(country="US", area_code="415", contains=None, limit=1)[0]
+    twilio.purchase_number(number)  # Monitor records phone-number.created
+
+    item = _doctor().item("variant:twilio.monitor_event_data")
+
+    assert item.variant == value, item
+    assert item.mark is Mark.PASS
