@@ -116,3 +116,13 @@ def test_render_config_reads_the_twilio_domain_from_the_trunk_and_says_so(
     said = " ".join(result.stderr.split())
     assert f"Twilio domain {domain}: the domain name of Twilio trunk TK" in said
     assert "Genesys identifier byoc-sandbox: given" in said
+
+
+@pytest.mark.sandbox_variants("audiocodes.dialplan_cli")
+def test_doctor_reads_the_dial_plan_dialect_from_the_cli_export(
+        sandbox_env: dict[str, Any], sandbox_variant: tuple[str, str]) -> None:
+    _, value = sandbox_variant
+
+    item = get_services().doctor().run(probe_writes=False).item("variant:audiocodes.dialplan_cli")
+
+    assert item.variant == value, item
