@@ -964,8 +964,9 @@ def _key_figure(figures: dict[str, Any]) -> str:
 def doctor(
     probe_writes: Annotated[bool, typer.Option(
         "--probe-writes",
-        help="Also run the reversible write probes (a scratch Dial Plan rule per SBC, a scratch "
-             "Genesys DID pool), each removed again. Never by default.")] = False,
+        help="Also run the reversible write probes (per SBC a scratch Dial Plan rule and an "
+             "incremental upload that changes nothing; a scratch Genesys DID pool), each removed "
+             "again; docs/doctor.md lists them. Never by default.")] = False,
     as_json: JsonOption = False,
 ) -> None:
     """Check the estate against the go-live checklist and show which variant each vendor exhibits
