@@ -9,7 +9,7 @@ from __future__ import annotations
 import functools
 import threading
 from functools import cached_property
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from byoc.domain.plan import GuardLimits
 from byoc.domain.policy import Policy, load_policy
@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from byoc.services.numbers import NumberLifecycle
     from byoc.services.purchases import NumberPurchases
     from byoc.services.reconcile import ReconcilerRegistry, ReconcileService
+    from byoc.services.test_call import TestCall
     from byoc.services.trace import NumberTrace
     from byoc.services.twilio_poller import TwilioEventPoller
     from byoc.services.webhooks import TwilioNumberWebhook
@@ -325,6 +326,22 @@ class Services:
             nsg_rules=lambda sbc: nsg_rules_reader(self, sbc).read_rules(),
             certificates=lambda: self.certificates.status(record_health=False),
         )
+
+    @cached_property
+    def test_call(self) -> TestCall:
+        """`byoc test-call NUMBER`: a real call through the estate, seen arriving in Genesys."""
+        from byoc.services.genesys_reconciler import genesys_port
+        from byoc.services.test_call import CallFinder, TestCall
+
+        def is_managed(number: str) -> bool:
+            return self.policy().is_managed(number) and self.inventory.get(number) is not None
+
+        def conversations() -> CallFinder:
+            # the adapter behind the port (the reconciler's GenesysPort does not read calls)
+            return cast("CallFinder", genesys_port(self))
+
+        return TestCall(twilio=self.twilio, genesys=conversations,
+                        caller_id=self.settings.test_call_from, is_managed=is_managed)
 
     @cached_property
     def health(self) -> HealthService:

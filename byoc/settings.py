@@ -184,6 +184,9 @@ class Settings(BaseSettings):
         default=None, description="Public URL Twilio-signed senders post to (signature check)."
     )
     twilio_trunk_secure: bool = True
+    test_call_from: str | None = Field(
+        default=None, description="Caller ID of `byoc test-call` (E.164): a number the Twilio "
+        "account owns or a verified caller ID; the calls are billed to the account.")
     twilio_max_purchase: int = Field(default=20, ge=1, le=500)
     twilio_concurrency: int = Field(default=4, ge=1, le=100)
     twilio_poll_retention_days: int = Field(default=30, ge=1)
@@ -328,6 +331,15 @@ class Settings(BaseSettings):
                 f"({FUNCTION_TIMEOUT_S:g} s in host.json): the host ends the invocation before "
                 "such a timeout could fire; use a value well below it"
             )
+        return value
+
+    @field_validator("test_call_from")
+    @classmethod
+    def _test_call_from(cls, value: str | None) -> str | None:
+        if value in (None, ""):
+            return None
+        if not re.fullmatch(r"\+[1-9]\d{6,14}", str(value)):
+            raise ValueError(f"{value!r} is not an E.164 number (+14155550150)")
         return value
 
     @field_validator("twilio_purchase_countries")

@@ -48,6 +48,7 @@ def settings_for(ports: dict[str, Any], *, azurite: str = AZURITE_DEFAULT,
         "BYOC_TWILIO_AUTH_TOKEN_SECRET_NAME": "twilio-auth-token",
         "BYOC_TWILIO_API_BASE": ports["twilio"],
         "BYOC_TWILIO_WEBHOOK_URL": "http://127.0.0.1:7071/api/twilio/numbers",
+        "BYOC_TEST_CALL_FROM": "+14155550150",  # owned by the account, on no trunk
         "BYOC_GENESYS_API_BASE": ports["genesys"],
         "BYOC_GENESYS_CLIENT_ID": str(creds["genesys"]["client_id"]),
         "BYOC_GENESYS_CLIENT_SECRET_SECRET_NAME": "genesys-client-secret",

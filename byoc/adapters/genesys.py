@@ -27,6 +27,7 @@ What the SDK does not do, this adapter does (docs/vendors/genesys.md):
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import logging
 import re
@@ -34,7 +35,7 @@ import threading
 import time
 from collections import Counter, deque
 from collections.abc import Callable, Iterable
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from functools import partial
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -135,6 +136,21 @@ class GenesysPoolNotSettled(GenesysError):
 
 class DidPoolOverlap(GenesysError):
     """A DID pool create was refused because its range overlaps an existing pool."""
+
+
+@dataclass(frozen=True)
+class GenesysCallSeen:
+    """One conversation the analytics API reports for a number."""
+
+    conversation_id: str
+    start: dt.datetime | None
+    end: dt.datetime | None
+    codecs: tuple[str, ...]
+    routed_to: str
+
+
+def _utc_z(moment: dt.datetime) -> str:
+    return moment.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z")
 
 
 def error_from_response(what: str, status: int | None, body: str | None) -> GenesysError:
@@ -750,6 +766,45 @@ class GenesysAdapter:
             )
             for m in models
         ]
+
+    # --- calls -----------------------------------------------------------------------------------
+
+    def calls_to(self, number: str, start: dt.datetime, end: dt.datetime) -> list[GenesysCallSeen]:
+        """Conversations whose DNIS is `number` that started between `start` and `end`
+        (`POST /api/v2/analytics/conversations/details/query`, a segment filter on `dnis` as
+        `tel:+E164`). UNVERIFIED on a real tenant (docs/verify-on-a-real-tenant.md): the DNIS
+        form BYOC Cloud calls carry, and how soon a conversation shows in the query."""
+        apis = self._apis()
+        sdk = apis.G
+        predicate = sdk.SegmentDetailQueryPredicate()
+        predicate.type, predicate.dimension, predicate.value = "dimension", "dnis", f"tel:{number}"
+        segment_filter = sdk.SegmentDetailQueryFilter()
+        segment_filter.type, segment_filter.predicates = "and", [predicate]
+        query = sdk.ConversationQuery()
+        query.interval = f"{_utc_z(start)}/{_utc_z(end)}"
+        query.segment_filters = [segment_filter]
+        query.order = "asc"
+        api = sdk.ConversationsApi(apis.client)
+        answer = self._call(f"the conversations to {number}",
+                            api.post_analytics_conversations_details_query, query)
+        seen: list[GenesysCallSeen] = []
+        for conversation in answer.conversations or []:
+            codecs: list[str] = []
+            routed = ""
+            for participant in conversation.participants or []:
+                if participant.purpose in ("ivr", "agent", "acd", "user") and not routed:
+                    routed = f"{participant.purpose} {participant.participant_name or ''}".strip()
+                for session in participant.sessions or []:
+                    for stat in session.media_endpoint_stats or []:
+                        codecs += [str(c) for c in stat.codecs or [] if str(c) not in codecs]
+            seen.append(GenesysCallSeen(
+                conversation_id=str(conversation.conversation_id),
+                start=conversation.conversation_start,
+                end=conversation.conversation_end,
+                codecs=tuple(codecs),
+                routed_to=routed,
+            ))
+        return seen
 
     # --- IVRs ------------------------------------------------------------------------------------
 

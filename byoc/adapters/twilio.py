@@ -120,6 +120,32 @@ def build_twilio_client(
     return client
 
 
+@dataclass(frozen=True)
+class TwilioCallState:
+    """An outbound call as the Calls resource shows it."""
+
+    sid: str
+    status: str
+    created: dt.datetime | None
+    start: dt.datetime | None
+    end: dt.datetime | None
+    duration_s: int | None
+
+    @property
+    def ended(self) -> bool:
+        return self.status in ("completed", "busy", "failed", "no-answer", "canceled")
+
+
+def _call_state(call: Any) -> TwilioCallState:
+    duration = getattr(call, "duration", None)
+    return TwilioCallState(
+        sid=str(call.sid), status=str(call.status),
+        created=getattr(call, "date_created", None), start=getattr(call, "start_time", None),
+        end=getattr(call, "end_time", None),
+        duration_s=int(duration) if duration not in (None, "") else None,
+    )
+
+
 class TwilioAdapter:
     """The `TwilioPort` of one account and one trunk."""
 
@@ -340,6 +366,24 @@ class TwilioAdapter:
         return failures
 
     # --- trunk --------------------------------------------------------------------------------
+
+    def place_call(self, to: str, from_: str, twiml: str) -> TwilioCallState:
+        """Start an outbound call (Calls resource) running `twiml`. Not retried: a second
+        attempt could place a second call."""
+        metrics.vendor_call("twilio")
+        try:
+            made = self._client().calls.create(to=to, from_=from_, twiml=twiml)
+        except Exception as exc:
+            raise self._error("place a call", exc, self._refusal(exc)) from None
+        return _call_state(made)
+
+    def fetch_call(self, sid: str) -> TwilioCallState:
+        return _call_state(self._call("read a call", lambda: self._client().calls(sid).fetch()))
+
+    def end_call(self, sid: str, status: str) -> TwilioCallState:
+        """Hang up (`completed`, a call in progress) or cancel (`canceled`, one not answered)."""
+        return _call_state(self._call(
+            "end a call", lambda: self._client().calls(sid).update(status=status)))
 
     def fetch_trunk(self) -> TwilioTrunk:
         trunk = self._call("read the trunk", lambda: self._trunk().fetch())

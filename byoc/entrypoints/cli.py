@@ -227,6 +227,46 @@ def trace(
         raise typer.Exit(1)
 
 
+@app.command("test-call")
+def test_call(
+    number: Annotated[str, typer.Argument(help="The number, E.164 (e.g. +14155550100).")],
+    yes: YesOption = False,
+    force: Annotated[bool, typer.Option(
+        "--force", help="Call a number byoc does not manage.")] = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Place a short real call to NUMBER through Twilio (a tone, then hang up) and confirm it
+    arrived in Genesys: each hop's timing and the negotiated codec. Costs money (asks first;
+    `--json` needs `--yes`). Exit 1 if the call did not reach Genesys."""
+    from byoc.services.test_call import TestCallRefused
+
+    built = services()
+    phone = _e164(number, built.settings.default_region)
+    try:
+        warning = built.test_call.check(phone, force=force)
+    except TestCallRefused as exc:
+        fail(str(exc), CONFIGURATION)
+    err.print(f"cost: {warning}", highlight=False, markup=False, style="yellow")
+    confirm(f"Place a test call to {phone}?", yes=yes)
+    with progress(f"calling {phone} through Twilio, then looking for it in Genesys…"):
+        result = built.test_call.run(phone)
+    if as_json:
+        print_json(result.to_json())
+    else:
+        for hop in result.hops:
+            mark = "✓" if hop.ok else "✗"
+            timing = f" (+{hop.seconds:.2f} s)" if hop.seconds is not None else ""
+            out.print(f"{mark} {hop.hop}: {hop.detail}{timing}", highlight=False, markup=False,
+                      style=None if hop.ok else "red")
+        if result.ok:
+            out.print(f"{phone} rings: answered in Genesys, codec {result.codec or 'unknown'}",
+                      highlight=False)
+        else:
+            out.print(result.reason, highlight=False, style="red")
+    if not result.ok:
+        raise typer.Exit(1)
+
+
 @app.command()
 def status(as_json: JsonOption = False) -> None:
     """Inventory, per-target convergence, health and poison depth. Exit 1 if anything needs you."""

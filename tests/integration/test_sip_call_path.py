@@ -5,6 +5,7 @@ with the reason in the SIP answer."""
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable
 from typing import Any
@@ -175,3 +176,56 @@ def test_breaking_one_hop_fails_the_call_there_with_the_reason(
         if result["status"] != "failed" or first["status"] != status or reason not in said:
             missed.append(f"{breaks.__name__}: {result}")
     assert not missed, "\n".join(missed)
+
+
+def _cli(*args: str, answer: str | None = None) -> Any:
+    from typer.testing import CliRunner
+
+    from byoc.entrypoints.cli import app
+
+    return CliRunner().invoke(app, list(args), input=answer)
+
+
+def test_byoc_test_call_reports_each_hop_and_the_codec_and_leaves_no_call_up(
+        sandbox_env: dict[str, Any], sandbox_session: Any) -> None:
+    number = onboard(sandbox_session)[0]
+    refused = _cli("test-call", number, "--json")
+    assert refused.exit_code == 2 and "--yes" in refused.stdout
+
+    placed = _cli("test-call", number, "--json", "--yes")
+    assert placed.exit_code == 0, placed.stdout
+    report = json.loads(placed.stdout)
+    assert report["ok"] and report["codec"] == "audio/pcmu"
+    assert [h["hop"] for h in report["hops"]] == ["twilio", "genesys"]
+    assert "Main IVR" in report["hops"][1]["detail"] or "ivr" in report["hops"][1]["detail"]
+    calls = sandbox_session.emulators["twilio"].calls.state()
+    assert [c["status"] for c in calls if c["sid"] == report["call_sid"]] == ["completed"]
+    conversation = [c for c in sandbox_session.emulators["genesys"].sip.conversations
+                    if c["dnis"] == number][-1]
+    assert conversation["end"] is not None
+
+    text = _cli("test-call", number, answer="y\n")
+    assert text.exit_code == 0 and "rings" in text.stdout and "cost:" in text.stderr
+
+
+def test_byoc_test_call_refuses_a_number_it_does_not_manage_unless_forced(
+        sandbox_env: dict[str, Any], sandbox_session: Any) -> None:
+    foreign = "+14155550950"  # in Genesys' HQ pool, not on byoc's trunk
+    refused = _cli("test-call", foreign, "--yes")
+    assert refused.exit_code == 2 and "not a number byoc manages" in refused.stderr
+    forced = _cli("test-call", foreign, "--yes", "--force", "--json")
+    report = json.loads(forced.stdout)
+    assert forced.exit_code == 1 and not report["ok"]
+    assert report["hops"][0]["detail"].endswith("failed, 0 s up")
+
+
+def test_a_failed_call_names_the_hop_it_did_not_pass(
+        sandbox_env: dict[str, Any], sandbox_session: Any) -> None:
+    number = onboard(sandbox_session)[0]
+    break_trunk(sandbox_session, number)
+    failed = _cli("test-call", number, "--yes", "--json")
+    report = json.loads(failed.stdout)
+    assert failed.exit_code == 1
+    assert report["hops"][1] == {"hop": "genesys", "ok": False, "seconds": None,
+                                 "detail": report["hops"][1]["detail"]}
+    assert "never reached Genesys" in report["reason"]
