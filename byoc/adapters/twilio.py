@@ -11,6 +11,7 @@ phone number, the origination URL, the trunk association) so a call that did lan
 
 from __future__ import annotations
 
+import contextvars
 import datetime as dt
 import json
 import logging
@@ -359,8 +360,10 @@ class TwilioAdapter:
                     failures[number.phone_number] = str(exc)
 
         workers = min(self._concurrency, max(1, len(numbers)))
+        # Each write runs in a copy of this thread's context: its trace and log fields go along.
+        context = contextvars.copy_context()
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="twilio") as pool:
-            list(pool.map(one, numbers))
+            list(pool.map(lambda n: context.copy().run(one, n), numbers))
         if stop:
             raise stop[0]
         return failures
