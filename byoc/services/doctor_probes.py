@@ -90,24 +90,6 @@ def observe_ini_dialplan_rules(context: DoctorContext) -> Observed:
     return _per_sbc(context, look)
 
 
-def observe_dialplan_cli(context: DoctorContext) -> Observed:
-    """The dial-plan CLI dialect of each SBC's own CLI export (the one byoc writes in)."""
-    from byoc.adapters.audiocodes import dial_plan_dialect
-
-    def look(sbc: SbcSettings) -> Observed:
-        export, error = context.sbc_read(sbc, "cliScript", lambda p: p.read_export("cliScript"))
-        if export is None:
-            return Observed(None, (f"cannot read the CLI export: {error}",))
-        dialect = dial_plan_dialect(export)
-        if dialect is None:
-            return Observed(None, ("the CLI export shows no Dial Plan rule to tell the dialect",))
-        shape = ("inside their `sbc dial-plan <i>` row" if dialect == "nested"
-                 else "as `sbc dial-plan-rule <plan>/<rule>` rows")
-        return Observed(dialect, (f"the CLI export writes rules {shape}",))
-
-    return _per_sbc(context, look)
-
-
 def observe_tls_apply(context: DoctorContext) -> Observed:
     """A TLS context holding another certificate than its port presents, with `resetNeeded`,
     shows a pair waiting for a reset; otherwise a read cannot tell."""
@@ -298,7 +280,8 @@ PROBES: tuple[VariantProbe, ...] = (
         "Where does the SBC's CLI put Dial Plan rules: nested in their plan, or flat at voip "
         "level?",
         "GET /api/v1/files/cliScript on an SBC with at least one Dial Plan rule: `dial-plan-rule "
-        "<j>` inside `sbc dial-plan <i>` is nested, `sbc dial-plan-rule <i>/<j>` is flat",
+        "<j>` inside `sbc dial-plan <i>` is nested, `sbc dial-plan-rule <i>/<j>` is flat (byoc "
+        "writes in the dialect the export shows)",
         observe=observe_dialplan_cli,
     ),
     VariantProbe(
@@ -307,14 +290,6 @@ PROBES: tuple[VariantProbe, ...] = (
         "on a lab SBC, follow docs/sbc.md 'Confirm the write format on a lab SBC', or run "
         "`byoc doctor --probe-writes` (adds and removes one scratch rule per SBC)",
         write=write_scratch_dial_plan_rule,
-    ),
-    VariantProbe(
-        "audiocodes.dialplan_cli",
-        "Does the SBC's CLI nest Dial Plan rules in their plan, or address them <plan>/<rule>?",
-        "GET /api/v1/files/cliScript on an SBC with at least one Dial Plan rule: `dial-plan-rule "
-        "<j>` inside `sbc dial-plan <i>` is nested, `sbc dial-plan-rule <i>/<j>` is flat (byoc "
-        "writes in the dialect the export shows)",
-        observe=observe_dialplan_cli,
     ),
     VariantProbe(
         "audiocodes.tls_apply",
