@@ -610,7 +610,8 @@ def sbc_status(
     sbc_name: Annotated[str | None, typer.Option("--sbc", help="One SBC (default: every SBC).")] = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Each SBC's REST status and active alarms. Exit 1 if one cannot be read."""
+    """Each SBC's REST status and active alarms. Exit 3 if one cannot be read (the others are
+    still shown)."""
     from byoc.adapters.audiocodes import AudioCodesError, AudioCodesSbc
 
     built = services()
@@ -652,7 +653,7 @@ def sbc_status(
                 out.print(f"{row['sbc']}: [{alarm['severity'] or '?'}] {alarm['description']} "
                           f"({alarm['source'] or '-'})", highlight=False, markup=False)
     if any("error" in row for row in rows):
-        raise typer.Exit(1)
+        raise typer.Exit(VENDOR)
 
 
 @sbc_app.command("resolve")

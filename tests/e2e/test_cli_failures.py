@@ -61,6 +61,11 @@ def test_one_unreachable_sbc_does_not_hide_the_other_targets_plans(
     assert {p["target"] for p in data["plans"]} >= {"twilio", "sbc:sbc1", "genesys"}
     assert [e["target"] for e in data["errors"]] == ["sbc:sbc2"]
 
+    status = cli("sbc", "status", "--json")  # the reachable SBC is still shown
+    assert status.exit_code == 3
+    rows = {row["sbc"]: row for row in json.loads(status.stdout)["sbcs"]}
+    assert "error" in rows["sbc2"] and rows["sbc1"]["operational_state"]
+
 
 def test_a_vendor_error_is_one_line_with_exit_3_and_json_with_json(
     sandbox_env: dict[str, Any], monkeypatch: pytest.MonkeyPatch
