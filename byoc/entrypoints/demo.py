@@ -3,8 +3,8 @@
 It starts every vendor emulator, points byoc at them, runs the function app under devhost, and then
 does what an engineer would: look at the plan, converge the estate, buy a number at (sandbox) Twilio
 through byoc, wait for it to be active, trace its path hop by hop (`byoc trace`), rotate the SBC
-certificate from Key Vault, show the status, and end with `byoc doctor`. Each step prints what it
-did.
+certificate from Key Vault, show the status, run `byoc doctor`, and end with a test call through
+Twilio, the SBC and Genesys (`byoc test-call`). Each step prints what it did.
 """
 
 from __future__ import annotations
@@ -150,6 +150,10 @@ def run_demo(console: Console, *, keep_running: bool = False) -> int:
         if doctor.failed:
             raise DemoFailed(f"byoc doctor found {len(doctor.failed)} problem(s): "
                              + ", ".join(i.key for i in doctor.failed))
+        console.rule("11. Does it ring? Apply the rendered SBC configuration, then byoc test-call")
+        _apply_sbc_configuration(console, services)
+        for number in bought:
+            _test_call(console, services, number)
         console.rule(f"done in {time.monotonic() - started:.1f}s")
         if keep_running:
             console.print(f"devhost on {base}; Ctrl-C to stop", highlight=False)
@@ -165,6 +169,41 @@ def run_demo(console: Console, *, keep_running: bool = False) -> int:
         if host is not None:
             host.stop()
         sandbox.stop()
+
+
+def _apply_sbc_configuration(console: Console, services: Any) -> None:
+    """What an operator does once per SBC: `byoc sbc render-config`, uploaded incrementally."""
+    from byoc.adapters.audiocodes import AudioCodesSbc
+    from byoc.services.sbc_config import build_configuration, inputs_from_settings, render_ini
+    from sandbox.sip_estate import SIP_SETTINGS
+
+    identifier = next(iter(SIP_SETTINGS["genesys"]["inbound_identifiers"].values()))
+    domain = services.twilio.fetch_trunk().domain_name
+    for sbc in services.settings.sbcs:
+        inputs = inputs_from_settings(services.settings, sbc, services.policy(),
+                                      twilio_domain=domain, genesys_identifier=identifier)
+        adapter = AudioCodesSbc.from_settings(services.settings, sbc,
+                                              lambda: services.secret("sbc_password"))
+        try:
+            adapter.upload_configuration(render_ini(build_configuration(inputs)), "ini")
+        finally:
+            adapter.close()
+        console.print(f"{sbc.name}: byoc sbc render-config uploaded (incremental ini; Genesys "
+                      f"identifier {identifier}, Twilio domain {domain})", highlight=False)
+
+
+def _test_call(console: Console, services: Any, number: str) -> None:
+    """`byoc test-call NUMBER --yes`: a call through Twilio, the SBC and Genesys."""
+    test_call = services.test_call
+    console.print(f"cost: {test_call.check(number, force=False)}", highlight=False)
+    result = test_call.run(number)
+    for hop in result.hops:
+        timing = f" (+{hop.seconds:.2f} s)" if hop.seconds is not None else ""
+        console.print(f"  {'✓' if hop.ok else '✗'} {hop.hop}: {hop.detail}{timing}",
+                      highlight=False, markup=False)
+    if not result.ok:
+        raise DemoFailed(f"the test call to {number} failed: {result.reason}")
+    console.print(f"{number} rings: answered in Genesys, codec {result.codec}", highlight=False)
 
 
 def _rotate(services: Any, timeout_s: float = 60) -> dict[str, Any]:
