@@ -11,6 +11,10 @@ until it is `active` (on Twilio, both SBCs and Genesys):
 - `purchase`: bought through byoc, `POST /api/numbers/purchase {"area_code": "415", "count": 1}`;
 - `poll`: bought in the console with no webhook; the Monitor Events poll finds it. These purchases
   are spread over `--poll-spread-s` so they meet the minute timer at different points.
+- `purchase_to_call`: for each `purchase` sample, from the purchase until the first successful
+  `byoc test-call` returns (a real SIP call through the Twilio, SBC and Genesys emulators, tried
+  every 0.5 s from the moment the number is active; the call itself holds the line about 1 s). The
+  SBCs first get `byoc sbc render-config` uploaded once, as an operator does.
 
 Baseline, measured in the same run: the webhook path with no added latency (what queue polling and
 byoc itself cost).
@@ -18,7 +22,8 @@ byoc itself cost).
     python benchmarks/time_to_routable.py [-n 10] [--poll-n 8] [--latency-ms 150]
 
 Prints per path one JSON object {"path", "p50_s", "p95_s", "max_s", "n"}; the last line is the
-webhook path's, with the baseline. Targets: p95 < 15 s (webhook, purchase), < 90 s (poll).
+webhook path's, with the baseline and the purchase-to-call figures. Targets: p95 < 15 s
+(webhook, purchase), < 90 s (poll).
 """
 
 from __future__ import annotations
@@ -76,6 +81,25 @@ class Estate:
                             timers=True).start()
         self.base = f"http://127.0.0.1:{self.host.port}"
         self._numbers = iter(range(FIRST_NUMBER, FIRST_NUMBER + 5000))
+        self.call_times: list[float] = []
+        self.test_calls = False
+
+    def apply_sbc_configuration(self) -> None:
+        """What an operator does once per SBC: `byoc sbc render-config`, uploaded."""
+        from rich.console import Console
+
+        from byoc.entrypoints.demo import _apply_sbc_configuration
+
+        _apply_sbc_configuration(Console(file=sys.stderr), self.services)
+
+    def first_successful_call(self, number: str, started: float) -> float:
+        test_call = self.services.test_call
+        test_call.genesys_wait_s = 2.0
+        while time.monotonic() - started < TIMEOUT_S:
+            if test_call.run(number).ok:
+                return time.monotonic() - started
+            time.sleep(0.5)
+        raise SystemExit(f"no successful test call to {number} in {TIMEOUT_S:.0f} s")
 
     def stop(self) -> None:
         self.host.stop()
@@ -143,7 +167,10 @@ def webhook_sample(estate: Estate) -> float:
 def purchase_sample(estate: Estate) -> float:
     started = time.monotonic()
     bought = estate.http("POST", "/api/numbers/purchase", json={"area_code": "415", "count": 1})
-    return estate.wait_active(bought["numbers"][0], started)
+    active = estate.wait_active(bought["numbers"][0], started)
+    if estate.test_calls:
+        estate.call_times.append(estate.first_successful_call(bought["numbers"][0], started))
+    return active
 
 
 def sequential(label: str, sample: Callable[[Estate], float], estate: Estate, n: int) -> list[float]:
@@ -219,6 +246,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--poll-spread-s", type=float, default=60.0)
     parser.add_argument("--latency-ms", type=float, default=150.0)
     parser.add_argument("--no-baseline", action="store_true")
+    parser.add_argument("--no-test-call", action="store_true",
+                        help="skip the purchase-to-first-successful-call figures")
     args = parser.parse_args(argv)
 
     import logging
@@ -237,6 +266,9 @@ def main(argv: list[str] | None = None) -> int:
         estate.settle()
         print(f"estate converged in {time.monotonic() - started:.1f} s; "
               f"{len(estate.services.inventory.all())} numbers in the inventory")
+        if not args.no_test_call:
+            estate.apply_sbc_configuration()
+            estate.test_calls = True
 
         results = []
         if args.poll_n:
@@ -245,6 +277,13 @@ def main(argv: list[str] | None = None) -> int:
             estate.settle()
         purchase = sequential("purchase", purchase_sample, estate, args.n)
         results.append(summary("purchase", purchase, target_p95_s=15))
+        calls = None
+        if estate.call_times:
+            print(f"purchase to first successful test call: "
+                  f"{', '.join(f'{t:.1f}' for t in estate.call_times)} s")
+            calls = summary("purchase_to_call", estate.call_times)
+            results.append(calls)
+            estate.test_calls = False
         webhook = sequential("webhook", webhook_sample, estate, args.n)
         baseline = None
         if not args.no_baseline:
@@ -255,7 +294,8 @@ def main(argv: list[str] | None = None) -> int:
             baseline = {"latency_ms": 0, "p50_s": round(percentile(quick, 0.5), 2),
                         "p95_s": round(percentile(quick, 0.95), 2)}
         results.append(summary("webhook", webhook, target_p95_s=15,
-                               latency_ms=args.latency_ms, baseline=baseline))
+                               latency_ms=args.latency_ms, baseline=baseline,
+                               purchase_to_call=calls))
         for result in results:
             print(json.dumps(result))
     finally:
