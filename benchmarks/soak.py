@@ -9,8 +9,9 @@ What one run does (docs/reliability.md has the details and the figures):
 1. Starts Azurite (fresh, in memory), every sandbox emulator (`python -m sandbox`, own process) and
    `--workers` devhost processes (queue worker + HTTP, no timers) on free loopback ports.
 2. Writes an event script: purchases (a number bought in the Twilio console, then a signed
-   `purchased` notice) and release requests (a signed `released` notice for a number bought
-   earlier), 10% of the notices sent twice (the copy up to 60 notices later), 5% delivered late
+   `purchased` notice) and releases (a number bought earlier released in the Twilio console, then
+   a signed `released` notice: a notice is a hint, it never releases at Twilio itself), 10% of the
+   notices sent twice (the copy up to 60 notices later), 5% delivered late
    (up to 10 notices later; never past the same number's other event). Notices go out in waves.
 3. Injects faults in every emulator: 10% 5xx, 5% 429 with Retry-After (not at the SBCs, which do
    not send 429), 2% hangs past the client timeout (half holding only the answer of a call that
@@ -388,6 +389,7 @@ class Run:
         self.workers: list[WorkerProcess] = []
         self.env: dict[str, str] = {}
         self.sids: dict[str, str] = {}
+        self.console_released: set[str] = set()
 
     # --- setup ---
 
@@ -478,6 +480,12 @@ class Run:
                     self.sids[notice.number] = self.sandbox.call(
                         self.sandbox.ports["twilio"], "POST", "/_sandbox/twilio/purchase",
                         {"phone_number": notice.number})["sid"]
+                if notice.action == "released" and notice.number not in self.console_released:
+                    # A notice never releases at Twilio (it is a hint byoc confirms there): the
+                    # number is released in the console, and the notice tells byoc to look.
+                    self.console_released.add(notice.number)
+                    self.sandbox.call(self.sandbox.ports["twilio"], "POST",
+                                      "/_sandbox/twilio/release", {"phone_number": notice.number})
                 self._send(notice)
             self._wait_idle(self.args.wave_pause)
 
@@ -501,8 +509,11 @@ class Run:
             except httpx.HTTPError:
                 time.sleep(0.2)
                 continue
-            if response.status_code == 202:
+            if response.status_code in (200, 202):  # 200: a copy, answered as a duplicate
                 return
+            if response.status_code == 429:  # the sender's rate: wait as told
+                time.sleep(float(response.headers.get("Retry-After", "1")))
+                continue
             if response.status_code < 500:
                 raise RuntimeError(f"notice refused: {response.status_code} {response.text}")
             time.sleep(0.2)
