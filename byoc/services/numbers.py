@@ -29,9 +29,10 @@ log = logging.getLogger("byoc.numbers")
 EVENT_NAMESPACE = "event"
 OWNER_TARGET = "twilio"
 """The target that owns the numbers: it lets go last, by releasing the number."""
-OWNER_FACT_SOURCES = frozenset({"poller", "sweep", "webhook"})
-"""Sources whose `released` events report what Twilio shows, not a request to release (a
-`webhook` notice reaches the lifecycle only as Twilio confirmed it: services/notices.py)."""
+OWNER_FACT_SOURCES = frozenset({"poller", "sweep"})
+"""Sources whose `released` events report what Twilio shows, not a request to release. (A
+`webhook` notice reaches the lifecycle only as Twilio confirmed it, services/notices.py, and only
+for a number Twilio no longer has, so nothing is left to release at Twilio either way.)"""
 
 
 @dataclass(frozen=True)

@@ -58,9 +58,9 @@ def test_a_release_report_while_another_target_still_holds_the_number_restarts_o
 
 
 def test_a_release_request_is_never_taken_for_a_release_report() -> None:
-    # (A `webhook` notice reaches the lifecycle only as Twilio confirmed it, so it is a report.)
     service, inventory, _ = lifecycle([releasing({"sbc:sbc1": "t", "genesys": "t"})])
 
+    service.handle(event("released", "webhook", "portal-1"))
     service.handle(event("released", "cli", "cli-1"))
 
     assert inventory.get("+14155550100").state is NumberState.RELEASING  # type: ignore[union-attr]
