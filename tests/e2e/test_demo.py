@@ -30,3 +30,8 @@ def test_the_demo_runs_to_the_end_and_shows_the_number_everywhere(azurite: Azuri
     assert "✓ genesys: routing: routed to IVR 'Main IVR'" in path
     assert "sbc1: rotated" in output and "sbc2: rotated" in output
     assert "refused" not in output.split("5. Converge")[1].split("6. Buy")[0]
+    call = output.split("11. Does it ring?")[1]
+    assert "sbc1: byoc sbc render-config uploaded" in call
+    assert "✓ twilio: call CA" in call and "completed" in call
+    assert "✓ genesys: conversation" in call and "Main IVR" in call
+    assert "rings: answered in Genesys, codec audio/pcmu" in call
