@@ -35,6 +35,8 @@ class CallFinder(Protocol):
 class TestCallRefused(ValueError):
     """The number is not one byoc manages (and --force was not given), or no caller ID is set."""
 
+    __test__ = False  # not a pytest class
+
 
 @dataclass
 class Hop:
@@ -49,6 +51,7 @@ class Hop:
 
 @dataclass
 class TestCallResult:
+    __test__ = False  # not a pytest class
     number: str
     call_sid: str | None
     ok: bool
