@@ -217,7 +217,7 @@ class NumberTrace:
         refused = []
         admitted_by: set[str] = set()
         for cidr in sources:
-            verdict = _first_match(rules, cidr, port, protocol)
+            verdict = _first_match(rules, cidr, port, protocol, sbc.nsg_destination)
             if verdict is None or verdict.access != "Allow":
                 why = ("no rule: Azure's default DenyAllInBound" if verdict is None
                        else f"denied by {verdict.name}")
@@ -448,8 +448,10 @@ def _sip_port(sbc: SbcSettings) -> tuple[int, str]:
     return 0, "tls"
 
 
-def _first_match(rules: Iterable[Any], cidr: str, port: int, protocol: str) -> Any:
-    """The inbound rule Azure applies to traffic from `cidr` to `port` (lowest priority first)."""
+def _first_match(rules: Iterable[Any], cidr: str, port: int, protocol: str,
+                 destination: str = "*") -> Any:
+    """The inbound rule Azure applies to traffic from `cidr` to `destination`:`port` (rules in
+    priority order, lowest first; a rule naming application security groups counts as matching)."""
     network = ipaddress.ip_network(cidr, strict=False)
     wire = "Udp" if protocol == "udp" else "Tcp"
     for rule in rules:
@@ -459,8 +461,28 @@ def _first_match(rules: Iterable[Any], cidr: str, port: int, protocol: str) -> A
             continue
         if not any(_port_in(port, text) for text in rule.destination_port_ranges):
             continue
+        if not rule.destination_asgs and not _reaches(rule.destination_address_prefixes,
+                                                      destination):
+            continue
         return rule
     return None
+
+
+def _reaches(prefixes: Iterable[str], destination: str) -> bool:
+    """Whether a rule's destination prefixes include the SBC's address (`*`: any)."""
+    try:
+        address = None if destination in ("*", "") else ipaddress.ip_address(destination)
+    except ValueError:
+        address = None  # a service tag or name: not judged here
+    for text in prefixes:
+        if text in ("*", "Any", "VirtualNetwork", "Internet") or address is None:
+            return True
+        try:
+            if address in ipaddress.ip_network(text, strict=False):
+                return True
+        except ValueError:
+            continue
+    return False
 
 
 def _covers(prefixes: Iterable[str], network: Any) -> bool:

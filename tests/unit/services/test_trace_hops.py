@@ -25,6 +25,12 @@ def test_the_lowest_priority_matching_rule_decides_like_azure() -> None:
     assert _first_match([allow], "54.244.51.0/30", 5061, "tls") is None  # other source
     assert _first_match([rule("wide", 100, "Allow", ("54.172.0.0/16",), ("5000-6000",), "*")],
                         "54.172.60.0/30", 5061, "tls") is not None
+    elsewhere = NsgRule(name="other-vm", priority=800, direction="Inbound", access="Deny",
+                        protocol="*", source_address_prefixes=("*",),
+                        destination_address_prefixes=("10.0.9.0/24",),
+                        destination_port_ranges=("*",))
+    assert _first_match([elsewhere, allow], "54.172.60.0/30", 5061, "tls", "10.0.1.4") is allow
+    assert _first_match([elsewhere, allow], "54.172.60.0/30", 5061, "tls", "10.0.9.7") is elsewhere
 
 
 def route(index: int, name: str, tags: str, dest: str = "IPG_Genesys", source: str = "Any",
