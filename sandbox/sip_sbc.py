@@ -243,6 +243,8 @@ class SbcCallRouter:
                     self._relay_in_dialog(upstream, downstream, request, record)
                 elif request.method == "BYE":
                     upstream.send(response(request, 481, "Call/Transaction Does Not Exist"))
+                elif request.method == "OPTIONS" and self._has_interface():
+                    self._options(upstream, request, peer)
                 else:
                     answer = sip_response(request.encode(), self.sbc._server_header())
                     if answer is not None:
@@ -252,6 +254,41 @@ class SbcCallRouter:
         finally:
             if downstream is not None:
                 downstream.close()
+
+    def _has_interface(self) -> bool:
+        with self.sbc.lock:
+            return self.interface(self.port) is not None
+
+    def _options(self, upstream: SipStream, request: SipMessage, peer: str) -> None:
+        """OPTIONS by the routes: classified, then the first IP-to-IP row for OPTIONS (or all
+        requests) from the source IP Group; an internal row replies with its code."""
+        assert self.directory is not None
+        source = self.directory.public(peer)
+        with self.sbc.lock:
+            interface = self.interface(self.port)
+            assert interface is not None
+            try:
+                group = self.classify(interface, source)
+            except Refusal as refusal:
+                if refusal.status is not None:
+                    upstream.send(response(request, refusal.status, refusal.reason,
+                                           warning=self._warning(refusal.why)))
+                return  # ClassificationFailureResponseType 0: no answer at all
+            for _, row in self._rows("IP2IPRouting"):
+                src = str(row.get("SrcIPGroupName") or "Any")
+                if src.lower() not in ("any", group.lower()) or row.get("DestTags"):
+                    continue
+                if int(row.get("RequestType", 0)) not in (0, 6):
+                    continue
+                reply = _REPLY.search(str(row.get("InternalAction", "")))
+                if int(row.get("DestType", 0)) == 13 and reply:
+                    code = int(reply.group(1))
+                    upstream.send(response(request, code, "OK" if code == 200 else "Rejected",
+                                           extra=[("server", self.sbc._server_header())]))
+                    return
+                break
+        upstream.send(response(request, 404, "Not Found", warning=self._warning(
+            f"no IP-to-IP route answers OPTIONS from {group}")))
 
     def _invite(self, upstream: SipStream, request: SipMessage,
                 peer: str) -> tuple[SipStream | None, dict[str, Any]]:

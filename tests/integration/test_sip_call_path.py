@@ -229,3 +229,31 @@ def test_a_failed_call_names_the_hop_it_did_not_pass(
     assert report["hops"][1] == {"hop": "genesys", "ok": False, "seconds": None,
                                  "detail": report["hops"][1]["detail"]}
     assert "never reached Genesys" in report["reason"]
+
+
+def test_options_are_answered_by_the_routes_and_unclassified_sources_get_nothing(
+        sandbox_env: dict[str, Any], sandbox_session: Any) -> None:
+    from sandbox.sip_wire import SipMessage
+
+    onboard(sandbox_session)
+    directory = sandbox_session.sip_directory
+    sbc = sandbox_session.audiocodes[0]
+
+    def options(source: str) -> SipMessage | None:
+        stream = directory.connect(f"{sbc.fqdn}:5061", "TLS", source=source)
+        try:
+            stream.send(SipMessage(f"OPTIONS sip:{sbc.fqdn}:5061 SIP/2.0", [
+                ("via", f"SIP/2.0/TLS {source}:5061;branch=z9hG4bKopt"), ("from", "<sip:p@x>;tag=1"),
+                ("to", f"<sip:{sbc.fqdn}>"), ("call-id", "opt-1"), ("cseq", "1 OPTIONS")]))
+            return stream.final(1.0)
+        finally:
+            stream.close()
+
+    answer = options("127.0.0.2")  # Twilio's Ashburn edge: classified to IPG_Twilio
+    assert answer is not None and answer.status == 200
+    assert options("127.0.0.1") is None  # no Classification row: ClassificationFailureResponseType 0
+    for index, row in list(sbc.running.tables.table("IP2IPRouting").items()):
+        if row["RouteName"] == "OPTIONS":
+            del sbc.running.tables.table("IP2IPRouting")[index]
+    answer = options("127.0.0.2")
+    assert answer is not None and answer.status == 404
