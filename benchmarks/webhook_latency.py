@@ -1,10 +1,11 @@
-"""Webhook acceptance in-process: signature check, replay checks, enqueue to Azurite.
+"""Webhook acceptance in-process: signature check, replay check, enqueue to Azurite.
 
 What `POST /api/twilio/numbers` costs inside the function once the app is warm: the sender's rate
 limit, the SDK's RequestValidator over the configured public URL (form and JSON bodies) or the
 notice secret's HMAC-SHA256 (`X-Byoc-Signature`), payload parsing, the replay check (one claim of
-the notice's content key in the state table) and one queue send, all on a local Azurite (started here on free ports). The three kinds alternate; every request
-has its own event id and number. Prints a summary line per body type, then as its last line one JSON object:
+the notice's content key in the state table) and one queue send, all on a local Azurite (started
+here on free ports). The three kinds alternate; every request has its own event id and number.
+Prints a summary line per kind, then as its last line one JSON object:
 {"p50_ms": <float>, "p99_ms": <float>, "n": <int>}. Target: p99 < 50 ms.
 """
 
