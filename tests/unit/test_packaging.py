@@ -1,0 +1,86 @@
+"""Packaging: what byoc imports is declared, and the deployed function app needs no CLI package."""
+
+from __future__ import annotations
+
+import ast
+import functools
+import importlib.metadata
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from packaging.requirements import Requirement
+
+ROOT = Path(__file__).resolve().parents[2]
+CLI_MODULES = {"byoc.entrypoints.cli", "byoc.entrypoints.cli_output", "byoc.entrypoints.demo",
+               "byoc.entrypoints.devhost"}
+CLI_ONLY_PACKAGES = ("typer", "rich", "croniter", "click", "sandbox")
+
+
+def _declared(name: str) -> set[str]:
+    lines = (ROOT / name).read_text().splitlines()
+    return {Requirement(line).name.lower().replace("_", "-") for line in lines
+            if line.strip() and not line.startswith(("#", "-"))}
+
+
+def _module_name(path: Path) -> str:
+    return ".".join(path.relative_to(ROOT).with_suffix("").parts).removesuffix(".__init__")
+
+
+def _third_party_imports(path: Path) -> set[str]:
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            found.update(alias.name.split(".")[0] for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            found.add(node.module.split(".")[0])
+    return {name for name in found if name not in sys.stdlib_module_names and name != "byoc"}
+
+
+@functools.cache
+def _packages() -> dict[str, list[str]]:
+    return importlib.metadata.packages_distributions()
+
+
+def _distributions(top_level: str) -> set[str]:
+    dists = _packages().get(top_level, [])
+    return {dist.lower().replace("_", "-") for dist in dists}
+
+
+@pytest.mark.parametrize("module_set", ["runtime", "cli"])
+def test_every_package_byoc_imports_is_declared(module_set: str) -> None:
+    runtime = _declared("requirements.txt")
+    allowed = runtime if module_set == "runtime" else runtime | _declared("requirements-cli.txt")
+    missing: dict[str, str] = {}
+    for path in [*sorted((ROOT / "byoc").rglob("*.py")), ROOT / "function_app.py"]:
+        if (_module_name(path) in CLI_MODULES) != (module_set == "cli"):
+            continue
+        for name in _third_party_imports(path):
+            if name == "sandbox":
+                assert module_set == "cli", f"{path} imports the sandbox, which is not shipped"
+                continue
+            if not _distributions(name) & allowed:
+                missing[name] = str(path.relative_to(ROOT))
+    assert not missing, f"imported but not declared in requirements*.txt: {missing}"
+
+
+def test_the_function_app_loads_no_cli_package() -> None:
+    """Importing function_app and every runtime module must not need typer, rich or croniter."""
+    runtime = sorted(_module_name(p) for p in (ROOT / "byoc").rglob("*.py")
+                     if _module_name(p) not in CLI_MODULES)
+    script = (
+        "import importlib, json, sys\n"
+        "import function_app\n"
+        f"for name in {runtime!r}: importlib.import_module(name)\n"
+        f"print(json.dumps(sorted({{m.split('.')[0] for m in sys.modules}} & set({CLI_ONLY_PACKAGES!r}))))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True,
+                          timeout=120, check=False)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout.strip().splitlines()[-1]) == []
+
+
+def test_cli_packages_are_not_deployed() -> None:
+    assert not _declared("requirements.txt") & _declared("requirements-cli.txt")
