@@ -74,7 +74,8 @@ def test_the_function_app_loads_no_cli_package() -> None:
         "import importlib, json, sys\n"
         "import function_app\n"
         f"for name in {runtime!r}: importlib.import_module(name)\n"
-        f"print(json.dumps(sorted({{m.split('.')[0] for m in sys.modules}} & set({CLI_ONLY_PACKAGES!r}))))\n"
+        f"loaded = {{m.split('.')[0] for m in sys.modules}} | set(sys.modules)\n"
+        f"print(json.dumps(sorted(loaded & set({(*CLI_ONLY_PACKAGES, *CLI_MODULES)!r}))))\n"
     )
     done = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True,
                           timeout=120, check=False)
@@ -84,3 +85,11 @@ def test_the_function_app_loads_no_cli_package() -> None:
 
 def test_cli_packages_are_not_deployed() -> None:
     assert not _declared("requirements.txt") & _declared("requirements-cli.txt")
+
+
+def test_funcignore_leaves_out_the_cli_and_the_development_tree() -> None:
+    ignored = {line.strip() for line in (ROOT / ".funcignore").read_text().splitlines()}
+    cli_files = {name.replace(".", "/") + ".py" for name in CLI_MODULES}
+    development = {"tests/", "sandbox/", "benchmarks/", "docs/", ".venv/", "node_modules/", "infra/"}
+    assert cli_files | development <= ignored
+    assert not {"function_app.py", "host.json", "requirements.txt", "byoc/"} & ignored
