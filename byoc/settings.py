@@ -173,15 +173,16 @@ class Settings(BaseSettings):
     )
 
     # Twilio
-    twilio_account_sid: str = Field(pattern=r"^AC[0-9a-fA-F]{32}$")
-    twilio_trunk_sid: str = Field(pattern=r"^TK[0-9a-fA-F]{32}$")
+    twilio_account_sid: str = Field(pattern=r"^AC[0-9a-fA-F]{32}$", examples=["AC" + "0" * 32])
+    twilio_trunk_sid: str = Field(pattern=r"^TK[0-9a-fA-F]{32}$", examples=["TK" + "0" * 32])
     twilio_auth_token: SecretStr | None = None
-    twilio_auth_token_secret_name: str | None = None
+    twilio_auth_token_secret_name: str | None = Field(default=None, examples=["twilio-auth-token"])
     twilio_api_base: str | None = Field(
         default=None, description="Override of every Twilio API host (sandbox); None: Twilio's."
     )
     twilio_webhook_url: str | None = Field(
-        default=None, description="Public URL Twilio-signed senders post to (signature check)."
+        default=None, description="Public URL Twilio-signed senders post to (signature check).",
+        examples=["https://<app>.azurewebsites.net/api/twilio/numbers"],
     )
     twilio_trunk_secure: bool = True
     test_call_from: str | None = Field(
@@ -210,13 +211,13 @@ class Settings(BaseSettings):
     genesys_api_base: str | None = Field(
         default=None, description="Override of the API base URL (sandbox); None: from region."
     )
-    genesys_client_id: str
+    genesys_client_id: str = Field(examples=["<genesys oauth client id>"])
     genesys_client_secret: SecretStr | None = None
-    genesys_client_secret_secret_name: str | None = None
+    genesys_client_secret_secret_name: str | None = Field(default=None, examples=["genesys-client-secret"])
     genesys_events_secret: SecretStr | None = None
-    genesys_events_secret_secret_name: str | None = None
-    genesys_site_name: str | None = None
-    genesys_trunk_base_name: str | None = None
+    genesys_events_secret_secret_name: str | None = Field(default=None, examples=["genesys-events-secret"])
+    genesys_site_name: str | None = Field(default=None, examples=["Azure-BYOC"])
+    genesys_trunk_base_name: str | None = Field(default=None, examples=["Twilio-BYOC"])
     genesys_outbound_route_name: str = "byoc-outbound"
     genesys_outbound_classifications: Annotated[list[str], NoDecode] = Field(
         default_factory=lambda: ["National", "International"]
@@ -224,15 +225,23 @@ class Settings(BaseSettings):
     genesys_numbers_per_ivr_put: int = Field(default=50, ge=1, le=500)
     genesys_ivr_shards: bool = True
     genesys_requests_per_minute: int = Field(default=300, ge=1)
-    genesys_signaling_cidrs: dict[str, list[str]] = Field(default_factory=dict)
+    genesys_signaling_cidrs: dict[str, list[str]] = Field(
+        default_factory=dict,
+        examples=[{"us-east-1": ["<CIDR from the Genesys Resource Center article>"]}],
+    )
     genesys_connect_timeout_s: float = 10.0
     genesys_read_timeout_s: float = 60.0
 
     # AudioCodes SBCs
-    sbcs: list[SbcSettings] = Field(min_length=1)
+    sbcs: list[SbcSettings] = Field(min_length=1, examples=[[{
+        "name": "sbc1", "management_url": "https://10.0.1.4", "fqdn": "sbc1.example.com",
+        "nsg_resource_id": "/subscriptions/<sub>/resourceGroups/<rg>/providers/Microsoft.Network/"
+        "networkSecurityGroups/<nsg>",
+        "nsg_destination": "10.0.1.4",
+    }]])
     sbc_username: str = "Admin"
     sbc_password: SecretStr | None = None
-    sbc_password_secret_name: str | None = None
+    sbc_password_secret_name: str | None = Field(default=None, examples=["sbc-password"])
     sbc_timeout_s: float = 15.0
 
     # Azure: identity, Key Vault, Resource Manager
@@ -242,7 +251,7 @@ class Settings(BaseSettings):
         default=None, description="Bearer token for static-token credential (local runs only)."
     )
     arm_endpoint: str = "https://management.azure.com"
-    keyvault_url: str | None = None
+    keyvault_url: str | None = Field(default=None, examples=["https://<vault>.vault.azure.net"])
     keyvault_verify_challenge_resource: bool = True
     ca_bundle: str | None = Field(
         default=None, description="Extra CA bundle (PEM) trusted for HTTPS to SBCs, KV and ARM."
@@ -252,6 +261,7 @@ class Settings(BaseSettings):
     storage_connection_string: SecretStr | None = Field(
         default=None,
         validation_alias=AliasChoices("AzureWebJobsStorage", "BYOC_STORAGE_CONNECTION_STRING"),
+        examples=["UseDevelopmentStorage=true"],
     )
     storage_queue_uri: str | None = Field(
         default=None, validation_alias=AliasChoices("AzureWebJobsStorage__queueServiceUri")
@@ -271,7 +281,9 @@ class Settings(BaseSettings):
     lock_container: str = Field(default="byoc-locks", pattern=r"^[a-z0-9][a-z0-9-]{2,62}$")
 
     # Policy and safety
-    policy_path: str = Field(description="Path or blob URL of the routing policy YAML.")
+    policy_path: str = Field(
+        description="Path or blob URL of the routing policy YAML.", examples=["policy.example.yaml"]
+    )
     default_region: str | None = Field(
         default=None, description="ISO region for national-format numbers (e.g. US); None: E.164."
     )
@@ -288,7 +300,8 @@ class Settings(BaseSettings):
 
     # Certificates
     certificate_name: str | None = Field(
-        default=None, pattern=r"^[0-9A-Za-z-]{1,127}$", description="Key Vault certificate name."
+        default=None, pattern=r"^[0-9A-Za-z-]{1,127}$", description="Key Vault certificate name.",
+        examples=["sbc-tls"],
     )
     cert_min_days_left: int = Field(default=14, ge=0)
     cert_trust_bundle: str | None = Field(
@@ -583,7 +596,7 @@ _DESCRIPTIONS: dict[str, str] = {
 
 
 def settings_reference() -> list[dict[str, Any]]:
-    """Every setting: environment name, default, whether required or secret, and description."""
+    """Every setting: environment name, default, required or secret, description and an example."""
     rows = []
     for name, field in Settings.model_fields.items():
         alias = field.validation_alias
@@ -597,5 +610,6 @@ def settings_reference() -> list[dict[str, Any]]:
             "secret": name in SECRET_FIELDS or name == "storage_connection_string",
             "default": default,
             "description": field.description or _DESCRIPTIONS.get(name, ""),
+            "example": field.examples[0] if field.examples else None,
         })
     return rows
