@@ -110,8 +110,18 @@ def describe_failure(exc: BaseException) -> tuple[int, str, str | None]:
         return VENDOR, f"network: {type(exc).__name__}: {exc}", "network"
     if isinstance(exc, LookupError) and "SECRET_NAME" in str(exc):
         return CONFIGURATION, str(exc), "settings"
+    if isinstance(exc, ModuleNotFoundError):
+        return CONFIGURATION, _missing_module(exc.name or ""), "installation"
     return NEEDS_YOU, (f"unexpected {type(exc).__name__}: {exc} (run with --verbose for the "
                        "traceback)"), None
+
+
+def _missing_module(name: str) -> str:
+    if name.split(".")[0] in {"sandbox", "starlette", "uvicorn"}:
+        return ("the sandbox emulators are not part of the installed byoc package: run `byoc demo` "
+                "and `byoc sandbox` from a checkout (`make venv`, then `make demo`)")
+    return (f"the Python package {name!r} is not installed: `pip install 'byoc[cli]'` for the CLI, "
+            "`make venv` in a checkout for everything")
 
 
 def _azure_error(exc: BaseException) -> str | None:
