@@ -15,7 +15,7 @@ from packaging.requirements import Requirement
 
 ROOT = Path(__file__).resolve().parents[2]
 CLI_MODULES = {"byoc.entrypoints.cli", "byoc.entrypoints.cli_output", "byoc.entrypoints.demo",
-               "byoc.entrypoints.devhost"}
+               "byoc.entrypoints.devhost", "byoc.entrypoints.console"}
 CLI_ONLY_PACKAGES = ("typer", "rich", "croniter", "click", "sandbox")
 
 

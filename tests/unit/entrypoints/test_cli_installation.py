@@ -25,3 +25,15 @@ def test_sandbox_commands_without_the_sandbox_name_the_checkout(tmp_path: Path) 
     lines = [line for line in done.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and lines[0].startswith("error:"), done.stderr
     assert "from a checkout" in lines[0] and "make demo" in lines[0]
+
+
+def test_the_console_script_without_the_cli_extra_says_what_to_install(tmp_path: Path) -> None:
+    script = ("import sys\n"
+              "sys.modules['typer'] = None  # as in `pip install .` without the cli extra\n"
+              "from byoc.entrypoints.console import main\n"
+              "main()\n")
+    done = subprocess.run([sys.executable, "-c", script, "--help"], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 1
+    assert done.stderr.strip().splitlines() == [
+        "error: the byoc command needs the `cli` extra (typer is missing): pip install 'byoc[cli]'"]
