@@ -156,6 +156,24 @@ param twilioTrunkSecure bool = true
 @description('BYOC_TWILIO_WEBHOOK_URL; empty: https://<app host>/api/twilio/numbers.')
 param twilioWebhookUrl string = ''
 
+@description('BYOC_TWILIO_NOTICE_SECRET_SECRET_NAME: Key Vault secret with the key(s) your own tools sign number notices with; empty: Twilio-style signatures only.')
+param twilioNoticeSecretSecretName string = ''
+
+@description('BYOC_TWILIO_PURCHASE_COUNTRIES: countries byoc searches when it buys numbers (ISO codes).')
+param twilioPurchaseCountries array = [
+  'US'
+  'CA'
+]
+
+@description('BYOC_TWILIO_CREDENTIAL_LIST_NAME: a termination credential list byoc keeps on the trunk; empty: IP access control only.')
+param twilioCredentialListName string = ''
+
+@description('BYOC_TWILIO_CREDENTIAL_USERNAME: the SBCs\' SIP username in that credential list.')
+param twilioCredentialUsername string = ''
+
+@description('BYOC_TWILIO_CREDENTIAL_PASSWORD_SECRET_NAME: Key Vault secret with that username\'s password.')
+param twilioCredentialPasswordSecretName string = ''
+
 @description('BYOC_GENESYS_REGION: the org\'s region domain, e.g. mypurecloud.com, mypurecloud.ie.')
 param genesysRegion string = 'mypurecloud.com'
 
@@ -413,8 +431,10 @@ var sbcEntries = empty(sbcs) ? deployedSbc : givenSbcs
 
 // Every byoc setting (byoc/settings.py). Secrets are Key Vault secret names; values never appear
 // here. Left out on purpose: plain secret values (BYOC_TWILIO_AUTH_TOKEN, BYOC_GENESYS_CLIENT_SECRET,
-// BYOC_GENESYS_EVENTS_SECRET, BYOC_SBC_PASSWORD), BYOC_AZURE_STATIC_TOKEN, the storage connection
-// string (identity-based AzureWebJobsStorage__* instead) and BYOC_STORAGE_API_VERSION (Azurite only).
+// BYOC_GENESYS_EVENTS_SECRET, BYOC_SBC_PASSWORD, BYOC_TWILIO_NOTICE_SECRET,
+// BYOC_TWILIO_CREDENTIAL_PASSWORD), BYOC_AZURE_STATIC_TOKEN, the storage connection string
+// (identity-based AzureWebJobsStorage__* instead), BYOC_STORAGE_API_VERSION (Azurite only) and
+// BYOC_TEST_CALL_FROM (the CLI's `byoc test-call` only; the app places no calls).
 // Optional settings are only emitted when given, so byoc's own defaults apply otherwise.
 var byocSettings = union({
   BYOC_TWILIO_ACCOUNT_SID: twilioAccountSid
@@ -425,6 +445,9 @@ var byocSettings = union({
   BYOC_TWILIO_CONCURRENCY: '4'
   BYOC_TWILIO_POLL_RETENTION_DAYS: '30'
   BYOC_TWILIO_TIMEOUT_S: '30'
+  BYOC_TWILIO_NOTICE_RATE_PER_MINUTE: '120'
+  BYOC_TWILIO_PURCHASE_COUNTRIES: join(twilioPurchaseCountries, ',')
+  BYOC_TWILIO_TERMINATION_ACL_NAME: 'byoc-sbcs'
   BYOC_GENESYS_REGION: genesysRegion
   BYOC_GENESYS_CLIENT_ID: genesysClientId
   BYOC_GENESYS_CLIENT_SECRET_SECRET_NAME: genesysClientSecretSecretName
@@ -433,6 +456,7 @@ var byocSettings = union({
   BYOC_GENESYS_OUTBOUND_CLASSIFICATIONS: 'National,International'
   BYOC_GENESYS_NUMBERS_PER_IVR_PUT: '50'
   BYOC_GENESYS_REQUESTS_PER_MINUTE: '300'
+  BYOC_GENESYS_IVR_SHARDS: 'true'
   BYOC_GENESYS_SIGNALING_CIDRS: string(genesysSignalingCidrs)
   BYOC_GENESYS_CONNECT_TIMEOUT_S: '10'
   BYOC_GENESYS_READ_TIMEOUT_S: '60'
@@ -468,6 +492,12 @@ var byocSettings = union({
   BYOC_LOG_LEVEL: logLevel
 }, empty(twilioWebhookUrl) ? {} : {
   BYOC_TWILIO_WEBHOOK_URL: twilioWebhookUrl
+}, empty(twilioNoticeSecretSecretName) ? {} : {
+  BYOC_TWILIO_NOTICE_SECRET_SECRET_NAME: twilioNoticeSecretSecretName
+}, empty(twilioCredentialListName) ? {} : {
+  BYOC_TWILIO_CREDENTIAL_LIST_NAME: twilioCredentialListName
+  BYOC_TWILIO_CREDENTIAL_USERNAME: twilioCredentialUsername
+  BYOC_TWILIO_CREDENTIAL_PASSWORD_SECRET_NAME: twilioCredentialPasswordSecretName
 }, empty(genesysSiteName) ? {} : {
   BYOC_GENESYS_SITE_NAME: genesysSiteName
 }, empty(genesysTrunkBaseName) ? {} : {

@@ -51,10 +51,13 @@ SECRET_VALUE_SETTINGS = {
     "BYOC_SBC_PASSWORD",
     "BYOC_AZURE_STATIC_TOKEN",
     "BYOC_STORAGE_CONNECTION_STRING",
+    "BYOC_TWILIO_NOTICE_SECRET",
+    "BYOC_TWILIO_CREDENTIAL_PASSWORD",
 }
 # Local-only settings, not mirrored in Azure, with the reason.
 LOCAL_ONLY_SETTINGS = {
     "BYOC_STORAGE_API_VERSION": "pins the storage API version for Azurite",
+    "BYOC_TEST_CALL_FROM": "the caller ID of the CLI's `byoc test-call`; the function app places no calls",
 }
 
 
