@@ -100,6 +100,10 @@ class TestCall:
     def run(self, number: str) -> TestCallResult:
         assert self.caller_id is not None
         began = dt.datetime.now(dt.UTC)
+        # Conversations already in the look-back window (an earlier call to the same number a few
+        # seconds ago) are not this call's: only one that shows up after placing it counts.
+        earlier = {c.conversation_id for c in self.genesys().calls_to(
+            number, began - dt.timedelta(seconds=5), began + dt.timedelta(minutes=1))}
         placed = self.twilio.place_call(number, self.caller_id, TWIML)
         result = TestCallResult(number, placed.sid, False, None)
         state = placed
@@ -121,7 +125,7 @@ class TestCall:
             _seconds(created, state.start) if answered else None))
         # a call Twilio saw answered may take a while to show in analytics; a failed one never will
         seen = self._find_conversation(number, began - dt.timedelta(seconds=5),
-                                       self.genesys_wait_s if answered else 0.0)
+                                       self.genesys_wait_s if answered else 0.0, earlier)
         if seen is None:
             result.hops.append(Hop("genesys", False, f"no conversation with DNIS {number} since "
                                    f"{began:%H:%M:%S} UTC"))
@@ -139,13 +143,14 @@ class TestCall:
         result.reason = "" if answered else f"Genesys saw the call but Twilio says {state.status}"
         return result
 
-    def _find_conversation(self, number: str, since: dt.datetime,
-                           wait_s: float) -> GenesysCallSeen | None:
+    def _find_conversation(self, number: str, since: dt.datetime, wait_s: float,
+                           earlier: set[str]) -> GenesysCallSeen | None:
         deadline = time.monotonic() + wait_s
         finder = self.genesys()
         while True:
             now = dt.datetime.now(dt.UTC)
-            seen = finder.calls_to(number, since, now + dt.timedelta(minutes=1))
+            seen = [c for c in finder.calls_to(number, since, now + dt.timedelta(minutes=1))
+                    if c.conversation_id not in earlier]
             if seen:
                 return seen[-1]
             if time.monotonic() >= deadline:

@@ -21,6 +21,7 @@ class Twilio:
         self.statuses = list(statuses)
         self.fail_fetch = fail_fetch
         self.ended: list[str] = []
+        self.placed = False
 
     def _state(self, status: str) -> TwilioCallState:
         answered = status in ("in-progress", "completed")
@@ -29,6 +30,7 @@ class Twilio:
 
     def place_call(self, to: str, from_: str, twiml: str) -> TwilioCallState:
         assert "<Hangup/>" in twiml and from_ == "+14155550150"
+        self.placed = True
         return self._state("queued")
 
     def fetch_call(self, sid: str) -> TwilioCallState:
@@ -43,11 +45,16 @@ class Twilio:
 
 
 class Genesys:
-    def __init__(self, *seen: GenesysCallSeen) -> None:
-        self.seen = list(seen)
+    """Analytics holding `before` (conversations from earlier calls) and, once `twilio` placed the
+    call, `seen` (this call's)."""
+
+    def __init__(self, *seen: GenesysCallSeen, twilio: Twilio | None = None,
+                 before: tuple[GenesysCallSeen, ...] = ()) -> None:
+        self.seen, self.before, self.twilio = list(seen), list(before), twilio
 
     def calls_to(self, number: str, start: dt.datetime, end: dt.datetime) -> list[GenesysCallSeen]:
-        return [s for s in self.seen if s.start is not None and start <= s.start < end]
+        arrived = self.seen if self.twilio is None or self.twilio.placed else []
+        return [s for s in self.before + arrived if s.start is not None and start <= s.start < end]
 
 
 def make(twilio: Twilio, genesys: Genesys, *, managed: bool = True) -> TestCall:
@@ -78,11 +85,21 @@ def test_a_failure_while_watching_the_call_still_ends_it() -> None:
 def test_a_call_that_ended_by_itself_is_left_alone_and_reported_with_its_codec() -> None:
     twilio = Twilio("in-progress", "completed")
     seen = GenesysCallSeen("c-1", dt.datetime.now(dt.UTC), None, ("audio/pcmu",), "ivr Main IVR")
-    result = make(twilio, Genesys(seen)).run("+14155550100")
+    result = make(twilio, Genesys(seen, twilio=twilio)).run("+14155550100")
     assert twilio.ended == []
     assert result.ok and result.codec == "audio/pcmu"
     assert [h.hop for h in result.hops] == ["twilio", "genesys"]
     assert "Main IVR" in result.hops[1].detail
+
+
+def test_an_earlier_call_to_the_same_number_is_not_taken_for_this_one() -> None:
+    twilio = Twilio("ringing")
+    earlier = GenesysCallSeen("c-0", dt.datetime.now(dt.UTC) - dt.timedelta(seconds=2), None,
+                              ("audio/pcmu",), "ivr Main IVR")
+    result = make(twilio, Genesys(twilio=twilio, before=(earlier,))).run("+14155550100")
+    assert not result.ok
+    assert result.hops[1].hop == "genesys" and not result.hops[1].ok
+    assert "c-0" not in result.hops[1].detail
 
 
 def test_a_completed_call_genesys_never_saw_is_not_ok() -> None:
