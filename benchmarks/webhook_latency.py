@@ -60,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
         run = f"{time.time():.0f}"
 
         def request(index: int) -> WebhookRequest:
-            number = f"+1415{int(run) % 1000:03d}{index % 10000:04d}"
+            number = f"+1415{200 + int(run) % 800:03d}{index % 10000:04d}"
             if index % 3 == 2:
                 raw = json.dumps({"event_id": f"bench-{index}", "action": "purchased",
                                   "phone_number": number})
