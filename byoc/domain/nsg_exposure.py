@@ -221,7 +221,7 @@ def evaluate(
             for r in inbound
             if _protocol_matches(r.protocol, port.protocol)
             and _destination_matches(r, destination)
-            and (clipped := _clip(_spans(r.destination_port_ranges), port.low, port.high))
+            and (clipped := _clip(port_spans(r.destination_port_ranges), port.low, port.high))
         ]
         openings: dict[tuple[str, Kind, tuple[str, ...]], list[tuple[int, int]]] = {}
         ranks: dict[str, RuleView] = {}
@@ -341,7 +341,8 @@ def _destination_matches(rule: RuleView, destination: str) -> bool:
     return False
 
 
-def _spans(ranges: Iterable[str]) -> list[tuple[int, int]]:
+def port_spans(ranges: Iterable[str]) -> list[tuple[int, int]]:
+    """NSG port range texts as (low, high) spans; `*`, empty or unreadable means every port."""
     spans: list[tuple[int, int]] = []
     for text in ranges:
         value = text.strip()

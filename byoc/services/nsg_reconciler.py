@@ -30,7 +30,7 @@ from byoc.domain.carriers import (
     packaged_carrier_data,
     parse_source_cidr,
 )
-from byoc.domain.nsg_exposure import ExposureReport, ServedPort
+from byoc.domain.nsg_exposure import ExposureReport, ServedPort, port_spans
 from byoc.domain.nsg_exposure import evaluate as evaluate_exposure
 from byoc.domain.plan import Action, Change, Plan
 
@@ -513,10 +513,10 @@ def _only_widens(before: NsgRule, after: NsgRule) -> bool:
     new_sources = _source_networks(after.source_address_prefixes)
     if new_sources is not None and (old_sources is None or not _covered(old_sources, new_sources)):
         return False
-    new_spans = _spans(after.destination_port_ranges)
+    new_spans = port_spans(after.destination_port_ranges)
     return all(
         any(lo <= old_lo and old_hi <= hi for lo, hi in new_spans)
-        for old_lo, old_hi in _spans(before.destination_port_ranges)
+        for old_lo, old_hi in port_spans(before.destination_port_ranges)
     ) and set(before.destination_address_prefixes) <= set(after.destination_address_prefixes)
 
 
@@ -636,22 +636,7 @@ def _destinations_overlap(theirs: Iterable[str], ours: Iterable[str]) -> bool:
 
 
 def _ports_overlap(theirs: Iterable[str], ours: Iterable[str]) -> bool:
-    return any(a[0] <= b[1] and b[0] <= a[1] for a in _spans(theirs) for b in _spans(ours))
-
-
-def _spans(ranges: Iterable[str]) -> list[tuple[int, int]]:
-    spans: list[tuple[int, int]] = []
-    for text in ranges:
-        value = text.strip()
-        if value in ("*", ""):
-            spans.append((0, 65535))
-            continue
-        low, _, high = value.partition("-")
-        try:
-            spans.append((int(low), int(high or low)))
-        except ValueError:
-            spans.append((0, 65535))
-    return spans
+    return any(a[0] <= b[1] and b[0] <= a[1] for a in port_spans(theirs) for b in port_spans(ours))
 
 
 def _within(inner: Network, outer: Network) -> bool:
