@@ -114,6 +114,38 @@ class Reconciler(Protocol):
 ReconcilerFactory = Callable[[], Reconciler]
 
 
+class SliceReconciler(Reconciler, Protocol):
+    """A target that can converge a slice: only what a few numbers touch (issue 25).
+
+    A number event needs only the part of each target its numbers touch; reading the whole target
+    would make one more number cost more the larger the estate. A reconciler without these verbs
+    gets a full sync. The timer's full reconcile still runs and repairs anything a slice missed.
+    """
+
+    def read_slice(self, numbers: frozenset[str]) -> Any:
+        """Read only what `numbers` touch; vendor calls must not grow with the estate."""
+        ...
+
+    def desired_slice(self, state: DesiredState, numbers: frozenset[str]) -> Any:
+        """What the slice should be; `state` holds only the slice's records and routes."""
+        ...
+
+    def plan_slice(self, actual: Any, desired: Any) -> Plan:
+        """Changes within the slice only; `numbers_before` is the target's total (the guard's
+        base), not the slice's."""
+        ...
+
+    def verify_slice(self, desired: Any) -> list[str]:
+        """Read the slice back; the problems left."""
+        ...
+
+
+def supports_slices(reconciler: Reconciler) -> bool:
+    """True when `reconciler` can sync a slice instead of its whole target."""
+    return all(callable(getattr(reconciler, verb, None))
+               for verb in ("read_slice", "desired_slice", "plan_slice", "verify_slice"))
+
+
 class ReconcilerRegistry:
     """The targets byoc knows and how to build each one's reconciler."""
 
