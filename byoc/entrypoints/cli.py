@@ -664,7 +664,8 @@ def sbc_resolve(
 ) -> None:
     """Which Dial Plan rule and tag each SBC picks for NUMBER (most specific rule wins)."""
     from byoc.adapters.audiocodes import AudioCodesError, AudioCodesSbc
-    from byoc.services.sbc_reconciler import best_rule, is_owned
+    from byoc.domain.dialplan import best_rule
+    from byoc.services.sbc_reconciler import is_owned
 
     built = services()
     rows: list[dict[str, Any]] = []

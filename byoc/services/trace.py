@@ -239,7 +239,8 @@ class NumberTrace:
     # --- SBC ------------------------------------------------------------------------------------
 
     def _sbc_hops(self, sbc: SbcSettings, number: str, route: Route | None) -> list[Hop]:
-        from byoc.services.sbc_reconciler import best_rule, is_owned
+        from byoc.domain.dialplan import best_rule
+        from byoc.services.sbc_reconciler import is_owned
 
         reader = self._sbc(sbc)
         try:

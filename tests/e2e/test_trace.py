@@ -77,7 +77,7 @@ def off_the_trunk(vendors: Vendors) -> None:
 
 def _sbc1_rules() -> tuple[Any, Any, Any]:
     from byoc.adapters.audiocodes import AudioCodesSbc
-    from byoc.services.sbc_reconciler import best_rule
+    from byoc.domain.dialplan import best_rule
 
     services = _services()
     sbc = services.settings.sbc("sbc1")

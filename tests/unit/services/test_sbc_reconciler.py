@@ -9,6 +9,7 @@ import pytest
 from fakes import FakeInventory, FakeLease, FakeLocks, FakeOperations, FakeQueue, FakeState
 
 from byoc.adapters.audiocodes import SbcScriptFailed, SbcWriteNotApplied, edit_problems
+from byoc.domain.dialplan import best_rule, numbers_of, parse_dial_pattern, ranges_of
 from byoc.domain.inventory import NumberRecord, NumberState
 from byoc.domain.numbers import NumberSet
 from byoc.domain.plan import Action, Change, GuardLimits, Plan
@@ -20,11 +21,7 @@ from byoc.services.sbc_reconciler import (
     DialPlanWriteRolledBack,
     ForeignDialPlanRuleError,
     SbcDialPlanReconciler,
-    best_rule,
     desired_rules,
-    numbers_of,
-    parse_dial_pattern,
-    ranges_of,
 )
 from byoc.settings import SbcSettings
 

@@ -8,16 +8,13 @@ from collections import defaultdict
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from byoc.domain.dialplan import DialPlanIndex, best_rule, numbers_of, parse_dial_pattern
 from byoc.ports import SbcDialPlan, SbcDialPlanRule, SbcDialPlans
 from byoc.services.sbc_reconciler import (
-    DialPlanIndex,
     SbcDesired,
     SbcDialPlanReconciler,
-    best_rule,
     desired_rules,
     is_owned,
-    numbers_of,
-    parse_dial_pattern,
 )
 from byoc.settings import SbcSettings
 
