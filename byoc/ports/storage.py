@@ -1,0 +1,97 @@
+"""Ports to byoc's own storage: the job queue, the number inventory, the operations log, state and locks."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from contextlib import AbstractContextManager
+from typing import Any, Protocol
+
+from byoc.domain.inventory import NumberRecord
+from byoc.domain.jobs import Job
+
+
+class JobQueue(Protocol):
+    """The `byoc-jobs` queue."""
+
+    def send(self, job: Job, *, delay_s: int = 0) -> None: ...
+
+    def dead_letter(self, body: str, reason: str) -> None: ...
+
+
+class QueueMetrics(Protocol):
+    """How deep the job queue and its poison queue are."""
+
+    def depth(self, *, poison: bool = False) -> int: ...
+
+
+class Inventory(Protocol):
+    """The `inventory` table."""
+
+    def get(self, number: str) -> NumberRecord | None: ...
+
+    def put(self, record: NumberRecord) -> None: ...
+
+    def put_many(self, records: Iterable[NumberRecord]) -> None: ...
+
+    def all(self) -> list[NumberRecord]: ...
+
+    def update(
+        self, number: str, change: Callable[[NumberRecord | None], NumberRecord | None]
+    ) -> NumberRecord | None:
+        """Read, change and write one record as one step: `change` gets the record as stored now
+        (None: absent) and returns what to store (None: leave it); it runs again if another
+        worker wrote the record in between. Returns the record as stored."""
+        ...
+
+    def update_many(
+        self, numbers: Iterable[str], change: Callable[[NumberRecord], NumberRecord | None]
+    ) -> int:
+        """`update` for the existing records among `numbers`, batched; how many were written."""
+        ...
+
+
+class OperationsLog(Protocol):
+    """The `operations` table: every applied change."""
+
+    def record(
+        self,
+        *,
+        target: str,
+        operation: str,
+        outcome: str,
+        correlation_id: str,
+        numbers: list[str] | None = None,
+        before: Any = None,
+        after: Any = None,
+        detail: str = "",
+    ) -> None: ...
+
+
+class StateStore(Protocol):
+    """Small records: processed event ids, cursors, health results, sync status."""
+
+    def claim(self, namespace: str, key: str) -> bool: ...
+
+    def claim_all(self, namespace: str, keys: list[str]) -> bool:
+        """Record every key at once, or none (False: one of them was recorded before)."""
+        ...
+
+    def release_claim(self, namespace: str, key: str) -> None: ...
+
+    def get(self, namespace: str, key: str) -> Any: ...
+
+    def put(self, namespace: str, key: str, value: Any) -> None: ...
+
+    def items(self, namespace: str) -> dict[str, Any]: ...
+
+
+class HeldLease(Protocol):
+    """A lease on one target; `check()` raises once it is lost."""
+
+    def check(self) -> None: ...
+
+
+class TargetLocks(Protocol):
+    """Single-flight per target."""
+
+    def hold(self, target: str) -> AbstractContextManager[HeldLease]: ...
