@@ -49,7 +49,8 @@ from byoc.adapters.audiocodes_tls import (  # noqa: E402
 )
 from byoc.adapters.identity import StaticTokenCredential  # noqa: E402
 from byoc.adapters.keyvault import KeyVaultSecrets  # noqa: E402
-from byoc.services.certificates import CertificateRotation, load_trust_roots  # noqa: E402
+from byoc.services.certificate_sources import load_trust_roots  # noqa: E402
+from byoc.services.certificates import CertificateRotation  # noqa: E402
 from byoc.settings import Settings, load_settings  # noqa: E402
 from sandbox.audiocodes import AudioCodesEmulator  # noqa: E402
 from sandbox.core import ServedApp, build_app  # noqa: E402

@@ -215,11 +215,8 @@ class Services:
     def certificates(self) -> CertificateRotation:
         """TLS certificate rotation from Key Vault to the SBCs (byoc/services/certificates.py)."""
         from byoc.adapters.audiocodes_tls import AudioCodesTlsContext, SipTlsHandshake
-        from byoc.services.certificates import (
-            CertificateRotation,
-            load_trust_roots,
-            trust_bundle_path,
-        )
+        from byoc.services.certificate_sources import load_trust_roots, trust_bundle_path
+        from byoc.services.certificates import CertificateRotation
 
         settings = self.settings
         trust_file = trust_bundle_path(settings.cert_trust_bundle)
@@ -383,7 +380,7 @@ class Services:
         from byoc.adapters.audiocodes import AudioCodesSbc
         from byoc.adapters.audiocodes_tls import AudioCodesTlsContext, SipTlsHandshake
         from byoc.adapters.sip import probe
-        from byoc.services.certificates import trust_bundle_path
+        from byoc.services.certificate_sources import trust_bundle_path
         from byoc.services.doctor import Doctor, DoctorContext
         from byoc.services.genesys_reconciler import genesys_port
 

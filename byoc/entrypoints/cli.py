@@ -725,7 +725,7 @@ def cert_rotate(
     TLS handshake and rolled back on failure. Exit 1 unless every SBC ends up serving it."""
     from byoc.adapters.lock import LockBusy
     from byoc.domain.jobs import new_correlation_id
-    from byoc.services.certificates import CertificateRotationError
+    from byoc.services.certificate_report import CertificateRotationError
 
     built = services()
     try:
@@ -774,7 +774,7 @@ def render_rotation(data: dict[str, Any]) -> None:
 def cert_status(as_json: JsonOption = False) -> None:
     """Per SBC: the certificate it serves, fingerprint, days left, its Key Vault version and
     whether that is the current one. Exit 1 unless every SBC serves Key Vault's current one."""
-    from byoc.services.certificates import CertificateRotationError
+    from byoc.services.certificate_report import CertificateRotationError
 
     built = services()
     try:

@@ -168,7 +168,7 @@ class DoctorContext:
     def presented(self, sbc: SbcSettings) -> PresentedCertificate:
         """The certificate the SBC's SIP TLS port presents (one handshake per run; raises
         `TlsHandshakeFailed`, or LookupError when the SBC has no SIP TLS port)."""
-        from byoc.services.certificates import sip_tls_address
+        from byoc.services.certificate_inspection import sip_tls_address
 
         if sbc.name not in self._presented:
             address = sip_tls_address(sbc)
@@ -234,7 +234,7 @@ def codec_names(raw: tuple[str, ...], vendor: str) -> tuple[list[str], list[str]
 
 def presented_certificate_item(context: DoctorContext, sbc: SbcSettings) -> DoctorItem:
     """The certificate the SBC's SIP TLS port presents, judged as Genesys and Twilio would."""
-    from byoc.services.certificates import sip_tls_address
+    from byoc.services.certificate_inspection import sip_tls_address
 
     key, title = f"tls:{sbc.name}", f"TLS certificate of SBC {sbc.name} ({sbc.fqdn})"
     address = sip_tls_address(sbc)

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol
 if TYPE_CHECKING:
     from byoc.domain.policy import Policy, Route
     from byoc.ports import GenesysPort, Inventory, SbcDialPlans, SbcIpToIpRoute, TwilioPort
-    from byoc.services.certificates import SbcCertificateStatus
+    from byoc.services.certificate_report import SbcCertificateStatus
     from byoc.settings import SbcSettings, Settings
 
 Status = Literal["ok", "fail", "skip"]

@@ -25,12 +25,9 @@ from byoc.adapters.audiocodes_tls import AudioCodesTlsContext, SipTlsHandshake
 from byoc.adapters.identity import StaticTokenCredential
 from byoc.adapters.keyvault import KeyVaultSecrets
 from byoc.domain.certs import PEM_CONTENT_TYPE, PKCS12_CONTENT_TYPE
-from byoc.services.certificates import (
-    CertificateRotation,
-    RotationOutcome,
-    RotationReport,
-    load_trust_roots,
-)
+from byoc.services.certificate_report import RotationOutcome, RotationReport
+from byoc.services.certificate_sources import load_trust_roots
+from byoc.services.certificates import CertificateRotation
 from byoc.settings import Settings, load_settings
 from sandbox.audiocodes import AudioCodesEmulator
 from sandbox.core import ServedApp, build_app

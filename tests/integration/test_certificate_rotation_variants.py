@@ -14,7 +14,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 
 from byoc.adapters.audiocodes_tls import GENESYS_BYOC_CLOUD_CIPHERS, genesys_client_context
-from byoc.services.certificates import RotationOutcome
+from byoc.services.certificate_report import RotationOutcome
 
 pytestmark = pytest.mark.integration
 

@@ -28,14 +28,14 @@ from byoc.adapters.audiocodes import SbcBusy
 from byoc.domain.certs import PEM_CONTENT_TYPE, PKCS12_CONTENT_TYPE, fingerprint_sha256
 from byoc.domain.jobs import RotateCertificate
 from byoc.ports import PresentedCertificate, SbcStatus, TlsHandshakeFailed
-from byoc.services.certificates import (
+from byoc.services.certificate_inspection import sip_tls_address
+from byoc.services.certificate_report import (
     CertificateNotConfigured,
-    CertificateRotation,
     CertificateSourceUnavailable,
     RotationOutcome,
     UnknownSbc,
-    sip_tls_address,
 )
+from byoc.services.certificates import CertificateRotation
 from byoc.settings import Settings, load_settings
 
 ROOT = Path(__file__).resolve().parents[3]
