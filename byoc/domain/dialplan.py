@@ -16,7 +16,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Generic, Protocol, TypeVar
 
-from byoc.domain.numbers import NumberRanges, expand_prefix, prefix_ranges
+from byoc.domain.number_ranges import NumberRanges
+from byoc.domain.numbers import expand_prefix, prefix_ranges
 
 MAX_EXPANSION = 1_000_000
 """A rule matching more numbers than this is not expanded (counted as unknown)."""

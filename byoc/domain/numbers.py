@@ -38,14 +38,15 @@ prefixes when the same block repeats across exchanges.
 from __future__ import annotations
 
 import re
-from bisect import bisect_right
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from functools import lru_cache
-from itertools import chain, compress, product
+from itertools import compress, product
 from math import prod
 from operator import sub
 from typing import TYPE_CHECKING, Final, TypeAlias
+
+from byoc.domain.number_ranges import Group, NumberRanges, Ranges, merge_ranges, render_value
 
 if TYPE_CHECKING:
     from phonenumbers import NumberParseException
@@ -57,7 +58,6 @@ __all__ = [
     "MAX_PREFIX_CHARS",
     "InvalidNumber",
     "InvalidPrefix",
-    "NumberRanges",
     "NumberSet",
     "compress_to_prefix_ranges",
     "compress_to_prefixes",
@@ -343,178 +343,6 @@ def _all_e164_shape(numbers: tuple[str, ...]) -> bool:
     )
 
 
-# --- number ranges -----------------------------------------------------------------------------
-
-_Ranges: TypeAlias = tuple[tuple[int, int], ...]
-_Group: TypeAlias = tuple[str, int]
-_SUFFIX_DIGITS: Final = 3
-_SUFFIXES: Final = ("",), *(
-    tuple(f"{v:0{width}d}" for v in range(10**width)) for width in range(1, _SUFFIX_DIGITS + 1)
-)
-
-
-class NumberRanges:
-    """An immutable set of dial strings (`+` and digits) held as ranges of values, not listed.
-
-    A string is its lead (up to and including its last `+`: `+` for E.164) and a fixed count of
-    digits; the set keeps, per (lead, digit count), sorted disjoint ranges of the digits' values.
-    `len`, `in`, `|`, `-` and `==` work on the ranges; iteration lists the strings in ascending
-    string order, as `sorted()` would.
-    """
-
-    __slots__ = ("_groups",)
-
-    _groups: dict[_Group, _Ranges]
-
-    def __init__(self, groups: Iterable[tuple[str, int, Iterable[tuple[int, int]]]] = ()) -> None:
-        """From (lead, digit count, ranges of values) triples; ranges may overlap or be unordered."""
-        collected: dict[_Group, list[tuple[int, int]]] = {}
-        for lead, width, ranges in groups:
-            if width < 0 or (lead and not lead.endswith("+")) or not set(lead) <= {"+", *"0123456789"}:
-                raise ValueError(f"({lead!r}, {width}): a lead must be empty or end with '+'")
-            for lo, hi in ranges:
-                if not 0 <= lo <= hi < 10**width:
-                    raise ValueError(f"range {lo}..{hi} does not fit in {width} digit(s)")
-                collected.setdefault((lead, width), []).append((lo, hi))
-        self._groups = {key: _merged(ranges) for key, ranges in sorted(collected.items())}
-
-    @classmethod
-    def _trusted(cls, groups: dict[_Group, _Ranges]) -> NumberRanges:
-        instance = object.__new__(cls)
-        instance._groups = {key: ranges for key, ranges in sorted(groups.items()) if ranges}
-        return instance
-
-    @classmethod
-    def union(cls, sets: Iterable[NumberRanges]) -> NumberRanges:
-        """Every string in any of `sets` (one merge, however many sets)."""
-        collected: dict[_Group, list[tuple[int, int]]] = {}
-        for ranges in sets:
-            for key, values in ranges._groups.items():
-                collected.setdefault(key, []).extend(values)
-        return cls._trusted({key: _merged(values) for key, values in collected.items()})
-
-    def groups(self) -> list[tuple[str, int, _Ranges]]:
-        """(lead, digit count, sorted disjoint ranges) per kind of string, ascending."""
-        return [(lead, width, ranges) for (lead, width), ranges in self._groups.items()]
-
-    @property
-    def first(self) -> str | None:
-        """The smallest string: the shortest, then the first in string order (None when empty)."""
-        firsts = [_render_value(lead, width, ranges[0][0])
-                  for (lead, width), ranges in self._groups.items()]
-        return min(firsts, key=lambda s: (len(s), s)) if firsts else None
-
-    def __len__(self) -> int:
-        return sum(hi - lo + 1 for ranges in self._groups.values() for lo, hi in ranges)
-
-    def __bool__(self) -> bool:
-        return bool(self._groups)
-
-    def __contains__(self, text: object) -> bool:
-        if not isinstance(text, str):
-            return False
-        cut = text.rfind("+") + 1
-        digits = text[cut:]
-        if digits and not (digits.isascii() and digits.isdigit()):
-            return False
-        ranges = self._groups.get((text[:cut], len(digits)))
-        if ranges is None:
-            return False
-        value = int(digits) if digits else 0
-        at = bisect_right(ranges, (value, 10**len(digits))) - 1
-        return at >= 0 and ranges[at][0] <= value <= ranges[at][1]
-
-    def __iter__(self) -> Iterator[str]:
-        if len(self._groups) == 1:
-            ((lead, width), ranges), = self._groups.items()
-            return chain.from_iterable(_strings(lead, width, lo, hi) for lo, hi in ranges)
-        return iter(sorted(chain.from_iterable(
-            _strings(lead, width, lo, hi)
-            for (lead, width), ranges in self._groups.items() for lo, hi in ranges
-        )))
-
-    def __or__(self, other: NumberRanges) -> NumberRanges:
-        if not isinstance(other, NumberRanges):
-            return NotImplemented
-        return NumberRanges.union((self, other))
-
-    def __sub__(self, other: NumberRanges) -> NumberRanges:
-        if not isinstance(other, NumberRanges):
-            return NotImplemented
-        return NumberRanges._trusted({
-            key: _difference(ranges, other._groups.get(key, ()))
-            for key, ranges in self._groups.items()
-        })
-
-    def __eq__(self, other: object) -> bool:
-        if not isinstance(other, NumberRanges):
-            return NotImplemented
-        return self._groups == other._groups
-
-    def __hash__(self) -> int:
-        return hash(tuple(self._groups.items()))
-
-    def __repr__(self) -> str:
-        shown = ", ".join(
-            f"{_render_value(lead, width, lo)}..{_render_value(lead, width, hi)}"
-            for lead, width, ranges in self.groups() for lo, hi in ranges[:3]
-        )
-        return f"NumberRanges(<{len(self)} numbers: {shown}{' …' if len(self) else ''}>)"
-
-
-def _merged(ranges: Iterable[tuple[int, int]]) -> _Ranges:
-    """Sorted, with overlapping and adjacent ranges joined."""
-    out: list[tuple[int, int]] = []
-    for lo, hi in sorted(ranges):
-        if out and lo <= out[-1][1] + 1:
-            if hi > out[-1][1]:
-                out[-1] = (out[-1][0], hi)
-        else:
-            out.append((lo, hi))
-    return tuple(out)
-
-
-def _difference(ranges: _Ranges, minus: _Ranges) -> _Ranges:
-    """`ranges` without `minus` (both sorted and disjoint), in one sweep."""
-    out: list[tuple[int, int]] = []
-    at = 0
-    for lo, hi in ranges:
-        while at < len(minus) and minus[at][1] < lo:
-            at += 1
-        scan = at
-        while scan < len(minus) and minus[scan][0] <= hi:
-            cut_lo, cut_hi = minus[scan]
-            if cut_lo > lo:
-                out.append((lo, cut_lo - 1))
-            lo = cut_hi + 1
-            if lo > hi:
-                break
-            scan += 1
-        if lo <= hi:
-            out.append((lo, hi))
-    return tuple(out)
-
-
-def _render_value(lead: str, width: int, value: int) -> str:
-    return f"{lead}{value:0{width}d}" if width else lead
-
-
-def _strings(lead: str, width: int, lo: int, hi: int) -> list[str]:
-    """The strings of one range, ascending; the last digits come from a table, not formatting."""
-    tail = min(width, _SUFFIX_DIGITS)
-    suffixes = _SUFFIXES[tail]
-    size = 10**tail
-    out: list[str] = []
-    head, first = divmod(lo, size)
-    last_head, last = divmod(hi, size)
-    while head <= last_head:
-        text = _render_value(lead, width - tail, head)
-        end = last + 1 if head == last_head else size
-        out.extend(map(text.__add__, suffixes[first:end]))
-        head, first = head + 1, 0
-    return out
-
-
 # --- AudioCodes prefix compression -------------------------------------------------------------
 
 
@@ -771,7 +599,7 @@ def prefix_ranges(prefix: str, *, limit: int = 1_000_000) -> NumberRanges:
     if size > limit:
         raise ValueError(f"prefix {prefix!r} stands for {size} numbers, more than {limit}")
     # The strings so far, by lead (up to the last '+') and digit count: ranges of their values.
-    partial: dict[_Group, _Ranges] = {("", 0): ((0, 0),)}
+    partial: dict[Group, Ranges] = {("", 0): ((0, 0),)}
     tokens = pattern.tokens
     at = 0
     while at < len(tokens):
@@ -779,7 +607,7 @@ def prefix_ranges(prefix: str, *, limit: int = 1_000_000) -> NumberRanges:
         at += 1
         if token.literal == "+":
             partial = {
-                (_render_value(lead, width, value) + "+", 0): ((0, 0),)
+                (render_value(lead, width, value) + "+", 0): ((0, 0),)
                 for (lead, width), ranges in partial.items()
                 for lo, hi in ranges for value in range(lo, hi + 1)
             }
@@ -798,7 +626,7 @@ def prefix_ranges(prefix: str, *, limit: int = 1_000_000) -> NumberRanges:
                 for (lead, width), ranges in partial.items()
             }
             continue
-        choices = _merged(token.ranges)
+        choices = merge_ranges(token.ranges)
         scale = 10**token.width
         if choices == ((0, scale - 1),):  # every digit: each range just gets wider
             partial = {
@@ -808,7 +636,7 @@ def prefix_ranges(prefix: str, *, limit: int = 1_000_000) -> NumberRanges:
             }
         else:
             partial = {
-                (lead, width + token.width): _merged(
+                (lead, width + token.width): merge_ranges(
                     (value * scale + a, value * scale + b)
                     for lo, hi in ranges for value in range(lo, hi + 1) for a, b in choices
                 )

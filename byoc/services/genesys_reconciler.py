@@ -35,17 +35,15 @@ routes again when it wrote them, and checks IVRs and users as each write returne
 from __future__ import annotations
 
 import logging
-from bisect import bisect_left, bisect_right
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from functools import partial
-from itertools import compress, repeat
-from operator import itemgetter, ne, sub
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any, TypeAlias
 from weakref import WeakKeyDictionary
 
+from byoc.domain.number_ranges import BY_START, Span, SpanIndex, SpanSet, span_numbers, span_text
 from byoc.domain.plan import Action, Change, Plan
 from byoc.ports import (
     GenesysDid,
@@ -223,173 +221,8 @@ class GenesysDesired:
 
 # --- ranges ---------------------------------------------------------------------------------------
 
-
-class _Span(NamedTuple):
-    """Numbers `low`..`high` of `width` characters (with the '+'), and the pool they make, if any
-    (a tuple: plans build thousands of them)."""
-
-    width: int
-    low: int
-    high: int
-    pool: GenesysDidPool | None = None
-
-    @classmethod
-    def of(cls, first: str, last: str, pool: GenesysDidPool | None = None) -> _Span:
-        return cls(len(first), int(first[1:]), int(last[1:]), pool)
-
-    @property
-    def size(self) -> int:
-        return self.high - self.low + 1
-
-    def overlaps(self, other: _Span) -> bool:
-        return self.width == other.width and self.low <= other.high and other.low <= self.high
-
-
-_BY_START = itemgetter(0, 1)
-"""A span's (width, low)."""
-
-
-class _SpanIndex:
-    """Pools' spans (which should not overlap), searchable by number; each keeps its pool."""
-
-    def __init__(self, spans: Iterable[_Span]) -> None:
-        self._spans = sorted(spans, key=_BY_START)
-        self._keys = [(s.width, s.low) for s in self._spans]
-
-    def find(self, number: str) -> _Span | None:
-        width, value = len(number), int(number[1:])
-        i = bisect_right(self._keys, (width, value)) - 1
-        if i >= 0:
-            span = self._spans[i]
-            if span.width == width and span.low <= value <= span.high:
-                return span
-        return None
-
-    def overlapping(self, span: _Span) -> list[_Span]:
-        return [s for s in self._spans if s.overlaps(span)]
-
-
-class _Ranges:
-    """A set of numbers held as disjoint spans in order: set algebra costs per span, not number."""
-
-    __slots__ = ("_keys", "spans")
-
-    def __init__(self, spans: Iterable[_Span]) -> None:
-        merged: list[_Span] = []
-        for span in sorted(spans, key=_BY_START):
-            last = merged[-1] if merged else None
-            if last is not None and last.width == span.width and span.low <= last.high + 1:
-                if span.high > last.high:
-                    merged[-1] = _Span(last.width, last.low, span.high)
-            else:
-                merged.append(span if span.pool is None else _Span(span.width, span.low, span.high))
-        self.spans = merged
-        self._keys = [(s.width, s.low) for s in merged]
-
-    @classmethod
-    def of_numbers(cls, numbers: Iterable[str]) -> _Ranges:
-        """The runs of consecutive numbers among E.164 `numbers` (valid: no leading zero, so a
-        number's value gives its length, and a run of values only changes length at 10**k)."""
-        values = sorted(map(int, numbers))
-        if not values:
-            return cls._ordered([])
-        # Where a run ends, found by C-level iteration: a value that is not the last plus one,
-        # or that gains a digit.
-        breaks = {*compress(range(1, len(values)),
-                            map(ne, map(sub, values[1:], values[:-1]), repeat(1))),
-                  *(bisect_left(values, p) for p in _POWERS_OF_TEN if values[0] < p <= values[-1])}
-        starts = [0, *sorted(breaks)]
-        ends = [*(i - 1 for i in starts[1:]), len(values) - 1]
-        return cls._ordered([_Span(len(str(values[i])) + 1, values[i], values[j])
-                             for i, j in zip(starts, ends, strict=True)])
-
-    @classmethod
-    def _ordered(cls, spans: list[_Span]) -> _Ranges:
-        """From spans already disjoint, apart and in order."""
-        ranges = cls.__new__(cls)
-        ranges.spans = spans
-        ranges._keys = [(s.width, s.low) for s in spans]
-        return ranges
-
-    def __contains__(self, number: object) -> bool:
-        if not isinstance(number, str):
-            return False
-        try:
-            width, value = len(number), int(number[1:])
-        except ValueError:
-            return False
-        i = bisect_right(self._keys, (width, value)) - 1
-        return i >= 0 and self.spans[i].width == width and value <= self.spans[i].high
-
-    def __len__(self) -> int:
-        return sum(s.size for s in self.spans)
-
-    def covers(self, span: _Span) -> bool:
-        """Whether every number of `span` is in the set."""
-        i = bisect_right(self._keys, (span.width, span.low)) - 1
-        return i >= 0 and self.spans[i].width == span.width and self.spans[i].high >= span.high
-
-    def touches(self, span: _Span) -> bool:
-        """Whether any number of `span` is in the set."""
-        i = bisect_right(self._keys, (span.width, span.high)) - 1
-        return i >= 0 and self.spans[i].overlaps(span)
-
-    def bounds_within(self, span: _Span) -> tuple[int, int] | None:
-        """The lowest and highest numbers of `span` in the set (None: none is)."""
-        i = bisect_right(self._keys, (span.width, span.high)) - 1
-        if i < 0 or not self.spans[i].overlaps(span):
-            return None
-        high = min(self.spans[i].high, span.high)
-        j = bisect_right(self._keys, (span.width, span.low)) - 1
-        low = span.low if j >= 0 and self.spans[j].overlaps(span) else self.spans[j + 1].low
-        return low, high
-
-    def count_within(self, span: _Span) -> int:
-        """How many numbers of `span` are in the set."""
-        i = bisect_right(self._keys, (span.width, span.high))
-        count = 0
-        while i > 0 and self.spans[i - 1].overlaps(span):
-            ours = self.spans[i - 1]
-            count += min(ours.high, span.high) - max(ours.low, span.low) + 1
-            i -= 1
-        return count
-
-    def __sub__(self, other: _Ranges) -> _Ranges:
-        return _Ranges._ordered(self._merge(other, keep_inside=False))
-
-    def __and__(self, other: _Ranges) -> _Ranges:
-        return _Ranges._ordered(self._merge(other, keep_inside=True))
-
-    def _merge(self, other: _Ranges, *, keep_inside: bool) -> list[_Span]:
-        """One pass over both: the parts of each span inside (or outside) `other`."""
-        found: list[_Span] = []
-        theirs, j = other.spans, 0
-        for span in self.spans:
-            while j < len(theirs) and (theirs[j].width, theirs[j].high) < (span.width, span.low):
-                j += 1  # ends before this span, hence before every later one
-            low, k = span.low, j
-            while k < len(theirs) and theirs[k].width == span.width and theirs[k].low <= span.high:
-                cut = theirs[k]
-                if keep_inside:
-                    found.append(_Span(span.width, max(low, cut.low), min(span.high, cut.high)))
-                elif cut.low > low:
-                    found.append(_Span(span.width, low, cut.low - 1))
-                low = max(low, cut.high + 1)
-                k += 1
-            if not keep_inside and low <= span.high:
-                found.append(_Span(span.width, low, span.high))
-        return found
-
-
-_POWERS_OF_TEN = frozenset(10**k for k in range(1, 16))
-
-
-def _text(width: int, value: int) -> str:
-    return f"+{value:0{width - 1}d}"
-
-
-def _numbers(span: _Span) -> list[str]:
-    return list(map(f"+{{:0{span.width - 1}d}}".format, range(span.low, span.high + 1)))
+PoolSpan: TypeAlias = Span[GenesysDidPool]
+"""Numbers of one length, and the pool they make, if any."""
 
 
 def _range_key(pool: GenesysDidPool) -> str:
@@ -543,16 +376,16 @@ class GenesysReconciler:
     def _analyse(self, actual: GenesysState, desired: GenesysDesired) -> _Analysis:
         out = _Analysis()
         pools = [p for p in actual.pools if p.state != "deleted"]
-        mine = sorted((_Span.of(p.start, p.end, p) for p in pools if owned(p.description)),
-                      key=_BY_START)
+        mine = sorted((Span.of(p.start, p.end, p) for p in pools if owned(p.description)),
+                      key=BY_START)
         foreign_pools = [p for p in pools if not owned(p.description)]
-        foreign_spans = [_Span.of(p.start, p.end, p) for p in foreign_pools]
-        foreign = _SpanIndex(foreign_spans)
+        foreign_spans = [Span.of(p.start, p.end, p) for p in foreign_pools]
+        foreign = SpanIndex(foreign_spans)
 
-        present = _Ranges.of_numbers(desired.numbers)
-        kept: list[_Span] = []
-        dropped: list[_Span] = []
-        claimed: list[_Span] = []
+        present = SpanSet.of_numbers(desired.numbers)
+        kept: list[PoolSpan] = []
+        dropped: list[PoolSpan] = []
+        claimed: list[PoolSpan] = []
         # width -> the highest number claimed so far (`mine` is sorted: a pool can only overlap
         # an earlier one that reaches that far)
         reach: dict[int, int] = {}
@@ -576,7 +409,7 @@ class GenesysReconciler:
             # The pool keeps its identity: its ends move in to its first and last present
             # numbers (a PUT); a gap inside stays in it (splitting would take the numbers on one
             # side out of every pool until the new pool exists).
-            kept.append(_Span(span.width, *bounds, span.pool))
+            kept.append(Span(span.width, *bounds, span.pool))
             for clash in foreign.overlapping(span):
                 assert clash.pool is not None
                 out.conflicts.append(
@@ -586,20 +419,20 @@ class GenesysReconciler:
 
         pool_user_ids = self._unassignable(actual, dropped, kept, desired.numbers, out)
 
-        kept_ranges = _Ranges(kept)
-        foreign_ranges = _Ranges(foreign_spans)
+        kept_ranges = SpanSet(kept)
+        foreign_ranges = SpanSet(foreign_spans)
         in_foreign = (present - kept_ranges) & foreign_ranges  # covered by a foreign pool
         needed = present - in_foreign
         # Runs of numbers no pool covers: they touch no foreign pool, so new pools overlap none.
         # A run next to a pool of byoc's grows that pool in place; the others get new pools.
         uncovered, kept = _grow(needed - kept_ranges, kept)
         new_spans = [
-            _Span(whole.width, low, min(low + MAX_POOL_SIZE - 1, whole.high))
+            Span(whole.width, low, min(low + MAX_POOL_SIZE - 1, whole.high))
             for whole in uncovered
             for low in range(whole.low, whole.high + 1, MAX_POOL_SIZE)
         ]
         resized = [s for s in kept if (s.low, s.high) != _bounds(_pool(s))]
-        grown = [n for s in resized for n in _outside(s, _Span.of(_pool(s).start, _pool(s).end))]
+        grown = [n for s in resized for n in _outside(s, Span.of(_pool(s).start, _pool(s).end))]
         for span in kept:
             if holes := span.size - present.count_within(span):
                 pool = _pool(span)
@@ -608,7 +441,7 @@ class GenesysReconciler:
                     "manages between its first and last managed numbers: splitting it would "
                     "leave the numbers on one side in no pool until the new pool exists")
 
-        owned_ranges = _Ranges(mine)
+        owned_ranges = SpanSet(mine)
         responsible = _Responsible(desired, owned_ranges)
         out.numbers_before = len(owned_ranges) + len((present - owned_ranges) & foreign_ranges) + sum(
             1 for n in desired.releasing - desired.numbers
@@ -616,14 +449,14 @@ class GenesysReconciler:
 
         # A new pool overlapping a pool that goes can only be created after the deletion; its
         # numbers are routed after that too. Every other new pool is created first.
-        dropped_ranges = _Ranges(dropped)
-        dropped_numbers = {n for span in dropped for n in _numbers(span)}
+        dropped_ranges = SpanSet(dropped)
+        dropped_numbers = {n for span in dropped for n in span_numbers(span)}
         late_spans = [s for s in new_spans if dropped_ranges.touches(s)]
         early_spans = [s for s in new_spans if not dropped_ranges.touches(s)]
-        late_numbers = {n for s in late_spans for n in _numbers(s)} | dropped_numbers
+        late_numbers = {n for s in late_spans for n in span_numbers(s)} | dropped_numbers
         late_numbers.update(grown)  # routed once their pool has grown
         # what the pools that stay hold now (a pool's growth is not in it yet)
-        lasting = _SpanIndex([*(_held_now(s) for s in kept), *foreign_spans])
+        lasting = SpanIndex([*(_held_now(s) for s in kept), *foreign_spans])
         early, late = self._routing(
             actual, desired, responsible, dropped_numbers, late_numbers, pool_user_ids, lasting,
             out)
@@ -641,8 +474,8 @@ class GenesysReconciler:
         self._pool_notes(foreign_pools, in_foreign, out)
         return out
 
-    def _pool_removal(self, pool: GenesysDidPool, needed: _Ranges) -> Change:
-        span = _Span.of(pool.start, pool.end)
+    def _pool_removal(self, pool: GenesysDidPool, needed: SpanSet) -> Change:
+        span: PoolSpan = Span.of(pool.start, pool.end)
         stays = needed.count_within(span)
         summary = (
             f"no longer wanted ({span.size} numbers)" if not stays
@@ -653,13 +486,13 @@ class GenesysReconciler:
             summary=summary,
             before={"id": pool.id, "start": pool.start, "end": pool.end, "name": pool.name,
                     "description": pool.description},
-            numbers_removed=tuple(_numbers(span)),
+            numbers_removed=tuple(span_numbers(span)),
         )
 
-    def _pool_resize(self, span: _Span) -> Change:
+    def _pool_resize(self, span: PoolSpan) -> Change:
         pool = _pool(span)
-        first, last = _text(span.width, span.low), _text(span.width, span.high)
-        old = _Span.of(pool.start, pool.end)
+        first, last = span_text(span.width, span.low), span_text(span.width, span.high)
+        old: PoolSpan = Span.of(pool.start, pool.end)
         added, removed = _outside(span, old), _outside(old, span)
         parts = [f"{pool.start}-{pool.end} -> {first}-{last} in place"]
         if added:
@@ -676,21 +509,21 @@ class GenesysReconciler:
             numbers_added=tuple(added), numbers_removed=tuple(removed),
         )
 
-    def _pool_creation(self, span: _Span) -> Change:
-        first, last = _text(span.width, span.low), _text(span.width, span.high)
+    def _pool_creation(self, span: PoolSpan) -> Change:
+        first, last = span_text(span.width, span.low), span_text(span.width, span.high)
         return Change(
             target=self.target, action=Action.ADD, kind=POOL_KIND, key=f"{first}-{last}",
             summary=f"{span.size} number(s)",
             after={"start": first, "end": last, "name": f"byoc {first}-{last}",
                    "description": POOL_DESCRIPTION},
-            numbers_added=tuple(_numbers(span)),
+            numbers_added=tuple(span_numbers(span)),
         )
 
     def _unassignable(
         self,
         actual: GenesysState,
-        dropped: list[_Span],
-        kept: list[_Span],
+        dropped: list[PoolSpan],
+        kept: list[PoolSpan],
         present: AbstractSet[str],
         out: _Analysis,
     ) -> set[str]:
@@ -712,7 +545,7 @@ class GenesysReconciler:
             if not stuck:
                 user_ids |= {d.owner_id for d in dids if d.owner_type == "USER"}
                 continue
-            whole = _Span.of(pool.start, pool.end, pool)
+            whole = Span.of(pool.start, pool.end, pool)
             if going:
                 dropped.remove(span)
             else:
@@ -724,7 +557,7 @@ class GenesysReconciler:
             out.conflicts.append(
                 f"byoc's DID pool {_range_key(pool)} (id {pool.id}) must shrink or go, but {why}; "
                 "unassign it by hand")
-            for number in _numbers(whole):
+            for number in span_numbers(whole):
                 if number not in present:
                     out.stuck[number] = f"still in DID pool {_range_key(pool)}: {why}"
         return user_ids
@@ -737,7 +570,7 @@ class GenesysReconciler:
         dropped_numbers: set[str],
         late_numbers: set[str],
         pool_user_ids: set[str],
-        lasting: _SpanIndex,
+        lasting: SpanIndex[GenesysDidPool],
         out: _Analysis,
     ) -> tuple[list[Change], list[Change]]:
         """Routing changes in two rounds. The early round (before pool deletions) takes every
@@ -847,10 +680,10 @@ class GenesysReconciler:
         )
 
     def _pool_notes(
-        self, foreign_pools: list[GenesysDidPool], in_foreign: _Ranges, out: _Analysis
+        self, foreign_pools: list[GenesysDidPool], in_foreign: SpanSet, out: _Analysis
     ) -> None:
         for pool in sorted(foreign_pools, key=lambda p: p.id):
-            count = in_foreign.count_within(_Span.of(pool.start, pool.end))
+            count = in_foreign.count_within(Span.of(pool.start, pool.end))
             if count:
                 out.notes.append(
                     f"{count} managed number(s) lie in foreign DID pool {pool.name!r} "
@@ -1008,10 +841,11 @@ class GenesysReconciler:
                     f"in place, Genesys refused: {exc}. byoc does not delete and recreate a "
                     "pool that holds managed numbers (they would be in no pool meanwhile): take "
                     "the numbers byoc no longer manages out of it by hand, or leave them there")
-        old, new = _Span.of(pool.start, pool.end), _Span.of(after["start"], after["end"])
-        parts = [new] if gone else (_Ranges([new]) - _Ranges([old])).spans
+        old: PoolSpan = Span.of(pool.start, pool.end)
+        new: PoolSpan = Span.of(after["start"], after["end"])
+        parts = [new] if gone else (SpanSet([new]) - SpanSet([old])).spans
         for part in parts:
-            first, last = _text(part.width, part.low), _text(part.width, part.high)
+            first, last = span_text(part.width, part.low), span_text(part.width, part.high)
             lease.check()
             self._port.create_did_pool(
                 first, last, name=f"byoc {first}-{last}", description=after["description"])
@@ -1137,7 +971,7 @@ class GenesysReconciler:
         return ivr
 
 
-def _pool(span: _Span) -> GenesysDidPool:
+def _pool(span: PoolSpan) -> GenesysDidPool:
     assert span.pool is not None, "a span read from a pool keeps it"
     return span.pool
 
@@ -1146,24 +980,24 @@ def _bounds(pool: GenesysDidPool) -> tuple[int, int]:
     return int(pool.start[1:]), int(pool.end[1:])
 
 
-def _held_now(span: _Span) -> _Span:
+def _held_now(span: PoolSpan) -> PoolSpan:
     """The part of a kept span its pool covers today."""
     low, high = _bounds(_pool(span))
     return span._replace(low=max(span.low, low), high=min(span.high, high))
 
 
-def _outside(span: _Span, other: _Span) -> list[str]:
+def _outside(span: PoolSpan, other: PoolSpan) -> list[str]:
     """The numbers of `span` that `other` does not hold."""
-    return [n for part in (_Ranges([span]) - _Ranges([other])).spans for n in _numbers(part)]
+    return [n for part in (SpanSet([span]) - SpanSet([other])).spans for n in span_numbers(part)]
 
 
-def _grow(runs: _Ranges, kept: list[_Span]) -> tuple[list[_Span], list[_Span]]:
+def _grow(runs: SpanSet, kept: list[PoolSpan]) -> tuple[list[PoolSpan], list[PoolSpan]]:
     """Runs right next to a kept pool of byoc's join it (up to `MAX_POOL_SIZE`); returns the
     runs left over and the kept spans, grown."""
-    spans = sorted(kept, key=_BY_START)
+    spans = sorted(kept, key=BY_START)
     ends = {(s.width, s.high): i for i, s in enumerate(spans)}
     starts = {(s.width, s.low): i for i, s in enumerate(spans)}
-    left: list[_Span] = []
+    left: list[PoolSpan] = []
     for run in runs.spans:
         i = ends.get((run.width, run.low - 1))
         j = starts.get((run.width, run.high + 1))
@@ -1189,7 +1023,7 @@ def _change_order(change: Change) -> tuple[str, str]:
 class _Responsible:
     """The numbers whose routing is byoc's: present, releasing, or in a DID pool of byoc's."""
 
-    def __init__(self, desired: GenesysDesired, owned: _Ranges) -> None:
+    def __init__(self, desired: GenesysDesired, owned: SpanSet) -> None:
         self._present = desired.numbers
         self._releasing = desired.releasing
         self._owned = owned
@@ -1260,7 +1094,7 @@ def _unseen_holders(
     wanted: dict[Holder, set[str]],
     held: dict[Holder, set[str]],
     responsible: _Responsible,
-    lasting: _SpanIndex,
+    lasting: SpanIndex[GenesysDidPool],
     out: _Analysis,
 ) -> set[str]:
     """A number to route that no holder byoc read has may still be held by someone it did not

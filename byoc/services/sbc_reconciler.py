@@ -31,9 +31,9 @@ from itertools import islice
 from typing import TYPE_CHECKING, Any
 
 from byoc.domain.dialplan import DialPlanIndex, parse_dial_pattern, pick, ranges_of
+from byoc.domain.number_ranges import NumberRanges
 from byoc.domain.numbers import (
     MAX_PREFIX_CHARS,
-    NumberRanges,
     NumberSet,
     compress_to_prefix_ranges,
 )

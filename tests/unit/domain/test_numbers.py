@@ -10,12 +10,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from byoc.domain.number_ranges import NumberRanges
 from byoc.domain.numbers import (
     MAX_NUMBER_GROUPS,
     MAX_PREFIX_CHARS,
     InvalidNumber,
     InvalidPrefix,
-    NumberRanges,
     NumberSet,
     compress_to_prefix_ranges,
     compress_to_prefixes,

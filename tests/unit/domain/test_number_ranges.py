@@ -10,7 +10,7 @@ from __future__ import annotations
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from byoc.services.genesys_reconciler import _numbers, _Ranges, _Span
+from byoc.domain.number_ranges import Span, SpanSet, span_numbers
 
 # Numbers of two lengths, close together (runs form and touch), and across 10**k (a run of
 # values that gains a digit is two runs of numbers).
@@ -22,12 +22,12 @@ _VALUES = st.one_of(
 _NUMBER_SETS = st.frozensets(_VALUES.map(lambda v: f"+{v}"), max_size=60)
 
 
-def _as_set(ranges: _Ranges) -> set[str]:
-    return {n for span in ranges.spans for n in _numbers(span)}
+def _as_set(ranges: SpanSet) -> set[str]:
+    return {n for span in ranges.spans for n in span_numbers(span)}
 
 
-def _spans(numbers: frozenset[str]) -> _Ranges:
-    return _Ranges.of_numbers(sorted(numbers, key=lambda n: (len(n), n)))
+def _spans(numbers: frozenset[str]) -> SpanSet:
+    return SpanSet.of_numbers(sorted(numbers, key=lambda n: (len(n), n)))
 
 
 @settings(max_examples=200, deadline=None, derandomize=True,
@@ -47,8 +47,8 @@ def test_set_algebra_matches_sets_of_numbers(a: frozenset[str], b: frozenset[str
 @given(_NUMBER_SETS, _VALUES, st.integers(0, 20))
 def test_span_queries_match_sets_of_numbers(numbers: frozenset[str], low: int, size: int) -> None:
     ranges = _spans(numbers)
-    span = _Span(len(str(low)) + 1, low, low + size)
-    inside = set(_numbers(span)) if len(str(low + size)) == len(str(low)) else set()
+    span = Span(len(str(low)) + 1, low, low + size)
+    inside = set(span_numbers(span)) if len(str(low + size)) == len(str(low)) else set()
     if not inside:
         return  # a span of numbers never changes length
     assert ranges.count_within(span) == len(inside & numbers)
@@ -59,7 +59,7 @@ def test_span_queries_match_sets_of_numbers(numbers: frozenset[str], low: int, s
 def test_runs_are_maximal_and_split_where_a_number_gains_a_digit() -> None:
     numbers = ["+9999999998", "+9999999999", "+10000000000", "+14155550100", "+14155550101",
                "+14155550103"]
-    assert [(s.width, s.low, s.high) for s in _Ranges.of_numbers(numbers).spans] == [
+    assert [(s.width, s.low, s.high) for s in SpanSet.of_numbers(numbers).spans] == [
         (11, 9999999998, 9999999999),
         (12, 10000000000, 10000000000),
         (12, 14155550100, 14155550101),
@@ -69,12 +69,12 @@ def test_runs_are_maximal_and_split_where_a_number_gains_a_digit() -> None:
 
 def test_unordered_input_gives_the_same_runs() -> None:
     numbers = [f"+{14155550000 + v}" for v in (5, 1, 2, 9, 3, 4, 8)]
-    ordered = _Ranges.of_numbers(sorted(numbers))
-    assert _Ranges.of_numbers(numbers).spans == ordered.spans
+    ordered = SpanSet.of_numbers(sorted(numbers))
+    assert SpanSet.of_numbers(numbers).spans == ordered.spans
     assert [(s.low % 100, s.high % 100) for s in ordered.spans] == [(1, 5), (8, 9)]
 
 
 def test_a_string_that_is_not_a_number_is_not_in_any_range() -> None:
-    ranges = _Ranges.of_numbers(["+14155550100"])
+    ranges = SpanSet.of_numbers(["+14155550100"])
     assert "+1415555010x" not in ranges
     assert "" not in ranges

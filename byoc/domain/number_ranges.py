@@ -1,0 +1,371 @@
+"""Contiguous ranges of numbers: sets held as runs of values, so their algebra costs per run.
+
+`NumberRanges` holds dial strings (a lead up to the last `+`, then a fixed count of digits) as
+sorted disjoint ranges per kind of string. `Span`, `SpanIndex` and `SpanSet` hold E.164 numbers
+as runs of equal length (`width` counts the `+`); a span may carry the object it was read from
+(a DID pool).
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_left, bisect_right
+from collections.abc import Iterable, Iterator
+from itertools import chain, compress, repeat
+from operator import itemgetter, ne, sub
+from typing import Any, Final, Generic, NamedTuple, TypeAlias, TypeVar
+
+__all__ = [
+    "BY_START",
+    "Group",
+    "NumberRanges",
+    "Ranges",
+    "Span",
+    "SpanIndex",
+    "SpanSet",
+    "merge_ranges",
+    "render_value",
+    "span_numbers",
+    "span_text",
+]
+
+P = TypeVar("P")
+
+Ranges: TypeAlias = tuple[tuple[int, int], ...]
+Group: TypeAlias = tuple[str, int]
+_SUFFIX_DIGITS: Final = 3
+_SUFFIXES: Final = ("",), *(
+    tuple(f"{v:0{width}d}" for v in range(10**width)) for width in range(1, _SUFFIX_DIGITS + 1)
+)
+
+
+class NumberRanges:
+    """An immutable set of dial strings (`+` and digits) held as ranges of values, not listed.
+
+    A string is its lead (up to and including its last `+`: `+` for E.164) and a fixed count of
+    digits; the set keeps, per (lead, digit count), sorted disjoint ranges of the digits' values.
+    `len`, `in`, `|`, `-` and `==` work on the ranges; iteration lists the strings in ascending
+    string order, as `sorted()` would.
+    """
+
+    __slots__ = ("_groups",)
+
+    _groups: dict[Group, Ranges]
+
+    def __init__(self, groups: Iterable[tuple[str, int, Iterable[tuple[int, int]]]] = ()) -> None:
+        """From (lead, digit count, ranges of values) triples; ranges may overlap or be unordered."""
+        collected: dict[Group, list[tuple[int, int]]] = {}
+        for lead, width, ranges in groups:
+            if width < 0 or (lead and not lead.endswith("+")) or not set(lead) <= {"+", *"0123456789"}:
+                raise ValueError(f"({lead!r}, {width}): a lead must be empty or end with '+'")
+            for lo, hi in ranges:
+                if not 0 <= lo <= hi < 10**width:
+                    raise ValueError(f"range {lo}..{hi} does not fit in {width} digit(s)")
+                collected.setdefault((lead, width), []).append((lo, hi))
+        self._groups = {key: merge_ranges(ranges) for key, ranges in sorted(collected.items())}
+
+    @classmethod
+    def _trusted(cls, groups: dict[Group, Ranges]) -> NumberRanges:
+        instance = object.__new__(cls)
+        instance._groups = {key: ranges for key, ranges in sorted(groups.items()) if ranges}
+        return instance
+
+    @classmethod
+    def union(cls, sets: Iterable[NumberRanges]) -> NumberRanges:
+        """Every string in any of `sets` (one merge, however many sets)."""
+        collected: dict[Group, list[tuple[int, int]]] = {}
+        for ranges in sets:
+            for key, values in ranges._groups.items():
+                collected.setdefault(key, []).extend(values)
+        return cls._trusted({key: merge_ranges(values) for key, values in collected.items()})
+
+    def groups(self) -> list[tuple[str, int, Ranges]]:
+        """(lead, digit count, sorted disjoint ranges) per kind of string, ascending."""
+        return [(lead, width, ranges) for (lead, width), ranges in self._groups.items()]
+
+    @property
+    def first(self) -> str | None:
+        """The smallest string: the shortest, then the first in string order (None when empty)."""
+        firsts = [render_value(lead, width, ranges[0][0])
+                  for (lead, width), ranges in self._groups.items()]
+        return min(firsts, key=lambda s: (len(s), s)) if firsts else None
+
+    def __len__(self) -> int:
+        return sum(hi - lo + 1 for ranges in self._groups.values() for lo, hi in ranges)
+
+    def __bool__(self) -> bool:
+        return bool(self._groups)
+
+    def __contains__(self, text: object) -> bool:
+        if not isinstance(text, str):
+            return False
+        cut = text.rfind("+") + 1
+        digits = text[cut:]
+        if digits and not (digits.isascii() and digits.isdigit()):
+            return False
+        ranges = self._groups.get((text[:cut], len(digits)))
+        if ranges is None:
+            return False
+        value = int(digits) if digits else 0
+        at = bisect_right(ranges, (value, 10**len(digits))) - 1
+        return at >= 0 and ranges[at][0] <= value <= ranges[at][1]
+
+    def __iter__(self) -> Iterator[str]:
+        if len(self._groups) == 1:
+            ((lead, width), ranges), = self._groups.items()
+            return chain.from_iterable(_strings(lead, width, lo, hi) for lo, hi in ranges)
+        return iter(sorted(chain.from_iterable(
+            _strings(lead, width, lo, hi)
+            for (lead, width), ranges in self._groups.items() for lo, hi in ranges
+        )))
+
+    def __or__(self, other: NumberRanges) -> NumberRanges:
+        if not isinstance(other, NumberRanges):
+            return NotImplemented
+        return NumberRanges.union((self, other))
+
+    def __sub__(self, other: NumberRanges) -> NumberRanges:
+        if not isinstance(other, NumberRanges):
+            return NotImplemented
+        return NumberRanges._trusted({
+            key: _difference(ranges, other._groups.get(key, ()))
+            for key, ranges in self._groups.items()
+        })
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, NumberRanges):
+            return NotImplemented
+        return self._groups == other._groups
+
+    def __hash__(self) -> int:
+        return hash(tuple(self._groups.items()))
+
+    def __repr__(self) -> str:
+        shown = ", ".join(
+            f"{render_value(lead, width, lo)}..{render_value(lead, width, hi)}"
+            for lead, width, ranges in self.groups() for lo, hi in ranges[:3]
+        )
+        return f"NumberRanges(<{len(self)} numbers: {shown}{' …' if len(self) else ''}>)"
+
+
+def merge_ranges(ranges: Iterable[tuple[int, int]]) -> Ranges:
+    """Sorted, with overlapping and adjacent ranges joined."""
+    out: list[tuple[int, int]] = []
+    for lo, hi in sorted(ranges):
+        if out and lo <= out[-1][1] + 1:
+            if hi > out[-1][1]:
+                out[-1] = (out[-1][0], hi)
+        else:
+            out.append((lo, hi))
+    return tuple(out)
+
+
+def _difference(ranges: Ranges, minus: Ranges) -> Ranges:
+    """`ranges` without `minus` (both sorted and disjoint), in one sweep."""
+    out: list[tuple[int, int]] = []
+    at = 0
+    for lo, hi in ranges:
+        while at < len(minus) and minus[at][1] < lo:
+            at += 1
+        scan = at
+        while scan < len(minus) and minus[scan][0] <= hi:
+            cut_lo, cut_hi = minus[scan]
+            if cut_lo > lo:
+                out.append((lo, cut_lo - 1))
+            lo = cut_hi + 1
+            if lo > hi:
+                break
+            scan += 1
+        if lo <= hi:
+            out.append((lo, hi))
+    return tuple(out)
+
+
+def render_value(lead: str, width: int, value: int) -> str:
+    return f"{lead}{value:0{width}d}" if width else lead
+
+
+def _strings(lead: str, width: int, lo: int, hi: int) -> list[str]:
+    """The strings of one range, ascending; the last digits come from a table, not formatting."""
+    tail = min(width, _SUFFIX_DIGITS)
+    suffixes = _SUFFIXES[tail]
+    size = 10**tail
+    out: list[str] = []
+    head, first = divmod(lo, size)
+    last_head, last = divmod(hi, size)
+    while head <= last_head:
+        text = render_value(lead, width - tail, head)
+        end = last + 1 if head == last_head else size
+        out.extend(map(text.__add__, suffixes[first:end]))
+        head, first = head + 1, 0
+    return out
+
+
+# --- E.164 spans -------------------------------------------------------------------------------
+
+
+class Span(NamedTuple, Generic[P]):
+    """Numbers `low`..`high` of `width` characters (with the '+'), and the pool they make, if any
+    (a tuple: plans build thousands of them)."""
+
+    width: int
+    low: int
+    high: int
+    pool: P | None = None
+
+    @classmethod
+    def of(cls, first: str, last: str, pool: P | None = None) -> Span[P]:
+        return cls(len(first), int(first[1:]), int(last[1:]), pool)
+
+    @property
+    def size(self) -> int:
+        return self.high - self.low + 1
+
+    def overlaps(self, other: Span[P]) -> bool:
+        return self.width == other.width and self.low <= other.high and other.low <= self.high
+
+
+BY_START = itemgetter(0, 1)
+"""A span's (width, low)."""
+
+
+class SpanIndex(Generic[P]):
+    """Pools' spans (which should not overlap), searchable by number; each keeps its pool."""
+
+    def __init__(self, spans: Iterable[Span[P]]) -> None:
+        self._spans = sorted(spans, key=BY_START)
+        self._keys = [(s.width, s.low) for s in self._spans]
+
+    def find(self, number: str) -> Span[P] | None:
+        width, value = len(number), int(number[1:])
+        i = bisect_right(self._keys, (width, value)) - 1
+        if i >= 0:
+            span = self._spans[i]
+            if span.width == width and span.low <= value <= span.high:
+                return span
+        return None
+
+    def overlapping(self, span: Span[P]) -> list[Span[P]]:
+        return [s for s in self._spans if s.overlaps(span)]
+
+
+class SpanSet:
+    """A set of numbers held as disjoint spans in order: set algebra costs per span, not number."""
+
+    __slots__ = ("_keys", "spans")
+
+    def __init__(self, spans: Iterable[Span[Any]]) -> None:
+        merged: list[Span[Any]] = []
+        for span in sorted(spans, key=BY_START):
+            last = merged[-1] if merged else None
+            if last is not None and last.width == span.width and span.low <= last.high + 1:
+                if span.high > last.high:
+                    merged[-1] = Span(last.width, last.low, span.high)
+            else:
+                merged.append(span if span.pool is None else Span(span.width, span.low, span.high))
+        self.spans = merged
+        self._keys = [(s.width, s.low) for s in merged]
+
+    @classmethod
+    def of_numbers(cls, numbers: Iterable[str]) -> SpanSet:
+        """The runs of consecutive numbers among E.164 `numbers` (valid: no leading zero, so a
+        number's value gives its length, and a run of values only changes length at 10**k)."""
+        values = sorted(map(int, numbers))
+        if not values:
+            return cls._ordered([])
+        # Where a run ends, found by C-level iteration: a value that is not the last plus one,
+        # or that gains a digit.
+        breaks = {*compress(range(1, len(values)),
+                            map(ne, map(sub, values[1:], values[:-1]), repeat(1))),
+                  *(bisect_left(values, p) for p in POWERS_OF_TEN if values[0] < p <= values[-1])}
+        starts = [0, *sorted(breaks)]
+        ends = [*(i - 1 for i in starts[1:]), len(values) - 1]
+        return cls._ordered([Span(len(str(values[i])) + 1, values[i], values[j])
+                             for i, j in zip(starts, ends, strict=True)])
+
+    @classmethod
+    def _ordered(cls, spans: list[Span[Any]]) -> SpanSet:
+        """From spans already disjoint, apart and in order."""
+        ranges = cls.__new__(cls)
+        ranges.spans = spans
+        ranges._keys = [(s.width, s.low) for s in spans]
+        return ranges
+
+    def __contains__(self, number: object) -> bool:
+        if not isinstance(number, str):
+            return False
+        try:
+            width, value = len(number), int(number[1:])
+        except ValueError:
+            return False
+        i = bisect_right(self._keys, (width, value)) - 1
+        return i >= 0 and self.spans[i].width == width and value <= self.spans[i].high
+
+    def __len__(self) -> int:
+        return sum(s.size for s in self.spans)
+
+    def covers(self, span: Span[Any]) -> bool:
+        """Whether every number of `span` is in the set."""
+        i = bisect_right(self._keys, (span.width, span.low)) - 1
+        return i >= 0 and self.spans[i].width == span.width and self.spans[i].high >= span.high
+
+    def touches(self, span: Span[Any]) -> bool:
+        """Whether any number of `span` is in the set."""
+        i = bisect_right(self._keys, (span.width, span.high)) - 1
+        return i >= 0 and self.spans[i].overlaps(span)
+
+    def bounds_within(self, span: Span[Any]) -> tuple[int, int] | None:
+        """The lowest and highest numbers of `span` in the set (None: none is)."""
+        i = bisect_right(self._keys, (span.width, span.high)) - 1
+        if i < 0 or not self.spans[i].overlaps(span):
+            return None
+        high = min(self.spans[i].high, span.high)
+        j = bisect_right(self._keys, (span.width, span.low)) - 1
+        low = span.low if j >= 0 and self.spans[j].overlaps(span) else self.spans[j + 1].low
+        return low, high
+
+    def count_within(self, span: Span[Any]) -> int:
+        """How many numbers of `span` are in the set."""
+        i = bisect_right(self._keys, (span.width, span.high))
+        count = 0
+        while i > 0 and self.spans[i - 1].overlaps(span):
+            ours = self.spans[i - 1]
+            count += min(ours.high, span.high) - max(ours.low, span.low) + 1
+            i -= 1
+        return count
+
+    def __sub__(self, other: SpanSet) -> SpanSet:
+        return SpanSet._ordered(self._merge(other, keep_inside=False))
+
+    def __and__(self, other: SpanSet) -> SpanSet:
+        return SpanSet._ordered(self._merge(other, keep_inside=True))
+
+    def _merge(self, other: SpanSet, *, keep_inside: bool) -> list[Span[Any]]:
+        """One pass over both: the parts of each span inside (or outside) `other`."""
+        found: list[Span[Any]] = []
+        theirs, j = other.spans, 0
+        for span in self.spans:
+            while j < len(theirs) and (theirs[j].width, theirs[j].high) < (span.width, span.low):
+                j += 1  # ends before this span, hence before every later one
+            low, k = span.low, j
+            while k < len(theirs) and theirs[k].width == span.width and theirs[k].low <= span.high:
+                cut = theirs[k]
+                if keep_inside:
+                    found.append(Span(span.width, max(low, cut.low), min(span.high, cut.high)))
+                elif cut.low > low:
+                    found.append(Span(span.width, low, cut.low - 1))
+                low = max(low, cut.high + 1)
+                k += 1
+            if not keep_inside and low <= span.high:
+                found.append(Span(span.width, low, span.high))
+        return found
+
+
+POWERS_OF_TEN = frozenset(10**k for k in range(1, 16))
+
+
+def span_text(width: int, value: int) -> str:
+    return f"+{value:0{width - 1}d}"
+
+
+def span_numbers(span: Span[Any]) -> list[str]:
+    return list(map(f"+{{:0{span.width - 1}d}}".format, range(span.low, span.high + 1)))
