@@ -59,9 +59,12 @@ HEALTH_STATUS = _meter.create_gauge(
 _HEALTH_RANK = {"ok": 0, "degraded": 1, "down": 2}
 
 
-def sync_finished(target: str, *, seconds: float, outcome: str, changes: int) -> None:
-    """One sync ended: `outcome` is converged, diverged, refused or failed."""
-    attributes = {"target": target, "outcome": outcome}
+def sync_finished(
+    target: str, *, seconds: float, outcome: str, changes: int, kind: str = "full"
+) -> None:
+    """One sync ended: `outcome` is converged, diverged, refused or failed; `kind` full or
+    slice."""
+    attributes = {"target": target, "outcome": outcome, "kind": kind}
     SYNC_DURATION.record(seconds, attributes)
     if changes and outcome in ("converged", "diverged"):
         SYNC_CHANGES.add(changes, {"target": target})

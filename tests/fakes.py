@@ -42,6 +42,9 @@ class FakeInventory:
     def get(self, number: str) -> NumberRecord | None:
         return self.records.get(number)
 
+    def get_many(self, numbers: Iterable[str]) -> list[NumberRecord]:
+        return [self.records[n] for n in sorted(set(numbers)) if n in self.records]
+
     def put(self, record: NumberRecord) -> None:
         self.writes += 1
         self.records[record.number] = record

@@ -12,12 +12,15 @@ import json
 import uuid
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
 
 SCHEMA_VERSION: Literal[2] = 2
 READABLE_VERSIONS = (1, 2)
 TRACEPARENT_PATTERN = r"^00-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$"
 TARGET_PATTERN = r"^(all|twilio|genesys|sbc:[a-z][a-z0-9-]{0,30}|nsg:[a-z][a-z0-9-]{0,30})$"
+E164_PATTERN = r"^\+[1-9]\d{6,14}$"
+MAX_SLICE_NUMBERS = 100
+"""The most numbers one slice sync carries; more pending than this and a full sync covers them."""
 
 
 def new_correlation_id() -> str:
@@ -37,19 +40,28 @@ class NumberEvent(_Job):
 
     type: Literal["number_event"] = "number_event"
     action: Literal["purchased", "released", "updated"]
-    number: str = Field(pattern=r"^\+[1-9]\d{6,14}$")
+    number: str = Field(pattern=E164_PATTERN)
     sid: str | None = Field(default=None, pattern=r"^PN[0-9a-fA-F]{32}$")
     source: Literal["webhook", "poller", "purchase", "sweep", "cli"]
     event_id: str = Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.:@+-]+$")
 
 
 class SyncTarget(_Job):
-    """Converge one target (read, plan, guard, apply, verify)."""
+    """Converge one target (read, plan, guard, apply, verify): the whole target, or only the slice
+    `numbers` touch (a number event's sync; absent in messages older than slices: a full sync)."""
 
     type: Literal["sync_target"] = "sync_target"
     target: str = Field(pattern=TARGET_PATTERN)
     reason: str = Field(min_length=1, max_length=200)
     force: bool = False
+    numbers: tuple[Annotated[str, Field(pattern=E164_PATTERN)], ...] | None = Field(
+        default=None, min_length=1, max_length=MAX_SLICE_NUMBERS)
+
+    @model_validator(mode="after")
+    def _slice_of_one_target(self) -> SyncTarget:
+        if self.numbers is not None and self.target == "all":
+            raise ValueError("numbers: a slice sync names one target, not all")
+        return self
 
 
 class RotateCertificate(_Job):

@@ -1,7 +1,8 @@
 """Number lifecycle: turn `NumberEvent`s into inventory records and target syncs.
 
-An event is a hint: it records what byoc now wants (onboard or release the number) and queues a sync
-of every target that carries numbers. The syncs do the work, and are safe to repeat.
+An event is a hint: it records what byoc now wants (onboard or release the number) and queues a slice
+sync of every target that carries numbers (only what the number touches; services/sync_requests.py
+coalesces a burst). The syncs do the work, and are safe to repeat.
 """
 
 from __future__ import annotations
@@ -126,8 +127,9 @@ class NumberLifecycle:
                                 state=stored.state if stored else None)
         targets = tuple(self._number_targets())
         for target in targets:
+            # Only the slice this number touches: the event path must not scale with the estate.
             self._syncs.request(target, reason=f"number {event.action}: {event.number}",
-                                correlation_id=event.correlation_id)
+                                correlation_id=event.correlation_id, numbers=[event.number])
         log.info(
             "number event recorded",
             extra={"event": f"number.{event.action}", "number": event.number,

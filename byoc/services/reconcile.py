@@ -12,11 +12,11 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from contextlib import AbstractContextManager, nullcontext, suppress
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 from byoc import metrics
 from byoc.domain.inventory import (
@@ -26,6 +26,7 @@ from byoc.domain.inventory import (
     on_target_converged,
     on_target_failed,
 )
+from byoc.domain.jobs import MAX_SLICE_NUMBERS
 from byoc.domain.plan import GuardLimits, Plan, SafetyGuardRefused, guard
 from byoc.domain.policy import Policy, Route
 from byoc.ports import HeldLease, Inventory, JobQueue, OperationsLog, StateStore, TargetLocks
@@ -202,10 +203,13 @@ class SyncOutcome:
     converged: bool = False
     refused: str | None = None
     problems: list[str] = field(default_factory=list)
+    slice: frozenset[str] | None = None
+    """The numbers a slice sync covered (None: the whole target)."""
 
     def to_json(self) -> dict[str, Any]:
         return {
             "target": self.target,
+            "slice": sorted(self.slice) if self.slice is not None else None,
             "applied": self.applied,
             "converged": self.converged,
             "refused": self.refused,
@@ -295,25 +299,40 @@ class ReconcileService:
             self._syncs.request(name, reason=reason, correlation_id=correlation_id, force=force)
         return names
 
-    def sync(self, target: str, *, correlation_id: str, force: bool = False) -> SyncOutcome:
-        """Converge one target under its lease (LockBusy propagates: retry later)."""
+    def sync(
+        self, target: str, *, correlation_id: str, force: bool = False,
+        numbers: Iterable[str] | None = None,
+    ) -> SyncOutcome:
+        """Converge one target under its lease (LockBusy propagates: retry later).
+
+        With `numbers`, only the slice they touch (with any other numbers noted for the target
+        since its last sync), when the target can sync slices and the slice is not too large;
+        otherwise the whole target."""
         reconciler = self.registry.build(target)
         with self._locks.hold(target) as lease, span(
             f"sync {target}", target=target, correlation_id=correlation_id, force=force
         ) as current:
             self._syncs.started(target)
+            taken = self._syncs.take(target)
+            piece: frozenset[str] | None = None
+            if numbers is not None and supports_slices(reconciler):
+                piece = frozenset(numbers) | taken.numbers
+                if len(piece) > MAX_SLICE_NUMBERS:
+                    piece = None
+            set_attributes(current, {"byoc.slice": len(piece) if piece is not None else 0})
             started = time.monotonic()
             try:
                 outcome = self._sync_held(reconciler, lease, correlation_id=correlation_id,
-                                          force=force)
+                                          force=force, numbers=piece)
             except Exception as exc:
                 metrics.sync_finished(target, seconds=time.monotonic() - started,
-                                      outcome="failed", changes=0)
+                                      outcome="failed", changes=0,
+                                      kind="full" if piece is None else "slice")
                 # The failure is what `byoc status` shows for the target until a sync succeeds.
                 with suppress(Exception):  # the sync's own error is the one to raise
                     self._state.put("sync", target, {
-                        **self._status(SyncOutcome(target=target, plan=Plan(target=target)),
-                                       correlation_id),
+                        **self._status(SyncOutcome(target=target, plan=Plan(target=target),
+                                                   slice=piece), correlation_id),
                         "error": f"{type(exc).__name__}: {exc}"[:1000],
                     })
                 log.warning("sync failed", extra={
@@ -326,17 +345,30 @@ class ReconcileService:
                                      "byoc.changes": len(outcome.plan.changes),
                                      "byoc.refused": outcome.refused})
             metrics.sync_finished(target, seconds=time.monotonic() - started, outcome=result,
-                                  changes=len(outcome.plan.changes) if outcome.applied else 0)
+                                  changes=len(outcome.plan.changes) if outcome.applied else 0,
+                                  kind="full" if piece is None else "slice")
+            self._syncs.forget(target, taken)
             return outcome
 
     def _sync_held(
-        self, reconciler: Reconciler, lease: HeldLease, *, correlation_id: str, force: bool
+        self, reconciler: Reconciler, lease: HeldLease, *, correlation_id: str, force: bool,
+        numbers: frozenset[str] | None,
     ) -> SyncOutcome:
         target = reconciler.target
-        state = self.desired_state()
-        desired = reconciler.desired(state)
-        plan = reconciler.plan(reconciler.read_actual(), desired)
-        outcome = SyncOutcome(target=target, plan=plan)
+        verify: Callable[[Any], list[str]]
+        if numbers is None:
+            state = self.desired_state()
+            desired = reconciler.desired(state)
+            plan = reconciler.plan(reconciler.read_actual(), desired)
+            verify = reconciler.verify
+        else:
+            sliced = cast(SliceReconciler, reconciler)
+            # Only the slice's records and routes: nothing here reads the whole inventory.
+            state = desired_state(self._inventory.get_many(numbers), self._policy())
+            desired = sliced.desired_slice(state, numbers)
+            plan = sliced.plan_slice(sliced.read_slice(numbers), desired)
+            verify = sliced.verify_slice
+        outcome = SyncOutcome(target=target, plan=plan, slice=numbers)
         try:
             guard(plan, self._limits, force=force, releasing=state.releasing)
         except SafetyGuardRefused as refused:
@@ -362,7 +394,7 @@ class ReconcileService:
                 raise
             outcome.applied = True
             self._record(plan, "applied", correlation_id, "")
-        outcome.problems = reconciler.verify(desired)
+        outcome.problems = verify(desired)
         outcome.converged = not outcome.problems
         error = "; ".join(outcome.problems[:5]) if outcome.problems else None
         self._mark_numbers(reconciler, state, plan, error=error, correlation_id=correlation_id)
@@ -370,7 +402,8 @@ class ReconcileService:
         log.info(
             "target synced",
             extra={"event": "sync.done", "target": target, "correlation_id": correlation_id,
-                   "changes": len(plan.changes), "converged": outcome.converged},
+                   "changes": len(plan.changes), "converged": outcome.converged,
+                   "slice": len(numbers) if numbers is not None else None},
         )
         return outcome
 
@@ -396,6 +429,7 @@ class ReconcileService:
             "converged": outcome.converged,
             "refused": outcome.refused,
             "changes": len(outcome.plan.changes),
+            "slice": sorted(outcome.slice)[:20] if outcome.slice is not None else None,
             "problems": outcome.problems[:10],
             "conflicts": list(outcome.plan.conflicts)[:10],
             "correlation_id": correlation_id,
@@ -447,7 +481,7 @@ class ReconcileService:
             # The last target let go: the owner can release now, not at the next timer.
             self._syncs.request(OWNER_TARGET, reason=f"released everywhere else: {owner_due[0]}"
                                 + (f" and {len(owner_due) - 1} more" if len(owner_due) > 1 else ""),
-                                correlation_id=correlation_id)
+                                correlation_id=correlation_id, numbers=owner_due)
 
     def number_targets(self) -> list[str]:
         """Targets every number must converge on before it is active."""

@@ -1,25 +1,47 @@
 """Sync requests: at most one queued sync per target; later requests ride on the pending one.
 
-A burst of events (a sweep finding 200 numbers, a block purchase) would otherwise queue one full sync
-of every target per number. A pending marker per target coalesces them: a request while a sync of that
-target is queued and not yet started adds nothing, because that sync will read the inventory after
+A burst of events (a sweep finding 200 numbers, a block purchase) would otherwise queue one sync of
+every target per number. A pending marker per target coalesces them: a request while a sync of that
+target is queued and not yet started queues nothing, because that sync will read the inventory after
 the request was recorded. The marker is cleared when the sync starts (before it reads anything), so
-a request arriving during a sync queues the next one; nothing recorded is ever left unsynced. A
-marker older than `stale_after_s` (its job lost or poisoned) no longer holds requests back.
+a request arriving during a sync queues the next one. A marker older than `stale_after_s` (its job
+lost or poisoned) no longer holds requests back.
+
+A number event asks for a slice sync: only what its numbers touch (issue 25). The numbers a queued
+slice must cover are noted one entry per request (a fresh key each time, so no write overwrites
+another), and the job carries the numbers of the request that queued it. A starting sync `take`s
+the entries noted so far and `forget`s exactly those once it finished; an entry noted after the take
+has a key of its own, so it stays for the next sync (which the request queued, the marker being
+cleared). Nothing noted is lost, without conditional writes: the worst a race costs is a number
+synced twice. More numbers than a slice carries, or a full sync already pending, and a full sync
+covers them. A slice whose sync failed keeps its entries for the next sync, and its numbers stay
+not converged in the inventory, which the timer's full reconcile repairs in any case.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+import uuid
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 
-from byoc.domain.jobs import SyncTarget
+from byoc.domain.jobs import MAX_SLICE_NUMBERS, SyncTarget
 from byoc.ports import JobQueue, StateStore
 
 log = logging.getLogger("byoc.sync_requests")
 
 PENDING_NAMESPACE = "sync-pending"
+SLICE_NAMESPACE = "sync-slice"
+"""`sync-slice:<target>`: one entry per number a slice sync of the target still owes."""
+
+
+@dataclass(frozen=True)
+class TakenSlice:
+    """The entries a starting sync took: the numbers, and the keys to forget once it is done."""
+
+    numbers: frozenset[str] = frozenset()
+    keys: tuple[str, ...] = ()
 
 
 class SyncRequests:
@@ -32,31 +54,73 @@ class SyncRequests:
         state: StateStore,
         stale_after_s: float = 600.0,
         clock: Callable[[], float] = time.time,
+        max_slice: int = MAX_SLICE_NUMBERS,
     ) -> None:
         self._queue = queue
         self._state = state
         self._stale_after_s = stale_after_s
         self._clock = clock
+        self._max_slice = min(max_slice, MAX_SLICE_NUMBERS)
 
-    def request(self, target: str, *, reason: str, correlation_id: str, force: bool = False) -> bool:
-        """Queue a sync of `target` unless one is already pending; True when a job was queued."""
+    def request(
+        self, target: str, *, reason: str, correlation_id: str, force: bool = False,
+        numbers: Iterable[str] | None = None,
+    ) -> bool:
+        """Queue a sync of `target` (of the slice `numbers` touch, when given) unless one already
+        pending covers it; True when a job was queued."""
+        wanted = sorted(set(numbers)) if numbers is not None else None
+        if wanted is not None and not wanted:
+            return False
+        if wanted is not None and len(wanted) > self._max_slice:
+            wanted = None  # a full sync covers them
+        if wanted is not None:
+            self._note(target, wanted)
         now = self._clock()
         pending = self._state.get(PENDING_NAMESPACE, target)
-        if (
-            not force
-            and isinstance(pending, dict)
-            and now - float(pending.get("at", 0)) < self._stale_after_s
-        ):
+        live = (isinstance(pending, dict)
+                and now - float(pending.get("at", 0)) < self._stale_after_s)
+        # A marker written before slices existed has no "full": it stands for a full sync.
+        covered = live and (wanted is not None or bool(pending.get("full", True)))
+        if not force and covered:
             log.debug("sync already pending", extra={"event": "sync.coalesced", "target": target,
                                                       "correlation_id": correlation_id})
             return False
-        self._state.put(PENDING_NAMESPACE, target, {"at": now, "correlation_id": correlation_id})
+        self._state.put(PENDING_NAMESPACE, target, {
+            "at": now, "correlation_id": correlation_id, "full": wanted is None})
         self._queue.send(
             SyncTarget(target=target, reason=reason[:200], correlation_id=correlation_id,
-                       force=force)
+                       force=force, numbers=tuple(wanted) if wanted is not None else None)
         )
         return True
 
     def started(self, target: str) -> None:
         """A sync of `target` is starting: requests from now on need a sync of their own."""
         self._state.put(PENDING_NAMESPACE, target, None)
+
+    def take(self, target: str) -> TakenSlice:
+        """The numbers noted for `target` so far (call after `started`, before reading anything)."""
+        numbers: set[str] = set()
+        keys: list[str] = []
+        for key, value in self._state.items(_slice_namespace(target)).items():
+            number = value.get("number") if isinstance(value, dict) else None
+            if isinstance(number, str):
+                numbers.add(number)
+            keys.append(key)
+        return TakenSlice(numbers=frozenset(numbers), keys=tuple(keys))
+
+    def forget(self, target: str, taken: TakenSlice) -> None:
+        """The sync that took `taken` finished: its entries are covered (later ones stay)."""
+        namespace = _slice_namespace(target)
+        for key in taken.keys:
+            self._state.release_claim(namespace, key)
+
+    def _note(self, target: str, numbers: list[str]) -> None:
+        at = self._clock()
+        namespace = _slice_namespace(target)
+        for number in numbers:
+            self._state.put(namespace, f"{number}.{uuid.uuid4().hex[:12]}",
+                            {"number": number, "at": at})
+
+
+def _slice_namespace(target: str) -> str:
+    return f"{SLICE_NAMESPACE}:{target}"

@@ -106,7 +106,8 @@ class Worker:
                               force=job.force)
             return JobResult.DONE
         try:
-            reconcile.sync(job.target, correlation_id=job.correlation_id, force=job.force)
+            reconcile.sync(job.target, correlation_id=job.correlation_id, force=job.force,
+                           numbers=job.numbers)
         except LockBusy:
             self._queue.send(job, delay_s=BUSY_RETRY_DELAY_S)
             log.info("target busy; sync re-queued",

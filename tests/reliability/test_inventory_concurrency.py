@@ -11,6 +11,7 @@ import pytest
 from byoc.domain.inventory import (
     NumberRecord,
     NumberState,
+    on_purchased,
     on_released,
     on_target_converged,
 )
@@ -126,3 +127,12 @@ def _policy():  # type: ignore[no-untyped-def]
 
     return load_policy('version: 1\nmanaged: {all_on_trunk: false, prefixes: ["+1415555"]}\n'
                        "rules: []\ndefaults: {genesys: none, sbc_tag: default}\n", "test")
+
+
+def test_get_many_returns_only_the_records_asked_for(inventory) -> None:  # type: ignore[no-untyped-def]
+    numbers = [f"+1415555{i:04d}" for i in range(40)]
+    inventory.put_many(on_purchased(None, n, sid=None, source="cli", correlation_id="c")
+                       for n in numbers)
+    wanted = [*numbers[3:33:2], "+14155559999"]  # more than one query's worth, one unknown
+    got = inventory.get_many(wanted)
+    assert sorted(r.number for r in got) == sorted(numbers[3:33:2])

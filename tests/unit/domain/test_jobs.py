@@ -26,6 +26,8 @@ def test_every_job_type_round_trips() -> None:
         NumberEvent(action="purchased", number="+14155550100", sid="PN" + "a" * 32,
                     source="webhook", event_id="evt-1", correlation_id=cid),
         SyncTarget(target="sbc:sbc1", reason="timer", correlation_id=cid),
+        SyncTarget(target="twilio", reason="number purchased", correlation_id=cid,
+                   numbers=("+14155550100",)),
         RotateCertificate(sbc=None, force=True, correlation_id=cid),
     ]
     for job in jobs:
@@ -49,6 +51,12 @@ def test_a_bad_field_is_named() -> None:
      '"correlation_id": "abcdefgh"}', "target"),
     ('{"schema_version": 1, "type": "sync_target", "target": "all", "reason": "x", '
      '"correlation_id": "abcdefgh", "extra": 1}', "extra"),
+    ('{"schema_version": 2, "type": "sync_target", "target": "all", "reason": "x", '
+     '"correlation_id": "abcdefgh", "numbers": ["+14155550100"]}', "one target"),
+    ('{"schema_version": 2, "type": "sync_target", "target": "twilio", "reason": "x", '
+     '"correlation_id": "abcdefgh", "numbers": ["4155550100"]}', "numbers"),
+    ('{"schema_version": 2, "type": "sync_target", "target": "twilio", "reason": "x", '
+     '"correlation_id": "abcdefgh", "numbers": []}', "numbers"),
 ])
 def test_malformed_messages_are_refused_with_the_reason(body: str, reason: str) -> None:
     with pytest.raises(InvalidJob, match=reason):

@@ -182,3 +182,83 @@ def test_desired_state_sorts_the_inventory_by_what_the_targets_must_do() -> None
         ("Sales", "sales"): ["+14155550100", "+14155550101"],
         ("Main", "main"): ["+14155550200"],
     }
+
+
+class SliceTarget(FakeTarget):
+    """A target that can also converge a slice; counts whole-target reads."""
+
+    def __init__(self, target: str, numbers: set[str] | None = None) -> None:
+        super().__init__(target, numbers)
+        self.full_reads = 0
+        self.slices: list[frozenset[str]] = []
+
+    def read_actual(self) -> set[str]:
+        self.full_reads += 1
+        return super().read_actual()
+
+    def read_slice(self, numbers: frozenset[str]) -> tuple[set[str], int]:
+        self.slices.append(numbers)
+        return self.numbers & numbers, len(self.numbers)
+
+    def desired_slice(self, state: DesiredState, numbers: frozenset[str]) -> set[str]:
+        return set(state.numbers) & numbers
+
+    def plan_slice(self, actual: tuple[set[str], int], desired: set[str]) -> Plan:
+        numbers, total = actual
+        plan = self.plan(numbers, desired)
+        return Plan(target=self.target, changes=plan.changes, numbers_before=total)
+
+    def verify_slice(self, desired: set[str]) -> list[str]:
+        return self.verify(desired)
+
+
+class CountingInventory(FakeInventory):
+    def all(self) -> list[Any]:
+        raise AssertionError("a slice sync must not read the whole inventory")
+
+
+def test_a_slice_sync_reads_and_marks_only_its_numbers() -> None:
+    others = {f"+1415555{i:04d}" for i in range(20)}
+    target = SliceTarget("twilio", others)
+    records = onboarding("+14155550100", "+14155550101")
+    service, parts = build(records, [target])
+    parts["inventory"] = inventory = CountingInventory(records)
+    service._inventory = inventory
+    outcome = service.sync("twilio", correlation_id="c1", numbers=["+14155550100"])
+    assert outcome.converged and target.full_reads == 0
+    assert outcome.slice == {"+14155550100"}
+    assert "+14155550100" in target.numbers and "+14155550101" not in target.numbers
+    assert target.numbers >= others  # nothing outside the slice was planned away
+    assert inventory.get("+14155550100").state is NumberState.ACTIVE
+    assert inventory.get("+14155550101").state is NumberState.ONBOARDING
+    assert parts["state"].get("sync", "twilio")["slice"] == ["+14155550100"]
+
+
+def test_a_slice_sync_takes_every_number_noted_since_the_last_sync() -> None:
+    target = SliceTarget("twilio")
+    service, parts = build(onboarding("+14155550100", "+14155550101"), [target])
+    for number in ("+14155550100", "+14155550101"):
+        service._syncs.request("twilio", reason="n", correlation_id="abcdefgh", numbers=[number])
+    assert len(parts["queue"].sent) == 1
+    job = parts["queue"].sent[0][0]
+    service.sync("twilio", correlation_id="c1", numbers=job.numbers)
+    assert target.slices == [{"+14155550100", "+14155550101"}]
+    assert parts["state"].items("sync-slice:twilio") == {}
+
+
+def test_the_guard_weighs_a_slice_against_the_targets_total() -> None:
+    # Removing 2 numbers nobody released, of a target holding 4: over the 10% limit.
+    stray = {"+14155550100", "+14155550101"}
+    target = SliceTarget("twilio", stray | {"+14155550102", "+14155550103"})
+    service, _ = build([], [target])
+    outcome = service.sync("twilio", correlation_id="c1", numbers=sorted(stray))
+    assert outcome.refused and "of 4 numbers" in outcome.refused
+    assert target.numbers >= stray
+
+
+def test_a_target_without_slice_verbs_syncs_whole_for_a_number_event() -> None:
+    target = FakeTarget("genesys")
+    service, _ = build(onboarding("+14155550100", "+14155550101"), [target])
+    outcome = service.sync("genesys", correlation_id="c1", numbers=["+14155550100"])
+    assert outcome.slice is None
+    assert target.numbers == {"+14155550100", "+14155550101"}

@@ -48,3 +48,52 @@ def test_a_forced_sync_is_always_queued() -> None:
     syncs.request("genesys", reason="a", correlation_id="abcdefgh")
     assert syncs.request("genesys", reason="b", correlation_id="abcdefgh", force=True)
     assert queue.sent[-1][0].force is True
+
+
+def test_a_burst_of_number_events_queues_one_slice_per_target_covering_every_number() -> None:
+    queue, state = FakeQueue(), FakeState()
+    syncs = SyncRequests(queue=queue, state=state)
+    numbers = [f"+1415555{i:04d}" for i in range(30)]
+    for number in numbers:
+        for target in ("twilio", "sbc:sbc1"):
+            syncs.request(target, reason=f"number {number}", correlation_id="abcdefgh",
+                          numbers=[number])
+    jobs = {job.target: job for job, _ in queue.sent}
+    assert len(queue.sent) == 2 and jobs["twilio"].numbers == (numbers[0],)
+    syncs.started("twilio")
+    assert syncs.take("twilio").numbers == frozenset(numbers)
+
+
+def test_a_number_noted_after_a_sync_took_its_slice_stays_for_the_next_sync() -> None:
+    queue, state = FakeQueue(), FakeState()
+    syncs = SyncRequests(queue=queue, state=state)
+    syncs.request("twilio", reason="a", correlation_id="abcdefgh", numbers=["+14155550100"])
+    syncs.started("twilio")
+    taken = syncs.take("twilio")
+    # The same number again while that sync runs: its own entry, and a sync of its own.
+    assert syncs.request("twilio", reason="b", correlation_id="abcdefgh",
+                         numbers=["+14155550100"])
+    syncs.forget("twilio", taken)
+    assert syncs.take("twilio").numbers == {"+14155550100"}
+    assert queue.sent[-1][0].numbers == ("+14155550100",)
+
+
+def test_a_slice_request_rides_on_a_pending_full_sync_but_not_the_other_way() -> None:
+    queue = FakeQueue()
+    syncs = SyncRequests(queue=queue, state=FakeState())
+    assert syncs.request("genesys", reason="timer", correlation_id="abcdefgh")
+    assert not syncs.request("genesys", reason="n", correlation_id="abcdefgh",
+                             numbers=["+14155550100"])
+    syncs.started("genesys")
+    assert syncs.request("genesys", reason="n", correlation_id="abcdefgh",
+                         numbers=["+14155550100"])
+    assert syncs.request("genesys", reason="timer", correlation_id="abcdefgh")
+    assert [job.numbers for job, _ in queue.sent] == [None, ("+14155550100",), None]
+
+
+def test_more_numbers_than_a_slice_carries_queue_a_full_sync() -> None:
+    queue = FakeQueue()
+    syncs = SyncRequests(queue=queue, state=FakeState(), max_slice=10)
+    syncs.request("twilio", reason="port", correlation_id="abcdefgh",
+                  numbers=[f"+1415555{i:04d}" for i in range(11)])
+    assert queue.sent[0][0].numbers is None

@@ -43,3 +43,20 @@ def test_a_rotation_job_without_the_certificate_service_is_kept_in_poison() -> N
     body = '{"schema_version": 1, "type": "rotate_certificate", "correlation_id": "abcdefgh"}'
     assert worker.handle(body) is JobResult.DEAD_LETTERED
     assert "not available" in queue.dead[0][1]
+
+
+class RecordingReconcile:
+    def __init__(self) -> None:
+        self.calls: list[dict[str, Any]] = []
+
+    def sync(self, target: str, **kwargs: Any) -> None:
+        self.calls.append({"target": target, **kwargs})
+
+
+def test_a_slice_job_reaches_the_sync_with_its_numbers() -> None:
+    reconcile = RecordingReconcile()
+    worker = Worker(queue=FakeQueue(), numbers=lambda: None, reconcile=lambda: reconcile)
+    job = SyncTarget(target="twilio", reason="number purchased", correlation_id="abcdefgh",
+                     numbers=("+14155550100",))
+    assert worker.handle(dump_job(job)) is JobResult.DONE
+    assert reconcile.calls[0]["numbers"] == ("+14155550100",)
