@@ -128,6 +128,16 @@ def _sorted(items: Iterable[Any], call: ApiCall, default: str = "name") -> list[
     )
 
 
+def _number_matches(how: str, match: str, number: str) -> bool:
+    """`numberMatch` of /didpools/dids under the `dids_number_match` variant ('+' ignored)."""
+    needle, digits = match.lstrip("+"), number.lstrip("+")
+    if how == "exact":
+        return digits == needle
+    if how == "prefix":
+        return digits.startswith(needle)
+    return needle in digits
+
+
 def _name_matches(pattern: str | None, name: str) -> bool:
     """The `name` filters: case-insensitive, `*` as a wildcard at either end."""
     if pattern is None:
@@ -169,6 +179,13 @@ class GenesysEmulator(Emulator):
             "data format Json 'the entire event is sent to the workflow' as input `jsonData`; "
             "whether that is the event body or the whole notification (topicName, version, "
             "eventBody, metadata) is not said. The data action wraps it as byoc's docs say.",
+        ),
+        "dids_number_match": Variant(
+            ("substring", "prefix", "exact"),
+            source="The SDK documents `numberMatch` of GET /didpools/dids only as 'A number to "
+            "filter the results by' (TelephonyProvidersEdgeApi.md, get_telephony_providers_"
+            "edges_didpools_dids); whether it matches the whole number, its start, or any part "
+            "(digits, '+' ignored) is not said.",
         ),
         "conflict_text": Variant(
             ("names-version", "bare"),
@@ -648,7 +665,7 @@ class GenesysEmulator(Emulator):
         numbers = [
             (number, pool)
             for number, pool in self.org.pool_numbers(call.query.items("id"))
-            if (match is None or match.lstrip("+") in number)
+            if (match is None or _number_matches(self.variant("dids_number_match"), match, number))
             and (kind == "ASSIGNED_AND_UNASSIGNED" or number not in dids)
         ]
         if order.startswith("desc"):

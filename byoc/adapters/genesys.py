@@ -49,6 +49,7 @@ from byoc.ports import (
     GenesysNumberInUse,
     GenesysOutboundRoute,
     GenesysOutboundRouteSpec,
+    GenesysPoolNumber,
     GenesysPoolRangeRefused,
     GenesysProxyStatus,
     GenesysRef,
@@ -767,6 +768,69 @@ class GenesysAdapter:
             for m in models
         ]
 
+    def find_pool_numbers(self, numbers: Iterable[str]) -> list[GenesysPoolNumber]:
+        """`GET /didpools/dids?type=ASSIGNED_AND_UNASSIGNED&numberMatch=<number>`, one lookup per
+        number, keeping only the entry that is the number itself. UNVERIFIED on a real tenant
+        (docs/verify-on-a-real-tenant.md, sandbox variant `dids_number_match`): whether
+        `numberMatch` matches the whole number, its start or any part; an exact comparison here
+        makes every reading give the same answer (a broader match only costs more pages)."""
+        edges = self._apis().edges
+        found: list[GenesysPoolNumber] = []
+        for number in dict.fromkeys(numbers):
+            for page in range(1, MAX_PAGES + 1):
+                listing = self._call(
+                    f"look up pool number {number}", edges.get_telephony_providers_edges_didpools_dids,
+                    "ASSIGNED_AND_UNASSIGNED", number_match=number, page_size=PAGE_SIZE,
+                    page_number=page)
+                entities = list(listing.entities or [])
+                hit = next((m for m in entities if _same_number(m.number, number)), None)
+                if hit is not None:
+                    found.append(GenesysPoolNumber(
+                        number=number,
+                        pool_id=str(hit.did_pool.id) if hit.did_pool else "",
+                        assigned=bool(hit.assigned),
+                        owner_type=str(hit.owner_type or "") if hit.assigned else "",
+                        owner_id=str(hit.owner.id) if hit.assigned and hit.owner else "",
+                    ))
+                    break
+                page_count = getattr(listing, "page_count", None)
+                if len(entities) < PAGE_SIZE or (page_count is not None and page >= page_count):
+                    break
+        return found
+
+    def match_pool_numbers(self, text: str) -> list[str]:
+        """`GET /didpools/dids?type=ASSIGNED_AND_UNASSIGNED&numberMatch=<text>`, first page."""
+        edges = self._apis().edges
+        listing = self._call(
+            f"match pool numbers to {text!r}", edges.get_telephony_providers_edges_didpools_dids,
+            "ASSIGNED_AND_UNASSIGNED", number_match=text, page_size=PAGE_SIZE, page_number=1)
+        return [str(m.number) for m in listing.entities or []]
+
+    def read_did_pools(self, pool_ids: Iterable[str]) -> list[GenesysDidPool]:
+        """`GET /didpools?id=...`, 100 ids a request."""
+        edges = self._apis().edges
+        ids = sorted(set(pool_ids))
+        pools: list[GenesysDidPool] = []
+        for first in range(0, len(ids), PAGE_SIZE):
+            batch = ids[first:first + PAGE_SIZE]
+            listing = self._call(
+                f"read {len(batch)} DID pool(s)", edges.get_telephony_providers_edges_didpools,
+                page_size=PAGE_SIZE, page_number=1, id=batch)
+            pools.extend(map(_pool, listing.entities or []))
+        gone = {i for i, at in self._deleted.items() if self._clock() - at < POOL_DELETE_SHOW_S}
+        return [replace(p, state="deleted") if p.id in gone else p for p in pools]
+
+    def find_ivrs(self, name: str) -> list[GenesysIvr]:
+        """`GET /architect/ivrs?name=<name>*`: the IVR and its shards (`<name> [byoc N]`), and
+        nothing else that merely starts with the name."""
+        architect = self._apis().architect
+        models = self._pages(f"find IVR {name!r}", lambda page: architect.get_architect_ivrs(
+            page_size=PAGE_SIZE, page_number=page, name=f"{name}*"))
+        wanted = name.casefold()
+        return [ivr for ivr in map(_ivr, models)
+                if (folded := ivr.name.casefold()) == wanted
+                or (folded.startswith(wanted) and _SHARD_NAME.fullmatch(folded[len(wanted):]))]
+
     # --- calls -----------------------------------------------------------------------------------
 
     def calls_to(self, number: str, start: dt.datetime, end: dt.datetime) -> list[GenesysCallSeen]:
@@ -1077,6 +1141,13 @@ class _Apis:
 
 
 # --- SDK models <-> port types ---------------------------------------------------------------------
+
+
+_SHARD_NAME = re.compile(r" \[byoc \d{1,4}\]")
+
+
+def _same_number(listed: Any, number: str) -> bool:
+    return str(listed or "").lstrip("+") == number.lstrip("+")
 
 
 def _pool(model: Any) -> GenesysDidPool:

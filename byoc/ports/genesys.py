@@ -30,6 +30,18 @@ class GenesysDid:
 
 
 @dataclass(frozen=True)
+class GenesysPoolNumber:
+    """One number of a DID pool as `/didpools/dids` lists it: its pool, and what holds it when
+    it is assigned (`owner_type` IVR_CONFIG, USER, PHONE, GROUP)."""
+
+    number: str
+    pool_id: str
+    assigned: bool = False
+    owner_type: str = ""
+    owner_id: str = ""
+
+
+@dataclass(frozen=True)
 class GenesysIvr:
     """One Architect IVR ("call route"); `handle` is the adapter's model, kept for the next PUT."""
 
@@ -184,6 +196,24 @@ class GenesysPort(Protocol):
 
     def list_pool_dids(self, pool: GenesysDidPool) -> list[GenesysDid]:
         """The pool's assigned numbers and their owners (unassigned numbers are not DIDs)."""
+        ...
+
+    def find_pool_numbers(self, numbers: Iterable[str]) -> list[GenesysPoolNumber]:
+        """The pool numbers among `numbers` (one `/didpools/dids` lookup each; numbers in no
+        pool are left out): what a slice sync reads instead of every pool."""
+        ...
+
+    def match_pool_numbers(self, text: str) -> list[str]:
+        """The first page of pool numbers `/didpools/dids` gives for `numberMatch=text`, as
+        listed (`byoc doctor` tells how Genesys reads `numberMatch` by it)."""
+        ...
+
+    def read_did_pools(self, pool_ids: Iterable[str]) -> list[GenesysDidPool]:
+        """The pools with these ids (`GET /didpools?id=`, up to 100 a page)."""
+        ...
+
+    def find_ivrs(self, name: str) -> list[GenesysIvr]:
+        """The IVR named `name` (case-insensitive) and byoc's shards of it (`name [byoc N]`)."""
         ...
 
     def list_ivrs(self) -> list[GenesysIvr]: ...

@@ -205,6 +205,28 @@ SCRATCH_POOL = ("+12025550190", "+12025550199")
 SCRATCH_POOL_NARROWED = "+12025550194"
 
 
+def observe_dids_number_match(context: DoctorContext) -> Observed:
+    """Look up a pool's first number whole, without its last digit and without its first: what
+    comes back tells exact, prefix or substring; the whole number must be found."""
+    genesys = context.genesys
+    pool = next((p for p in genesys.list_did_pools() if p.state != "deleted"), None)
+    if pool is None:
+        return Observed(None, ("no DID pool to look a number up in",))
+    number = pool.start
+    whole = genesys.match_pool_numbers(number)
+    evidence = [f"numberMatch={number}: {len(whole)} number(s)"]
+    if number not in whole:
+        return Observed(None, tuple(evidence), (
+            f"looking up {number} (the first number of DID pool {pool.name!r}) by numberMatch "
+            "did not find it, so slice syncs would miss the pools numbers are in: report it "
+            "(docs/verify-on-a-real-tenant.md, genesys.dids_number_match)"))
+    start = genesys.match_pool_numbers(number[:-1])
+    inner = genesys.match_pool_numbers(number[2:])
+    evidence += [f"numberMatch={number[:-1]}: {len(start)}", f"numberMatch={number[2:]}: {len(inner)}"]
+    value = ("exact" if number not in start else "substring" if number in inner else "prefix")
+    return Observed(value, tuple(evidence))
+
+
 def _scratch_pool(context: DoctorContext) -> GenesysDidPool | Observed:
     start, end = SCRATCH_POOL
     genesys = context.genesys
@@ -315,6 +337,15 @@ PROBES: tuple[VariantProbe, ...] = (
         "200 = accepts, 400 on any range change = refuses-any (`byoc doctor --probe-writes` tells "
         "refuses-any on an empty scratch pool)",
         write=write_scratch_pool_range,
+    ),
+    VariantProbe(
+        "genesys.dids_number_match",
+        "Does `numberMatch` of GET /didpools/dids match a whole number, its start, or any part?",
+        "in API Explorer: GET /api/v2/telephony/providers/edges/didpools/dids?type="
+        "ASSIGNED_AND_UNASSIGNED with numberMatch set to a pool number, to it without its last "
+        "digit, and to it without '+1': only the first answers = exact, the first two = prefix, "
+        "all three = substring (byoc keeps only the exact number under each)",
+        observe=observe_dids_number_match,
     ),
     VariantProbe(
         "genesys.conflict_text",

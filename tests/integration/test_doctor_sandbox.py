@@ -357,3 +357,14 @@ def test_the_monitor_event_shape_is_read_from_the_accounts_events(
 
     assert item.variant == value, item
     assert item.mark is Mark.PASS
+
+
+@pytest.mark.sandbox_variants("genesys.dids_number_match")
+def test_how_genesys_matches_a_pool_number_is_told_by_a_read(
+        sandbox_env: dict[str, Any], sandbox_variant: tuple[str, str]) -> None:
+    report = _doctor()
+
+    item = report.item("variant:genesys.dids_number_match")
+
+    assert item.variant == sandbox_variant[1], item
+    assert item.mark is Mark.PASS

@@ -355,3 +355,37 @@ def test_a_create_overlapping_a_pool_someone_else_holds_is_refused_at_once(
     with pytest.raises(DidPoolOverlap):
         adapter.create_did_pool("+14155550950", "+14155551000", name="x", description=MINE)
     assert time_.slept == []
+
+
+@pytest.mark.parametrize("how", ["substring", "prefix", "exact"])
+def test_pool_numbers_are_looked_up_by_number_whatever_numbermatch_matches(
+    org: Org, adapter: GenesysAdapter, how: str,
+) -> None:
+    org.emulator.set_variants({"dids_number_match": how})
+    pools = {p.start: p.id for p in adapter.list_did_pools()}
+
+    found = adapter.find_pool_numbers(
+        ["+14155550100", "+14155550101", "+14155550105", "+14155550110", "+14155550905"])
+
+    assert {(n.number, n.pool_id, n.assigned, n.owner_type) for n in found} == {
+        ("+14155550100", pools["+14155550100"], True, "IVR_CONFIG"),
+        ("+14155550101", pools["+14155550100"], True, "USER"),
+        ("+14155550105", pools["+14155550100"], False, ""),
+        ("+14155550905", pools["+14155550900"], False, ""),
+    }  # +14155550110 is in no pool
+    lookups = [r for r in org.requests() if r["path"].endswith("/didpools/dids")]
+    assert len(lookups) == 5
+
+
+def test_pools_are_read_by_id_and_an_ivr_with_its_shards_by_name(adapter: GenesysAdapter) -> None:
+    pools = adapter.list_did_pools()
+    main = next(i for i in adapter.list_ivrs() if i.name == "Main IVR")
+    shard = adapter.create_ivr(main, name="Main IVR [byoc 2]",
+                               description=f"shard (shard-of:{main.id}, managed-by:byoc)")
+    adapter.create_ivr(main, name="Main IVR Spare", description="someone else's")
+
+    read = adapter.read_did_pools([pools[0].id])
+    family = adapter.find_ivrs("main ivr")
+
+    assert read == [pools[0]]
+    assert sorted(i.id for i in family) == sorted([main.id, shard.id])

@@ -230,6 +230,31 @@ def test_pool_numbers_list_unassigned_and_owned_numbers(sdk: CheckedSdk) -> None
     assert [n.number for n in matched.entities] == ["+14155550905"]
 
 
+@pytest.mark.parametrize(("how", "whole", "start", "inner"), [
+    ("substring", ["+14155550105"], 10, ["+14155550905"]),
+    ("prefix", ["+14155550105"], 10, []),
+    ("exact", ["+14155550105"], 0, []),
+])
+def test_pool_numbers_match_a_number_as_the_variant_reads_numbermatch(
+    sdk: CheckedSdk, emulator: GenesysEmulator, how: str, whole: list[str], start: int,
+    inner: list[str],
+) -> None:
+    emulator.set_variants({"dids_number_match": how})
+    edges = sdk.edges
+
+    by_number = edges.get_telephony_providers_edges_didpools_dids(
+        "ASSIGNED_AND_UNASSIGNED", number_match="+14155550105")
+    by_start = edges.get_telephony_providers_edges_didpools_dids(
+        "ASSIGNED_AND_UNASSIGNED", number_match="+1415555010", page_size=100)
+    by_inner = edges.get_telephony_providers_edges_didpools_dids(
+        "ASSIGNED_AND_UNASSIGNED", number_match="5550905")
+
+    assert [n.number for n in by_number.entities] == whole
+    assert by_number.entities[0].did_pool.id and by_number.entities[0].assigned is False
+    assert len(by_start.entities or []) == start
+    assert [n.number for n in by_inner.entities or []] == inner
+
+
 def test_dids_exist_only_for_assigned_numbers(sdk: CheckedSdk) -> None:
     dids = sdk.edges.get_telephony_providers_edges_dids()
     assert sorted(d.phone_number for d in dids.entities) == [
