@@ -271,9 +271,8 @@ def run(bench: Bench, numbers: list[str], limits: Limits, *, paced: bool,
     durations: dict[str, float] = {}
     wall_s, rounds, problems = onboard(bench, numbers, clock, durations)
     result = figures(bench, limits, wall_s)
-    from byoc.services.genesys_reconciler import genesys_port
 
-    pacer = getattr(genesys_port(bench.services), "pacer", None)
+    pacer = getattr(bench.services.genesys, "pacer", None)
     result["genesys_paced_s"] = round(pacer.waited_s, 1) if pacer else 0.0
     active = bench.active()
     print(f"{label}: {active} of {len(numbers)} active in {wall_s:.1f} s vendor time "

@@ -32,15 +32,11 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol
-from weakref import WeakKeyDictionary
+from typing import Any, Protocol
 
 from byoc.domain.inventory import now_iso
 from byoc.domain.jobs import SyncTarget, new_correlation_id
 from byoc.ports import JobQueue, StateStore
-
-if TYPE_CHECKING:
-    from byoc.bootstrap import Services
 
 log = logging.getLogger("byoc.genesys.events")
 
@@ -127,15 +123,6 @@ class GenesysEvents:
         self._queue = queue
         self._own_client_id = own_client_id
         self._clock = clock
-
-    @classmethod
-    def from_services(cls, services: Services) -> GenesysEvents:
-        return cls(
-            secret=_secret_of(services),
-            state=services.state,
-            queue=services.queue,
-            own_client_id=services.settings.genesys_client_id,
-        )
 
     def handle(self, presented_secret: str | None, body: bytes) -> EventReply:
         """Authenticate, parse and dispatch one notification."""
@@ -381,17 +368,3 @@ def _older(new: str | None, old: Any) -> bool:
 def _instant(text: str) -> dt.datetime:
     value = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
     return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
-
-
-_SECRETS: WeakKeyDictionary[Any, CachedSecret] = WeakKeyDictionary()
-_SECRETS_LOCK = threading.Lock()
-
-
-def _secret_of(services: Services) -> CachedSecret:
-    """One cached events secret per `Services` (Key Vault is read at most every few minutes)."""
-    with _SECRETS_LOCK:
-        cached = _SECRETS.get(services)
-        if cached is None:
-            cached = CachedSecret(lambda: services.secret("genesys_events_secret"))
-            _SECRETS[services] = cached
-        return cached

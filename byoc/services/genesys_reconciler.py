@@ -39,9 +39,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
-from functools import partial
-from typing import TYPE_CHECKING, Any, TypeAlias
-from weakref import WeakKeyDictionary
+from typing import TYPE_CHECKING, TypeAlias
 
 from byoc.domain.number_ranges import BY_START, Span, SpanIndex, SpanSet, span_numbers, span_text
 from byoc.domain.plan import Action, Change, Plan
@@ -61,9 +59,8 @@ from byoc.ports import (
 from byoc.services.genesys_shards import shard_of, spread
 
 if TYPE_CHECKING:
-    from byoc.bootstrap import Services
     from byoc.ports import HeldLease
-    from byoc.services.reconcile import DesiredState, ReconcilerRegistry
+    from byoc.services.reconcile import DesiredState
     from byoc.settings import Settings
 
 log = logging.getLogger("byoc.genesys")
@@ -1170,32 +1167,6 @@ def _route_differences(
     return found
 
 
-# --- registration ---------------------------------------------------------------------------------
-
-_ADAPTERS: WeakKeyDictionary[Any, GenesysPort] = WeakKeyDictionary()
-
-
-def register_genesys_target(services: Services, registry: ReconcilerRegistry) -> None:
-    """Register `genesys` (the SDK is imported only when a sync first calls Genesys)."""
-    registry.register(TARGET, partial(_build_reconciler, services))
-
-
-def genesys_port(services: Services) -> GenesysPort:
-    """The process's Genesys adapter (one per `Services`, so its token is reused across syncs)."""
-    port = _ADAPTERS.get(services)
-    if port is None:
-        from byoc.adapters.genesys import GenesysAdapter
-
-        port = GenesysAdapter.from_settings(
-            services.settings, lambda: services.secret("genesys_client_secret"))
-        _ADAPTERS[services] = port
-    return port
-
-
-def _build_reconciler(services: Services) -> GenesysReconciler:
-    return GenesysReconciler(services.settings, genesys_port(services))
-
-
 __all__ = [
     "MARKER",
     "TARGET",
@@ -1203,6 +1174,4 @@ __all__ = [
     "GenesysDesired",
     "GenesysReconciler",
     "GenesysState",
-    "genesys_port",
-    "register_genesys_target",
 ]

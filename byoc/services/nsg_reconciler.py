@@ -14,7 +14,6 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
-from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from byoc.domain.carriers import (
@@ -35,9 +34,8 @@ from byoc.domain.nsg_exposure import evaluate as evaluate_exposure
 from byoc.domain.plan import Action, Change, Plan
 
 if TYPE_CHECKING:
-    from byoc.bootstrap import Services
     from byoc.ports import HeldLease, NsgPort
-    from byoc.services.reconcile import DesiredState, ReconcilerRegistry
+    from byoc.services.reconcile import DesiredState
     from byoc.settings import SbcSettings, Settings
 
 TARGET_PREFIX = "nsg:"
@@ -771,53 +769,6 @@ def effective_ranges_report(settings: Settings) -> list[dict[str, Any]]:
                 }
             )
     return rows
-
-
-def register_nsg_targets(services: Services, registry: ReconcilerRegistry) -> None:
-    """Register `nsg:<sbc>` for every SBC with an NSG resource id."""
-    for sbc in services.settings.sbcs:
-        if sbc.nsg_resource_id:
-            registry.register(nsg_target(sbc.name), partial(_build_reconciler, services, sbc))
-
-
-def _build_reconciler(services: Services, sbc: SbcSettings) -> NsgReconciler:
-    return NsgReconciler(services.settings, sbc, nsg_rules_reader(services, sbc))
-
-
-def nsg_rules_reader(services: Services, sbc: SbcSettings) -> NsgPort:
-    """The Azure NSG of `sbc` (built on first call)."""
-    return _AzureNsgOnFirstUse(services, sbc)
-
-
-class _AzureNsgOnFirstUse:
-    """The Azure adapter, built on first call: listing targets costs nothing, and a malformed
-    NSG resource id fails this target's sync only."""
-
-    def __init__(self, services: Services, sbc: SbcSettings) -> None:
-        self._services = services
-        self._sbc = sbc
-        self._port: NsgPort | None = None
-
-    def _get(self) -> NsgPort:
-        if self._port is None:
-            from byoc.adapters.nsg import AzureNsg
-
-            assert self._sbc.nsg_resource_id is not None
-            self._port = AzureNsg.from_settings(
-                self._services.settings,
-                self._sbc.nsg_resource_id,
-                credential=self._services.credential,
-            )
-        return self._port
-
-    def read_rules(self) -> list[dict[str, Any]]:
-        return self._get().read_rules()
-
-    def put_rule(self, name: str, properties: dict[str, Any], *, etag: str | None) -> dict[str, Any]:
-        return self._get().put_rule(name, properties, etag=etag)
-
-    def delete_rule(self, name: str, *, etag: str | None) -> None:
-        self._get().delete_rule(name, etag=etag)
 
 
 # --- effective exposure --------------------------------------------------------------------------

@@ -26,7 +26,6 @@ import re
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from functools import partial
 from itertools import islice
 from typing import TYPE_CHECKING, Any
 
@@ -41,10 +40,9 @@ from byoc.domain.plan import Action, Change, Plan
 from byoc.ports import SbcDialPlanEdit, SbcDialPlanRule, SbcDialPlans, SbcWriteIncomplete
 
 if TYPE_CHECKING:
-    from byoc.bootstrap import Services
     from byoc.domain.policy import Route
     from byoc.ports import HeldLease, SbcDialPlanPort
-    from byoc.services.reconcile import DesiredState, ReconcilerRegistry
+    from byoc.services.reconcile import DesiredState
     from byoc.settings import SbcSettings
 
 TARGET_PREFIX = "sbc:"
@@ -596,21 +594,3 @@ def _notes(
         )
     notes.append(f"{len(desired.tags)} managed number(s) in {len(desired.rules)} owned rule(s)")
     return notes
-
-
-# --- registration ------------------------------------------------------------------------------
-
-
-def register_sbc_targets(services: Services, registry: ReconcilerRegistry) -> None:
-    """Register `sbc:<name>` for every configured SBC."""
-    for sbc in services.settings.sbcs:
-        registry.register(sbc_target(sbc.name), partial(_build_reconciler, services, sbc))
-
-
-def _build_reconciler(services: Services, sbc: SbcSettings) -> SbcDialPlanReconciler:
-    from byoc.adapters.audiocodes import AudioCodesSbc
-
-    port = AudioCodesSbc.from_settings(
-        services.settings, sbc, lambda: services.secret("sbc_password")
-    )
-    return SbcDialPlanReconciler(sbc, port)

@@ -50,8 +50,7 @@ from byoc.services.twilio_termination import (
 )
 
 if TYPE_CHECKING:
-    from byoc.bootstrap import Services
-    from byoc.services.reconcile import DesiredState, ReconcilerRegistry
+    from byoc.services.reconcile import DesiredState
     from byoc.settings import SbcSettings
 
 log = logging.getLogger("byoc.twilio")
@@ -560,32 +559,3 @@ def _count(items: list[Any]) -> str:
 def _preview(numbers: list[str], limit: int = 5) -> str:
     shown = ", ".join(numbers[:limit])
     return shown + (f" and {len(numbers) - limit} more" if len(numbers) > limit else "")
-
-
-# --- composition ------------------------------------------------------------------------------
-
-
-def register_twilio_target(services: Services, registry: ReconcilerRegistry) -> None:
-    """Register target `twilio` (always: the trunk is required configuration)."""
-    registry.register(TARGET, lambda: build_twilio_reconciler(services))
-
-
-def build_twilio_reconciler(services: Services) -> TwilioTrunkReconciler:
-    settings = services.settings
-    return TwilioTrunkReconciler(
-        twilio=services.twilio,
-        trunk_sid=settings.twilio_trunk_sid,
-        secure=settings.twilio_trunk_secure,
-        sbcs=list(settings.sbcs),
-        policy=services.policy,
-        queue=services.queue,
-        number_targets=lambda: services.reconcile.number_targets(),
-        termination=TerminationDesired(
-            acl_name=settings.twilio_termination_acl_name,
-            addresses={ip: sbc.name for sbc in settings.sbcs for ip in sbc.public_ips},
-            credential_list=settings.twilio_credential_list_name,
-            username=settings.twilio_credential_username,
-            password=(lambda: services.secret("twilio_credential_password"))
-            if settings.twilio_credential_list_name else None,
-        ),
-    )

@@ -106,9 +106,8 @@ def wrong_tag(vendors: Vendors) -> None:
 
 
 def missing_pool(vendors: Vendors) -> None:
-    from byoc.services.genesys_reconciler import genesys_port
 
-    genesys = genesys_port(_services())
+    genesys = _services().genesys
     [pool] = [p for p in genesys.list_did_pools()
               if p.state == "active" and p.start <= NUMBER <= p.end]
     for ivr in genesys.list_ivrs():  # Genesys refuses to delete a pool whose numbers are assigned
@@ -119,9 +118,8 @@ def missing_pool(vendors: Vendors) -> None:
 
 
 def wrong_ivr(vendors: Vendors) -> None:
-    from byoc.services.genesys_reconciler import genesys_port
 
-    genesys = genesys_port(_services())
+    genesys = _services().genesys
     ivrs = {i.name: i for i in genesys.list_ivrs()}
     genesys.update_ivr_dnis(ivrs["Main IVR"], remove=(NUMBER,))
     genesys.update_ivr_dnis(genesys.get_ivr(ivrs["Sales IVR"].id), add=(NUMBER,))

@@ -251,8 +251,8 @@ def test_byoc_numbers_release_takes_the_number_off_twilio(
     # Only the twilio target here, so Twilio is the last (and only) target to let go; the wait
     # for the other targets is covered by the unit tests.
     import byoc.bootstrap
+    from byoc.bootstrap.targets import register_twilio_target
     from byoc.entrypoints.cli import app
-    from byoc.services.twilio_reconciler import register_twilio_target
 
     monkeypatch.setattr(byoc.bootstrap, "register_targets", register_twilio_target)
     # One release among this trunk's 5 numbers is above the default guard share (10%).
@@ -314,7 +314,7 @@ def test_a_notice_whose_sid_names_another_number_is_refused(
 def only_the_twilio_target(monkeypatch: pytest.MonkeyPatch) -> None:
     """Twilio the only target: a release request would reach Twilio at once."""
     import byoc.bootstrap
-    from byoc.services.twilio_reconciler import register_twilio_target
+    from byoc.bootstrap.targets import register_twilio_target
 
     monkeypatch.setattr(byoc.bootstrap, "register_targets", register_twilio_target)
     monkeypatch.setenv("BYOC_MAX_DELETE_FRACTION", "0.5")

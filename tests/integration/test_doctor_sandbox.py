@@ -152,9 +152,8 @@ def test_an_ec_certificate_on_an_sbc_fails_with_the_fix(sandbox_env: dict[str, A
 
 
 def _pools() -> list[tuple[str, str, str]]:
-    from byoc.services.genesys_reconciler import genesys_port
 
-    return sorted((p.start, p.end, p.state) for p in genesys_port(get_services()).list_did_pools())
+    return sorted((p.start, p.end, p.state) for p in get_services().genesys.list_did_pools())
 
 
 @pytest.mark.sandbox_variants("genesys.pool_delete_lag", "genesys.pool_range_change")

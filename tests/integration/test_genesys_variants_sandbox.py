@@ -31,12 +31,11 @@ class Genesys:
 
     def __init__(self, ports: dict[str, Any]) -> None:
         from byoc.bootstrap import get_services
-        from byoc.services.genesys_reconciler import genesys_port
 
         self.url = ports["genesys"]
         self.verify = ssl.create_default_context(cafile=ports["ca_bundle"])
         self.services = get_services()
-        self.port = genesys_port(self.services)
+        self.port = self.services.genesys
 
     def sync(self, present: list[str], releasing: list[str] = ()) -> list[str]:  # type: ignore[assignment]
         from byoc.services.genesys_reconciler import GenesysReconciler

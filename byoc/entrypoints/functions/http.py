@@ -121,11 +121,11 @@ def resync(req: func.HttpRequest) -> func.HttpResponse:
 def genesys_events(req: func.HttpRequest) -> func.HttpResponse:
     """Genesys notifications relayed by a workflow data action (shared secret header)."""
     from byoc.bootstrap import get_services
-    from byoc.services.genesys_events import SECRET_HEADER, GenesysEvents
+    from byoc.services.genesys_events import SECRET_HEADER
     from byoc.settings import ConfigurationError
 
     try:
-        events = GenesysEvents.from_services(get_services())
+        events = get_services().genesys_events
         reply = events.handle(req.headers.get(SECRET_HEADER), req.get_body())
     except ConfigurationError as exc:
         return error_response(503, "byoc is not configured", problems=exc.problems)

@@ -16,6 +16,8 @@ import pytest
 from fakes import FakeLease
 
 from byoc.adapters.lock import LockLost
+from byoc.bootstrap import Services
+from byoc.bootstrap.targets import register_genesys_target
 from byoc.domain.inventory import NumberRecord, NumberState
 from byoc.domain.plan import Action, Change, GuardLimits, Plan, SafetyGuardRefused, guard
 from byoc.domain.policy import load_policy
@@ -38,7 +40,6 @@ from byoc.services.genesys_reconciler import (
     ForeignGenesysObjectError,
     GenesysDesired,
     GenesysReconciler,
-    register_genesys_target,
 )
 from byoc.services.reconcile import ReconcilerRegistry, desired_state
 from byoc.settings import Settings, load_settings
@@ -755,13 +756,7 @@ def test_without_site_and_trunk_base_settings_the_outbound_route_is_not_managed(
 
 
 def test_the_genesys_target_is_registered_and_tracks_numbers() -> None:
-    class Services:  # the attributes of byoc.bootstrap.Services the target uses
-        settings = make_settings()
-
-        def secret(self, name: str) -> str:
-            return "secret"
-
-    services: Any = Services()
+    services = Services(make_settings())
     registry = ReconcilerRegistry()
 
     register_genesys_target(services, registry)
@@ -774,13 +769,12 @@ def test_the_genesys_target_is_registered_and_tracks_numbers() -> None:
 def test_building_the_target_does_not_import_the_genesys_sdk() -> None:
     code = (
         "import sys\n"
-        "from byoc.services.genesys_reconciler import register_genesys_target\n"
+        "from byoc.bootstrap import Services\n"
+        "from byoc.bootstrap.targets import register_genesys_target\n"
         "from byoc.services.reconcile import ReconcilerRegistry\n"
         "from byoc.settings import load_settings\n"
-        "class Services:\n"
-        f"    settings = load_settings(**{BASE_SETTINGS!r})\n"
         "r = ReconcilerRegistry()\n"
-        "register_genesys_target(Services(), r)\n"
+        f"register_genesys_target(Services(load_settings(**{BASE_SETTINGS!r})), r)\n"
         "r.build('genesys').desired\n"
         "print('PureCloudPlatformClientV2' in sys.modules)\n"
     )

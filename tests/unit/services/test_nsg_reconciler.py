@@ -6,7 +6,6 @@ from __future__ import annotations
 import ipaddress
 from datetime import date
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -18,6 +17,8 @@ from fakes_nsg import (
 )
 
 from byoc.adapters.nsg import InvalidNsgResourceId, NsgRuleConflict
+from byoc.bootstrap import Services
+from byoc.bootstrap.targets import register_nsg_targets
 from byoc.domain.carriers import CarrierEntry, UnsafeRangeError, packaged_carrier_data
 from byoc.domain.plan import Action, Change, GuardLimits, Plan
 from byoc.domain.policy import load_policy
@@ -26,7 +27,6 @@ from byoc.services.nsg_reconciler import (
     NsgReconciler,
     effective_ranges_report,
     ranges_warnings,
-    register_nsg_targets,
 )
 from byoc.services.reconcile import ReconcilerRegistry, ReconcileService
 from byoc.settings import Settings, load_settings
@@ -500,7 +500,7 @@ def test_every_sbc_with_an_nsg_gets_an_nsg_target() -> None:
     base = make_settings()
     unmanaged = {"name": "sbc2", "management_url": "https://10.0.2.4", "fqdn": "sbc2.example.net"}
     settings = make_settings(sbcs=[base.sbcs[0].model_dump(), unmanaged])
-    services: Any = SimpleNamespace(settings=settings, credential=object())
+    services = Services(settings)
     registry = ReconcilerRegistry()
 
     register_nsg_targets(services, registry)
@@ -512,7 +512,7 @@ def test_every_sbc_with_an_nsg_gets_an_nsg_target() -> None:
 
 def test_a_malformed_nsg_id_fails_only_that_targets_sync_with_a_clear_error() -> None:
     settings = make_settings(sbc={"nsg_resource_id": "nsg-sbc1"})
-    services: Any = SimpleNamespace(settings=settings, credential=object())
+    services = Services(settings)
     registry = ReconcilerRegistry()
     register_nsg_targets(services, registry)
     built = registry.build("nsg:sbc1")  # listing and building targets still works

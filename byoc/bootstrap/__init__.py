@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import functools
 import threading
+from collections.abc import Callable
 from functools import cached_property
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING, Any, cast
 
+from byoc.bootstrap.targets import register_targets
 from byoc.domain.plan import GuardLimits
 from byoc.domain.policy import Policy, load_policy
 from byoc.settings import Settings, cached_settings
@@ -25,9 +27,10 @@ if TYPE_CHECKING:
     from byoc.adapters.storage import StorageAccess
     from byoc.adapters.tables import TableInventory, TableOperationsLog, TableStateStore
     from byoc.adapters.twilio import TwilioAdapter
-    from byoc.ports import NsgPort, SbcMonitorPort
+    from byoc.ports import GenesysPort, NsgPort, SbcMonitorPort
     from byoc.services.certificates import CertificateRotation
     from byoc.services.doctor import Doctor
+    from byoc.services.genesys_events import GenesysEvents
     from byoc.services.health import HealthService
     from byoc.services.notices import NoticeConfirmation
     from byoc.services.numbers import NumberLifecycle
@@ -147,6 +150,47 @@ class Services:
             if self._policy is None or self._policy[0] != version:
                 self._policy = (version, load_policy(text, self.settings.policy_path))
             return self._policy[1]
+
+    # --- vendor adapters --------------------------------------------------------------------
+
+    @cached_property
+    def genesys(self) -> GenesysPort:
+        """The process's one Genesys adapter, so its token is reused across syncs."""
+        from byoc.adapters.genesys import GenesysAdapter  # the Genesys SDK: only when first used
+
+        return GenesysAdapter.from_settings(
+            self.settings, lambda: self.secret("genesys_client_secret"))
+
+    def sbc(self, sbc: SbcSettings) -> AudioCodesSbc:
+        """An AudioCodes REST client for one SBC."""
+        from byoc.adapters.audiocodes import AudioCodesSbc
+
+        return AudioCodesSbc.from_settings(self.settings, sbc, lambda: self.secret("sbc_password"))
+
+    def azure_nsg(self, sbc: SbcSettings) -> NsgPort:
+        """The Azure NSG of `sbc`, built now (a malformed resource id raises here)."""
+        from byoc.adapters.nsg import AzureNsg  # azure-mgmt-network: only when first used
+
+        assert sbc.nsg_resource_id is not None
+        return AzureNsg.from_settings(self.settings, sbc.nsg_resource_id, credential=self.credential)
+
+    def nsg(self, sbc: SbcSettings) -> NsgPort:
+        """The Azure NSG of `sbc`, built on its first call: listing targets costs nothing, and a
+        malformed NSG resource id fails this target's sync only."""
+        return _NsgOnFirstUse(lambda: self.azure_nsg(sbc))
+
+    @cached_property
+    def genesys_events(self) -> GenesysEvents:
+        """Relayed Genesys notifications; the events secret is read from Key Vault at most every
+        few minutes."""
+        from byoc.services.genesys_events import CachedSecret, GenesysEvents
+
+        return GenesysEvents(
+            secret=CachedSecret(lambda: self.secret("genesys_events_secret")),
+            state=self.state,
+            queue=self.queue,
+            own_client_id=self.settings.genesys_client_id,
+        )
 
     # --- services -----------------------------------------------------------------------------
 
@@ -303,31 +347,22 @@ class Services:
     @cached_property
     def trace(self) -> NumberTrace:
         """`byoc trace NUMBER`: the number's path read live from every vendor."""
-        from byoc.services.genesys_reconciler import genesys_port
-        from byoc.services.nsg_reconciler import nsg_rules_reader
         from byoc.services.trace import NumberTrace
-
-        def sbc_reader(sbc: SbcSettings) -> AudioCodesSbc:
-            from byoc.adapters.audiocodes import AudioCodesSbc
-
-            return AudioCodesSbc.from_settings(
-                self.settings, sbc, lambda: self.secret("sbc_password"))
 
         return NumberTrace(
             settings=self.settings,
             policy=self.policy,
             inventory=self.inventory,
             twilio=lambda: self.twilio,
-            genesys=lambda: genesys_port(self),
-            sbc=sbc_reader,
-            nsg_rules=lambda sbc: nsg_rules_reader(self, sbc).read_rules(),
+            genesys=lambda: self.genesys,
+            sbc=self.sbc,
+            nsg_rules=lambda sbc: self.nsg(sbc).read_rules(),
             certificates=lambda: self.certificates.status(record_health=False),
         )
 
     @cached_property
     def test_call(self) -> TestCall:
         """`byoc test-call NUMBER`: a real call through the estate, seen arriving in Genesys."""
-        from byoc.services.genesys_reconciler import genesys_port
         from byoc.services.test_call import CallFinder, TestCall
 
         def is_managed(number: str) -> bool:
@@ -335,7 +370,7 @@ class Services:
 
         def conversations() -> CallFinder:
             # the adapter behind the port (the reconciler's GenesysPort does not read calls)
-            return cast("CallFinder", genesys_port(self))
+            return cast("CallFinder", self.genesys)
 
         return TestCall(twilio=self.twilio, genesys=conversations,
                         caller_id=self.settings.test_call_from, is_managed=is_managed)
@@ -343,23 +378,10 @@ class Services:
     @cached_property
     def health(self) -> HealthService:
         from byoc.adapters.sip import probe
-        from byoc.services.genesys_reconciler import genesys_port
         from byoc.services.health import HealthService
 
         def sbc_monitor(sbc: SbcSettings) -> SbcMonitorPort:
-            from byoc.adapters.audiocodes import AudioCodesSbc
-
-            return AudioCodesSbc.from_settings(
-                self.settings, sbc, lambda: self.secret("sbc_password")
-            )
-
-        def nsg_port(sbc: SbcSettings) -> NsgPort:
-            from byoc.adapters.nsg import AzureNsg
-
-            assert sbc.nsg_resource_id is not None
-            return AzureNsg.from_settings(
-                self.settings, sbc.nsg_resource_id, credential=self.credential
-            )
+            return self.sbc(sbc)
 
         return HealthService(
             settings=self.settings,
@@ -369,28 +391,25 @@ class Services:
             prober=probe,
             targets=lambda: self.registry.targets(),
             sbc_monitor=sbc_monitor,
-            trunk_status=lambda: genesys_port(self),
-            nsg=nsg_port,
+            trunk_status=lambda: self.genesys,
+            nsg=self.azure_nsg,
         )
 
     def doctor(self) -> Doctor:
         """`byoc doctor`: the go-live checklist and the variant probes, through the adapters."""
         import os
 
-        from byoc.adapters.audiocodes import AudioCodesSbc
         from byoc.adapters.audiocodes_tls import AudioCodesTlsContext, SipTlsHandshake
         from byoc.adapters.sip import probe
         from byoc.services.certificate_sources import trust_bundle_path
         from byoc.services.doctor import Doctor, DoctorContext
-        from byoc.services.genesys_reconciler import genesys_port
 
         settings = self.settings
         return Doctor(DoctorContext(
             settings=settings,
             twilio=self.twilio,
-            genesys=genesys_port(self),
-            sbc=lambda sbc: AudioCodesSbc.from_settings(
-                settings, sbc, lambda: self.secret("sbc_password")),
+            genesys=self.genesys,
+            sbc=self.sbc,
             handshake=SipTlsHandshake(trust_file=trust_bundle_path(settings.cert_trust_bundle),
                                       timeout_s=settings.health_probe_timeout_s,
                                       genesys_suites=not settings.cert_allow_ec),
@@ -399,19 +418,6 @@ class Services:
             tls_context=lambda sbc: AudioCodesTlsContext.for_sbc(
                 settings, sbc, lambda: self.secret("sbc_password")),
         ))
-
-
-def register_targets(services: Services, registry: ReconcilerRegistry) -> None:
-    """Every target byoc reconciles, in the order a full sync should visit them."""
-    from byoc.services.genesys_reconciler import register_genesys_target
-    from byoc.services.nsg_reconciler import register_nsg_targets
-    from byoc.services.sbc_reconciler import register_sbc_targets
-    from byoc.services.twilio_reconciler import register_twilio_target
-
-    register_twilio_target(services, registry)  # twilio: the trunk and its numbers
-    register_sbc_targets(services, registry)  # sbc:<name> for each configured SBC
-    register_genesys_target(services, registry)  # genesys: DID pools, routing, outbound route
-    register_nsg_targets(services, registry)  # nsg:<sbc> for each SBC with an nsg_resource_id
 
 
 _services: Services | None = None
@@ -433,3 +439,25 @@ def reset_services() -> None:
     with _services_lock:
         _services = None
     cached_settings.cache_clear()
+
+
+class _NsgOnFirstUse:
+    """An `NsgPort` whose adapter is built on its first call."""
+
+    def __init__(self, build: Callable[[], NsgPort]) -> None:
+        self._build = build
+        self._port: NsgPort | None = None
+
+    def _get(self) -> NsgPort:
+        if self._port is None:
+            self._port = self._build()
+        return self._port
+
+    def read_rules(self) -> list[dict[str, Any]]:
+        return self._get().read_rules()
+
+    def put_rule(self, name: str, properties: dict[str, Any], *, etag: str | None) -> dict[str, Any]:
+        return self._get().put_rule(name, properties, etag=etag)
+
+    def delete_rule(self, name: str, *, etag: str | None) -> None:
+        self._get().delete_rule(name, etag=etag)
