@@ -214,7 +214,8 @@ def _sbc_coders(groups: SbcCoderGroups) -> tuple[list[str], list[str]]:
 
 def check_sip_options(context: DoctorContext) -> list[DoctorItem]:
     """SIP OPTIONS answered on every leg: byoc to each SBC, and Genesys to each SBC."""
-    from byoc.services.health import HealthStatus, evaluate_probe, sbc_probe_targets
+    from byoc.services.health_report import HealthStatus
+    from byoc.services.health_sip import evaluate_probe, sbc_probe_targets
 
     items: list[DoctorItem] = []
     probes = [p for sbc in context.settings.sbcs for p in sbc_probe_targets(sbc)]

@@ -11,7 +11,8 @@ import pytest
 from fakes import FakeInventory, FakeQueue, FakeState
 
 from byoc.adapters.sip import ProbeResult, ProbeTarget
-from byoc.services.health import CheckResult, HealthService, HealthStatus
+from byoc.services.health import HealthService
+from byoc.services.health_report import CheckResult, HealthStatus
 from byoc.settings import Settings, load_settings
 
 pytestmark = pytest.mark.integration

@@ -17,7 +17,8 @@ import yaml
 from fakes import FakeInventory, FakeQueue, FakeState
 
 from byoc.adapters.sip import probe
-from byoc.services.health import CheckResult, HealthReport, HealthService, HealthStatus
+from byoc.services.health import HealthService
+from byoc.services.health_report import CheckResult, HealthReport, HealthStatus
 from byoc.settings import SbcSettings, Settings, load_settings
 
 pytestmark = pytest.mark.integration

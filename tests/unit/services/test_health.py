@@ -14,18 +14,15 @@ from fakes import FakeInventory, FakeQueue, FakeState
 from byoc.adapters.sip import PeerCertificate, ProbeResult, ProbeTarget
 from byoc.domain.inventory import NumberRecord, NumberState
 from byoc.ports import GenesysProxyStatus, GenesysTrunkStatus, SbcAlarm, SbcStatus
-from byoc.services.health import (
-    HealthService,
-    HealthStatus,
+from byoc.services.health import HealthService
+from byoc.services.health_byoc import evaluate_numbers, evaluate_queue, evaluate_sync
+from byoc.services.health_genesys import evaluate_trunk
+from byoc.services.health_report import HealthStatus
+from byoc.services.health_sbc import evaluate_alarms, evaluate_sbc_status
+from byoc.services.health_sip import (
     NamedProbe,
-    evaluate_alarms,
     evaluate_certificate,
-    evaluate_numbers,
     evaluate_probe,
-    evaluate_queue,
-    evaluate_sbc_status,
-    evaluate_sync,
-    evaluate_trunk,
     parse_probe_uri,
     sbc_probe_targets,
 )
