@@ -377,7 +377,7 @@ class Services:
 
     @cached_property
     def health(self) -> HealthService:
-        from byoc.adapters.sip import probe
+        from byoc.adapters.sip_probe import probe
         from byoc.services.health import HealthService
 
         def sbc_monitor(sbc: SbcSettings) -> SbcMonitorPort:
@@ -400,7 +400,7 @@ class Services:
         import os
 
         from byoc.adapters.audiocodes_tls import AudioCodesTlsContext, SipTlsHandshake
-        from byoc.adapters.sip import probe
+        from byoc.adapters.sip_probe import probe
         from byoc.services.certificate_sources import trust_bundle_path
         from byoc.services.doctor import Doctor, DoctorContext
 

@@ -49,7 +49,15 @@ from byoc.ports.sbc import (
     SbcWriteIncomplete,
 )
 from byoc.ports.sip import (
+    TRANSPORTS,
+    FailureKind,
+    PeerCertificate,
+    ProbeResult,
+    ProbeTarget,
     SipProber,
+    Transport,
+    is_host,
+    uri_host,
 )
 from byoc.ports.storage import (
     HeldLease,
@@ -75,9 +83,11 @@ from byoc.ports.twilio import (
 )
 
 __all__ = [
+    "TRANSPORTS",
     "CertificateSecret",
     "CertificateSecretVersion",
     "CertificateSecrets",
+    "FailureKind",
     "GenesysContact",
     "GenesysDid",
     "GenesysDidPool",
@@ -98,7 +108,10 @@ __all__ = [
     "JobQueue",
     "NsgPort",
     "OperationsLog",
+    "PeerCertificate",
     "PresentedCertificate",
+    "ProbeResult",
+    "ProbeTarget",
     "QueueMetrics",
     "SbcAlarm",
     "SbcCoderGroups",
@@ -118,6 +131,7 @@ __all__ = [
     "TargetLocks",
     "TlsHandshakeFailed",
     "TlsHandshakePort",
+    "Transport",
     "TrunkStatusPort",
     "TwilioCredentialList",
     "TwilioError",
@@ -130,4 +144,6 @@ __all__ = [
     "TwilioRateLimited",
     "TwilioTermination",
     "TwilioTrunk",
+    "is_host",
+    "uri_host",
 ]

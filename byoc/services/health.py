@@ -38,7 +38,7 @@ from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
-from byoc.adapters.sip import ProbeResult
+from byoc.ports import ProbeResult
 from byoc.services.health_byoc import evaluate_numbers, evaluate_poller, evaluate_queue, evaluate_sync
 from byoc.services.health_genesys import evaluate_genesys_signaling, evaluate_trunk
 from byoc.services.health_report import (

@@ -10,7 +10,7 @@ import httpx
 import pytest
 from fakes import FakeInventory, FakeQueue, FakeState
 
-from byoc.adapters.sip import ProbeResult, ProbeTarget
+from byoc.ports import ProbeResult, ProbeTarget
 from byoc.services.health import HealthService
 from byoc.services.health_report import CheckResult, HealthStatus
 from byoc.settings import Settings, load_settings

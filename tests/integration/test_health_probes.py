@@ -16,7 +16,7 @@ import pytest
 import yaml
 from fakes import FakeInventory, FakeQueue, FakeState
 
-from byoc.adapters.sip import probe
+from byoc.adapters.sip_probe import probe
 from byoc.services.health import HealthService
 from byoc.services.health_report import CheckResult, HealthReport, HealthStatus
 from byoc.settings import SbcSettings, Settings, load_settings

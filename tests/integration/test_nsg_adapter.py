@@ -699,7 +699,7 @@ def test_byoc_nsg_exposure_command_names_the_rule_and_exits_1(
 
 def health_of(arm: Arm, **overrides: Any) -> tuple[Any, FakeState]:
     """`byoc health` as the timer runs it, with the real NSG adapter (SIP probes find nobody)."""
-    from byoc.adapters.sip import ProbeResult
+    from byoc.ports import ProbeResult
     from byoc.services.health import HealthService
 
     settings = make_settings(arm, **overrides)

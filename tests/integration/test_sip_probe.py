@@ -20,7 +20,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from byoc.adapters.sip import ProbeResult, ProbeTarget, Transport, probe, probe_sync
+from byoc.adapters.sip_probe import probe, probe_sync
+from byoc.ports import ProbeResult, ProbeTarget, Transport
 
 SIPP = shutil.which("sipp")
 SCENARIOS = Path(__file__).parent / "sipp"

@@ -9,18 +9,17 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from byoc.adapters.sip import (
+from byoc.adapters.sip_message import (
     MAX_HEAD_BYTES,
     MalformedSipMessageError,
     OptionsRequest,
-    ProbeResult,
-    ProbeTarget,
     SipResponse,
     UnexpectedSipRequestError,
     build_options_request,
     parse_response,
     read_stream_message,
 )
+from byoc.ports import ProbeResult, ProbeTarget
 
 SBC_TLS = ProbeTarget("203.0.113.10", 5061, "tls", server_name="sbc1.example.test", user="ping")
 SBC_UDP = ProbeTarget("sbc1.example.test", 5060, "udp")

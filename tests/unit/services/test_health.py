@@ -11,9 +11,16 @@ from typing import Any
 import pytest
 from fakes import FakeInventory, FakeQueue, FakeState
 
-from byoc.adapters.sip import PeerCertificate, ProbeResult, ProbeTarget
 from byoc.domain.inventory import NumberRecord, NumberState
-from byoc.ports import GenesysProxyStatus, GenesysTrunkStatus, SbcAlarm, SbcStatus
+from byoc.ports import (
+    GenesysProxyStatus,
+    GenesysTrunkStatus,
+    PeerCertificate,
+    ProbeResult,
+    ProbeTarget,
+    SbcAlarm,
+    SbcStatus,
+)
 from byoc.services.health import HealthService
 from byoc.services.health_byoc import evaluate_numbers, evaluate_queue, evaluate_sync
 from byoc.services.health_genesys import evaluate_trunk
