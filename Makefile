@@ -11,7 +11,7 @@ AZURITE_PID := .run/azurite.pid
 
 help:
 	@echo "make demo   - run the main job on the local sandbox (installs what it needs)"
-	@echo "make test   - ruff, mypy --strict byoc, pytest (installs what it needs)"
+	@echo "make test   - ruff, import layers, mypy --strict byoc, pytest (installs what it needs)"
 	@echo "make bench  - print the benchmark figures"
 
 $(BIN)/python:
@@ -60,6 +60,7 @@ demo: venv azurite
 
 lint: venv
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports
 
 typecheck: venv
 	$(BIN)/mypy --strict byoc

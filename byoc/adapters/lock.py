@@ -8,18 +8,13 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from typing import TYPE_CHECKING
 
+from byoc.ports.storage import LockBusy as LockBusy
+from byoc.ports.storage import LockLost as LockLost
+
 if TYPE_CHECKING:
     from azure.storage.blob import BlobLeaseClient, ContainerClient
 
     from byoc.adapters.storage import StorageAccess
-
-
-class LockBusy(Exception):
-    """Another worker holds the target's lease; try again shortly."""
-
-
-class LockLost(Exception):
-    """The lease could not be renewed; the sync must stop before its next write."""
 
 
 class TargetLease:

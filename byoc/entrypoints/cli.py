@@ -478,7 +478,7 @@ def nsg_exposure(
     if sbc is not None:
         _chosen_sbcs(settings, sbc)
     try:
-        rows = exposure_report(settings, sbc, credential=built.credential)
+        rows = exposure_report(settings, built.azure_nsg, sbc)
     except CarrierRangeError as exc:
         fail(str(exc))
     except Exception as exc:  # ARM errors carry their own explanation

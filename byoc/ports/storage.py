@@ -89,6 +89,14 @@ class StateStore(Protocol):
     def items(self, namespace: str) -> dict[str, Any]: ...
 
 
+class LockBusy(Exception):
+    """Another worker holds the target's lease; try again shortly."""
+
+
+class LockLost(Exception):
+    """The lease could not be renewed; the sync must stop before its next write."""
+
+
 class HeldLease(Protocol):
     """A lease on one target; `check()` raises once it is lost."""
 

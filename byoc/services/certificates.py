@@ -32,7 +32,6 @@ from typing import TYPE_CHECKING
 
 from cryptography import x509
 
-from byoc.adapters.lock import LockBusy
 from byoc.domain.certs import (
     CertificateBundle,
     CertificateError,
@@ -42,6 +41,7 @@ from byoc.domain.certs import (
     fingerprint_sha256,
 )
 from byoc.domain.jobs import RotateCertificate
+from byoc.ports import LockBusy
 from byoc.services.certificate_inspection import CertificateInspector
 from byoc.services.certificate_install import STEP_ATTEMPTS, STEP_RETRY_S, CertificateInstaller
 from byoc.services.certificate_report import (

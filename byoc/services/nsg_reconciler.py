@@ -12,7 +12,7 @@ widened rules first, then narrowed ones, then removals. Each write carries the r
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
@@ -831,18 +831,15 @@ def nsg_exposure(
 
 
 def exposure_report(
-    settings: Settings, sbc_name: str | None = None, *, credential: Any = None
+    settings: Settings, nsg: Callable[[SbcSettings], NsgPort], sbc_name: str | None = None
 ) -> list[dict[str, Any]]:
     """`byoc nsg exposure`: per SBC with a managed NSG, per served port, who may reach it
-    (one read of each NSG)."""
-    from byoc.adapters.nsg import AzureNsg
-
+    (one read of each NSG, through `nsg(sbc)`)."""
     rows: list[dict[str, Any]] = []
     for sbc in settings.sbcs:
         if sbc.nsg_resource_id is None or (sbc_name is not None and sbc.name != sbc_name):
             continue
-        port = AzureNsg.from_settings(settings, sbc.nsg_resource_id, credential=credential)
-        report = nsg_exposure(settings, sbc, port.read_rules())
+        report = nsg_exposure(settings, sbc, nsg(sbc).read_rules())
         rows.append(
             {"sbc": sbc.name, "nsg": sbc.nsg_resource_id, **report.to_json(),
              "problems": report.problems()}

@@ -11,7 +11,6 @@ import logging
 from collections.abc import Callable
 from enum import StrEnum
 
-from byoc.adapters.lock import LockBusy
 from byoc.domain.jobs import (
     InvalidJob,
     Job,
@@ -20,7 +19,7 @@ from byoc.domain.jobs import (
     SyncTarget,
     parse_job,
 )
-from byoc.ports import JobQueue
+from byoc.ports import JobQueue, LockBusy
 from byoc.services.notices import NOTICE_SOURCE, NoticeConfirmation
 from byoc.services.numbers import NumberLifecycle
 from byoc.services.reconcile import ReconcileService

@@ -593,7 +593,8 @@ def foreign_rule(priority: int, source: str, ports: str, protocol: str = "*",
 
 
 def exposure(arm: Arm, **overrides: Any) -> dict[str, Any]:
-    rows = exposure_report(make_settings(arm, **overrides))
+    settings = make_settings(arm, **overrides)
+    rows = exposure_report(settings, Services(settings).azure_nsg)
     assert len(rows) == 1
     return rows[0]
 
