@@ -35,6 +35,7 @@ __all__ = [
     "PortExposure",
     "RuleView",
     "ServedPort",
+    "deciding_rule",
     "evaluate",
 ]
 
@@ -254,6 +255,37 @@ def evaluate(
     return ExposureReport(tuple(reports))
 
 
+def deciding_rule(
+    rules: Iterable[RuleView],
+    source: str,
+    port: int,
+    protocol: str,
+    *,
+    destination: str = "*",
+) -> RuleView | None:
+    """The inbound rule Azure applies to a flow from the network `source` to `destination`:`port`
+    over `protocol` (`tcp` or `udp`): the first match in priority order, Azure's default rules
+    included. A carrier's source port is not known, so source port ranges are not judged; a rule
+    whose destination names application security groups counts as reaching the SBC. None only when
+    `source` is no network."""
+    network = _network(source)
+    if network is None:
+        return None
+    inbound = sorted(
+        (r for r in (*rules, *DEFAULT_INBOUND_RULES) if r.direction.lower() == "inbound"),
+        key=lambda r: r.priority,
+    )
+    for rule in inbound:
+        if (
+            _protocol_matches(rule.protocol, protocol)
+            and _source_covers(rule, network)
+            and any(low <= port <= high for low, high in port_spans(rule.destination_port_ranges))
+            and _destination_matches(rule, destination)
+        ):
+            return rule
+    return None
+
+
 @dataclass
 class _Matched:
     """The sources earlier rules matched on one port segment (first match wins)."""
@@ -324,6 +356,23 @@ class _Matched:
 def _protocol_matches(rule_protocol: str, protocol: str) -> bool:
     value = rule_protocol.strip().lower()
     return value in ("*", "any") or value == protocol.lower()
+
+
+def _source_covers(rule: RuleView, network: Network) -> bool:
+    """True when every address of `network` is among the rule's source prefixes (`Internet` holds
+    the public addresses); service tags other than `Internet` and ASGs are judged not to."""
+    for prefix in rule.source_address_prefixes:
+        lowered = prefix.strip().lower()
+        if lowered in ("*", "any"):
+            return True
+        if lowered == "internet":
+            if network.is_global:
+                return True
+            continue
+        outer = _network(prefix)
+        if outer is not None and _within(network, outer):
+            return True
+    return False
 
 
 def _destination_matches(rule: RuleView, destination: str) -> bool:

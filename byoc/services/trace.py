@@ -11,7 +11,6 @@ byoc does not manage are traced as they are, against no policy route.
 
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -203,6 +202,7 @@ class NumberTrace:
     # --- NSG ------------------------------------------------------------------------------------
 
     def _nsg_hops(self, sbc: SbcSettings) -> list[Hop]:
+        from byoc.domain.nsg_exposure import DEFAULT_INBOUND_RULES, deciding_rule
         from byoc.services.nsg_reconciler import NsgRule, sbc_effective_ranges
 
         name = f"nsg:{sbc.name}: admits Twilio"
@@ -212,15 +212,17 @@ class NumberTrace:
         port, protocol = _sip_port(sbc)
         sources = [r.cidr for r in sbc_effective_ranges(self._settings, sbc)
                    if r.carrier == "twilio" and r.purpose == "signaling" and r.protocol == protocol]
-        rules = sorted((NsgRule.from_arm(raw) for raw in self._nsg_rules(sbc)),
-                       key=lambda r: r.priority)
+        rules = [NsgRule.from_arm(raw) for raw in self._nsg_rules(sbc)]
+        defaults = {r.name for r in DEFAULT_INBOUND_RULES}
+        wire = "udp" if protocol == "udp" else "tcp"
         refused = []
         admitted_by: set[str] = set()
         for cidr in sources:
-            verdict = _first_match(rules, cidr, port, protocol, sbc.nsg_destination)
-            if verdict is None or verdict.access != "Allow":
-                why = ("no rule: Azure's default DenyAllInBound" if verdict is None
-                       else f"denied by {verdict.name}")
+            verdict = deciding_rule(rules, cidr, port, wire, destination=sbc.nsg_destination)
+            if verdict is None or verdict.access.lower() != "allow":
+                why = ("an unreadable range" if verdict is None
+                       else f"no rule admits it: Azure's default {verdict.name}"
+                       if verdict.name in defaults else f"denied by {verdict.name}")
                 refused.append(f"{cidr} ({why})")
             else:
                 admitted_by.add(verdict.name)
@@ -447,63 +449,3 @@ def _sip_port(sbc: SbcSettings) -> tuple[int, str]:
         if getattr(ports, protocol):
             return int(getattr(ports, protocol)), protocol
     return 0, "tls"
-
-
-def _first_match(rules: Iterable[Any], cidr: str, port: int, protocol: str,
-                 destination: str = "*") -> Any:
-    """The inbound rule Azure applies to traffic from `cidr` to `destination`:`port` (rules in
-    priority order, lowest first; a rule naming application security groups counts as matching)."""
-    network = ipaddress.ip_network(cidr, strict=False)
-    wire = "Udp" if protocol == "udp" else "Tcp"
-    for rule in rules:
-        if rule.direction != "Inbound" or rule.protocol not in ("*", "Any", wire):
-            continue
-        if not _covers(rule.source_address_prefixes, network):
-            continue
-        if not any(_port_in(port, text) for text in rule.destination_port_ranges):
-            continue
-        if not rule.destination_asgs and not _reaches(rule.destination_address_prefixes,
-                                                      destination):
-            continue
-        return rule
-    return None
-
-
-def _reaches(prefixes: Iterable[str], destination: str) -> bool:
-    """Whether a rule's destination prefixes include the SBC's address (`*`: any)."""
-    try:
-        address = None if destination in ("*", "") else ipaddress.ip_address(destination)
-    except ValueError:
-        address = None  # a service tag or name: not judged here
-    for text in prefixes:
-        if text in ("*", "Any", "VirtualNetwork", "Internet") or address is None:
-            return True
-        try:
-            if address in ipaddress.ip_network(text, strict=False):
-                return True
-        except ValueError:
-            continue
-    return False
-
-
-def _covers(prefixes: Iterable[str], network: Any) -> bool:
-    for text in prefixes:
-        if text in ("*", "Internet", "Any"):
-            return True
-        try:
-            outer = ipaddress.ip_network(text, strict=False)
-        except ValueError:
-            continue
-        if outer.version == network.version and network.subnet_of(outer):
-            return True
-    return False
-
-
-def _port_in(port: int, text: str) -> bool:
-    if text in ("*", ""):
-        return True
-    low, _, high = text.partition("-")
-    try:
-        return int(low) <= port <= int(high or low)
-    except ValueError:
-        return False

@@ -6,7 +6,7 @@ from __future__ import annotations
 import ipaddress
 from dataclasses import dataclass
 
-from byoc.domain.nsg_exposure import ExposureReport, ServedPort, evaluate
+from byoc.domain.nsg_exposure import ExposureReport, ServedPort, deciding_rule, evaluate
 
 SBC = "10.0.1.4"
 CARRIER = "54.172.60.0/30"
@@ -156,3 +156,28 @@ def test_internet_opened_first_covers_later_public_tags_and_ranges() -> None:
     )
 
     assert [o[0] for o in openings(result, "SIP over UDP") if o[1] == "wider"] == ["corp-internet"]
+
+
+def decided(rules: list[Rule], source: str = CARRIER, port: int = 5061, protocol: str = "tcp") -> str | None:
+    rule = deciding_rule(rules, source, port, protocol, destination=SBC)
+    return None if rule is None else f"{rule.name}:{rule.access}"
+
+
+def test_the_flow_from_a_carrier_range_is_decided_by_the_first_matching_rule_by_priority() -> None:
+    assert decided(BYOC) == "byoc-signaling-tcp-1:Allow"
+    assert decided([*BYOC, Rule("block", 900, "54.172.0.0/16", "5061", access="Deny")]) == "block:Deny"
+    assert decided([*BYOC, Rule("later-deny", 2000, "*", access="Deny")]) == "byoc-signaling-tcp-1:Allow"
+
+
+def test_a_flow_no_custom_rule_matches_falls_to_azures_default_deny() -> None:
+    assert decided(BYOC, port=5062) == "DenyAllInBound:Deny"
+    assert decided(BYOC, protocol="udp") == "DenyAllInBound:Deny"
+    assert decided([Rule("other-sbc", 100, "*", destination="10.0.9.9")]) == "DenyAllInBound:Deny"
+    assert decided([Rule("vnet-only", 100, "VirtualNetwork")]) == "DenyAllInBound:Deny"
+
+
+def test_a_rule_must_cover_the_whole_source_range_and_internet_covers_public_ones() -> None:
+    assert decided([Rule("part", 100, "54.172.60.0/31")]) == "DenyAllInBound:Deny"
+    assert decided([Rule("internet", 100, "Internet")]) == "internet:Allow"
+    assert decided([Rule("internet", 100, "Internet")], source="10.1.0.0/24") == "DenyAllInBound:Deny"
+    assert decided(BYOC, source="not-a-range") is None

@@ -1,10 +1,12 @@
-"""How the trace judges an NSG and an SBC's IP-to-IP routes, as the devices would."""
+"""How the trace judges an NSG (the domain's NSG evaluation) and an SBC's IP-to-IP routes, as the
+devices would."""
 
 from __future__ import annotations
 
+from byoc.domain.nsg_exposure import deciding_rule
 from byoc.ports import SbcIpToIpRoute
 from byoc.services.nsg_reconciler import NsgRule
-from byoc.services.trace import _first_match, _first_route
+from byoc.services.trace import _first_route
 
 
 def rule(name: str, priority: int, access: str, sources: tuple[str, ...],
@@ -14,23 +16,28 @@ def rule(name: str, priority: int, access: str, sources: tuple[str, ...],
                    destination_address_prefixes=("*",), destination_port_ranges=ports)
 
 
+def decides(rules: list[NsgRule], source: str, port: int, destination: str = "*") -> str:
+    verdict = deciding_rule(rules, source, port, "tcp", destination=destination)
+    assert verdict is not None
+    return verdict.name
+
+
 def test_the_lowest_priority_matching_rule_decides_like_azure() -> None:
     allow = rule("byoc-signaling", 1000, "Allow", ("54.172.60.0/30",))
     deny = rule("block-all", 900, "Deny", ("*",))
 
-    assert _first_match([allow], "54.172.60.0/30", 5061, "tls") is allow
-    assert _first_match(sorted([allow, deny], key=lambda r: r.priority),
-                        "54.172.60.0/30", 5061, "tls") is deny
-    assert _first_match([allow], "54.172.60.0/30", 5060, "tls") is None  # other port
-    assert _first_match([allow], "54.244.51.0/30", 5061, "tls") is None  # other source
-    assert _first_match([rule("wide", 100, "Allow", ("54.172.0.0/16",), ("5000-6000",), "*")],
-                        "54.172.60.0/30", 5061, "tls") is not None
+    assert decides([allow], "54.172.60.0/30", 5061) == "byoc-signaling"
+    assert decides([allow, deny], "54.172.60.0/30", 5061) == "block-all"
+    assert decides([allow], "54.172.60.0/30", 5060) == "DenyAllInBound"  # other port
+    assert decides([allow], "54.244.51.0/30", 5061) == "DenyAllInBound"  # other source
+    assert decides([rule("wide", 100, "Allow", ("54.172.0.0/16",), ("5000-6000",), "*")],
+                   "54.172.60.0/30", 5061) == "wide"
     elsewhere = NsgRule(name="other-vm", priority=800, direction="Inbound", access="Deny",
                         protocol="*", source_address_prefixes=("*",),
                         destination_address_prefixes=("10.0.9.0/24",),
                         destination_port_ranges=("*",))
-    assert _first_match([elsewhere, allow], "54.172.60.0/30", 5061, "tls", "10.0.1.4") is allow
-    assert _first_match([elsewhere, allow], "54.172.60.0/30", 5061, "tls", "10.0.9.7") is elsewhere
+    assert decides([elsewhere, allow], "54.172.60.0/30", 5061, "10.0.1.4") == "byoc-signaling"
+    assert decides([elsewhere, allow], "54.172.60.0/30", 5061, "10.0.9.7") == "other-vm"
 
 
 def route(index: int, name: str, tags: str, dest: str = "IPG_Genesys", source: str = "Any",
