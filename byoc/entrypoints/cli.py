@@ -546,13 +546,9 @@ def sbc_render_config(
 ) -> None:
     """Write the complete SBC configuration for the BYOC topology (see docs/sbc.md)."""
     from byoc.domain.policy import PolicyError
-    from byoc.services.sbc_config import (
-        SbcConfigError,
-        build_configuration,
-        inputs_from_settings,
-        render_cli,
-        render_ini,
-    )
+    from byoc.services.sbc_config import build_configuration
+    from byoc.services.sbc_config_model import SbcConfigError, inputs_from_settings
+    from byoc.services.sbc_config_render import render_cli, render_ini
 
     if fmt not in ("ini", "cli"):
         fail(f"--format must be ini or cli, not {fmt!r}")

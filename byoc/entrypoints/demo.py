@@ -174,7 +174,9 @@ def run_demo(console: Console, *, keep_running: bool = False) -> int:
 def _apply_sbc_configuration(console: Console, services: Any) -> None:
     """What an operator does once per SBC: `byoc sbc render-config`, uploaded incrementally."""
     from byoc.adapters.audiocodes import AudioCodesSbc
-    from byoc.services.sbc_config import build_configuration, inputs_from_settings, render_ini
+    from byoc.services.sbc_config import build_configuration
+    from byoc.services.sbc_config_model import inputs_from_settings
+    from byoc.services.sbc_config_render import render_ini
     from sandbox.sip_estate import SIP_SETTINGS
 
     identifier = next(iter(SIP_SETTINGS["genesys"]["inbound_identifiers"].values()))

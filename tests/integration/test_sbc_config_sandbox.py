@@ -12,7 +12,9 @@ import pytest
 
 from byoc.adapters.audiocodes import AudioCodesSbc, SbcScriptFailed
 from byoc.bootstrap import get_services
-from byoc.services.sbc_config import build_configuration, inputs_from_settings, render_cli, render_ini
+from byoc.services.sbc_config import build_configuration
+from byoc.services.sbc_config_model import inputs_from_settings
+from byoc.services.sbc_config_render import render_cli, render_ini
 
 pytestmark = pytest.mark.integration
 

@@ -14,7 +14,9 @@ import pytest
 
 from byoc.adapters.audiocodes import AudioCodesSbc
 from byoc.bootstrap import get_services
-from byoc.services.sbc_config import build_configuration, inputs_from_settings, render_ini
+from byoc.services.sbc_config import build_configuration
+from byoc.services.sbc_config_model import inputs_from_settings
+from byoc.services.sbc_config_render import render_ini
 from tests.reliability.estate import converge
 
 pytestmark = pytest.mark.integration

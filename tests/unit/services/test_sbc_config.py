@@ -21,17 +21,14 @@ from typer.testing import CliRunner
 from byoc.adapters.audiocodes import dial_plans_from_cli, parse_ini
 from byoc.domain.policy import Policy, load_policy
 from byoc.services.nsg_reconciler import NsgReconciler
-from byoc.services.sbc_config import (
+from byoc.services.sbc_config import address_patterns, build_configuration, octet_patterns
+from byoc.services.sbc_config_model import (
     IniTableSection,
     SbcConfigError,
     SbcConfiguration,
-    address_patterns,
-    build_configuration,
     inputs_from_settings,
-    octet_patterns,
-    render_cli,
-    render_ini,
 )
+from byoc.services.sbc_config_render import render_cli, render_ini
 from byoc.settings import Settings, load_settings
 from sandbox.audiocodes_tables import address_matches, address_problem
 
