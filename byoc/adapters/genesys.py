@@ -806,6 +806,13 @@ class GenesysAdapter:
             "ASSIGNED_AND_UNASSIGNED", number_match=text, page_size=PAGE_SIZE, page_number=1)
         return [str(m.number) for m in listing.entities or []]
 
+    def count_did_pools(self) -> int:
+        """`GET /didpools?pageSize=1`: the listing's `total`."""
+        edges = self._apis().edges
+        listing = self._call("count DID pools", edges.get_telephony_providers_edges_didpools,
+                             page_size=1, page_number=1)
+        return int(listing.total or 0)
+
     def read_did_pools(self, pool_ids: Iterable[str]) -> list[GenesysDidPool]:
         """`GET /didpools?id=...`, 100 ids a request."""
         edges = self._apis().edges

@@ -208,6 +208,10 @@ class GenesysPort(Protocol):
         listed (`byoc doctor` tells how Genesys reads `numberMatch` by it)."""
         ...
 
+    def count_did_pools(self) -> int:
+        """How many DID pools the org lists (one page of one pool: its `total`)."""
+        ...
+
     def read_did_pools(self, pool_ids: Iterable[str]) -> list[GenesysDidPool]:
         """The pools with these ids (`GET /didpools?id=`, up to 100 a page)."""
         ...

@@ -56,10 +56,12 @@ from byoc.ports import (
     GenesysRef,
     GenesysUser,
 )
+from byoc.services import genesys_slice
 from byoc.services.genesys_shards import shard_of, spread
 
 if TYPE_CHECKING:
-    from byoc.ports import HeldLease
+    from byoc.ports import HeldLease, Inventory
+    from byoc.services.genesys_slice import GenesysSlice, GenesysSliceWanted
     from byoc.services.reconcile import DesiredState
     from byoc.settings import Settings
 
@@ -256,9 +258,13 @@ class GenesysReconciler:
     target = TARGET
     tracks_numbers = True
 
-    def __init__(self, settings: Settings, port: GenesysPort) -> None:
+    def __init__(self, settings: Settings, port: GenesysPort,
+                 inventory: Inventory | None = None) -> None:
         self._settings = settings
         self._port = port
+        self._inventory = inventory
+        """Where a slice sync asks whether numbers outside it are still wanted."""
+        self._slice: GenesysSlice | None = None
         self._snapshot: GenesysState | None = None
         self._dirty: set[str] = set()
         self._ivrs: dict[str, GenesysIvr] = {}
@@ -367,6 +373,32 @@ class GenesysReconciler:
             reasons[reason].append(number)
         problems += [f"{_preview(sorted(numbers))}: {reason}" for reason, numbers in reasons.items()]
         return problems
+
+    # --- slices (genesys_slice) ------------------------------------------------------------------
+
+    def read_slice(self, numbers: frozenset[str]) -> GenesysSlice:
+        """The pools holding or next to `numbers` and their holders, looked up by number."""
+        self._slice = genesys_slice.read_slice(self, numbers)
+        self._snapshot, self._dirty = None, set()
+        self._ivrs = {h.id: h for h in self._slice.holders.values() if isinstance(h, GenesysIvr)}
+        return self._slice
+
+    def desired_slice(self, state: DesiredState, numbers: frozenset[str]) -> GenesysSliceWanted:
+        return genesys_slice.desired_slice(self, state, numbers)
+
+    def plan_slice(self, actual: GenesysSlice, desired: GenesysSliceWanted) -> Plan:
+        plan = genesys_slice.plan_slice(self, actual, desired)
+        self._ivrs.update({i.id: i for family in actual.families.values() for i in family})
+        self._snapshot = GenesysState(
+            pools=tuple(actual.pools.values()), ivrs=tuple(self._ivrs.values()),
+            users=UserDirectory(self._port), dids=PoolDids(self._port))
+        for user in [*actual.users.values(), *actual.holders.values()]:
+            if isinstance(user, GenesysUser):
+                self._snapshot.users.remember(user)
+        return plan
+
+    def verify_slice(self, desired: GenesysSliceWanted) -> list[str]:
+        return genesys_slice.verify_slice(self, desired)
 
     # --- planning --------------------------------------------------------------------------------
 
