@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from fakes import FakeInventory, FakeLease
+from fakes import FakeLease
 
 from byoc.adapters.lock import LockLost
 from byoc.bootstrap import Services
