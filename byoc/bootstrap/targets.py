@@ -79,7 +79,7 @@ def sbc_reconciler(services: Services, sbc: SbcSettings) -> SbcDialPlanReconcile
 
 def genesys_reconciler(services: Services) -> GenesysReconciler:
     """The Genesys reconciler over the process's one Genesys adapter (its token is reused)."""
-    return GenesysReconciler(services.settings, services.genesys, services.inventory)
+    return GenesysReconciler(services.settings, services.genesys, lambda: services.inventory)
 
 
 def nsg_reconciler(services: Services, sbc: SbcSettings) -> NsgReconciler:

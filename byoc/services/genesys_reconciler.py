@@ -36,7 +36,7 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, TypeAlias
@@ -259,11 +259,12 @@ class GenesysReconciler:
     tracks_numbers = True
 
     def __init__(self, settings: Settings, port: GenesysPort,
-                 inventory: Inventory | None = None) -> None:
+                 inventory: Callable[[], Inventory] | None = None) -> None:
         self._settings = settings
         self._port = port
         self._inventory = inventory
-        """Where a slice sync asks whether numbers outside it are still wanted."""
+        """Where a slice sync asks whether numbers outside it are still wanted (opened on first
+        use: a full sync never needs it)."""
         self._slice: GenesysSlice | None = None
         self._snapshot: GenesysState | None = None
         self._dirty: set[str] = set()

@@ -126,10 +126,15 @@ class Presence:
     """Whether a number is wanted: the slice's own from its desired state, others from the
     inventory (read once each)."""
 
-    def __init__(self, wanted: GenesysSliceWanted, inventory: Inventory | None) -> None:
+    def __init__(self, wanted: GenesysSliceWanted,
+                 inventory: Callable[[], Inventory] | None) -> None:
         self._wanted = wanted
-        self._inventory = inventory
+        self._open = inventory
         self._known: dict[str, bool] = {}
+
+    @property
+    def _inventory(self) -> Inventory | None:
+        return self._open() if self._open is not None else None
 
     def __call__(self, number: str) -> bool:
         if number in self._wanted.numbers:

@@ -40,7 +40,7 @@ class Estate:
     def reconciler(self) -> Any:
         from byoc.services.genesys_reconciler import GenesysReconciler
 
-        return GenesysReconciler(self.services.settings, self.port, self.inventory)
+        return GenesysReconciler(self.services.settings, self.port, lambda: self.inventory)
 
     def set(self, state: NumberState, *numbers: str) -> frozenset[str]:
         for number in numbers:
