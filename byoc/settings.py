@@ -29,6 +29,8 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from byoc.domain.numbers import parse_number
+
 SECRET_FIELDS = (
     "twilio_auth_token",
     "genesys_client_secret",
@@ -351,9 +353,9 @@ class Settings(BaseSettings):
     def _test_call_from(cls, value: str | None) -> str | None:
         if value in (None, ""):
             return None
-        if not re.fullmatch(r"\+[1-9]\d{6,14}", str(value)):
-            raise ValueError(f"{value!r} is not an E.164 number (+14155550150)")
-        return value
+        if not str(value).startswith("+"):
+            raise ValueError(f"{value!r} must be E.164, e.g. +14155550150")
+        return parse_number(str(value))
 
     @field_validator("twilio_purchase_countries")
     @classmethod

@@ -40,6 +40,7 @@ from functools import partial
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from byoc import metrics
+from byoc.domain.numbers import E164_PATTERN
 from byoc.ports import (
     GenesysContact,
     GenesysDid,
@@ -97,7 +98,7 @@ SDK_CONNECT_RETRIES = 2
 """Times urllib3 opens a connection again after it failed; the request was never sent."""
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS"})
 
-_NUMBER = re.compile(r"\+[1-9]\d{1,14}")
+_NUMBER = re.compile(E164_PATTERN)
 
 
 # --- errors --------------------------------------------------------------------------------------

@@ -14,11 +14,12 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
 
+from byoc.domain.numbers import E164Number
+
 SCHEMA_VERSION: Literal[2] = 2
 READABLE_VERSIONS = (1, 2)
 TRACEPARENT_PATTERN = r"^00-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$"
 TARGET_PATTERN = r"^(all|twilio|genesys|sbc:[a-z][a-z0-9-]{0,30}|nsg:[a-z][a-z0-9-]{0,30})$"
-E164_PATTERN = r"^\+[1-9]\d{6,14}$"
 MAX_SLICE_NUMBERS = 100
 """The most numbers one slice sync carries; more pending than this and a full sync covers them."""
 
@@ -40,7 +41,7 @@ class NumberEvent(_Job):
 
     type: Literal["number_event"] = "number_event"
     action: Literal["purchased", "released", "updated"]
-    number: str = Field(pattern=E164_PATTERN)
+    number: E164Number
     sid: str | None = Field(default=None, pattern=r"^PN[0-9a-fA-F]{32}$")
     source: Literal["webhook", "poller", "purchase", "sweep", "cli"]
     event_id: str = Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.:@+-]+$")
@@ -54,7 +55,7 @@ class SyncTarget(_Job):
     target: str = Field(pattern=TARGET_PATTERN)
     reason: str = Field(min_length=1, max_length=200)
     force: bool = False
-    numbers: tuple[Annotated[str, Field(pattern=E164_PATTERN)], ...] | None = Field(
+    numbers: tuple[E164Number, ...] | None = Field(
         default=None, min_length=1, max_length=MAX_SLICE_NUMBERS)
 
     @model_validator(mode="after")

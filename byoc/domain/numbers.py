@@ -1,9 +1,11 @@
 """E.164 numbers, number sets, contiguous runs and AudioCodes dial-plan prefix compression.
 
-Numbers are E.164 strings (`+14155551000`). `parse_number` validates outside input with
-`phonenumbers`; everything after that boundary works on plain strings and never calls `phonenumbers`
-again. `NumberSet.from_e164` is the cheap path for numbers that were validated before (inventory,
-vendor APIs): it only checks the `+<digits>` shape.
+Numbers are E.164 strings (`+14155551000`), and one rule says which strings are numbers
+(`E164_RULE`: `+`, 6 to 15 digits, the first not 0). Where a number must be dialable (a webhook,
+the CLI, the HTTP API, settings) `parse_number` checks it with `phonenumbers` and the same shape;
+where numbers come in bulk or were validated before (queue messages, the policy's lists, the
+inventory, vendor APIs) `is_e164`, `check_e164`, `check_all_e164` and the pydantic field
+`E164Number` check the shape only. Everything after that boundary works on plain strings.
 
 AudioCodes prefixes (vendor notes, docs/vendors/audiocodes.md section 2, and the Mediant user
 manuals' Dial Plan Rule table), and the choices made here:
@@ -38,13 +40,16 @@ prefixes when the same block repeats across exchanges.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from itertools import compress, product
 from math import prod
 from operator import sub
-from typing import TYPE_CHECKING, Final, TypeAlias
+from typing import TYPE_CHECKING, Annotated, Final, TypeAlias
+
+from pydantic import AfterValidator, StrictStr
+from pydantic_core import PydanticCustomError
 
 from byoc.domain.number_ranges import Group, NumberRanges, Ranges, merge_ranges, render_value
 
@@ -53,15 +58,23 @@ if TYPE_CHECKING:
 
 __all__ = [
     "E164",
+    "E164_MAX_DIGITS",
+    "E164_MIN_DIGITS",
+    "E164_PATTERN",
+    "E164_RULE",
     "END_OF_NUMBER",
     "MAX_NUMBER_GROUPS",
     "MAX_PREFIX_CHARS",
+    "E164Number",
     "InvalidNumber",
     "InvalidPrefix",
     "NumberSet",
+    "check_all_e164",
+    "check_e164",
     "compress_to_prefix_ranges",
     "compress_to_prefixes",
     "expand_prefix",
+    "is_e164",
     "number_groups",
     "parse_number",
     "prefix_matches",
@@ -69,14 +82,31 @@ __all__ = [
 ]
 
 E164: TypeAlias = str
-"""An E.164 number: `+`, then 2 to 15 digits, the first not 0."""
+"""An E.164 number (`E164_RULE`)."""
+
+E164_MIN_DIGITS: Final = 6
+"""The shortest numbers a national plan assigns: country code and number together.
+
+ITU-T E.164 sets only a maximum. libphonenumber's metadata (the `phonenumbers` package) holds
+valid 6-digit numbers (+43 and a 4-digit Austrian number, German pagers, Iranian UANs) and none
+shorter, so every number `parse_number` accepts has this shape; a test checks it against the
+installed metadata."""
+E164_MAX_DIGITS: Final = 15
+"""ITU-T E.164: at most 15 digits; Twilio's format rule says the same ("a maximum of 15 digits",
+twilio.com/docs/glossary/what-e164)."""
+E164_PATTERN: Final = rf"\+[1-9][0-9]{{{E164_MIN_DIGITS - 1},{E164_MAX_DIGITS - 1}}}"
+"""The shape of an E.164 number, unanchored (wrap it in `^...$` for a pydantic `pattern`)."""
+E164_RULE: Final = (
+    f"E.164: '+', then {E164_MIN_DIGITS} to {E164_MAX_DIGITS} digits, the first not 0 "
+    "(e.g. +14155550100)"
+)
 
 MAX_PREFIX_CHARS: Final = 50
 MAX_NUMBER_GROUPS: Final = 6
 END_OF_NUMBER: Final = "#"
 
-_E164_SHAPE: Final = re.compile(r"\+[1-9][0-9]{1,14}")
-_E164_SHAPES: Final = re.compile(r"\+[1-9][0-9]{1,14}(?:\n\+[1-9][0-9]{1,14})*")
+_E164_SHAPE: Final = re.compile(E164_PATTERN)
+_E164_SHAPES: Final = re.compile(rf"{E164_PATTERN}(?:\n{E164_PATTERN})*")
 _NUMBER_CHARACTERS: Final = re.compile(r"\+?[0-9\s().\-/]+")
 
 
@@ -134,7 +164,10 @@ def parse_number(text: str, default_region: str | None = None) -> E164:
     except phonenumbers.NumberParseException as exc:
         raise InvalidNumber(text, _parse_failure_reason(exc)) from None
     if phonenumbers.is_valid_number(parsed):
-        return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+        number = phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+        if not is_e164(number):  # national-only numbers past 15 digits (Japan's 0037 toll-free)
+            raise InvalidNumber(text, f"{number} cannot be dialled from abroad: expected {E164_RULE}")
+        return number
 
     national = phonenumbers.national_significant_number(parsed)
     country_code = parsed.country_code or 0
@@ -162,6 +195,38 @@ def _parse_failure_reason(exc: NumberParseException) -> str:
     return reasons.get(exc.error_type, str(exc))
 
 
+def is_e164(number: object) -> bool:
+    """Whether `number` is a str of E.164 shape (`E164_RULE`); no `phonenumbers` lookup."""
+    return isinstance(number, str) and _E164_SHAPE.fullmatch(number) is not None
+
+
+def check_e164(number: str) -> E164:
+    """`number` when it has E.164 shape; otherwise `InvalidNumber` saying the rule."""
+    if not is_e164(number):
+        raise InvalidNumber(number, f"expected {E164_RULE}")
+    return number
+
+
+def check_all_e164(numbers: Sequence[str]) -> None:
+    """`check_e164` for many numbers: one regex over them all, the first bad one named."""
+    if _all_e164_shape(tuple(numbers)):
+        return
+    bad = [n for n in numbers if not is_e164(n)]
+    more = f" (and {len(bad) - 1} more)" if len(bad) > 1 else ""
+    raise InvalidNumber(bad[0], f"expected {E164_RULE}{more}")
+
+
+def _e164_field(number: str) -> E164:
+    try:
+        return check_e164(number)
+    except InvalidNumber as exc:
+        raise PydanticCustomError("e164", "{detail}", {"detail": str(exc)}) from None
+
+
+E164Number = Annotated[StrictStr, AfterValidator(_e164_field)]
+"""A pydantic field holding an E.164 number (`E164_RULE`), refused with the rule otherwise."""
+
+
 class NumberSet:
     """An immutable set of E.164 numbers.
 
@@ -183,13 +248,13 @@ class NumberSet:
         listed = tuple(numbers)
         members = frozenset(listed)
         misshapen = [] if _all_e164_shape(listed) else sorted(
-            n for n in members if not _is_e164_shape(n)
+            n for n in members if not is_e164(n)
         )
         if misshapen:
             more = f" (and {len(misshapen) - 1} more)" if len(misshapen) > 1 else ""
             raise InvalidNumber(
                 misshapen[0],
-                f"expected E.164: '+' and 2 to 15 digits, the first not 0{more}",
+                f"expected {E164_RULE}{more}",
             )
         self._listed = listed
         self._members = members
@@ -210,8 +275,7 @@ class NumberSet:
     def from_range(cls, first: E164, last: E164) -> NumberSet:
         """All numbers from `first` to `last` inclusive (same length), e.g. a DID pool."""
         for number in (first, last):
-            if not _is_e164_shape(number):
-                raise InvalidNumber(number, "expected E.164: '+' and 2 to 15 digits")
+            check_e164(number)
         if len(first) != len(last) or int(first) > int(last):
             raise ValueError(
                 f"range {first}..{last}: ends must have the same length and be in ascending order"
@@ -325,10 +389,6 @@ class NumberSet:
         if len(ordered) <= 4:
             return f"NumberSet({list(ordered)!r})"
         return f"NumberSet(<{len(ordered)} numbers {ordered[0]} … {ordered[-1]}>)"
-
-
-def _is_e164_shape(number: object) -> bool:
-    return isinstance(number, str) and _E164_SHAPE.fullmatch(number) is not None
 
 
 def _all_e164_shape(numbers: tuple[str, ...]) -> bool:

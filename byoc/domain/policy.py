@@ -43,6 +43,8 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from byoc.domain.numbers import E164_MAX_DIGITS, check_all_e164, check_e164
+
 __all__ = [
     "Defaults",
     "GenesysKind",
@@ -60,9 +62,7 @@ __all__ = [
     "load_policy",
 ]
 
-_E164 = re.compile(r"^\+[1-9]\d{6,14}$")
-_E164_LINES = re.compile(r"\+[1-9]\d{6,14}(?:\n\+[1-9]\d{6,14})*")
-_E164_PREFIX = re.compile(r"^\+[1-9]\d{0,14}$")
+_E164_PREFIX = re.compile(rf"^\+[1-9][0-9]{{0,{E164_MAX_DIGITS - 1}}}$")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s.]+$")
 _SBC_TAG = re.compile(r"^[A-Za-z0-9_-]{1,16}$")
 
@@ -300,7 +300,7 @@ class Policy(_Frozen):
 
     def is_managed(self, number: str) -> bool:
         """Whether the policy manages `number` (E.164)."""
-        _check_number(number)
+        check_e164(number)
         if self.managed.all_on_trunk:
             return True
         return number.startswith(self.managed.prefixes)
@@ -337,7 +337,7 @@ class Policy(_Frozen):
         table = self._routes
         assert table is not None
         lengths, routes, default = table
-        _check_numbers(numbers)
+        check_all_e164(numbers)
         every, prefixes = self.managed.all_on_trunk, self.managed.prefixes
         found: dict[str, Route] = {}
         grouped: dict[Route, list[str]] = {}
@@ -385,19 +385,6 @@ class RoutedNumbers:
 
     routes: dict[str, Route]
     by_route: dict[Route, list[str]]
-
-
-def _check_numbers(numbers: list[str]) -> None:
-    """Every number is E.164 (one regex pass over them all; the first bad one is named)."""
-    joined = "\n".join(numbers)
-    if numbers and (joined.count("\n") != len(numbers) - 1 or not _E164_LINES.fullmatch(joined)):
-        for number in numbers:
-            _check_number(number)
-
-
-def _check_number(number: str) -> None:
-    if not _E164.fullmatch(number):
-        raise ValueError(f"{number!r} is not an E.164 number (e.g. +14155550100)")
 
 
 def _conflicts(policy: Policy) -> list[PolicyProblem]:

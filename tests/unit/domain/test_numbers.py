@@ -141,20 +141,20 @@ def test_iteration_is_numeric_so_shorter_numbers_come_first() -> None:
 
 def test_contiguous_runs_split_at_gaps_and_at_changes_of_length() -> None:
     numbers = NumberSet.from_e164(
-        ["+14155551000", "+14155551001", "+14155551002", "+14155551005", "+1999", "+10000"]
+        ["+14155551000", "+14155551001", "+14155551002", "+14155551005", "+199999", "+1000000"]
     )
     assert numbers.contiguous_runs() == [
-        ("+1999", "+1999"),
-        ("+10000", "+10000"),
+        ("+199999", "+199999"),
+        ("+1000000", "+1000000"),
         ("+14155551000", "+14155551002"),
         ("+14155551005", "+14155551005"),
     ]
 
 
 def test_a_run_ends_where_the_numbers_get_longer() -> None:
-    numbers = NumberSet.from_e164(["+98", "+99", "+100", "+101"])
+    numbers = NumberSet.from_e164(["+999998", "+999999", "+1000000", "+1000001"])
 
-    assert numbers.contiguous_runs() == [("+98", "+99"), ("+100", "+101")]
+    assert numbers.contiguous_runs() == [("+999998", "+999999"), ("+1000000", "+1000001")]
 
 
 def test_from_e164_accepts_any_iterable_of_numbers() -> None:
@@ -312,7 +312,7 @@ def test_limits_too_tight_for_one_run_are_an_error() -> None:
 
 # --- properties --------------------------------------------------------------------------------
 
-_WIDTHS = [3, 6, 11, 12, 15]
+_WIDTHS = [6, 7, 11, 12, 15]
 
 
 @st.composite
@@ -368,7 +368,7 @@ def test_prefix_matching_agrees_with_membership(numbers: NumberSet, data: st.Dat
 
 @settings(max_examples=40, deadline=None)
 @given(
-    width=st.integers(2, 15),
+    width=st.integers(6, 15),
     position=st.floats(0, 1),
     size=st.integers(1, 20_000),
 )
@@ -461,7 +461,7 @@ def test_contiguous_blocks_get_the_fewest_prefixes(numbers: NumberSet) -> None:
     assert _covered(prefixes) == set(numbers)
 
 
-_SMALL_UNIVERSE = [f"+1415555{v:04d}" for v in range(0, 40)] + ["+1999", "+10000", "+447400123456"]
+_SMALL_UNIVERSE = [f"+1415555{v:04d}" for v in range(0, 40)] + ["+199999", "+1000000", "+447400123456"]
 small_sets = st.frozensets(st.sampled_from(_SMALL_UNIVERSE)).map(NumberSet.from_e164)
 
 
