@@ -27,7 +27,9 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent
 sys.path.insert(0, str(ROOT.parent))  # run from a checkout, not installed
 
-from byoc.services.nsg_reconciler import NsgReconciler, NsgRule, nsg_exposure  # noqa: E402
+from byoc.services.nsg_ranges import nsg_exposure  # noqa: E402
+from byoc.services.nsg_reconciler import NsgReconciler  # noqa: E402
+from byoc.services.nsg_rule import NsgRule  # noqa: E402
 from byoc.settings import Settings, load_settings  # noqa: E402
 
 NSG_ID = (

@@ -69,7 +69,8 @@ from byoc.services.genesys_reconciler import (  # noqa: E402
     PoolDids,
     UserDirectory,
 )
-from byoc.services.nsg_reconciler import NsgReconciler, NsgState  # noqa: E402
+from byoc.services.nsg_reconciler import NsgReconciler  # noqa: E402
+from byoc.services.nsg_rule import NsgState  # noqa: E402
 from byoc.services.reconcile import desired_state  # noqa: E402
 from byoc.services.sbc_reconciler import SbcDialPlanReconciler, desired_rules  # noqa: E402
 from byoc.services.twilio_reconciler import (  # noqa: E402

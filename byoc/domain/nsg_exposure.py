@@ -31,12 +31,16 @@ Origin = Literal["byoc", "foreign", "default"]
 __all__ = [
     "DEFAULT_INBOUND_RULES",
     "ExposureReport",
+    "Network",
     "Opening",
     "PortExposure",
     "RuleView",
     "ServedPort",
     "deciding_rule",
     "evaluate",
+    "network_within",
+    "parse_network",
+    "port_spans",
 ]
 
 _ANY = frozenset({"*", "any", "0.0.0.0/0", "::/0"})
@@ -268,7 +272,7 @@ def deciding_rule(
     included. A carrier's source port is not known, so source port ranges are not judged; a rule
     whose destination names application security groups counts as reaching the SBC. None only when
     `source` is no network."""
-    network = _network(source)
+    network = parse_network(source)
     if network is None:
         return None
     inbound = sorted(
@@ -313,7 +317,7 @@ class _Matched:
             lowered = text.lower()
             if self.everything:
                 break
-            network = _network(text)
+            network = parse_network(text)
             if lowered in _ANY:
                 found["wider"].append("*" if lowered in ("*", "any") else text)
                 if consume:
@@ -369,8 +373,8 @@ def _source_covers(rule: RuleView, network: Network) -> bool:
             if network.is_global:
                 return True
             continue
-        outer = _network(prefix)
-        if outer is not None and _within(network, outer):
+        outer = parse_network(prefix)
+        if outer is not None and network_within(network, outer):
             return True
     return False
 
@@ -380,9 +384,9 @@ def _destination_matches(rule: RuleView, destination: str) -> bool:
     NIC may be in the ASG; its private IP is in VirtualNetwork)."""
     if rule.destination_asgs:
         return True
-    target = _network(destination) if destination.strip() != "*" else None
+    target = parse_network(destination) if destination.strip() != "*" else None
     for prefix in rule.destination_address_prefixes:
-        network = _network(prefix)
+        network = parse_network(prefix)
         if network is None or target is None:
             return True
         if network.version == target.version and network.overlaps(target):
@@ -437,14 +441,16 @@ def _span_text(low: int, high: int) -> str:
 
 
 @lru_cache(maxsize=8192)
-def _network(text: str) -> Network | None:
+def parse_network(text: str) -> Network | None:
+    """`text` as an IP network (host bits allowed), or None for a tag, `*` or anything else."""
     try:
         return ipaddress.ip_network(text.strip(), strict=False)
     except ValueError:
         return None
 
 
-def _within(inner: Network, outer: Network) -> bool:
+def network_within(inner: Network, outer: Network) -> bool:
+    """Whether every address of `inner` is in `outer` (False across IP versions)."""
     if isinstance(inner, ipaddress.IPv4Network) and isinstance(outer, ipaddress.IPv4Network):
         return inner.subnet_of(outer)
     if isinstance(inner, ipaddress.IPv6Network) and isinstance(outer, ipaddress.IPv6Network):
@@ -453,7 +459,7 @@ def _within(inner: Network, outer: Network) -> bool:
 
 
 def _inside_any(network: Network, blocks: Iterable[Network]) -> bool:
-    return any(_within(network, block) for block in blocks)
+    return any(network_within(network, block) for block in blocks)
 
 
 def _subtract(pieces: Iterable[Network], cuts: Iterable[Network]) -> list[Network]:
@@ -464,7 +470,7 @@ def _subtract(pieces: Iterable[Network], cuts: Iterable[Network]) -> list[Networ
         for piece in result:
             if piece.version != cut.version or not piece.overlaps(cut):
                 next_pieces.append(piece)
-            elif _within(piece, cut):
+            elif network_within(piece, cut):
                 continue
             else:
                 next_pieces.extend(_exclude(piece, cut))
@@ -487,7 +493,7 @@ def _overlap(pieces: Iterable[Network], blocks: Iterable[Network]) -> list[Netwo
     for piece in pieces:
         if _inside_any(piece, blocks):
             continue
-        found.extend(b for b in blocks if _within(b, piece))
+        found.extend(b for b in blocks if network_within(b, piece))
     return found
 
 

@@ -440,7 +440,7 @@ app.add_typer(nsg_app, name="nsg")
 def nsg_ranges(as_json: JsonOption = False) -> None:
     """The carrier ranges each SBC admits, with the source and date of each."""
     from byoc.domain.carriers import CarrierRangeError
-    from byoc.services.nsg_reconciler import effective_ranges_report, ranges_warnings
+    from byoc.services.nsg_ranges import effective_ranges_report, ranges_warnings
 
     try:
         settings = services().settings
@@ -471,7 +471,7 @@ def nsg_exposure(
     """Per port the SBC serves: who the NSG lets in and which rule does. Exit 1 if anything wider
     than the carrier ranges can reach it."""
     from byoc.domain.carriers import CarrierRangeError
-    from byoc.services.nsg_reconciler import exposure_report
+    from byoc.services.nsg_ranges import exposure_report
 
     built = services()
     settings = built.settings

@@ -58,7 +58,7 @@ from byoc.services.health_sip import (
     parse_probe_uri,
     sbc_probe_targets,
 )
-from byoc.services.nsg_reconciler import nsg_exposure
+from byoc.services.nsg_ranges import nsg_exposure
 
 if TYPE_CHECKING:
     from byoc.ports import (

@@ -69,7 +69,7 @@ def _proxy_text(proxies: Iterable[Any]) -> str:
 
 def evaluate_genesys_signaling(settings: Settings, sbc: SbcSettings) -> CheckResult:
     """Genesys signaling addresses for every Genesys region of SBC `sbc` (settings only)."""
-    from byoc.services.nsg_reconciler import genesys_signaling_gaps
+    from byoc.services.nsg_ranges import genesys_signaling_gaps
 
     component = f"genesys-signaling:{sbc.name}"
     gaps = genesys_signaling_gaps(settings, sbc)

@@ -132,7 +132,7 @@ def inputs_from_settings(
     ntp_server: str | None = "time.windows.com",
 ) -> SbcConfigInputs:
     """The inputs for `sbc` from settings, the policy's tags and the SBC's carrier ranges."""
-    from byoc.services.nsg_reconciler import sbc_effective_ranges
+    from byoc.services.nsg_ranges import sbc_effective_ranges
 
     problems: list[str] = []
     domain = twilio_domain.strip().lower()

@@ -203,7 +203,8 @@ class NumberTrace:
 
     def _nsg_hops(self, sbc: SbcSettings) -> list[Hop]:
         from byoc.domain.nsg_exposure import DEFAULT_INBOUND_RULES, deciding_rule
-        from byoc.services.nsg_reconciler import NsgRule, sbc_effective_ranges
+        from byoc.services.nsg_ranges import sbc_effective_ranges
+        from byoc.services.nsg_rule import NsgRule
 
         name = f"nsg:{sbc.name}: admits Twilio"
         if not sbc.nsg_resource_id:

@@ -22,12 +22,8 @@ from byoc.bootstrap.targets import register_nsg_targets
 from byoc.domain.carriers import CarrierEntry, UnsafeRangeError, packaged_carrier_data
 from byoc.domain.plan import Action, Change, GuardLimits, Plan
 from byoc.domain.policy import load_policy
-from byoc.services.nsg_reconciler import (
-    ForeignNsgRuleError,
-    NsgReconciler,
-    effective_ranges_report,
-    ranges_warnings,
-)
+from byoc.services.nsg_ranges import effective_ranges_report, ranges_warnings
+from byoc.services.nsg_reconciler import ForeignNsgRuleError, NsgReconciler
 from byoc.services.reconcile import ReconcilerRegistry, ReconcileService
 from byoc.settings import Settings, load_settings
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from byoc.domain.nsg_exposure import deciding_rule
 from byoc.ports import SbcIpToIpRoute
-from byoc.services.nsg_reconciler import NsgRule
+from byoc.services.nsg_rule import NsgRule
 from byoc.services.trace import _first_route
 
 
