@@ -12,13 +12,8 @@ from typing import TYPE_CHECKING
 
 from cryptography import x509
 
-from byoc.domain.certs import (
-    certificate_label,
-    days_left,
-    expiry_warning_level,
-    fingerprint_sha256,
-    parse_pem_certificate,
-)
+from byoc.domain.cert_checks import days_left, expiry_warning_level
+from byoc.domain.certs import certificate_label, fingerprint_sha256, parse_pem_certificate
 from byoc.ports import TlsHandshakeFailed
 from byoc.services.certificate_report import (
     HEALTH_NAMESPACE,

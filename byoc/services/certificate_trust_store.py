@@ -13,7 +13,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.x509.verification import VerificationError
 
-from byoc.domain.certs import certificate_label, fingerprint_sha256, verified_path
+from byoc.domain.cert_checks import verified_path
+from byoc.domain.certs import certificate_label, fingerprint_sha256
 from byoc.services.certificate_sources import load_sbc_trusted_roots
 
 if TYPE_CHECKING:

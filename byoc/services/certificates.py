@@ -32,12 +32,12 @@ from typing import TYPE_CHECKING
 
 from cryptography import x509
 
+from byoc.domain.cert_checks import find_certificate_problems
 from byoc.domain.certs import (
     CertificateBundle,
     CertificateError,
     allowed_key_types,
     certificate_label,
-    find_certificate_problems,
     fingerprint_sha256,
 )
 from byoc.domain.jobs import RotateCertificate

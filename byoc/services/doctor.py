@@ -25,13 +25,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from cryptography import x509
 
-from byoc.domain.certs import (
-    GENESYS_KEY_REQUIREMENT,
-    RSA_KEY_TYPES,
-    days_left,
-    key_type_name,
-    san_dns_names,
-)
+from byoc.domain.cert_checks import days_left
+from byoc.domain.certs import GENESYS_KEY_REQUIREMENT, RSA_KEY_TYPES, key_type_name, san_dns_names
 from byoc.ports import TlsHandshakeFailed
 
 if TYPE_CHECKING:

@@ -9,7 +9,7 @@ import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from byoc.domain.certs import expiry_warning_level
+from byoc.domain.cert_checks import expiry_warning_level
 from byoc.ports import ProbeResult, ProbeTarget, Transport
 from byoc.services.health_report import MAX_LISTED, CheckResult, HealthStatus
 

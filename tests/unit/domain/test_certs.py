@@ -21,6 +21,14 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
+from byoc.domain.cert_checks import (
+    days_left,
+    expiry_warning_level,
+    find_certificate_problems,
+    san_covers,
+    validate_bundle,
+    verified_path,
+)
 from byoc.domain.certs import (
     PEM_CONTENT_TYPE,
     PKCS12_CONTENT_TYPE,
@@ -40,15 +48,9 @@ from byoc.domain.certs import (
     UnsupportedKey,
     UntrustedRoot,
     allowed_key_types,
-    days_left,
-    expiry_warning_level,
-    find_certificate_problems,
     fingerprint_sha256,
     parse_certificate_bundle,
     parse_pem_certificate,
-    san_covers,
-    validate_bundle,
-    verified_path,
 )
 
 NOW = datetime.now(UTC).replace(microsecond=0)
