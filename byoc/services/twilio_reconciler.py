@@ -39,6 +39,16 @@ from byoc.ports import (
     TwilioTermination,
     TwilioTrunk,
 )
+from byoc.services.twilio_slice import (
+    ASSOCIATE_KIND,
+    DISCOVER_KIND,
+    RELEASE_KIND,
+    TwilioSlice,
+    TwilioSliceDesired,
+    plan_slice,
+    read_slice,
+    verify_slice,
+)
 from byoc.services.twilio_termination import (
     KINDS as TERMINATION_KINDS,
 )
@@ -58,10 +68,7 @@ log = logging.getLogger("byoc.twilio")
 TARGET = "twilio"
 TRUNK_KIND = "trunk"
 URL_KIND = "origination-url"
-ASSOCIATE_KIND = "trunk-numbers"
-RELEASE_KIND = "number-release"
 OFFBOARD_KIND = "numbers-gone"
-DISCOVER_KIND = "numbers-discovered"
 OWNED_URL_PREFIX = "byoc-"
 
 
@@ -215,6 +222,7 @@ class TwilioTrunkReconciler:
         self._number_targets = number_targets
         self._last_actual: TwilioActual | None = None
         self._last_desired: TwilioDesired | None = None
+        self._last_slice: TwilioSlice | None = None
         self._wrote = False
 
     # --- read ---------------------------------------------------------------------------------
@@ -273,6 +281,28 @@ class TwilioTrunkReconciler:
             released=state.released,
             problems=tuple(problems),
         )
+
+    # --- slice (a number event's sync: services/twilio_slice.py) -------------------------------
+
+    def read_slice(self, numbers: frozenset[str]) -> TwilioSlice:
+        self._last_slice = read_slice(self._twilio, numbers)
+        return self._last_slice
+
+    def desired_slice(self, state: DesiredState, numbers: frozenset[str]) -> TwilioSliceDesired:
+        self._last_desired = self._desired(state)
+        return TwilioSliceDesired(self._last_desired, numbers)
+
+    def plan_slice(self, actual: TwilioSlice, desired: TwilioSliceDesired) -> Plan:
+        policy = self._policy()
+        return plan_slice(actual, desired,
+                          lambda n: managed_at_twilio(policy, n, self._trunk_sid))
+
+    def verify_slice(self, desired: TwilioSliceDesired) -> list[str]:
+        actual = self._last_slice
+        if self._wrote or actual is None:
+            actual = read_slice(self._twilio, desired.numbers)
+        self._emit_release_hints(actual.numbers, desired.desired)
+        return verify_slice(actual, desired)
 
     # --- plan ---------------------------------------------------------------------------------
 
@@ -500,8 +530,22 @@ class TwilioTrunkReconciler:
 
     def _emit_hints(self, actual: TwilioActual, desired: TwilioDesired) -> None:
         """Tell the number lifecycle what this read showed: released and unknown numbers."""
+        self._emit_release_hints(
+            {phone: actual.owned(phone) for phone in desired.release}, desired)
+        events = sweep_events(actual, desired.records, self._policy(), new_correlation_id())
+        for event in events:
+            self._queue.send(event)
+        if events:
+            log.info("sweep found numbers the inventory does not match",
+                     extra={"event": "twilio.sweep", "target": TARGET,
+                            "numbers": [e.number for e in events]})
+
+    def _emit_release_hints(
+        self, owned: dict[str, TwilioNumber | None], desired: TwilioDesired
+    ) -> None:
+        """Report the numbers to release that Twilio no longer owns (`owned`: as read)."""
         for phone, correlation_id in sorted(desired.release.items()):
-            if actual.owned(phone) is None:
+            if phone in owned and owned[phone] is None:
                 record = desired.records.get(phone)
                 # A new id each time: if a target took the number up again before this report
                 # was handled, the report must be able to come again (an id already handled
@@ -511,13 +555,6 @@ class TwilioTrunkReconciler:
                     source="sweep", event_id=f"twilio-released:{phone}:{new_correlation_id()}",
                     correlation_id=correlation_id or new_correlation_id(),
                 ))
-        events = sweep_events(actual, desired.records, self._policy(), new_correlation_id())
-        for event in events:
-            self._queue.send(event)
-        if events:
-            log.info("sweep found numbers the inventory does not match",
-                     extra={"event": "twilio.sweep", "target": TARGET,
-                            "numbers": [e.number for e in events]})
 
 
 def _same_url(actual: TwilioOriginationUrl, want: TwilioOriginationUrl) -> bool:

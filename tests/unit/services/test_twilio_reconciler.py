@@ -11,7 +11,7 @@ from test_twilio_fakes import OTHER_TRUNK, TRUNK, FakeTwilio, pn_sid
 
 from byoc.adapters.lock import LockLost
 from byoc.domain.inventory import NumberRecord, NumberState, on_purchased, on_released
-from byoc.domain.jobs import NumberEvent
+from byoc.domain.jobs import NumberEvent, SyncTarget
 from byoc.domain.plan import GuardLimits, Plan
 from byoc.domain.policy import Policy, load_policy
 from byoc.ports import TwilioOriginationUrl
@@ -300,3 +300,65 @@ def test_a_number_that_failed_at_twilio_keeps_its_error_and_the_job_fails() -> N
 
     assert "+14155550100" in twilio.on_trunk()
     assert "twilio" in estate.inventory.get("+14155550101").errors  # type: ignore[union-attr]
+
+
+# --- slices (issue 25): a number event touches only its own number at Twilio ---
+
+ESTATE = [f"+1415555{i:04d}" for i in range(200)]
+
+
+def slice_jobs(queue: FakeQueue, target: str) -> list[SyncTarget]:
+    return [j for j, _ in queue.sent if isinstance(j, SyncTarget) and j.target == target]
+
+
+def run_queued(estate: Estate, target: str = "twilio") -> None:
+    """Run the queued syncs of `target`, as the worker would."""
+    jobs = slice_jobs(estate.queue, target)
+    estate.queue.sent = [(j, d) for j, d in estate.queue.sent if j not in jobs]
+    for job in jobs:
+        estate.service.sync(target, correlation_id=job.correlation_id, numbers=job.numbers)
+
+
+def test_a_purchase_is_associated_by_reading_only_that_number() -> None:
+    twilio = FakeTwilio(urls=[url(SBC1), url(SBC2)], on_trunk=ESTATE,
+                        off_trunk=["+14155559000"])
+    estate = Estate(twilio, onboarding(*ESTATE))
+    estate.sync()
+    twilio.calls.clear()
+    estate.lifecycle.handle(NumberEvent(action="purchased", number="+14155559000",
+                                        sid=twilio.numbers["+14155559000"].sid, source="webhook",
+                                        event_id="buy-1", correlation_id="corr-buy-1"))
+    run_queued(estate)
+    assert twilio.on_trunk() >= {"+14155559000"}
+    assert estate.inventory.get("+14155559000").state is NumberState.ACTIVE  # type: ignore[union-attr]
+    # One look-up, one association, one read back: nothing listed, whatever the estate's size.
+    assert dict(twilio.calls) == {"find_number": 2, "associate": 1}
+
+
+def test_a_release_lets_go_at_twilio_once_the_others_did_in_their_slices() -> None:
+    twilio = FakeTwilio(urls=[url(SBC1), url(SBC2)], on_trunk=ESTATE[:3])
+    estate = Estate(twilio, onboarding(*ESTATE[:3]), others=["sbc:sbc1"])
+    estate.sync()
+    estate.sync("sbc:sbc1")
+    estate.queue.sent.clear()
+    estate.lifecycle.handle(NumberEvent(action="released", number=ESTATE[0], source="cli",
+                                        event_id="release-1", correlation_id="rel00001"))
+    run_queued(estate)  # twilio first: the other target still carries it, so it waits
+    assert ESTATE[0] in twilio.numbers
+    run_queued(estate, "sbc:sbc1")  # the other lets go, which asks twilio for the number again
+    assert slice_jobs(estate.queue, "twilio")[0].numbers == (ESTATE[0],)
+    run_queued(estate)
+    estate.drain_number_events()
+    assert ESTATE[0] not in twilio.numbers and ESTATE[1] in twilio.numbers
+    assert estate.inventory.get(ESTATE[0]).state is NumberState.RELEASED  # type: ignore[union-attr]
+
+
+def test_a_number_the_account_does_not_own_is_left_to_the_full_reconcile() -> None:
+    twilio = FakeTwilio(urls=[url(SBC1), url(SBC2)], on_trunk=ESTATE[:3])
+    estate = Estate(twilio, onboarding(*ESTATE[:3], "+14155559999"))
+    outcome = estate.service.sync("twilio", correlation_id="corr-test-1",
+                                  numbers=["+14155559999"])
+    assert not outcome.converged and not outcome.plan.changes
+    assert any("does not own" in c for c in outcome.plan.conflicts)
+    record = estate.inventory.get("+14155559999")
+    assert record is not None and "twilio" in record.errors
