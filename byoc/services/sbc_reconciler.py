@@ -38,6 +38,13 @@ from byoc.domain.numbers import (
 )
 from byoc.domain.plan import Action, Change, Plan
 from byoc.ports import SbcDialPlanEdit, SbcDialPlanRule, SbcDialPlans, SbcWriteIncomplete
+from byoc.services.sbc_slice import (
+    OpenOwnedRule,
+    SbcSliceDesired,
+    desired_slice,
+    device_tags,
+    slice_problems,
+)
 
 if TYPE_CHECKING:
     from byoc.domain.policy import Route
@@ -209,6 +216,35 @@ class SbcDialPlanReconciler:
         """The owned rules for every managed number, grouped by the policy's SBC tag."""
         tags = RouteTags(state.present, state.by_route)
         return SbcDesired(plan_name=self._plan_name, tags=tags, rules=tuple(desired_rules(tags)))
+
+    # --- slice (a number event's sync: services/sbc_slice.py) ----------------------------------
+
+    def read_slice(self, numbers: frozenset[str]) -> SbcDialPlans:
+        """The Dial Plan, read once as for a full sync."""
+        return self.read_actual()
+
+    def desired_slice(self, state: DesiredState, numbers: frozenset[str]) -> SbcSliceDesired:
+        return desired_slice(state, numbers, self._plan_name)
+
+    def plan_slice(self, actual: SbcDialPlans, desired: SbcSliceDesired) -> Plan:
+        """The full plan for the device's own numbers with the slice's as wanted: only the rules
+        that differ, those covering the slice's numbers, change."""
+        plan = actual.named(desired.plan_name)
+        try:
+            tags = device_tags(plan.rules if plan else (), desired, is_owned)
+        except OpenOwnedRule as open_rule:
+            return Plan(target=self.target, conflicts=(str(open_rule),))
+        whole = SbcDesired(plan_name=desired.plan_name, tags=tags,
+                           rules=tuple(desired_rules(tags)))
+        return self.plan(actual, whole)
+
+    def verify_slice(self, desired: SbcSliceDesired) -> list[str]:
+        actual = self._after or self._snapshot or self.read_actual()
+        plan = actual.named(desired.plan_name)
+        if plan is None:
+            return [f"Dial Plan {desired.plan_name!r} does not exist on the SBC"]
+        problems = slice_problems(plan.rules, desired, is_owned, _wrong_resolution)
+        return problems + self._foreign_changes(desired.plan_name, plan.rules)
 
     def plan(self, actual: SbcDialPlans, desired: SbcDesired) -> Plan:
         """Rule changes (written first: updates and additions; then removals) and conflicts."""

@@ -504,3 +504,63 @@ def test_a_write_that_fails_part_way_is_put_back_and_saved() -> None:
 
     assert {i: p.rules for i, p in sbc.plans.items()} == before
     assert len(sbc.writes) == 2  # the failed upload, then the rules put back (and saved)
+
+
+# --- slices (issue 25): only the rules a number event's numbers touch --------------------------
+
+
+def slice_sync(
+    sbc: FakeSbc, numbers: list[str], slice_: list[str], releasing: list[str] | None = None
+) -> tuple[Plan, list[str]]:
+    """A slice sync of `slice_`, the inventory holding `numbers` (the slice reads only its own)."""
+    reconciler = SbcDialPlanReconciler(SBC, sbc)
+    gone = [n for n in releasing or [] if n in slice_]
+    state = desired_state(records([n for n in numbers if n in slice_ and n not in gone])
+                          + records(gone, NumberState.RELEASING), policy())
+    desired = reconciler.desired_slice(state, frozenset(slice_))
+    plan = reconciler.plan_slice(reconciler.read_slice(frozenset(slice_)), desired)
+    if not plan.is_empty:
+        reconciler.apply(plan, FakeLease())
+    return plan, reconciler.verify_slice(desired)
+
+
+@pytest.mark.parametrize("extra", ["+14155551050", "+14155557777", "+14155550150"])
+def test_a_slice_leaves_the_dial_plan_as_a_full_sync_would(extra: str) -> None:
+    import random
+
+    rng = random.Random(11)
+    numbers = sorted({f"+1415555{rng.randint(1000, 9999):04d}" for _ in range(300)}
+                     | set(block(14155551000, 40)) - {extra})
+    sbc = FakeSbc()
+    sync(sbc, numbers)
+    writes = len(sbc.writes)
+
+    plan, problems = slice_sync(sbc, [*numbers, extra], [extra])
+
+    assert problems == [] and len(sbc.writes) == writes + 1
+    assert extra in plan.numbers_added() and not plan.numbers_removed() - {extra}
+    full, _ = sync(sbc, [*numbers, extra])
+    assert full.is_empty  # nothing left for the full reconcile
+
+
+def test_a_released_number_leaves_its_rule_in_a_slice() -> None:
+    numbers = block(14155551000, 100)
+    sbc = FakeSbc()
+    sync(sbc, numbers)
+
+    plan, problems = slice_sync(sbc, numbers, ["+14155551042"], releasing=["+14155551042"])
+
+    assert problems == [] and plan.numbers_removed() == {"+14155551042"}
+    assert resolved_tag(sbc, "+14155551042") == "pstn"
+    assert resolved_tag(sbc, "+14155551043") == "default"
+    full, _ = sync(sbc, [n for n in numbers if n != "+14155551042"])
+    assert full.is_empty
+
+
+def test_a_slice_refuses_to_guess_the_numbers_of_an_open_owned_rule() -> None:
+    sbc = FakeSbc([SbcDialPlan(0, "BYOC", (*FOREIGN, SbcDialPlanRule(2, "byoc-open", "+1415556",
+                                                                      "default")))])
+    plan, problems = slice_sync(sbc, ["+14155551000"], ["+14155551000"])
+    assert plan.is_empty and sbc.writes == []
+    assert any("full reconcile" in c for c in plan.conflicts)
+    assert problems  # the number stays not converged until the full reconcile
