@@ -4,21 +4,21 @@ The ranges are data (`byoc/data/carrier_ranges.yaml`, versioned, each entry with
 and the date it was checked). No API publishes Genesys BYOC Cloud signaling addresses, so they come
 from settings; the data file names the Resource Center article they are copied from.
 
-`effective_ranges` selects the ranges for the configured Twilio edges and Genesys regions, adds
-operator extras and removes exclusions. `desired_nsg_rules` turns them into as few inbound Allow
-rules as possible. Both refuse anything wider than a carrier range: `*`, `Any`, `Internet`, service
-tags, IPv4 prefixes shorter than /16, IPv6 prefixes shorter than /48, networks that are not
-globally routable (private, shared, reserved, loopback, link-local, multicast, IPv4-mapped IPv6)
-and malformed CIDRs raise `UnsafeRangeError`, whatever their origin (data file or settings).
+`carrier_ranges.effective_ranges` selects the ranges for the configured Twilio edges and Genesys
+regions, adds operator extras and removes exclusions. `carrier_nsg_rules.desired_nsg_rules` turns
+them into as few inbound Allow rules as possible. Both refuse anything wider than a carrier range:
+`*`, `Any`, `Internet`, service tags, IPv4 prefixes shorter than /16, IPv6 prefixes shorter than
+/48, networks that are not globally routable (private, shared, reserved, loopback, link-local,
+multicast, IPv4-mapped IPv6) and malformed CIDRs raise `UnsafeRangeError` (`parse_source_cidr`,
+here), whatever their origin (data file or settings).
 """
 
 from __future__ import annotations
 
 import ipaddress
 import re
-from collections import defaultdict
-from collections.abc import Collection, Iterable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import date
 from functools import cache
 from importlib import resources
@@ -36,6 +36,8 @@ from pydantic import (
     ValidationError,
     model_validator,
 )
+
+from byoc.domain.nsg_exposure import network_within
 
 __all__ = [
     "DEFAULT_SBC_SIP_PORTS",
@@ -55,8 +57,6 @@ __all__ = [
     "PriorityBandExhaustedError",
     "UnknownCarrierScopeError",
     "UnsafeRangeError",
-    "desired_nsg_rules",
-    "effective_ranges",
     "load_carrier_data",
     "packaged_carrier_data",
     "parse_source_cidr",
@@ -79,16 +79,10 @@ MIN_PREFIX_V4 = 16
 Genesys media); /16 leaves room for a carrier to grow one without opening a /8."""
 MIN_PREFIX_V6 = 48
 """Widest IPv6 source byoc opens (one site's allocation; no carrier in the data publishes IPv6)."""
-_PRIORITY_MIN, _PRIORITY_MAX = 100, 4096
-_RULE_NAME_MAX = 80
-_DESCRIPTION_MAX = 140
-_RULE_NAME_PREFIX = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 _WORD = re.compile(r"^[A-Za-z][A-Za-z0-9._-]*$")
 _PORTS = re.compile(r"^(\d{1,5})(?:-(\d{1,5}))?$")
-_PURPOSES: tuple[Purpose, ...] = ("signaling", "media")
-_PROTOCOLS: tuple[NsgProtocol, ...] = ("Tcp", "Udp")
-_TRANSPORTS: tuple[Transport, ...] = ("udp", "tcp", "tls")
-_EXTRA_SOURCE = "settings: BYOC_NSG_EXTRA_CIDRS"
+PURPOSES: tuple[Purpose, ...] = ("signaling", "media")
+TRANSPORTS: tuple[Transport, ...] = ("udp", "tcp", "tls")
 
 
 class CarrierRangeError(ValueError):
@@ -172,10 +166,10 @@ def special_purpose(network: Network, *, partial: bool = True) -> str | None:
     first and last address catch the rest. With `partial`, a network that only overlaps a block
     is refused too (a wider network is refused for its width instead).
     """
-    if any(_inside(network, doc) for doc in _DOCUMENTATION):
+    if any(network_within(network, doc) for doc in _DOCUMENTATION):
         return None
     for block, why in _SPECIAL_BLOCKS:
-        if _inside(network, block):
+        if network_within(network, block):
             return why if network == block else f"inside {block}, {why}"
     if not partial:
         return None
@@ -187,10 +181,6 @@ def special_purpose(network: Network, *, partial: bool = True) -> str | None:
         if any(test(address) for address in ends):
             return label
     return None
-
-
-def _inside(inner: Network, outer: Network) -> bool:
-    return inner.version == outer.version and _subnet(inner, outer)
 
 
 def _not_global(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
@@ -365,408 +355,3 @@ def packaged_carrier_data() -> CarrierData:
     """The carrier data shipped in the package (`byoc/data/carrier_ranges.yaml`)."""
     text = resources.files("byoc").joinpath("data/carrier_ranges.yaml").read_text("utf-8")
     return load_carrier_data(text, "byoc/data/carrier_ranges.yaml")
-
-
-def _scope_name(name: str) -> str:
-    return name.strip().lower().replace("_", "-")
-
-
-def effective_ranges(
-    data: CarrierData,
-    *,
-    twilio_edges: Collection[str],
-    genesys_regions: Collection[str],
-    genesys_signaling: Mapping[str, Sequence[str]],
-    extra: Sequence[str | CarrierRange] = (),
-    exclude: Sequence[str] = (),
-) -> list[CarrierRange]:
-    """The carrier ranges to allow in, for these edges/regions, plus extras, minus exclusions.
-
-    A plain string in `extra` is an operator range allowed for signaling (udp, tcp, tls) and media.
-    An excluded CIDR removes every range inside it and carves itself out of larger ones.
-    """
-    edges = {_scope_name(e) for e in twilio_edges}
-    regions = {_scope_name(r) for r in genesys_regions}
-    signaling = {_scope_name(r): list(cidrs) for r, cidrs in genesys_signaling.items()}
-    _check_scopes(data, edges, regions, signaling)
-
-    ranges: list[CarrierRange] = []
-    for entry in data.entries:
-        chosen = edges if entry.carrier == "twilio" else regions
-        if chosen.isdisjoint(_scope_name(n) for n in entry.applies_to):
-            continue
-        for cidr in entry.cidrs:
-            for transport, ports in entry.carrier_ports.items():
-                ranges.append(
-                    CarrierRange(
-                        cidr=cidr,
-                        carrier=entry.carrier,
-                        purpose=entry.purpose,
-                        protocol=transport,
-                        source=entry.source,
-                        checked=entry.checked,
-                        scope=entry.label,
-                        carrier_ports=ports,
-                    )
-                )
-    genesys_source = data.genesys_signaling
-    for region in sorted(signaling):
-        for cidr in signaling[region]:
-            for transport, ports in genesys_source.carrier_ports.items():
-                ranges.append(
-                    CarrierRange(
-                        cidr=cidr,
-                        carrier="genesys",
-                        purpose="signaling",
-                        protocol=transport,
-                        source=genesys_source.source,
-                        scope=region,
-                        carrier_ports=ports,
-                    )
-                )
-    for item in extra:
-        ranges.extend(_extra_ranges(item))
-
-    normalised = _normalised(ranges)
-    carved = _without(normalised, [_exclusion(e) for e in exclude])
-    unique = dict.fromkeys(carved)
-    return sorted(unique, key=_range_order)
-
-
-def _check_scopes(
-    data: CarrierData,
-    edges: set[str],
-    regions: set[str],
-    signaling: Mapping[str, list[str]],
-) -> None:
-    problems: list[str] = []
-    known_edges = {_scope_name(n) for n in data.scopes("twilio")}
-    known_regions = {_scope_name(n) for n in data.scopes("genesys")}
-    for edge in sorted(edges - known_edges):
-        problems.append(
-            f"Twilio edge {edge!r} has no published ranges in carrier data version "
-            f"{data.version} (known: {', '.join(sorted(known_edges))})"
-        )
-    for region in sorted(regions - known_regions):
-        problems.append(
-            f"Genesys region {region!r} has no published BYOC media ranges in carrier data "
-            f"version {data.version} (known: {', '.join(sorted(known_regions))}); "
-            "give its ranges as extra CIDRs"
-        )
-    for region in sorted(set(signaling) - regions):
-        problems.append(
-            f"Genesys signaling CIDRs are given for region {region!r}, which is not among the "
-            f"selected Genesys regions ({', '.join(sorted(regions)) or 'none'})"
-        )
-    if problems:
-        raise UnknownCarrierScopeError("\n".join(problems))
-
-
-def _extra_ranges(item: str | CarrierRange) -> list[CarrierRange]:
-    if isinstance(item, CarrierRange):
-        return [item]
-    signaling = [
-        CarrierRange(item, "extra", "signaling", t, _EXTRA_SOURCE, scope="settings")
-        for t in _TRANSPORTS
-    ]
-    return [
-        *signaling,
-        CarrierRange(item, "extra", "media", "udp", _EXTRA_SOURCE, scope="settings"),
-    ]
-
-
-def _normalised(ranges: Iterable[CarrierRange]) -> list[CarrierRange]:
-    """Ranges with canonical CIDR text; every unsafe one is reported in one error."""
-    result: list[CarrierRange] = []
-    problems: list[str] = []
-    for item in ranges:
-        try:
-            network = parse_source_cidr(item.cidr)
-        except UnsafeRangeError as exc:
-            problems.append(f"{exc} (carrier {item.carrier}, from {item.source})")
-            continue
-        if item.purpose not in _PURPOSES or item.protocol not in _TRANSPORTS:
-            problems.append(
-                f"{item.cidr}: purpose {item.purpose!r} / protocol {item.protocol!r} is not "
-                "signaling|media over udp|tcp|tls"
-            )
-            continue
-        if item.purpose == "media" and item.protocol != "udp":
-            problems.append(f"{item.cidr}: media is RTP over udp, not {item.protocol}")
-            continue
-        result.append(replace(item, cidr=str(network)))
-    if problems:
-        raise UnsafeRangeError("refused:\n" + "\n".join(dict.fromkeys(problems)))
-    return result
-
-
-def _exclusion(text: str) -> Network:
-    try:
-        return ipaddress.ip_network(text.strip(), strict=True)
-    except ValueError as exc:
-        raise UnsafeRangeError(f"excluded CIDR {text!r} is not a valid CIDR: {exc}") from exc
-
-
-def _without(ranges: list[CarrierRange], excluded: list[Network]) -> list[CarrierRange]:
-    result: list[CarrierRange] = []
-    for item in ranges:
-        pieces: list[Network] = [ipaddress.ip_network(item.cidr)]
-        for cut in excluded:
-            next_pieces: list[Network] = []
-            for piece in pieces:
-                if piece.version != cut.version or not piece.overlaps(cut):
-                    next_pieces.append(piece)
-                elif _subnet(piece, cut):
-                    continue
-                else:
-                    next_pieces.extend(_carve(piece, cut))
-            pieces = next_pieces
-        result.extend(replace(item, cidr=str(p)) for p in sorted(pieces, key=_network_order))
-    return result
-
-
-def _subnet(inner: Network, outer: Network) -> bool:
-    if isinstance(inner, ipaddress.IPv4Network) and isinstance(outer, ipaddress.IPv4Network):
-        return inner.subnet_of(outer)
-    if isinstance(inner, ipaddress.IPv6Network) and isinstance(outer, ipaddress.IPv6Network):
-        return inner.subnet_of(outer)
-    return False
-
-
-def _carve(network: Network, cut: Network) -> list[Network]:
-    if isinstance(network, ipaddress.IPv4Network) and isinstance(cut, ipaddress.IPv4Network):
-        return list(network.address_exclude(cut))
-    if isinstance(network, ipaddress.IPv6Network) and isinstance(cut, ipaddress.IPv6Network):
-        return list(network.address_exclude(cut))
-    return [network]
-
-
-def _network_order(network: Network) -> tuple[int, int, int]:
-    return (network.version, int(network.network_address), network.prefixlen)
-
-
-def _range_order(item: CarrierRange) -> tuple[Any, ...]:
-    return (
-        _PURPOSES.index(item.purpose),
-        item.carrier,
-        item.scope,
-        _network_order(ipaddress.ip_network(item.cidr)),
-        _TRANSPORTS.index(item.protocol),
-    )
-
-
-@dataclass
-class _Group:
-    networks: set[Network]
-    contributors: set[tuple[str, str]]
-
-
-def desired_nsg_rules(
-    ranges: Iterable[CarrierRange],
-    *,
-    sbc_sip_ports: Mapping[str, int] = DEFAULT_SBC_SIP_PORTS,
-    rtp_ports: tuple[int, int],
-    name_prefix: str,
-    priority_band: tuple[int, int],
-    foreign_priorities: Collection[int] = frozenset(),
-    max_port_span: int,
-    destination_address_prefix: str = "*",
-    foreign_rule_count: int | None = None,
-    foreign_source_prefix_count: int = 0,
-) -> list[NsgRuleSpec]:
-    """The fewest inbound Allow rules that let exactly `ranges` reach the SBC's SIP and RTP ports.
-
-    Rules are grouped by purpose, protocol and destination port set; adjacent networks are
-    collapsed. A SIP port of 0 in `sbc_sip_ports` means the SBC does not offer that transport.
-    `foreign_rule_count` (default: one per foreign priority) and `foreign_source_prefix_count`
-    are what other rules already use of the NSG limits.
-    """
-    _check_parameters(sbc_sip_ports, rtp_ports, priority_band, max_port_span, name_prefix)
-    destination = _destination(destination_address_prefix)
-
-    # (purpose, protocol) -> network -> SBC port spans it needs; `who` names the carriers.
-    ports_of: dict[tuple[Purpose, NsgProtocol], dict[Network, set[tuple[int, int]]]] = defaultdict(
-        lambda: defaultdict(set)
-    )
-    who: dict[tuple[Purpose, NsgProtocol, Network], set[tuple[str, str]]] = defaultdict(set)
-    for item in _normalised(ranges):
-        network = ipaddress.ip_network(item.cidr)
-        if item.purpose == "media":
-            protocol: NsgProtocol = "Udp"
-            span = rtp_ports
-        else:
-            port = sbc_sip_ports.get(item.protocol, 0)
-            if port == 0:
-                continue
-            protocol = "Udp" if item.protocol == "udp" else "Tcp"
-            span = (port, port)
-        ports_of[(item.purpose, protocol)][network].add(span)
-        who[(item.purpose, protocol, network)].add((item.carrier, item.scope))
-
-    rules: list[tuple[Purpose, NsgProtocol, int, tuple[str, ...], tuple[str, ...], str]] = []
-    for purpose in _PURPOSES:
-        for protocol in _PROTOCOLS:
-            networks = ports_of.get((purpose, protocol), {})
-            groups: dict[tuple[tuple[int, int], ...], _Group] = {}
-            for network, spans in networks.items():
-                key = _merged(spans)
-                group = groups.setdefault(key, _Group(set(), set()))
-                group.networks.add(network)
-                group.contributors |= who[(purpose, protocol, network)]
-            ordered = sorted(groups.items(), key=lambda kv: (kv[0], _first(kv[1].networks)))
-            for number, (port_key, group) in enumerate(ordered, start=1):
-                prefixes = tuple(str(n) for n in _collapsed(group.networks))
-                port_texts = tuple(f"{lo}" if lo == hi else f"{lo}-{hi}" for lo, hi in port_key)
-                description = _description(purpose, protocol, group.contributors, port_texts)
-                rules.append((purpose, protocol, number, prefixes, port_texts, description))
-
-    own_rules = len(rules)
-    foreign_rules = (
-        len(set(foreign_priorities)) if foreign_rule_count is None else foreign_rule_count
-    )
-    if own_rules + foreign_rules > NSG_MAX_RULES:
-        raise NsgLimitExceeded(
-            f"{own_rules} byoc rules + {foreign_rules} other rules exceed the Azure limit of "
-            f"{NSG_MAX_RULES} rules per NSG"
-        )
-    own_prefixes = sum(len(r[3]) for r in rules)
-    if own_prefixes + foreign_source_prefix_count > NSG_MAX_PREFIXES:
-        raise NsgLimitExceeded(
-            f"{own_prefixes} source prefixes in byoc rules + {foreign_source_prefix_count} in "
-            f"other rules exceed the Azure limit of {NSG_MAX_PREFIXES} per NSG"
-        )
-    destinations = 0 if destination == "*" else own_rules
-    if destinations > NSG_MAX_PREFIXES:
-        raise NsgLimitExceeded(
-            f"{destinations} destination prefixes exceed the Azure limit of {NSG_MAX_PREFIXES}"
-        )
-
-    priorities = _priorities(own_rules, priority_band, foreign_priorities)
-    specs: list[NsgRuleSpec] = []
-    for priority, (purpose, protocol, number, prefixes, port_texts, description) in zip(
-        priorities, rules, strict=True
-    ):
-        name = f"{name_prefix}-{purpose}-{protocol.lower()}-{number}"
-        if len(name) > _RULE_NAME_MAX:
-            raise InvalidNsgParameterError(
-                f"rule name {name!r} is longer than Azure's {_RULE_NAME_MAX} characters; "
-                "shorten the name prefix"
-            )
-        specs.append(
-            NsgRuleSpec(
-                name=name,
-                priority=priority,
-                protocol=protocol,
-                source_address_prefixes=prefixes,
-                destination_address_prefix=destination,
-                destination_port_ranges=port_texts,
-                description=description,
-            )
-        )
-    return specs
-
-
-def _check_parameters(
-    sbc_sip_ports: Mapping[str, int],
-    rtp_ports: tuple[int, int],
-    priority_band: tuple[int, int],
-    max_port_span: int,
-    name_prefix: str,
-) -> None:
-    problems: list[str] = []
-    low, high = priority_band
-    if not _PRIORITY_MIN <= low <= high <= _PRIORITY_MAX:
-        problems.append(
-            f"priority band {low}-{high} must lie within {_PRIORITY_MIN}-{_PRIORITY_MAX}, low first"
-        )
-    for transport, port in sbc_sip_ports.items():
-        if transport not in _TRANSPORTS:
-            problems.append(f"SBC SIP port for unknown transport {transport!r}")
-        elif not 0 <= port <= 65535:
-            problems.append(f"SBC SIP {transport} port {port} is outside 0-65535")
-    rtp_low, rtp_high = rtp_ports
-    if not 1 <= rtp_low <= rtp_high <= 65535:
-        problems.append(f"SBC RTP ports {rtp_low}-{rtp_high} must lie within 1-65535, low first")
-    if max_port_span < 1:
-        problems.append(f"max port span {max_port_span} must be at least 1")
-    if not _RULE_NAME_PREFIX.match(name_prefix):
-        problems.append(
-            f"rule name prefix {name_prefix!r} must start with a letter or digit and contain "
-            "only letters, digits, '_', '.' or '-'"
-        )
-    if problems:
-        raise InvalidNsgParameterError("\n".join(problems))
-    span = rtp_high - rtp_low + 1
-    if span > max_port_span:
-        raise UnsafeRangeError(
-            f"SBC RTP port range {rtp_low}-{rtp_high} spans {span} ports, more than the allowed "
-            f"{max_port_span}; narrow the SBC media port range or raise the limit deliberately"
-        )
-
-
-def _destination(prefix: str) -> str:
-    text = prefix.strip()
-    if text == "*":
-        return text
-    try:
-        if "/" not in text:
-            return str(ipaddress.ip_address(text))
-        return str(ipaddress.ip_network(text, strict=True))
-    except ValueError as exc:
-        raise InvalidNsgParameterError(
-            f"destination {prefix!r} must be the SBC's private IP (or CIDR), or '*'"
-        ) from exc
-
-
-def _merged(spans: set[tuple[int, int]]) -> tuple[tuple[int, int], ...]:
-    merged: list[tuple[int, int]] = []
-    for low, high in sorted(spans):
-        if merged and low <= merged[-1][1]:
-            merged[-1] = (merged[-1][0], max(merged[-1][1], high))
-        else:
-            merged.append((low, high))
-    return tuple(merged)
-
-
-def _collapsed(networks: set[Network]) -> list[Network]:
-    v4 = [n for n in networks if isinstance(n, ipaddress.IPv4Network)]
-    v6 = [n for n in networks if isinstance(n, ipaddress.IPv6Network)]
-    return [*ipaddress.collapse_addresses(v4), *ipaddress.collapse_addresses(v6)]
-
-
-def _first(networks: set[Network]) -> tuple[int, int, int]:
-    return min(_network_order(n) for n in networks)
-
-
-def _description(
-    purpose: Purpose,
-    protocol: NsgProtocol,
-    contributors: set[tuple[str, str]],
-    ports: tuple[str, ...],
-) -> str:
-    by_carrier: dict[str, list[str]] = defaultdict(list)
-    for carrier, scope in sorted(contributors):
-        by_carrier[carrier].append(scope or "-")
-    tail = f" to SBC {protocol} {','.join(ports)}"
-    full = "; ".join(f"{c} {','.join(s)}" for c, s in by_carrier.items())
-    text = f"byoc {purpose} from {full}{tail}"
-    if len(text) > _DESCRIPTION_MAX:
-        counted = "; ".join(f"{c} ({len(s)} scopes)" for c, s in by_carrier.items())
-        text = f"byoc {purpose} from {counted}{tail}"
-    if len(text) > _DESCRIPTION_MAX:
-        text = text[: _DESCRIPTION_MAX - 3] + "..."
-    return text
-
-
-def _priorities(count: int, band: tuple[int, int], foreign: Collection[int]) -> list[int]:
-    low, high = band
-    taken = {p for p in foreign if low <= p <= high}
-    free = [p for p in range(low, high + 1) if p not in taken]
-    if count > len(free):
-        raise PriorityBandExhaustedError(
-            f"{count} rules need {count} priorities but band {low}-{high} has only {len(free)} "
-            f"free ({len(taken)} used by rules byoc does not own: "
-            f"{', '.join(str(p) for p in sorted(taken)) or 'none'}); widen the band or move "
-            "those rules"
-        )
-    return free[:count]

@@ -8,13 +8,13 @@ from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
+from byoc.domain.carrier_nsg_rules import desired_nsg_rules
 from byoc.domain.carriers import (
     NSG_MAX_PREFIXES,
     NSG_MAX_RULES,
     CarrierRange,
     PriorityBandExhaustedError,
     UnsafeRangeError,
-    desired_nsg_rules,
     parse_source_cidr,
 )
 from byoc.domain.nsg_exposure import Network, network_within, parse_network, port_spans

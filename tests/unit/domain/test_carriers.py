@@ -10,6 +10,8 @@ from typing import Any
 
 import pytest
 
+from byoc.domain.carrier_nsg_rules import desired_nsg_rules
+from byoc.domain.carrier_ranges import effective_ranges
 from byoc.domain.carriers import (
     NSG_MAX_PREFIXES,
     NSG_MAX_RULES,
@@ -22,8 +24,6 @@ from byoc.domain.carriers import (
     PriorityBandExhaustedError,
     UnknownCarrierScopeError,
     UnsafeRangeError,
-    desired_nsg_rules,
-    effective_ranges,
     load_carrier_data,
     packaged_carrier_data,
     parse_source_cidr,
