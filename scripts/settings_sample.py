@@ -14,7 +14,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from byoc.settings import SECRET_FIELDS, settings_reference  # noqa: E402
+from byoc.settings import SECRET_FIELDS  # noqa: E402
+from byoc.settings_reference import settings_reference  # noqa: E402
 
 SAMPLE = ROOT / "local.settings.sample.json"
 COMMAND = "python scripts/settings_sample.py"

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from byoc.settings import ConfigurationError, load_settings, settings_reference
+from byoc.settings import ConfigurationError, load_settings
+from byoc.settings_reference import settings_reference
 
 ROOT = Path(__file__).resolve().parents[2]
 
