@@ -57,6 +57,7 @@ from byoc.ports import (
     GenesysUser,
 )
 from byoc.services import genesys_slice
+from byoc.services.genesys_pool_view import pool_view
 from byoc.services.genesys_shards import shard_of, spread
 
 if TYPE_CHECKING:
@@ -266,6 +267,8 @@ class GenesysReconciler:
         """Where a slice sync asks whether numbers outside it are still wanted (opened on first
         use: a full sync never needs it)."""
         self._slice: GenesysSlice | None = None
+        self._pools_written: dict[str, GenesysDidPool] = {}
+        """The pools this sync created or changed, as Genesys answered."""
         self._snapshot: GenesysState | None = None
         self._dirty: set[str] = set()
         self._ivrs: dict[str, GenesysIvr] = {}
@@ -286,6 +289,7 @@ class GenesysReconciler:
             outbound=self._read_outbound(),
         )
         self._remember(state)
+        pool_view(self._port).replace_all(state.pools)
         self._dirty = set()
         return state
 
@@ -362,6 +366,7 @@ class GenesysReconciler:
                 outbound=self._read_outbound() if "outbound" in self._dirty else actual.outbound,
             )
             self._remember(actual)
+            pool_view(self._port).replace_all(actual.pools)
             self._dirty = set()
         analysis = self._analyse(actual, desired)
         problems = [
@@ -825,8 +830,7 @@ class GenesysReconciler:
                     f"DID pool {change.key} would be created without the {MARKER!r} mark; refused")
             lease.check()
             self._dirty.add("pools")
-            self._port.create_did_pool(
-                after["start"], after["end"], name=after["name"], description=after["description"])
+            self._create_pool(after["start"], after["end"], after["name"], after["description"])
             return
         if change.action is Action.UPDATE:
             self._resize_pool(change, lease)
@@ -841,6 +845,22 @@ class GenesysReconciler:
         self._port.delete_did_pool(GenesysDidPool(
             id=before["id"], start=before["start"], end=before["end"], name=before.get("name", ""),
             description=before.get("description", "")))
+        pool_view(self._port).drop(before["id"])
+        self._pools_written.pop(before["id"], None)
+
+    def _create_pool(self, start: str, end: str, name: str, description: str) -> None:
+        """Create a pool and keep it as Genesys answered (a refusal means the pool view missed
+        something: it is forgotten)."""
+        try:
+            created = self._port.create_did_pool(start, end, name=name, description=description)
+        except GenesysError:
+            pool_view(self._port).forget()
+            raise
+        self._wrote_pool(created)
+
+    def _wrote_pool(self, pool: GenesysDidPool) -> None:
+        self._pools_written[pool.id] = pool
+        pool_view(self._port).put(pool)
 
     def _resize_pool(self, change: Change, lease: HeldLease) -> None:
         """PUT the new range. Where Genesys refuses, numbers the pool was to take get a pool of
@@ -856,9 +876,11 @@ class GenesysReconciler:
         lease.check()
         self._dirty.add("pools")
         try:
-            self._port.resize_did_pool(pool, after["start"], after["end"], name=after["name"])
+            self._wrote_pool(
+                self._port.resize_did_pool(pool, after["start"], after["end"], name=after["name"]))
             return
         except GenesysError as exc:
+            pool_view(self._port).forget()
             gone = exc.status == 404
             if not gone and not isinstance(exc, GenesysPoolRangeRefused):
                 raise
@@ -877,8 +899,7 @@ class GenesysReconciler:
         for part in parts:
             first, last = span_text(part.width, part.low), span_text(part.width, part.high)
             lease.check()
-            self._port.create_did_pool(
-                first, last, name=f"byoc {first}-{last}", description=after["description"])
+            self._create_pool(first, last, f"byoc {first}-{last}", after["description"])
 
     def _apply_ivr(self, change: Change, lease: HeldLease) -> None:
         """Removals ride on the first PUT; additions go `per_put` at a time. A number something

@@ -32,6 +32,7 @@ from byoc.domain.number_ranges import Span, SpanSet, span_numbers, span_text
 from byoc.domain.plan import Action, Change, Plan
 from byoc.ports import GenesysDidPool, GenesysError, GenesysIvr, GenesysPoolNumber, GenesysUser
 from byoc.services import genesys_reconciler as full
+from byoc.services.genesys_pool_view import pool_view
 from byoc.services.genesys_shards import (
     NEW,
     capacity,
@@ -45,6 +46,10 @@ if TYPE_CHECKING:
     from byoc.services.genesys_reconciler import GenesysReconciler, RouteKey
     from byoc.services.reconcile import DesiredState
 
+LISTING_AFTER = 30
+"""Looked-up numbers past which a slice asks whether listing every pool is cheaper (1 call)."""
+PAGE_SIZE = 100
+"""Pools per page of the listing (the adapter's page size)."""
 WALK_LIMIT = 10_000
 """Numbers a shrinking pool end walks over at most before it stops (the full sync settles it)."""
 
@@ -89,9 +94,29 @@ def neighbours(numbers: Iterable[str]) -> list[str]:
 
 def read_slice(reconciler: GenesysReconciler, numbers: frozenset[str]) -> GenesysSlice:
     port = reconciler._port
-    found = {n.number: n for n in port.find_pool_numbers(neighbours(numbers))}
-    ids = {n.pool_id for n in found.values() if n.pool_id}
-    pools = {p.id: p for p in (port.read_did_pools(ids) if ids else []) if p.state != "deleted"}
+    probe = neighbours(numbers)
+    view = pool_view(port)
+    if not view.fresh() and len(probe) > LISTING_AFTER:
+        pages = -(-port.count_did_pools() // PAGE_SIZE)
+        if pages < len(probe):  # listing every pool costs fewer calls than the lookups
+            view.replace_all(port.list_did_pools())
+    if view.fresh():
+        found: dict[str, GenesysPoolNumber] = {}
+        pools: dict[str, GenesysDidPool] = {}
+        for number in probe:
+            if (pool := view.find(number)) is not None:
+                found[number] = GenesysPoolNumber(number, pool.id)
+                pools[pool.id] = pool
+        # who holds a pool number only a lookup says (a new number is in no pool: no call)
+        found.update((n.number, n) for n in port.find_pool_numbers(
+            sorted(n for n in numbers if n in found)))
+        if moved := {n.pool_id for n in found.values() if n.pool_id not in pools}:
+            pools.update((p.id, p) for p in port.read_did_pools(moved) if p.state != "deleted")
+    else:
+        found = {n.number: n for n in port.find_pool_numbers(probe)}
+        ids = {n.pool_id for n in found.values() if n.pool_id}
+        pools = {p.id: p for p in (port.read_did_pools(ids) if ids else [])
+                 if p.state != "deleted"}
     piece = GenesysSlice(numbers=numbers, found=found, pools=pools)
     for number in sorted(numbers):
         seen = found.get(number)
@@ -416,14 +441,19 @@ def _change(
 
 def verify_slice(reconciler: GenesysReconciler, desired: GenesysSliceWanted) -> list[str]:
     """Look the slice's numbers up again: each wanted one in a pool and held by its IVR (or a
-    shard of it) or user; each one going away held by nobody."""
-    found = {n.number: n for n in reconciler._port.find_pool_numbers(sorted(desired.numbers))}
+    shard of it) or user; each one going away held by nobody. A number routed to an IVR that
+    sits in a pool this sync wrote, and in the IVR as its write returned it, is Genesys's own
+    answer already: it is not looked up again."""
     written = reconciler._ivrs
+    settled = _settled_by_writes(desired, list(reconciler._pools_written.values()),
+                                 written.values())
+    found = {n.number: n for n in reconciler._port.find_pool_numbers(
+        sorted(desired.numbers - settled))}
     read = reconciler._slice
     owned_before = SpanSet([Span.of(p.start, p.end) for p in (read.pools.values() if read else ())
                             if full.owned(p.description)])
     problems: list[str] = []
-    for number in sorted(desired.numbers):
+    for number in sorted(desired.numbers - settled):
         seen = found.get(number)
         route = desired.routes.get(number)
         if route is not None and seen is None:
@@ -447,6 +477,22 @@ def verify_slice(reconciler: GenesysReconciler, desired: GenesysSliceWanted) -> 
             problems.append(f"{number} is not the work phone of {name}")
     return problems
 
+def _settled_by_writes(
+    desired: GenesysSliceWanted, pools: list[GenesysDidPool], ivrs: Iterable[GenesysIvr]
+) -> frozenset[str]:
+    """The slice's IVR-routed numbers that a pool and an IVR written by this sync hold."""
+    if not pools:
+        return frozenset()
+    written = SpanSet([Span.of(p.start, p.end) for p in pools])
+    by_name: dict[str, set[str]] = {}
+    for ivr in ivrs:
+        name = ivr.name.casefold()
+        if shard_of(ivr) is not None and " [byoc " in name:
+            name = name[:name.rindex(" [byoc ")]
+        by_name.setdefault(name, set()).update(ivr.dnis)
+    return frozenset(
+        n for n, (kind, name) in desired.routes.items()
+        if kind == "ivr" and name and n in written and n in by_name.get(name.casefold(), ()))
 
 
 __all__ = ["GenesysSlice", "GenesysSliceWanted", "desired_slice", "neighbours", "plan_slice",

@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 from byoc.adapters.genesys import GenesysAdapter
 from byoc.domain.inventory import NumberRecord, NumberState
 from byoc.domain.policy import load_policy
+from byoc.services.genesys_pool_view import pool_view
 from byoc.services.genesys_reconciler import GenesysReconciler
 from byoc.services.reconcile import desired_state
 from byoc.settings import load_settings
@@ -58,45 +59,49 @@ def org() -> Iterator[str]:
         server.stop()
 
 
-def reconciler(url: str, inventory: FakeInventory) -> GenesysReconciler:
-    adapter = GenesysAdapter(base_url=url, client_id=SEED["oauth_client"]["client_id"],
-                             client_secret=lambda: SEED["oauth_client"]["client_secret"],
-                             sleep=lambda _: None, settle_delays_s=(0.0,))
-    return GenesysReconciler(SETTINGS, adapter, lambda: inventory)
+def adapter(url: str) -> GenesysAdapter:
+    return GenesysAdapter(base_url=url, client_id=SEED["oauth_client"]["client_id"],
+                          client_secret=lambda: SEED["oauth_client"]["client_secret"],
+                          sleep=lambda _: None, settle_delays_s=(0.0,))
 
 
-def full_plan(url: str, inventory: FakeInventory) -> tuple[GenesysReconciler, Any, Any]:
-    target = reconciler(url, inventory)
+def full_plan(port: GenesysAdapter, inventory: FakeInventory) -> tuple[GenesysReconciler, Any, Any]:
+    target = GenesysReconciler(SETTINGS, port, lambda: inventory)
     wanted = target.desired(desired_state(inventory.all(), POLICY))
     return target, target.plan(target.read_actual(), wanted), wanted
 
 
 estates = st.dictionaries(st.sampled_from(NUMBERS), st.sampled_from(STATES), max_size=25)
-events = st.lists(st.dictionaries(st.sampled_from(NUMBERS), st.sampled_from(STATES),
-                                  min_size=1, max_size=4), min_size=1, max_size=5)
+events = st.lists(st.tuples(
+    st.dictionaries(st.sampled_from(NUMBERS), st.sampled_from(STATES), min_size=1, max_size=4),
+    st.booleans()), min_size=1, max_size=5)
+"""Bursts of number events, each planned from the pool view or (True) from lookups by number."""
 
 
-@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(start=estates, bursts=events)
 def test_slice_syncs_leave_a_full_sync_nothing_to_change(
-    org: str, start: dict[str, NumberState], bursts: list[dict[str, NumberState]],
+    org: str, start: dict[str, NumberState], bursts: list[tuple[dict[str, NumberState], bool]],
 ) -> None:
     httpx.post(f"{org}/_sandbox/reset").raise_for_status()
     httpx.post(f"{org}/_sandbox/genesys/limits",
                json={"rate_limit_per_minute": 100_000}).raise_for_status()
+    port = adapter(org)
     inventory = FakeInventory(NumberRecord(n, s) for n, s in start.items())
-    target, plan, wanted = full_plan(org, inventory)
+    target, plan, wanted = full_plan(port, inventory)
     target.apply(plan, FakeLease())
     assert target.verify(wanted) == []
 
-    for burst in bursts:
+    for burst, look_up in bursts:
         inventory.put_many(NumberRecord(n, s) for n, s in burst.items())
         numbers = frozenset(burst)
-        target = reconciler(org, inventory)
+        if look_up:
+            pool_view(port).forget()
+        target = GenesysReconciler(SETTINGS, port, lambda: inventory)
         wanted_slice = target.desired_slice(
             desired_state([r for r in inventory.all() if r.number in numbers], POLICY), numbers)
         target.apply(target.plan_slice(target.read_slice(numbers), wanted_slice), FakeLease())
         assert target.verify_slice(wanted_slice) == [], burst
 
-    _, after, _ = full_plan(org, inventory)
+    _, after, _ = full_plan(adapter(org), inventory)
     assert [f"{c.kind} {c.key}: {c.summary}" for c in after.changes] == []

@@ -36,6 +36,8 @@ class Estate:
         self.services = get_services()
         self.port = self.services.genesys
         self.inventory = FakeInventory()
+        self.view = True
+        """Plan slices from the pools the last sync listed (False: look every number up)."""
 
     def reconciler(self) -> Any:
         from byoc.services.genesys_reconciler import GenesysReconciler
@@ -61,8 +63,11 @@ class Estate:
 
     def slice_sync(self, numbers: frozenset[str]) -> tuple[Any, list[str], int]:
         """(the plan, what verify found, Genesys calls made)."""
+        from byoc.services.genesys_pool_view import pool_view
         from byoc.services.reconcile import desired_state, supports_slices
 
+        if not self.view:
+            pool_view(self.port).forget()
         before = self.calls()
         reconciler = self.reconciler()
         assert supports_slices(reconciler)
@@ -94,11 +99,13 @@ def converged(estate: Estate) -> list[str]:
     return [f"{c.kind} {c.key}: {c.summary}" for c in plan.changes]
 
 
+@pytest.mark.parametrize("view", [True, False], ids=["pool-view", "lookups"])
 @pytest.mark.sandbox_variants("genesys.dids_number_match")
 def test_number_events_change_only_their_pools_and_ivr_and_leave_nothing_for_a_full_sync(
-    sandbox_env: dict[str, Any],
+    sandbox_env: dict[str, Any], view: bool,
 ) -> None:
     estate = Estate(sandbox_env)
+    estate.view = view
     estate.set(NumberState.ACTIVE, *map(n, range(0, 20)))
     assert estate.full_sync() == []
     pool_ids = {p["startPhoneNumber"]: p["id"] for p in estate.state()["did_pools"]}
