@@ -137,13 +137,13 @@ def run_demo(console: Console, *, keep_running: bool = False) -> int:
                           highlight=False)
 
         console.rule("9. Status (byoc status / GET /api/status)")
-        from byoc.entrypoints.cli import render_status
+        from byoc.entrypoints.reports import render_status
 
         code, body = _http("GET", f"{base}/status")
         render_status(body)
 
         console.rule("10. Ready to go live? (byoc doctor: read-only checklist and vendor variants)")
-        from byoc.entrypoints.cli import render_doctor
+        from byoc.entrypoints.reports import render_doctor
 
         doctor = services.doctor().run()
         render_doctor(doctor.to_json())

@@ -14,7 +14,8 @@ import pytest
 from packaging.requirements import Requirement
 
 ROOT = Path(__file__).resolve().parents[2]
-CLI_MODULES = {"byoc.entrypoints.cli", "byoc.entrypoints.cli_output", "byoc.entrypoints.demo",
+CLI_PACKAGE = "byoc.entrypoints.cli"
+CLI_MODULES = {"byoc.entrypoints.cli_output", "byoc.entrypoints.reports", "byoc.entrypoints.demo",
                "byoc.entrypoints.devhost", "byoc.entrypoints.console"}
 CLI_ONLY_PACKAGES = ("typer", "rich", "croniter", "click", "sandbox")
 
@@ -27,6 +28,10 @@ def _declared(name: str) -> set[str]:
 
 def _module_name(path: Path) -> str:
     return ".".join(path.relative_to(ROOT).with_suffix("").parts).removesuffix(".__init__")
+
+
+def _is_cli(module: str) -> bool:
+    return module in CLI_MODULES or module == CLI_PACKAGE or module.startswith(CLI_PACKAGE + ".")
 
 
 def _third_party_imports(path: Path) -> set[str]:
@@ -55,7 +60,7 @@ def test_every_package_byoc_imports_is_declared(module_set: str) -> None:
     allowed = runtime if module_set == "runtime" else runtime | _declared("requirements-cli.txt")
     missing: dict[str, str] = {}
     for path in [*sorted((ROOT / "byoc").rglob("*.py")), ROOT / "function_app.py"]:
-        if (_module_name(path) in CLI_MODULES) != (module_set == "cli"):
+        if _is_cli(_module_name(path)) != (module_set == "cli"):
             continue
         for name in _third_party_imports(path):
             if name == "sandbox":
@@ -69,13 +74,14 @@ def test_every_package_byoc_imports_is_declared(module_set: str) -> None:
 def test_the_function_app_loads_no_cli_package() -> None:
     """Importing function_app and every runtime module must not need typer, rich or croniter."""
     runtime = sorted(_module_name(p) for p in (ROOT / "byoc").rglob("*.py")
-                     if _module_name(p) not in CLI_MODULES)
+                     if not _is_cli(_module_name(p)))
     script = (
         "import importlib, json, sys\n"
         "import function_app\n"
         f"for name in {runtime!r}: importlib.import_module(name)\n"
         f"loaded = {{m.split('.')[0] for m in sys.modules}} | set(sys.modules)\n"
-        f"print(json.dumps(sorted(loaded & set({(*CLI_ONLY_PACKAGES, *CLI_MODULES)!r}))))\n"
+        f"cli = {{m for m in loaded if m == {CLI_PACKAGE!r} or m.startswith({CLI_PACKAGE + '.'!r})}}\n"
+        f"print(json.dumps(sorted(loaded & set({(*CLI_ONLY_PACKAGES, *CLI_MODULES)!r}) | cli)))\n"
     )
     done = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True,
                           timeout=120, check=False)
@@ -90,6 +96,7 @@ def test_cli_packages_are_not_deployed() -> None:
 def test_funcignore_leaves_out_the_cli_and_the_development_tree() -> None:
     ignored = {line.strip() for line in (ROOT / ".funcignore").read_text().splitlines()}
     cli_files = {name.replace(".", "/") + ".py" for name in CLI_MODULES}
+    cli_files.add(CLI_PACKAGE.replace(".", "/") + "/")
     development = {"tests/", "sandbox/", "benchmarks/", "docs/", ".venv/", "node_modules/", "infra/"}
     assert cli_files | development <= ignored
     assert not {"function_app.py", "host.json", "requirements.txt", "byoc/"} & ignored

@@ -1,0 +1,5 @@
+"""`python -m byoc.entrypoints.cli`."""
+
+from byoc.entrypoints.cli import main
+
+main()
