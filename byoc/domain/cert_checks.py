@@ -8,7 +8,6 @@ from collections.abc import Collection, Sequence
 from datetime import datetime, timedelta
 
 from cryptography import x509
-from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.asymmetric.types import CertificatePublicKeyTypes
 from cryptography.x509.oid import ExtendedKeyUsageOID, ExtensionOID
@@ -45,6 +44,7 @@ from byoc.domain.certs import (
     key_type_name,
     public_key_der,
     san_dns_names,
+    signed_by,
 )
 
 _MAX_NAMES_IN_MESSAGE = 8
@@ -350,9 +350,9 @@ def _diagnose(
     unused = list(bundle.chain)
     current = leaf
     for _ in range(len(bundle.chain) + 1):
-        if any(_signed_by(current, root) for root in trusted_roots):
+        if any(signed_by(current, root) for root in trusted_roots):
             return None
-        issuer = next((cert for cert in unused if _signed_by(current, cert)), None)
+        issuer = next((cert for cert in unused if signed_by(current, cert)), None)
         if issuer is None:
             return _missing_link(current, bundle, trusted_roots, label)
         if not _is_ca(issuer):
@@ -424,16 +424,6 @@ def _is_ca(cert: x509.Certificate) -> bool:
         return cert.extensions.get_extension_for_class(x509.BasicConstraints).value.ca
     except x509.ExtensionNotFound:
         return False
-
-
-def _signed_by(cert: x509.Certificate, issuer: x509.Certificate) -> bool:
-    if cert.issuer != issuer.subject:
-        return False
-    try:
-        cert.verify_directly_issued_by(issuer)
-    except (ValueError, TypeError, InvalidSignature, UnsupportedAlgorithm):
-        return False
-    return True
 
 
 def _require_aware(now: datetime) -> None:

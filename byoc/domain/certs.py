@@ -473,6 +473,13 @@ def is_issued_by(cert: x509.Certificate, issuer: x509.Certificate) -> bool:
         constraints = None
     if constraints is not None and not constraints.ca and issuer != cert:
         return False
+    return signed_by(cert, issuer)
+
+
+def signed_by(cert: x509.Certificate, issuer: x509.Certificate) -> bool:
+    """`cert` names `issuer` as its issuer and carries a signature `issuer`'s key verifies."""
+    if cert.issuer != issuer.subject:
+        return False
     try:
         cert.verify_directly_issued_by(issuer)
     except (ValueError, TypeError, InvalidSignature, UnsupportedAlgorithm):
