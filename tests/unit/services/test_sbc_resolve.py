@@ -162,7 +162,7 @@ class OnePlan:
 
 
 managed = st.dictionaries(
-    st.integers(1400, 1999).map(lambda v: f"+1{v}"), st.sampled_from(["a", "b"]), max_size=40)
+    st.integers(1400, 1999).map(lambda v: f"+10{v}"), st.sampled_from(["a", "b"]), max_size=40)
 
 
 def near_rule(data: st.DataObject, number: str, at: int) -> SbcDialPlanRule:
@@ -227,11 +227,11 @@ def test_stray_numbers_of_a_widened_owned_rule_are_counted_and_shown_first_five(
 
 
 def test_open_foreign_rule_winning_the_last_number_its_start_allows_is_a_conflict() -> None:
-    tags = {f"+1149{d}": "a" for d in range(10)}
+    tags = {f"+10149{d}": "a" for d in range(10)}
     rules = [
-        SbcDialPlanRule(1, "byoc-11490", "+1149x#", "a"),
-        SbcDialPlanRule(2, "vip", "+11499", "v"),
-        SbcDialPlanRule(3, "wide", "+zzzz8#", "w"),  # 6,561 ranges: found by its start, "+"
+        SbcDialPlanRule(1, "byoc-101490", "+10149x#", "a"),
+        SbcDialPlanRule(2, "vip", "+101499", "v"),
+        SbcDialPlanRule(3, "wide", "+zxzzz8#", "w"),  # 65,610 ranges: found by its start, "+"
     ]
     reconciler = SbcDialPlanReconciler(SBC, OnePlan(rules))  # type: ignore[arg-type]
     desired = SbcDesired("BYOC", tags, tuple(desired_rules(tags)))
@@ -241,17 +241,17 @@ def test_open_foreign_rule_winning_the_last_number_its_start_allows_is_a_conflic
     problems = reconciler.verify(desired)
 
     assert list(conflicts) == conflicts_rule_by_rule(rules, desired)
-    assert conflicts[0].startswith("foreign rule 'vip' (+11499, tag 'v') wins over byoc's rules "
-                                   "for 1 managed number(s): +11499;")
+    assert conflicts[0].startswith("foreign rule 'vip' (+101499, tag 'v') wins over byoc's rules "
+                                   "for 1 managed number(s): +101499;")
     assert conflicts[1].startswith("byoc's rules take 1 number(s) from foreign rule 'wide' "
-                                   "(+zzzz8#, tag 'w'): +11498;")
-    assert problems[0] == "1 managed number(s) resolve to foreign rule 'vip' (tag 'v'): +11499"
+                                   "(+zxzzz8#, tag 'w'): +101498;")
+    assert problems[0] == "1 managed number(s) resolve to foreign rule 'vip' (tag 'v'): +101499"
 
 
 def test_foreign_rule_at_the_owned_rules_index_loses_to_it_as_best_rule_decides() -> None:
-    tags = {f"+1149{d}": "a" for d in range(10)}
-    rules = [SbcDialPlanRule(5, "hq", "+1149x#", "hq"),
-             SbcDialPlanRule(5, "byoc-11490", "+1149x#", "a")]
+    tags = {f"+10149{d}": "a" for d in range(10)}
+    rules = [SbcDialPlanRule(5, "hq", "+10149x#", "hq"),
+             SbcDialPlanRule(5, "byoc-101490", "+10149x#", "a")]
     reconciler = SbcDialPlanReconciler(SBC, OnePlan(rules))  # type: ignore[arg-type]
     desired = SbcDesired("BYOC", tags, tuple(desired_rules(tags)))
     actual = reconciler.read_actual()
@@ -260,5 +260,5 @@ def test_foreign_rule_at_the_owned_rules_index_loses_to_it_as_best_rule_decides(
 
     assert list(conflicts) == conflicts_rule_by_rule(rules, desired)
     assert conflicts == (
-        "byoc's rules take 10 number(s) from foreign rule 'hq' (+1149x#, tag 'hq'): +11490, "
-        "+11491, +11492, +11493, +11494 (+5 more); check that the policy should manage them",)
+        "byoc's rules take 10 number(s) from foreign rule 'hq' (+10149x#, tag 'hq'): +101490, "
+        "+101491, +101492, +101493, +101494 (+5 more); check that the policy should manage them",)
