@@ -30,6 +30,7 @@ from pydantic import (
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from byoc.domain.numbers import parse_number
+from byoc.domain.targets import check_sbc_name
 
 SECRET_FIELDS = (
     "twilio_auth_token",
@@ -48,7 +49,6 @@ FUNCTION_TIMEOUT_S = 600.0
 """The Functions host's `functionTimeout` in host.json (00:10:00): no vendor call may outlast it."""
 
 _PENDING_PROBLEMS: ContextVar[tuple[str, ...]] = ContextVar("byoc_settings_problems", default=())
-_NAME_RE = re.compile(r"^[a-z][a-z0-9-]{0,30}$")
 
 
 class ConfigurationError(Exception):
@@ -135,9 +135,7 @@ class SbcSettings(BaseModel):
     @field_validator("name")
     @classmethod
     def _name(cls, value: str) -> str:
-        if not _NAME_RE.match(value):
-            raise ValueError(f"{value!r} must be lower case letters, digits and '-' (max 31)")
-        return value
+        return check_sbc_name(value)
 
     @field_validator("public_ips")
     @classmethod

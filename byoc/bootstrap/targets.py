@@ -5,10 +5,11 @@ from __future__ import annotations
 from functools import partial
 from typing import TYPE_CHECKING
 
+from byoc.domain.targets import nsg_target, sbc_target
 from byoc.services.genesys_reconciler import TARGET as GENESYS_TARGET
 from byoc.services.genesys_reconciler import GenesysReconciler
-from byoc.services.nsg_reconciler import NsgReconciler, nsg_target
-from byoc.services.sbc_reconciler import SbcDialPlanReconciler, sbc_target
+from byoc.services.nsg_reconciler import NsgReconciler
+from byoc.services.sbc_reconciler import SbcDialPlanReconciler
 from byoc.services.twilio_reconciler import TARGET as TWILIO_TARGET
 from byoc.services.twilio_reconciler import TwilioTrunkReconciler
 from byoc.services.twilio_termination import TerminationDesired

@@ -15,11 +15,11 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
 
 from byoc.domain.numbers import E164Number
+from byoc.domain.targets import JOB_TARGET_PATTERN, SbcName
 
 SCHEMA_VERSION: Literal[2] = 2
 READABLE_VERSIONS = (1, 2)
 TRACEPARENT_PATTERN = r"^00-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$"
-TARGET_PATTERN = r"^(all|twilio|genesys|sbc:[a-z][a-z0-9-]{0,30}|nsg:[a-z][a-z0-9-]{0,30})$"
 MAX_SLICE_NUMBERS = 100
 """The most numbers one slice sync carries; more pending than this and a full sync covers them."""
 
@@ -52,7 +52,7 @@ class SyncTarget(_Job):
     `numbers` touch (a number event's sync; absent in messages older than slices: a full sync)."""
 
     type: Literal["sync_target"] = "sync_target"
-    target: str = Field(pattern=TARGET_PATTERN)
+    target: str = Field(pattern=JOB_TARGET_PATTERN)
     reason: str = Field(min_length=1, max_length=200)
     force: bool = False
     numbers: tuple[E164Number, ...] | None = Field(
@@ -69,7 +69,7 @@ class RotateCertificate(_Job):
     """Rotate the SBC TLS certificate from Key Vault (one SBC, or all when `sbc` is None)."""
 
     type: Literal["rotate_certificate"] = "rotate_certificate"
-    sbc: str | None = Field(default=None, pattern=r"^[a-z][a-z0-9-]{0,30}$")
+    sbc: SbcName | None = None
     force: bool = False
     certificate_version: str | None = Field(default=None, max_length=64)
     certificate: str | None = Field(default=None, pattern=r"^[0-9A-Za-z-]{1,127}$")

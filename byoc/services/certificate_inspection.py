@@ -14,6 +14,7 @@ from cryptography import x509
 
 from byoc.domain.cert_checks import days_left, expiry_warning_level
 from byoc.domain.certs import certificate_label, fingerprint_sha256, parse_pem_certificate
+from byoc.domain.targets import sbc_target
 from byoc.ports import TlsHandshakeFailed
 from byoc.services.certificate_report import (
     HEALTH_NAMESPACE,
@@ -173,7 +174,7 @@ class CertificateInspector:
             log.warning(
                 "the certificate SBC %s serves expires in %s day(s) (warning at %s)",
                 status.sbc, status.days_left, status.warning_level,
-                extra={"event": "certificate.expiry_warning", "target": f"sbc:{status.sbc}",
+                extra={"event": "certificate.expiry_warning", "target": sbc_target(status.sbc),
                        "days_left": status.days_left, "threshold": status.warning_level,
                        "fingerprint": status.fingerprint},
             )
@@ -181,7 +182,7 @@ class CertificateInspector:
             self._state.put(HEALTH_NAMESPACE, health_key(status.sbc), record)
         except Exception as exc:  # health is advisory; the rotation's outcome stands
             log.error("certificate health not recorded",
-                      extra={"event": "certificate.health_error", "target": f"sbc:{status.sbc}",
+                      extra={"event": "certificate.health_error", "target": sbc_target(status.sbc),
                              "error": str(exc)})
 
     # --- one SBC --------------------------------------------------------------------------------

@@ -13,6 +13,7 @@ from cryptography import x509
 
 from byoc.adapters.audiocodes import SbcBusy, SbcUnreachable
 from byoc.domain.certs import certificate_label, fingerprint_sha256, parse_pem_certificate
+from byoc.domain.targets import sbc_target
 from byoc.ports import TlsHandshakeFailed
 from byoc.services.certificate_inspection import sip_tls_address
 from byoc.services.certificate_report import (
@@ -129,7 +130,7 @@ class CertificateInstaller:
         self._audit.record(sbc.name, "verify", "failed", correlation_id, before=before,
                      after=target.fingerprint, detail=problem)
         log.error("certificate rotation failed; rolling back",
-                  extra={"event": "certificate.rollback", "target": f"sbc:{sbc.name}",
+                  extra={"event": "certificate.rollback", "target": sbc_target(sbc.name),
                          "problem": problem, "correlation_id": correlation_id})
         if previous is None:
             result.outcome = RotationOutcome.ROLLBACK_FAILED

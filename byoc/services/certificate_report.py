@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from cryptography import x509
 
 from byoc.domain.certs import CertificateBundle, fingerprint_sha256
+from byoc.domain.targets import sbc_target
 from byoc.ports import PresentedCertificate
 
 if TYPE_CHECKING:
@@ -376,7 +377,7 @@ class RotationAudit:
         after: str | None = None,
         detail: str = "",
     ) -> None:
-        target = f"sbc:{sbc}" if sbc else CERTIFICATE_TARGET
+        target = sbc_target(sbc) if sbc else CERTIFICATE_TARGET
         try:
             self._operations.record(
                 target=target, operation=f"certificate.{operation}", outcome=outcome,

@@ -43,6 +43,7 @@ from typing import TYPE_CHECKING, TypeAlias
 
 from byoc.domain.number_ranges import BY_START, Span, SpanIndex, SpanSet, span_numbers, span_text
 from byoc.domain.plan import Action, Change, Plan
+from byoc.domain.targets import GENESYS
 from byoc.ports import (
     GenesysDid,
     GenesysDidPool,
@@ -68,7 +69,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("byoc.genesys")
 
-TARGET = "genesys"
+TARGET = GENESYS
 MARKER = "managed-by:byoc"
 POOL_KIND = "did-pool"
 IVR_KIND = "ivr-dnis"

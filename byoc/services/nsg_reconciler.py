@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 from byoc.domain.carriers import NSG_MAX_PREFIXES, NSG_MAX_RULES, CarrierData
 from byoc.domain.plan import Action, Change, Plan
+from byoc.domain.targets import nsg_target
 from byoc.services.nsg_plan import (
     NsgDesired,
     conflicts,
@@ -34,17 +35,11 @@ if TYPE_CHECKING:
     from byoc.services.reconcile import DesiredState
     from byoc.settings import SbcSettings, Settings
 
-TARGET_PREFIX = "nsg:"
 RULE_KIND = "nsg-rule"
 
 
 class ForeignNsgRuleError(Exception):
     """A plan would write or delete a rule byoc does not own; refused."""
-
-
-def nsg_target(sbc_name: str) -> str:
-    """The target name of the NSG in front of SBC `sbc_name`."""
-    return f"{TARGET_PREFIX}{sbc_name}"
 
 
 

@@ -22,13 +22,14 @@ from byoc.domain.inventory import (
 )
 from byoc.domain.jobs import NumberEvent
 from byoc.domain.policy import Policy
+from byoc.domain.targets import TWILIO
 from byoc.ports import Inventory, JobQueue, StateStore
 from byoc.services.sync_requests import SyncRequests
 
 log = logging.getLogger("byoc.numbers")
 
 EVENT_NAMESPACE = "event"
-OWNER_TARGET = "twilio"
+OWNER_TARGET = TWILIO
 """The target that owns the numbers: it lets go last, by releasing the number."""
 OWNER_FACT_SOURCES = frozenset({"poller", "sweep"})
 """Sources whose `released` events report what Twilio shows, not a request to release. (A

@@ -29,6 +29,7 @@ from byoc.domain.inventory import (
 from byoc.domain.jobs import MAX_SLICE_NUMBERS
 from byoc.domain.plan import GuardLimits, Plan, SafetyGuardRefused, guard
 from byoc.domain.policy import Policy, Route
+from byoc.domain.targets import ALL, FAMILIES
 from byoc.ports import HeldLease, Inventory, JobQueue, OperationsLog, StateStore, TargetLocks
 from byoc.services.numbers import OWNER_TARGET
 from byoc.services.sync_requests import SyncRequests
@@ -171,7 +172,7 @@ class ReconcilerRegistry:
     def expand(self, target: str) -> list[str]:
         """`all` -> every target; a family (`sbc`, `nsg`) -> each of its targets; a name -> itself,
         if known."""
-        if target == "all":
+        if target == ALL:
             return self.targets()
         if target in FAMILIES:
             members = [t for t in self._factories if t.startswith(target + ":")]
@@ -183,10 +184,6 @@ class ReconcilerRegistry:
             known = ", ".join(self._factories) or "none yet"
             raise UnknownTarget(f"no target named {target!r} (known: {known})")
         return [target]
-
-
-FAMILIES = ("sbc", "nsg")
-"""Target names that stand for every `<family>:<name>` target."""
 
 
 class UnknownTarget(LookupError):

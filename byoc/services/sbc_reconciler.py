@@ -37,6 +37,7 @@ from byoc.domain.numbers import (
     compress_to_prefix_ranges,
 )
 from byoc.domain.plan import Action, Change, Plan
+from byoc.domain.targets import sbc_target
 from byoc.ports import SbcDialPlanEdit, SbcDialPlanRule, SbcDialPlans, SbcWriteIncomplete
 from byoc.services.sbc_slice import (
     OpenOwnedRule,
@@ -52,7 +53,6 @@ if TYPE_CHECKING:
     from byoc.services.reconcile import DesiredState
     from byoc.settings import SbcSettings
 
-TARGET_PREFIX = "sbc:"
 RULE_KIND = "dial-plan-rule"
 PLAN_KIND = "dial-plan"
 SAVE_KIND = "configuration-save"
@@ -76,11 +76,6 @@ class DialPlanWriteRolledBack(Exception):
 
 class DialPlanRuleInvalid(ValueError):
     """A rule byoc would write breaks a device limit (name, prefix or tag length)."""
-
-
-def sbc_target(sbc_name: str) -> str:
-    """The target name of SBC `sbc_name`'s Dial Plan."""
-    return f"{TARGET_PREFIX}{sbc_name}"
 
 
 def is_owned(rule_name: str) -> bool:

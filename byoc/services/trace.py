@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
+from byoc.domain.targets import nsg_target, sbc_target
+
 if TYPE_CHECKING:
     from byoc.domain.policy import Policy, Route
     from byoc.ports import GenesysPort, Inventory, SbcDialPlans, SbcIpToIpRoute, TwilioPort
@@ -145,8 +147,8 @@ class NumberTrace:
             certificates = pool.submit(_read, self._certificates)
             per_sbc = [(
                 sbc,
-                pool.submit(_guarded, f"nsg:{sbc.name}", partial(self._nsg_hops, sbc)),
-                pool.submit(_guarded, f"sbc:{sbc.name}",
+                pool.submit(_guarded, nsg_target(sbc.name), partial(self._nsg_hops, sbc)),
+                pool.submit(_guarded, sbc_target(sbc.name),
                             partial(self._sbc_hops, sbc, number, route)),
             ) for sbc in self._settings.sbcs]
             genesys = pool.submit(_guarded, "Genesys", lambda: self._genesys_hops(number, route))
@@ -251,7 +253,7 @@ class NumberTrace:
             routes = reader.read_ip_to_ip_routes()
         finally:
             reader.close()
-        target = f"sbc:{sbc.name}"
+        target = sbc_target(sbc.name)
         plan = plans.named(sbc.dial_plan)
         if plan is None:
             return [Hop(f"{target}: dial plan", "fail", f"the SBC has no Dial Plan "

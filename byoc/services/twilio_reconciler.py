@@ -30,6 +30,7 @@ from byoc.domain.inventory import PRESENT_STATES, NumberRecord, NumberState
 from byoc.domain.jobs import NumberEvent, new_correlation_id
 from byoc.domain.plan import Action, Change, Plan
 from byoc.domain.policy import Policy
+from byoc.domain.targets import TWILIO
 from byoc.ports import (
     HeldLease,
     JobQueue,
@@ -65,7 +66,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("byoc.twilio")
 
-TARGET = "twilio"
+TARGET = TWILIO
 TRUNK_KIND = "trunk"
 URL_KIND = "origination-url"
 OFFBOARD_KIND = "numbers-gone"

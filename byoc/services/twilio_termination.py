@@ -20,9 +20,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from byoc.domain.plan import Action, Change
+from byoc.domain.targets import TWILIO
 from byoc.ports import TwilioIpAcl, TwilioPort, TwilioTermination, TwilioTrunk
 
-TARGET = "twilio"
+TARGET = TWILIO
 ACL_KIND = "termination-acl"
 ADDRESS_KIND = "termination-acl-address"
 ACL_LINK_KIND = "termination-acl-link"

@@ -7,14 +7,14 @@ import re
 
 import azure.functions as func
 
+from byoc.domain.targets import SELECTOR_PATTERN, SELECTOR_RULE
 from byoc.entrypoints.functions.responses import error_response, json_response
 from byoc.telemetry import bind_correlation, invocation
 
 bp = func.Blueprint()
 log = logging.getLogger("byoc.http")
 
-_TARGET = re.compile(
-    r"^(all|twilio|genesys|sbc|nsg|sbc:[a-z][a-z0-9-]{0,30}|nsg:[a-z][a-z0-9-]{0,30})$")
+_TARGET = re.compile(SELECTOR_PATTERN)
 _BOOL = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False, "": False}
 
 
@@ -93,8 +93,7 @@ def resync(req: func.HttpRequest) -> func.HttpResponse:
     target = req.params.get("target", "all")
     dry_run_text = req.params.get("dry_run", "false").lower()
     if not _TARGET.match(target):
-        return error_response(400, f"target {target!r} is not 'all', 'twilio', 'genesys', "
-                                   "'sbc', 'sbc:<name>', 'nsg' or 'nsg:<name>'")
+        return error_response(400, f"target {target!r} is not one of {SELECTOR_RULE}")
     if dry_run_text not in _BOOL:
         return error_response(400, f"dry_run must be true or false, not {dry_run_text!r}")
     try:
