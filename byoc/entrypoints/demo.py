@@ -173,7 +173,6 @@ def run_demo(console: Console, *, keep_running: bool = False) -> int:
 
 def _apply_sbc_configuration(console: Console, services: Any) -> None:
     """What an operator does once per SBC: `byoc sbc render-config`, uploaded incrementally."""
-    from byoc.adapters.audiocodes import AudioCodesSbc
     from byoc.services.sbc_config import build_configuration
     from byoc.services.sbc_config_model import inputs_from_settings
     from byoc.services.sbc_config_render import render_ini
@@ -184,8 +183,7 @@ def _apply_sbc_configuration(console: Console, services: Any) -> None:
     for sbc in services.settings.sbcs:
         inputs = inputs_from_settings(services.settings, sbc, services.policy(),
                                       twilio_domain=domain, genesys_identifier=identifier)
-        adapter = AudioCodesSbc.from_settings(services.settings, sbc,
-                                              lambda: services.secret("sbc_password"))
+        adapter = services.sbc(sbc)
         try:
             adapter.upload_configuration(render_ini(build_configuration(inputs)), "ini")
         finally:

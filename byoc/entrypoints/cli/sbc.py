@@ -114,13 +114,12 @@ def sbc_status(
 ) -> None:
     """Each SBC's REST status and active alarms. Exit 3 if one cannot be read (the others are
     still shown)."""
-    from byoc.adapters.audiocodes import AudioCodesError, AudioCodesSbc
+    from byoc.adapters.audiocodes import AudioCodesError
 
     built = services()
     rows: list[dict[str, Any]] = []
     for sbc in chosen_sbcs(built.settings, sbc_name):
-        adapter = AudioCodesSbc.from_settings(
-            built.settings, sbc, lambda: built.secret("sbc_password"))
+        adapter = built.sbc(sbc)
         try:
             with progress(f"reading SBC {sbc.name}'s status and alarms…"):
                 state = adapter.status()
@@ -165,15 +164,14 @@ def sbc_resolve(
     as_json: JsonOption = False,
 ) -> None:
     """Which Dial Plan rule and tag each SBC picks for NUMBER (most specific rule wins)."""
-    from byoc.adapters.audiocodes import AudioCodesError, AudioCodesSbc
+    from byoc.adapters.audiocodes import AudioCodesError
     from byoc.domain.dialplan import best_rule
     from byoc.services.sbc_reconciler import is_owned
 
     built = services()
     rows: list[dict[str, Any]] = []
     for sbc in chosen_sbcs(built.settings, sbc_name):
-        adapter = AudioCodesSbc.from_settings(
-            built.settings, sbc, lambda: built.secret("sbc_password"))
+        adapter = built.sbc(sbc)
         try:
             with progress(f"reading SBC {sbc.name}'s Dial Plans…"):
                 plan = adapter.read_dial_plans().named(sbc.dial_plan)
