@@ -67,6 +67,10 @@ class MemoryInventory:
     def get(self, number: str) -> Any:
         return self.records.get(number)
 
+    def get_many(self, numbers: Iterable[str]) -> list[Any]:
+        with self._lock:
+            return [self.records[n] for n in sorted(set(numbers)) if n in self.records]
+
     def put(self, record: Any) -> None:
         with self._lock:
             self.records[record.number] = record
