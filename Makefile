@@ -81,6 +81,7 @@ BENCH_QUICK := \
 	"sbc_verify.py --runs 1" \
 	"nsg_exposure.py --runs 3" \
 	"throughput.py --numbers 1000 --time-scale 0.25 --no-baseline" \
+	"marginal_cost.py --contiguous 1000 --scattered 1000" \
 	"webhook_latency.py -n 200" \
 	"time_to_routable.py -n 5 --poll-n 4 --poll-spread-s 30" \
 	"rotation_outage.py --rotations 1 --step-retry-s 0.5"

@@ -9,6 +9,7 @@ numbers, a number routed twice, a number routed outside every pool, stale versio
 from __future__ import annotations
 
 import uuid
+from bisect import bisect_right
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -156,8 +157,22 @@ class GenesysOrg:
                 return pool
         return None
 
+    def pool_index(self) -> Callable[[str], DidPool | None]:
+        """`pool_for` for many numbers at once: the active pools sorted once (they never overlap),
+        each number found by bisection instead of a scan of every pool."""
+        active = sorted((p for p in self.pools.values() if p.state != "deleted"),
+                        key=lambda p: (len(p.start), p.start))
+        keys = [(len(p.start), p.start) for p in active]
+
+        def find(number: str) -> DidPool | None:
+            at = bisect_right(keys, (len(number), number)) - 1
+            return active[at] if at >= 0 and active[at].covers(number) else None
+
+        return find
+
     def owners(self, *, skip: Entity | None = None) -> dict[str, tuple[str, Entity]]:
         """Who holds each routed number: IVR `dnis` and users' pool numbers."""
+        pool_for = self.pool_index()
         held: dict[str, tuple[str, Entity]] = {}
         for ivr in self.ivrs.values():
             if ivr is not skip:
@@ -166,21 +181,22 @@ class GenesysOrg:
         for user in self.users.values():
             if user is not skip:
                 for number in user.phone_addresses():
-                    if self.pool_for(number) is not None:
+                    if pool_for(number) is not None:
                         held[number] = ("USER", user)
         return held
 
     def sync_dids(self, now: float) -> None:
         """Create a DID for each newly assigned pool number; drop those no longer assigned."""
         held = self.owners()
+        pool_for = self.pool_index()
         for number in list(self.dids):
             did = self.dids[number]
             holder = held.get(number)
-            moved = self.pool_for(number) is not did.pool
+            moved = pool_for(number) is not did.pool
             if holder is None or holder[1] is not did.owner or moved:
                 del self.dids[number]
         for number, (owner_type, owner) in held.items():
-            pool = self.pool_for(number)
+            pool = pool_for(number)
             if number not in self.dids and pool is not None:
                 self.dids[number] = Did(str(uuid.uuid4()), number, pool, owner_type, owner, now)
 
@@ -346,8 +362,9 @@ class GenesysOrg:
                     number=number,
                     ownerId=entity.id,
                 )
+        pool_for = self.pool_index()
         for number in numbers:
-            pool = self.pool_for(number)
+            pool = pool_for(number)
             if pool is None and require_pool:
                 raise bad_request(DID_POOL_ID_REQUIRED, field="didPoolId", number=number)
             if pool is not None and number in added and not pool_visible(pool):
