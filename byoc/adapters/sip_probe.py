@@ -72,26 +72,6 @@ async def probe(
     return await _probe_stream(run, address, ca_bundle)
 
 
-def probe_sync(
-    target: ProbeTarget,
-    *,
-    timeout_s: float,
-    timer_scale: float = 1.0,
-    ca_bundle: str | None = None,
-    local_host: str | None = None,
-) -> ProbeResult:
-    """Run `probe()` in a fresh event loop (CLI and other synchronous callers; not from a loop)."""
-    return asyncio.run(
-        probe(
-            target,
-            timeout_s=timeout_s,
-            timer_scale=timer_scale,
-            ca_bundle=ca_bundle,
-            local_host=local_host,
-        )
-    )
-
-
 # --- transaction ---------------------------------------------------------------------------------
 
 

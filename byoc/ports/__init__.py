@@ -49,13 +49,11 @@ from byoc.ports.sbc import (
     SbcWriteIncomplete,
 )
 from byoc.ports.sip import (
-    TRANSPORTS,
     FailureKind,
     PeerCertificate,
     ProbeResult,
     ProbeTarget,
     SipProber,
-    Transport,
     is_host,
     uri_host,
 )
@@ -85,7 +83,6 @@ from byoc.ports.twilio import (
 )
 
 __all__ = [
-    "TRANSPORTS",
     "CertificateSecret",
     "CertificateSecretVersion",
     "CertificateSecrets",
@@ -135,7 +132,6 @@ __all__ = [
     "TargetLocks",
     "TlsHandshakeFailed",
     "TlsHandshakePort",
-    "Transport",
     "TrunkStatusPort",
     "TwilioCredentialList",
     "TwilioError",

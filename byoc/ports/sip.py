@@ -11,10 +11,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal, Protocol
 
-Transport = Literal["udp", "tcp", "tls"]
-FailureKind = Literal["timeout", "refused", "tls_error", "malformed_reply", "dns_error"]
+from byoc.domain.carriers import TRANSPORTS, Transport
 
-TRANSPORTS: tuple[Transport, ...] = ("udp", "tcp", "tls")
+FailureKind = Literal["timeout", "refused", "tls_error", "malformed_reply", "dns_error"]
 
 _HOSTNAME_RE = re.compile(
     r"(?=.{1,253}\Z)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"

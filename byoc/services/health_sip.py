@@ -9,8 +9,9 @@ import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from byoc.domain.carriers import Transport
 from byoc.domain.cert_checks import expiry_warning_level
-from byoc.ports import ProbeResult, ProbeTarget, Transport
+from byoc.ports import ProbeResult, ProbeTarget
 from byoc.services.health_report import MAX_LISTED, CheckResult, HealthStatus
 
 if TYPE_CHECKING:

@@ -20,8 +20,9 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from byoc.adapters.sip_probe import probe, probe_sync
-from byoc.ports import ProbeResult, ProbeTarget, Transport
+from byoc.adapters.sip_probe import probe
+from byoc.domain.carriers import Transport
+from byoc.ports import ProbeResult, ProbeTarget
 
 SIPP = shutil.which("sipp")
 SCENARIOS = Path(__file__).parent / "sipp"
@@ -98,7 +99,7 @@ def test_sbc_answering_200_reports_its_capabilities(
 ) -> None:
     port = sipp_uas("options_200", transport)
 
-    result = probe_sync(ProbeTarget("127.0.0.1", port, transport), timeout_s=5, timer_scale=ANSWERED)
+    result = asyncio.run(probe(ProbeTarget("127.0.0.1", port, transport), timeout_s=5, timer_scale=ANSWERED))
 
     assert (result.status_code, result.reason, result.failure) == (200, "OK", None), result
     assert result.allow == ("INVITE", "ACK", "BYE", "CANCEL", "OPTIONS")
@@ -117,7 +118,7 @@ def test_503_is_reported_after_ignoring_responses_to_other_transactions(
 ) -> None:
     port = sipp_uas("options_503", transport)
 
-    result = probe_sync(ProbeTarget("127.0.0.1", port, transport), timeout_s=5, timer_scale=ANSWERED)
+    result = asyncio.run(probe(ProbeTarget("127.0.0.1", port, transport), timeout_s=5, timer_scale=ANSWERED))
 
     assert (result.status_code, result.reason) == (503, "Service Unavailable"), result
     assert result.server == "SIPp-probe-peer/1.0"
@@ -132,7 +133,7 @@ def test_silent_peer_times_out_on_timer_f(
 ) -> None:
     port = sipp_uas("options_silent", transport)
 
-    result = probe_sync(ProbeTarget("127.0.0.1", port, transport), timeout_s=5, timer_scale=FAST)
+    result = asyncio.run(probe(ProbeTarget("127.0.0.1", port, transport), timeout_s=5, timer_scale=FAST))
 
     assert result.failure == "timeout", result
     assert result.status_code is None
@@ -151,7 +152,7 @@ def test_garbled_reply_is_classified_malformed(
 ) -> None:
     port = sipp_uas("options_garbled", transport)
 
-    result = probe_sync(ProbeTarget("127.0.0.1", port, transport), timeout_s=5, timer_scale=ANSWERED)
+    result = asyncio.run(probe(ProbeTarget("127.0.0.1", port, transport), timeout_s=5, timer_scale=ANSWERED))
 
     assert result.failure == "malformed_reply", result
     assert result.detail is not None and "not a valid SIP response" in result.detail
@@ -385,7 +386,7 @@ def test_unreadable_ca_bundle_is_tls_error(pki: Pki, tmp_path: Path) -> None:
 def test_closed_tcp_port_is_refused(transport: Transport) -> None:
     port = free_port(socket.SOCK_STREAM)
 
-    result = probe_sync(ProbeTarget("127.0.0.1", port, transport), timeout_s=5, timer_scale=FAST)
+    result = asyncio.run(probe(ProbeTarget("127.0.0.1", port, transport), timeout_s=5, timer_scale=FAST))
 
     assert result.failure == "refused", result
     assert result.detail is not None and "refused" in result.detail
@@ -394,14 +395,14 @@ def test_closed_tcp_port_is_refused(transport: Transport) -> None:
 def test_closed_udp_port_is_refused_by_icmp() -> None:
     port = free_port(socket.SOCK_DGRAM)
 
-    result = probe_sync(ProbeTarget("127.0.0.1", port, "udp"), timeout_s=5, timer_scale=FAST)
+    result = asyncio.run(probe(ProbeTarget("127.0.0.1", port, "udp"), timeout_s=5, timer_scale=FAST))
 
     assert result.failure == "refused", result
     assert result.detail is not None and "ICMP port unreachable" in result.detail
 
 
 def test_unresolvable_name_is_dns_error() -> None:
-    result = probe_sync(ProbeTarget("sbc.nonexistent.invalid", 5061, "tls"), timeout_s=5)
+    result = asyncio.run(probe(ProbeTarget("sbc.nonexistent.invalid", 5061, "tls"), timeout_s=5))
 
     assert result.failure == "dns_error", result
     assert result.detail is not None and "sbc.nonexistent.invalid" in result.detail
