@@ -18,7 +18,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout, not installed
 
-from byoc.domain.numbers import NumberSet, compress_to_prefixes, expand_prefix
+from byoc.domain.dialplan import expand_prefix
+from byoc.domain.numbers import NumberSet, compress_to_prefixes
 
 BLOCKS = 1_000
 BLOCK_SIZE = 100

@@ -64,7 +64,8 @@ class NumberRanges:
         self._groups = {key: merge_ranges(ranges) for key, ranges in sorted(collected.items())}
 
     @classmethod
-    def _trusted(cls, groups: dict[Group, Ranges]) -> NumberRanges:
+    def from_groups(cls, groups: dict[Group, Ranges]) -> NumberRanges:
+        """From ranges already sorted, disjoint and apart within each (lead, digit count)."""
         instance = object.__new__(cls)
         instance._groups = {key: ranges for key, ranges in sorted(groups.items()) if ranges}
         return instance
@@ -76,7 +77,7 @@ class NumberRanges:
         for ranges in sets:
             for key, values in ranges._groups.items():
                 collected.setdefault(key, []).extend(values)
-        return cls._trusted({key: merge_ranges(values) for key, values in collected.items()})
+        return cls.from_groups({key: merge_ranges(values) for key, values in collected.items()})
 
     def groups(self) -> list[tuple[str, int, Ranges]]:
         """(lead, digit count, sorted disjoint ranges) per kind of string, ascending."""
@@ -126,7 +127,7 @@ class NumberRanges:
     def __sub__(self, other: NumberRanges) -> NumberRanges:
         if not isinstance(other, NumberRanges):
             return NotImplemented
-        return NumberRanges._trusted({
+        return NumberRanges.from_groups({
             key: _difference(ranges, other._groups.get(key, ()))
             for key, ranges in self._groups.items()
         })

@@ -1,4 +1,5 @@
-"""E.164 numbers, number sets, contiguous runs and AudioCodes dial-plan prefix compression.
+"""E.164 numbers, number sets, contiguous runs and AudioCodes dial-plan prefix compression (the
+prefix grammar itself, and what a prefix matches, are in `byoc.domain.dialplan`).
 
 Numbers are E.164 strings (`+14155551000`), and one rule says which strings are numbers
 (`E164_RULE`: `+`, 6 to 15 digits, the first not 0). Where a number must be dialable (a webhook,
@@ -41,17 +42,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
-from functools import lru_cache
-from itertools import compress, product
-from math import prod
+from itertools import compress
 from operator import sub
 from typing import TYPE_CHECKING, Annotated, Final, TypeAlias
 
 from pydantic import AfterValidator, StrictStr
 from pydantic_core import PydanticCustomError
 
-from byoc.domain.number_ranges import Group, NumberRanges, Ranges, merge_ranges, render_value
+from byoc.domain.number_ranges import NumberRanges
 
 if TYPE_CHECKING:
     from phonenumbers import NumberParseException
@@ -67,18 +65,13 @@ __all__ = [
     "MAX_PREFIX_CHARS",
     "E164Number",
     "InvalidNumber",
-    "InvalidPrefix",
     "NumberSet",
     "check_all_e164",
     "check_e164",
     "compress_to_prefix_ranges",
     "compress_to_prefixes",
-    "expand_prefix",
     "is_e164",
-    "number_groups",
     "parse_number",
-    "prefix_matches",
-    "prefix_ranges",
 ]
 
 E164: TypeAlias = str
@@ -116,15 +109,6 @@ class InvalidNumber(ValueError):
     def __init__(self, text: str, reason: str) -> None:
         super().__init__(f"{text!r} is not a usable phone number: {reason}")
         self.text = text
-        self.reason = reason
-
-
-class InvalidPrefix(ValueError):
-    """A dial-plan prefix outside the supported AudioCodes syntax."""
-
-    def __init__(self, prefix: str, reason: str) -> None:
-        super().__init__(f"dial-plan prefix {prefix!r}: {reason}")
-        self.prefix = prefix
         self.reason = reason
 
 
@@ -437,7 +421,7 @@ def compress_to_prefix_ranges(
         runs = by_width[width]
         for prefix, start, end in _pack_runs(width, runs, max_chars, max_groups):
             # Maximal runs of one length: already sorted, disjoint and not adjacent.
-            packed.append((prefix, NumberRanges._trusted({("+", width): tuple(runs[start:end])})))
+            packed.append((prefix, NumberRanges.from_groups({("+", width): tuple(runs[start:end])})))
     return packed
 
 
@@ -541,187 +525,3 @@ def _render(width: int, runs: list[tuple[int, int]], varying: int, k: int) -> st
         body = f"[{','.join(listed)}]"
     shared = f"{runs[0][0]:0{width}d}"[: width - varying]
     return f"+{shared}{body}{'x' * k}{END_OF_NUMBER}"
-
-
-# --- AudioCodes prefix matching ----------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class _Token:
-    """One position of a prefix: a literal character, or `width` digits within `ranges`."""
-
-    literal: str | None
-    width: int
-    ranges: tuple[tuple[int, int], ...]
-
-    def size(self) -> int:
-        return 1 if self.literal is not None else sum(hi - lo + 1 for lo, hi in self.ranges)
-
-    def strings(self) -> list[str]:
-        if self.literal is not None:
-            return [self.literal]
-        return [f"{v:0{self.width}d}" for lo, hi in self.ranges for v in range(lo, hi + 1)]
-
-
-@dataclass(frozen=True, slots=True)
-class _Pattern:
-    tokens: tuple[_Token, ...]
-    ends_number: bool  # trailing '#'
-    any_number: bool  # the lone '*'
-    groups: int
-
-
-_WILDCARDS: Final = {"x": (0, 9), "z": (1, 9), "n": (2, 9)}
-
-
-@lru_cache(maxsize=4096)
-def _parse_prefix(prefix: str) -> _Pattern:
-    if prefix == "*":
-        return _Pattern(tokens=(), ends_number=False, any_number=True, groups=0)
-    if not prefix:
-        raise InvalidPrefix(prefix, "it is empty")
-    ends_number = prefix.endswith(END_OF_NUMBER)
-    body = prefix[:-1] if ends_number else prefix
-    tokens: list[_Token] = []
-    groups = 0
-    position = 0
-    while position < len(body):
-        char = body[position]
-        if char.isascii() and (char.isdigit() or char == "+"):
-            tokens.append(_Token(literal=char, width=1, ranges=()))
-        elif char in _WILDCARDS:
-            tokens.append(_Token(literal=None, width=1, ranges=(_WILDCARDS[char],)))
-        elif char == "[":
-            close = body.find("]", position)
-            if close < 0:
-                raise InvalidPrefix(prefix, f"'[' at position {position} is never closed")
-            token = _parse_group(prefix, body[position + 1 : close])
-            groups += len(token.ranges)
-            tokens.append(token)
-            position = close
-        else:
-            raise InvalidPrefix(
-                prefix,
-                f"unsupported character {char!r} at position {position} "
-                "(supported: digits, +, x, z, n, [..] lists, a final #)",
-            )
-        position += 1
-    return _Pattern(tokens=tuple(tokens), ends_number=ends_number, any_number=False, groups=groups)
-
-
-def _parse_group(prefix: str, body: str) -> _Token:
-    ranges: list[tuple[int, int]] = []
-    widths: set[int] = set()
-    for item in body.split(","):
-        bounds = item.split("-")
-        if len(bounds) > 2 or not all(b.isascii() and b.isdigit() for b in bounds):
-            raise InvalidPrefix(prefix, f"list item {item!r} is not a number or a range a-b")
-        widths.update(len(b) for b in bounds)
-        if len(widths) != 1:
-            raise InvalidPrefix(prefix, f"items of [{body}] must all have the same number of digits")
-        lo, hi = int(bounds[0]), int(bounds[-1])
-        if lo > hi:
-            raise InvalidPrefix(prefix, f"range {item!r} runs backwards")
-        ranges.append((lo, hi))
-    return _Token(literal=None, width=widths.pop(), ranges=tuple(ranges))
-
-
-def number_groups(prefix: str) -> int:
-    """How many number groups (single numbers or ranges inside brackets) the prefix uses."""
-    return _parse_prefix(prefix).groups
-
-
-def expand_prefix(prefix: str, *, limit: int = 1_000_000) -> set[str]:
-    """Every string the prefix pattern stands for.
-
-    For a prefix ending in `#` these are exactly the numbers it matches; without `#` they are the
-    shortest strings it matches, and every number starting with one of them matches too.
-    Refuses (ValueError) to build more than `limit` strings, and the lone `*` (any number).
-    """
-    pattern = _parse_prefix(prefix)
-    if pattern.any_number:
-        raise InvalidPrefix(prefix, "'*' matches any number and cannot be expanded")
-    size = prod(token.size() for token in pattern.tokens)
-    if size > limit:
-        raise ValueError(f"prefix {prefix!r} stands for {size} numbers, more than {limit}")
-    return {"".join(parts) for parts in product(*(t.strings() for t in pattern.tokens))}
-
-
-def prefix_ranges(prefix: str, *, limit: int = 1_000_000) -> NumberRanges:
-    """The strings `expand_prefix` lists, held as ranges; refuses exactly what it refuses.
-
-    Work grows with the number of ranges, not of strings: `+1415555[1000-1999]xx#` is one range.
-    """
-    pattern = _parse_prefix(prefix)
-    if pattern.any_number:
-        raise InvalidPrefix(prefix, "'*' matches any number and cannot be expanded")
-    size = prod(token.size() for token in pattern.tokens if token.literal is None)
-    if size > limit:
-        raise ValueError(f"prefix {prefix!r} stands for {size} numbers, more than {limit}")
-    # The strings so far, by lead (up to the last '+') and digit count: ranges of their values.
-    partial: dict[Group, Ranges] = {("", 0): ((0, 0),)}
-    tokens = pattern.tokens
-    at = 0
-    while at < len(tokens):
-        token = tokens[at]
-        at += 1
-        if token.literal == "+":
-            partial = {
-                (render_value(lead, width, value) + "+", 0): ((0, 0),)
-                for (lead, width), ranges in partial.items()
-                for lo, hi in ranges for value in range(lo, hi + 1)
-            }
-            continue
-        if token.literal is not None:  # literal digits: values 10**k apart, so never adjacent
-            digits = token.literal
-            while at < len(tokens) and tokens[at].literal not in (None, "+"):
-                digits += tokens[at].literal or ""
-                at += 1
-            shift, added = 10 ** len(digits), int(digits)
-            partial = {
-                (lead, width + len(digits)): tuple(
-                    (value * shift + added, value * shift + added)
-                    for lo, hi in ranges for value in range(lo, hi + 1)
-                )
-                for (lead, width), ranges in partial.items()
-            }
-            continue
-        choices = merge_ranges(token.ranges)
-        scale = 10**token.width
-        if choices == ((0, scale - 1),):  # every digit: each range just gets wider
-            partial = {
-                (lead, width + token.width): tuple((lo * scale, hi * scale + scale - 1)
-                                                   for lo, hi in ranges)
-                for (lead, width), ranges in partial.items()
-            }
-        else:
-            partial = {
-                (lead, width + token.width): merge_ranges(
-                    (value * scale + a, value * scale + b)
-                    for lo, hi in ranges for value in range(lo, hi + 1) for a, b in choices
-                )
-                for (lead, width), ranges in partial.items()
-            }
-    return NumberRanges._trusted(partial)
-
-
-def prefix_matches(prefix: str, number: str) -> bool:
-    """Whether an AudioCodes dial-plan prefix matches the number (it starts with the pattern)."""
-    pattern = _parse_prefix(prefix)
-    if pattern.any_number:
-        return True
-    position = 0
-    for token in pattern.tokens:
-        if token.literal is not None:
-            if number[position : position + 1] != token.literal:
-                return False
-            position += 1
-            continue
-        chunk = number[position : position + token.width]
-        if len(chunk) != token.width or not (chunk.isascii() and chunk.isdigit()):
-            return False
-        value = int(chunk)
-        if not any(lo <= value <= hi for lo, hi in token.ranges):
-            return False
-        position += token.width
-    return position == len(number) if pattern.ends_number else True

@@ -22,14 +22,13 @@ prefix without `#` is a fallback by nature and is not reported.
 from __future__ import annotations
 
 import hashlib
-import re
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from itertools import islice
 from typing import TYPE_CHECKING, Any
 
-from byoc.domain.dialplan import DialPlanIndex, parse_dial_pattern, pick, ranges_of
+from byoc.domain.dialplan import DialPlanIndex, number_groups, parse_dial_pattern, pick, ranges_of
 from byoc.domain.number_ranges import NumberRanges
 from byoc.domain.numbers import (
     MAX_PREFIX_CHARS,
@@ -521,11 +520,6 @@ class SbcDialPlanReconciler:
             raise ValueError(f"{self.target}: the plan has no change to apply")
         return SbcDialPlanEdit(plan_name=self._plan_name, plan_index=plan_index,
                                create_plan=create, put=tuple(put), delete=tuple(delete))
-
-
-def number_groups(prefix: str) -> int:
-    """Single numbers and ranges inside brackets: the device's capacity unit for prefixes."""
-    return sum(len(body.split(",")) for body in re.findall(r"\[([^\]]*)\]", prefix))
 
 
 def _wrong_resolution(chosen: SbcDialPlanRule | None, tag: str) -> str | None:

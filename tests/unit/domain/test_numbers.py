@@ -10,20 +10,22 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from byoc.domain.dialplan import (
+    InvalidPrefix,
+    expand_prefix,
+    number_groups,
+    prefix_matches,
+    prefix_ranges,
+)
 from byoc.domain.number_ranges import NumberRanges
 from byoc.domain.numbers import (
     MAX_NUMBER_GROUPS,
     MAX_PREFIX_CHARS,
     InvalidNumber,
-    InvalidPrefix,
     NumberSet,
     compress_to_prefix_ranges,
     compress_to_prefixes,
-    expand_prefix,
-    number_groups,
     parse_number,
-    prefix_matches,
-    prefix_ranges,
 )
 
 # --- parse_number ------------------------------------------------------------------------------
@@ -254,7 +256,7 @@ def test_expand_prefix_lists_every_number() -> None:
         ("+1415[1,23]#", "same number of digits"),
         ("+1415[5-3]#", "backwards"),
         ("+1415[12", "never closed"),
-        ("+1415(555)#", "unsupported character"),
+        ("+1415(555)#", "suffix must end the prefix"),
         ("+1415[1,,2]#", "not a number or a range"),
         ("", "empty"),
     ],
@@ -525,8 +527,10 @@ def test_prefix_ranges_refuse_what_expand_prefix_refuses() -> None:
         prefix_ranges("+1415xxxxxxx#")
     with pytest.raises(InvalidPrefix, match="cannot be expanded"):
         prefix_ranges("*")
-    with pytest.raises(InvalidPrefix):
-        prefix_ranges("+1415X#")
+    with pytest.raises(InvalidPrefix, match="cannot be expanded"):
+        prefix_ranges("+1415.#")
+    with pytest.raises(InvalidPrefix, match="never closed"):
+        prefix_ranges("+1415[3#")
 
 
 def test_number_ranges_list_strings_in_sorted_order_across_lengths() -> None:
