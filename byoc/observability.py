@@ -99,11 +99,6 @@ def bind(**fields: str | None) -> None:
         current.update({k: v for k, v in fields.items() if v})
 
 
-def context_fields() -> dict[str, str]:
-    """The fields bound for the current invocation."""
-    return dict(_context.get() or {})
-
-
 class ContextFilter(logging.Filter):
     """Adds the bound invocation fields to a record that does not carry them already."""
 

@@ -43,7 +43,6 @@ _configured = False
 
 F = TypeVar("F", bound=Callable[..., Any])
 SpanKindName = Literal["internal", "server", "consumer", "producer", "client"]
-AttributeValue = str | bool | int | float
 
 
 def configure() -> None:

@@ -134,8 +134,3 @@ def on_target_failed(record: NumberRecord, target: str, error: str) -> NumberRec
         converged={k: v for k, v in record.converged.items() if k != target},
         updated=now_iso(),
     )
-
-
-def released_everywhere(record: NumberRecord, targets: list[str]) -> bool:
-    """True when every target has let go of a releasing number."""
-    return record.state is NumberState.RELEASING and all(t in record.converged for t in targets)

@@ -162,7 +162,6 @@ class ExposureReport:
     """Per served port, who may reach the SBC and which rule lets them."""
 
     ports: tuple[PortExposure, ...]
-    rule_prefix: str = ""
 
     @property
     def exposed(self) -> bool:

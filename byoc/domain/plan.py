@@ -5,7 +5,6 @@ A plan is printed for a dry run, checked by `guard`, applied and verified: one o
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -160,8 +159,3 @@ def guard(
             f"it removes {removed} of {plan.numbers_before} numbers ({fraction:.0%}), above "
             f"the limit of {limits.max_delete_fraction:.0%}",
         )
-
-
-def plans_to_json(plans: list[Plan]) -> str:
-    """Plans as one JSON document (what `--json` and the dry-run API print)."""
-    return json.dumps({"plans": [p.to_json() for p in plans]}, indent=2, sort_keys=False)

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from byoc.domain.plan import Action, Change, GuardLimits, Plan, SafetyGuardRefused, guard, plans_to_json
+from byoc.domain.plan import Action, Change, GuardLimits, Plan, SafetyGuardRefused, guard
 
 
 def removal(n: int, target: str = "genesys") -> Change:
@@ -57,8 +57,8 @@ def test_text_and_json_renderings_show_every_change() -> None:
     text = plan.render_text()
     assert "sbc:sbc1: 1 to add" in text and "+ dial_plan_rule byoc-main-1" in text
     assert "conflict: rule X overlaps" in text
-    data = json.loads(plans_to_json([plan]))
-    assert data["plans"][0]["changes"][0]["after"] == {"prefix": "+1415555[0100-0199]"}
+    data = json.loads(json.dumps(plan.to_json()))
+    assert data["changes"][0]["after"] == {"prefix": "+1415555[0100-0199]"}
     assert Plan(target="twilio").render_text() == "twilio: no changes"
 
 

@@ -420,4 +420,4 @@ def test_routing_in_bulk_matches_routing_each_number(
 def test_routing_in_bulk_names_a_number_that_is_not_e164(bad: str) -> None:
     policy = load_policy(BULK, "policy.yaml")
     with pytest.raises(ValueError, match=r"expected E\.164"):
-        policy.routes_for(["+14155550101", bad, "+14155550102"])
+        policy.route_numbers(["+14155550101", bad, "+14155550102"])
