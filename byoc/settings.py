@@ -11,6 +11,7 @@ or invalid setting.
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import re
 from contextvars import ContextVar
@@ -27,8 +28,9 @@ from pydantic import (
     field_validator,
     model_validator,
 )
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict, SettingsError
 
+from byoc.domain.carriers import packaged_carrier_data
 from byoc.domain.numbers import parse_number
 from byoc.domain.targets import check_sbc_name
 
@@ -85,7 +87,6 @@ class SipPorts(BaseModel):
 
 def _all_twilio_edges() -> list[str]:
     """Every Twilio edge in the carrier data: Twilio fails calls over between them."""
-    from byoc.domain.carriers import packaged_carrier_data
 
     return list(packaged_carrier_data().scopes("twilio"))
 
@@ -140,8 +141,6 @@ class SbcSettings(BaseModel):
     @field_validator("public_ips")
     @classmethod
     def _public_ipv4(cls, value: list[str]) -> list[str]:
-        import ipaddress
-
         for text in value:
             try:
                 address = ipaddress.IPv4Address(text)
@@ -474,7 +473,6 @@ def describe_validation_error(error: ValidationError) -> list[str]:
 
 def load_settings(**overrides: Any) -> Settings:
     """Read and validate the settings; raise ConfigurationError listing every problem."""
-    from pydantic_settings import SettingsError
 
     _PENDING_PROBLEMS.set(())
     try:

@@ -28,6 +28,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from byoc.adapters.audiocodes import AudioCodesSbc
+from byoc.domain.certs import key_type_name
 from byoc.ports import PresentedCertificate, TlsHandshakeFailed
 
 if TYPE_CHECKING:
@@ -239,7 +240,6 @@ class SipTlsHandshake:
 def _key_description(der: bytes) -> str:
     from cryptography import x509
 
-    from byoc.domain.certs import key_type_name
 
     try:
         return f"a {key_type_name(x509.load_der_x509_certificate(der).public_key())} key"

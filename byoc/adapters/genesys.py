@@ -27,6 +27,7 @@ What the SDK does not do, this adapter does (docs/vendors/genesys.md):
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import json
 import logging
@@ -38,9 +39,11 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from functools import partial
 from typing import TYPE_CHECKING, Any, TypeVar
+from urllib.parse import urlencode
 
 from byoc import metrics
 from byoc.domain.numbers import E164_PATTERN
+from byoc.observability import register_secret
 from byoc.ports import (
     GenesysContact,
     GenesysDid,
@@ -521,10 +524,7 @@ class GenesysAdapter:
 
     def _fetch_token(self) -> tuple[str, float]:
         """POST /oauth/token (client credentials, HTTP Basic) on the login host; keeps expires_in."""
-        import base64
-        from urllib.parse import urlencode
 
-        from byoc.observability import register_secret
 
         apis = self._apis()
         url = apis.client.get_conf_url("login", apis.client.host) + "/oauth/token"

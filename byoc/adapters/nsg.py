@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from byoc import metrics
+from byoc.adapters.identity import build_credential
 
 if TYPE_CHECKING:
     from azure.core.credentials import TokenCredential
@@ -164,8 +165,6 @@ class AzureNsg:
     ) -> AzureNsg:
         """The NSG `resource_id`, reached as the settings say (endpoint, CA, identity)."""
         if credential is None:
-            from byoc.adapters.identity import build_credential
-
             credential = build_credential(settings)
         return cls(
             resource_id,

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from byoc.domain.jobs import Job, dump_job
 from byoc.names import POISON_QUEUE_NAME, QUEUE_NAME
+from byoc.telemetry import current_traceparent
 
 if TYPE_CHECKING:
     from azure.storage.queue import QueueClient
@@ -116,8 +117,6 @@ class StorageJobQueue:
         A job sent inside a trace carries it (`traceparent`), unless it already carries one.
         """
         if job.traceparent is None:
-            from byoc.telemetry import current_traceparent
-
             traceparent = current_traceparent()
             if traceparent is not None:
                 job = job.model_copy(update={"traceparent": traceparent})

@@ -1,44 +1,52 @@
 """The composition root: builds byoc's services from settings, each dependency once and lazily.
 
-Entrypoints (function blueprints, the CLI, devhost) ask `Services` for what they need; nothing heavy
-is built or imported until it is first used, so importing `function_app` stays light.
+Entrypoints (function blueprints, the CLI, devhost) ask `Services` for what they need, and import
+this module only when called, so importing `function_app` stays light. Nothing is built until first
+used; the vendor adapters (Twilio, Genesys, AudioCodes, Azure NSG: OpenTelemetry and the SDK clients
+behind them) and the services that load `cryptography` (certificates, health, doctor) or OpenTelemetry
+(reconcile, worker, test-call) are imported in the property that builds them, so a process pays only
+for what it uses.
 """
 
 from __future__ import annotations
 
 import functools
+import os
 import threading
 from collections.abc import Callable
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, cast
 
+from byoc.adapters.identity import build_credential
+from byoc.adapters.keyvault import KeyVaultSecrets
+from byoc.adapters.lock import BlobLeaseLocks
+from byoc.adapters.policy_source import read_policy_text
+from byoc.adapters.queue import StorageJobQueue
+from byoc.adapters.storage import StorageAccess
+from byoc.adapters.tables import TableInventory, TableOperationsLog, TableStateStore
 from byoc.bootstrap.targets import register_targets
 from byoc.domain.plan import GuardLimits
 from byoc.domain.policy import Policy, load_policy
+from byoc.observability import register_secret
+from byoc.services.genesys_events import CachedSecret, GenesysEvents
+from byoc.services.notices import NoticeConfirmation
+from byoc.services.numbers import NumberLifecycle
+from byoc.services.purchases import NumberPurchases
+from byoc.services.trace import NumberTrace
+from byoc.services.twilio_poller import TwilioEventPoller
 from byoc.settings import Settings, cached_settings
 
 if TYPE_CHECKING:
     from azure.core.credentials import TokenCredential
 
     from byoc.adapters.audiocodes import AudioCodesSbc
-    from byoc.adapters.keyvault import KeyVaultSecrets
-    from byoc.adapters.lock import BlobLeaseLocks
-    from byoc.adapters.queue import StorageJobQueue
-    from byoc.adapters.storage import StorageAccess
-    from byoc.adapters.tables import TableInventory, TableOperationsLog, TableStateStore
     from byoc.adapters.twilio import TwilioAdapter
     from byoc.ports import GenesysPort, NsgPort, SbcMonitorPort
     from byoc.services.certificates import CertificateRotation
-    from byoc.services.doctor import Doctor
-    from byoc.services.genesys_events import GenesysEvents
+    from byoc.services.doctor_run import Doctor
     from byoc.services.health import HealthService
-    from byoc.services.notices import NoticeConfirmation
-    from byoc.services.numbers import NumberLifecycle
-    from byoc.services.purchases import NumberPurchases
     from byoc.services.reconcile import ReconcilerRegistry, ReconcileService
     from byoc.services.test_call import TestCall
-    from byoc.services.trace import NumberTrace
-    from byoc.services.twilio_poller import TwilioEventPoller
     from byoc.services.webhooks import TwilioNumberWebhook
     from byoc.services.worker import Worker
     from byoc.settings import SbcSettings
@@ -55,15 +63,10 @@ class Services:
 
     @cached_property
     def credential(self) -> TokenCredential:
-        from byoc.adapters.identity import build_credential
-
         return build_credential(self.settings)
 
     @cached_property
     def storage(self) -> StorageAccess:
-        from byoc.adapters.storage import StorageAccess
-        from byoc.observability import register_secret
-
         connection = self.settings.storage_connection_string
         for part in (connection.get_secret_value() if connection else "").split(";"):
             if part.startswith("AccountKey="):
@@ -77,40 +80,28 @@ class Services:
 
     @cached_property
     def queue(self) -> StorageJobQueue:
-        from byoc.adapters.queue import StorageJobQueue
-
         return StorageJobQueue(self.storage)
 
     @cached_property
     def inventory(self) -> TableInventory:
-        from byoc.adapters.tables import TableInventory
-
         return TableInventory(self.storage, self.settings.inventory_table)
 
     @cached_property
     def operations(self) -> TableOperationsLog:
-        from byoc.adapters.tables import TableOperationsLog
-
         return TableOperationsLog(self.storage, self.settings.operations_table)
 
     @cached_property
     def state(self) -> TableStateStore:
-        from byoc.adapters.tables import TableStateStore
-
         return TableStateStore(self.storage, self.settings.state_table)
 
     @cached_property
     def locks(self) -> BlobLeaseLocks:
-        from byoc.adapters.lock import BlobLeaseLocks
-
         return BlobLeaseLocks(
             self.storage, self.settings.lock_container, lease_s=self.settings.lock_lease_s
         )
 
     @cached_property
     def keyvault(self) -> KeyVaultSecrets:
-        from byoc.adapters.keyvault import KeyVaultSecrets
-
         if not self.settings.keyvault_url:
             raise LookupError("BYOC_KEYVAULT_URL is not set")
         return KeyVaultSecrets(
@@ -122,7 +113,6 @@ class Services:
 
     def secret(self, field: str) -> str:
         """A secret setting's value: the local plain value, or the named Key Vault secret."""
-        from byoc.observability import register_secret
 
         plain = getattr(self.settings, field)
         if plain is not None:
@@ -139,7 +129,6 @@ class Services:
 
     def policy(self) -> Policy:
         """The routing policy, re-read when its file or blob changes."""
-        from byoc.adapters.policy_source import read_policy_text
 
         text, version = read_policy_text(
             self.settings.policy_path,
@@ -183,7 +172,6 @@ class Services:
     def genesys_events(self) -> GenesysEvents:
         """Relayed Genesys notifications; the events secret is read from Key Vault at most every
         few minutes."""
-        from byoc.services.genesys_events import CachedSecret, GenesysEvents
 
         return GenesysEvents(
             secret=CachedSecret(lambda: self.secret("genesys_events_secret")),
@@ -222,8 +210,6 @@ class Services:
 
     @cached_property
     def numbers(self) -> NumberLifecycle:
-        from byoc.services.numbers import NumberLifecycle
-
         return NumberLifecycle(
             inventory=self.inventory,
             state=self.state,
@@ -246,8 +232,6 @@ class Services:
 
     @cached_property
     def notices(self) -> NoticeConfirmation:
-        from byoc.services.notices import NoticeConfirmation
-
         return NoticeConfirmation(
             twilio=self.twilio, inventory=self.inventory, policy=self.policy,
             trunk_sid=self.settings.twilio_trunk_sid,
@@ -318,8 +302,6 @@ class Services:
 
     @cached_property
     def purchases(self) -> NumberPurchases:
-        from byoc.services.purchases import NumberPurchases
-
         return NumberPurchases(
             twilio=self.twilio,
             inventory=self.inventory,
@@ -332,8 +314,6 @@ class Services:
 
     @cached_property
     def twilio_poller(self) -> TwilioEventPoller:
-        from byoc.services.twilio_poller import TwilioEventPoller
-
         return TwilioEventPoller(
             twilio=self.twilio,
             inventory=self.inventory,
@@ -347,7 +327,6 @@ class Services:
     @cached_property
     def trace(self) -> NumberTrace:
         """`byoc trace NUMBER`: the number's path read live from every vendor."""
-        from byoc.services.trace import NumberTrace
 
         return NumberTrace(
             settings=self.settings,
@@ -397,12 +376,12 @@ class Services:
 
     def doctor(self) -> Doctor:
         """`byoc doctor`: the go-live checklist and the variant probes, through the adapters."""
-        import os
 
         from byoc.adapters.audiocodes_tls import AudioCodesTlsContext, SipTlsHandshake
         from byoc.adapters.sip_probe import probe
         from byoc.services.certificate_sources import trust_bundle_path
-        from byoc.services.doctor import Doctor, DoctorContext
+        from byoc.services.doctor import DoctorContext
+        from byoc.services.doctor_run import Doctor
 
         settings = self.settings
         return Doctor(DoctorContext(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from functools import partial
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from byoc.domain.targets import nsg_target, sbc_target
 from byoc.services.genesys_reconciler import TARGET as GENESYS_TARGET
@@ -15,9 +15,47 @@ from byoc.services.twilio_reconciler import TwilioTrunkReconciler
 from byoc.services.twilio_termination import TerminationDesired
 
 if TYPE_CHECKING:
-    from byoc.bootstrap import Services
-    from byoc.services.reconcile import ReconcilerRegistry
-    from byoc.settings import SbcSettings
+    from byoc.domain.policy import Policy
+    from byoc.ports import (
+        GenesysPort,
+        Inventory,
+        JobQueue,
+        NsgPort,
+        SbcDialPlanPort,
+        TwilioPort,
+    )
+    from byoc.services.reconcile import ReconcilerRegistry, ReconcileService
+    from byoc.settings import SbcSettings, Settings
+
+
+class Services(Protocol):
+    """What the targets take from `byoc.bootstrap.Services` (named here, so the two modules do
+    not import each other)."""
+
+    settings: Settings
+
+    @property
+    def twilio(self) -> TwilioPort: ...
+
+    @property
+    def genesys(self) -> GenesysPort: ...
+
+    @property
+    def queue(self) -> JobQueue: ...
+
+    @property
+    def inventory(self) -> Inventory: ...
+
+    @property
+    def reconcile(self) -> ReconcileService: ...
+
+    def policy(self) -> Policy: ...
+
+    def secret(self, field: str) -> str: ...
+
+    def sbc(self, sbc: SbcSettings) -> SbcDialPlanPort: ...
+
+    def nsg(self, sbc: SbcSettings) -> NsgPort: ...
 
 
 def register_targets(services: Services, registry: ReconcilerRegistry) -> None:

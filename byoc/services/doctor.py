@@ -28,6 +28,7 @@ from cryptography import x509
 from byoc.domain.cert_checks import days_left
 from byoc.domain.certs import GENESYS_KEY_REQUIREMENT, RSA_KEY_TYPES, key_type_name, san_dns_names
 from byoc.ports import TlsHandshakeFailed
+from byoc.services.certificate_inspection import sip_tls_address
 
 if TYPE_CHECKING:
     from byoc.ports import (
@@ -163,7 +164,6 @@ class DoctorContext:
     def presented(self, sbc: SbcSettings) -> PresentedCertificate:
         """The certificate the SBC's SIP TLS port presents (one handshake per run; raises
         `TlsHandshakeFailed`, or LookupError when the SBC has no SIP TLS port)."""
-        from byoc.services.certificate_inspection import sip_tls_address
 
         if sbc.name not in self._presented:
             address = sip_tls_address(sbc)
@@ -189,27 +189,6 @@ class DoctorContext:
         self._sbcs.clear()
 
 
-class Doctor:
-    """Runs the checklist and the variant probes (`probe_writes`: also the reversible writes)."""
-
-    def __init__(self, context: DoctorContext) -> None:
-        self._context = context
-
-    def run(self, *, probe_writes: bool = False) -> DoctorReport:
-        from byoc.services.doctor_checks import CHECKS
-        from byoc.services.doctor_probes import run_probes
-
-        context = self._context
-        report = DoctorReport(probe_writes=probe_writes)
-        try:
-            for check in CHECKS:
-                report.items.extend(check(context))
-            report.items.extend(run_probes(context, probe_writes=probe_writes))
-        finally:
-            context.close()
-        return report
-
-
 # --- facts the checks share ----------------------------------------------------------------------
 
 
@@ -229,7 +208,6 @@ def codec_names(raw: tuple[str, ...], vendor: str) -> tuple[list[str], list[str]
 
 def presented_certificate_item(context: DoctorContext, sbc: SbcSettings) -> DoctorItem:
     """The certificate the SBC's SIP TLS port presents, judged as Genesys and Twilio would."""
-    from byoc.services.certificate_inspection import sip_tls_address
 
     key, title = f"tls:{sbc.name}", f"TLS certificate of SBC {sbc.name} ({sbc.fqdn})"
     address = sip_tls_address(sbc)

@@ -18,6 +18,9 @@ from byoc.services.doctor import (
     presented_certificate_item,
     run_probe,
 )
+from byoc.services.health_report import HealthStatus
+from byoc.services.health_sip import evaluate_probe, sbc_probe_targets
+from byoc.services.twilio_reconciler import origination_sip_url, sip_host
 
 if TYPE_CHECKING:
     from byoc.ports import (
@@ -35,7 +38,6 @@ def check_certificates(context: DoctorContext) -> list[DoctorItem]:
 
 def check_twilio_origination(context: DoctorContext) -> list[DoctorItem]:
     """Twilio sends calls to the SBCs: one enabled origination URL per SBC, and none elsewhere."""
-    from byoc.services.twilio_reconciler import origination_sip_url, sip_host
 
     key, title = "twilio-origination", "Twilio origination points at the SBCs"
     settings = context.settings
@@ -214,8 +216,6 @@ def _sbc_coders(groups: SbcCoderGroups) -> tuple[list[str], list[str]]:
 
 def check_sip_options(context: DoctorContext) -> list[DoctorItem]:
     """SIP OPTIONS answered on every leg: byoc to each SBC, and Genesys to each SBC."""
-    from byoc.services.health_report import HealthStatus
-    from byoc.services.health_sip import evaluate_probe, sbc_probe_targets
 
     items: list[DoctorItem] = []
     probes = [p for sbc in context.settings.sbcs for p in sbc_probe_targets(sbc)]
@@ -301,8 +301,6 @@ def check_failover(context: DoctorContext) -> list[DoctorItem]:
 
 
 def _origination_targets(urls: list[TwilioOriginationUrl], fqdns: set[str]) -> set[str]:
-    from byoc.services.twilio_reconciler import sip_host
-
     return {sip_host(u.sip_url) for u in urls if u.enabled} & fqdns
 
 

@@ -13,10 +13,13 @@ A probe answers `Observed(value, evidence)`; `fix` set means byoc cannot work wi
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from byoc.domain.certs import fingerprint_sha256, parse_pem_certificate
+from byoc.ports import GenesysPoolRangeRefused, SbcDialPlanEdit, SbcDialPlanRule
 from byoc.services.doctor import DoctorContext, DoctorItem, Mark
 
 if TYPE_CHECKING:
@@ -95,7 +98,6 @@ def observe_tls_apply(context: DoctorContext) -> Observed:
     shows a pair waiting for a reset; otherwise a read cannot tell."""
     from cryptography import x509
 
-    from byoc.domain.certs import fingerprint_sha256, parse_pem_certificate
 
     def look(sbc: SbcSettings) -> Observed:
         if context.tls_context is None:
@@ -138,7 +140,6 @@ def observe_dialplan_cli(context: DoctorContext) -> Observed:
 
 def write_scratch_dial_plan_rule(context: DoctorContext) -> Observed:
     """Add a scratch rule to each SBC's Dial Plan with byoc's write format, read it back, remove it."""
-    from byoc.ports import SbcDialPlanEdit, SbcDialPlanRule
 
     def look(sbc: SbcSettings) -> Observed:
         port = context.sbc_port(sbc)
@@ -182,7 +183,6 @@ def write_empty_upload(context: DoctorContext) -> Observed:
 
 def observe_monitor_event_data(context: DoctorContext) -> Observed:
     """The `event_data` shape of the account's recent `phone-number.*` Monitor events."""
-    import datetime as dt
 
     since = context.clock() - dt.timedelta(days=30)
     keys = context.twilio.number_event_data_keys(since)
@@ -263,7 +263,6 @@ def write_scratch_pool_delete(context: DoctorContext) -> Observed:
 
 def write_scratch_pool_range(context: DoctorContext) -> Observed:
     """Create a scratch DID pool, narrow its range in place (PUT), delete it."""
-    from byoc.ports import GenesysPoolRangeRefused
 
     pool = _scratch_pool(context)
     if isinstance(pool, Observed):

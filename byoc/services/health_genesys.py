@@ -7,6 +7,7 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from byoc.services.health_report import MAX_LISTED, CheckResult, HealthStatus
+from byoc.services.nsg_ranges import genesys_signaling_gaps
 
 if TYPE_CHECKING:
     from byoc.ports import GenesysTrunkStatus
@@ -69,7 +70,6 @@ def _proxy_text(proxies: Iterable[Any]) -> str:
 
 def evaluate_genesys_signaling(settings: Settings, sbc: SbcSettings) -> CheckResult:
     """Genesys signaling addresses for every Genesys region of SBC `sbc` (settings only)."""
-    from byoc.services.nsg_ranges import genesys_signaling_gaps
 
     component = f"genesys-signaling:{sbc.name}"
     gaps = genesys_signaling_gaps(settings, sbc)

@@ -23,6 +23,7 @@ from byoc.domain.inventory import (
     PRESENT_STATES,
     NumberRecord,
     NumberState,
+    now_iso,
     on_target_converged,
     on_target_failed,
 )
@@ -419,8 +420,6 @@ class ReconcileService:
 
     @staticmethod
     def _status(outcome: SyncOutcome, correlation_id: str) -> dict[str, Any]:
-        from byoc.domain.inventory import now_iso
-
         return {
             "at": now_iso(),
             "converged": outcome.converged,

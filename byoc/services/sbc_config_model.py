@@ -8,6 +8,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from byoc.services.nsg_ranges import sbc_effective_ranges
+
 if TYPE_CHECKING:
     from byoc.domain.policy import Policy
     from byoc.settings import SbcSettings, Settings
@@ -132,7 +134,6 @@ def inputs_from_settings(
     ntp_server: str | None = "time.windows.com",
 ) -> SbcConfigInputs:
     """The inputs for `sbc` from settings, the policy's tags and the SBC's carrier ranges."""
-    from byoc.services.nsg_ranges import sbc_effective_ranges
 
     problems: list[str] = []
     domain = twilio_domain.strip().lower()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from collections import Counter
 from dataclasses import dataclass, field
@@ -92,7 +93,6 @@ def build_status(
 
 def _poller(state: StateStore) -> dict[str, Any] | None:
     """The Twilio poller's last outcome, with its lag (seconds since its last success)."""
-    import datetime as dt
 
     try:
         record = state.get("poller", "twilio")

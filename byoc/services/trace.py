@@ -17,7 +17,14 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
+from byoc.domain.dialplan import best_rule
+from byoc.domain.nsg_exposure import DEFAULT_INBOUND_RULES, deciding_rule
+from byoc.domain.policy import UnmanagedNumberError
 from byoc.domain.targets import nsg_target, sbc_target
+from byoc.services.nsg_ranges import sbc_effective_ranges
+from byoc.services.nsg_rule import NsgRule
+from byoc.services.sbc_reconciler import is_owned
+from byoc.services.twilio_reconciler import origination_sip_url, sip_host
 
 if TYPE_CHECKING:
     from byoc.domain.policy import Policy, Route
@@ -127,7 +134,6 @@ class NumberTrace:
 
     def trace(self, number: str) -> Trace:
         """Every hop of `number`'s path (E.164), read now."""
-        from byoc.domain.policy import UnmanagedNumberError
 
         policy = self._policy()
         try:
@@ -163,8 +169,6 @@ class NumberTrace:
     # --- Twilio ---------------------------------------------------------------------------------
 
     def _twilio_hops(self, number: str, route: Route | None) -> list[Hop]:
-        from byoc.services.twilio_reconciler import origination_sip_url, sip_host
-
         twilio = self._twilio()
         trunk_sid = self._settings.twilio_trunk_sid
         fix = ("byoc apply --target twilio" if route else
@@ -204,10 +208,6 @@ class NumberTrace:
     # --- NSG ------------------------------------------------------------------------------------
 
     def _nsg_hops(self, sbc: SbcSettings) -> list[Hop]:
-        from byoc.domain.nsg_exposure import DEFAULT_INBOUND_RULES, deciding_rule
-        from byoc.services.nsg_ranges import sbc_effective_ranges
-        from byoc.services.nsg_rule import NsgRule
-
         name = f"nsg:{sbc.name}: admits Twilio"
         if not sbc.nsg_resource_id:
             return [Hop(name, "skip", "no nsg_resource_id for this SBC: byoc does not read its "
@@ -244,9 +244,6 @@ class NumberTrace:
     # --- SBC ------------------------------------------------------------------------------------
 
     def _sbc_hops(self, sbc: SbcSettings, number: str, route: Route | None) -> list[Hop]:
-        from byoc.domain.dialplan import best_rule
-        from byoc.services.sbc_reconciler import is_owned
-
         reader = self._sbc(sbc)
         try:
             plans = reader.read_dial_plans()

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import logging
 import re
+from urllib.parse import unquote, urlsplit
 
 import azure.functions as func
 
+from byoc.domain.inventory import now_iso
 from byoc.domain.targets import SELECTOR_PATTERN, SELECTOR_RULE
 from byoc.entrypoints.functions.responses import error_response, json_response
 from byoc.telemetry import bind_correlation, invocation
@@ -23,7 +25,6 @@ _BOOL = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no":
 @invocation("http")
 def twilio_numbers_webhook(req: func.HttpRequest) -> func.HttpResponse:
     """A signed notice that a number was bought, changed or released (docs/twilio.md)."""
-    from urllib.parse import urlsplit
 
     from byoc.bootstrap import get_services
     from byoc.services.webhooks import WebhookRequest
@@ -156,7 +157,6 @@ def status(req: func.HttpRequest) -> func.HttpResponse:
 def number_trace(req: func.HttpRequest) -> func.HttpResponse:
     """The number's call path hop by hop, read live from every vendor (`byoc trace NUMBER`):
     200 with `ok` false when a hop fails; 400 for a number that is not E.164."""
-    from urllib.parse import unquote
 
     from byoc.bootstrap import get_services
     from byoc.domain.numbers import InvalidNumber, parse_number
@@ -184,7 +184,6 @@ def number_trace(req: func.HttpRequest) -> func.HttpResponse:
 def dashboard(req: func.HttpRequest) -> func.HttpResponse:
     """The status page (HTML); `?number=` adds that number's trace."""
     from byoc.bootstrap import get_services
-    from byoc.domain.inventory import now_iso
     from byoc.domain.numbers import InvalidNumber, parse_number
     from byoc.entrypoints.dashboard import CONTENT_SECURITY_POLICY, render_dashboard
     from byoc.services.status import build_status
