@@ -21,7 +21,7 @@ the field path and the offending value.
 from __future__ import annotations
 
 import re
-from collections.abc import Hashable, Mapping
+from collections.abc import Hashable, Iterable, Mapping
 from dataclasses import dataclass
 from itertools import groupby, repeat
 from operator import itemgetter
@@ -321,9 +321,12 @@ class Policy(_Frozen):
                 return route
         return default
 
+    def routes_for(self, numbers: Iterable[str]) -> dict[str, Route]:
+        """The route of every managed number among `numbers` (unmanaged ones are left out)."""
+        return self.route_numbers(list(numbers)).routes
+
     def route_numbers(self, numbers: list[str]) -> RoutedNumbers:
-        """The route of every managed number among `numbers` (unmanaged ones are left out), and the
-        numbers grouped by route.
+        """`routes_for`, with the numbers grouped by route as well.
 
         Built for 100,000 numbers: a rule shorter than a number depends only on the number's
         first characters (its head, as long as the longest such rule), which neighbouring
