@@ -9,14 +9,12 @@ from urllib.parse import unquote, urlsplit
 import azure.functions as func
 
 from byoc.domain.inventory import now_iso
-from byoc.domain.targets import SELECTOR_PATTERN, SELECTOR_RULE
 from byoc.entrypoints.functions.responses import error_response, json_response
 from byoc.telemetry import bind_correlation, invocation
 
 bp = func.Blueprint()
 log = logging.getLogger("byoc.http")
 
-_TARGET = re.compile(SELECTOR_PATTERN)
 _BOOL = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False, "": False}
 
 
@@ -88,12 +86,13 @@ def resync(req: func.HttpRequest) -> func.HttpResponse:
     from byoc.bootstrap import get_services
     from byoc.domain.jobs import new_correlation_id
     from byoc.domain.policy import PolicyError
+    from byoc.domain.targets import SELECTOR_PATTERN, SELECTOR_RULE
     from byoc.services.reconcile import UnknownTarget
     from byoc.settings import ConfigurationError
 
     target = req.params.get("target", "all")
     dry_run_text = req.params.get("dry_run", "false").lower()
-    if not _TARGET.match(target):
+    if not re.match(SELECTOR_PATTERN, target):
         return error_response(400, f"target {target!r} is not one of {SELECTOR_RULE}")
     if dry_run_text not in _BOOL:
         return error_response(400, f"dry_run must be true or false, not {dry_run_text!r}")

@@ -45,8 +45,9 @@ def test_every_trigger_of_the_architecture_is_indexed() -> None:
 
 
 def test_importing_the_app_does_not_import_the_genesys_sdk_or_read_settings() -> None:
-    code = ("import sys, function_app; "
-            "print('PureCloudPlatformClientV2' in sys.modules, 'twilio' in sys.modules)")
+    # cold start: the SDKs, OpenTelemetry and pydantic (settings, jobs, policy) load on first use
+    heavy = ("PureCloudPlatformClientV2", "twilio", "opentelemetry", "azure.mgmt.network", "pydantic")
+    code = f"import sys, function_app; print(*[m in sys.modules for m in {heavy!r}])"
     result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
                             text=True, env={"PATH": "/usr/bin:/bin"}, check=True)
-    assert result.stdout.split() == ["False", "False"]
+    assert result.stdout.split() == ["False"] * len(heavy)
