@@ -7,6 +7,7 @@ from typing import Any
 from rich.table import Table
 
 from byoc.entrypoints.cli_output import out
+from byoc.services.status import last_sync
 
 
 def render_status(data: dict[str, Any]) -> None:
@@ -21,7 +22,7 @@ def render_status(data: dict[str, Any]) -> None:
         targets.add_column(column)
     for name, sync in sorted(data["targets"].items()):
         problem = sync.get("refused") or "; ".join(sync.get("problems") or []) or ""
-        targets.add_row(name, str(sync.get("at", "")), str(sync.get("converged")),
+        targets.add_row(name, last_sync(sync), str(sync.get("converged")),
                         str(sync.get("changes", "")), problem)
     if not data["targets"]:
         targets.add_row("(no sync yet)", "", "", "", "")

@@ -426,6 +426,7 @@ class ReconcileService:
             "refused": outcome.refused,
             "changes": len(outcome.plan.changes),
             "slice": sorted(outcome.slice)[:20] if outcome.slice is not None else None,
+            "slice_size": len(outcome.slice) if outcome.slice is not None else None,
             "problems": outcome.problems[:10],
             "conflicts": list(outcome.plan.conflicts)[:10],
             "correlation_id": correlation_id,

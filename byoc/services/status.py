@@ -143,3 +143,9 @@ def _certificates(health: dict[str, Any]) -> dict[str, Any]:
             "status": item.get("status"),
         }
     return found
+
+
+def last_sync(sync: dict[str, Any]) -> str:
+    """When a target last synced, and whether only a slice of it (a number event's sync)."""
+    size = sync.get("slice_size")
+    return str(sync.get("at", "")) + (f" (slice: {size} number(s))" if size else "")

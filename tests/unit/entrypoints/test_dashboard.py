@@ -42,3 +42,13 @@ def test_a_broken_trace_shows_the_verdict_the_hop_and_its_fix() -> None:
     assert "path BROKEN: sbc:sbc1: dial plan" in page
     assert "byoc apply --target sbc:sbc1" in page and "✗" in page and "✓" in page
     assert 'value="+14155550105"' in page
+
+
+def test_a_target_last_synced_as_a_slice_says_so() -> None:
+    targets = {"twilio": {"at": "2026-01-01T00:00:00+00:00", "converged": True, "changes": 1,
+                          "problems": [], "slice": ["+14155550100", "+14155550101"],
+                          "slice_size": 2},
+               "genesys": {"at": "2026-01-01T00:00:00+00:00", "converged": True, "changes": 0,
+                           "problems": [], "slice": None}}
+    page = render_dashboard(status(targets=targets), [], generated_at="now")
+    assert page.count("(slice: 2 number(s))") == 1
