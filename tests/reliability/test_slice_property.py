@@ -16,8 +16,10 @@ from byoc.domain.jobs import NumberEvent, SyncTarget, new_correlation_id
 
 pytestmark = pytest.mark.integration
 
-CANDIDATES = [f"+1415555{n:04d}" for n in (*range(120, 1000), *range(1000, 1400))]
-"""Numbers to buy: the seed's main-line block and a default-tag one beyond it."""
+CANDIDATES = [f"+1415555{n:04d}" for n in (*range(120, 900), *range(1000, 1400))]
+"""Numbers to buy: the seed's main-line block and a default-tag one beyond it. Not 09xx: the seed's
+SBCs hold a foreign rule for them (`hq-pool`) that wins over byoc's, so no sync, slice or full, can
+route them (a change made outside byoc; the plan reports it as a conflict)."""
 
 EVENT = st.tuples(st.sampled_from(["purchased", "purchased", "block", "released", "updated"]),
                   st.integers(min_value=0, max_value=10**6))
