@@ -9,8 +9,8 @@ as runs of equal length (`width` counts the `+`); a span may carry the object it
 from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
-from collections.abc import Iterable, Iterator
-from itertools import chain, compress, repeat
+from collections.abc import Iterable, Iterator, Sequence
+from itertools import chain, compress, groupby, repeat
 from operator import itemgetter, ne, sub
 from typing import Any, Final, Generic, NamedTuple, TypeAlias, TypeVar
 
@@ -26,6 +26,8 @@ __all__ = [
     "render_value",
     "span_numbers",
     "span_text",
+    "sweep",
+    "value_runs",
 ]
 
 P = TypeVar("P")
@@ -128,7 +130,15 @@ class NumberRanges:
         if not isinstance(other, NumberRanges):
             return NotImplemented
         return NumberRanges.from_groups({
-            key: _difference(ranges, other._groups.get(key, ()))
+            key: sweep(ranges, other._groups.get(key, ()), keep_inside=False)
+            for key, ranges in self._groups.items()
+        })
+
+    def __and__(self, other: NumberRanges) -> NumberRanges:
+        if not isinstance(other, NumberRanges):
+            return NotImplemented
+        return NumberRanges.from_groups({
+            key: sweep(ranges, other._groups.get(key, ()), keep_inside=True)
             for key, ranges in self._groups.items()
         })
 
@@ -160,23 +170,26 @@ def merge_ranges(ranges: Iterable[tuple[int, int]]) -> Ranges:
     return tuple(out)
 
 
-def _difference(ranges: Ranges, minus: Ranges) -> Ranges:
-    """`ranges` without `minus` (both sorted and disjoint), in one sweep."""
+def sweep(ranges: Sequence[tuple[int, int]], cuts: Sequence[tuple[int, int]], *,
+          keep_inside: bool) -> Ranges:
+    """The parts of `ranges` inside (or outside) `cuts`, both sorted and disjoint, in one pass."""
     out: list[tuple[int, int]] = []
     at = 0
     for lo, hi in ranges:
-        while at < len(minus) and minus[at][1] < lo:
-            at += 1
+        while at < len(cuts) and cuts[at][1] < lo:
+            at += 1  # ends before this range, hence before every later one
         scan = at
-        while scan < len(minus) and minus[scan][0] <= hi:
-            cut_lo, cut_hi = minus[scan]
-            if cut_lo > lo:
+        while scan < len(cuts) and cuts[scan][0] <= hi:
+            cut_lo, cut_hi = cuts[scan]
+            if keep_inside:
+                out.append((max(lo, cut_lo), min(hi, cut_hi)))
+            elif cut_lo > lo:
                 out.append((lo, cut_lo - 1))
-            lo = cut_hi + 1
+            lo = max(lo, cut_hi + 1)
             if lo > hi:
                 break
             scan += 1
-        if lo <= hi:
+        if not keep_inside and lo <= hi:
             out.append((lo, hi))
     return tuple(out)
 
@@ -271,17 +284,9 @@ class SpanSet:
         """The runs of consecutive numbers among E.164 `numbers` (valid: no leading zero, so a
         number's value gives its length, and a run of values only changes length at 10**k)."""
         values = sorted(map(int, numbers))
-        if not values:
-            return cls._ordered([])
-        # Where a run ends, found by C-level iteration: a value that is not the last plus one,
-        # or that gains a digit.
-        breaks = {*compress(range(1, len(values)),
-                            map(ne, map(sub, values[1:], values[:-1]), repeat(1))),
-                  *(bisect_left(values, p) for p in POWERS_OF_TEN if values[0] < p <= values[-1])}
-        starts = [0, *sorted(breaks)]
-        ends = [*(i - 1 for i in starts[1:]), len(values) - 1]
-        return cls._ordered([Span(len(str(values[i])) + 1, values[i], values[j])
-                             for i, j in zip(starts, ends, strict=True)])
+        if len(set(values)) != len(values):
+            values = sorted(set(values))
+        return cls._ordered([Span(digits + 1, lo, hi) for digits, lo, hi in value_runs(values)])
 
     @classmethod
     def _ordered(cls, spans: list[Span[Any]]) -> SpanSet:
@@ -341,27 +346,41 @@ class SpanSet:
         return SpanSet._ordered(self._merge(other, keep_inside=True))
 
     def _merge(self, other: SpanSet, *, keep_inside: bool) -> list[Span[Any]]:
-        """One pass over both: the parts of each span inside (or outside) `other`."""
+        """The parts of each span inside (or outside) `other`: `sweep`, one length at a time."""
+        theirs: dict[int, list[tuple[int, int]]] = {}
+        for span in other.spans:
+            theirs.setdefault(span.width, []).append((span.low, span.high))
         found: list[Span[Any]] = []
-        theirs, j = other.spans, 0
-        for span in self.spans:
-            while j < len(theirs) and (theirs[j].width, theirs[j].high) < (span.width, span.low):
-                j += 1  # ends before this span, hence before every later one
-            low, k = span.low, j
-            while k < len(theirs) and theirs[k].width == span.width and theirs[k].low <= span.high:
-                cut = theirs[k]
-                if keep_inside:
-                    found.append(Span(span.width, max(low, cut.low), min(span.high, cut.high)))
-                elif cut.low > low:
-                    found.append(Span(span.width, low, cut.low - 1))
-                low = max(low, cut.high + 1)
-                k += 1
-            if not keep_inside and low <= span.high:
-                found.append(Span(span.width, low, span.high))
+        for width, spans in groupby(self.spans, key=_WIDTH):
+            kept = sweep([(s.low, s.high) for s in spans], theirs.get(width, ()),
+                         keep_inside=keep_inside)
+            found += [Span(width, lo, hi) for lo, hi in kept]
         return found
 
 
+_WIDTH = itemgetter(0)
+"""A span's width."""
+
+
 POWERS_OF_TEN = frozenset(10**k for k in range(1, 16))
+
+
+def value_runs(values: list[int]) -> list[tuple[int, int, int]]:
+    """Maximal runs of consecutive values, as (digit count, first, last), ascending.
+
+    `values` are sorted, distinct and positive (E.164 digits: no leading zero, so a value gives
+    its digit count); a run of values that gains a digit (99, 100) is two runs of numbers.
+    """
+    if not values:
+        return []
+    # Where a run ends, found by C-level iteration: a value that is not the last plus one, or
+    # that gains a digit.
+    breaks = {*compress(range(1, len(values)),
+                        map(ne, map(sub, values[1:], values[:-1]), repeat(1))),
+              *(bisect_left(values, p) for p in POWERS_OF_TEN if values[0] < p <= values[-1])}
+    starts = [0, *sorted(breaks)]
+    ends = [*(i - 1 for i in starts[1:]), len(values) - 1]
+    return [(len(str(values[i])), values[i], values[j]) for i, j in zip(starts, ends, strict=True)]
 
 
 def span_text(width: int, value: int) -> str:

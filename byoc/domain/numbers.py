@@ -42,14 +42,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Iterator, Sequence
-from itertools import compress
-from operator import sub
 from typing import TYPE_CHECKING, Annotated, Final, TypeAlias
 
 from pydantic import AfterValidator, StrictStr
 from pydantic_core import PydanticCustomError
 
-from byoc.domain.number_ranges import NumberRanges
+from byoc.domain.number_ranges import NumberRanges, value_runs
 
 if TYPE_CHECKING:
     from phonenumbers import NumberParseException
@@ -297,17 +295,7 @@ class NumberSet:
             if len(values) != len(self._members):  # the numbers were given with repeats
                 values = sorted(set(values))
             self._listed = None
-            gaps = map((1).__ne__, map(sub, values[1:], values))
-            starts = [0, *compress(range(1, len(values)), gaps)] if values else []
-            ends = [*starts[1:], len(values)] if values else []
-            runs: list[tuple[int, int, int]] = []
-            for start, end in zip(starts, ends, strict=True):
-                lo, hi = values[start], values[end - 1]
-                width = len(str(lo))
-                while hi >= 10**width:  # consecutive values across a change of length (99, 100)
-                    runs.append((width, lo, 10**width - 1))
-                    lo, width = 10**width, width + 1
-                runs.append((width, lo, hi))
+            runs = value_runs(values)
             self._runs = tuple(runs)
         return self._runs
 

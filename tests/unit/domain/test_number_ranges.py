@@ -7,10 +7,13 @@ operation is checked against Python sets of the same numbers.
 
 from __future__ import annotations
 
+from itertools import pairwise
+
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from byoc.domain.number_ranges import Span, SpanSet, span_numbers
+from byoc.domain.number_ranges import NumberRanges, Span, SpanSet, span_numbers, value_runs
+from byoc.domain.numbers import NumberSet
 
 # Numbers of two lengths, close together (runs form and touch), and across 10**k (a run of
 # values that gains a digit is two runs of numbers).
@@ -78,3 +81,39 @@ def test_a_string_that_is_not_a_number_is_not_in_any_range() -> None:
     ranges = SpanSet.of_numbers(["+14155550100"])
     assert "+1415555010x" not in ranges
     assert "" not in ranges
+
+
+# --- the one sweep and the one run finder, against plain sets ------------------------------------
+
+_GROUPS = [("+", 3), ("+", 4), ("", 2)]
+
+
+@st.composite
+def _number_ranges(draw: st.DrawFn) -> NumberRanges:
+    parts = draw(st.lists(st.tuples(st.sampled_from(_GROUPS), st.integers(0, 99),
+                                    st.integers(0, 20)), max_size=8))
+    return NumberRanges([(lead, width, [(lo, min(lo + size, 10**width - 1))])
+                         for (lead, width), lo, size in parts])
+
+
+@settings(max_examples=200, deadline=None, derandomize=True)
+@given(_number_ranges(), _number_ranges())
+def test_number_ranges_difference_and_intersection_match_sets(a: NumberRanges,
+                                                              b: NumberRanges) -> None:
+    assert set(a - b) == set(a) - set(b)
+    assert set(a & b) == set(a) & set(b)
+    assert len(a & b) == len(set(a) & set(b))
+    assert (a - b) | (a & b) == a
+
+
+@settings(max_examples=200, deadline=None, derandomize=True)
+@given(st.frozensets(_VALUES, max_size=60))
+def test_value_runs_are_the_maximal_runs_of_one_length(values: frozenset[int]) -> None:
+    runs = value_runs(sorted(values))
+    assert {v for _, lo, hi in runs for v in range(lo, hi + 1)} == values
+    assert all(len(str(lo)) == len(str(hi)) == digits for digits, lo, hi in runs)
+    for (d1, _, hi), (d2, lo, _) in pairwise(runs):
+        assert lo > hi + 1 or d2 != d1  # apart, or a change of length
+    numbers = NumberSet.from_e164(f"+{v}" for v in values if v >= 10**5)
+    assert numbers.contiguous_runs() == [
+        (f"+{lo}", f"+{hi}") for _, lo, hi in value_runs(sorted(v for v in values if v >= 10**5))]
