@@ -31,6 +31,7 @@ from byoc.observability import register_secret
 from byoc.services.genesys_events import CachedSecret, GenesysEvents
 from byoc.services.notices import NoticeConfirmation
 from byoc.services.numbers import NumberLifecycle
+from byoc.services.poison import PoisonQueue
 from byoc.services.purchases import NumberPurchases
 from byoc.services.trace import NumberTrace
 from byoc.services.twilio_poller import TwilioEventPoller
@@ -81,6 +82,11 @@ class Services:
     @cached_property
     def queue(self) -> StorageJobQueue:
         return StorageJobQueue(self.storage)
+
+    @cached_property
+    def poison(self) -> PoisonQueue:
+        """`byoc jobs poison`: the messages that failed too often, or were malformed."""
+        return PoisonQueue(self.queue)
 
     @cached_property
     def inventory(self) -> TableInventory:

@@ -29,9 +29,7 @@ jobs_app.add_typer(poison_app, name="poison")
 @poison_app.command("list")
 def poison_list(as_json: JsonOption = False) -> None:
     """Show poison messages (up to 32) and why each is there."""
-    from byoc.services.poison import PoisonQueue
-
-    messages = PoisonQueue(services().queue).list()
+    messages = services().poison.list()
     if as_json:
         print_json({"messages": [m.to_json() for m in messages]})
         return
@@ -45,9 +43,7 @@ def poison_list(as_json: JsonOption = False) -> None:
 @poison_app.command("replay")
 def poison_replay(as_json: JsonOption = False) -> None:
     """Put valid poison messages back on the job queue; malformed ones stay, with the reason."""
-    from byoc.services.poison import PoisonQueue
-
-    result = PoisonQueue(services().queue).replay()
+    result = services().poison.replay()
     if as_json:
         print_json({"replayed": result.replayed, "still_invalid": result.still_invalid})
         return
@@ -59,11 +55,9 @@ def poison_replay(as_json: JsonOption = False) -> None:
 @poison_app.command("purge")
 def poison_purge(yes: YesOption = False, as_json: JsonOption = False) -> None:
     """Delete every poison message (asks first; `--json` needs `--yes`)."""
-    from byoc.services.poison import PoisonQueue
-
     if as_json and not yes:
         fail("--json cannot ask for confirmation: add --yes", CONFIGURATION)
-    poison = PoisonQueue(services().queue)
+    poison = services().poison
     count = len(poison.list())
     if count == 0:
         if as_json:
