@@ -28,7 +28,8 @@ from dataclasses import dataclass
 from itertools import islice
 from typing import TYPE_CHECKING, Any
 
-from byoc.domain.dialplan import DialPlanIndex, number_groups, parse_dial_pattern, pick, ranges_of
+from byoc.domain.dialplan import number_groups, parse_dial_pattern, pick, ranges_of
+from byoc.domain.dialplan_index import DialPlanIndex
 from byoc.domain.number_ranges import NumberRanges
 from byoc.domain.numbers import (
     MAX_PREFIX_CHARS,

@@ -18,7 +18,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from byoc.domain.dialplan import DialPlanIndex, ranges_of
+from byoc.domain.dialplan import ranges_of
+from byoc.domain.dialplan_index import DialPlanIndex
 from byoc.ports import SbcDialPlanRule
 
 if TYPE_CHECKING:

@@ -8,7 +8,8 @@ from collections import defaultdict
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from byoc.domain.dialplan import DialPlanIndex, best_rule, numbers_of, parse_dial_pattern
+from byoc.domain.dialplan import best_rule, numbers_of, parse_dial_pattern
+from byoc.domain.dialplan_index import DialPlanIndex
 from byoc.ports import SbcDialPlan, SbcDialPlanRule, SbcDialPlans
 from byoc.services.sbc_reconciler import (
     SbcDesired,
