@@ -1,0 +1,194 @@
+"""Benchmark: Genesys calls for a bulk port of K scattered numbers into an estate of N, synced as
+coalesced slices, against what a perfect client must write (issue 25's 1.1x bound).
+
+The estate is seeded straight into an in-process Genesys emulator (byoc's pools, one per run of
+consecutive numbers, and the numbers in the routed IVR and its shards) and the inventory; the
+ported numbers are then drawn at random from the same block (fixed seed) and synced through the
+Genesys target's slice verbs, `--slice` numbers at a time (the most one slice job carries). Calls
+are counted from the emulator's request log (token requests excluded); the rate limit is lifted so
+the run is fast, and the time the real limit (300 calls a minute) imposes is computed from them.
+
+A perfect client must make: one pool write per run of ported numbers (a create, or a range change
+of the pool right next to it) and one IVR write per 50 numbers added (Genesys's per-write limit),
+and no read. Bound: byoc's calls <= 1.1 x those writes.
+
+    python benchmarks/genesys_bulk_port.py [--estate 100000] [--port 10000] [--slice 100]
+        [--warm | --cold]
+
+`--warm` (default): a full sync ran in this process within the pool view's 5 minutes (the timer's,
+or the first slice's listing); `--cold`: the first slice finds no view and lists every pool once.
+
+Prints figures, then as its last line one JSON object:
+{"estate", "ported", "slice", "view", "calls", "reads", "writes", "perfect_writes", "ratio",
+ "minutes_at_300", "converged", "targets_met": {"within_1_1x": bool}}.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import sys
+import time
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+BASE = 16285000000
+IVR = "Sales IVR"
+POLICY = """version: 1
+managed: {all_on_trunk: false, prefixes: ["+16285"]}
+rules: []
+defaults: {genesys: {ivr: Sales IVR}, sbc_tag: default}
+"""
+PER_WRITE = 50
+
+
+def runs(values: list[int]) -> list[tuple[int, int]]:
+    found: list[tuple[int, int]] = []
+    for value in sorted(values):
+        if found and found[-1][1] == value - 1:
+            found[-1] = (found[-1][0], value)
+        else:
+            found.append((value, value))
+    return found
+
+
+def seed_for(values: list[int]) -> dict[str, Any]:
+    from byoc.services.genesys_reconciler import POOL_DESCRIPTION
+    from byoc.services.genesys_shards import SURE_FIT, shard_description, shard_name
+    from sandbox.genesys_wire import stable_id
+    from sandbox.launcher import load_seed
+
+    genesys = load_seed()["genesys"]
+    numbers = [f"+{v}" for v in values]
+    genesys["max_dnis_added_per_write"] = len(numbers) + 100  # the seed writes each IVR at once
+    genesys["did_pools"] = [*genesys.get("did_pools", []), *(
+        {"start": f"+{lo}", "end": f"+{hi}", "name": f"byoc +{lo}-+{hi}",
+         "description": POOL_DESCRIPTION} for lo, hi in runs(values))]
+    ivr = next(i for i in genesys["ivrs"] if i["name"] == IVR)
+    fit = SURE_FIT - len(ivr.get("dnis") or [])
+    ivr["dnis"] = [*(ivr.get("dnis") or []), *numbers[:fit]]
+    original = SimpleNamespace(name=IVR, id=ivr.get("id") or stable_id("ivr", IVR))
+    for index, start in enumerate(range(fit, len(numbers), SURE_FIT), start=2):
+        genesys["ivrs"].append({
+            "name": shard_name(IVR, index), "description": shard_description(original),  # type: ignore[arg-type]
+            "dnis": numbers[start:start + SURE_FIT],
+            "open_hours_flow": ivr.get("open_hours_flow"),
+            "closed_hours_flow": ivr.get("closed_hours_flow"),
+            "holiday_hours_flow": ivr.get("holiday_hours_flow"),
+            "schedule_group": ivr.get("schedule_group"),
+        })
+    return genesys
+
+
+def perfect_writes(estate: set[int], ported: list[int]) -> int:
+    """One pool write per run of ported numbers (numbers next to each other share it), and one
+    IVR write per 50 added numbers."""
+    del estate  # a run next to the estate's pool grows it: still one write
+    return len(runs(ported)) + -(-len(ported) // PER_WRITE)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--estate", type=int, default=100_000)
+    parser.add_argument("--port", type=int, default=10_000)
+    parser.add_argument("--slice", type=int, default=100)
+    parser.add_argument("--cold", action="store_true")
+    args = parser.parse_args()
+
+    import httpx
+
+    from byoc.adapters.genesys import GenesysAdapter
+    from byoc.domain.inventory import NumberRecord, NumberState
+    from byoc.domain.policy import load_policy
+    from byoc.services.genesys_pool_view import pool_view
+    from byoc.services.genesys_reconciler import GenesysReconciler
+    from byoc.services.reconcile import desired_state
+    from byoc.settings import load_settings
+    from sandbox.core import ServedApp, build_app
+    from sandbox.genesys import GenesysEmulator
+
+    rng = random.Random(20261207)
+    space = rng.sample(range(2 * (args.estate + args.port)), args.estate + args.port)
+    estate = sorted(BASE + i for i in space[:args.estate])
+    ported = [BASE + i for i in space[args.estate:]]
+    seed = seed_for(estate)
+    started = time.monotonic()
+    emulator = GenesysEmulator(seed)
+    server = ServedApp(build_app(emulator)).start()
+    print(f"seeded {args.estate:,} numbers in {len(runs(estate)):,} pools "
+          f"({time.monotonic() - started:.0f} s)")
+    try:
+        httpx.post(f"{server.url}/_sandbox/genesys/limits",
+                   json={"rate_limit_per_minute": 10_000_000}).raise_for_status()
+        policy_file = Path(server.url.split("//")[1].replace(":", "_") + ".policy.yaml")
+        tmp = Path("/tmp") / policy_file
+        tmp.write_text(POLICY)
+        settings = load_settings(
+            twilio_account_sid="AC" + "0" * 32, twilio_trunk_sid="TK" + "0" * 32,
+            twilio_auth_token="t", genesys_client_id="c", genesys_client_secret="s",
+            sbc_password="p", storage_connection_string="UseDevelopmentStorage=true",
+            policy_path=str(tmp), genesys_requests_per_minute=10_000_000,
+            sbcs=[{"name": "sbc1", "management_url": "https://10.0.1.4",
+                   "fqdn": "sbc1.example.net"}])
+        policy = load_policy(POLICY, "bench policy")
+        oauth = seed["oauth_client"]
+        port = GenesysAdapter(base_url=server.url, client_id=oauth["client_id"],
+                              client_secret=lambda: oauth["client_secret"],
+                              requests_per_minute=10_000_000, sleep=lambda _: None)
+        records = {f"+{v}": NumberRecord(f"+{v}", NumberState.ACTIVE) for v in estate}
+
+        class Inventory:
+            def get(self, number: str) -> Any:
+                return records.get(number)
+
+        inventory: Any = Inventory()
+        if not args.cold:
+            pool_view(port).replace_all(port.list_did_pools())  # what the last full sync left
+        before = len(httpx.get(f"{server.url}/_sandbox/requests").json()["requests"])
+        problems: list[str] = []
+        started = time.monotonic()
+        for first in range(0, len(ported), args.slice):
+            chunk = ported[first:first + args.slice]
+            numbers = frozenset(f"+{v}" for v in chunk)
+            for number in numbers:
+                records[number] = NumberRecord(number, NumberState.ACTIVE)
+            target = GenesysReconciler(settings, port, lambda: inventory)
+            wanted = target.desired_slice(desired_state([records[n] for n in numbers], policy),
+                                          numbers)
+            target.apply(target.plan_slice(target.read_slice(numbers), wanted), _Lease())
+            problems += target.verify_slice(wanted)
+        seconds = time.monotonic() - started
+        log = httpx.get(f"{server.url}/_sandbox/requests").json()["requests"][before:]
+        calls = [r for r in log if r["path"].startswith("/api/v2/")]
+        writes = sum(1 for r in calls if r["method"] != "GET")
+        perfect = perfect_writes(set(estate), ported)
+        ratio = len(calls) / perfect
+        print(f"ported {len(ported):,} scattered numbers in slices of {args.slice} "
+              f"({'cold' if args.cold else 'warm'} pool view): {len(calls):,} Genesys calls "
+              f"({len(calls) - writes:,} reads, {writes:,} writes) in {seconds:.0f} s")
+        print(f"a perfect client writes {perfect:,} times: byoc makes {ratio:.3f}x its calls; "
+              f"at 300 calls a minute {len(calls) / 300:.1f} min against {perfect / 300:.1f} min")
+        if problems:
+            print(f"verify: {len(problems)} problem(s), e.g. {problems[:3]}")
+        print(json.dumps({
+            "estate": args.estate, "ported": len(ported), "slice": args.slice,
+            "view": "cold" if args.cold else "warm", "calls": len(calls),
+            "reads": len(calls) - writes, "writes": writes, "perfect_writes": perfect,
+            "ratio": round(ratio, 4), "minutes_at_300": round(len(calls) / 300, 2),
+            "converged": not problems, "targets_met": {"within_1_1x": ratio <= 1.1},
+        }))
+    finally:
+        server.stop()
+
+
+class _Lease:
+    def check(self) -> None:
+        """The benchmark holds the target alone."""
+
+
+if __name__ == "__main__":
+    main()
