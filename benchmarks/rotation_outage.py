@@ -41,7 +41,6 @@ import httpx  # noqa: E402
 import yaml  # noqa: E402
 from fakes import FakeLocks, FakeOperations, FakeState  # noqa: E402
 
-from byoc.adapters.audiocodes import RetryPolicy  # noqa: E402
 from byoc.adapters.audiocodes_tls import (  # noqa: E402
     AudioCodesTlsContext,
     SipTlsHandshake,
@@ -169,8 +168,7 @@ def rotate_once(estate: dict[str, Any], faults: list[dict[str, Any]], *, legacy:
                                 verify_challenge_resource=False, ca_bundle=settings.ca_bundle),
         sbc_tls=lambda sbc: context_class(
             sbc.management_url, settings.sbc_username, lambda: estate["password"],
-            context=sbc.tls_context, name=sbc.name, ca_bundle=settings.ca_bundle,
-            retry=RetryPolicy()),
+            context=sbc.tls_context, name=sbc.name, ca_bundle=settings.ca_bundle),
         handshake=SipTlsHandshake(trust_file=settings.cert_trust_bundle, timeout_s=5),
         trust_roots=lambda: load_trust_roots(str(settings.cert_trust_bundle)),
         operations=FakeOperations(), state=FakeState(), locks=FakeLocks(),

@@ -25,6 +25,15 @@ def azurite() -> Iterator[Azurite]:
         instance.stop()
 
 
+@pytest.fixture(autouse=True)
+def no_retry_waits(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Vendor retries do not wait: the one switch for every test (`byoc.adapters.retry.pause`).
+    A test that gives an adapter its own `sleep` still sees, and can assert, every wait."""
+    import byoc.adapters.retry
+
+    monkeypatch.setattr(byoc.adapters.retry, "pause", lambda seconds: None)
+
+
 def base_settings_env(connection_string: str, **extra: str) -> dict[str, str]:
     """A complete, valid byoc environment (vendor endpoints are placeholders unless overridden)."""
     env = {

@@ -26,17 +26,16 @@ multipart part `file` they take.
 
 from __future__ import annotations
 
-import email.utils
 import json
 import logging
 import re
 import ssl
-import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from byoc import metrics
+from byoc.adapters.retry import Backoff, retry_after_s, retrying
 from byoc.ports import (
     SbcAlarm,
     SbcCoderGroups,
@@ -553,18 +552,17 @@ def edit_problems(edit: SbcDialPlanEdit, after: SbcDialPlans) -> list[str]:
 # --- the REST client ---------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class RetryPolicy:
-    """Backoff for 409 (HA sync), 5xx and connections that never reached the device."""
+BACKOFF = Backoff(attempts=6, base_s=0.5, cap_s=8.0, retry_after_cap_s=30.0)
+"""409 (HA sync), 5xx and connections that never reached the device: six attempts, 0.5 s to 8 s."""
 
-    attempts: int = 6
-    base_s: float = 0.5
-    cap_s: float = 8.0
-    retry_after_cap_s: float = 30.0
 
-    def delays(self) -> Iterator[float]:
-        for attempt in range(self.attempts - 1):
-            yield min(self.cap_s, self.base_s * 2**attempt)
+class _Busy(Exception):
+    """A retryable failure on its way through the retry loop (never leaves `_request`)."""
+
+    def __init__(self, error: Exception, retry_after: float | None = None, *,
+                 reason: str = "busy") -> None:
+        super().__init__(str(error))
+        self.error, self.retry_after, self.reason = error, retry_after, reason
 
 
 _RETRY_STATUSES = frozenset({409, 500, 502, 503, 504})
@@ -582,8 +580,8 @@ class AudioCodesSbc:
         name: str = "sbc",
         ca_bundle: str | None = None,
         timeout_s: float = 15.0,
-        retry: RetryPolicy | None = None,
-        sleep: Callable[[float], None] = time.sleep,
+        retry: Backoff = BACKOFF,
+        sleep: Callable[[float], None] | None = None,
         write_format: DialPlanWriteFormat | None = None,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
@@ -595,7 +593,7 @@ class AudioCodesSbc:
         self._password = password
         self._ca_bundle = ca_bundle
         self._timeout_s = timeout_s
-        self._retry = retry or RetryPolicy()
+        self._retry = retry
         self._sleep = sleep
         self._fixed_format = write_format
         self._format = write_format or DIAL_PLAN_WRITE_FORMAT
@@ -859,53 +857,76 @@ class AudioCodesSbc:
         write: bool = False,
         once: bool = False,
     ) -> httpx.Response:
+
+        where = f"SBC {self.name}: {method} {API_PREFIX}{path}"
+        loop = retrying(
+            self._retry,
+            retry_if=lambda exc: isinstance(exc, _Busy),
+            retry_after=lambda exc: exc.retry_after if isinstance(exc, _Busy) else None,
+            sleep=self._sleep,
+            before_sleep=lambda _, exc, __: metrics.vendor_retry(
+                "audiocodes", exc.reason if isinstance(exc, _Busy) else "busy"),
+            once=once,
+        )
+        try:
+            for attempt in loop:
+                with attempt:
+                    response = self._attempt(method, path, where, params=params, content=content,
+                                             files=files, write=write, once=once)
+        except _Busy as busy:
+            raise busy.error from busy.error.__cause__
+        return self._checked(response, where)
+
+    def _attempt(
+        self,
+        method: str,
+        path: str,
+        where: str,
+        *,
+        params: Mapping[str, str] | None,
+        content: bytes | None,
+        files: Mapping[str, Any] | None,
+        write: bool,
+        once: bool,
+    ) -> httpx.Response:
+        """One request; what is worth another attempt is raised as `_Busy` (carrying the error
+        to raise when no attempt is left), anything else as itself."""
         import httpx
 
-        delays: Iterator[float] = iter(()) if once else self._retry.delays()
-        where = f"SBC {self.name}: {method} {API_PREFIX}{path}"
-        while True:
-            metrics.vendor_call("audiocodes")
-            try:
-                response = self._http().request(
-                    method, path, params=params, content=content, files=files
-                )
-            except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
-                if _is_certificate_error(exc):
-                    raise SbcUnreachable(
-                        f"{where}: the management certificate is not trusted ({exc}); put the CA "
-                        "that issued it in BYOC_CA_BUNDLE"
-                    ) from exc
-                delay = next(delays, None)
-                if delay is None:
-                    raise SbcUnreachable(f"{where}: cannot connect ({exc})") from exc
-                metrics.vendor_retry("audiocodes", "no_answer")
-                self._sleep(delay)
-                continue
-            except httpx.TransportError as exc:
-                delay = None if write else next(delays, None)
-                if delay is None:
-                    outcome = (
-                        "the answer was lost; the write may or may not have been applied (the "
-                        "next sync reads the device and repairs)" if write else str(exc)
-                    )
-                    raise SbcUnreachable(f"{where}: {type(exc).__name__}: {outcome}") from exc
-                metrics.vendor_retry("audiocodes", "no_answer")
-                self._sleep(delay)
-                continue
-            if response.status_code in _RETRY_STATUSES:
-                delay = next(delays, None)
-                if delay is None:
-                    tried = (f"{response.status_code} (one attempt, not retried)" if once
-                             else f"still {response.status_code} after {self._retry.attempts} "
-                                  "attempts")
-                    raise SbcBusy(
-                        f"{where}: {tried} ({_description(response)})"
-                        + ("; HA sync in progress? retry later" if response.status_code == 409 else "")
-                    )
-                metrics.vendor_retry("audiocodes", "busy")
-                self._sleep(self._retry_after(response, delay))
-                continue
-            break
+        metrics.vendor_call("audiocodes")
+        try:
+            response = self._http().request(
+                method, path, params=params, content=content, files=files
+            )
+        except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
+            if _is_certificate_error(exc):
+                raise SbcUnreachable(
+                    f"{where}: the management certificate is not trusted ({exc}); put the CA "
+                    "that issued it in BYOC_CA_BUNDLE"
+                ) from exc
+            error = SbcUnreachable(f"{where}: cannot connect ({exc})")
+            error.__cause__ = exc
+            raise _Busy(error, reason="no_answer") from exc
+        except httpx.TransportError as exc:
+            if write:
+                raise SbcUnreachable(
+                    f"{where}: {type(exc).__name__}: the answer was lost; the write may or may "
+                    "not have been applied (the next sync reads the device and repairs)"
+                ) from exc
+            error = SbcUnreachable(f"{where}: {type(exc).__name__}: {exc}")
+            error.__cause__ = exc
+            raise _Busy(error, reason="no_answer") from exc
+        if response.status_code in _RETRY_STATUSES:
+            tried = (f"{response.status_code} (one attempt, not retried)" if once
+                     else f"still {response.status_code} after {self._retry.attempts} attempts")
+            raise _Busy(SbcBusy(
+                f"{where}: {tried} ({_description(response)})"
+                + ("; HA sync in progress? retry later" if response.status_code == 409 else "")
+            ), retry_after_s(response.headers))
+        return response
+
+    def _checked(self, response: httpx.Response, where: str) -> httpx.Response:
+        """The answer, or the error its status stands for (401, 403, any other 4xx)."""
         if response.status_code == 401:
             raise SbcAuthFailed(
                 f"{where}: 401, the SBC refused user {self._username!r}; check BYOC_SBC_USERNAME "
@@ -919,18 +940,6 @@ class AudioCodesSbc:
         if response.status_code >= 400:
             raise SbcRequestRefused(f"{where}: {response.status_code} ({_description(response)})")
         return response
-
-    def _retry_after(self, response: httpx.Response, default: float) -> float:
-        value = response.headers.get("Retry-After")
-        if not value:
-            return default
-        try:
-            seconds = float(value)
-        except ValueError:
-            parsed = email.utils.parsedate_to_datetime(value)
-            seconds = parsed.timestamp() - time.time() if parsed else default
-        return max(0.0, min(seconds, self._retry.retry_after_cap_s))
-
 
 def _json(response: httpx.Response, path: str) -> dict[str, Any]:
     try:

@@ -42,6 +42,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlencode
 
 from byoc import metrics
+from byoc.adapters.retry import Backoff, retry_after_s, retrying
 from byoc.domain.numbers import E164_PATTERN
 from byoc.observability import register_secret
 from byoc.ports import (
@@ -80,8 +81,10 @@ EMAILS_PER_SEARCH = 50
 VERSION_ATTEMPTS = 5
 SETTLE_DELAYS_S = (1.0, 2.0, 3.0, 5.0, 8.0)
 """Waits before retrying a write refused while a new DID pool settles (about 19 s in all)."""
-BUSY_DELAYS_S = (1.0, 2.0, 4.0, 8.0, 16.0, 30.0)
-"""Waits before retrying a 429 or a 5xx when Genesys gives no Retry-After or reset."""
+BACKOFF = Backoff(attempts=6, base_s=1.0, cap_s=30.0, retry_after_cap_s=60.0)
+"""Waits before retrying a 429 or a 5xx: Genesys's `Retry-After` or `inin-ratelimit-reset` (at most
+a minute, one rate-limit window), else 1, 2, 4, 8, 16, 30 s; six retries of a 5xx."""
+RESET_HEADERS = ("inin-ratelimit-reset",)
 UNANSWERED_RETRIES = 1
 """Times a call that got no answer (read timeout, connection dropped) is sent again, when it is
 safe to repeat; one more try rides out a lost packet or a kept-alive connection Genesys closed."""
@@ -284,17 +287,6 @@ class RequestPacer:
             with self._lock:
                 self._paused_until = max(self._paused_until, self._clock() + min(reset, 60.0))
 
-    def retry_delay(self, headers: Any, attempt: int) -> float:
-        """How long to wait before retrying a refused call: the window's reset, else backoff."""
-        values = {str(k).lower(): str(v) for k, v in dict(headers or {}).items()}
-        for key in ("retry-after", "inin-ratelimit-reset"):
-            try:
-                return max(0.0, min(float(values[key]), 60.0))
-            except (KeyError, ValueError):
-                continue
-        return BUSY_DELAYS_S[min(attempt, len(BUSY_DELAYS_S) - 1)]
-
-
 class TokenCache:
     """One client-credentials token, renewed before it expires and on demand after a 401."""
 
@@ -342,7 +334,7 @@ class CallSession:
         *,
         error_type: type[Exception],
         sleep: Callable[[float], None] = time.sleep,
-        max_busy_retries: int = len(BUSY_DELAYS_S),
+        max_busy_retries: int = BACKOFF.attempts,
         max_rate_limit_retries: int = RATE_LIMIT_RETRIES,
         rate_limit_wait_s: float = RATE_LIMIT_WAIT_S,
         unanswered: tuple[type[Exception], ...] = (),
@@ -361,69 +353,103 @@ class CallSession:
         self.retries = 0
 
     def send(self, options: Any, perform: Callable[[Any], T]) -> T:
-        renewed = False
-        busy = limited = silent = 0
-        limited_wait_s = 0.0
+        """Send one Platform API call, retrying what is worth it (see `_attempt`)."""
         method = str(getattr(options, "method", "GET")).upper()
         url = str(getattr(options, "url", "")).split("?", 1)[0].rstrip("/")
         # A 429 was not processed, so any call may be replayed. A 5xx or no answer at all may
         # have been, so only calls safe to repeat are: reads (a search is a POST that reads), and
         # writes that carry a version or delete (a repeat meets a conflict or a 404). A create
         # is left to its caller, which looks for it before creating again.
-        repeatable = method != "POST" or url.endswith("/search")
-        while True:
-            self.pacer.wait()
-            token = self.tokens.current()
-            options.headers = {**(options.headers or {}), "Authorization": f"Bearer {token}"}
-            self.calls += 1
-            metrics.vendor_call("genesys")
-            try:
-                response = perform(options)
-            except self._unanswered as exc:
-                if not repeatable or silent >= self._max_unanswered_retries:
+        tally = _Tally(repeatable=method != "POST" or url.endswith("/search"))
+        most = (2 + self._max_unanswered_retries + self._max_rate_limit_retries
+                + self._max_busy_retries)
+        loop = retrying(
+            replace(BACKOFF, attempts=most),
+            retry_if=lambda exc: isinstance(exc, _Again),
+            retry_after=lambda exc: exc.delay_s if isinstance(exc, _Again) else None,
+            sleep=lambda seconds: self._sleep(seconds) if seconds > 0 else None,
+            before_sleep=self._retrying,
+        )
+        for attempt in loop:
+            with attempt:
+                return self._attempt(options, perform, tally)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _attempt(self, options: Any, perform: Callable[[Any], T], tally: _Tally) -> T:
+        """One paced, authorised call. Raises `_Again` when it is worth another attempt: a 401
+        (once, with a new token), no answer (once, when safe to repeat), a 429 (within the retry
+        and wait budgets), a 5xx (when safe to repeat); otherwise the failure as it came."""
+        self.pacer.wait()
+        token = self.tokens.current()
+        options.headers = {**(options.headers or {}), "Authorization": f"Bearer {token}"}
+        self.calls += 1
+        metrics.vendor_call("genesys")
+        try:
+            response = perform(options)
+        except self._unanswered as exc:
+            if not tally.repeatable or tally.silent >= self._max_unanswered_retries:
+                raise
+            tally.silent += 1
+            raise _Again("no_answer", 0.0, tally.silent, type(exc).__name__) from exc
+        except self._error_type as exc:
+            status = getattr(exc, "status", None)
+            headers = getattr(exc, "headers", None)
+            self.pacer.observe(headers)
+            hint = retry_after_s(headers or {}, also=RESET_HEADERS)
+            if status == 401 and not tally.renewed:
+                self.tokens.invalidate(token)
+                tally.renewed = True
+                raise _Again("unauthorized", 0.0, 1, "401") from exc
+            if status == 429:
+                delay = BACKOFF.delay(tally.limited + 1, hint)
+                if (tally.limited >= self._max_rate_limit_retries
+                        or tally.limited_wait_s + delay > self._rate_limit_wait_s):
+                    metrics.rate_limited("genesys")
                     raise
-                silent += 1
-                self.retries += 1
-                metrics.vendor_retry("genesys", "no_answer")
-                log.info("Genesys did not answer; sending again", extra={
-                    "event": "genesys.retry", "reason": type(exc).__name__, "attempt": silent})
-                continue
-            except self._error_type as exc:
-                status = getattr(exc, "status", None)
-                headers = getattr(exc, "headers", None)
-                self.pacer.observe(headers)
-                if status == 401 and not renewed:
-                    self.tokens.invalidate(token)
-                    renewed = True
-                    self.retries += 1
-                    metrics.vendor_retry("genesys", "unauthorized")
-                    continue
-                if status == 429:
-                    delay = self.pacer.retry_delay(headers, limited)
-                    if (limited >= self._max_rate_limit_retries
-                            or limited_wait_s + delay > self._rate_limit_wait_s):
-                        metrics.rate_limited("genesys")
-                        raise
-                    limited += 1
-                    limited_wait_s += delay
-                    attempt = limited
-                elif (status is not None and status >= 500 and repeatable
-                      and busy < self._max_busy_retries):
-                    delay = self.pacer.retry_delay(headers, busy)
-                    busy += 1
-                    attempt = busy
-                else:
-                    raise
-                self.retries += 1
-                metrics.vendor_retry("genesys", "rate_limited" if status == 429 else "busy",
-                                     rate_limited=status == 429)
-                log.info("Genesys busy; retrying", extra={
-                    "event": "genesys.retry", "status": status, "delay_s": delay,
-                    "attempt": attempt})
-                self._sleep(delay)
-                continue
-            self.pacer.observe(response.getheaders() if hasattr(response, "getheaders") else None)
-            return response
+                tally.limited += 1
+                tally.limited_wait_s += delay
+                raise _Again("rate_limited", delay, tally.limited, "429") from exc
+            if (status is not None and status >= 500 and tally.repeatable
+                    and tally.busy < self._max_busy_retries):
+                tally.busy += 1
+                raise _Again("busy", BACKOFF.delay(tally.busy, hint), tally.busy,
+                             str(status)) from exc
+            raise
+        self.pacer.observe(response.getheaders() if hasattr(response, "getheaders") else None)
+        return response
+
+    def _retrying(self, _: int, exc: BaseException, delay: float) -> None:
+        if not isinstance(exc, _Again):
+            return
+        self.retries += 1
+        metrics.vendor_retry("genesys", exc.kind, rate_limited=exc.kind == "rate_limited")
+        if exc.kind == "no_answer":
+            log.info("Genesys did not answer; sending again", extra={
+                "event": "genesys.retry", "reason": exc.reason, "attempt": exc.attempt})
+        elif exc.kind != "unauthorized":
+            log.info("Genesys busy; retrying", extra={
+                "event": "genesys.retry", "status": int(exc.reason), "delay_s": delay,
+                "attempt": exc.attempt})
+
+
+@dataclass
+class _Tally:
+    """What one call met so far, kind by kind (each kind has its own retry budget)."""
+
+    repeatable: bool
+    renewed: bool = False
+    silent: int = 0
+    limited: int = 0
+    limited_wait_s: float = 0.0
+    busy: int = 0
+
+
+class _Again(Exception):
+    """An attempt worth repeating after `delay_s` (never leaves `CallSession.send`)."""
+
+    def __init__(self, kind: str, delay_s: float, attempt: int, reason: str) -> None:
+        super().__init__(f"{kind}: {reason}")
+        self.kind, self.delay_s, self.attempt, self.reason = kind, delay_s, attempt, reason
 
 
 # --- the adapter -----------------------------------------------------------------------------------
@@ -659,7 +685,7 @@ class GenesysAdapter:
                         f"{exc}", status=exc.status, code=exc.code) from None
                 if not isinstance(exc, GenesysRateLimited | GenesysUnavailable) or attempt == 2:
                     raise
-                self._sleep(BUSY_DELAYS_S[attempt])
+                self._sleep(BACKOFF.delay(attempt + 1))
                 attempt += 1
         raise AssertionError("unreachable")
 

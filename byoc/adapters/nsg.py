@@ -11,16 +11,15 @@ enforcing `If-Match` / `If-None-Match` on security rules — unverified on a rea
 
 from __future__ import annotations
 
-import email.utils
 import logging
 import re
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from byoc import metrics
 from byoc.adapters.identity import build_credential
+from byoc.adapters.retry import Backoff, retrying
 
 if TYPE_CHECKING:
     from azure.core.credentials import TokenCredential
@@ -40,7 +39,7 @@ _RESOURCE_ID = re.compile(
     r"/providers/Microsoft\.Network/networkSecurityGroups/(?P<name>[A-Za-z0-9][\w.-]{0,79})$",
     re.IGNORECASE,
 )
-_RETRYABLE_CODES = frozenset(
+BUSY_CODES = frozenset(
     {
         "anotheroperationinprogress",
         "operationpreempted",
@@ -50,7 +49,24 @@ _RETRYABLE_CODES = frozenset(
         "internalservererror",
     }
 )
-_RETRYABLE_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
+"""ARM error codes that mean "busy, try again" whatever the status they come with."""
+BUSY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
+
+
+def is_busy(status: int | None, code: str | None) -> bool:
+    """Whether an ARM answer (or an operation's end) means the resource was busy, not refused."""
+    return (code or "").lower() in BUSY_CODES or status in BUSY_STATUSES
+
+
+def arm_error_code(body: Any) -> str | None:
+    """The `error.code` (or top-level `code`) of an ARM error body, if any."""
+    if not isinstance(body, dict):
+        return None
+    inner = body.get("error")
+    if isinstance(inner, dict) and isinstance(inner.get("code"), str):
+        return str(inner["code"])
+    return str(body["code"]) if isinstance(body.get("code"), str) else None
+
 
 
 class NsgError(Exception):
@@ -113,20 +129,9 @@ class NsgResourceId:
         )
 
 
-@dataclass(frozen=True)
-class RetryBudget:
-    """How long to keep retrying a busy ARM: attempts, and the backoff between them."""
-
-    attempts: int = 6
-    base_delay_s: float = 1.0
-    max_delay_s: float = 30.0
-    max_retry_after_s: float = 120.0
-
-    def delay(self, attempt: int, retry_after_s: float | None) -> float:
-        """Seconds to wait before attempt `attempt + 1` (ARM's Retry-After wins when given)."""
-        if retry_after_s is not None:
-            return min(max(retry_after_s, 0.0), self.max_retry_after_s)
-        return float(min(self.base_delay_s * (2**attempt), self.max_delay_s))
+BACKOFF = Backoff(attempts=6, base_s=1.0, cap_s=30.0, retry_after_cap_s=120.0)
+"""A busy ARM (another operation, throttling, 5xx): six attempts, ARM's `Retry-After` (at most
+two minutes) or 1 s doubling to 30 s."""
 
 
 class AzureNsg:
@@ -139,9 +144,9 @@ class AzureNsg:
         *,
         arm_endpoint: str = "https://management.azure.com",
         ca_bundle: str | None = None,
-        retry: RetryBudget = RetryBudget(),
+        retry: Backoff = BACKOFF,
         polling_interval_s: float = 2.0,
-        sleep: Callable[[float], None] = time.sleep,
+        sleep: Callable[[float], None] | None = None,
     ) -> None:
         self.resource_id = NsgResourceId.parse(resource_id)
         endpoint = arm_endpoint.strip().rstrip("/")
@@ -182,12 +187,14 @@ class AzureNsg:
         if self._client is None:
             from azure.mgmt.network import NetworkManagementClient
 
+            from byoc.adapters.arm_retry import ArmRetryPolicy
+
             kwargs: dict[str, Any] = {
                 "base_url": self._endpoint,
                 "credential_scopes": [self.credential_scope],
                 "polling_interval": self._polling_interval_s,
-                # Retries are ours (bounded, Retry-After aware, counted once per attempt).
-                "retry_total": 0,
+                "retry_policy": ArmRetryPolicy(
+                    self._retry, sleep=self._sleep, what=self.resource_id.name),
             }
             if self._ca_bundle:
                 kwargs["connection_verify"] = self._ca_bundle
@@ -246,49 +253,50 @@ class AzureNsg:
     # --- errors and retries -----------------------------------------------------------------
 
     def _with_retries(self, call: Callable[[], T], what: str) -> T:
+        """Run one operation. Busy answers are retried inside the SDK's pipeline
+        (`ArmRetryPolicy`); an accepted write whose operation ended in a busy code is sent again
+        here, with the same backoff. What is still busy after every attempt is `NsgBusy`."""
         from azure.core.exceptions import (
             HttpResponseError,
             ServiceRequestError,
             ServiceResponseError,
         )
 
-        attempt = 0
-        while True:
-            metrics.vendor_call("arm")
-            try:
-                return call()
-            except (ServiceRequestError, ServiceResponseError) as exc:
-                reason, retry_after, kind = f"connection failed: {exc}", None, "no_answer"
-            except HttpResponseError as exc:
-                code = _error_code(exc)
-                if not _is_retryable(exc.status_code, code):
-                    raise self._translated(exc, code, what) from exc
-                reason = f"{exc.status_code} {code or ''}".strip()
-                retry_after = _retry_after_s(exc)
-                kind = "rate_limited" if exc.status_code == 429 else "busy"
-            attempt += 1
-            if kind == "rate_limited" and attempt >= self._retry.attempts:
+        def ended_busy(exc: BaseException) -> bool:
+            # an operation's end is read from a 200 poll: a refusal (>= 400) was retried already
+            return (isinstance(exc, HttpResponseError) and (exc.status_code or 0) < 400
+                    and is_busy(None, _error_code(exc)))
+
+        def told(retry: int, exc: BaseException, delay: float) -> None:
+            metrics.vendor_retry("arm", "busy")
+            log.warning("NSG busy, retrying", extra={
+                "event": "nsg.retry", "nsg": self.resource_id.name, "operation": what,
+                "reason": "operation ended busy", "attempt": retry,
+                "delay_s": delay})
+
+        loop = retrying(self._retry, retry_if=ended_busy, sleep=self._sleep, before_sleep=told)
+        try:
+            for attempt in loop:
+                with attempt:
+                    metrics.vendor_call("arm")
+                    return call()
+        except (ServiceRequestError, ServiceResponseError) as exc:
+            raise self._busy(what, f"connection failed: {exc}") from exc
+        except HttpResponseError as exc:
+            code = _error_code(exc)
+            if not is_busy(exc.status_code, code):
+                raise self._translated(exc, code, what) from exc
+            if exc.status_code == 429:
                 metrics.rate_limited("arm")
-            if attempt >= self._retry.attempts:
-                raise NsgBusy(
-                    f"{what} in NSG {self.resource_id.name}: still failing after "
-                    f"{attempt} attempts ({reason}); another deployment or operation may be "
-                    "changing the NSG. Nothing more was written; the next sync retries"
-                )
-            delay = self._retry.delay(attempt - 1, retry_after)
-            metrics.vendor_retry("arm", kind, rate_limited=kind == "rate_limited")
-            log.warning(
-                "NSG busy, retrying",
-                extra={
-                    "event": "nsg.retry",
-                    "nsg": self.resource_id.name,
-                    "operation": what,
-                    "reason": reason,
-                    "attempt": attempt,
-                    "delay_s": delay,
-                },
-            )
-            self._sleep(delay)
+            raise self._busy(what, f"{exc.status_code} {code or ''}".strip()) from exc
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _busy(self, what: str, reason: str) -> NsgBusy:
+        return NsgBusy(
+            f"{what} in NSG {self.resource_id.name}: still failing after "
+            f"{self._retry.attempts} attempts ({reason}); another deployment or operation may be "
+            "changing the NSG. Nothing more was written; the next sync retries"
+        )
 
     def _translated(self, exc: HttpResponseError, code: str | None, what: str) -> NsgError:
         rid = self.resource_id
@@ -333,12 +341,6 @@ def _conditional_write(call: Callable[[dict[str, str]], T], etag: str | None, ru
         raise
 
 
-def _is_retryable(status: int | None, code: str | None) -> bool:
-    if (code or "").lower() in _RETRYABLE_CODES:
-        return True
-    return status in _RETRYABLE_STATUSES
-
-
 def _error_body(exc: HttpResponseError) -> dict[str, Any]:
     response: Any = exc.response
     if response is None:
@@ -356,11 +358,7 @@ def _error_code(exc: HttpResponseError) -> str | None:
     code = getattr(error, "code", None)
     if isinstance(code, str) and code:
         return code
-    body = _error_body(exc)
-    inner = body.get("error")
-    if isinstance(inner, dict) and isinstance(inner.get("code"), str):
-        return str(inner["code"])
-    return str(body["code"]) if isinstance(body.get("code"), str) else None
+    return arm_error_code(_error_body(exc))
 
 
 def _error_message(exc: HttpResponseError) -> str:
@@ -369,30 +367,3 @@ def _error_message(exc: HttpResponseError) -> str:
     if isinstance(inner, dict) and isinstance(inner.get("message"), str):
         return str(inner["message"])
     return str(exc.message or exc.reason or "no detail")
-
-
-def _retry_after_s(exc: HttpResponseError) -> float | None:
-    """Seconds ARM asked us to wait (`Retry-After` seconds or date, or `retry-after-ms`)."""
-    response: Any = exc.response
-    if response is None:
-        return None
-    headers = response.headers
-    for name in ("retry-after-ms", "x-ms-retry-after-ms"):
-        value = headers.get(name)
-        if value:
-            try:
-                return float(value) / 1000.0
-            except ValueError:
-                pass
-    value = headers.get("Retry-After")
-    if not value:
-        return None
-    try:
-        return float(value)
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(when.timestamp() - time.time(), 0.0)

@@ -15,9 +15,7 @@ import contextvars
 import datetime as dt
 import json
 import logging
-import random
 import threading
-import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -25,6 +23,7 @@ from functools import partial
 from typing import Any, TypeVar
 
 from byoc import metrics
+from byoc.adapters.retry import Backoff, retry_after_s, retrying
 from byoc.ports import (
     TwilioCredentialList,
     TwilioError,
@@ -53,20 +52,8 @@ class TwilioListingMismatch(TwilioError):
     """A listing came back with numbers of another account: nothing in it is used."""
 
 
-@dataclass(frozen=True)
-class RetryPolicy:
-    """How often and how long to back off on 429/20429, 5xx and dropped connections."""
-
-    attempts: int = 6
-    base_delay_s: float = 0.5
-    max_delay_s: float = 16.0
-
-    def delay(self, attempt: int, retry_after: float | None) -> float:
-        """Seconds to wait before retry `attempt` (1-based): Retry-After, else jittered backoff."""
-        if retry_after is not None:
-            return min(max(retry_after, 0.0), self.max_delay_s)
-        ceiling = min(self.max_delay_s, self.base_delay_s * 2.0 ** (attempt - 1))
-        return ceiling * (0.5 + random.random() / 2)
+BACKOFF = Backoff(attempts=6, base_s=0.5, cap_s=16.0, retry_after_cap_s=16.0, jitter=True)
+"""429/20429, 5xx and dropped connections: six attempts, jittered backoff from 0.5 s to 16 s."""
 
 
 @dataclass(frozen=True)
@@ -87,6 +74,14 @@ class _Refusal:
                 or (self.status is not None and self.status >= 500))
 
 
+class _Refused(Exception):
+    """A retryable refusal on its way through the retry loop (never leaves `_call`)."""
+
+    def __init__(self, cause: BaseException, refusal: _Refusal) -> None:
+        super().__init__(refusal.message)
+        self.cause, self.refusal = cause, refusal
+
+
 def build_twilio_client(
     account_sid: str, auth_token: str, api_base: str | None, timeout_s: float = REQUEST_TIMEOUT_S
 ) -> Any:
@@ -101,11 +96,7 @@ def build_twilio_client(
 
         def request(self, *args: Any, **kwargs: Any) -> Any:
             response = super().request(*args, **kwargs)
-            header = (response.headers or {}).get("Retry-After")
-            try:
-                self.retry_after = float(header) if header is not None else None
-            except ValueError:
-                self.retry_after = None
+            self.retry_after = retry_after_s(response.headers)
             return response
 
     client = Client(
@@ -158,8 +149,8 @@ class TwilioAdapter:
         auth_token: Callable[[], str],
         api_base: str | None = None,
         concurrency: int = 4,
-        retry: RetryPolicy | None = None,
-        sleep: Callable[[float], None] = time.sleep,
+        retry: Backoff = BACKOFF,
+        sleep: Callable[[float], None] | None = None,
         page_size: int = PAGE_SIZE,
         timeout_s: float = REQUEST_TIMEOUT_S,
     ) -> None:
@@ -168,7 +159,7 @@ class TwilioAdapter:
         self._auth_token = auth_token
         self._api_base = api_base
         self._concurrency = max(1, concurrency)
-        self._retry = retry or RetryPolicy()
+        self._retry = retry
         self._sleep = sleep
         self._page_size = page_size
         self._timeout_s = timeout_s
@@ -218,52 +209,71 @@ class TwilioAdapter:
         `recover` (for creates) re-reads by natural key before each retry and returns what the
         earlier attempt created, if it did.
         """
-        attempts = self._retry.attempts
-        reread = False
-        for attempt in range(1, attempts + 1):
-            if attempt > 1 and recover is not None:
-                found = recover()
-                if found is not None:
-                    return found
-            metrics.vendor_call("twilio")
-            generation = self._generation
-            try:
-                return call()
-            except Exception as exc:
-                refusal = self._refusal(exc)
-                if refusal is not None and refusal.status == 401 and not reread:
-                    # A rotated token: read it again from Key Vault and try once more (a 401 is
-                    # an authentication refusal: nothing was done).
-                    reread = True
-                    self._reread_token(generation)
-                    metrics.vendor_call("twilio")
-                    try:
-                        return call()
-                    except Exception as again:
-                        exc, refusal = again, self._refusal(again)
-                if refusal is None or not refusal.retryable:
-                    raise self._error(operation, exc, refusal) from exc
-                if attempt == attempts:
-                    if refusal.rate_limited:
-                        metrics.rate_limited("twilio")
-                        raise TwilioRateLimited(
-                            f"Twilio answered 429/20429 (too many concurrent requests) to "
-                            f"{operation} {attempts} times; lower BYOC_TWILIO_CONCURRENCY or look "
-                            "for other clients of this account",
-                            status=refusal.status, code=refusal.code,
-                        ) from exc
-                    raise self._error(operation, exc, refusal) from exc
-                delay = self._retry.delay(attempt, refusal.retry_after)
-                metrics.vendor_retry("twilio", "rate_limited" if refusal.rate_limited else "busy",
-                                     rate_limited=refusal.rate_limited)
-                log.warning(
-                    "Twilio call refused; retrying",
-                    extra={"event": "twilio.retry", "operation": operation,
-                           "status": refusal.status, "code": refusal.code,
-                           "attempt": attempt, "delay_s": round(delay, 3)},
-                )
-                self._sleep(delay)
+        reread: list[bool] = []
+        loop = retrying(
+            self._retry,
+            retry_if=lambda exc: isinstance(exc, _Refused),
+            retry_after=lambda exc: exc.refusal.retry_after if isinstance(exc, _Refused) else None,
+            sleep=self._sleep,
+            before_sleep=partial(self._retrying, operation),
+        )
+        try:
+            for attempt in loop:
+                with attempt:
+                    if attempt.retry_state.attempt_number > 1 and recover is not None:
+                        found = recover()
+                        if found is not None:
+                            return found
+                    return self._attempt(operation, call, reread)
+        except _Refused as refused:
+            refusal = refused.refusal
+            if refusal.rate_limited:
+                metrics.rate_limited("twilio")
+                raise TwilioRateLimited(
+                    f"Twilio answered 429/20429 (too many concurrent requests) to "
+                    f"{operation} {self._retry.attempts} times; lower BYOC_TWILIO_CONCURRENCY or "
+                    "look for other clients of this account",
+                    status=refusal.status, code=refusal.code,
+                ) from refused.cause
+            raise self._error(operation, refused.cause, refusal) from refused.cause
         raise AssertionError("unreachable")  # pragma: no cover
+
+    def _attempt(self, operation: str, call: Callable[[], T], reread: list[bool]) -> T:
+        """One attempt of `call`; a retryable refusal is raised as `_Refused`, any other failure
+        as its `TwilioError`. A 401 reads the auth token again, once per call, and tries again."""
+        metrics.vendor_call("twilio")
+        generation = self._generation
+        try:
+            return call()
+        except Exception as exc:
+            refusal = self._refusal(exc)
+            if refusal is not None and refusal.status == 401 and not reread:
+                # A rotated token: read it again from Key Vault and try once more (a 401 is
+                # an authentication refusal: nothing was done).
+                reread.append(True)
+                self._reread_token(generation)
+                metrics.vendor_call("twilio")
+                try:
+                    return call()
+                except Exception as again:
+                    exc, refusal = again, self._refusal(again)
+            if refusal is None or not refusal.retryable:
+                raise self._error(operation, exc, refusal) from exc
+            raise _Refused(exc, refusal) from exc
+
+    @staticmethod
+    def _retrying(operation: str, retry: int, exc: BaseException, delay: float) -> None:
+        refusal = exc.refusal if isinstance(exc, _Refused) else None
+        if refusal is None:
+            return
+        metrics.vendor_retry("twilio", "rate_limited" if refusal.rate_limited else "busy",
+                             rate_limited=refusal.rate_limited)
+        log.warning(
+            "Twilio call refused; retrying",
+            extra={"event": "twilio.retry", "operation": operation,
+                   "status": refusal.status, "code": refusal.code,
+                   "attempt": retry, "delay_s": round(delay, 3)},
+        )
 
     def _refusal(self, exc: BaseException) -> _Refusal | None:
         """Status, Twilio code and Retry-After of a failed call; None if it is not a vendor answer."""
@@ -289,12 +299,7 @@ class TwilioAdapter:
                 message = str(body.get("message", message))
             except (ValueError, TypeError, AttributeError, KeyError):
                 pass
-            headers = getattr(response, "headers", None) or {}
-            header = headers.get("Retry-After")
-            try:
-                retry_after = float(header) if header is not None else None
-            except ValueError:
-                retry_after = None
+            retry_after = retry_after_s(getattr(response, "headers", None))
             return _Refusal(int(status) if status is not None else None, code, message, retry_after)
         if isinstance(exc, Timeout):
             # no answer in time: the outcome is unknown, retried like a 5xx

@@ -20,10 +20,10 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from fakes import FakeLocks, FakeOperations, FakeQueue, FakeState
 
-from byoc.adapters.audiocodes import RetryPolicy
 from byoc.adapters.audiocodes_tls import AudioCodesTlsContext, SipTlsHandshake
 from byoc.adapters.identity import StaticTokenCredential
 from byoc.adapters.keyvault import KeyVaultSecrets
+from byoc.adapters.retry import Backoff
 from byoc.domain.certs import PEM_CONTENT_TYPE, PKCS12_CONTENT_TYPE
 from byoc.services.certificate_report import RotationOutcome, RotationReport
 from byoc.services.certificate_sources import load_trust_roots
@@ -168,7 +168,7 @@ class Run:
 
 
 def rotation(
-    sandbox: Sandbox, settings: Settings | None = None, retry: RetryPolicy | None = None
+    sandbox: Sandbox, settings: Settings | None = None, retry: Backoff | None = None
 ) -> Run:
     """The service wired as bootstrap wires it, with real adapters; byoc's own tables faked."""
     settings = settings or sandbox.settings()
@@ -182,7 +182,7 @@ def rotation(
         sbc_tls=lambda sbc: AudioCodesTlsContext(
             sbc.management_url, settings.sbc_username, lambda: SBC_PASSWORD,
             context=sbc.tls_context, name=sbc.name, ca_bundle=settings.ca_bundle,
-            retry=retry or RetryPolicy(attempts=3, base_s=0.05),
+            retry=retry or Backoff(attempts=3, base_s=0.05),
         ),
         handshake=SipTlsHandshake(trust_file=settings.cert_trust_bundle, timeout_s=5),
         trust_roots=lambda: load_trust_roots(str(settings.cert_trust_bundle)),
@@ -268,7 +268,7 @@ def test_an_sbc_that_keeps_serving_the_old_certificate_is_rolled_back_and_the_ne
 
 def test_ha_sync_409s_are_retried_and_the_rotation_completes(fresh: Sandbox) -> None:
     fresh.fault("sbc1", "ha_sync", count=2)
-    run = rotation(fresh, retry=RetryPolicy(attempts=4, base_s=0.01))
+    run = rotation(fresh, retry=Backoff(attempts=4, base_s=0.01))
 
     report = run.rotate(sbc="sbc1")
 

@@ -8,7 +8,7 @@ import copy
 import json
 import ssl
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +20,7 @@ from fakes_nsg import FakeLease
 
 from byoc.adapters.identity import StaticTokenCredential
 from byoc.adapters.nsg import (
+    BACKOFF,
     AzureNsg,
     InvalidNsgResourceId,
     NsgAccessDenied,
@@ -28,7 +29,6 @@ from byoc.adapters.nsg import (
     NsgNotFound,
     NsgRequestRefused,
     NsgRuleConflict,
-    RetryBudget,
 )
 from byoc.bootstrap import Services
 from byoc.bootstrap.targets import register_nsg_targets
@@ -337,7 +337,7 @@ def test_a_conflict_answer_for_a_running_operation_is_retried_with_backoff(arm: 
     )
     delays: list[float] = []
 
-    adapter(arm, delays, retry=RetryBudget(base_delay_s=0.5)).put_rule("byoc-x", RULE, etag=None)
+    adapter(arm, delays, retry=replace(BACKOFF, base_s=0.5)).put_rule("byoc-x", RULE, etag=None)
 
     assert delays == [0.5, 1.0]
 

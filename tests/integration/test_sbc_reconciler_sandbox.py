@@ -12,7 +12,8 @@ import httpx
 import pytest
 from fakes import FakeInventory, FakeLocks, FakeOperations, FakeQueue, FakeState
 
-from byoc.adapters.audiocodes import AudioCodesSbc, RetryPolicy, SbcBusy, SbcWriteNotApplied
+from byoc.adapters.audiocodes import AudioCodesSbc, SbcBusy, SbcWriteNotApplied
+from byoc.adapters.retry import Backoff
 from byoc.domain.inventory import NumberRecord, NumberState
 from byoc.domain.plan import GuardLimits
 from byoc.domain.policy import load_policy
@@ -65,7 +66,7 @@ class SandboxSbc:
     def adapter(self) -> AudioCodesSbc:
         user, password = self.credentials
         return AudioCodesSbc(self.url, user, lambda: password, name=self.name, ca_bundle=self.ca,
-                             retry=RetryPolicy(base_s=0.01, cap_s=0.05))
+                             retry=Backoff(base_s=0.01, cap_s=0.05))
 
     def settings(self) -> SbcSettings:
         return SbcSettings(name=self.name, management_url=self.url, fqdn=f"{self.name}.example.net")

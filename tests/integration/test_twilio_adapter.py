@@ -14,7 +14,8 @@ from typing import Any
 import httpx
 import pytest
 
-from byoc.adapters.twilio import RetryPolicy, TwilioAdapter
+from byoc.adapters.retry import Backoff
+from byoc.adapters.twilio import TwilioAdapter
 from byoc.ports import TwilioError, TwilioNumberUnavailable, TwilioRateLimited
 from sandbox.core import ServedApp, build_app
 from sandbox.launcher import load_seed
@@ -47,7 +48,7 @@ def sandbox(server: ServedApp) -> Iterator[httpx.Client]:
 
 def adapter(server: ServedApp, **options: Any) -> TwilioAdapter:
     sleeps: list[float] = options.pop("sleeps", [])
-    defaults: dict[str, Any] = {"retry": RetryPolicy(attempts=4, base_delay_s=0.01),
+    defaults: dict[str, Any] = {"retry": Backoff(attempts=4, base_s=0.01),
                                 "sleep": sleeps.append}
     return TwilioAdapter(account_sid=ACCOUNT, trunk_sid=TRUNK, auth_token=lambda: TOKEN,
                          api_base=server.url, **{**defaults, **options})
@@ -126,7 +127,7 @@ def test_associations_stay_under_the_account_concurrency_limit(server: ServedApp
     sandbox.post("/_sandbox/twilio/limits", json={"concurrency": 2}).raise_for_status()
     sandbox.post("/_sandbox/faults", json={"kind": "slow", "latency_ms": 100,
                                            "route": "PhoneNumbers"}).raise_for_status()
-    twilio = adapter(server, concurrency=4, retry=RetryPolicy(attempts=8, base_delay_s=0.05),
+    twilio = adapter(server, concurrency=4, retry=Backoff(attempts=8, base_s=0.05, jitter=True),
                      sleep=time.sleep)
     to_add = [n for n in twilio.list_account_numbers() if n.phone_number in numbers]
     checks: list[int] = []

@@ -14,7 +14,8 @@ pytestmark = pytest.mark.integration
 
 def test_a_twilio_sync_against_a_hanging_twilio_fails_naming_the_timeout_setting(
         sandbox_env: dict[str, Any], vendors: Vendors, monkeypatch: pytest.MonkeyPatch) -> None:
-    from byoc.adapters.twilio import RetryPolicy, TwilioError
+    from byoc.adapters.retry import Backoff
+    from byoc.adapters.twilio import TwilioError
     from byoc.bootstrap import get_services, reset_services
 
     monkeypatch.setenv("BYOC_TWILIO_TIMEOUT_S", "1")
@@ -22,7 +23,7 @@ def test_a_twilio_sync_against_a_hanging_twilio_fails_naming_the_timeout_setting
     services = get_services()
     # Fewer, shorter retries than production's six, to keep the test short; the timeout is the
     # one the settings gave the production-built adapter.
-    services.twilio._retry = RetryPolicy(attempts=2, base_delay_s=0.01)
+    services.twilio._retry = Backoff(attempts=2, base_s=0.01)
     vendors.fault("twilio", {"hang": True, "hang_s": 3})
 
     with pytest.raises(TwilioError) as caught:

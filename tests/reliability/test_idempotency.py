@@ -181,12 +181,8 @@ def drift_nsg(vendors: Vendors, sbc: str, *, rules: int) -> None:
 
 
 def test_an_sbc_upload_whose_save_never_came_is_saved_by_the_next_sync(
-        estate: tuple[Any, Vendors], monkeypatch: pytest.MonkeyPatch) -> None:
-    import byoc.adapters.audiocodes as audiocodes
-
-    services, vendors = estate
-    quick = audiocodes.RetryPolicy(base_s=0.01, cap_s=0.01)
-    monkeypatch.setattr(audiocodes, "RetryPolicy", lambda: quick)  # the same retries, no waits
+        estate: tuple[Any, Vendors]) -> None:
+    services, vendors = estate  # the same retries, no waits (tests/conftest.py)
     vendors.fault("audiocodes", {"route": "saveConfiguration", "status": 503, "count": 6})
 
     with pytest.raises(Exception, match="503"):

@@ -12,7 +12,6 @@ import pytest
 from byoc.adapters.audiocodes import (
     DIAL_PLAN_WRITE_FORMAT,
     AudioCodesSbc,
-    RetryPolicy,
     SbcAuthFailed,
     SbcBusy,
     SbcConfigUnreadable,
@@ -26,6 +25,7 @@ from byoc.adapters.audiocodes import (
     render_dial_plan_edit,
     upload_errors,
 )
+from byoc.adapters.retry import Backoff
 from byoc.ports import SbcDialPlan, SbcDialPlanEdit, SbcDialPlanRule
 
 DEVICE_INI = (
@@ -198,7 +198,7 @@ Handler = Callable[[httpx.Request], httpx.Response]
 def sbc_with(handler: Handler, sleeps: list[float] | None = None) -> AudioCodesSbc:
     return AudioCodesSbc(
         "https://sbc.test", "Admin", lambda: "pw", name="sbc1",
-        retry=RetryPolicy(attempts=4, base_s=0.5),
+        retry=Backoff(attempts=4, base_s=0.5),
         sleep=(sleeps.append if sleeps is not None else lambda _: None),
         transport=httpx.MockTransport(handler),
     )
