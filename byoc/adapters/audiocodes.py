@@ -28,24 +28,46 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 import ssl
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from byoc import metrics
+from byoc.adapters.audiocodes_dialplan import (
+    DIAL_PLAN_DIALECTS,
+    DIAL_PLAN_WRITE_FORMAT,
+    DialPlanWriteFormat,
+    dial_plan_dialect,
+    edit_problems,
+    render_dial_plan_edit,
+    upload_errors,
+)
+from byoc.adapters.audiocodes_errors import (
+    AudioCodesError,
+    SbcAuthFailed,
+    SbcBusy,
+    SbcConfigUnreadable,
+    SbcForbidden,
+    SbcRequestRefused,
+    SbcScriptFailed,
+    SbcUnreachable,
+    SbcWriteNotApplied,
+)
+from byoc.adapters.audiocodes_exports import (
+    coder_groups_from_ini,
+    dial_plans_from_cli,
+    dial_plans_from_ini,
+    parse_ini,
+)
 from byoc.adapters.retry import Backoff, retry_after_s, retrying
 from byoc.ports import (
     SbcAlarm,
     SbcCoderGroups,
-    SbcDialPlan,
     SbcDialPlanEdit,
-    SbcDialPlanRule,
     SbcDialPlans,
     SbcIpToIpRoute,
     SbcStatus,
-    SbcWriteIncomplete,
 )
 
 if TYPE_CHECKING:
@@ -53,500 +75,35 @@ if TYPE_CHECKING:
 
     from byoc.settings import SbcSettings, Settings
 
+__all__ = [
+    "API_PREFIX",
+    "BACKOFF",
+    "DIAL_PLAN_DIALECTS",
+    "DIAL_PLAN_WRITE_FORMAT",
+    "AudioCodesError",
+    "AudioCodesSbc",
+    "DialPlanWriteFormat",
+    "SbcAuthFailed",
+    "SbcBusy",
+    "SbcConfigUnreadable",
+    "SbcForbidden",
+    "SbcRequestRefused",
+    "SbcScriptFailed",
+    "SbcUnreachable",
+    "SbcWriteNotApplied",
+    "coder_groups_from_ini",
+    "dial_plan_dialect",
+    "dial_plans_from_cli",
+    "dial_plans_from_ini",
+    "edit_problems",
+    "parse_ini",
+    "render_dial_plan_edit",
+    "upload_errors",
+]
+
 log = logging.getLogger("byoc.audiocodes")
 
 API_PREFIX = "/api/v1"
-
-
-# --- errors ------------------------------------------------------------------------------------
-
-
-class AudioCodesError(Exception):
-    """Base of every AudioCodes adapter error."""
-
-
-class SbcUnreachable(AudioCodesError):
-    """The SBC's REST API could not be reached (or its certificate was not trusted)."""
-
-
-class SbcAuthFailed(AudioCodesError):
-    """The SBC refused the credentials (401)."""
-
-
-class SbcForbidden(AudioCodesError):
-    """The SBC user's privilege level is too low for the request (403)."""
-
-
-class SbcBusy(AudioCodesError):
-    """The SBC kept answering 409 (HA sync, device busy) or 5xx past the retry budget."""
-
-
-class SbcRequestRefused(AudioCodesError):
-    """The SBC refused the request (400, 404, ...); the message carries its description."""
-
-
-class SbcScriptFailed(AudioCodesError, SbcWriteIncomplete):
-    """An incremental upload answered 200 but reported errors; nothing was saved."""
-
-    def __init__(self, message: str, output: str) -> None:
-        super().__init__(message)
-        self.output = output
-
-
-class SbcWriteNotApplied(AudioCodesError):
-    """After a write, the SBC does not show the rules that were written."""
-
-
-class SbcConfigUnreadable(AudioCodesError):
-    """Neither the ini nor the CLI export shows the Dial Plan rules."""
-
-
-# --- ini export --------------------------------------------------------------------------------
-
-
-@dataclass
-class IniTable:
-    """One ini table: its columns (FORMAT line, `Table_` prefixes removed) and rows by Index."""
-
-    name: str
-    columns: list[str] = field(default_factory=list)
-    rows: dict[int, dict[str, str]] = field(default_factory=dict)
-
-    def column(self, row: Mapping[str, str], name: str, default: str = "") -> str:
-        """A row's value by column name, case-insensitively."""
-        wanted = name.casefold()
-        for key, value in row.items():
-            if key.casefold() == wanted:
-                return value
-        return default
-
-
-@dataclass
-class IniDocument:
-    """An ini file as read: global parameters and tables (names as written)."""
-
-    parameters: dict[str, str] = field(default_factory=dict)
-    tables: dict[str, IniTable] = field(default_factory=dict)
-
-    def table(self, name: str) -> IniTable | None:
-        wanted = name.casefold()
-        return next((t for k, t in self.tables.items() if k.casefold() == wanted), None)
-
-
-_INI_HEADER = re.compile(r"^\[\s*(\\?)\s*([^\]]*?)\s*\]")
-_INI_FORMAT = re.compile(r"^FORMAT\s+\w+\s*=\s*(.*?);?\s*$", re.IGNORECASE)
-_INI_ROW = re.compile(r"^([A-Za-z]\w*)\s+(\d+)\s*=\s*(.*?)\s*;?\s*$")
-_INI_PARAMETER = re.compile(r"^([A-Za-z_][\w.]*)\s*=\s*(.*?)\s*$")
-
-
-def parse_ini(text: str) -> IniDocument:
-    """Read an AudioCodes ini file tolerantly.
-
-    `;` comment lines, CR/LF or LF, `[ Table ]` ... `[ \\Table ]` (a missing closer ends the table at
-    the next header), `FORMAT Index = a, b;`, rows `Table <Index> = v1, "v,2", $$;` (quoted values may
-    hold commas; `$$` stays as written), parameters `NAME = value` outside tables (quotes removed).
-    Lines it cannot read are skipped.
-    """
-    document = IniDocument()
-    table: IniTable | None = None
-    for raw in text.lstrip("\ufeff").splitlines():
-        line = raw.strip()
-        if not line or line.startswith(";"):
-            continue
-        header = _INI_HEADER.match(line)
-        if header:
-            closing, name = header.group(1) == "\\", header.group(2).strip()
-            if closing or name.casefold().endswith("params"):
-                table = None
-                continue
-            table = document.tables.setdefault(name, IniTable(name))
-            continue
-        if table is not None:
-            fmt = _INI_FORMAT.match(line)
-            if fmt:
-                table.columns = [_strip_table_prefix(table.name, c.strip())
-                                 for c in fmt.group(1).split(",") if c.strip()]
-                continue
-            row = _INI_ROW.match(line)
-            if row and row.group(1).casefold() == table.name.casefold() and table.columns:
-                values = _split_ini_values(row.group(3))
-                if len(values) == len(table.columns):
-                    table.rows[int(row.group(2))] = dict(zip(table.columns, values, strict=True))
-                else:
-                    log.debug("ini row skipped", extra={"event": "ini.row_skipped", "line": line})
-                continue
-        parameter = _INI_PARAMETER.match(line)
-        if parameter and table is None:
-            document.parameters[parameter.group(1)] = _unquote(parameter.group(2))
-    return document
-
-
-def _strip_table_prefix(table: str, column: str) -> str:
-    prefix = f"{table}_".casefold()
-    return column[len(prefix):] if column.casefold().startswith(prefix) else column
-
-
-def _unquote(value: str) -> str:
-    if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
-        return value[1:-1]
-    return value
-
-
-def _split_ini_values(text: str) -> list[str]:
-    """`1, "a,b", $$` -> ['1', 'a,b', '$$'] (quotes removed; no escapes exist in the format)."""
-    values: list[str] = []
-    current: list[str] = []
-    quoted = False
-    for char in text:
-        if char == '"':
-            quoted = not quoted
-        elif char == "," and not quoted:
-            values.append("".join(current).strip())
-            current = []
-        else:
-            current.append(char)
-    values.append("".join(current).strip())
-    return values
-
-
-def dial_plans_from_ini(document: IniDocument) -> tuple[list[SbcDialPlan], bool]:
-    """The Dial Plans of an ini export, and whether it carried a `[ DialPlanRule ]` table."""
-    plans_table = document.table("DialPlan")
-    rules_table = document.table("DialPlanRule")
-    plans: dict[int, tuple[str, list[SbcDialPlanRule]]] = {}
-    if plans_table is not None:
-        for index, row in sorted(plans_table.rows.items()):
-            plans[index] = (plans_table.column(row, "Name"), [])
-    if rules_table is not None:
-        by_name = {name.casefold(): index for index, (name, _) in plans.items()}
-        for position, row in sorted(rules_table.rows.items()):
-            plan_ref = rules_table.column(row, "DialPlanName")
-            plan_index = by_name.get(plan_ref.casefold())
-            if plan_index is None:
-                plan_id = rules_table.column(row, "DialPlanId") or plan_ref
-                plan_index = int(plan_id) if plan_id.isdigit() and int(plan_id) in plans else None
-            if plan_index is None:
-                log.warning(
-                    "dial-plan rule names a plan the ini does not list; skipped",
-                    extra={"event": "ini.rule_orphan", "plan": plan_ref},
-                )
-                continue
-            rule_index = rules_table.column(row, "RuleIndex")
-            plans[plan_index][1].append(SbcDialPlanRule(
-                index=int(rule_index) if rule_index.isdigit() else position,
-                name=rules_table.column(row, "Name"),
-                prefix=rules_table.column(row, "Prefix"),
-                tag=rules_table.column(row, "Tag"),
-            ))
-    return (
-        [SbcDialPlan(i, name, tuple(sorted(rules, key=lambda r: r.index)))
-         for i, (name, rules) in sorted(plans.items())],
-        rules_table is not None,
-    )
-
-
-def coder_groups_from_ini(document: IniDocument) -> SbcCoderGroups:
-    """The audio coder groups of an ini export (`[ AudioCodersGroups ]`, `[ AudioCoders ]` rows
-    named by group in `AudioCodersGroupId`), and the groups `[ IpProfile ]` rows name."""
-    names = document.table("AudioCodersGroups")
-    coders = document.table("AudioCoders")
-    groups: dict[str, list[tuple[int, str]]] = {}
-    if names is not None:
-        for _, row in sorted(names.rows.items()):
-            groups.setdefault(names.column(row, "Name"), [])
-    if coders is not None:
-        for position, row in sorted(coders.rows.items()):
-            group = coders.column(row, "AudioCodersGroupId")
-            order = coders.column(row, "AudioCodersIndex")
-            groups.setdefault(group, []).append(
-                (int(order) if order.isdigit() else position, coders.column(row, "Name")))
-    profiles = document.table("IpProfile")
-    in_use: list[str] = []
-    if profiles is not None:
-        for _, row in sorted(profiles.rows.items()):
-            for column in ("CodersGroupName", "SBCExtensionCodersGroupName"):
-                name = profiles.column(row, column)
-                if name and name != "$$" and name not in in_use:
-                    in_use.append(name)
-    return SbcCoderGroups(
-        groups=tuple((g, tuple(n for _, n in sorted(rows))) for g, rows in groups.items()),
-        in_use=tuple(in_use),
-    )
-
-
-# --- CLI export --------------------------------------------------------------------------------
-
-
-@dataclass
-class _CliNode:
-    words: list[str]
-    indent: int
-    children: list[_CliNode] = field(default_factory=list)
-
-
-def _cli_words(line: str) -> list[str]:
-    """Split a CLI line into words; `"..."` is one word (quotes removed)."""
-    words: list[str] = []
-    for match in re.finditer(r'"([^"]*)"|(\S+)', line):
-        words.append(match.group(1) if match.group(1) is not None else match.group(2))
-    return words
-
-
-def _cli_tree(text: str) -> list[_CliNode]:
-    """The script as a tree by indentation; `exit`, `activate` and comments are dropped."""
-    roots: list[_CliNode] = []
-    stack: list[_CliNode] = []
-    for raw in text.lstrip("\ufeff").splitlines():
-        stripped = raw.strip()
-        if not stripped or stripped.startswith(("#", "!")):
-            continue
-        words = _cli_words(stripped)
-        if words[0].lower() in ("exit", "activate", "end"):
-            continue
-        node = _CliNode(words, len(raw) - len(raw.lstrip()))
-        while stack and stack[-1].indent >= node.indent:
-            stack.pop()
-        (stack[-1].children if stack else roots).append(node)
-        stack.append(node)
-    return roots
-
-
-def _flat_cli_tree(text: str) -> list[_CliNode]:
-    """A script without indentation: nesting from `configure`, the dial-plan rows and `exit`."""
-    roots: list[_CliNode] = []
-    stack: list[_CliNode] = []
-    for raw in text.lstrip("\ufeff").splitlines():
-        stripped = raw.strip()
-        if not stripped or stripped.startswith(("#", "!")):
-            continue
-        words = _cli_words(stripped)
-        head = words[0].lower()
-        if head == "exit":
-            if stack:
-                stack.pop()
-            continue
-        if head == "end":
-            stack.clear()
-            continue
-        if head == "activate":
-            continue
-        node = _CliNode(words, len(stack))
-        (stack[-1].children if stack else roots).append(node)
-        if head == "configure" or _dial_plan_row(words) is not None or _rule_row(words) is not None:
-            stack.append(node)
-    return roots
-
-
-def _dial_plan_row(words: list[str]) -> int | None:
-    lowered = [w.lower() for w in words]
-    if lowered[:1] == ["sbc"]:
-        lowered = lowered[1:]
-    if len(lowered) == 2 and lowered[0] == "dial-plan" and lowered[1].isdigit():
-        return int(lowered[1])
-    return None
-
-
-def _rule_row(words: list[str]) -> tuple[int | None, int] | None:
-    """`dial-plan-rule 3` -> (None, 3); `dial-plan-rule 0/3` -> (0, 3)."""
-    lowered = [w.lower() for w in words]
-    if lowered[:1] == ["sbc"]:
-        lowered = lowered[1:]
-    if len(lowered) != 2 or lowered[0] != "dial-plan-rule":
-        return None
-    match = re.fullmatch(r"(?:(\d+)/)?(\d+)", lowered[1])
-    if not match:
-        return None
-    return (int(match.group(1)) if match.group(1) else None), int(match.group(2))
-
-
-def _fields(node: _CliNode) -> dict[str, str]:
-    return {
-        child.words[0].lower(): " ".join(child.words[1:])
-        for child in node.children
-        if len(child.words) >= 2 and not child.children
-    } | {child.words[0].lower(): "" for child in node.children if len(child.words) == 1}
-
-
-def dial_plans_from_cli(text: str) -> tuple[list[SbcDialPlan], bool]:
-    """The Dial Plans of a CLI script (the running configuration), and whether it had any.
-
-    Tolerant of both shapes the notes allow: `sbc dial-plan <i>` with `dial-plan-rule <j>` nested
-    inside, and `dial-plan-rule <i>/<j>` at the `configure voip` level. Other commands are skipped.
-    """
-    indented = any(line[:1] in (" ", "\t") for line in text.splitlines())
-    roots = _cli_tree(text) if indented else _flat_cli_tree(text)
-    plans: dict[int, str] = {}
-    rules: dict[int, list[SbcDialPlanRule]] = {}
-
-    def take_rule(plan_index: int, rule_index: int, node: _CliNode) -> None:
-        values = _fields(node)
-        rules.setdefault(plan_index, []).append(SbcDialPlanRule(
-            index=rule_index, name=values.get("name", ""), prefix=values.get("prefix", ""),
-            tag=values.get("tag", ""),
-        ))
-
-    for root in roots:
-        if [w.lower() for w in root.words] != ["configure", "voip"]:
-            continue
-        for node in root.children:
-            plan_index = _dial_plan_row(node.words)
-            if plan_index is not None:
-                plans[plan_index] = _fields(node).get("name", plans.get(plan_index, ""))
-                for child in node.children:
-                    row = _rule_row(child.words)
-                    if row is not None:
-                        take_rule(plan_index if row[0] is None else row[0], row[1], child)
-                continue
-            row = _rule_row(node.words)
-            if row is not None and row[0] is not None:
-                take_rule(row[0], row[1], node)
-    found = bool(plans) or bool(rules)
-    return (
-        [SbcDialPlan(i, plans.get(i, ""), tuple(sorted(rules.get(i, []), key=lambda r: r.index)))
-         for i in sorted(set(plans) | set(rules))],
-        found,
-    )
-
-
-# --- the one place that knows how a dial-plan change is written --------------------------------
-
-
-@dataclass(frozen=True)
-class DialPlanWriteFormat:
-    """How a Dial Plan change is written, as data. UNVERIFIED on a device (docs/sbc.md).
-
-    Incremental CLI is used rather than incremental ini rows because an ini upload cannot delete a
-    row. Placeholders: {plan_index} {plan_name} {rule_index} {name} {prefix} {tag}.
-    """
-
-    endpoint: str = "/files/cliScript/incremental"
-    filename: str = "byoc-dial-plan.txt"
-    enter: tuple[str, ...] = ("configure voip",)
-    plan_row: str = "sbc dial-plan {plan_index}"
-    plan_fields: tuple[str, ...] = ('name "{plan_name}"',)
-    rule_row: str = "dial-plan-rule {rule_index}"
-    rule_fields: tuple[str, ...] = ('name "{name}"', 'prefix "{prefix}"', 'tag "{tag}"')
-    delete_rule: str = "no dial-plan-rule {rule_index}"
-    activate: str = "activate"
-    leave: str = "exit"
-    rules_inside_plan: bool = True
-    """False: rule rows (and their deletion) are written at the `enter` level, after the plan."""
-    dialect: str = "nested"
-
-
-DIAL_PLAN_WRITE_FORMAT = DialPlanWriteFormat()
-FLAT_DIAL_PLAN_WRITE_FORMAT = DialPlanWriteFormat(
-    rule_row="sbc dial-plan-rule {plan_index}/{rule_index}",
-    delete_rule="no sbc dial-plan-rule {plan_index}/{rule_index}",
-    rules_inside_plan=False, dialect="flat",
-)
-DIAL_PLAN_DIALECTS = {f.dialect: f for f in (DIAL_PLAN_WRITE_FORMAT, FLAT_DIAL_PLAN_WRITE_FORMAT)}
-"""The dial-plan CLI dialects byoc can write; no public source settles which the device uses."""
-_FLAT_RULE = re.compile(r"^\s*sbc\s+dial-plan-rule\s+\d+/\d+\s*$", re.MULTILINE)
-_NESTED_RULE = re.compile(r"^\s+dial-plan-rule\s+\d+\s*$", re.MULTILINE)
-
-
-def dial_plan_dialect(cli_export: str) -> str | None:
-    """The dialect a CLI export writes its rules in (`nested` or `flat`), None if it has none."""
-    if _FLAT_RULE.search(cli_export):
-        return "flat"
-    if _NESTED_RULE.search(cli_export):
-        return "nested"
-    return None
-
-
-def render_dial_plan_edit(edit: SbcDialPlanEdit, fmt: DialPlanWriteFormat = DIAL_PLAN_WRITE_FORMAT) -> str:
-    """The upload text of `edit`: rules written first, deletions last (no moment without cover)."""
-    for value in (edit.plan_name, *(v for r in edit.put for v in (r.name, r.prefix, r.tag))):
-        if '"' in value or "\n" in value or "\r" in value:
-            raise ValueError(f"{value!r} cannot be written to the SBC (quote or line break)")
-    lines: list[str] = []
-    depth = 0
-
-    def emit(text: str) -> None:
-        lines.append(" " * depth + text)
-
-    for command in fmt.enter:
-        emit(command)
-        depth += 1
-    if edit.create_plan or fmt.rules_inside_plan:
-        emit(fmt.plan_row.format(plan_index=edit.plan_index, plan_name=edit.plan_name))
-        depth += 1
-        if edit.create_plan:
-            for template in fmt.plan_fields:
-                emit(template.format(plan_index=edit.plan_index, plan_name=edit.plan_name))
-            emit(fmt.activate)
-        if not fmt.rules_inside_plan:
-            depth -= 1
-            emit(fmt.leave)
-    for rule in edit.put:
-        emit(fmt.rule_row.format(plan_index=edit.plan_index, rule_index=rule.index))
-        depth += 1
-        for template in fmt.rule_fields:
-            emit(template.format(name=rule.name, prefix=rule.prefix, tag=rule.tag,
-                                 rule_index=rule.index, plan_index=edit.plan_index))
-        emit(fmt.activate)
-        depth -= 1
-        emit(fmt.leave)
-    for index in edit.delete:
-        emit(fmt.delete_rule.format(plan_index=edit.plan_index, rule_index=index))
-    if fmt.rules_inside_plan:
-        depth -= 1
-        emit(fmt.leave)
-    for _ in fmt.enter:
-        depth -= 1
-        emit(fmt.leave)
-    return "\n".join(lines) + "\n"
-
-
-_ERROR_LINE = re.compile(
-    r"\b(error|invalid|failed|failure|not allowed|unknown command|incomplete command|"
-    r"does not exist)\b",
-    re.IGNORECASE,
-)
-_PROMPT_ECHO = re.compile(r"^[\w .-]+(\([^)]*\))?#(\s|$)")
-"""An echoed prompt: host name (may hold spaces: `Mediant SW`), optional `(mode)`, then `# `."""
-
-
-def upload_errors(answer: Mapping[str, Any]) -> list[str]:
-    """Problems in an incremental upload's JSON answer: `status` other than success, and the
-    error lines of `output` (echoed command prompts are not errors)."""
-    problems: list[str] = []
-    status = answer.get("status")
-    if status is not None and str(status).strip().lower() != "success":
-        problems.append(f"status is {status!r}")
-    output = str(answer.get("output") or "")
-    problems += [
-        line.strip()
-        for line in output.splitlines()
-        if _ERROR_LINE.search(line) and not _PROMPT_ECHO.match(line.strip())
-    ]
-    return problems
-
-
-def edit_problems(edit: SbcDialPlanEdit, after: SbcDialPlans) -> list[str]:
-    """How the plans read back differ from what `edit` wrote (empty: all of it is there)."""
-    plan = after.named(edit.plan_name)
-    if plan is None:
-        return [f"Dial Plan {edit.plan_name!r} is not on the device"]
-    by_index = {r.index: r for r in plan.rules}
-    problems: list[str] = []
-    for rule in edit.put:
-        found = by_index.get(rule.index)
-        if found is None:
-            problems.append(f"rule {rule.index} {rule.name!r} ({rule.prefix}) is missing")
-        elif (found.name, found.prefix, found.tag) != (rule.name, rule.prefix, rule.tag):
-            problems.append(
-                f"rule {rule.index} reads {found.name!r} {found.prefix} tag {found.tag!r}, "
-                f"written {rule.name!r} {rule.prefix} tag {rule.tag!r}"
-            )
-    written = {r.index for r in edit.put}
-    problems += [
-        f"rule {index} {by_index[index].name!r} was to be deleted and is still there"
-        for index in edit.delete
-        if index in by_index and index not in written
-    ]
-    return problems
 
 
 # --- the REST client ---------------------------------------------------------------------------
