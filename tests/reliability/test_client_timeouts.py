@@ -15,8 +15,8 @@ pytestmark = pytest.mark.integration
 def test_a_twilio_sync_against_a_hanging_twilio_fails_naming_the_timeout_setting(
         sandbox_env: dict[str, Any], vendors: Vendors, monkeypatch: pytest.MonkeyPatch) -> None:
     from byoc.adapters.retry import Backoff
-    from byoc.adapters.twilio import TwilioError
     from byoc.bootstrap import get_services, reset_services
+    from byoc.ports import TwilioError
 
     monkeypatch.setenv("BYOC_TWILIO_TIMEOUT_S", "1")
     reset_services()
