@@ -19,7 +19,8 @@ $(BIN)/python:
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 
-$(VENV)/.deps: requirements.txt requirements-cli.txt requirements-test.txt requirements-dev.txt pyproject.toml | $(BIN)/python
+$(VENV)/.deps: requirements.txt requirements.in requirements-cli.txt requirements-test.txt requirements-dev.txt pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet --require-hashes -r requirements.txt
 	$(BIN)/pip install --quiet -r requirements-dev.txt
 	$(BIN)/pip install --quiet --no-deps --config-settings editable_mode=compat -e .
 	touch $@

@@ -21,9 +21,14 @@ CLI_ONLY_PACKAGES = ("typer", "rich", "croniter", "click", "sandbox")
 
 
 def _declared(name: str) -> set[str]:
-    lines = (ROOT / name).read_text().splitlines()
-    return {Requirement(line).name.lower().replace("_", "-") for line in lines
-            if line.strip() and not line.startswith(("#", "-"))}
+    return {Requirement(line).name.lower().replace("_", "-") for line in _requirements(name)}
+
+
+def _requirements(name: str) -> list[str]:
+    """The requirement lines of a pip requirements file (continuations joined, options dropped)."""
+    text = (ROOT / name).read_text().replace("\\\n", " ")
+    lines = [line.split(" --hash=", 1)[0].strip() for line in text.splitlines()]
+    return [line for line in lines if line and not line.startswith(("#", "-"))]
 
 
 def _module_name(path: Path) -> str:
@@ -56,7 +61,7 @@ def _distributions(top_level: str) -> set[str]:
 
 @pytest.mark.parametrize("module_set", ["runtime", "cli"])
 def test_every_package_byoc_imports_is_declared(module_set: str) -> None:
-    runtime = _declared("requirements.txt")
+    runtime = _declared("requirements.in")
     allowed = runtime if module_set == "runtime" else runtime | _declared("requirements-cli.txt")
     missing: dict[str, str] = {}
     for path in [*sorted((ROOT / "byoc").rglob("*.py")), ROOT / "function_app.py"]:
@@ -91,6 +96,22 @@ def test_the_function_app_loads_no_cli_package() -> None:
 
 def test_cli_packages_are_not_deployed() -> None:
     assert not _declared("requirements.txt") & _declared("requirements-cli.txt")
+
+
+def test_the_deployed_lock_pins_every_runtime_requirement_with_hashes() -> None:
+    """requirements.txt (what Azure Functions installs) is requirements.in's lock: pip-compile
+    --generate-hashes output, so every package, transitive ones included, is pinned and hashed."""
+    locked = {Requirement(line).name.lower().replace("_", "-"): Requirement(line)
+              for line in _requirements("requirements.txt")}
+    for line in _requirements("requirements.in"):
+        wanted = Requirement(line)
+        name = wanted.name.lower().replace("_", "-")
+        assert name in locked, f"{name} is in requirements.in but not in the lock; run pip-compile"
+        assert locked[name].specifier == wanted.specifier, f"{name}: lock and requirements.in differ"
+    joined = (ROOT / "requirements.txt").read_text().replace("\\\n", " ").splitlines()
+    pins = [line for line in joined if "==" in line and not line.startswith("#")]
+    assert pins and all("--hash=sha256:" in line for line in pins)
+    assert all("==" in str(r.specifier) for r in locked.values())
 
 
 def test_funcignore_leaves_out_the_cli_and_the_development_tree() -> None:
