@@ -161,7 +161,6 @@ def use_vendor_time(bench: Bench, clock: VendorTime, *, paced: bool) -> None:
     the `inin-ratelimit-*` headers of successful calls ignored (only 429s slow it down)."""
     from byoc.adapters.genesys import GenesysAdapter
     from byoc.adapters.twilio import TwilioAdapter
-    from byoc.services import genesys_reconciler
 
     services = bench.services
     settings = services.settings
@@ -173,7 +172,7 @@ def use_vendor_time(bench: Bench, clock: VendorTime, *, paced: bool) -> None:
     )
     if not paced:
         genesys.pacer.observe = lambda headers: None  # type: ignore[method-assign]
-    genesys_reconciler._ADAPTERS[services] = genesys  # the process's Genesys adapter
+    services.__dict__["genesys"] = genesys  # the process's Genesys adapter (a cached property)
     services.__dict__["twilio"] = TwilioAdapter(
         account_sid=settings.twilio_account_sid, trunk_sid=settings.twilio_trunk_sid,
         auth_token=lambda: services.secret("twilio_auth_token"),
