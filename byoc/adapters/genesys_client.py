@@ -23,6 +23,7 @@ from byoc.adapters.genesys_errors import (
     error_from_response,
 )
 from byoc.adapters.genesys_session import CallSession, RequestPacer, TokenCache, sdk_retry
+from byoc.adapters.retry import waiter
 from byoc.observability import register_secret
 from byoc.ports import (
     GenesysError,
@@ -56,7 +57,7 @@ class GenesysClient:
         client_secret: Callable[[], str],
         requests_per_minute: int = 300,
         clock: Callable[[], float] = time.monotonic,
-        sleep: Callable[[float], None] = time.sleep,
+        sleep: Callable[[float], None] | None = None,
         settle_delays_s: tuple[float, ...] = SETTLE_DELAYS_S,
         connect_timeout_s: float = CONNECT_TIMEOUT_S,
         read_timeout_s: float = READ_TIMEOUT_S,
@@ -67,9 +68,10 @@ class GenesysClient:
         self._client_id = client_id
         self._client_secret = client_secret
         self._clock = clock
-        self._sleep = sleep
+        self._sleep = sleep or time.sleep  # pacing and settling: real time unless given
+        self._retry_sleep = waiter(sleep)  # between retries: `retry.pause` unless given
         self._settle_delays = settle_delays_s
-        self.pacer = RequestPacer(requests_per_minute, clock=clock, sleep=sleep)
+        self.pacer = RequestPacer(requests_per_minute, clock=clock, sleep=self._sleep)
         self.tokens = TokenCache(self._fetch_token, clock=clock)
         self._session: CallSession | None = None
         self._deleted: dict[str, float] = {}
@@ -110,7 +112,7 @@ class GenesysClient:
         from PureCloudPlatformClientV2.rest import ApiException
 
         session = CallSession(
-            self.tokens, self.pacer, error_type=ApiException, sleep=self._sleep,
+            self.tokens, self.pacer, error_type=ApiException, sleep=self._retry_sleep,
             unanswered=(urllib3.exceptions.ReadTimeoutError, urllib3.exceptions.ProtocolError))
 
         class PacedHttpClient(DefaultHttpClient):  # type: ignore[misc]

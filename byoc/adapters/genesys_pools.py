@@ -90,7 +90,7 @@ class DidPools(GenesysClient):
                         f"{exc}", status=exc.status, code=exc.code) from None
                 if not isinstance(exc, GenesysRateLimited | GenesysUnavailable) or attempt == 2:
                     raise
-                self._sleep(BACKOFF.delay(attempt + 1))
+                self._retry_sleep(BACKOFF.delay(attempt + 1))
                 attempt += 1
         raise AssertionError("unreachable")
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from byoc import metrics
-from byoc.adapters.retry import Backoff, retry_after_s, retrying
+from byoc.adapters.retry import Backoff, retry_after_s, retrying, waiter
 
 if TYPE_CHECKING:
     from urllib3.util import Retry
@@ -163,7 +163,7 @@ class CallSession:
         pacer: RequestPacer,
         *,
         error_type: type[Exception],
-        sleep: Callable[[float], None] = time.sleep,
+        sleep: Callable[[float], None] | None = None,
         max_busy_retries: int = BACKOFF.attempts,
         max_rate_limit_retries: int = RATE_LIMIT_RETRIES,
         rate_limit_wait_s: float = RATE_LIMIT_WAIT_S,
@@ -173,7 +173,7 @@ class CallSession:
         self.tokens = tokens
         self.pacer = pacer
         self._error_type = error_type
-        self._sleep = sleep
+        self._sleep = waiter(sleep)
         self._max_busy_retries = max_busy_retries
         self._max_rate_limit_retries = max_rate_limit_retries
         self._rate_limit_wait_s = rate_limit_wait_s

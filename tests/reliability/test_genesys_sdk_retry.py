@@ -70,7 +70,6 @@ def test_a_did_pool_create_that_hangs_is_sent_once_per_byoc_attempt(
         vendors: Vendors, adapter: Any) -> None:
     from byoc.adapters.genesys import GenesysUnavailable
 
-    adapter._sleep = lambda _: None  # byoc's own waits between its attempts, not under test
     vendors.fault("genesys", {"route": "/didpools$", "method": "POST", "hang": True,
                               "hang_s": HANG_S, "status": 503})
 

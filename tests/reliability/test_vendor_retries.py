@@ -25,8 +25,7 @@ class Options:
 
 def genesys_session() -> CallSession:
     tokens = TokenCache(lambda: ("token", 86_400.0))
-    return CallSession(tokens, RequestPacer(1000, sleep=lambda _: None), error_type=ApiError,
-                       sleep=lambda _: None)
+    return CallSession(tokens, RequestPacer(1000, sleep=lambda _: None), error_type=ApiError)
 
 
 def answers(*script: Any) -> Any:
