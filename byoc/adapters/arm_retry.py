@@ -19,7 +19,7 @@ from azure.core.pipeline import PipelineResponse
 from azure.core.pipeline.policies import RetryPolicy
 
 from byoc import metrics
-from byoc.adapters.nsg import arm_error_code, is_busy
+from byoc.adapters.arm_errors import arm_error_code, is_busy
 from byoc.adapters.retry import Backoff, retry_after_s, waiter
 
 log = logging.getLogger("byoc.nsg")

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from byoc import metrics
+from byoc.adapters.arm_errors import arm_error_code, is_busy
 from byoc.adapters.identity import build_credential
 from byoc.adapters.retry import Backoff, retrying
 
@@ -39,36 +40,6 @@ _RESOURCE_ID = re.compile(
     r"/providers/Microsoft\.Network/networkSecurityGroups/(?P<name>[A-Za-z0-9][\w.-]{0,79})$",
     re.IGNORECASE,
 )
-BUSY_CODES = frozenset(
-    {
-        "anotheroperationinprogress",
-        "operationpreempted",
-        "canceled",
-        "retryableerror",
-        "toomanyrequests",
-        "internalservererror",
-    }
-)
-"""ARM error codes that mean "busy, try again" whatever the status they come with."""
-BUSY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
-
-
-def is_busy(status: int | None, code: str | None) -> bool:
-    """Whether an ARM answer (or an operation's end) means the resource was busy, not refused."""
-    return (code or "").lower() in BUSY_CODES or status in BUSY_STATUSES
-
-
-def arm_error_code(body: Any) -> str | None:
-    """The `error.code` (or top-level `code`) of an ARM error body, if any."""
-    if not isinstance(body, dict):
-        return None
-    inner = body.get("error")
-    if isinstance(inner, dict) and isinstance(inner.get("code"), str):
-        return str(inner["code"])
-    return str(body["code"]) if isinstance(body.get("code"), str) else None
-
-
-
 class NsgError(Exception):
     """Base of every NSG adapter error."""
 
