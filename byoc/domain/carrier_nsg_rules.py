@@ -18,7 +18,6 @@ from byoc.domain.carriers import (
     TRANSPORTS,
     CarrierRange,
     InvalidNsgParameterError,
-    Network,
     NsgLimitExceeded,
     NsgProtocol,
     NsgRuleSpec,
@@ -26,6 +25,7 @@ from byoc.domain.carriers import (
     Purpose,
     UnsafeRangeError,
 )
+from byoc.domain.networks import Network
 
 _PRIORITY_MIN, _PRIORITY_MAX = 100, 4096
 _RULE_NAME_MAX = 80

@@ -14,12 +14,11 @@ from byoc.domain.carriers import (
     TRANSPORTS,
     CarrierData,
     CarrierRange,
-    Network,
     UnknownCarrierScopeError,
     UnsafeRangeError,
     parse_source_cidr,
 )
-from byoc.domain.nsg_exposure import network_within
+from byoc.domain.networks import Network, subtract
 
 _EXTRA_SOURCE = "settings: BYOC_NSG_EXTRA_CIDRS"
 
@@ -167,27 +166,9 @@ def _exclusion(text: str) -> Network:
 def _without(ranges: list[CarrierRange], excluded: list[Network]) -> list[CarrierRange]:
     result: list[CarrierRange] = []
     for item in ranges:
-        pieces: list[Network] = [ipaddress.ip_network(item.cidr)]
-        for cut in excluded:
-            next_pieces: list[Network] = []
-            for piece in pieces:
-                if piece.version != cut.version or not piece.overlaps(cut):
-                    next_pieces.append(piece)
-                elif network_within(piece, cut):
-                    continue
-                else:
-                    next_pieces.extend(_carve(piece, cut))
-            pieces = next_pieces
+        pieces = subtract([ipaddress.ip_network(item.cidr)], excluded)
         result.extend(replace(item, cidr=str(p)) for p in sorted(pieces, key=network_order))
     return result
-
-
-def _carve(network: Network, cut: Network) -> list[Network]:
-    if isinstance(network, ipaddress.IPv4Network) and isinstance(cut, ipaddress.IPv4Network):
-        return list(network.address_exclude(cut))
-    if isinstance(network, ipaddress.IPv6Network) and isinstance(cut, ipaddress.IPv6Network):
-        return list(network.address_exclude(cut))
-    return [network]
 
 
 def network_order(network: Network) -> tuple[int, int, int]:

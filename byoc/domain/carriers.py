@@ -37,7 +37,7 @@ from pydantic import (
     model_validator,
 )
 
-from byoc.domain.nsg_exposure import network_within
+from byoc.domain.networks import Network, network_within
 
 __all__ = [
     "DEFAULT_SBC_SIP_PORTS",
@@ -66,7 +66,6 @@ __all__ = [
 Purpose = Literal["signaling", "media"]
 Transport = Literal["udp", "tcp", "tls"]
 NsgProtocol = Literal["Udp", "Tcp"]
-Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 NSG_MAX_RULES = 1000
 """Security rules per NSG (Azure networking limits)."""

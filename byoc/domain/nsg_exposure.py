@@ -17,29 +17,25 @@ carrier publishes). Anything `wider` is an exposure.
 
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from functools import lru_cache
 from itertools import pairwise
 from typing import Any, Literal, Protocol
 
-Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+from byoc.domain.networks import Network, collapsed, inside_any, network_within, parse_network, subtract
+
 Kind = Literal["carrier", "internal", "wider"]
 Origin = Literal["byoc", "foreign", "default"]
 
 __all__ = [
     "DEFAULT_INBOUND_RULES",
     "ExposureReport",
-    "Network",
     "Opening",
     "PortExposure",
     "RuleView",
     "ServedPort",
     "deciding_rule",
     "evaluate",
-    "network_within",
-    "parse_network",
     "port_spans",
 ]
 
@@ -338,12 +334,12 @@ class _Matched:
             else:
                 if self.internet and network.is_global:
                     continue
-                pieces = _subtract([network], self.networks)
-                inside = [p for p in pieces if _inside_any(p, published)]
-                rest = _subtract([p for p in pieces if p not in inside], published)
+                pieces = subtract([network], self.networks)
+                inside = [p for p in pieces if inside_any(p, published)]
+                rest = subtract([p for p in pieces if p not in inside], published)
                 carrier = _overlap(pieces, published)
-                found["carrier"].extend(str(p) for p in _collapsed([*inside, *carrier]))
-                outside = _collapsed(rest)
+                found["carrier"].extend(str(p) for p in collapsed([*inside, *carrier]))
+                outside = collapsed(rest)
                 if any(piece.is_global for piece in outside):
                     found["wider"].append(text if len(outside) > 1 else str(outside[0]))
                 else:
@@ -439,64 +435,12 @@ def _span_text(low: int, high: int) -> str:
     return str(low) if low == high else f"{low}-{high}"
 
 
-@lru_cache(maxsize=8192)
-def parse_network(text: str) -> Network | None:
-    """`text` as an IP network (host bits allowed), or None for a tag, `*` or anything else."""
-    try:
-        return ipaddress.ip_network(text.strip(), strict=False)
-    except ValueError:
-        return None
-
-
-def network_within(inner: Network, outer: Network) -> bool:
-    """Whether every address of `inner` is in `outer` (False across IP versions)."""
-    if isinstance(inner, ipaddress.IPv4Network) and isinstance(outer, ipaddress.IPv4Network):
-        return inner.subnet_of(outer)
-    if isinstance(inner, ipaddress.IPv6Network) and isinstance(outer, ipaddress.IPv6Network):
-        return inner.subnet_of(outer)
-    return False
-
-
-def _inside_any(network: Network, blocks: Iterable[Network]) -> bool:
-    return any(network_within(network, block) for block in blocks)
-
-
-def _subtract(pieces: Iterable[Network], cuts: Iterable[Network]) -> list[Network]:
-    """`pieces` without any address in `cuts`."""
-    result = list(pieces)
-    for cut in cuts:
-        next_pieces: list[Network] = []
-        for piece in result:
-            if piece.version != cut.version or not piece.overlaps(cut):
-                next_pieces.append(piece)
-            elif network_within(piece, cut):
-                continue
-            else:
-                next_pieces.extend(_exclude(piece, cut))
-        result = next_pieces
-    return result
-
-
-def _exclude(piece: Network, cut: Network) -> list[Network]:
-    if isinstance(piece, ipaddress.IPv4Network) and isinstance(cut, ipaddress.IPv4Network):
-        return list(piece.address_exclude(cut))
-    if isinstance(piece, ipaddress.IPv6Network) and isinstance(cut, ipaddress.IPv6Network):
-        return list(piece.address_exclude(cut))
-    return [piece]
-
-
 def _overlap(pieces: Iterable[Network], blocks: Iterable[Network]) -> list[Network]:
     """The parts of `blocks` that lie inside some piece but do not contain it."""
     found: list[Network] = []
     blocks = list(blocks)
     for piece in pieces:
-        if _inside_any(piece, blocks):
+        if inside_any(piece, blocks):
             continue
         found.extend(b for b in blocks if network_within(b, piece))
     return found
-
-
-def _collapsed(networks: Iterable[Network]) -> list[Network]:
-    v4 = [n for n in networks if isinstance(n, ipaddress.IPv4Network)]
-    v6 = [n for n in networks if isinstance(n, ipaddress.IPv6Network)]
-    return [*ipaddress.collapse_addresses(v4), *ipaddress.collapse_addresses(v6)]

@@ -17,8 +17,9 @@ from byoc.domain.carriers import (
     UnsafeRangeError,
     parse_source_cidr,
 )
-from byoc.domain.nsg_exposure import Network, network_within, parse_network, port_spans
+from byoc.domain.networks import Network, network_within, parse_network
 from byoc.domain.nsg_exposure import evaluate as evaluate_exposure
+from byoc.domain.nsg_exposure import port_spans
 from byoc.domain.plan import Action, Change
 from byoc.services.nsg_ranges import served_ports
 from byoc.services.nsg_rule import NsgRule, NsgState

@@ -9,7 +9,8 @@ from typing import TYPE_CHECKING, Any
 
 from byoc.domain.carrier_ranges import effective_ranges
 from byoc.domain.carriers import CarrierData, CarrierRange, packaged_carrier_data
-from byoc.domain.nsg_exposure import ExposureReport, Network, ServedPort
+from byoc.domain.networks import Network
+from byoc.domain.nsg_exposure import ExposureReport, ServedPort
 from byoc.domain.nsg_exposure import evaluate as evaluate_exposure
 from byoc.services.nsg_rule import NsgRule
 

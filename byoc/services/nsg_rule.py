@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from byoc.domain.carriers import NsgRuleSpec
-from byoc.domain.nsg_exposure import parse_network
+from byoc.domain.networks import parse_network
 
 if TYPE_CHECKING:
     pass
