@@ -75,6 +75,9 @@ class GenesysClient:
         self.tokens = TokenCache(self._fetch_token, clock=clock)
         self._session: CallSession | None = None
         self._deleted: dict[str, float] = {}
+        self._pool_fields: dict[str, tuple[int | None, str | None, str | None]] = {}
+        """Pool id -> (version, comments, provider) as last read or written: a range change
+        PUTs them back without reading the pool first (a stale version gets a 409: read then)."""
         """ids of DID pools byoc deleted (or found gone) -> when."""
         self._deletion_waits: dict[tuple[str, str], int] = {}
         self._sdk: Any = None

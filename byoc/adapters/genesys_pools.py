@@ -44,9 +44,16 @@ class DidPools(GenesysClient):
         edges = self._apis().edges
         models = self._pages("list DID pools", lambda page: edges.get_telephony_providers_edges_didpools(
             page_size=PAGE_SIZE, page_number=page, sort_by="number"))
+        self._pool_fields = {}  # a whole listing: pools no longer listed are forgotten
         # a pool byoc deleted moments ago may still read as active: it is gone all the same
         gone = {i for i, at in self._deleted.items() if self._clock() - at < POOL_DELETE_SHOW_S}
-        return [replace(p, state="deleted") if p.id in gone else p for p in map(_pool, models)]
+        return [replace(p, state="deleted") if p.id in gone else p
+                for p in map(self._kept, models)]
+
+    def _kept(self, model: Any) -> GenesysDidPool:
+        """The pool, its version and the fields a PUT must carry back remembered."""
+        self._pool_fields[str(model.id)] = (model.version, model.comments, model.provider)
+        return _pool(model)
 
     def read_did_pool_state(self, pool_id: str) -> str | None:
         """The pool's state as Genesys reports it now (`active`, `deleted`; None: not found), not
@@ -74,7 +81,7 @@ class DidPools(GenesysClient):
         while attempt < 3:
             try:
                 created = self._call(what, apis.edges.post_telephony_providers_edges_didpools, body)
-                return _pool(created)
+                return self._kept(created)
             except GenesysError as exc:
                 landed = self._pool_by_range(start, end)
                 if (landed is not None and landed.description == description
@@ -129,13 +136,21 @@ class DidPools(GenesysClient):
         A 409 with the pool's version unchanged, or a 400 other than an overlap, is a refusal."""
         edges = self._apis().edges
         what = f"change DID pool {pool.start}-{pool.end} (id {pool.id}) to {start}-{end}"
+        known = self._pool_fields.pop(pool.id, None)
         for _ in range(VERSION_ATTEMPTS):
-            try:
-                model = self._call(f"read DID pool {pool.id}",
-                                   edges.get_telephony_providers_edges_didpool, pool.id)
-            except GenesysNotFound:
-                self._deleted[pool.id] = self._clock()
-                raise
+            if known is not None:  # as last read or written: no read first
+                model = self._apis().G.DIDPool()
+                model.version, model.comments = known[0], known[1]
+                if known[2] in ("PURE_CLOUD", "PURE_CLOUD_VOICE"):
+                    model.provider = known[2]
+                model.description, known = pool.description, None
+            else:
+                try:
+                    model = self._call(f"read DID pool {pool.id}",
+                                       edges.get_telephony_providers_edges_didpool, pool.id)
+                except GenesysNotFound:
+                    self._deleted[pool.id] = self._clock()
+                    raise
             if str(model.state or "active") == "deleted":
                 self._deleted[pool.id] = self._clock()
                 raise GenesysNotFound(f"Genesys refused to {what}: the pool was deleted",
@@ -143,7 +158,7 @@ class DidPools(GenesysClient):
             version = model.version
             model.start_phone_number, model.end_phone_number, model.name = start, end, name
             try:
-                return _pool(self._write(
+                return self._kept(self._write(
                     what, edges.put_telephony_providers_edges_didpool, pool.id, model))
             except GenesysVersionConflict as exc:
                 again = self._call(f"read DID pool {pool.id}",
@@ -255,7 +270,7 @@ class DidPools(GenesysClient):
             listing = self._call(
                 f"read {len(batch)} DID pool(s)", edges.get_telephony_providers_edges_didpools,
                 page_size=PAGE_SIZE, page_number=1, id=batch)
-            pools.extend(map(_pool, listing.entities or []))
+            pools.extend(map(self._kept, listing.entities or []))
         gone = {i for i, at in self._deleted.items() if self._clock() - at < POOL_DELETE_SHOW_S}
         return [replace(p, state="deleted") if p.id in gone else p for p in pools]
 

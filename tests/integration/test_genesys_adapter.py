@@ -317,6 +317,28 @@ def test_a_pool_range_changes_in_place_keeping_its_id(adapter: GenesysAdapter) -
     assert resized.description == pool.description
 
 
+def test_a_listed_pool_changes_range_without_a_read_and_a_stale_version_is_read_again(
+    org: Org, adapter: GenesysAdapter, time_: Time,
+) -> None:
+    pool = next(p for p in adapter.list_did_pools() if p.start == "+14155550100")
+    other = GenesysAdapter(base_url=org.url, client_id=CLIENT_ID,
+                           client_secret=lambda: CLIENT_SECRET, clock=time_.clock,
+                           sleep=time_.sleep)
+    seen = len(org.requests())
+
+    adapter.resize_did_pool(pool, "+14155550100", "+14155550110", name="byoc wider")
+    first = [r["method"] for r in org.requests()[seen:] if pool.id in r["path"]]
+    other.resize_did_pool(pool, "+14155550100", "+14155550111", name="someone else")
+    seen = len(org.requests())
+    again = adapter.resize_did_pool(pool, "+14155550100", "+14155550112", name="byoc again")
+    second = [r["method"] for r in org.requests()[seen:] if pool.id in r["path"]]
+
+    assert first == ["PUT"]  # the listing gave its version and fields
+    assert second == ["PUT", "GET", "GET", "PUT"]  # 409, read (version moved), read, PUT
+    assert (again.end, again.description, again.name) == (
+        "+14155550112", pool.description, "byoc again")
+
+
 @pytest.mark.parametrize("answer", ["refuses-stranding", "refuses-any"])
 def test_a_refused_range_change_is_told_apart_from_a_version_conflict(
     org: Org, adapter: GenesysAdapter, answer: str,
