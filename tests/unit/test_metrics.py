@@ -29,7 +29,8 @@ def test_a_sync_that_converges_records_its_duration_and_changes(telemetry: Telem
     service.sync("genesys", correlation_id="c1")
     points = telemetry.points()
 
-    assert points["byoc.sync.duration"] == [({"target": "genesys", "outcome": "converged"}, 1)]
+    assert points["byoc.sync.duration"] == [({"target": "genesys", "outcome": "converged",
+                                                   "kind": "full"}, 1)]
     assert points["byoc.sync.changes"] == [({"target": "genesys"}, 1)]
     assert "byoc.sync.refusals" not in points and "byoc.sync.failures" not in points
     # The number was onboarding and now every target has it.
@@ -45,7 +46,8 @@ def test_a_plan_the_guard_refuses_is_counted_and_changes_nothing(telemetry: Tele
 
     assert outcome.refused and target.writes == 0
     assert points["byoc.sync.refusals"] == [({"target": "sbc:sbc1"}, 1)]
-    assert points["byoc.sync.duration"] == [({"target": "sbc:sbc1", "outcome": "refused"}, 1)]
+    assert points["byoc.sync.duration"] == [
+        ({"target": "sbc:sbc1", "outcome": "refused", "kind": "full"}, 1)]
     assert "byoc.sync.changes" not in points
     span = next(s for s in telemetry.finished() if s.name == "sync sbc:sbc1")
     assert span.attributes["byoc.outcome"] == "refused"
