@@ -57,7 +57,7 @@ def runs(values: list[int]) -> list[tuple[int, int]]:
 
 
 def seed_for(values: list[int]) -> dict[str, Any]:
-    from byoc.services.genesys_reconciler import POOL_DESCRIPTION
+    from byoc.services.genesys_model import POOL_DESCRIPTION
     from byoc.services.genesys_shards import SURE_FIT, shard_description, shard_name
     from sandbox.genesys_wire import stable_id
     from sandbox.launcher import load_seed

@@ -72,7 +72,7 @@ def runs(values: list[int]) -> list[tuple[int, int]]:
 
 def seed_for(values: list[int]) -> dict[str, Any]:
     """The default sandbox seed with the estate in place at every vendor."""
-    from byoc.services.genesys_reconciler import POOL_DESCRIPTION
+    from byoc.services.genesys_model import POOL_DESCRIPTION
     from byoc.services.genesys_shards import SURE_FIT, shard_description, shard_name
     from byoc.services.sbc_reconciler import desired_rules
     from sandbox.genesys_wire import stable_id

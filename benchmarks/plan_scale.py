@@ -60,15 +60,15 @@ from byoc.ports import (  # noqa: E402
     TwilioOriginationUrl,
     TwilioTrunk,
 )
-from byoc.services.genesys_reconciler import (  # noqa: E402
+from byoc.services.genesys_model import (  # noqa: E402
     MARKER,
     ROUTE_DESCRIPTION,
-    GenesysReconciler,
     GenesysState,
     OutboundState,
     PoolDids,
     UserDirectory,
 )
+from byoc.services.genesys_reconciler import GenesysReconciler  # noqa: E402
 from byoc.services.nsg_reconciler import NsgReconciler  # noqa: E402
 from byoc.services.nsg_rule import NsgState  # noqa: E402
 from byoc.services.reconcile import desired_state  # noqa: E402

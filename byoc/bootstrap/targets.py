@@ -6,7 +6,7 @@ from functools import partial
 from typing import TYPE_CHECKING, Protocol
 
 from byoc.domain.targets import nsg_target, sbc_target
-from byoc.services.genesys_reconciler import TARGET as GENESYS_TARGET
+from byoc.services.genesys_model import TARGET as GENESYS_TARGET
 from byoc.services.genesys_reconciler import GenesysReconciler
 from byoc.services.nsg_reconciler import NsgReconciler
 from byoc.services.sbc_reconciler import SbcDialPlanReconciler

@@ -31,7 +31,8 @@ from byoc.domain.inventory import PRESENT_STATES, NumberState
 from byoc.domain.number_ranges import Span, SpanSet, span_numbers, span_text
 from byoc.domain.plan import Action, Change, Plan
 from byoc.ports import GenesysDidPool, GenesysError, GenesysIvr, GenesysPoolNumber, GenesysUser
-from byoc.services import genesys_reconciler as full
+from byoc.services.genesys_model import MAX_POOL_SIZE, PoolSpan, owned
+from byoc.services.genesys_plan_rules import grow, numbers_outside, pool_bounds, span_pool
 from byoc.services.genesys_pool_view import pool_view
 from byoc.services.genesys_shards import (
     NEW,
@@ -43,7 +44,8 @@ from byoc.services.genesys_shards import (
 
 if TYPE_CHECKING:
     from byoc.ports import Inventory
-    from byoc.services.genesys_reconciler import GenesysReconciler, RouteKey
+    from byoc.services.genesys_model import RouteKey
+    from byoc.services.genesys_reconciler import GenesysReconciler
     from byoc.services.reconcile import DesiredState
 
 LISTING_AFTER = 30
@@ -200,12 +202,12 @@ def plan_slice(
 ) -> Plan:
     """The full sync's pool and routing rules, on the slice."""
     present = Presence(desired, reconciler._inventory)
-    mine = [p for p in actual.pools.values() if full.owned(p.description)]
-    foreign = [p for p in actual.pools.values() if not full.owned(p.description)]
-    kept: list[full.PoolSpan] = []
+    mine = [p for p in actual.pools.values() if owned(p.description)]
+    foreign = [p for p in actual.pools.values() if not owned(p.description)]
+    kept: list[PoolSpan] = []
     dropped: list[GenesysDidPool] = []
     for pool in sorted(mine, key=lambda p: (len(p.start), p.start)):
-        span: full.PoolSpan = Span.of(pool.start, pool.end, pool)
+        span: PoolSpan = Span.of(pool.start, pool.end, pool)
         low, high = span.low, span.high
         if pool.start in desired.numbers:
             found = _walk(span.low, span.high, 1, span.width, present)
@@ -219,16 +221,16 @@ def plan_slice(
         kept.append(span._replace(low=low, high=high))
     in_pools = SpanSet([Span.of(p.start, p.end) for p in actual.pools.values()])
     wanted_new = [n for n in desired.routes if n not in in_pools]
-    left, grown = full._grow(SpanSet.of_numbers(wanted_new), kept)
-    new_spans: list[full.PoolSpan] = [
-        Span(run.width, low, min(low + full.MAX_POOL_SIZE - 1, run.high))
-        for run in left for low in range(run.low, run.high + 1, full.MAX_POOL_SIZE)]
+    left, grown = grow(SpanSet.of_numbers(wanted_new), kept)
+    new_spans: list[PoolSpan] = [
+        Span(run.width, low, min(low + MAX_POOL_SIZE - 1, run.high))
+        for run in left for low in range(run.low, run.high + 1, MAX_POOL_SIZE)]
     dropped_set = SpanSet([Span.of(p.start, p.end) for p in dropped])
     late_spans = [s for s in new_spans if dropped_set.touches(s)]
-    resized = [s for s in grown if (s.low, s.high) != full._bounds(full._pool(s))]
+    resized = [s for s in grown if (s.low, s.high) != pool_bounds(span_pool(s))]
     late_numbers = {n for s in late_spans for n in span_numbers(s)}
-    late_numbers.update(n for s in resized for n in full._outside(s, Span.of(
-        full._pool(s).start, full._pool(s).end)))
+    late_numbers.update(n for s in resized for n in numbers_outside(s, Span.of(
+        span_pool(s).start, span_pool(s).end)))
 
     out = _Out()
     owned_before = SpanSet([Span.of(p.start, p.end) for p in mine])
@@ -451,7 +453,7 @@ def verify_slice(reconciler: GenesysReconciler, desired: GenesysSliceWanted) -> 
         sorted(desired.numbers - settled))}
     read = reconciler._slice
     owned_before = SpanSet([Span.of(p.start, p.end) for p in (read.pools.values() if read else ())
-                            if full.owned(p.description)])
+                            if owned(p.description)])
     problems: list[str] = []
     for number in sorted(desired.numbers - settled):
         seen = found.get(number)

@@ -35,12 +35,8 @@ from byoc.ports import (
     GenesysTrunkStatus,
     GenesysUser,
 )
-from byoc.services.genesys_reconciler import (
-    MARKER,
-    ForeignGenesysObjectError,
-    GenesysDesired,
-    GenesysReconciler,
-)
+from byoc.services.genesys_model import MARKER, ForeignGenesysObjectError, GenesysDesired
+from byoc.services.genesys_reconciler import GenesysReconciler
 from byoc.services.reconcile import ReconcilerRegistry, desired_state
 from byoc.settings import Settings, load_settings
 

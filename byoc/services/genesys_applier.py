@@ -1,0 +1,248 @@
+"""The Genesys applier: writes a plan's changes, keeping what each write returned for verify."""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+
+from byoc.domain.number_ranges import Span, SpanSet, span_text
+from byoc.domain.plan import Action, Change
+from byoc.ports import (
+    GenesysDidPool,
+    GenesysError,
+    GenesysIvr,
+    GenesysNumberInUse,
+    GenesysOutboundRouteSpec,
+    GenesysPoolRangeRefused,
+    GenesysPort,
+    GenesysRef,
+    GenesysUser,
+)
+from byoc.services.genesys_model import (
+    MARKER,
+    ForeignGenesysObjectError,
+    GenesysState,
+    PoolSpan,
+    owned,
+)
+from byoc.services.genesys_pool_view import pool_view
+from byoc.services.genesys_shards import shard_of
+
+if TYPE_CHECKING:
+    from byoc.ports import HeldLease
+    from byoc.settings import Settings
+
+log = logging.getLogger("byoc.genesys")
+
+
+class GenesysApplier:
+    """Applies pool, IVR, shard, user and route changes (a part of `GenesysReconciler`)."""
+
+    target: str
+    _settings: Settings
+    _port: GenesysPort
+    _pools_written: dict[str, GenesysDidPool]
+    _snapshot: GenesysState | None
+    _dirty: set[str]
+    _ivrs: dict[str, GenesysIvr]
+    _refused: dict[str, str]
+    _created: dict[str, str]
+
+    def _apply_pool(self, change: Change, lease: HeldLease) -> None:
+        if change.action is Action.ADD:
+            after = change.after
+            if not owned(after.get("description")):
+                raise ForeignGenesysObjectError(
+                    f"DID pool {change.key} would be created without the {MARKER!r} mark; refused")
+            lease.check()
+            self._dirty.add("pools")
+            self._create_pool(after["start"], after["end"], after["name"], after["description"])
+            return
+        if change.action is Action.UPDATE:
+            self._resize_pool(change, lease)
+            return
+        before = change.before
+        if not owned(before.get("description")):
+            raise ForeignGenesysObjectError(
+                f"DID pool {change.key} (id {before.get('id')}) is not byoc's; byoc never deletes "
+                "foreign pools")
+        lease.check()
+        self._dirty.add("pools")
+        self._port.delete_did_pool(GenesysDidPool(
+            id=before["id"], start=before["start"], end=before["end"], name=before.get("name", ""),
+            description=before.get("description", "")))
+        pool_view(self._port).drop(before["id"])
+        self._pools_written.pop(before["id"], None)
+
+    def _create_pool(self, start: str, end: str, name: str, description: str) -> None:
+        """Create a pool and keep it as Genesys answered (a refusal means the pool view missed
+        something: it is forgotten)."""
+        try:
+            created = self._port.create_did_pool(start, end, name=name, description=description)
+        except GenesysError:
+            pool_view(self._port).forget()
+            raise
+        self._wrote_pool(created)
+
+    def _wrote_pool(self, pool: GenesysDidPool) -> None:
+        self._pools_written[pool.id] = pool
+        pool_view(self._port).put(pool)
+
+    def _resize_pool(self, change: Change, lease: HeldLease) -> None:
+        """PUT the new range. Where Genesys refuses, numbers the pool was to take get a pool of
+        their own, and a pool that was to let numbers go keeps them (deleting and creating it
+        again would leave its managed numbers in no pool meanwhile); verify reports it."""
+        before, after = change.before, change.after
+        if not owned(before.get("description")) or not owned(after.get("description")):
+            raise ForeignGenesysObjectError(
+                f"DID pool {change.key} (id {before.get('id')}) is not byoc's; not changed")
+        pool = GenesysDidPool(
+            id=before["id"], start=before["start"], end=before["end"],
+            name=before.get("name", ""), description=before["description"])
+        lease.check()
+        self._dirty.add("pools")
+        try:
+            self._wrote_pool(
+                self._port.resize_did_pool(pool, after["start"], after["end"], name=after["name"]))
+            return
+        except GenesysError as exc:
+            pool_view(self._port).forget()
+            gone = exc.status == 404
+            if not gone and not isinstance(exc, GenesysPoolRangeRefused):
+                raise
+            log.warning("DID pool range not changed in place", extra={
+                "event": "genesys.pool_resize_refused", "target": self.target,
+                "pool": change.key, "reason": str(exc)})
+            if not gone:
+                self._refused[pool.id] = (
+                    f"DID pool {change.key} was not changed to {after['start']}-{after['end']} "
+                    f"in place, Genesys refused: {exc}. byoc does not delete and recreate a "
+                    "pool that holds managed numbers (they would be in no pool meanwhile): take "
+                    "the numbers byoc no longer manages out of it by hand, or leave them there")
+        old: PoolSpan = Span.of(pool.start, pool.end)
+        new: PoolSpan = Span.of(after["start"], after["end"])
+        parts = [new] if gone else (SpanSet([new]) - SpanSet([old])).spans
+        for part in parts:
+            first, last = span_text(part.width, part.low), span_text(part.width, part.high)
+            lease.check()
+            self._create_pool(first, last, f"byoc {first}-{last}", after["description"])
+
+    def _apply_ivr(self, change: Change, lease: HeldLease) -> None:
+        """Removals ride on the first PUT; additions go `per_put` at a time. A number something
+        else holds is dropped from its PUT and left for verify to report."""
+        after = change.after
+        ivr = self._current_ivr(after["id"])
+        remove = tuple(after.get("remove", ()))
+        add = list(after.get("add", ()))
+        per_put = max(1, int(after.get("per_put", self._settings.genesys_numbers_per_ivr_put)))
+        chunks = [add[i:i + per_put] for i in range(0, len(add), per_put)] or [[]]
+        for index, chunk in enumerate(chunks):
+            gone = remove if index == 0 else ()
+            while chunk or gone:
+                lease.check()
+                self._dirty.add("ivrs")
+                try:
+                    ivr = self._port.update_ivr_dnis(ivr, add=tuple(chunk), remove=gone)
+                except GenesysNumberInUse as refused:
+                    if refused.number not in chunk:
+                        raise
+                    log.warning("number held elsewhere; not routed", extra={
+                        "event": "genesys.number_in_use", "target": self.target,
+                        "number": refused.number, "ivr": ivr.name, "reason": str(refused)})
+                    chunk.remove(refused.number)
+                    continue
+                self._ivrs[ivr.id] = ivr
+                break
+
+    def _apply_shard(self, change: Change, lease: HeldLease) -> None:
+        """Create, align or delete one of byoc's IVR shards (never an IVR it does not own)."""
+        ref = change.after or change.before or {}
+        if not owned(ref.get("description")):
+            raise ForeignGenesysObjectError(
+                f"IVR {change.key!r} is not a shard of byoc's; not changed")
+        lease.check()
+        self._dirty.add("ivrs")
+        if change.action is Action.ADD:
+            like = self._current_ivr(change.after["like"])
+            created = self._port.create_ivr(like, name=ref["name"], description=ref["description"])
+            self._ivrs[created.id] = created
+            self._created[ref["id"]] = created.id
+            return
+        current = self._current_ivr(ref["id"])
+        if shard_of(current) is None:
+            raise ForeignGenesysObjectError(
+                f"IVR {change.key!r} is not a shard of byoc's; not changed")
+        if change.action is Action.UPDATE:
+            saved = self._port.update_ivr_routing(current, self._current_ivr(change.after["like"]))
+            self._ivrs[saved.id] = saved
+            return
+        self._port.delete_ivr(current)
+        self._ivrs.pop(current.id, None)
+
+    def _apply_user(self, change: Change, lease: HeldLease) -> None:
+        after = change.after
+        user = self._current_user(after["id"])
+        remove = tuple(after.get("remove", ()))
+        work = after.get("work")
+        lease.check()
+        self._dirty.add("users")
+        try:
+            saved = self._port.update_user_phones(user, remove=remove, work=work)
+        except GenesysNumberInUse as refused:
+            log.warning("number held elsewhere; not routed", extra={
+                "event": "genesys.number_in_use", "target": self.target,
+                "number": refused.number, "user": user.email, "reason": str(refused)})
+            if not remove or refused.number != work:
+                return
+            lease.check()
+            saved = self._port.update_user_phones(user, remove=remove)
+        if self._snapshot is not None:
+            self._snapshot.users.remember(saved)
+
+    def _apply_route(self, change: Change, lease: HeldLease) -> None:
+        state = self._snapshot.outbound if self._snapshot else None
+        known = {r.id: r for r in state.routes} if state else {}
+        current = known.get(change.before["id"]) if change.before else None
+        if change.before and (current is None or not owned(current.description)):
+            raise ForeignGenesysObjectError(
+                f"outbound route {change.key!r} is not a route byoc read as its own; not changed")
+        where = (change.after or change.before or {}).get("site")
+        if not where:
+            raise ForeignGenesysObjectError(f"outbound route {change.key!r}: no site; not applied")
+        site = GenesysRef(id=where["id"], name=where["name"])
+        lease.check()
+        self._dirty.add("outbound")
+        if change.action is Action.REMOVE:
+            assert current is not None
+            self._port.delete_outbound_route(site, current)
+            return
+        after = change.after
+        spec = GenesysOutboundRouteSpec(
+            name=after["name"], classification_types=tuple(after["classification_types"]),
+            trunk_base=GenesysRef(**after["trunk_base"]), description=after["description"],
+            enabled=after["enabled"], distribution=after["distribution"])
+        if not owned(spec.description):
+            raise ForeignGenesysObjectError(f"outbound route {spec.name!r} without the mark")
+        if current is None:
+            self._port.create_outbound_route(site, spec)
+        else:
+            self._port.update_outbound_route(site, current, spec)
+
+    # --- internals -------------------------------------------------------------------------------
+
+    def _remember(self, state: GenesysState) -> None:
+        self._snapshot = state
+        self._ivrs = {i.id: i for i in state.ivrs}
+
+    def _current_user(self, user_id: str) -> GenesysUser:
+        known = self._snapshot.users.known() if self._snapshot else []
+        user = next((u for u in known if u.id == user_id), None)
+        return user if user is not None else self._port.get_user(user_id)
+
+    def _current_ivr(self, ivr_id: str) -> GenesysIvr:
+        ivr_id = self._created.get(ivr_id, ivr_id)
+        ivr = self._ivrs.get(ivr_id)
+        if ivr is None:
+            ivr = self._port.get_ivr(ivr_id)
+            self._ivrs[ivr_id] = ivr
+        return ivr
