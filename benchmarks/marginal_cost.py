@@ -74,7 +74,7 @@ def seed_for(values: list[int]) -> dict[str, Any]:
     """The default sandbox seed with the estate in place at every vendor."""
     from byoc.services.genesys_model import POOL_DESCRIPTION
     from byoc.services.genesys_shards import SURE_FIT, shard_description, shard_name
-    from byoc.services.sbc_reconciler import desired_rules
+    from byoc.services.sbc_model import desired_rules
     from sandbox.genesys_wire import stable_id
     from sandbox.launcher import load_seed
 

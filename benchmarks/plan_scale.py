@@ -72,7 +72,8 @@ from byoc.services.genesys_reconciler import GenesysReconciler  # noqa: E402
 from byoc.services.nsg_reconciler import NsgReconciler  # noqa: E402
 from byoc.services.nsg_rule import NsgState  # noqa: E402
 from byoc.services.reconcile import desired_state  # noqa: E402
-from byoc.services.sbc_reconciler import SbcDialPlanReconciler, desired_rules  # noqa: E402
+from byoc.services.sbc_model import desired_rules  # noqa: E402
+from byoc.services.sbc_reconciler import SbcDialPlanReconciler  # noqa: E402
 from byoc.services.twilio_reconciler import (  # noqa: E402
     OWNED_URL_PREFIX,
     TwilioActual,

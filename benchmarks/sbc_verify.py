@@ -36,7 +36,8 @@ from plan_scale import build_estate  # noqa: E402
 
 from byoc.ports import SbcDialPlan, SbcDialPlanRule, SbcDialPlans  # noqa: E402
 from byoc.services.reconcile import desired_state  # noqa: E402
-from byoc.services.sbc_reconciler import SbcDesired, SbcDialPlanReconciler  # noqa: E402
+from byoc.services.sbc_model import SbcDesired  # noqa: E402
+from byoc.services.sbc_reconciler import SbcDialPlanReconciler  # noqa: E402
 
 
 class MemorySbc:

@@ -21,24 +21,40 @@ prefix without `#` is a fallback by nature and is not reported.
 
 from __future__ import annotations
 
-import hashlib
 from collections import defaultdict
-from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
 from itertools import islice
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from byoc.domain.dialplan import number_groups, parse_dial_pattern, pick, ranges_of
+from byoc.domain.dialplan import number_groups, ranges_of
 from byoc.domain.dialplan_index import DialPlanIndex
 from byoc.domain.number_ranges import NumberRanges
-from byoc.domain.numbers import (
-    MAX_PREFIX_CHARS,
-    NumberSet,
-    compress_to_prefix_ranges,
-)
 from byoc.domain.plan import Action, Change, Plan
 from byoc.domain.targets import sbc_target
 from byoc.ports import SbcDialPlanEdit, SbcDialPlanRule, SbcDialPlans, SbcWriteIncomplete
+from byoc.services.sbc_model import (
+    OWNED_NAME_PREFIX,
+    PLAN_KIND,
+    RULE_KIND,
+    SAVE_KIND,
+    DesiredRule,
+    DialPlanCapacityExceeded,
+    DialPlanWriteRolledBack,
+    ForeignDialPlanRuleError,
+    RouteTags,
+    SbcDesired,
+    desired_rules,
+    is_owned,
+)
+from byoc.services.sbc_plan_rules import (
+    SHOWN,
+    check_limits,
+    examples,
+    foreign_conflicts,
+    plan_notes,
+    rule_json,
+    wrong_resolution,
+)
 from byoc.services.sbc_slice import (
     OpenOwnedRule,
     SbcSliceDesired,
@@ -48,144 +64,12 @@ from byoc.services.sbc_slice import (
 )
 
 if TYPE_CHECKING:
-    from byoc.domain.policy import Route
     from byoc.ports import HeldLease, SbcDialPlanPort
     from byoc.services.reconcile import DesiredState
     from byoc.settings import SbcSettings
 
-RULE_KIND = "dial-plan-rule"
-PLAN_KIND = "dial-plan"
-SAVE_KIND = "configuration-save"
-OWNED_NAME_PREFIX = "byoc-"
-MAX_RULE_NAME = 15
-MAX_TAG = 16
-_SHOWN = 5
-
-
-class ForeignDialPlanRuleError(Exception):
-    """A plan would write a rule byoc does not own, or reached the wrong SBC; refused."""
-
-
-class DialPlanCapacityExceeded(ValueError):
-    """A plan would hold more Dial Plan rules (or number groups) than the SBC's capacity."""
-
-
-class DialPlanWriteRolledBack(Exception):
-    """An upload failed part way; byoc wrote the touched rules back as they were and saved."""
-
-
-class DialPlanRuleInvalid(ValueError):
-    """A rule byoc would write breaks a device limit (name, prefix or tag length)."""
-
-
-def is_owned(rule_name: str) -> bool:
-    """Whether byoc owns a rule with this name."""
-    return rule_name.casefold().startswith(OWNED_NAME_PREFIX)
-
-
-# --- desired rules -----------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class DesiredRule:
-    """One rule byoc wants, and the numbers it matches (as ranges: listed only when needed)."""
-
-    name: str
-    prefix: str
-    tag: str
-    coverage: NumberRanges
-
-    @property
-    def numbers(self) -> frozenset[str]:
-        """Every number the rule matches."""
-        return frozenset(self.coverage)
-
-
-@dataclass(frozen=True)
-class SbcDesired:
-    """byoc's rules for one SBC's Dial Plan."""
-
-    plan_name: str
-    tags: Mapping[str, str]
-    rules: tuple[DesiredRule, ...]
-
-
-class RouteTags(Mapping[str, str]):
-    """`{number: SBC tag}` read from the routes of the desired state, not copied (100,000 entries)."""
-
-    __slots__ = ("_grouped", "_routes")
-
-    def __init__(
-        self, routes: Mapping[str, Route], grouped: Mapping[Route, list[str]] | None = None
-    ) -> None:
-        self._routes = routes
-        self._grouped = grouped
-
-    def __getitem__(self, number: str) -> str:
-        return self._routes[number].sbc_tag
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._routes)
-
-    def __len__(self) -> int:
-        return len(self._routes)
-
-    def __contains__(self, number: object) -> bool:
-        return number in self._routes
-
-    def by_tag(self) -> dict[str, list[str]]:
-        """The numbers of each tag."""
-        grouped: dict[str, list[str]] = defaultdict(list)
-        if self._grouped is not None:  # the numbers already grouped by route
-            for route, numbers in self._grouped.items():
-                grouped[route.sbc_tag] += numbers
-            return grouped
-        for number, route in self._routes.items():
-            grouped[route.sbc_tag].append(number)
-        return grouped
-
-
-def desired_rules(tags: Mapping[str, str]) -> list[DesiredRule]:
-    """The owned rules for `{number: tag}`: per tag the fewest exact prefixes, deterministic names."""
-    if isinstance(tags, RouteTags):
-        by_tag = tags.by_tag()
-    else:
-        by_tag = defaultdict(list)
-        for number, tag in tags.items():
-            by_tag[tag].append(number)
-    drafts: list[tuple[str, str, str, NumberRanges]] = []
-    for tag in sorted(by_tag):
-        if not tag or len(tag) > MAX_TAG or '"' in tag:
-            raise DialPlanRuleInvalid(f"SBC tag {tag!r} must be 1-{MAX_TAG} characters")
-        for prefix, covered in compress_to_prefix_ranges(NumberSet.from_e164(by_tag[tag])):
-            if len(prefix) > MAX_PREFIX_CHARS:
-                raise DialPlanRuleInvalid(f"prefix {prefix} is longer than {MAX_PREFIX_CHARS}")
-            drafts.append((_base_name(covered.first or ""), prefix, tag, covered))
-    counts: dict[str, int] = defaultdict(int)
-    for name, *_ in drafts:
-        counts[name] += 1
-    rules = [
-        DesiredRule(name if counts[name] == 1 else _hashed_name(prefix), prefix, tag, covered)
-        for name, prefix, tag, covered in drafts
-    ]
-    return sorted(rules, key=lambda r: r.name)
-
-
-def _base_name(first_number: str) -> str:
-    return OWNED_NAME_PREFIX + first_number.lstrip("+")[-(MAX_RULE_NAME - len(OWNED_NAME_PREFIX)):]
-
-
-def _hashed_name(prefix: str) -> str:
-    digest = hashlib.sha256(prefix.encode()).hexdigest()
-    return OWNED_NAME_PREFIX + "h" + digest[: MAX_RULE_NAME - len(OWNED_NAME_PREFIX) - 1]
-
 
 # --- the reconciler ----------------------------------------------------------------------------
-
-
-def _rule_json(plan_index: int, rule: SbcDialPlanRule | DesiredRule, index: int) -> dict[str, Any]:
-    return {"plan_index": plan_index, "index": index, "name": rule.name, "prefix": rule.prefix,
-            "tag": rule.tag}
 
 
 class SbcDialPlanReconciler:
@@ -238,7 +122,7 @@ class SbcDialPlanReconciler:
         plan = actual.named(desired.plan_name)
         if plan is None:
             return [f"Dial Plan {desired.plan_name!r} does not exist on the SBC"]
-        problems = slice_problems(plan.rules, desired, is_owned, _wrong_resolution)
+        problems = slice_problems(plan.rules, desired, is_owned, wrong_resolution)
         return problems + self._foreign_changes(desired.plan_name, plan.rules)
 
     def plan(self, actual: SbcDialPlans, desired: SbcDesired) -> Plan:
@@ -294,8 +178,8 @@ class SbcDialPlanReconciler:
             target=self.target,
             changes=tuple(changes),
             numbers_before=len(covered_before),
-            conflicts=tuple(_conflicts(foreign, owned, desired)),
-            notes=tuple(_notes(owned, coverage, desired, actual.source)),
+            conflicts=tuple(foreign_conflicts(foreign, owned, desired)),
+            notes=tuple(plan_notes(owned, coverage, desired, actual.source)),
         )
 
     def apply(self, plan: Plan, lease: HeldLease) -> None:
@@ -330,12 +214,12 @@ class SbcDialPlanReconciler:
             seen[found] += 1
             key = (found, desired.tags[number])
             if key not in verdicts:
-                verdicts[key] = _wrong_resolution(index.choose(found), key[1])
+                verdicts[key] = wrong_resolution(index.choose(found), key[1])
             reason = verdicts[key]
             if reason is not None:
                 wrong[reason].append(number)
         for reason, numbers in wrong.items():
-            problems.append(f"{len(numbers)} managed number(s) {reason}: {_examples(numbers)}")
+            problems.append(f"{len(numbers)} managed number(s) {reason}: {examples(numbers)}")
         managed_matched = [0] * len(index.entries)
         for found, count in seen.items():
             for position in found:
@@ -360,15 +244,15 @@ class SbcDialPlanReconciler:
                 problems.append(
                     f"owned rule {rule.name!r} ({rule.prefix}) matches {len(matched) - in_inventory}"
                     " number(s) byoc does not manage (not in the inventory, or being released): "
-                    f"{_examples(list(islice(stray, _SHOWN)), len(matched) - in_inventory)}"
+                    f"{examples(list(islice(stray, SHOWN)), len(matched) - in_inventory)}"
                 )
         have = {(r.name, r.prefix, r.tag) for r in owned}
         want = {(r.name, r.prefix, r.tag) for r in desired.rules}
         if have != want:
             problems.append(
                 f"owned rules differ from the desired set: missing "
-                f"{sorted(n for n, *_ in want - have)[:_SHOWN]}, unexpected "
-                f"{sorted(n for n, *_ in have - want)[:_SHOWN]}"
+                f"{sorted(n for n, *_ in want - have)[:SHOWN]}, unexpected "
+                f"{sorted(n for n, *_ in have - want)[:SHOWN]}"
             )
         problems += self._foreign_changes(desired.plan_name, plan.rules)
         return problems
@@ -456,7 +340,7 @@ class SbcDialPlanReconciler:
         return Change(
             target=self.target, action=Action.ADD, kind=RULE_KIND, key=rule.name,
             summary=f"{rule.prefix} tag {rule.tag} ({len(rule.coverage)} numbers)",
-            after=_rule_json(plan_index, rule, index),
+            after=rule_json(plan_index, rule, index),
             numbers_added=tuple(rule.coverage),
         )
 
@@ -470,8 +354,8 @@ class SbcDialPlanReconciler:
             parts.append(f"tag {current.tag} -> {rule.tag}")
         return Change(
             target=self.target, action=Action.UPDATE, kind=RULE_KIND, key=rule.name,
-            summary=", ".join(parts) or "rename", before=_rule_json(plan_index, current, current.index),
-            after=_rule_json(plan_index, rule, current.index),
+            summary=", ".join(parts) or "rename", before=rule_json(plan_index, current, current.index),
+            after=rule_json(plan_index, rule, current.index),
             numbers_added=tuple(rule.coverage - before),
             numbers_removed=tuple(before - rule.coverage),
         )
@@ -481,7 +365,7 @@ class SbcDialPlanReconciler:
         return Change(
             target=self.target, action=Action.REMOVE, kind=RULE_KIND, key=rule.name,
             summary=f"no longer wanted: {rule.prefix} tag {rule.tag}",
-            before=_rule_json(plan_index, rule, rule.index),
+            before=rule_json(plan_index, rule, rule.index),
             numbers_removed=tuple(matched or ()),
         )
 
@@ -515,108 +399,9 @@ class SbcDialPlanReconciler:
                 continue
             rule = SbcDialPlanRule(int(data["index"]), str(data["name"]), str(data["prefix"]),
                                    str(data["tag"]))
-            _check_limits(rule)
+            check_limits(rule)
             put.append(rule)
         if plan_index is None:
             raise ValueError(f"{self.target}: the plan has no change to apply")
         return SbcDialPlanEdit(plan_name=self._plan_name, plan_index=plan_index,
                                create_plan=create, put=tuple(put), delete=tuple(delete))
-
-
-def _wrong_resolution(chosen: SbcDialPlanRule | None, tag: str) -> str | None:
-    """Why a managed number with policy tag `tag` is not routed right by `chosen`, if it is not."""
-    if chosen is None:
-        return "resolve to no rule"
-    if not is_owned(chosen.name):
-        return f"resolve to foreign rule {chosen.name!r} (tag {chosen.tag!r})"
-    if chosen.tag != tag:
-        return f"resolve to tag {chosen.tag!r} instead of their policy tag"
-    return None
-
-
-def _check_limits(rule: SbcDialPlanRule) -> None:
-    problems = []
-    if len(rule.name) > MAX_RULE_NAME:
-        problems.append(f"name {rule.name!r} is longer than {MAX_RULE_NAME}")
-    if len(rule.prefix) > MAX_PREFIX_CHARS:
-        problems.append(f"prefix {rule.prefix!r} is longer than {MAX_PREFIX_CHARS}")
-    if len(rule.tag) > MAX_TAG:
-        problems.append(f"tag {rule.tag!r} is longer than {MAX_TAG}")
-    if problems:
-        raise DialPlanRuleInvalid(f"rule {rule.name!r}: " + "; ".join(problems))
-
-
-def _examples(numbers: list[str], count: int | None = None) -> str:
-    """The first numbers of a sorted list; `count` of them in all when only the first are given."""
-    count = len(numbers) if count is None else count
-    shown = ", ".join(numbers[:_SHOWN])
-    return shown + (f" (+{count - _SHOWN} more)" if count > _SHOWN else "")
-
-
-def _conflicts(
-    foreign: list[SbcDialPlanRule], owned: Mapping[str, SbcDialPlanRule], desired: SbcDesired
-) -> list[str]:
-    """Foreign rules that win over, or lose exact numbers to, the desired owned rules."""
-    listed = [r for r in foreign if (p := parse_dial_pattern(r.prefix)) is not None
-              and not p.any_number]
-    if not listed:
-        return []
-    index = DialPlanIndex(listed)
-    next_index = max([r.index for r in foreign] + [r.index for r in owned.values()] + [-1]) + 1
-    beats: dict[SbcDialPlanRule, list[str]] = defaultdict(list)
-    shadows: dict[SbcDialPlanRule, list[str]] = defaultdict(list)
-    for rule in desired.rules:
-        current = owned.get(rule.name.casefold())
-        mine = SbcDialPlanRule(current.index if current else next_index, rule.name, rule.prefix,
-                               rule.tag)
-        mine_pattern = parse_dial_pattern(rule.prefix)
-        winners: dict[tuple[tuple[int, ...], bool], SbcDialPlanRule | None] = {}
-        for number in index.near(rule.coverage):
-            matching = index.matching(number)
-            if not matching:
-                continue
-            key = (matching, mine_pattern is not None and mine_pattern.matches(number))
-            if key not in winners:
-                # As `best_rule([mine, *matching])`: by rule index, mine first among equal ones.
-                entries = [index.entries[at] for at in matching]
-                before = sum(1 for r, _ in entries if r.index < mine.index)
-                if key[1] and mine_pattern is not None:
-                    entries.insert(before, (mine, mine_pattern))
-                winners[key] = pick(entries)
-            winner = winners[key]
-            if winner is not mine and winner is not None:
-                beats[winner].append(number)
-                continue
-            for at in matching:  # by index, then as listed: the order `found` reports ties in
-                other, pattern = index.entries[at]
-                if pattern.end_of_number:
-                    shadows[other].append(number)
-    found = [
-        f"foreign rule {r.name!r} ({r.prefix}, tag {r.tag!r}) wins over byoc's rules for "
-        f"{len(n)} managed number(s): {_examples(sorted(n))}; they cannot route to their policy "
-        "tag until that rule is narrowed or removed by hand"
-        for r, n in sorted(beats.items(), key=lambda item: item[0].index)
-    ]
-    found += [
-        f"byoc's rules take {len(n)} number(s) from foreign rule {r.name!r} ({r.prefix}, tag "
-        f"{r.tag!r}): {_examples(sorted(n))}; check that the policy should manage them"
-        for r, n in sorted(shadows.items(), key=lambda item: item[0].index)
-    ]
-    return found
-
-
-def _notes(
-    owned: Mapping[str, SbcDialPlanRule],
-    coverage: Mapping[str, NumberRanges | None],
-    desired: SbcDesired,
-    source: str,
-) -> list[str]:
-    notes = [f"Dial Plan read from the {source} export"] if source != "ini" else []
-    wide = [r.name for key, r in owned.items() if coverage[key] is None]
-    if wide:
-        notes.append(
-            f"owned rule(s) {wide} match an open or very wide set of numbers; their numbers are "
-            "not counted by the mass-deletion guard"
-        )
-    notes.append(f"{len(desired.tags)} managed number(s) in {len(desired.rules)} owned rule(s)")
-    return notes

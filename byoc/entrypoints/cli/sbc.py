@@ -166,7 +166,7 @@ def sbc_resolve(
     """Which Dial Plan rule and tag each SBC picks for NUMBER (most specific rule wins)."""
     from byoc.adapters.audiocodes import AudioCodesError
     from byoc.domain.dialplan import best_rule
-    from byoc.services.sbc_reconciler import is_owned
+    from byoc.services.sbc_model import is_owned
 
     built = services()
     rows: list[dict[str, Any]] = []

@@ -16,13 +16,13 @@ from byoc.domain.plan import Action, Change, GuardLimits, Plan
 from byoc.domain.policy import Policy, load_policy
 from byoc.ports import SbcDialPlan, SbcDialPlanEdit, SbcDialPlanRule, SbcDialPlans
 from byoc.services.reconcile import ReconcilerRegistry, ReconcileService, desired_state
-from byoc.services.sbc_reconciler import (
+from byoc.services.sbc_model import (
     DialPlanCapacityExceeded,
     DialPlanWriteRolledBack,
     ForeignDialPlanRuleError,
-    SbcDialPlanReconciler,
     desired_rules,
 )
+from byoc.services.sbc_reconciler import SbcDialPlanReconciler
 from byoc.settings import SbcSettings
 
 POLICY = """

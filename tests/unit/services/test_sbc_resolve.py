@@ -11,12 +11,8 @@ from hypothesis import strategies as st
 from byoc.domain.dialplan import best_rule, numbers_of, parse_dial_pattern
 from byoc.domain.dialplan_index import DialPlanIndex
 from byoc.ports import SbcDialPlan, SbcDialPlanRule, SbcDialPlans
-from byoc.services.sbc_reconciler import (
-    SbcDesired,
-    SbcDialPlanReconciler,
-    desired_rules,
-    is_owned,
-)
+from byoc.services.sbc_model import SbcDesired, desired_rules, is_owned
+from byoc.services.sbc_reconciler import SbcDialPlanReconciler
 from byoc.settings import SbcSettings
 
 SBC = SbcSettings(name="sbc1", management_url="https://10.0.1.4", fqdn="sbc1.example.net")
