@@ -74,12 +74,12 @@ from byoc.services.nsg_rule import NsgState  # noqa: E402
 from byoc.services.reconcile import desired_state  # noqa: E402
 from byoc.services.sbc_model import desired_rules  # noqa: E402
 from byoc.services.sbc_reconciler import SbcDialPlanReconciler  # noqa: E402
-from byoc.services.twilio_reconciler import (  # noqa: E402
+from byoc.services.twilio_model import (  # noqa: E402
     OWNED_URL_PREFIX,
     TwilioActual,
-    TwilioTrunkReconciler,
     origination_sip_url,
 )
+from byoc.services.twilio_reconciler import TwilioTrunkReconciler  # noqa: E402
 from byoc.settings import Settings, load_settings  # noqa: E402
 
 BASE = 14155500000  # +1 415 550 0000

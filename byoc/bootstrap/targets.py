@@ -10,7 +10,7 @@ from byoc.services.genesys_model import TARGET as GENESYS_TARGET
 from byoc.services.genesys_reconciler import GenesysReconciler
 from byoc.services.nsg_reconciler import NsgReconciler
 from byoc.services.sbc_reconciler import SbcDialPlanReconciler
-from byoc.services.twilio_reconciler import TARGET as TWILIO_TARGET
+from byoc.services.twilio_model import TARGET as TWILIO_TARGET
 from byoc.services.twilio_reconciler import TwilioTrunkReconciler
 from byoc.services.twilio_termination import TerminationDesired
 

@@ -20,7 +20,7 @@ from byoc.services.doctor import (
 )
 from byoc.services.health_report import HealthStatus
 from byoc.services.health_sip import evaluate_probe, sbc_probe_targets
-from byoc.services.twilio_reconciler import origination_sip_url, sip_host
+from byoc.services.twilio_model import origination_sip_url, sip_host
 
 if TYPE_CHECKING:
     from byoc.ports import (

@@ -23,7 +23,7 @@ from byoc.domain.inventory import PRESENT_STATES
 from byoc.domain.jobs import NumberEvent
 from byoc.domain.policy import Policy
 from byoc.ports import Inventory, TwilioNumber, TwilioPort
-from byoc.services.twilio_reconciler import managed_at_twilio
+from byoc.services.twilio_model import managed_at_twilio
 
 log = logging.getLogger("byoc.notices")
 

@@ -24,7 +24,7 @@ from byoc.domain.targets import nsg_target, sbc_target
 from byoc.services.nsg_ranges import sbc_effective_ranges
 from byoc.services.nsg_rule import NsgRule
 from byoc.services.sbc_model import is_owned
-from byoc.services.twilio_reconciler import origination_sip_url, sip_host
+from byoc.services.twilio_model import origination_sip_url, sip_host
 
 if TYPE_CHECKING:
     from byoc.domain.policy import Policy, Route

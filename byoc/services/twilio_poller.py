@@ -30,7 +30,7 @@ from byoc.domain.inventory import NumberRecord, NumberState
 from byoc.domain.jobs import NumberEvent, new_correlation_id
 from byoc.domain.policy import Policy
 from byoc.ports import Inventory, JobQueue, StateStore, TwilioNumber, TwilioNumberAuditEvent, TwilioPort
-from byoc.services.twilio_reconciler import TwilioActual, managed_at_twilio, sweep_events
+from byoc.services.twilio_model import TwilioActual, managed_at_twilio, sweep_events
 
 log = logging.getLogger("byoc.twilio_poller")
 

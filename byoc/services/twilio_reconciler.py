@@ -23,22 +23,33 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from byoc.domain.inventory import PRESENT_STATES, NumberRecord, NumberState
+from byoc.domain.inventory import NumberRecord, NumberState
 from byoc.domain.jobs import NumberEvent, new_correlation_id
 from byoc.domain.plan import Action, Change, Plan
 from byoc.domain.policy import Policy
-from byoc.domain.targets import TWILIO
 from byoc.ports import (
     HeldLease,
     JobQueue,
     TwilioNumber,
     TwilioOriginationUrl,
     TwilioPort,
-    TwilioTermination,
-    TwilioTrunk,
+)
+from byoc.services.twilio_model import (
+    OFFBOARD_KIND,
+    OWNED_URL_PREFIX,
+    TARGET,
+    TRUNK_KIND,
+    URL_KIND,
+    TwilioActual,
+    TwilioApplyFailed,
+    TwilioDesired,
+    gone_event,
+    inventory_findings,
+    managed_at_twilio,
+    origination_sip_url,
+    sweep_events,
 )
 from byoc.services.twilio_slice import (
     ASSOCIATE_KIND,
@@ -59,139 +70,13 @@ from byoc.services.twilio_termination import (
     plan_termination,
     verify_termination,
 )
+from byoc.services.twilio_urls import same_url, url_changes, url_from_json
 
 if TYPE_CHECKING:
     from byoc.services.reconcile import DesiredState
     from byoc.settings import SbcSettings
 
 log = logging.getLogger("byoc.twilio")
-
-TARGET = TWILIO
-TRUNK_KIND = "trunk"
-URL_KIND = "origination-url"
-OFFBOARD_KIND = "numbers-gone"
-OWNED_URL_PREFIX = "byoc-"
-
-
-class TwilioApplyFailed(Exception):
-    """Some numbers could not be changed at Twilio; the others were."""
-
-
-@dataclass(frozen=True)
-class TwilioActual:
-    """The trunk, its origination URLs, its numbers and the account's numbers, as read."""
-
-    trunk: TwilioTrunk
-    origination_urls: tuple[TwilioOriginationUrl, ...]
-    trunk_numbers: dict[str, TwilioNumber]
-    account_numbers: dict[str, TwilioNumber]
-    termination: TwilioTermination = field(default_factory=TwilioTermination)
-
-    def owned(self, number: str) -> TwilioNumber | None:
-        return self.account_numbers.get(number) or self.trunk_numbers.get(number)
-
-
-@dataclass(frozen=True)
-class TwilioDesired:
-    """What the trunk should look like, and the inventory it was computed from."""
-
-    trunk_sid: str
-    secure: bool
-    origination_urls: tuple[TwilioOriginationUrl, ...]
-    numbers: frozenset[str]
-    release: dict[str, str]
-    """Releasing numbers every other target has let go of: number -> release correlation id."""
-    waiting: frozenset[str]
-    """Releasing numbers another target still carries."""
-    records: dict[str, NumberRecord] = field(default_factory=dict)
-    wanted: frozenset[str] = frozenset()
-    """Every number the inventory wants on the targets."""
-    released: frozenset[str] = frozenset()
-    problems: tuple[str, ...] = ()
-
-
-def origination_sip_url(sbc: SbcSettings, *, secure: bool) -> str | None:
-    """The SIP URI Twilio sends calls to for `sbc` (None: the SBC offers no fitting transport)."""
-    ports = sbc.sip_ports
-    if secure:
-        return f"sip:{sbc.fqdn}:{ports.tls};transport=tls" if ports.tls else None
-    if ports.udp:
-        return f"sip:{sbc.fqdn}:{ports.udp}"
-    return f"sip:{sbc.fqdn}:{ports.tcp};transport=tcp" if ports.tcp else None
-
-
-def sip_host(sip_url: str) -> str:
-    """`sbc1.example.net` of `sip:sbc1.example.net:5061;transport=tls` (lower case)."""
-    rest = sip_url.split(":", 1)[1] if ":" in sip_url else sip_url
-    rest = rest.rsplit("@", 1)[-1]
-    for stop in (";", ":", "?"):
-        rest = rest.split(stop, 1)[0]
-    return rest.lower()
-
-
-def managed_at_twilio(policy: Policy, number: TwilioNumber, trunk_sid: str) -> bool:
-    """Whether byoc manages a number Twilio reports, given the trunk it is on."""
-    if number.trunk_sid not in (None, trunk_sid):
-        return False  # another trunk's number
-    if policy.managed.all_on_trunk:
-        return number.trunk_sid == trunk_sid
-    try:
-        return policy.is_managed(number.phone_number)
-    except ValueError:
-        return False
-
-
-def sweep_findings(
-    actual: TwilioActual, records: dict[str, NumberRecord], policy: Policy
-) -> tuple[list[TwilioNumber], list[NumberRecord]]:
-    """(managed numbers Twilio owns that the inventory does not know, or knows as released;
-    inventory numbers wanted on the targets that Twilio no longer owns)."""
-    wanted = frozenset(n for n, r in records.items() if r.state in PRESENT_STATES)
-    released = frozenset(n for n, r in records.items() if r.state is NumberState.RELEASED)
-    return _inventory_findings(actual, records, wanted, released, policy)
-
-
-def _inventory_findings(
-    actual: TwilioActual,
-    records: dict[str, NumberRecord],
-    wanted: frozenset[str],
-    released: frozenset[str],
-    policy: Policy,
-) -> tuple[list[TwilioNumber], list[NumberRecord]]:
-    """`sweep_findings` from the inventory's numbers already sorted by state (set operations;
-    only the findings are sorted, by number)."""
-    owned = {**actual.account_numbers, **actual.trunk_numbers}
-    candidates = (owned.keys() - records.keys()) | (released & owned.keys())
-    unknown = [owned[phone] for phone in sorted(candidates)
-               if managed_at_twilio(policy, owned[phone], actual.trunk.sid)]
-    lost = [records[number] for number in sorted(wanted.difference(owned))]
-    return unknown, lost
-
-
-def sweep_events(
-    actual: TwilioActual, records: dict[str, NumberRecord], policy: Policy, correlation_id: str
-) -> list[NumberEvent]:
-    """Managed numbers Twilio owns that the inventory does not know, as purchase events (source
-    `sweep`, idempotent by event id).
-
-    Numbers the other way round (in the inventory, no longer at Twilio) are not reported here:
-    offboarding them is a change of the `twilio` plan, where the mass-deletion guard sees it, so
-    a listing that comes back empty or short cannot send every number away.
-    """
-    unknown, _ = sweep_findings(actual, records, policy)
-    return [
-        NumberEvent(action="purchased", number=n.phone_number, sid=n.sid, source="sweep",
-                    event_id=f"sweep:{n.sid}", correlation_id=correlation_id)
-        for n in unknown
-    ]
-
-
-def gone_event(record: NumberRecord, correlation_id: str) -> NumberEvent:
-    """The sweep's report that Twilio no longer owns `record`'s number."""
-    return NumberEvent(action="released", number=record.number, sid=record.sid, source="sweep",
-                       event_id=f"sweep-gone:{record.number}:{record.correlation_id or 'none'}",
-                       correlation_id=correlation_id)
-
 
 class TwilioTrunkReconciler:
     """Converges the Twilio trunk (target `twilio`)."""
@@ -311,7 +196,7 @@ class TwilioTrunkReconciler:
         conflicts: list[str] = list(desired.problems)
         notes: list[str] = []
         trunk_change = self._trunk_change(actual, desired)
-        url_upserts, url_removals, foreign = self._url_changes(actual, desired)
+        url_upserts, url_removals, foreign = url_changes(actual, desired)
         notes += [f"origination URL {u.friendly_name!r} ({u.sip_url}) is not a configured SBC; "
                   "left alone" for u in foreign]
         termination, termination_notes = plan_termination(
@@ -356,7 +241,7 @@ class TwilioTrunkReconciler:
                 before={n.phone_number: n.sid for n in to_release},
                 numbers_removed=tuple(n.phone_number for n in to_release),
             ))
-        unknown, lost = _inventory_findings(
+        unknown, lost = inventory_findings(
             actual, desired.records, desired.wanted, desired.released, self._policy())
         if lost:
             changes.append(Change(
@@ -396,56 +281,6 @@ class TwilioTrunkReconciler:
             summary=f"secure {str(actual.trunk.secure).lower()} -> {str(desired.secure).lower()}",
             before={"secure": actual.trunk.secure}, after={"secure": desired.secure},
         )
-
-    @staticmethod
-    def _url_changes(
-        actual: TwilioActual, desired: TwilioDesired
-    ) -> tuple[list[Change], list[Change], list[TwilioOriginationUrl]]:
-        """(adds and updates, removals, foreign URLs left alone)."""
-        upserts: list[Change] = []
-        removals: list[Change] = []
-        wanted_hosts = {sip_host(u.sip_url) for u in desired.origination_urls}
-        for want in desired.origination_urls:
-            host = sip_host(want.sip_url)
-            mine = [u for u in actual.origination_urls if sip_host(u.sip_url) == host]
-            keep = next((u for u in mine if _same_url(u, want)), mine[0] if mine else None)
-            if keep is None:
-                upserts.append(Change(
-                    target=TARGET, action=Action.ADD, kind=URL_KIND, key=host,
-                    summary=f"{want.sip_url} priority {want.priority} weight {want.weight}",
-                    after=_url_json(want),
-                ))
-            elif not _same_url(keep, want):
-                after = TwilioOriginationUrl(
-                    friendly_name=keep.friendly_name or want.friendly_name, sip_url=want.sip_url,
-                    priority=want.priority, weight=want.weight, enabled=True, sid=keep.sid,
-                )
-                upserts.append(Change(
-                    target=TARGET, action=Action.UPDATE, kind=URL_KIND, key=host,
-                    summary=_url_difference(keep, want),
-                    before=_url_json(keep), after=_url_json(after),
-                ))
-            for extra in mine:
-                if extra is not keep:
-                    removals.append(Change(
-                        target=TARGET, action=Action.REMOVE, kind=URL_KIND, key=host,
-                        summary=f"duplicate {extra.sip_url} ({extra.friendly_name})",
-                        before=_url_json(extra),
-                    ))
-        foreign: list[TwilioOriginationUrl] = []
-        for url in actual.origination_urls:
-            if sip_host(url.sip_url) in wanted_hosts:
-                continue
-            if url.friendly_name.startswith(OWNED_URL_PREFIX):
-                removals.append(Change(
-                    target=TARGET, action=Action.REMOVE, kind=URL_KIND, key=sip_host(url.sip_url),
-                    summary=f"{url.sip_url} ({url.friendly_name}): no configured SBC has this host",
-                    before=_url_json(url),
-                ))
-            else:
-                foreign.append(url)
-        return upserts, removals, foreign
-
     # --- apply and verify ---------------------------------------------------------------------
 
     def apply(self, plan: Plan, lease: HeldLease) -> None:
@@ -498,9 +333,9 @@ class TwilioTrunkReconciler:
 
     def _apply_url(self, change: Change) -> None:
         if change.action is Action.ADD:
-            self._twilio.create_origination_url(_url_from_json(change.after))
+            self._twilio.create_origination_url(url_from_json(change.after))
         elif change.action is Action.UPDATE:
-            self._twilio.update_origination_url(_url_from_json(change.after))
+            self._twilio.update_origination_url(url_from_json(change.after))
         else:
             sid = change.before.get("sid")
             if sid:
@@ -514,7 +349,7 @@ class TwilioTrunkReconciler:
             problems.append(f"trunk {actual.trunk.sid} secure is {actual.trunk.secure}, "
                             f"not {desired.secure}")
         for want in desired.origination_urls:
-            if not any(_same_url(u, want) for u in actual.origination_urls):
+            if not any(same_url(u, want) for u in actual.origination_urls):
                 problems.append(f"origination URL {want.sip_url} (priority {want.priority}, "
                                 f"weight {want.weight}) is missing or different")
         missing = sorted(desired.numbers - set(actual.trunk_numbers))
@@ -557,37 +392,6 @@ class TwilioTrunkReconciler:
                     correlation_id=correlation_id or new_correlation_id(),
                 ))
 
-
-def _same_url(actual: TwilioOriginationUrl, want: TwilioOriginationUrl) -> bool:
-    return (
-        actual.sip_url.lower() == want.sip_url.lower()
-        and actual.priority == want.priority
-        and actual.weight == want.weight
-        and actual.enabled == want.enabled
-    )
-
-
-def _url_difference(actual: TwilioOriginationUrl, want: TwilioOriginationUrl) -> str:
-    parts = []
-    if actual.sip_url.lower() != want.sip_url.lower():
-        parts.append(f"{actual.sip_url} -> {want.sip_url}")
-    for name in ("priority", "weight", "enabled"):
-        before, after = getattr(actual, name), getattr(want, name)
-        if before != after:
-            parts.append(f"{name} {before} -> {after}")
-    return ", ".join(parts)
-
-
-def _url_json(url: TwilioOriginationUrl) -> dict[str, Any]:
-    return {"sid": url.sid, "friendly_name": url.friendly_name, "sip_url": url.sip_url,
-            "priority": url.priority, "weight": url.weight, "enabled": url.enabled}
-
-
-def _url_from_json(data: dict[str, Any]) -> TwilioOriginationUrl:
-    return TwilioOriginationUrl(
-        sid=data.get("sid"), friendly_name=str(data["friendly_name"]), sip_url=str(data["sip_url"]),
-        priority=int(data["priority"]), weight=int(data["weight"]), enabled=bool(data["enabled"]),
-    )
 
 
 def _count(items: list[Any]) -> str:

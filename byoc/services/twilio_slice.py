@@ -24,7 +24,7 @@ from byoc.ports import TwilioNumber, TwilioPort
 from byoc.services.numbers import OWNER_TARGET as TARGET
 
 if TYPE_CHECKING:
-    from byoc.services.twilio_reconciler import TwilioDesired
+    from byoc.services.twilio_model import TwilioDesired
 
 ASSOCIATE_KIND = "trunk-numbers"
 RELEASE_KIND = "number-release"

@@ -17,7 +17,8 @@ from byoc.domain.policy import Policy, load_policy
 from byoc.ports import TwilioOriginationUrl
 from byoc.services.numbers import NumberLifecycle
 from byoc.services.reconcile import DesiredState, ReconcilerRegistry, ReconcileService
-from byoc.services.twilio_reconciler import TwilioTrunkReconciler, origination_sip_url
+from byoc.services.twilio_model import origination_sip_url
+from byoc.services.twilio_reconciler import TwilioTrunkReconciler
 from byoc.settings import SbcSettings
 
 POLICY = """
