@@ -143,6 +143,20 @@ class SliceReconciler(Reconciler, Protocol):
         ...
 
 
+class ReportingReconciler(Reconciler, Protocol):
+    """A target whose verify read shows other parts of byoc something to do (issue 26: verify
+    only reads back; what it found is sent here, once, after it)."""
+
+    def report(self) -> None:
+        """Send what the last verify found (number events) and forget it."""
+        ...
+
+
+def reports_findings(reconciler: Reconciler) -> bool:
+    """True when `reconciler` has findings to send after verify."""
+    return callable(getattr(reconciler, "report", None))
+
+
 def supports_slices(reconciler: Reconciler) -> bool:
     """True when `reconciler` can sync a slice instead of its whole target."""
     return all(callable(getattr(reconciler, verb, None))
@@ -393,6 +407,8 @@ class ReconcileService:
             outcome.applied = True
             self._record(plan, "applied", correlation_id, "")
         outcome.problems = verify(desired)
+        if reports_findings(reconciler):
+            cast(ReportingReconciler, reconciler).report()
         outcome.converged = not outcome.problems
         error = "; ".join(outcome.problems[:5]) if outcome.problems else None
         self._mark_numbers(reconciler, state, plan, error=error, correlation_id=correlation_id)

@@ -110,6 +110,12 @@ class TwilioTrunkReconciler:
         self._last_desired: TwilioDesired | None = None
         self._last_slice: TwilioSlice | None = None
         self._wrote = False
+        self._released: list[NumberEvent] = []
+        """Numbers to release that the last verify read found gone at Twilio (`report` sends)."""
+        self._discovered: list[NumberEvent] = []
+        """Managed numbers the last verify read found unknown to the inventory (`report` sends)."""
+        self._onboarded: set[str] = set()
+        """Ids of the sweep events apply sent (the plan's discoveries): `report` skips them."""
 
     # --- read ---------------------------------------------------------------------------------
 
@@ -187,7 +193,8 @@ class TwilioTrunkReconciler:
         actual = self._last_slice
         if self._wrote or actual is None:
             actual = read_slice(self._twilio, desired.numbers)
-        self._emit_release_hints(actual.numbers, desired.desired)
+        self._released = self._release_hints(actual.numbers, desired.desired)
+        self._discovered = []
         return verify_slice(actual, desired)
 
     # --- plan ---------------------------------------------------------------------------------
@@ -314,6 +321,7 @@ class TwilioTrunkReconciler:
                     self._queue.send(NumberEvent(
                         action="purchased", number=phone, sid=sid, source="sweep",
                         event_id=f"sweep:{sid}", correlation_id=correlation_id))
+                    self._onboarded.add(f"sweep:{sid}")
             elif change.kind in TERMINATION_KINDS:
                 lease.check()
                 apply_termination(self._twilio, change, self._termination)
@@ -361,36 +369,43 @@ class TwilioTrunkReconciler:
         if still_owned:
             problems.append(f"{len(still_owned)} number(s) not yet released at Twilio: "
                             f"{_preview(still_owned)}")
-        self._emit_hints(actual, desired)
+        self._released = self._release_hints(
+            {phone: actual.owned(phone) for phone in desired.release}, desired)
+        self._discovered = sweep_events(
+            actual, desired.records, self._policy(), new_correlation_id())
         return problems
 
-    def _emit_hints(self, actual: TwilioActual, desired: TwilioDesired) -> None:
-        """Tell the number lifecycle what this read showed: released and unknown numbers."""
-        self._emit_release_hints(
-            {phone: actual.owned(phone) for phone in desired.release}, desired)
-        events = sweep_events(actual, desired.records, self._policy(), new_correlation_id())
-        for event in events:
-            self._queue.send(event)
-        if events:
+    def report(self) -> None:
+        """Tell the number lifecycle what the last verify read showed: released and unknown
+        numbers (sent once; verify itself only reads)."""
+        released, discovered = self._released, self._discovered
+        self._released, self._discovered = [], []
+        for event in [*released, *discovered]:
+            if event.event_id not in self._onboarded:  # apply sent the plan's discoveries
+                self._queue.send(event)
+        if discovered:
             log.info("sweep found numbers the inventory does not match",
                      extra={"event": "twilio.sweep", "target": TARGET,
-                            "numbers": [e.number for e in events]})
+                            "numbers": [e.number for e in discovered]})
 
-    def _emit_release_hints(
-        self, owned: dict[str, TwilioNumber | None], desired: TwilioDesired
-    ) -> None:
-        """Report the numbers to release that Twilio no longer owns (`owned`: as read)."""
+    @staticmethod
+    def _release_hints(
+        owned: dict[str, TwilioNumber | None], desired: TwilioDesired
+    ) -> list[NumberEvent]:
+        """The numbers to release that Twilio no longer owns (`owned`: as read), as events."""
+        events: list[NumberEvent] = []
         for phone, correlation_id in sorted(desired.release.items()):
             if phone in owned and owned[phone] is None:
                 record = desired.records.get(phone)
                 # A new id each time: if a target took the number up again before this report
                 # was handled, the report must be able to come again (an id already handled
                 # would be ignored, and the number would stay releasing for good).
-                self._queue.send(NumberEvent(
+                events.append(NumberEvent(
                     action="released", number=phone, sid=record.sid if record else None,
                     source="sweep", event_id=f"twilio-released:{phone}:{new_correlation_id()}",
                     correlation_id=correlation_id or new_correlation_id(),
                 ))
+        return events
 
 
 

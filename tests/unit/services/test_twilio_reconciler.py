@@ -263,6 +263,26 @@ def test_a_releasing_number_is_released_at_twilio_after_the_others_then_marked_r
     assert estate.inventory.get("+14155550101").state is NumberState.ACTIVE  # type: ignore[union-attr]
 
 
+def test_a_number_gone_at_twilio_is_reported_once_by_the_sync_and_never_by_verify() -> None:
+    twilio = FakeTwilio(urls=[url(SBC1), url(SBC2)], on_trunk=["+14155550100"],
+                        off_trunk=["+14155550150"])
+    records = [on_released(r, r.number, correlation_id="rel00001")
+               for r in onboarding("+14155550100")]
+    estate = Estate(twilio, records)
+    twilio.numbers.pop("+14155550100")  # released at Twilio by hand, before byoc got to it
+    reconciler = estate.registry.build("twilio")
+    desired = reconciler.desired(estate.service.desired_state())
+
+    reconciler.verify(desired)
+    reconciler.verify(desired)
+    assert estate.queue.sent == []  # verify only reads back
+
+    estate.sync()
+
+    sent = sorted((j.action, j.number) for j, _ in estate.queue.sent if isinstance(j, NumberEvent))
+    assert sent == [("purchased", "+14155550150"), ("released", "+14155550100")]
+
+
 def test_releasing_more_numbers_at_once_than_the_cap_is_refused_by_the_guard() -> None:
     numbers = [f"+141555501{i:02d}" for i in range(10)]
     twilio = FakeTwilio(urls=[url(SBC1), url(SBC2)], on_trunk=numbers)
