@@ -19,7 +19,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout, not installed
 
 from byoc.domain.dialplan import expand_prefix
-from byoc.domain.numbers import NumberSet, compress_to_prefixes
+from byoc.domain.numbers import NumberSet
+from byoc.domain.prefix_compression import compress_to_prefixes
 
 BLOCKS = 1_000
 BLOCK_SIZE = 100

@@ -10,7 +10,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from byoc.domain.number_ranges import NumberRanges
-from byoc.domain.numbers import MAX_PREFIX_CHARS, NumberSet, compress_to_prefix_ranges
+from byoc.domain.numbers import NumberSet
+from byoc.domain.prefix_compression import MAX_PREFIX_CHARS, compress_to_prefix_ranges
 
 if TYPE_CHECKING:
     from byoc.domain.policy import Route

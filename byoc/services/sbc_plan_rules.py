@@ -10,7 +10,7 @@ from typing import Any
 from byoc.domain.dialplan import parse_dial_pattern, pick
 from byoc.domain.dialplan_index import DialPlanIndex
 from byoc.domain.number_ranges import NumberRanges
-from byoc.domain.numbers import MAX_PREFIX_CHARS
+from byoc.domain.prefix_compression import MAX_PREFIX_CHARS
 from byoc.ports import SbcDialPlanRule
 from byoc.services.sbc_model import (
     MAX_RULE_NAME,

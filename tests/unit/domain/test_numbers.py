@@ -18,14 +18,12 @@ from byoc.domain.dialplan import (
     prefix_ranges,
 )
 from byoc.domain.number_ranges import NumberRanges
-from byoc.domain.numbers import (
+from byoc.domain.numbers import InvalidNumber, NumberSet, parse_number
+from byoc.domain.prefix_compression import (
     MAX_NUMBER_GROUPS,
     MAX_PREFIX_CHARS,
-    InvalidNumber,
-    NumberSet,
     compress_to_prefix_ranges,
     compress_to_prefixes,
-    parse_number,
 )
 
 # --- parse_number ------------------------------------------------------------------------------
