@@ -44,7 +44,6 @@ from byoc.adapters.audiocodes_dialplan import (
     upload_errors,
 )
 from byoc.adapters.audiocodes_errors import (
-    AudioCodesError,
     SbcAuthFailed,
     SbcBusy,
     SbcConfigUnreadable,
@@ -75,31 +74,7 @@ if TYPE_CHECKING:
 
     from byoc.settings import SbcSettings, Settings
 
-__all__ = [
-    "API_PREFIX",
-    "BACKOFF",
-    "DIAL_PLAN_DIALECTS",
-    "DIAL_PLAN_WRITE_FORMAT",
-    "AudioCodesError",
-    "AudioCodesSbc",
-    "DialPlanWriteFormat",
-    "SbcAuthFailed",
-    "SbcBusy",
-    "SbcConfigUnreadable",
-    "SbcForbidden",
-    "SbcRequestRefused",
-    "SbcScriptFailed",
-    "SbcUnreachable",
-    "SbcWriteNotApplied",
-    "coder_groups_from_ini",
-    "dial_plan_dialect",
-    "dial_plans_from_cli",
-    "dial_plans_from_ini",
-    "edit_problems",
-    "parse_ini",
-    "render_dial_plan_edit",
-    "upload_errors",
-]
+__all__ = ["API_PREFIX", "BACKOFF", "AudioCodesSbc"]
 
 log = logging.getLogger("byoc.audiocodes")
 

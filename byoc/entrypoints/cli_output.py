@@ -83,7 +83,7 @@ def fail(message: str, code: int = NEEDS_YOU, *, source: str | None = None) -> N
 
 def describe_failure(exc: BaseException) -> tuple[int, str, str | None]:
     """Exit code, message and source (the vendor or system) of an exception a command let out."""
-    from byoc.adapters.audiocodes import AudioCodesError
+    from byoc.adapters.audiocodes_errors import AudioCodesError
     from byoc.adapters.lock import LockBusy
     from byoc.adapters.nsg import NsgError
     from byoc.adapters.policy_source import PolicyUnavailable

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 from cryptography import x509
 
-from byoc.adapters.audiocodes import SbcBusy, SbcUnreachable
+from byoc.adapters.audiocodes_errors import SbcBusy, SbcUnreachable
 from byoc.domain.certs import certificate_label, fingerprint_sha256, parse_pem_certificate
 from byoc.domain.targets import sbc_target
 from byoc.ports import TlsHandshakeFailed

@@ -10,7 +10,8 @@ from typing import Any
 import httpx
 import pytest
 
-from byoc.adapters.audiocodes import AudioCodesSbc, SbcScriptFailed
+from byoc.adapters.audiocodes import AudioCodesSbc
+from byoc.adapters.audiocodes_errors import SbcScriptFailed
 from byoc.bootstrap import get_services
 from byoc.services.sbc_config import build_configuration
 from byoc.services.sbc_config_model import inputs_from_settings

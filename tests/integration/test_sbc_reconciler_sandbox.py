@@ -12,7 +12,8 @@ import httpx
 import pytest
 from fakes import FakeInventory, FakeLocks, FakeOperations, FakeQueue, FakeState
 
-from byoc.adapters.audiocodes import AudioCodesSbc, SbcBusy, SbcWriteNotApplied
+from byoc.adapters.audiocodes import AudioCodesSbc
+from byoc.adapters.audiocodes_errors import SbcBusy, SbcWriteNotApplied
 from byoc.adapters.retry import Backoff
 from byoc.domain.inventory import NumberRecord, NumberState
 from byoc.domain.plan import GuardLimits

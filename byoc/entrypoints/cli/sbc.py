@@ -114,7 +114,7 @@ def sbc_status(
 ) -> None:
     """Each SBC's REST status and active alarms. Exit 3 if one cannot be read (the others are
     still shown)."""
-    from byoc.adapters.audiocodes import AudioCodesError
+    from byoc.adapters.audiocodes_errors import AudioCodesError
 
     built = services()
     rows: list[dict[str, Any]] = []
@@ -164,7 +164,7 @@ def sbc_resolve(
     as_json: JsonOption = False,
 ) -> None:
     """Which Dial Plan rule and tag each SBC picks for NUMBER (most specific rule wins)."""
-    from byoc.adapters.audiocodes import AudioCodesError
+    from byoc.adapters.audiocodes_errors import AudioCodesError
     from byoc.domain.dialplan import best_rule
     from byoc.services.sbc_model import is_owned
 

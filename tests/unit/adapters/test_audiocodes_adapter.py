@@ -9,22 +9,22 @@ from collections.abc import Callable
 import httpx
 import pytest
 
-from byoc.adapters.audiocodes import (
+from byoc.adapters.audiocodes import AudioCodesSbc
+from byoc.adapters.audiocodes_dialplan import (
     DIAL_PLAN_WRITE_FORMAT,
-    AudioCodesSbc,
+    dial_plan_dialect,
+    render_dial_plan_edit,
+    upload_errors,
+)
+from byoc.adapters.audiocodes_errors import (
     SbcAuthFailed,
     SbcBusy,
     SbcConfigUnreadable,
     SbcScriptFailed,
     SbcUnreachable,
     SbcWriteNotApplied,
-    dial_plan_dialect,
-    dial_plans_from_cli,
-    dial_plans_from_ini,
-    parse_ini,
-    render_dial_plan_edit,
-    upload_errors,
 )
+from byoc.adapters.audiocodes_exports import dial_plans_from_cli, dial_plans_from_ini, parse_ini
 from byoc.adapters.retry import Backoff
 from byoc.ports import SbcDialPlan, SbcDialPlanEdit, SbcDialPlanRule
 

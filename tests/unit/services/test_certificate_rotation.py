@@ -24,7 +24,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.x509.oid import ExtendedKeyUsageOID
 from fakes import FakeLocks, FakeOperations, FakeQueue, FakeState
 
-from byoc.adapters.audiocodes import SbcBusy
+from byoc.adapters.audiocodes_errors import SbcBusy
 from byoc.domain.certs import PEM_CONTENT_TYPE, PKCS12_CONTENT_TYPE, fingerprint_sha256
 from byoc.domain.jobs import RotateCertificate
 from byoc.ports import PresentedCertificate, SbcStatus, TlsHandshakeFailed

@@ -3,7 +3,7 @@ offers in several forms has a probe (a read, a reversible write, or at least the
 
 from __future__ import annotations
 
-from byoc.adapters.audiocodes import coder_groups_from_ini, parse_ini
+from byoc.adapters.audiocodes_exports import coder_groups_from_ini, parse_ini
 from byoc.services.doctor import codec_names
 from byoc.services.doctor_probes import PROBES
 from sandbox.launcher import emulator_classes

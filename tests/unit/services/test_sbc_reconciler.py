@@ -8,7 +8,8 @@ from dataclasses import replace
 import pytest
 from fakes import FakeInventory, FakeLease, FakeLocks, FakeOperations, FakeQueue, FakeState
 
-from byoc.adapters.audiocodes import SbcScriptFailed, SbcWriteNotApplied, edit_problems
+from byoc.adapters.audiocodes_dialplan import edit_problems
+from byoc.adapters.audiocodes_errors import SbcScriptFailed, SbcWriteNotApplied
 from byoc.domain.dialplan import best_rule, numbers_of, parse_dial_pattern, ranges_of
 from byoc.domain.inventory import NumberRecord, NumberState
 from byoc.domain.numbers import NumberSet
