@@ -103,7 +103,7 @@ def main() -> None:
 
     from byoc.adapters.genesys import GenesysAdapter
     from byoc.domain.inventory import NumberRecord, NumberState
-    from byoc.domain.policy import load_policy
+    from byoc.domain.policy_file import load_policy
     from byoc.services.genesys_pool_view import pool_view
     from byoc.services.genesys_reconciler import GenesysReconciler
     from byoc.services.reconcile import desired_state

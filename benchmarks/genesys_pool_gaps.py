@@ -154,7 +154,7 @@ def measure(variant: tuple[str, str], runs: int, size: int) -> dict[str, Any]:
 
     from byoc.adapters.genesys import GenesysAdapter
     from byoc.domain.inventory import NumberRecord, NumberState
-    from byoc.domain.policy import load_policy
+    from byoc.domain.policy_file import load_policy
     from byoc.services.genesys_reconciler import GenesysReconciler
     from byoc.services.reconcile import desired_state
     from byoc.settings import load_settings

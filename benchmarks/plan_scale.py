@@ -44,7 +44,8 @@ sys.path.insert(0, str(ROOT))  # run from a checkout, not installed
 
 from byoc.domain.inventory import NumberRecord, NumberState  # noqa: E402
 from byoc.domain.numbers import NumberSet  # noqa: E402
-from byoc.domain.policy import Policy, load_policy  # noqa: E402
+from byoc.domain.policy import Policy  # noqa: E402
+from byoc.domain.policy_file import load_policy  # noqa: E402
 from byoc.ports import (  # noqa: E402
     GenesysContact,
     GenesysDid,

@@ -26,7 +26,8 @@ from byoc.adapters.storage import StorageAccess
 from byoc.adapters.tables import TableInventory, TableOperationsLog, TableStateStore
 from byoc.bootstrap.targets import register_targets
 from byoc.domain.plan import GuardLimits
-from byoc.domain.policy import Policy, load_policy
+from byoc.domain.policy import Policy
+from byoc.domain.policy_file import load_policy
 from byoc.observability import register_secret
 from byoc.services.genesys_events import CachedSecret, GenesysEvents
 from byoc.services.notices import NoticeConfirmation

@@ -14,8 +14,8 @@ Matching: the rule with the most specific (longest) matching pattern wins; betwe
 length the rule written first in the file wins, and such exact duplicates are refused when loading.
 An exact number is simply the longest possible prefix. Numbers no rule matches use `defaults`.
 
-`load_policy` checks every field and reports all problems at once in a `PolicyError`, each naming
-the field path and the offending value.
+`load_policy` (`byoc.domain.policy_file`) checks every field and reports all problems at once in a
+`PolicyError`, each naming the field path and the offending value.
 """
 
 from __future__ import annotations
@@ -27,7 +27,6 @@ from itertools import groupby, repeat
 from operator import itemgetter
 from typing import Annotated, Any, Literal
 
-import yaml
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -38,7 +37,6 @@ from pydantic import (
     StrictBool,
     StrictStr,
     Tag,
-    ValidationError,
     model_validator,
 )
 from pydantic_core import PydanticCustomError
@@ -46,6 +44,7 @@ from pydantic_core import PydanticCustomError
 from byoc.domain.numbers import E164_MAX_DIGITS, check_all_e164, check_e164
 
 __all__ = [
+    "TARGET_TAGS",
     "Defaults",
     "GenesysKind",
     "GenesysTarget",
@@ -53,13 +52,13 @@ __all__ = [
     "Managed",
     "NoTarget",
     "Policy",
+    "PolicyConflictError",
     "PolicyError",
     "PolicyProblem",
     "Route",
     "Rule",
     "UnmanagedNumberError",
     "UserTarget",
-    "load_policy",
 ]
 
 _E164_PREFIX = re.compile(rf"^\+[1-9][0-9]{{0,{E164_MAX_DIGITS - 1}}}$")
@@ -94,7 +93,7 @@ class UnmanagedNumberError(LookupError):
     """A route was asked for a number the policy does not manage."""
 
 
-class _PolicyConflictError(ValueError):
+class PolicyConflictError(ValueError):
     """Cross-field problems found after every field was valid (carried through pydantic)."""
 
     def __init__(self, problems: list[PolicyProblem]) -> None:
@@ -196,7 +195,7 @@ class NoTarget(_Frozen):
         return None
 
 
-_TARGET_TAGS = ("ivr", "user", "none")
+TARGET_TAGS = ("ivr", "user", "none")
 
 
 def _target_tag(value: Any) -> Hashable | None:
@@ -270,7 +269,7 @@ class Policy(_Frozen):
     def _consistent(self) -> Policy:
         problems = _conflicts(self)
         if problems:
-            raise _PolicyConflictError(problems)
+            raise PolicyConflictError(problems)
         return self
 
     def model_post_init(self, context: Any, /) -> None:
@@ -443,99 +442,3 @@ def _conflicts(policy: Policy) -> list[PolicyProblem]:
                     )
                 )
     return problems
-
-
-class _StrictKeysLoader(yaml.SafeLoader):
-    """SafeLoader that refuses a key written twice in one mapping."""
-
-    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
-        seen: set[Any] = set()
-        for key_node, _ in node.value:
-            key = self.construct_object(key_node, deep=deep)
-            if isinstance(key, Hashable) and key in seen:
-                raise yaml.constructor.ConstructorError(
-                    "while reading a mapping",
-                    node.start_mark,
-                    f"key {key!r} is written twice",
-                    key_node.start_mark,
-                )
-            seen.add(key)
-        return super().construct_mapping(node, deep=deep)
-
-
-def load_policy(text: str, source: str) -> Policy:
-    """Parse and validate policy YAML; `source` names it in errors (e.g. `policy.yaml`)."""
-    try:
-        data = yaml.load(text, Loader=_StrictKeysLoader)  # noqa: S506 - a SafeLoader subclass
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        what = "; ".join(str(s) for s in (exc.context, exc.problem) if s)
-        raise PolicyError(source, [PolicyProblem(where, f"invalid YAML: {what}")]) from exc
-    except yaml.YAMLError as exc:
-        raise PolicyError(source, [PolicyProblem("", f"invalid YAML: {exc}")]) from exc
-    if data is None:
-        empty = PolicyProblem("", "is empty; expected managed, rules and defaults")
-        raise PolicyError(source, [empty])
-    if not isinstance(data, dict):
-        raise PolicyError(
-            source,
-            [
-                PolicyProblem(
-                    "",
-                    f"expected a mapping with managed, rules and defaults, got {data!r}",
-                )
-            ],
-        )
-    try:
-        return Policy.model_validate(data)
-    except ValidationError as exc:
-        raise PolicyError(source, _problems(exc)) from exc
-
-
-def _problems(exc: ValidationError) -> list[PolicyProblem]:
-    problems: list[PolicyProblem] = []
-    for error in exc.errors():
-        cause = (error.get("ctx") or {}).get("error")
-        if isinstance(cause, _PolicyConflictError):
-            problems.extend(cause.problems)
-            continue
-        problems.append(PolicyProblem(_path(error["loc"]), _message(error)))
-    return problems
-
-
-def _path(loc: tuple[int | str, ...]) -> str:
-    parts: list[str] = []
-    previous: int | str | None = None
-    for part in loc:
-        if previous == "genesys" and part in _TARGET_TAGS:
-            # Pydantic puts the union tag in the path; the tag's field name follows it.
-            previous = None
-            continue
-        if isinstance(part, int):
-            parts.append(f"[{part}]")
-        else:
-            parts.append(f".{part}" if parts else part)
-        previous = part
-    return "".join(parts)
-
-
-def _message(error: Any) -> str:
-    kind = error["type"]
-    value = error.get("input")
-    if kind == "policy_value":
-        return str(error["msg"])
-    if kind == "missing":
-        return "required, but missing"
-    if kind == "extra_forbidden":
-        return f"unknown key (value {value!r}); check the spelling against policy.example.yaml"
-    if kind == "genesys_target":
-        return f"{value!r} is not a Genesys target; use {{ivr: NAME}}, {{user: EMAIL}} or none"
-    if kind == "string_type":
-        hint = ""
-        if isinstance(value, int | float) and not isinstance(value, bool):
-            hint = "; quote it in YAML (an unquoted +1415... is read as a number and loses '+')"
-        return f"expected text, got {type(value).__name__} {value!r}{hint}"
-    if kind == "bool_type":
-        return f"expected true or false, got {value!r}"
-    return f"{value!r}: {error['msg']}"

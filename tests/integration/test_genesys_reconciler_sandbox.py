@@ -18,7 +18,7 @@ from fakes import FakeLease
 from byoc.adapters.genesys import GenesysAdapter
 from byoc.domain.inventory import NumberRecord, NumberState
 from byoc.domain.plan import Plan
-from byoc.domain.policy import load_policy
+from byoc.domain.policy_file import load_policy
 from byoc.services.genesys_reconciler import GenesysReconciler
 from byoc.services.reconcile import desired_state
 from byoc.settings import Settings, load_settings

@@ -13,7 +13,7 @@ import pytest
 from fakes import FakeInventory, FakeLease
 
 from byoc.domain.inventory import NumberRecord, NumberState
-from byoc.domain.policy import load_policy
+from byoc.domain.policy_file import load_policy
 
 pytestmark = pytest.mark.integration
 

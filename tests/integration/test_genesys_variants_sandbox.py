@@ -14,7 +14,7 @@ import pytest
 from fakes import FakeLease
 
 from byoc.domain.inventory import NumberRecord, NumberState
-from byoc.domain.policy import load_policy
+from byoc.domain.policy_file import load_policy
 
 pytestmark = pytest.mark.integration
 

@@ -34,7 +34,7 @@ from byoc.bootstrap import Services
 from byoc.bootstrap.targets import register_nsg_targets
 from byoc.domain.carriers import UnsafeRangeError
 from byoc.domain.plan import GuardLimits
-from byoc.domain.policy import load_policy
+from byoc.domain.policy_file import load_policy
 from byoc.services.nsg_ranges import exposure_report
 from byoc.services.nsg_reconciler import NsgReconciler
 from byoc.services.reconcile import ReconcilerRegistry, ReconcileService, SyncOutcome

@@ -18,7 +18,8 @@ from twilio.request_validator import RequestValidator
 
 import function_app  # noqa: F401 - registers the blueprints
 from byoc.domain.jobs import InvalidJob, parse_job
-from byoc.domain.policy import PolicyError, load_policy
+from byoc.domain.policy import PolicyError
+from byoc.domain.policy_file import load_policy
 from byoc.entrypoints.functions import http
 from byoc.services.worker import JobResult, Worker
 

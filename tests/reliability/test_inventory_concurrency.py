@@ -123,7 +123,7 @@ def test_update_creates_a_record_once_when_two_writers_race(inventory) -> None: 
 
 
 def _policy():  # type: ignore[no-untyped-def]
-    from byoc.domain.policy import load_policy
+    from byoc.domain.policy_file import load_policy
 
     return load_policy('version: 1\nmanaged: {all_on_trunk: false, prefixes: ["+1415555"]}\n'
                        "rules: []\ndefaults: {genesys: none, sbc_tag: default}\n", "test")

@@ -12,7 +12,7 @@ from fakes import FakeInventory, FakeQueue, FakeState
 
 from byoc.domain.inventory import NumberRecord, NumberState
 from byoc.domain.jobs import NumberEvent
-from byoc.domain.policy import load_policy
+from byoc.domain.policy_file import load_policy
 from byoc.services.numbers import EVENT_NAMESPACE, NumberLifecycle
 
 POLICY = load_policy("""

@@ -16,7 +16,7 @@ from fakes import FakeInventory, FakeOperations, FakeQueue, FakeState
 
 from byoc.adapters.lock import LockLost, TargetLease
 from byoc.domain.plan import Action, Change, GuardLimits, Plan
-from byoc.domain.policy import load_policy
+from byoc.domain.policy_file import load_policy
 from byoc.services.reconcile import DesiredState, ReconcilerRegistry, ReconcileService
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -24,7 +24,7 @@ from typer.testing import CliRunner
 
 from byoc.domain.jobs import InvalidJob, NumberEvent, parse_job
 from byoc.domain.numbers import E164_MAX_DIGITS, E164_MIN_DIGITS, is_e164, parse_number
-from byoc.domain.policy import load_policy
+from byoc.domain.policy_file import load_policy
 from byoc.services.webhooks import TwilioNumberWebhook, WebhookRequest
 from byoc.settings import ConfigurationError, load_settings
 

@@ -8,13 +8,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from byoc.domain.policy import (
-    Policy,
-    PolicyError,
-    Route,
-    UnmanagedNumberError,
-    load_policy,
-)
+from byoc.domain.policy import Policy, PolicyError, Route, UnmanagedNumberError
+from byoc.domain.policy_file import load_policy
 
 REPO = Path(__file__).resolve().parents[3]
 

@@ -20,7 +20,7 @@ from byoc.bootstrap import Services
 from byoc.bootstrap.targets import register_genesys_target
 from byoc.domain.inventory import NumberRecord, NumberState
 from byoc.domain.plan import Action, Change, GuardLimits, Plan, SafetyGuardRefused, guard
-from byoc.domain.policy import load_policy
+from byoc.domain.policy_file import load_policy
 from byoc.ports import (
     GenesysContact,
     GenesysDid,

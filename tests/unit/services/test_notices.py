@@ -7,7 +7,8 @@ from test_twilio_fakes import TRUNK, FakeTwilio, pn_sid
 
 from byoc.domain.inventory import NumberState, on_purchased
 from byoc.domain.jobs import NumberEvent
-from byoc.domain.policy import Policy, load_policy
+from byoc.domain.policy import Policy
+from byoc.domain.policy_file import load_policy
 from byoc.services.notices import NoticeConfirmation
 
 POLICY: Policy = load_policy(

@@ -21,7 +21,7 @@ from byoc.bootstrap import Services
 from byoc.bootstrap.targets import register_nsg_targets
 from byoc.domain.carriers import CarrierEntry, UnsafeRangeError, packaged_carrier_data
 from byoc.domain.plan import Action, Change, GuardLimits, Plan
-from byoc.domain.policy import load_policy
+from byoc.domain.policy_file import load_policy
 from byoc.services.nsg_ranges import effective_ranges_report, ranges_warnings
 from byoc.services.nsg_reconciler import ForeignNsgRuleError, NsgReconciler
 from byoc.services.reconcile import ReconcilerRegistry, ReconcileService

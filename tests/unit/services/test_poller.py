@@ -11,7 +11,8 @@ from test_twilio_fakes import TRUNK, FakeTwilio, pn_sid
 
 from byoc.domain.inventory import on_purchased
 from byoc.domain.jobs import NumberEvent
-from byoc.domain.policy import Policy, load_policy
+from byoc.domain.policy import Policy
+from byoc.domain.policy_file import load_policy
 from byoc.ports import TwilioError, TwilioNumberAuditEvent
 from byoc.services.twilio_poller import (
     CURSOR_KEY,

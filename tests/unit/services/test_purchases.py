@@ -8,7 +8,8 @@ from test_twilio_fakes import TRUNK, FakeTwilio
 
 from byoc.domain.inventory import NumberState
 from byoc.domain.jobs import NumberEvent, SyncTarget
-from byoc.domain.policy import Policy, load_policy
+from byoc.domain.policy import Policy
+from byoc.domain.policy_file import load_policy
 from byoc.services.numbers import NumberLifecycle
 from byoc.services.purchases import (
     NumberPurchases,

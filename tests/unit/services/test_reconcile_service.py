@@ -10,7 +10,8 @@ from fakes import FakeInventory, FakeLocks, FakeOperations, FakeQueue, FakeState
 from byoc.adapters.lock import LockBusy, LockLost
 from byoc.domain.inventory import NumberState, on_purchased
 from byoc.domain.plan import Action, Change, GuardLimits, Plan
-from byoc.domain.policy import Policy, load_policy
+from byoc.domain.policy import Policy
+from byoc.domain.policy_file import load_policy
 from byoc.services.reconcile import DesiredState, ReconcilerRegistry, ReconcileService
 
 POLICY = """

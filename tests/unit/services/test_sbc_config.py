@@ -19,7 +19,8 @@ from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from byoc.adapters.audiocodes_exports import dial_plans_from_cli, parse_ini
-from byoc.domain.policy import Policy, load_policy
+from byoc.domain.policy import Policy
+from byoc.domain.policy_file import load_policy
 from byoc.services.nsg_reconciler import NsgReconciler
 from byoc.services.sbc_config import address_patterns, build_configuration, octet_patterns
 from byoc.services.sbc_config_model import (

@@ -14,7 +14,8 @@ from byoc.domain.dialplan import best_rule, numbers_of, parse_dial_pattern, rang
 from byoc.domain.inventory import NumberRecord, NumberState
 from byoc.domain.numbers import NumberSet
 from byoc.domain.plan import Action, Change, GuardLimits, Plan
-from byoc.domain.policy import Policy, load_policy
+from byoc.domain.policy import Policy
+from byoc.domain.policy_file import load_policy
 from byoc.ports import SbcDialPlan, SbcDialPlanEdit, SbcDialPlanRule, SbcDialPlans
 from byoc.services.reconcile import ReconcilerRegistry, ReconcileService, desired_state
 from byoc.services.sbc_model import (

@@ -6,7 +6,8 @@ from fakes import FakeInventory, FakeQueue, FakeState
 
 from byoc.domain.inventory import NumberRecord, NumberState, on_purchased, on_released
 from byoc.domain.jobs import NumberEvent, SyncTarget
-from byoc.domain.policy import Policy, load_policy
+from byoc.domain.policy import Policy
+from byoc.domain.policy_file import load_policy
 from byoc.services.numbers import NumberLifecycle
 
 POLICY = """

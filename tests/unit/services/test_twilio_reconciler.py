@@ -13,7 +13,8 @@ from byoc.adapters.lock import LockLost
 from byoc.domain.inventory import NumberRecord, NumberState, on_purchased, on_released
 from byoc.domain.jobs import NumberEvent, SyncTarget
 from byoc.domain.plan import GuardLimits, Plan
-from byoc.domain.policy import Policy, load_policy
+from byoc.domain.policy import Policy
+from byoc.domain.policy_file import load_policy
 from byoc.ports import TwilioOriginationUrl
 from byoc.services.numbers import NumberLifecycle
 from byoc.services.reconcile import DesiredState, ReconcilerRegistry, ReconcileService

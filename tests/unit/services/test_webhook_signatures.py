@@ -17,7 +17,8 @@ from fakes import FakeQueue, FakeState
 from twilio.request_validator import RequestValidator
 
 from byoc.domain.jobs import NumberEvent
-from byoc.domain.policy import Policy, load_policy
+from byoc.domain.policy import Policy
+from byoc.domain.policy_file import load_policy
 from byoc.services.numbers import NumberLifecycle
 from byoc.services.webhooks import TwilioNumberWebhook, WebhookRequest
 
