@@ -60,15 +60,19 @@ from byoc.services.genesys_model import (
 )
 from byoc.services.genesys_planner import GenesysPlanner
 from byoc.services.genesys_pool_view import pool_view
+from byoc.services.genesys_slice import GenesysSlice, GenesysSliceWanted
+from byoc.services.reconcile import SliceReconciler
 
 if TYPE_CHECKING:
     from byoc.ports import HeldLease, Inventory
-    from byoc.services.genesys_slice import GenesysSlice, GenesysSliceWanted
     from byoc.services.reconcile import DesiredState
     from byoc.settings import Settings
 
 
-class GenesysReconciler(GenesysPlanner, GenesysApplier):
+class GenesysReconciler(
+    GenesysPlanner, GenesysApplier,
+    SliceReconciler[GenesysState, GenesysDesired, GenesysSlice, GenesysSliceWanted],
+):
     """Keeps Genesys's DID pools, number routing and outbound route as inventory + policy say."""
 
     target = TARGET

@@ -29,6 +29,7 @@ from byoc.services.nsg_plan import (
 )
 from byoc.services.nsg_ranges import sbc_effective_ranges, sip_ports
 from byoc.services.nsg_rule import NsgRule, NsgState
+from byoc.services.reconcile import Reconciler
 
 if TYPE_CHECKING:
     from byoc.ports import HeldLease, NsgPort
@@ -43,7 +44,7 @@ class ForeignNsgRuleError(Exception):
 
 
 
-class NsgReconciler:
+class NsgReconciler(Reconciler[NsgState, NsgDesired]):
     """Keeps byoc's rules in one SBC's NSG equal to the carrier ranges, and nothing wider."""
 
     tracks_numbers = False

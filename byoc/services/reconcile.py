@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable
 from contextlib import AbstractContextManager, nullcontext, suppress
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any, Protocol, cast
+from typing import Any, Protocol, TypeGuard, TypeVar, runtime_checkable
 
 from byoc import metrics
 from byoc.domain.inventory import (
@@ -92,32 +92,47 @@ def desired_state(records: list[NumberRecord], policy: Policy) -> DesiredState:
     )
 
 
-class Reconciler(Protocol):
-    """One target (twilio, genesys, sbc:<name>, nsg:<name>)."""
+ActualT = TypeVar("ActualT")
+DesiredT = TypeVar("DesiredT")
+SliceActualT = TypeVar("SliceActualT")
+SliceDesiredT = TypeVar("SliceDesiredT")
+
+
+class Reconciler(Protocol[ActualT, DesiredT]):
+    """One target (twilio, genesys, sbc:<name>, nsg:<name>): what it reads (`ActualT`) and what it
+    wants (`DesiredT`) are its own types; each reconciler subclasses this with them, so mypy
+    checks its verbs against one another."""
 
     target: str
     tracks_numbers: bool
     """True when the target carries numbers (per-number convergence is recorded)."""
 
-    def read_actual(self) -> Any: ...
+    def read_actual(self) -> ActualT: ...
 
-    def desired(self, state: DesiredState) -> Any: ...
+    def desired(self, state: DesiredState) -> DesiredT: ...
 
-    def plan(self, actual: Any, desired: Any) -> Plan: ...
+    def plan(self, actual: ActualT, desired: DesiredT) -> Plan: ...
 
     def apply(self, plan: Plan, lease: HeldLease) -> None:
         """Apply the plan; call `lease.check()` before every write."""
         ...
 
-    def verify(self, desired: Any) -> list[str]:
-        """Read back; the problems left (empty when the target matches `desired`)."""
+    def verify(self, desired: DesiredT) -> list[str]:
+        """Read back, and nothing else; the problems left (empty when the target matches
+        `desired`)."""
         ...
 
 
-ReconcilerFactory = Callable[[], Reconciler]
+AnyReconciler = Reconciler[Any, Any]
+"""What the registry and the service hold: any target's reconciler."""
+
+ReconcilerFactory = Callable[[], AnyReconciler]
 
 
-class SliceReconciler(Reconciler, Protocol):
+@runtime_checkable
+class SliceReconciler(
+    Reconciler[ActualT, DesiredT], Protocol[ActualT, DesiredT, SliceActualT, SliceDesiredT]
+):
     """A target that can converge a slice: only what a few numbers touch (issue 25).
 
     A number event needs only the part of each target its numbers touch; reading the whole target
@@ -125,25 +140,26 @@ class SliceReconciler(Reconciler, Protocol):
     gets a full sync. The timer's full reconcile still runs and repairs anything a slice missed.
     """
 
-    def read_slice(self, numbers: frozenset[str]) -> Any:
+    def read_slice(self, numbers: frozenset[str]) -> SliceActualT:
         """Read only what `numbers` touch; vendor calls must not grow with the estate."""
         ...
 
-    def desired_slice(self, state: DesiredState, numbers: frozenset[str]) -> Any:
+    def desired_slice(self, state: DesiredState, numbers: frozenset[str]) -> SliceDesiredT:
         """What the slice should be; `state` holds only the slice's records and routes."""
         ...
 
-    def plan_slice(self, actual: Any, desired: Any) -> Plan:
+    def plan_slice(self, actual: SliceActualT, desired: SliceDesiredT) -> Plan:
         """Changes within the slice only; `numbers_before` is the target's total (the guard's
         base), not the slice's."""
         ...
 
-    def verify_slice(self, desired: Any) -> list[str]:
+    def verify_slice(self, desired: SliceDesiredT) -> list[str]:
         """Read the slice back; the problems left."""
         ...
 
 
-class ReportingReconciler(Reconciler, Protocol):
+@runtime_checkable
+class ReportingReconciler(Protocol):
     """A target whose verify read shows other parts of byoc something to do (issue 26: verify
     only reads back; what it found is sent here, once, after it)."""
 
@@ -152,15 +168,16 @@ class ReportingReconciler(Reconciler, Protocol):
         ...
 
 
-def reports_findings(reconciler: Reconciler) -> bool:
+def reports_findings(reconciler: AnyReconciler) -> TypeGuard[ReportingReconciler]:
     """True when `reconciler` has findings to send after verify."""
-    return callable(getattr(reconciler, "report", None))
+    return isinstance(reconciler, ReportingReconciler)
 
 
-def supports_slices(reconciler: Reconciler) -> bool:
+def supports_slices(
+    reconciler: AnyReconciler,
+) -> TypeGuard[SliceReconciler[Any, Any, Any, Any]]:
     """True when `reconciler` can sync a slice instead of its whole target."""
-    return all(callable(getattr(reconciler, verb, None))
-               for verb in ("read_slice", "desired_slice", "plan_slice", "verify_slice"))
+    return isinstance(reconciler, SliceReconciler)
 
 
 class ReconcilerRegistry:
@@ -177,7 +194,7 @@ class ReconcilerRegistry:
     def targets(self) -> list[str]:
         return list(self._factories)
 
-    def build(self, target: str) -> Reconciler:
+    def build(self, target: str) -> AnyReconciler:
         try:
             return self._factories[target]()
         except KeyError:
@@ -363,7 +380,7 @@ class ReconcileService:
             return outcome
 
     def _sync_held(
-        self, reconciler: Reconciler, lease: HeldLease, *, correlation_id: str, force: bool,
+        self, reconciler: AnyReconciler, lease: HeldLease, *, correlation_id: str, force: bool,
         numbers: frozenset[str] | None,
     ) -> SyncOutcome:
         target = reconciler.target
@@ -374,7 +391,9 @@ class ReconcileService:
             plan = reconciler.plan(reconciler.read_actual(), desired)
             verify = reconciler.verify
         else:
-            sliced = cast(SliceReconciler, reconciler)
+            if not supports_slices(reconciler):
+                raise TypeError(f"{target} cannot sync a slice")
+            sliced = reconciler
             # Only the slice's records and routes: nothing here reads the whole inventory.
             state = desired_state(self._inventory.get_many(numbers), self._policy())
             desired = sliced.desired_slice(state, numbers)
@@ -408,7 +427,7 @@ class ReconcileService:
             self._record(plan, "applied", correlation_id, "")
         outcome.problems = verify(desired)
         if reports_findings(reconciler):
-            cast(ReportingReconciler, reconciler).report()
+            reconciler.report()
         outcome.converged = not outcome.problems
         error = "; ".join(outcome.problems[:5]) if outcome.problems else None
         self._mark_numbers(reconciler, state, plan, error=error, correlation_id=correlation_id)
@@ -449,7 +468,7 @@ class ReconcileService:
         }
 
     def _mark_numbers(
-        self, reconciler: Reconciler, state: DesiredState, plan: Plan, *, error: str | None,
+        self, reconciler: AnyReconciler, state: DesiredState, plan: Plan, *, error: str | None,
         correlation_id: str,
     ) -> None:
         """Record per-number convergence of this target in the inventory.

@@ -32,6 +32,7 @@ from byoc.domain.number_ranges import NumberRanges
 from byoc.domain.plan import Action, Change, Plan
 from byoc.domain.targets import sbc_target
 from byoc.ports import SbcDialPlanEdit, SbcDialPlanRule, SbcDialPlans, SbcWriteIncomplete
+from byoc.services.reconcile import SliceReconciler
 from byoc.services.sbc_model import (
     OWNED_NAME_PREFIX,
     PLAN_KIND,
@@ -72,7 +73,9 @@ if TYPE_CHECKING:
 # --- the reconciler ----------------------------------------------------------------------------
 
 
-class SbcDialPlanReconciler:
+class SbcDialPlanReconciler(
+    SliceReconciler[SbcDialPlans, SbcDesired, SbcDialPlans, SbcSliceDesired],
+):
     """Keeps byoc's rules in one SBC's Dial Plan equal to the managed numbers and their tags."""
 
     tracks_numbers = True

@@ -36,6 +36,7 @@ from byoc.ports import (
     TwilioOriginationUrl,
     TwilioPort,
 )
+from byoc.services.reconcile import ReportingReconciler, SliceReconciler
 from byoc.services.twilio_model import (
     OFFBOARD_KIND,
     OWNED_URL_PREFIX,
@@ -78,7 +79,10 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("byoc.twilio")
 
-class TwilioTrunkReconciler:
+class TwilioTrunkReconciler(
+    SliceReconciler[TwilioActual, TwilioDesired, TwilioSlice, TwilioSliceDesired],
+    ReportingReconciler,
+):
     """Converges the Twilio trunk (target `twilio`)."""
 
     target = TARGET
