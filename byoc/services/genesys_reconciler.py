@@ -38,7 +38,7 @@ from collections import defaultdict
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from byoc.domain.plan import Plan
+from byoc.domain.plan import Change, Plan
 from byoc.ports import GenesysDidPool, GenesysIvr, GenesysPort, GenesysUser
 from byoc.services import genesys_slice
 from byoc.services.genesys_applier import GenesysApplier
@@ -95,6 +95,11 @@ class GenesysReconciler(
         self._created: dict[str, str] = {}
         """placeholder id of a shard this sync created -> its id."""
         """pool id -> why Genesys would not change its range in place (this sync)."""
+        self._writers: dict[str, Callable[[Change, HeldLease], None]] = {
+            POOL_KIND: self._apply_pool, IVR_KIND: self._apply_ivr, SHARD_KIND: self._apply_shard,
+            USER_KIND: self._apply_user, ROUTE_KIND: self._apply_route,
+        }
+        """change kind -> the write that makes it."""
 
     # --- the verbs -------------------------------------------------------------------------------
 
@@ -157,18 +162,10 @@ class GenesysReconciler(
             raise ForeignGenesysObjectError(
                 f"plan for {plan.target} given to the reconciler of {self.target}; not applied")
         for change in plan.changes:
-            if change.kind == POOL_KIND:
-                self._apply_pool(change, lease)
-            elif change.kind == IVR_KIND:
-                self._apply_ivr(change, lease)
-            elif change.kind == SHARD_KIND:
-                self._apply_shard(change, lease)
-            elif change.kind == USER_KIND:
-                self._apply_user(change, lease)
-            elif change.kind == ROUTE_KIND:
-                self._apply_route(change, lease)
-            else:
+            write = self._writers.get(change.kind)
+            if write is None:
                 raise ForeignGenesysObjectError(f"unknown change kind {change.kind!r}; not applied")
+            write(change, lease)
 
     def verify(self, desired: GenesysDesired) -> list[str]:
         """What still differs. Pools and outbound routes this sync wrote are read again; IVRs and

@@ -120,6 +120,13 @@ class TwilioTrunkReconciler(
         """Managed numbers the last verify read found unknown to the inventory (`report` sends)."""
         self._onboarded: set[str] = set()
         """Ids of the sweep events apply sent (the plan's discoveries): `report` skips them."""
+        self._writers: dict[str, Callable[[Change, HeldLease], dict[str, str]]] = {
+            TRUNK_KIND: self._write_trunk, URL_KIND: self._write_url,
+            ASSOCIATE_KIND: self._associate, RELEASE_KIND: self._release,
+            OFFBOARD_KIND: self._write_offboard, DISCOVER_KIND: self._discover,
+            **{kind: self._write_termination for kind in TERMINATION_KINDS},
+        }
+        """change kind -> the write that makes it (returns the numbers it could not change)."""
 
     # --- read ---------------------------------------------------------------------------------
 
@@ -296,42 +303,58 @@ class TwilioTrunkReconciler(
 
     def apply(self, plan: Plan, lease: HeldLease) -> None:
         failures: dict[str, str] = {}
+        unknown = sorted({c.kind for c in plan.changes if c.kind not in self._writers})
+        if unknown:
+            raise TwilioApplyFailed(f"unknown change kind(s) {', '.join(unknown)}; not applied")
         for change in plan.changes:
             self._wrote = True
-            if change.kind == TRUNK_KIND:
-                lease.check()
-                self._twilio.set_trunk_secure(bool(change.after["secure"]))
-            elif change.kind == URL_KIND:
-                lease.check()
-                self._apply_url(change)
-            elif change.kind == ASSOCIATE_KIND:
-                numbers = [TwilioNumber(sid=sid, phone_number=phone)
-                           for phone, sid in change.after.items()]
-                failures.update(self._twilio.associate_numbers(numbers, lease.check))
-            elif change.kind == RELEASE_KIND:
-                numbers = [TwilioNumber(sid=sid, phone_number=phone)
-                           for phone, sid in change.before.items()]
-                failures.update(self._twilio.release_numbers(numbers, lease.check))
-                for phone in sorted(set(change.before) - set(failures)):
-                    log.info("number released at Twilio",
-                             extra={"event": "twilio.released", "target": TARGET,
-                                    "number": phone})
-            elif change.kind == OFFBOARD_KIND:
-                lease.check()
-                self._offboard(list(change.before))
-            elif change.kind == DISCOVER_KIND:
-                correlation_id = new_correlation_id()
-                for phone, sid in sorted(change.after.items()):
-                    self._queue.send(NumberEvent(
-                        action="purchased", number=phone, sid=sid, source="sweep",
-                        event_id=f"sweep:{sid}", correlation_id=correlation_id))
-                    self._onboarded.add(f"sweep:{sid}")
-            elif change.kind in TERMINATION_KINDS:
-                lease.check()
-                apply_termination(self._twilio, change, self._termination)
+            failures.update(self._writers[change.kind](change, lease))
         if failures:
             detail = "; ".join(f"{number}: {reason}" for number, reason in sorted(failures.items()))
             raise TwilioApplyFailed(f"{len(failures)} number(s) not changed at Twilio: {detail}")
+
+    def _write_trunk(self, change: Change, lease: HeldLease) -> dict[str, str]:
+        lease.check()
+        self._twilio.set_trunk_secure(bool(change.after["secure"]))
+        return {}
+
+    def _write_url(self, change: Change, lease: HeldLease) -> dict[str, str]:
+        lease.check()
+        self._apply_url(change)
+        return {}
+
+    def _associate(self, change: Change, lease: HeldLease) -> dict[str, str]:
+        numbers = [TwilioNumber(sid=sid, phone_number=phone)
+                   for phone, sid in change.after.items()]
+        return self._twilio.associate_numbers(numbers, lease.check)
+
+    def _release(self, change: Change, lease: HeldLease) -> dict[str, str]:
+        numbers = [TwilioNumber(sid=sid, phone_number=phone)
+                   for phone, sid in change.before.items()]
+        failures = self._twilio.release_numbers(numbers, lease.check)
+        for phone in sorted(set(change.before) - set(failures)):
+            log.info("number released at Twilio",
+                     extra={"event": "twilio.released", "target": TARGET, "number": phone})
+        return failures
+
+    def _write_offboard(self, change: Change, lease: HeldLease) -> dict[str, str]:
+        lease.check()
+        self._offboard(list(change.before))
+        return {}
+
+    def _discover(self, change: Change, lease: HeldLease) -> dict[str, str]:
+        correlation_id = new_correlation_id()
+        for phone, sid in sorted(change.after.items()):
+            self._queue.send(NumberEvent(
+                action="purchased", number=phone, sid=sid, source="sweep",
+                event_id=f"sweep:{sid}", correlation_id=correlation_id))
+            self._onboarded.add(f"sweep:{sid}")
+        return {}
+
+    def _write_termination(self, change: Change, lease: HeldLease) -> dict[str, str]:
+        lease.check()
+        apply_termination(self._twilio, change, self._termination)
+        return {}
 
     def _offboard(self, numbers: list[str]) -> None:
         """Report numbers Twilio no longer owns as gone, so every target lets go of them."""

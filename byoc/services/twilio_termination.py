@@ -130,32 +130,61 @@ def _credential_changes(actual: TwilioTermination, desired: TerminationDesired) 
 
 def apply_termination(twilio: TwilioPort, change: Change, desired: TerminationDesired) -> None:
     """Make one termination change at Twilio."""
+    write = _WRITERS.get(change.kind)
+    if write is None:
+        raise ValueError(f"unknown termination change kind {change.kind!r}; not applied")
+    write(twilio, change, desired)
+
+
+def _create_acl(twilio: TwilioPort, change: Change, desired: TerminationDesired) -> None:
+    acl = twilio.create_ip_acl(str(change.after["friendly_name"]))
+    for ip, sbc in sorted(dict(change.after["addresses"]).items()):
+        twilio.add_acl_address(acl.sid, ip, sbc)
+    twilio.associate_ip_acl(acl.sid)
+
+
+def _write_address(twilio: TwilioPort, change: Change, desired: TerminationDesired) -> None:
     after: dict[str, Any] = change.after
-    if change.kind == ACL_KIND:
-        acl = twilio.create_ip_acl(str(after["friendly_name"]))
-        for ip, sbc in sorted(dict(after["addresses"]).items()):
-            twilio.add_acl_address(acl.sid, ip, sbc)
-        twilio.associate_ip_acl(acl.sid)
-    elif change.kind == ADDRESS_KIND and change.action is Action.ADD:
+    if change.action is Action.ADD:
         twilio.add_acl_address(str(after["acl_sid"]), str(after["ip_address"]),
                                str(after["friendly_name"]))
-    elif change.kind == ADDRESS_KIND:
+    else:
         twilio.remove_acl_address(str(change.before["acl_sid"]), str(change.before["sid"]))
-    elif change.kind == ACL_LINK_KIND:
-        twilio.associate_ip_acl(str(after["acl_sid"]))
-    elif change.kind in (CREDENTIALS_KIND, USER_KIND):
-        if desired.password is None:
-            raise ValueError("the credential's password is not configured "
-                             "(BYOC_TWILIO_CREDENTIAL_PASSWORD_SECRET_NAME)")
-        if change.kind == CREDENTIALS_KIND:
-            created = twilio.create_credential_list(str(after["friendly_name"]))
-            twilio.add_credential(created.sid, str(after["username"]), desired.password())
-            twilio.associate_credential_list(created.sid)
-        else:
-            twilio.add_credential(str(after["list_sid"]), str(after["username"]),
-                                  desired.password())
-    elif change.kind == CREDENTIALS_LINK_KIND:
-        twilio.associate_credential_list(str(after["list_sid"]))
+
+
+def _link_acl(twilio: TwilioPort, change: Change, desired: TerminationDesired) -> None:
+    twilio.associate_ip_acl(str(change.after["acl_sid"]))
+
+
+def _password(desired: TerminationDesired) -> str:
+    if desired.password is None:
+        raise ValueError("the credential's password is not configured "
+                         "(BYOC_TWILIO_CREDENTIAL_PASSWORD_SECRET_NAME)")
+    return desired.password()
+
+
+def _create_credentials(twilio: TwilioPort, change: Change, desired: TerminationDesired) -> None:
+    password = _password(desired)
+    created = twilio.create_credential_list(str(change.after["friendly_name"]))
+    twilio.add_credential(created.sid, str(change.after["username"]), password)
+    twilio.associate_credential_list(created.sid)
+
+
+def _add_user(twilio: TwilioPort, change: Change, desired: TerminationDesired) -> None:
+    password = _password(desired)
+    twilio.add_credential(str(change.after["list_sid"]), str(change.after["username"]), password)
+
+
+def _link_credentials(twilio: TwilioPort, change: Change, desired: TerminationDesired) -> None:
+    twilio.associate_credential_list(str(change.after["list_sid"]))
+
+
+_WRITERS: dict[str, Callable[[TwilioPort, Change, TerminationDesired], None]] = {
+    ACL_KIND: _create_acl, ADDRESS_KIND: _write_address, ACL_LINK_KIND: _link_acl,
+    CREDENTIALS_KIND: _create_credentials, USER_KIND: _add_user,
+    CREDENTIALS_LINK_KIND: _link_credentials,
+}
+"""termination change kind -> the write that makes it."""
 
 
 def verify_termination(actual: TwilioTermination, desired: TerminationDesired) -> list[str]:
