@@ -8,8 +8,9 @@ numbers, a number routed twice, a number routed outside every pool, stale versio
 
 from __future__ import annotations
 
+import itertools
 import uuid
-from bisect import bisect_right
+from bisect import bisect_left, bisect_right
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -132,6 +133,16 @@ class GenesysOrg:
         self.outbound_routes: dict[str, OutboundRoute] = {}
         self.trunks: dict[str, Trunk] = {}
         self.dids: dict[str, Did] = {}
+        self._pool_dids: dict[str, set[str]] = {}
+        """Pool id -> its assigned numbers (the DIDs whose `pool` it is)."""
+        self._ivr_of: dict[str, dict[str, Ivr]] = {}
+        self._users_of: dict[str, dict[str, User]] = {}
+        """Number -> the IVRs / users carrying it, in the order they joined the org."""
+        self._seq: dict[str, int] = {}
+        self._joined = itertools.count()
+        self._active: list[DidPool] = []
+        self._active_keys: list[tuple[int, str]] = []
+        """Active pools sorted by (length, start); they never overlap."""
         self.variant: Callable[[str], str] = _DEFAULT_VARIANTS.__getitem__
         """The emulator's variant in force (sandbox/README-genesys.md, "Variants")."""
 
@@ -152,53 +163,93 @@ class GenesysOrg:
         return found
 
     def pool_for(self, number: str) -> DidPool | None:
-        for pool in self.pools.values():
-            if pool.covers(number):
-                return pool
+        """The active pool covering `number`, by bisection of the sorted active pools."""
+        at = bisect_right(self._active_keys, (len(number), number)) - 1
+        pool = self._active[at] if at >= 0 else None
+        if pool is None or not pool.covers(number) or self.pools.get(pool.id) is not pool:
+            return None
+        return pool
+
+    def _index_pool(self, pool: DidPool, *, add: bool) -> None:
+        key = (len(pool.start), pool.start)
+        if add:
+            at = bisect_left(self._active_keys, key)
+            self._active_keys.insert(at, key)
+            self._active.insert(at, pool)
+        else:
+            at = self._active.index(pool, bisect_left(self._active_keys, key))
+            del self._active_keys[at], self._active[at]
+
+    def holder(self, number: str, *, skip: Entity | None = None) -> tuple[str, Entity] | None:
+        """Who holds a routed number: the user who joined the org last among those carrying it
+        (when it is a pool number), else the IVR listing it in `dnis`."""
+        users = [
+            u for u in self._users_of.get(number, {}).values()
+            if u is not skip and self.users.get(u.id) is u
+        ]
+        if users and self.pool_for(number) is not None:
+            return "USER", max(users, key=lambda u: self._seq[u.id])
+        ivrs = [
+            i for i in self._ivr_of.get(number, {}).values()
+            if i is not skip and self.ivrs.get(i.id) is i
+        ]
+        if ivrs:
+            return "IVR_CONFIG", max(ivrs, key=lambda i: self._seq[i.id])
         return None
 
-    def pool_index(self) -> Callable[[str], DidPool | None]:
-        """`pool_for` for many numbers at once: the active pools sorted once (they never overlap),
-        each number found by bisection instead of a scan of every pool."""
-        active = sorted((p for p in self.pools.values() if p.state != "deleted"),
-                        key=lambda p: (len(p.start), p.start))
-        keys = [(len(p.start), p.start) for p in active]
-
-        def find(number: str) -> DidPool | None:
-            at = bisect_right(keys, (len(number), number)) - 1
-            return active[at] if at >= 0 and active[at].covers(number) else None
-
-        return find
+    def numbers_of(self, entity: Entity) -> list[str]:
+        """The numbers an IVR or a user carries as it stands."""
+        if isinstance(entity, Ivr):
+            return list(entity.dnis)
+        return entity.phone_addresses() if isinstance(entity, User) else []
 
     def owners(self, *, skip: Entity | None = None) -> dict[str, tuple[str, Entity]]:
         """Who holds each routed number: IVR `dnis` and users' pool numbers."""
-        pool_for = self.pool_index()
         held: dict[str, tuple[str, Entity]] = {}
-        for ivr in self.ivrs.values():
-            if ivr is not skip:
-                for number in ivr.dnis:
-                    held[number] = ("IVR_CONFIG", ivr)
-        for user in self.users.values():
-            if user is not skip:
-                for number in user.phone_addresses():
-                    if pool_for(number) is not None:
-                        held[number] = ("USER", user)
+        for number in set(self._ivr_of) | set(self._users_of):
+            found = self.holder(number, skip=skip)
+            if found is not None:
+                held[number] = found
         return held
 
-    def sync_dids(self, now: float) -> None:
-        """Create a DID for each newly assigned pool number; drop those no longer assigned."""
-        held = self.owners()
-        pool_for = self.pool_index()
-        for number in list(self.dids):
-            did = self.dids[number]
-            holder = held.get(number)
-            moved = pool_for(number) is not did.pool
-            if holder is None or holder[1] is not did.owner or moved:
+    def _carry(self, table: dict[str, dict[str, Any]], entity: Entity, numbers: list[str],
+               *, add: bool) -> None:
+        for number in numbers:
+            if add:
+                table.setdefault(number, {})[entity.id] = entity
+            else:
+                carriers = table.get(number, {})
+                carriers.pop(entity.id, None)
+                if not carriers:
+                    table.pop(number, None)
+
+    def _held_in(self, start: str, end: str) -> set[str]:
+        """The routed numbers in a range: the range walked, or the routed numbers filtered,
+        whichever is shorter."""
+        carried = self._ivr_of.keys() | self._users_of.keys()
+        size = int(end[1:]) - int(start[1:]) + 1
+        if size <= len(carried):
+            width = len(start) - 1
+            numbers = (f"+{n:0{width}d}" for n in range(int(start[1:]), int(end[1:]) + 1))
+            return {n for n in numbers if n in carried}
+        return {n for n in carried if len(n) == len(start) and start <= n <= end}
+
+    def sync_dids(self, numbers: set[str], now: float) -> None:
+        """Bring the DIDs of `numbers` (those a write touched) in line with who holds them: a
+        DID exists exactly for each pool number assigned to an owner, and goes when the number
+        is unassigned, changes owner or changes pool."""
+        for number in sorted(numbers):
+            held = self.holder(number)
+            pool = self.pool_for(number)
+            did = self.dids.get(number)
+            if did is not None and (held is None or held[1] is not did.owner or pool is not did.pool):
                 del self.dids[number]
-        for number, (owner_type, owner) in held.items():
-            pool = pool_for(number)
-            if number not in self.dids and pool is not None:
+                self._pool_dids[did.pool.id].discard(number)
+                did = None
+            if did is None and held is not None and pool is not None:
+                owner_type, owner = held
                 self.dids[number] = Did(str(uuid.uuid4()), number, pool, owner_type, owner, now)
+                self._pool_dids.setdefault(pool.id, set()).add(number)
 
     def pool_numbers(self, pool_ids: list[str]) -> Iterator[tuple[str, DidPool]]:
         """Every number of the active pools (optionally only `pool_ids`), ascending."""
@@ -279,7 +330,8 @@ class GenesysOrg:
             modified_by=self.actor,
         )
         self.pools[pool.id] = pool
-        self.sync_dids(now)
+        self._index_pool(pool, add=True)
+        self.sync_dids(self._held_in(start, end), now)
         return pool
 
     def update_pool(self, pool_id: str, body: Any, now: float) -> DidPool:
@@ -301,31 +353,35 @@ class GenesysOrg:
                 field="startPhoneNumber",
             )
         stranded = [
-            d.number
-            for d in self.dids.values()
-            if d.pool is pool and not (len(d.number) == len(start) and start <= d.number <= end)
+            number
+            for number in self._pool_dids.get(pool.id, ())
+            if not (len(number) == len(start) and start <= number <= end)
         ]
         if stranded and answer == "refuses-stranding":
             listed = ", ".join(sorted(stranded))
             raise conflict(
                 f"The DID pool range cannot exclude assigned numbers: {listed}.", numbers=listed
             )
+        touched: set[str] = set()
         if (start, end) != (pool.start, pool.end):
             pool.range_changed_at = now
-        pool.start, pool.end = start, end
+            touched = self._held_in(pool.start, pool.end) | self._held_in(start, end)
+            self._index_pool(pool, add=False)
+            pool.start, pool.end = start, end
+            self._index_pool(pool, add=True)
         pool.description = _text(body, "description")
         pool.comments = _text(body, "comments")
         pool.provider = self._provider(body, pool.provider)
         pool.name = _text(body, "name") or pool.name
         pool.touch(now, self.actor)
-        self.sync_dids(now)
+        self.sync_dids(touched, now)
         return pool
 
     def delete_pool(self, pool_id: str, now: float) -> None:
         pool: DidPool = self.get(self.pools, "DID pool", pool_id)
         if pool.state == "deleted":
             raise not_found("DID pool", pool_id)
-        assigned = sorted(d.number for d in self.dids.values() if d.pool is pool)
+        assigned = sorted(self._pool_dids.get(pool.id, ()))
         if assigned:
             raise conflict(
                 f"The DID pool {pool.start} - {pool.end} has {len(assigned)} assigned number(s) "
@@ -334,6 +390,7 @@ class GenesysOrg:
                 code="did.pool.in.use",
                 poolId=pool.id,
             )
+        self._index_pool(pool, add=False)
         pool.state = "deleted"
         pool.deleted_at = now
         pool.touch(now, self.actor)
@@ -349,9 +406,8 @@ class GenesysOrg:
         *,
         require_pool: bool,
     ) -> None:
-        taken = self.owners(skip=holder)
         for number in numbers:
-            owner = taken.get(number)
+            owner = self.holder(number, skip=holder)
             if owner is not None and not (owner[0] == "USER" and isinstance(holder, User)):
                 # two users' contacts may carry the same number; an IVR and a user may not
                 owner_type, entity = owner
@@ -362,9 +418,8 @@ class GenesysOrg:
                     number=number,
                     ownerId=entity.id,
                 )
-        pool_for = self.pool_index()
         for number in numbers:
-            pool = pool_for(number)
+            pool = self.pool_for(number)
             if pool is None and require_pool:
                 raise bad_request(DID_POOL_ID_REQUIRED, field="didPoolId", number=number)
             if pool is not None and number in added and not pool_visible(pool):
@@ -381,8 +436,11 @@ class GenesysOrg:
             raise bad_request(f"The flow {flow_id} in '{key}' does not exist.", field=key)
         return flow
 
-    def _apply_ivr(self, ivr: Ivr, body: dict[str, Any], pool_visible: PoolVisibility) -> None:
-        """Validate everything first, then change `ivr`: a refused write changes nothing."""
+    def _apply_ivr(
+        self, ivr: Ivr, body: dict[str, Any], pool_visible: PoolVisibility
+    ) -> set[str]:
+        """Validate everything first, then change `ivr`: a refused write changes nothing.
+        Returns the numbers it took or let go."""
         name = _text(body, "name", required=True)
         assert name is not None
         for other in self.ivrs.values():
@@ -422,9 +480,14 @@ class GenesysOrg:
         self._check_routable(dnis, added, ivr, pool_visible, require_pool=True)
         ivr.name = name
         ivr.description = _text(body, "description")
+        self._carry(self._ivr_of, ivr, ivr.dnis, add=False)
+        self._carry(self._ivr_of, ivr, dnis, add=True)
+        self._seq.setdefault(ivr.id, next(self._joined))
+        touched = set(ivr.dnis) | set(dnis)
         ivr.dnis = dnis
         ivr.open_hours_flow, ivr.closed_hours_flow = open_flow, closed_flow
         ivr.holiday_hours_flow, ivr.schedule_group = holiday_flow, group
+        return touched
 
     def create_ivr(
         self,
@@ -444,9 +507,9 @@ class GenesysOrg:
             created_by=self.actor,
             modified_by=self.actor,
         )
-        self._apply_ivr(ivr, body, pool_visible)
+        touched = self._apply_ivr(ivr, body, pool_visible)
         self.ivrs[ivr.id] = ivr
-        self.sync_dids(now)
+        self.sync_dids(touched, now)
         return ivr
 
     def update_ivr(
@@ -468,15 +531,17 @@ class GenesysOrg:
                 self.rules.ivr_version_mismatch_status, "IVR", supplied, ivr.version,
                 names_version=self.variant("conflict_text") == "names-version",
             )
-        self._apply_ivr(ivr, body, pool_visible)
+        touched = self._apply_ivr(ivr, body, pool_visible)
         ivr.touch(now, self.actor)
-        self.sync_dids(now)
+        self.sync_dids(touched, now)
         return ivr
 
     def delete_ivr(self, ivr_id: str, now: float) -> None:
-        self.get(self.ivrs, "IVR", ivr_id)
+        ivr: Ivr = self.get(self.ivrs, "IVR", ivr_id)
         del self.ivrs[ivr_id]
-        self.sync_dids(now)
+        self._carry(self._ivr_of, ivr, ivr.dnis, add=False)
+        self.sync_dids(set(ivr.dnis), now)
+        del self._seq[ivr_id]
 
     # ----- users ---------------------------------------------------------------------------
 
@@ -556,7 +621,9 @@ class GenesysOrg:
         self._check_routable(phones, set(), user, lambda _: True, require_pool=False)
         user.addresses = contacts
         self.users[user.id] = user
-        self.sync_dids(now)
+        self._seq[user.id] = next(self._joined)
+        self._carry(self._users_of, user, phones, add=True)
+        self.sync_dids(set(phones), now)
         return user
 
     def patch_user(
@@ -578,6 +645,7 @@ class GenesysOrg:
                 self.rules.user_version_mismatch_status, "user", supplied, user.version,
                 names_version=self.variant("conflict_text") == "names-version",
             )
+        touched: set[str] = set()
         if "addresses" in body:
             contacts = self._addresses(body["addresses"])
             phones = [
@@ -585,13 +653,16 @@ class GenesysOrg:
             ]
             added = set(phones) - set(user.phone_addresses())
             self._check_routable(phones, added, user, pool_visible, require_pool=False)
+            touched = set(user.phone_addresses()) | set(phones)
+            self._carry(self._users_of, user, user.phone_addresses(), add=False)
+            self._carry(self._users_of, user, phones, add=True)
             user.addresses = contacts
         for key in ("name", "department", "title"):
             value = _text(body, key)
             if value is not None:
                 setattr(user, key, value)
         user.touch(now, self.actor)
-        self.sync_dids(now)
+        self.sync_dids(touched, now)
         return user
 
     # ----- telephony: sites, trunk bases, outbound routes ----------------------------------

@@ -81,7 +81,9 @@ class GenesysSip:
         pool = org.pool_for(number)
         if pool is None or pool.state == "deleted":
             return 404, "Not Found", f"{number} is in no DID pool", {}
-        owner = org.owners().get(number)
+        owner = org.holder(number)
+        if owner is not None and number not in org.numbers_of(owner[1]):
+            owner = None
         if owner is None:
             return 480, "Temporarily Unavailable", (f"{number} (DID pool {pool.name}) is routed "
                                                     "to no IVR or user"), {}
