@@ -142,6 +142,7 @@ class GenesysOrg:
         self._joined = itertools.count()
         self._active: list[DidPool] = []
         self._active_keys: list[tuple[int, str]] = []
+        self._deleted: list[DidPool] = []
         """Active pools sorted by (length, start); they never overlap."""
         self.variant: Callable[[str], str] = _DEFAULT_VARIANTS.__getitem__
         """The emulator's variant in force (sandbox/README-genesys.md, "Variants")."""
@@ -291,7 +292,7 @@ class GenesysOrg:
                 start=start,
                 end=end,
             )
-        for other in self.pools.values():
+        for other in self._overlap_candidates(start, end, skip, now):
             if other is skip or self.deletion_shown(other, now) or len(other.start) != len(start):
                 continue
             if start <= other.end and other.start <= end:
@@ -304,6 +305,17 @@ class GenesysOrg:
                     poolId=other.id,
                 )
         return start, end
+
+    def _overlap_candidates(
+        self, start: str, end: str, skip: DidPool | None, now: float
+    ) -> list[DidPool]:
+        """The pools that may overlap a range: the active one starting at or before its end
+        nearest to it (active pools never overlap, so no earlier one reaches further), and the
+        deleted ones whose deletion does not show yet."""
+        at = bisect_right(self._active_keys, (len(end), end))
+        nearest = [p for p in self._active[max(0, at - 2):at] if p is not skip][-1:]
+        self._deleted = [p for p in self._deleted if not self.deletion_shown(p, now)]
+        return [p for p in [*nearest, *self._deleted] if self.pools.get(p.id) is p]
 
     def _provider(self, body: dict[str, Any], default: str) -> str:
         provider = body.get("provider", default) or default
@@ -391,6 +403,7 @@ class GenesysOrg:
                 poolId=pool.id,
             )
         self._index_pool(pool, add=False)
+        self._deleted.append(pool)
         pool.state = "deleted"
         pool.deleted_at = now
         pool.touch(now, self.actor)
