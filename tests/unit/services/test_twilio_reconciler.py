@@ -18,7 +18,7 @@ from byoc.domain.policy_file import load_policy
 from byoc.ports import TwilioOriginationUrl
 from byoc.services.numbers import NumberLifecycle
 from byoc.services.reconcile import DesiredState, ReconcilerRegistry, ReconcileService
-from byoc.services.twilio_model import origination_sip_url
+from byoc.services.twilio_model import TwilioApplyFailed, origination_sip_url
 from byoc.services.twilio_reconciler import TwilioTrunkReconciler
 from byoc.settings import SbcSettings
 
@@ -384,3 +384,15 @@ def test_a_number_the_account_does_not_own_is_left_to_the_full_reconcile() -> No
     assert any("does not own" in c for c in outcome.plan.conflicts)
     record = estate.inventory.get("+14155559999")
     assert record is not None and "twilio" in record.errors
+
+
+def test_a_plan_with_a_change_kind_twilio_does_not_know_is_refused_before_any_write() -> None:
+    twilio = FakeTwilio(off_trunk=["+14155550100"], secure=False)
+    estate = Estate(twilio, onboarding("+14155550100"))
+    plan = estate.plan()
+    unknown = replace(plan.changes[0], kind="sip-domain")
+    reconciler = estate.registry.build("twilio")
+
+    with pytest.raises(TwilioApplyFailed, match=r"unknown change kind.*sip-domain"):
+        reconciler.apply(replace(plan, changes=(*plan.changes, unknown)), estate.locks.lease)
+    assert twilio.writes == []
