@@ -224,8 +224,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--contiguous", default="1000,10000,100000",
                         help="sizes of the contiguous estates (comma-separated; empty: none)")
     parser.add_argument("--scattered", default="1000,10000",
-                        help="sizes of the scattered estates (seeding 100,000 scattered numbers "
-                             "takes the Genesys emulator hours: one pool check per pool)")
+                        help="sizes of the scattered estates (100,000 takes minutes to seed)")
     args = parser.parse_args(argv)
     runs_wanted = [(int(size), layout) for layout in ("contiguous", "scattered")
                    for size in getattr(args, layout).split(",") if size.strip()]
