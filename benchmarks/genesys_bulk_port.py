@@ -31,13 +31,13 @@ import random
 import sys
 import time
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path[:0] = [str(Path(__file__).resolve().parent), str(Path(__file__).resolve().parents[1])]
+
+from marginal_cost import runs, seed_genesys  # noqa: E402
 
 BASE = 16285000000
-IVR = "Sales IVR"
 POLICY = """version: 1
 managed: {all_on_trunk: false, prefixes: ["+16285"]}
 rules: []
@@ -46,41 +46,11 @@ defaults: {genesys: {ivr: Sales IVR}, sbc_tag: default}
 PER_WRITE = 50
 
 
-def runs(values: list[int]) -> list[tuple[int, int]]:
-    found: list[tuple[int, int]] = []
-    for value in sorted(values):
-        if found and found[-1][1] == value - 1:
-            found[-1] = (found[-1][0], value)
-        else:
-            found.append((value, value))
-    return found
-
-
 def seed_for(values: list[int]) -> dict[str, Any]:
-    from byoc.services.genesys_model import POOL_DESCRIPTION
-    from byoc.services.genesys_shards import SURE_FIT, shard_description, shard_name
-    from sandbox.genesys_wire import stable_id
     from sandbox.launcher import load_seed
 
     genesys = load_seed()["genesys"]
-    numbers = [f"+{v}" for v in values]
-    genesys["max_dnis_added_per_write"] = len(numbers) + 100  # the seed writes each IVR at once
-    genesys["did_pools"] = [*genesys.get("did_pools", []), *(
-        {"start": f"+{lo}", "end": f"+{hi}", "name": f"byoc +{lo}-+{hi}",
-         "description": POOL_DESCRIPTION} for lo, hi in runs(values))]
-    ivr = next(i for i in genesys["ivrs"] if i["name"] == IVR)
-    fit = SURE_FIT - len(ivr.get("dnis") or [])
-    ivr["dnis"] = [*(ivr.get("dnis") or []), *numbers[:fit]]
-    original = SimpleNamespace(name=IVR, id=ivr.get("id") or stable_id("ivr", IVR))
-    for index, start in enumerate(range(fit, len(numbers), SURE_FIT), start=2):
-        genesys["ivrs"].append({
-            "name": shard_name(IVR, index), "description": shard_description(original),  # type: ignore[arg-type]
-            "dnis": numbers[start:start + SURE_FIT],
-            "open_hours_flow": ivr.get("open_hours_flow"),
-            "closed_hours_flow": ivr.get("closed_hours_flow"),
-            "holiday_hours_flow": ivr.get("holiday_hours_flow"),
-            "schedule_group": ivr.get("schedule_group"),
-        })
+    seed_genesys(genesys, sorted(values))
     return genesys
 
 
@@ -88,7 +58,7 @@ def perfect_writes(estate: set[int], ported: list[int]) -> int:
     """One pool write per run of ported numbers (numbers next to each other share it), and one
     IVR write per 50 added numbers."""
     del estate  # a run next to the estate's pool grows it: still one write
-    return len(runs(ported)) + -(-len(ported) // PER_WRITE)
+    return len(runs(sorted(ported))) + -(-len(ported) // PER_WRITE)
 
 
 def main() -> None:
@@ -119,7 +89,7 @@ def main() -> None:
     started = time.monotonic()
     emulator = GenesysEmulator(seed)
     server = ServedApp(build_app(emulator)).start()
-    print(f"seeded {args.estate:,} numbers in {len(runs(estate)):,} pools "
+    print(f"seeded {args.estate:,} numbers in {len(runs(sorted(estate))):,} pools "
           f"({time.monotonic() - started:.0f} s)")
     try:
         httpx.post(f"{server.url}/_sandbox/genesys/limits",

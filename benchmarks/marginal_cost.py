@@ -72,10 +72,7 @@ def runs(values: list[int]) -> list[tuple[int, int]]:
 
 def seed_for(values: list[int]) -> dict[str, Any]:
     """The default sandbox seed with the estate in place at every vendor."""
-    from byoc.services.genesys_model import POOL_DESCRIPTION
-    from byoc.services.genesys_shards import SURE_FIT, shard_description, shard_name
     from byoc.services.sbc_model import desired_rules
-    from sandbox.genesys_wire import stable_id
     from sandbox.launcher import load_seed
 
     numbers = [f"+{v}" for v in values]
@@ -86,13 +83,30 @@ def seed_for(values: list[int]) -> dict[str, Any]:
         *({"range": f"+{lo}..+{hi}", "trunk_sid": TRUNK} if hi > lo
           else {"phone_number": f"+{lo}", "trunk_sid": TRUNK} for lo, hi in spans),
     ]
-    genesys = seed["genesys"]
+    seed_genesys(seed["genesys"], values)
+    rules = desired_rules(dict.fromkeys(numbers, "default"))
+    for device in seed["audiocodes"]["sbcs"]:
+        device["max_dial_plan_rules"] = DEVICE_RULES
+        plan = next(p for p in device["dial_plans"] if p["name"] == "BYOC")
+        foreign = plan["rules"]
+        plan["rules"] = [*foreign[:-1], *({"name": r.name, "prefix": r.prefix, "tag": r.tag}
+                                          for r in rules), foreign[-1]]  # the catch-all last
+    return seed
+
+
+def seed_genesys(genesys: dict[str, Any], values: list[int]) -> None:
+    """Put byoc's pools (one per run) and the IVR's numbers (over its shards) into a Genesys seed."""
+    from byoc.services.genesys_model import POOL_DESCRIPTION
+    from byoc.services.genesys_shards import SURE_FIT, shard_description, shard_name
+    from sandbox.genesys_wire import stable_id
+
+    numbers = [f"+{v}" for v in values]
     # The seed creates each IVR in one write; the org's per-write limit would refuse that (byoc's
     # own writes add one number here, far below it).
     genesys["max_dnis_added_per_write"] = len(numbers) + 100
     genesys["did_pools"] = [*genesys.get("did_pools", []), *(
         {"start": f"+{lo}", "end": f"+{hi}", "name": f"byoc +{lo}-+{hi}",
-         "description": POOL_DESCRIPTION} for lo, hi in spans)]
+         "description": POOL_DESCRIPTION} for lo, hi in runs(values))]
     ivr = next(i for i in genesys["ivrs"] if i["name"] == IVR)
     fit = SURE_FIT - len(ivr.get("dnis") or [])
     ivr["dnis"] = [*(ivr.get("dnis") or []), *numbers[:fit]]
@@ -106,14 +120,6 @@ def seed_for(values: list[int]) -> dict[str, Any]:
             "holiday_hours_flow": ivr.get("holiday_hours_flow"),
             "schedule_group": ivr.get("schedule_group"),
         })
-    rules = desired_rules(dict.fromkeys(numbers, "default"))
-    for device in seed["audiocodes"]["sbcs"]:
-        device["max_dial_plan_rules"] = DEVICE_RULES
-        plan = next(p for p in device["dial_plans"] if p["name"] == "BYOC")
-        foreign = plan["rules"]
-        plan["rules"] = [*foreign[:-1], *({"name": r.name, "prefix": r.prefix, "tag": r.tag}
-                                          for r in rules), foreign[-1]]  # the catch-all last
-    return seed
 
 
 class MarginalBench(Bench):
