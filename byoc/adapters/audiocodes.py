@@ -45,12 +45,10 @@ from byoc.adapters.audiocodes_dialplan import (
 )
 from byoc.adapters.audiocodes_errors import (
     SbcAuthFailed,
-    SbcBusy,
     SbcConfigUnreadable,
     SbcForbidden,
     SbcRequestRefused,
     SbcScriptFailed,
-    SbcUnreachable,
     SbcWriteNotApplied,
 )
 from byoc.adapters.audiocodes_exports import (
@@ -62,11 +60,13 @@ from byoc.adapters.audiocodes_exports import (
 from byoc.adapters.retry import Backoff, retry_after_s, retrying
 from byoc.ports import (
     SbcAlarm,
+    SbcBusy,
     SbcCoderGroups,
     SbcDialPlanEdit,
     SbcDialPlans,
     SbcIpToIpRoute,
     SbcStatus,
+    SbcUnreachable,
 )
 
 if TYPE_CHECKING:

@@ -29,7 +29,7 @@ from __future__ import annotations
 
 from byoc.adapters.genesys_architect import Ivrs
 from byoc.adapters.genesys_client import CONNECT_TIMEOUT_S, READ_TIMEOUT_S, GenesysClient
-from byoc.adapters.genesys_edges import Edges, GenesysCallSeen
+from byoc.adapters.genesys_edges import Edges
 from byoc.adapters.genesys_errors import (
     DidPoolOverlap,
     GenesysAuthError,
@@ -64,7 +64,6 @@ __all__ = [
     "DidPoolOverlap",
     "GenesysAdapter",
     "GenesysAuthError",
-    "GenesysCallSeen",
     "GenesysClient",
     "GenesysNotFound",
     "GenesysPermissionDenied",

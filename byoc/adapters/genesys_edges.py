@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any
 
 from byoc.adapters.genesys_client import PAGE_SIZE, GenesysClient
 from byoc.adapters.genesys_errors import GenesysNotFound
 from byoc.ports import (
+    GenesysCallSeen,
     GenesysError,
     GenesysOutboundRoute,
     GenesysOutboundRouteSpec,
@@ -16,17 +17,6 @@ from byoc.ports import (
     GenesysRef,
     GenesysTrunkStatus,
 )
-
-
-@dataclass(frozen=True)
-class GenesysCallSeen:
-    """One conversation the analytics API reports for a number."""
-
-    conversation_id: str
-    start: dt.datetime | None
-    end: dt.datetime | None
-    codecs: tuple[str, ...]
-    routed_to: str
 
 
 def _utc_z(moment: dt.datetime) -> str:

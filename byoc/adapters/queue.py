@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 from contextlib import suppress
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from byoc.domain.jobs import Job, dump_job
 from byoc.names import POISON_QUEUE_NAME, QUEUE_NAME
+from byoc.ports import PoisonMessage, QueuedMessage
 from byoc.telemetry import current_traceparent
 
 if TYPE_CHECKING:
@@ -18,37 +17,6 @@ if TYPE_CHECKING:
     from byoc.adapters.storage import StorageAccess
 
 POISON_ENVELOPE_KEY = "byoc_poison"
-
-
-@dataclass(frozen=True)
-class QueuedMessage:
-    """A message as read from a queue."""
-
-    id: str
-    pop_receipt: str | None
-    dequeue_count: int
-    body: str
-    inserted_on: dt.datetime | None
-    expires_on: dt.datetime | None
-    next_visible_on: dt.datetime | None
-
-
-@dataclass(frozen=True)
-class PoisonMessage:
-    """A message in the poison queue, with why it is there."""
-
-    id: str
-    reason: str
-    body: str
-    inserted_on: dt.datetime | None
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "reason": self.reason,
-            "body": self.body,
-            "inserted_on": self.inserted_on.isoformat() if self.inserted_on else None,
-        }
 
 
 def poison_envelope(body: str, reason: str) -> str:
@@ -68,7 +36,8 @@ def open_poison_envelope(text: str, default_reason: str) -> tuple[str, str]:
 
 
 class StorageJobQueue:
-    """Send, receive and dead-letter byoc jobs on a Storage queue."""
+    """Send, receive and dead-letter byoc jobs on a Storage queue (`JobQueue`, `QueueMetrics` and
+    `DeadLetters` in `byoc.ports`)."""
 
     def __init__(
         self,

@@ -21,7 +21,7 @@ from byoc.adapters.twilio_client import (
     build_twilio_client,
 )
 from byoc.adapters.twilio_numbers import Numbers
-from byoc.adapters.twilio_trunk import TrunkSide, TwilioCallState
+from byoc.adapters.twilio_trunk import TrunkSide
 
 __all__ = [
     "BACKOFF",
@@ -29,7 +29,6 @@ __all__ = [
     "PAGE_SIZE",
     "REQUEST_TIMEOUT_S",
     "TwilioAdapter",
-    "TwilioCallState",
     "TwilioClient",
     "TwilioListingMismatch",
     "build_twilio_client",

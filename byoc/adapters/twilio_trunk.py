@@ -3,14 +3,13 @@ and test calls placed through the account."""
 
 from __future__ import annotations
 
-import datetime as dt
-from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
 from byoc import metrics
 from byoc.adapters.twilio_client import TwilioClient, _page_of
 from byoc.ports import (
+    TwilioCallState,
     TwilioCredentialList,
     TwilioError,
     TwilioIpAcl,
@@ -18,22 +17,6 @@ from byoc.ports import (
     TwilioTermination,
     TwilioTrunk,
 )
-
-
-@dataclass(frozen=True)
-class TwilioCallState:
-    """An outbound call as the Calls resource shows it."""
-
-    sid: str
-    status: str
-    created: dt.datetime | None
-    start: dt.datetime | None
-    end: dt.datetime | None
-    duration_s: int | None
-
-    @property
-    def ended(self) -> bool:
-        return self.status in ("completed", "busy", "failed", "no-answer", "canceled")
 
 
 def _call_state(call: Any) -> TwilioCallState:

@@ -349,14 +349,15 @@ class Services:
     @cached_property
     def test_call(self) -> TestCall:
         """`byoc test-call NUMBER`: a real call through the estate, seen arriving in Genesys."""
-        from byoc.services.test_call import CallFinder, TestCall
+        from byoc.ports import GenesysCallPort
+        from byoc.services.test_call import TestCall
 
         def is_managed(number: str) -> bool:
             return self.policy().is_managed(number) and self.inventory.get(number) is not None
 
-        def conversations() -> CallFinder:
+        def conversations() -> GenesysCallPort:
             # the adapter behind the port (the reconciler's GenesysPort does not read calls)
-            return cast("CallFinder", self.genesys)
+            return cast("GenesysCallPort", self.genesys)
 
         return TestCall(twilio=self.twilio, genesys=conversations,
                         caller_id=self.settings.test_call_from, is_managed=is_managed)

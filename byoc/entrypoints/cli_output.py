@@ -83,12 +83,11 @@ def fail(message: str, code: int = NEEDS_YOU, *, source: str | None = None) -> N
 
 def describe_failure(exc: BaseException) -> tuple[int, str, str | None]:
     """Exit code, message and source (the vendor or system) of an exception a command let out."""
-    from byoc.adapters.audiocodes_errors import AudioCodesError
     from byoc.adapters.lock import LockBusy
     from byoc.adapters.nsg import NsgError
     from byoc.adapters.policy_source import PolicyUnavailable
     from byoc.domain.policy import PolicyError
-    from byoc.ports import GenesysError, TwilioError
+    from byoc.ports import GenesysError, SbcError, TwilioError
     from byoc.settings import ConfigurationError
 
     kinds: tuple[tuple[type[BaseException] | tuple[type[BaseException], ...], int, str], ...] = (
@@ -97,7 +96,7 @@ def describe_failure(exc: BaseException) -> tuple[int, str, str | None]:
         (LockBusy, BUSY, "lease"),
         (TwilioError, VENDOR, "Twilio"),
         (GenesysError, VENDOR, "Genesys Cloud"),
-        (AudioCodesError, VENDOR, "AudioCodes SBC"),
+        (SbcError, VENDOR, "AudioCodes SBC"),
         (NsgError, VENDOR, "Azure NSG"),
     )
     for kind, code, source in kinds:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -143,6 +144,17 @@ class GenesysTrunkStatus:
     options: tuple[GenesysProxyStatus, ...] = ()
 
 
+@dataclass(frozen=True)
+class GenesysCallSeen:
+    """One conversation the analytics API reports for a number."""
+
+    conversation_id: str
+    start: dt.datetime | None
+    end: dt.datetime | None
+    codecs: tuple[str, ...]
+    routed_to: str
+
+
 class GenesysError(Exception):
     """Genesys Cloud refused a call; the message says what and what to look at."""
 
@@ -275,6 +287,13 @@ class GenesysPort(Protocol):
     def read_trunk_base_codecs(self, trunk_base_name: str) -> tuple[str, ...] | None:
         """The trunk base's `trunk_media_codec` list (`audio/pcmu`, ...) in order; None: not set."""
         ...
+
+
+class GenesysCallPort(Protocol):
+    """The conversations Genesys analytics reports for a number (what `byoc test-call` reads)."""
+
+    def calls_to(self, number: str, start: dt.datetime,
+                 end: dt.datetime) -> list[GenesysCallSeen]: ...
 
 
 class TrunkStatusPort(Protocol):

@@ -104,6 +104,18 @@ class SbcCoderGroups:
         return next((c for name, c in self.groups if name.casefold() == wanted), ())
 
 
+class SbcError(Exception):
+    """Base of every error an SBC adapter raises."""
+
+
+class SbcUnreachable(SbcError):
+    """The SBC's REST API could not be reached (or its certificate was not trusted)."""
+
+
+class SbcBusy(SbcError):
+    """The SBC kept answering 409 (HA sync, device busy) or 5xx past the retry budget."""
+
+
 class SbcWriteIncomplete(Exception):
     """An upload reached the SBC but the device refused part of it: what it accepted runs,
     unsaved (raised by `SbcDialPlanPort.write_dial_plan`)."""

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable, Iterable
 from contextlib import AbstractContextManager
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from byoc.domain.inventory import NumberRecord
@@ -22,6 +24,59 @@ class QueueMetrics(Protocol):
     """How deep the job queue and its poison queue are."""
 
     def depth(self, *, poison: bool = False) -> int: ...
+
+
+@dataclass(frozen=True)
+class QueuedMessage:
+    """A message as read from a queue."""
+
+    id: str
+    pop_receipt: str | None
+    dequeue_count: int
+    body: str
+    inserted_on: dt.datetime | None
+    expires_on: dt.datetime | None
+    next_visible_on: dt.datetime | None
+
+
+@dataclass(frozen=True)
+class PoisonMessage:
+    """A message in the poison queue, with why it is there."""
+
+    id: str
+    reason: str
+    body: str
+    inserted_on: dt.datetime | None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "reason": self.reason,
+            "body": self.body,
+            "inserted_on": self.inserted_on.isoformat() if self.inserted_on else None,
+        }
+
+
+class DeadLetters(Protocol):
+    """The poison queue (`byoc-jobs-poison`) and the job queue its messages go back to."""
+
+    def poison_messages(self, *, limit: int = 32) -> list[PoisonMessage]:
+        """Up to `limit` poison messages, oldest first, left in place."""
+        ...
+
+    def take_poison(self, *, limit: int) -> list[tuple[QueuedMessage, str, str]]:
+        """Poison messages hidden for a while to replay or purge: (message, original body, reason)."""
+        ...
+
+    def delete_poison(self, message: QueuedMessage) -> None: ...
+
+    def keep_poison(self, message: QueuedMessage) -> None:
+        """Leave a taken poison message where it is, visible again at once."""
+        ...
+
+    def send_text(self, text: str, *, delay_s: int = 0) -> None:
+        """Put a message body back on the job queue as it is."""
+        ...
 
 
 class Inventory(Protocol):

@@ -91,6 +91,22 @@ class TwilioTermination:
     trunk_credential_list_sids: frozenset[str] = frozenset()
 
 
+@dataclass(frozen=True)
+class TwilioCallState:
+    """An outbound call as the Calls resource shows it."""
+
+    sid: str
+    status: str
+    created: dt.datetime | None
+    start: dt.datetime | None
+    end: dt.datetime | None
+    duration_s: int | None
+
+    @property
+    def ended(self) -> bool:
+        return self.status in ("completed", "busy", "failed", "no-answer", "canceled")
+
+
 class TwilioError(Exception):
     """Twilio refused a call; the message says what, and what to look at."""
 
@@ -106,6 +122,16 @@ class TwilioRateLimited(TwilioError):
 
 class TwilioNumberUnavailable(TwilioError):
     """The number cannot be bought (taken meanwhile, or not in Twilio's inventory)."""
+
+
+class TwilioCallPort(Protocol):
+    """Outbound calls placed through the account (what `byoc test-call` makes)."""
+
+    def place_call(self, to: str, from_: str, twiml: str) -> TwilioCallState: ...
+
+    def fetch_call(self, sid: str) -> TwilioCallState: ...
+
+    def end_call(self, sid: str, status: str) -> TwilioCallState: ...
 
 
 class TwilioPort(Protocol):

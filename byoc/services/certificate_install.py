@@ -11,10 +11,9 @@ from typing import TYPE_CHECKING
 
 from cryptography import x509
 
-from byoc.adapters.audiocodes_errors import SbcBusy, SbcUnreachable
 from byoc.domain.certs import certificate_label, fingerprint_sha256, parse_pem_certificate
 from byoc.domain.targets import sbc_target
-from byoc.ports import TlsHandshakeFailed
+from byoc.ports import SbcBusy, SbcUnreachable, TlsHandshakeFailed
 from byoc.services.certificate_inspection import sip_tls_address
 from byoc.services.certificate_report import (
     CertificateRotationError,

@@ -6,8 +6,8 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-from byoc.adapters.queue import PoisonMessage, QueuedMessage, StorageJobQueue
 from byoc.domain.jobs import InvalidJob, parse_job
+from byoc.ports import DeadLetters, PoisonMessage, QueuedMessage
 
 log = logging.getLogger("byoc.poison")
 
@@ -23,7 +23,7 @@ class ReplayResult:
 class PoisonQueue:
     """Operations on `byoc-jobs-poison`."""
 
-    def __init__(self, queue: StorageJobQueue) -> None:
+    def __init__(self, queue: DeadLetters) -> None:
         self._queue = queue
 
     def list(self, limit: int = 32) -> list[PoisonMessage]:

@@ -9,27 +9,15 @@ import datetime as dt
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
-from byoc.adapters.genesys import GenesysCallSeen
-from byoc.adapters.twilio import TwilioCallState
+from byoc.ports import GenesysCallPort, GenesysCallSeen, TwilioCallPort
 
 TWIML = '<Response><Play digits="ww1w1"/><Hangup/></Response>'
 """Two DTMF tones with pauses (about 2 s of audio), then hang up (TwiML `<Play digits>`)."""
 COST_WARNING = ("a test call is a real outbound call from {caller} to {number}: Twilio bills it "
                 "(a few seconds of an outbound call and the trunk's inbound leg), and Genesys "
                 "counts it as a conversation.")
-
-
-class CallPlacer(Protocol):
-    def place_call(self, to: str, from_: str, twiml: str) -> TwilioCallState: ...
-    def fetch_call(self, sid: str) -> TwilioCallState: ...
-    def end_call(self, sid: str, status: str) -> TwilioCallState: ...
-
-
-class CallFinder(Protocol):
-    def calls_to(self, number: str, start: dt.datetime,
-                 end: dt.datetime) -> list[GenesysCallSeen]: ...
 
 
 class TestCallRefused(ValueError):
@@ -74,7 +62,7 @@ class TestCall:
 
     __test__ = False  # not a pytest class
 
-    def __init__(self, *, twilio: CallPlacer, genesys: Callable[[], CallFinder],
+    def __init__(self, *, twilio: TwilioCallPort, genesys: Callable[[], GenesysCallPort],
                  caller_id: str | None, is_managed: Callable[[str], bool],
                  call_timeout_s: float = 60.0, genesys_wait_s: float = 60.0,
                  poll_s: float = 0.5, sleep: Callable[[float], None] = time.sleep) -> None:

@@ -13,11 +13,12 @@ import pytest
 from fakes import FakeInventory, FakeLocks, FakeOperations, FakeQueue, FakeState
 
 from byoc.adapters.audiocodes import AudioCodesSbc
-from byoc.adapters.audiocodes_errors import SbcBusy, SbcWriteNotApplied
+from byoc.adapters.audiocodes_errors import SbcWriteNotApplied
 from byoc.adapters.retry import Backoff
 from byoc.domain.inventory import NumberRecord, NumberState
 from byoc.domain.plan import GuardLimits
 from byoc.domain.policy_file import load_policy
+from byoc.ports import SbcBusy
 from byoc.services.reconcile import ReconcilerRegistry, ReconcileService, SyncOutcome
 from byoc.services.sbc_reconciler import SbcDialPlanReconciler
 from byoc.settings import SbcSettings

@@ -7,8 +7,7 @@ import datetime as dt
 
 import pytest
 
-from byoc.adapters.genesys import GenesysCallSeen
-from byoc.adapters.twilio import TwilioCallState
+from byoc.ports import GenesysCallSeen, TwilioCallState
 from byoc.services.test_call import TestCall, TestCallRefused
 
 NOW = dt.datetime(2026, 12, 7, 19, 0, tzinfo=dt.UTC)

@@ -114,7 +114,7 @@ def sbc_status(
 ) -> None:
     """Each SBC's REST status and active alarms. Exit 3 if one cannot be read (the others are
     still shown)."""
-    from byoc.adapters.audiocodes_errors import AudioCodesError
+    from byoc.ports import SbcError
 
     built = services()
     rows: list[dict[str, Any]] = []
@@ -124,7 +124,7 @@ def sbc_status(
             with progress(f"reading SBC {sbc.name}'s status and alarms…"):
                 state = adapter.status()
                 alarms = adapter.active_alarms(details=True)
-        except (AudioCodesError, LookupError) as exc:
+        except (SbcError, LookupError) as exc:
             rows.append({"sbc": sbc.name, "error": f"{type(exc).__name__}: {exc}"})
             continue
         finally:
@@ -164,8 +164,8 @@ def sbc_resolve(
     as_json: JsonOption = False,
 ) -> None:
     """Which Dial Plan rule and tag each SBC picks for NUMBER (most specific rule wins)."""
-    from byoc.adapters.audiocodes_errors import AudioCodesError
     from byoc.domain.dialplan import best_rule
+    from byoc.ports import SbcError
     from byoc.services.sbc_model import is_owned
 
     built = services()
@@ -175,7 +175,7 @@ def sbc_resolve(
         try:
             with progress(f"reading SBC {sbc.name}'s Dial Plans…"):
                 plan = adapter.read_dial_plans().named(sbc.dial_plan)
-        except (AudioCodesError, LookupError) as exc:
+        except (SbcError, LookupError) as exc:
             fail(f"SBC {sbc.name}: {exc}", VENDOR, source="AudioCodes SBC")
         finally:
             adapter.close()

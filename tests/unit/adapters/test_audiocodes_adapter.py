@@ -18,15 +18,19 @@ from byoc.adapters.audiocodes_dialplan import (
 )
 from byoc.adapters.audiocodes_errors import (
     SbcAuthFailed,
-    SbcBusy,
     SbcConfigUnreadable,
     SbcScriptFailed,
-    SbcUnreachable,
     SbcWriteNotApplied,
 )
 from byoc.adapters.audiocodes_exports import dial_plans_from_cli, dial_plans_from_ini, parse_ini
 from byoc.adapters.retry import Backoff
-from byoc.ports import SbcDialPlan, SbcDialPlanEdit, SbcDialPlanRule
+from byoc.ports import (
+    SbcBusy,
+    SbcDialPlan,
+    SbcDialPlanEdit,
+    SbcDialPlanRule,
+    SbcUnreachable,
+)
 
 DEVICE_INI = (
     ";**************\r\n;** Ini File **\r\n;**************\r\n\r\n"

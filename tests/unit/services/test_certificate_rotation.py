@@ -24,10 +24,9 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.x509.oid import ExtendedKeyUsageOID
 from fakes import FakeLocks, FakeOperations, FakeQueue, FakeState
 
-from byoc.adapters.audiocodes_errors import SbcBusy
 from byoc.domain.certs import PEM_CONTENT_TYPE, PKCS12_CONTENT_TYPE, fingerprint_sha256
 from byoc.domain.jobs import RotateCertificate
-from byoc.ports import PresentedCertificate, SbcStatus, TlsHandshakeFailed
+from byoc.ports import PresentedCertificate, SbcBusy, SbcStatus, TlsHandshakeFailed
 from byoc.services.certificate_inspection import sip_tls_address
 from byoc.services.certificate_report import (
     CertificateNotConfigured,
