@@ -1,16 +1,17 @@
 """Contiguous ranges of numbers: sets held as runs of values, so their algebra costs per run.
 
-`NumberRanges` holds dial strings (a lead up to the last `+`, then a fixed count of digits) as
-sorted disjoint ranges per kind of string. `Span`, `SpanIndex` and `SpanSet` hold E.164 numbers
-as runs of equal length (`width` counts the `+`); a span may carry the object it was read from
-(a DID pool).
+`NumberRanges` is the one set type: dial strings (a lead up to the last `+`, then a fixed count
+of digits) as sorted disjoint ranges per kind of string; the SBC dial plan's prefixes and the
+Genesys DID pools both plan on it. A `Span` is one run of E.164 numbers of equal length (`width`
+counts the `+`) and may carry the object it was read from (a DID pool); `SpanIndex` finds the
+span, and so the pool, holding a number.
 """
 
 from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
 from collections.abc import Iterable, Iterator, Sequence
-from itertools import chain, compress, groupby, repeat
+from itertools import chain, compress, repeat
 from operator import itemgetter, ne, sub
 from typing import Any, Final, Generic, NamedTuple, TypeAlias, TypeVar
 
@@ -21,7 +22,6 @@ __all__ = [
     "Ranges",
     "Span",
     "SpanIndex",
-    "SpanSet",
     "merge_ranges",
     "render_value",
     "span_numbers",
@@ -34,6 +34,7 @@ P = TypeVar("P")
 
 Ranges: TypeAlias = tuple[tuple[int, int], ...]
 Group: TypeAlias = tuple[str, int]
+_LOW = itemgetter(0)
 _SUFFIX_DIGITS: Final = 3
 _SUFFIXES: Final = ("",), *(
     tuple(f"{v:0{width}d}" for v in range(10**width)) for width in range(1, _SUFFIX_DIGITS + 1)
@@ -81,6 +82,33 @@ class NumberRanges:
                 collected.setdefault(key, []).extend(values)
         return cls.from_groups({key: merge_ranges(values) for key, values in collected.items()})
 
+    @classmethod
+    def of_numbers(cls, numbers: Iterable[str]) -> NumberRanges:
+        """The runs of consecutive numbers among E.164 `numbers` (valid: no leading zero, so a
+        number's value gives its length, and a run of values only changes length at 10**k)."""
+        values = sorted(map(int, numbers))
+        if len(set(values)) != len(values):
+            values = sorted(set(values))
+        groups: dict[Group, list[tuple[int, int]]] = {}
+        for digits, lo, hi in value_runs(values):
+            groups.setdefault(("+", digits), []).append((lo, hi))
+        return cls.from_groups({key: tuple(ranges) for key, ranges in groups.items()})
+
+    @classmethod
+    def of_spans(cls, spans: Iterable[Span[Any]]) -> NumberRanges:
+        """Every number of `spans` (E.164 runs, `low <= high`; they may overlap or touch)."""
+        collected: dict[Group, list[tuple[int, int]]] = {}
+        for span in spans:
+            collected.setdefault(("+", span.width - 1), []).append((span.low, span.high))
+        return cls.from_groups({key: merge_ranges(values) for key, values in collected.items()})
+
+    def spans(self) -> list[Span[Any]]:
+        """The set as E.164 spans, by length then value (ValueError: it holds other strings)."""
+        if any(lead != "+" or not width for lead, width in self._groups):
+            raise ValueError(f"{self!r} holds dial strings that are not E.164 numbers")
+        return [Span(width + 1, lo, hi)
+                for (_, width), ranges in self._groups.items() for lo, hi in ranges]
+
     def groups(self) -> list[tuple[str, int, Ranges]]:
         """(lead, digit count, sorted disjoint ranges) per kind of string, ascending."""
         return [(lead, width, ranges) for (lead, width), ranges in self._groups.items()]
@@ -91,6 +119,42 @@ class NumberRanges:
         firsts = [render_value(lead, width, ranges[0][0])
                   for (lead, width), ranges in self._groups.items()]
         return min(firsts, key=lambda s: (len(s), s)) if firsts else None
+
+    def covers(self, span: Span[Any]) -> bool:
+        """Whether every number of `span` is in the set."""
+        ranges = self._e164(span)
+        at = bisect_right(ranges, span.low, key=_LOW) - 1
+        return at >= 0 and ranges[at][1] >= span.high
+
+    def touches(self, span: Span[Any]) -> bool:
+        """Whether any number of `span` is in the set."""
+        ranges = self._e164(span)
+        at = bisect_right(ranges, span.high, key=_LOW) - 1
+        return at >= 0 and ranges[at][1] >= span.low
+
+    def bounds_within(self, span: Span[Any]) -> tuple[int, int] | None:
+        """The lowest and highest numbers of `span` in the set (None: none is)."""
+        ranges = self._e164(span)
+        last = bisect_right(ranges, span.high, key=_LOW) - 1
+        if last < 0 or ranges[last][1] < span.low:
+            return None
+        first = bisect_right(ranges, span.low, key=_LOW) - 1
+        low = span.low if first >= 0 and ranges[first][1] >= span.low else ranges[first + 1][0]
+        return low, min(ranges[last][1], span.high)
+
+    def count_within(self, span: Span[Any]) -> int:
+        """How many numbers of `span` are in the set."""
+        ranges = self._e164(span)
+        at = bisect_right(ranges, span.high, key=_LOW)
+        count = 0
+        while at > 0 and ranges[at - 1][1] >= span.low:
+            lo, hi = ranges[at - 1]
+            count += min(hi, span.high) - max(lo, span.low) + 1
+            at -= 1
+        return count
+
+    def _e164(self, span: Span[Any]) -> Ranges:
+        return self._groups.get(("+", span.width - 1), ())
 
     def __len__(self) -> int:
         return sum(hi - lo + 1 for ranges in self._groups.values() for lo, hi in ranges)
@@ -260,106 +324,6 @@ class SpanIndex(Generic[P]):
 
     def overlapping(self, span: Span[P]) -> list[Span[P]]:
         return [s for s in self._spans if s.overlaps(span)]
-
-
-class SpanSet:
-    """A set of numbers held as disjoint spans in order: set algebra costs per span, not number."""
-
-    __slots__ = ("_keys", "spans")
-
-    def __init__(self, spans: Iterable[Span[Any]]) -> None:
-        merged: list[Span[Any]] = []
-        for span in sorted(spans, key=BY_START):
-            last = merged[-1] if merged else None
-            if last is not None and last.width == span.width and span.low <= last.high + 1:
-                if span.high > last.high:
-                    merged[-1] = Span(last.width, last.low, span.high)
-            else:
-                merged.append(span if span.pool is None else Span(span.width, span.low, span.high))
-        self.spans = merged
-        self._keys = [(s.width, s.low) for s in merged]
-
-    @classmethod
-    def of_numbers(cls, numbers: Iterable[str]) -> SpanSet:
-        """The runs of consecutive numbers among E.164 `numbers` (valid: no leading zero, so a
-        number's value gives its length, and a run of values only changes length at 10**k)."""
-        values = sorted(map(int, numbers))
-        if len(set(values)) != len(values):
-            values = sorted(set(values))
-        return cls._ordered([Span(digits + 1, lo, hi) for digits, lo, hi in value_runs(values)])
-
-    @classmethod
-    def _ordered(cls, spans: list[Span[Any]]) -> SpanSet:
-        """From spans already disjoint, apart and in order."""
-        ranges = cls.__new__(cls)
-        ranges.spans = spans
-        ranges._keys = [(s.width, s.low) for s in spans]
-        return ranges
-
-    def __contains__(self, number: object) -> bool:
-        if not isinstance(number, str):
-            return False
-        try:
-            width, value = len(number), int(number[1:])
-        except ValueError:
-            return False
-        i = bisect_right(self._keys, (width, value)) - 1
-        return i >= 0 and self.spans[i].width == width and value <= self.spans[i].high
-
-    def __len__(self) -> int:
-        return sum(s.size for s in self.spans)
-
-    def covers(self, span: Span[Any]) -> bool:
-        """Whether every number of `span` is in the set."""
-        i = bisect_right(self._keys, (span.width, span.low)) - 1
-        return i >= 0 and self.spans[i].width == span.width and self.spans[i].high >= span.high
-
-    def touches(self, span: Span[Any]) -> bool:
-        """Whether any number of `span` is in the set."""
-        i = bisect_right(self._keys, (span.width, span.high)) - 1
-        return i >= 0 and self.spans[i].overlaps(span)
-
-    def bounds_within(self, span: Span[Any]) -> tuple[int, int] | None:
-        """The lowest and highest numbers of `span` in the set (None: none is)."""
-        i = bisect_right(self._keys, (span.width, span.high)) - 1
-        if i < 0 or not self.spans[i].overlaps(span):
-            return None
-        high = min(self.spans[i].high, span.high)
-        j = bisect_right(self._keys, (span.width, span.low)) - 1
-        low = span.low if j >= 0 and self.spans[j].overlaps(span) else self.spans[j + 1].low
-        return low, high
-
-    def count_within(self, span: Span[Any]) -> int:
-        """How many numbers of `span` are in the set."""
-        i = bisect_right(self._keys, (span.width, span.high))
-        count = 0
-        while i > 0 and self.spans[i - 1].overlaps(span):
-            ours = self.spans[i - 1]
-            count += min(ours.high, span.high) - max(ours.low, span.low) + 1
-            i -= 1
-        return count
-
-    def __sub__(self, other: SpanSet) -> SpanSet:
-        return SpanSet._ordered(self._merge(other, keep_inside=False))
-
-    def __and__(self, other: SpanSet) -> SpanSet:
-        return SpanSet._ordered(self._merge(other, keep_inside=True))
-
-    def _merge(self, other: SpanSet, *, keep_inside: bool) -> list[Span[Any]]:
-        """The parts of each span inside (or outside) `other`: `sweep`, one length at a time."""
-        theirs: dict[int, list[tuple[int, int]]] = {}
-        for span in other.spans:
-            theirs.setdefault(span.width, []).append((span.low, span.high))
-        found: list[Span[Any]] = []
-        for width, spans in groupby(self.spans, key=_WIDTH):
-            kept = sweep([(s.low, s.high) for s in spans], theirs.get(width, ()),
-                         keep_inside=keep_inside)
-            found += [Span(width, lo, hi) for lo, hi in kept]
-        return found
-
-
-_WIDTH = itemgetter(0)
-"""A span's width."""
 
 
 POWERS_OF_TEN = frozenset(10**k for k in range(1, 16))

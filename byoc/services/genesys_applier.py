@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
-from byoc.domain.number_ranges import Span, SpanSet, span_text
+from byoc.domain.number_ranges import NumberRanges, Span, span_text
 from byoc.domain.plan import Action, Change
 from byoc.ports import (
     GenesysDidPool,
@@ -121,7 +121,7 @@ class GenesysApplier:
                     "the numbers byoc no longer manages out of it by hand, or leave them there")
         old: PoolSpan = Span.of(pool.start, pool.end)
         new: PoolSpan = Span.of(after["start"], after["end"])
-        parts = [new] if gone else (SpanSet([new]) - SpanSet([old])).spans
+        parts = [new] if gone else (NumberRanges.of_spans([new]) - NumberRanges.of_spans([old])).spans()
         for part in parts:
             first, last = span_text(part.width, part.low), span_text(part.width, part.high)
             lease.check()

@@ -7,7 +7,7 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from byoc.domain.number_ranges import BY_START, SpanIndex, SpanSet, span_numbers
+from byoc.domain.number_ranges import BY_START, NumberRanges, SpanIndex
 from byoc.domain.plan import Change
 from byoc.ports import GenesysDidPool, GenesysIvr, GenesysUser
 from byoc.services.genesys_model import (
@@ -49,17 +49,17 @@ def held_now(span: PoolSpan) -> PoolSpan:
 
 def numbers_outside(span: PoolSpan, other: PoolSpan) -> list[str]:
     """The numbers of `span` that `other` does not hold."""
-    return [n for part in (SpanSet([span]) - SpanSet([other])).spans for n in span_numbers(part)]
+    return list(NumberRanges.of_spans([span]) - NumberRanges.of_spans([other]))  # one length: in order
 
 
-def grow(runs: SpanSet, kept: list[PoolSpan]) -> tuple[list[PoolSpan], list[PoolSpan]]:
+def grow(runs: NumberRanges, kept: list[PoolSpan]) -> tuple[list[PoolSpan], list[PoolSpan]]:
     """Runs right next to a kept pool of byoc's join it (up to `MAX_POOL_SIZE`); returns the
     runs left over and the kept spans, grown."""
     spans = sorted(kept, key=BY_START)
     ends = {(s.width, s.high): i for i, s in enumerate(spans)}
     starts = {(s.width, s.low): i for i, s in enumerate(spans)}
     left: list[PoolSpan] = []
-    for run in runs.spans:
+    for run in runs.spans():
         i = ends.get((run.width, run.low - 1))
         j = starts.get((run.width, run.high + 1))
         if i is not None and spans[i].size + run.size <= MAX_POOL_SIZE:
@@ -84,7 +84,7 @@ def change_order(change: Change) -> tuple[str, str]:
 class Responsible:
     """The numbers whose routing is byoc's: present, releasing, or in a DID pool of byoc's."""
 
-    def __init__(self, desired: GenesysDesired, owned: SpanSet) -> None:
+    def __init__(self, desired: GenesysDesired, owned: NumberRanges) -> None:
         self._present = desired.numbers
         self._releasing = desired.releasing
         self._owned = owned

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Set as AbstractSet
 
-from byoc.domain.number_ranges import BY_START, Span, SpanIndex, SpanSet, span_numbers, span_text
+from byoc.domain.number_ranges import BY_START, NumberRanges, Span, SpanIndex, span_numbers, span_text
 from byoc.domain.plan import Action, Change
 from byoc.ports import GenesysDidPool, GenesysIvr, GenesysUser
 from byoc.services.genesys_model import (
@@ -52,7 +52,7 @@ class GenesysPlanner(GenesysOutboundPlanner):
         foreign_spans = [Span.of(p.start, p.end, p) for p in foreign_pools]
         foreign = SpanIndex(foreign_spans)
 
-        present = SpanSet.of_numbers(desired.numbers)
+        present = NumberRanges.of_numbers(desired.numbers)
         kept: list[PoolSpan] = []
         dropped: list[PoolSpan] = []
         claimed: list[PoolSpan] = []
@@ -89,8 +89,8 @@ class GenesysPlanner(GenesysOutboundPlanner):
 
         pool_user_ids = self._unassignable(actual, dropped, kept, desired.numbers, out)
 
-        kept_ranges = SpanSet(kept)
-        foreign_ranges = SpanSet(foreign_spans)
+        kept_ranges = NumberRanges.of_spans(kept)
+        foreign_ranges = NumberRanges.of_spans(foreign_spans)
         in_foreign = (present - kept_ranges) & foreign_ranges  # covered by a foreign pool
         needed = present - in_foreign
         # Runs of numbers no pool covers: they touch no foreign pool, so new pools overlap none.
@@ -112,7 +112,7 @@ class GenesysPlanner(GenesysOutboundPlanner):
                     "manages between its first and last managed numbers: splitting it would "
                     "leave the numbers on one side in no pool until the new pool exists")
 
-        owned_ranges = SpanSet(mine)
+        owned_ranges = NumberRanges.of_spans(mine)
         responsible = Responsible(desired, owned_ranges)
         out.numbers_before = len(owned_ranges) + len((present - owned_ranges) & foreign_ranges) + sum(
             1 for n in desired.releasing - desired.numbers
@@ -120,7 +120,7 @@ class GenesysPlanner(GenesysOutboundPlanner):
 
         # A new pool overlapping a pool that goes can only be created after the deletion; its
         # numbers are routed after that too. Every other new pool is created first.
-        dropped_ranges = SpanSet(dropped)
+        dropped_ranges = NumberRanges.of_spans(dropped)
         dropped_numbers = {n for span in dropped for n in span_numbers(span)}
         late_spans = [s for s in new_spans if dropped_ranges.touches(s)]
         early_spans = [s for s in new_spans if not dropped_ranges.touches(s)]
@@ -145,7 +145,7 @@ class GenesysPlanner(GenesysOutboundPlanner):
         self._pool_notes(foreign_pools, in_foreign, out)
         return out
 
-    def _pool_removal(self, pool: GenesysDidPool, needed: SpanSet) -> Change:
+    def _pool_removal(self, pool: GenesysDidPool, needed: NumberRanges) -> Change:
         span: PoolSpan = Span.of(pool.start, pool.end)
         stays = needed.count_within(span)
         summary = (
@@ -351,7 +351,7 @@ class GenesysPlanner(GenesysOutboundPlanner):
         )
 
     def _pool_notes(
-        self, foreign_pools: list[GenesysDidPool], in_foreign: SpanSet, out: Analysis
+        self, foreign_pools: list[GenesysDidPool], in_foreign: NumberRanges, out: Analysis
     ) -> None:
         for pool in sorted(foreign_pools, key=lambda p: p.id):
             count = in_foreign.count_within(Span.of(pool.start, pool.end))

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from byoc.domain.inventory import PRESENT_STATES, NumberState
-from byoc.domain.number_ranges import Span, SpanSet, span_numbers, span_text
+from byoc.domain.number_ranges import NumberRanges, Span, span_numbers, span_text
 from byoc.domain.plan import Action, Change, Plan
 from byoc.ports import GenesysDidPool, GenesysError, GenesysIvr, GenesysPoolNumber, GenesysUser
 from byoc.services.genesys_model import MAX_POOL_SIZE, PoolSpan, owned
@@ -219,13 +219,13 @@ def plan_slice(
             found = _walk(span.high, low, -1, span.width, present)
             high = found if found is not None else low
         kept.append(span._replace(low=low, high=high))
-    in_pools = SpanSet([Span.of(p.start, p.end) for p in actual.pools.values()])
+    in_pools = NumberRanges.of_spans([Span.of(p.start, p.end) for p in actual.pools.values()])
     wanted_new = [n for n in desired.routes if n not in in_pools]
-    left, grown = grow(SpanSet.of_numbers(wanted_new), kept)
+    left, grown = grow(NumberRanges.of_numbers(wanted_new), kept)
     new_spans: list[PoolSpan] = [
         Span(run.width, low, min(low + MAX_POOL_SIZE - 1, run.high))
         for run in left for low in range(run.low, run.high + 1, MAX_POOL_SIZE)]
-    dropped_set = SpanSet([Span.of(p.start, p.end) for p in dropped])
+    dropped_set = NumberRanges.of_spans([Span.of(p.start, p.end) for p in dropped])
     late_spans = [s for s in new_spans if dropped_set.touches(s)]
     resized = [s for s in grown if (s.low, s.high) != pool_bounds(span_pool(s))]
     late_numbers = {n for s in late_spans for n in span_numbers(s)}
@@ -233,9 +233,9 @@ def plan_slice(
         span_pool(s).start, span_pool(s).end)))
 
     out = _Out()
-    owned_before = SpanSet([Span.of(p.start, p.end) for p in mine])
+    owned_before = NumberRanges.of_spans([Span.of(p.start, p.end) for p in mine])
     _route(reconciler, actual, desired, present, owned_before, late_numbers, out)
-    wanted_ranges = SpanSet.of_numbers(desired.routes)
+    wanted_ranges = NumberRanges.of_numbers(desired.routes)
     changes = [
         *(reconciler._pool_creation(s) for s in new_spans if s not in late_spans),
         *out.changes_early,
@@ -267,7 +267,7 @@ def _route(
     actual: GenesysSlice,
     desired: GenesysSliceWanted,
     present: Presence,
-    owned_before: SpanSet,
+    owned_before: NumberRanges,
     late_numbers: set[str],
     out: _Out,
 ) -> None:
@@ -452,8 +452,8 @@ def verify_slice(reconciler: GenesysReconciler, desired: GenesysSliceWanted) -> 
     found = {n.number: n for n in reconciler._port.find_pool_numbers(
         sorted(desired.numbers - settled))}
     read = reconciler._slice
-    owned_before = SpanSet([Span.of(p.start, p.end) for p in (read.pools.values() if read else ())
-                            if owned(p.description)])
+    owned_before = NumberRanges.of_spans(
+        Span.of(p.start, p.end) for p in (read.pools.values() if read else ()) if owned(p.description))
     problems: list[str] = []
     for number in sorted(desired.numbers - settled):
         seen = found.get(number)
@@ -485,7 +485,7 @@ def _settled_by_writes(
     """The slice's IVR-routed numbers that a pool and an IVR written by this sync hold."""
     if not pools:
         return frozenset()
-    written = SpanSet([Span.of(p.start, p.end) for p in pools])
+    written = NumberRanges.of_spans([Span.of(p.start, p.end) for p in pools])
     by_name: dict[str, set[str]] = {}
     for ivr in ivrs:
         name = ivr.name.casefold()
