@@ -69,9 +69,9 @@ def sync_finished(
     if changes and outcome in ("converged", "diverged"):
         SYNC_CHANGES.add(changes, {"target": target})
     if outcome == "refused":
-        SYNC_REFUSALS.add(1, {"target": target})
+        SYNC_REFUSALS.add(1, {"target": target, "kind": kind})
     elif outcome == "failed":
-        SYNC_FAILURES.add(1, {"target": target})
+        SYNC_FAILURES.add(1, {"target": target, "kind": kind})
 
 
 def vendor_call(vendor: str) -> None:

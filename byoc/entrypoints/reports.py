@@ -7,7 +7,7 @@ from typing import Any
 from rich.table import Table
 
 from byoc.entrypoints.cli_output import out
-from byoc.services.status import last_sync
+from byoc.services.status import last_slice, last_sync
 
 
 def render_status(data: dict[str, Any]) -> None:
@@ -18,14 +18,16 @@ def render_status(data: dict[str, Any]) -> None:
     inventory.add_row(*(str(v) for v in data["inventory"].values()))
     out.print(inventory)
     targets = Table(title="Targets", show_edge=False)
-    for column in ("target", "last sync", "converged", "changes", "problem"):
-        targets.add_column(column)
+    for column in ("target", "last full sync", "converged", "changes", "problem",
+                   "last slice sync"):
+        targets.add_column(column, overflow="fold")
     for name, sync in sorted(data["targets"].items()):
-        problem = sync.get("refused") or "; ".join(sync.get("problems") or []) or ""
-        targets.add_row(name, last_sync(sync), str(sync.get("converged")),
-                        str(sync.get("changes", "")), problem)
+        problem = (sync.get("refused") or sync.get("error")
+                   or "; ".join(sync.get("problems") or []) or "")
+        targets.add_row(name, last_sync(sync), str(sync.get("converged", "")),
+                        str(sync.get("changes", "")), problem, last_slice(sync))
     if not data["targets"]:
-        targets.add_row("(no sync yet)", "", "", "", "")
+        targets.add_row("(no sync yet)", "", "", "", "", "")
     out.print(targets)
     if data["health"]:
         health = Table(title="Health", show_edge=False)

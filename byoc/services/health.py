@@ -59,6 +59,7 @@ from byoc.services.health_sip import (
     sbc_probe_targets,
 )
 from byoc.services.nsg_ranges import nsg_exposure
+from byoc.services.status import full_sync, target_syncs
 
 if TYPE_CHECKING:
     from byoc.ports import (
@@ -306,9 +307,10 @@ class HealthService:
     def _check_byoc(self) -> list[CheckResult]:
         now = self._clock()
         previous = self._state.items(HEALTH_NAMESPACE)
-        syncs = self._state.items("sync")
+        syncs = target_syncs(self._state)
         results = [
-            evaluate_sync(target, syncs.get(target), previous.get(f"byoc-sync:{target}"), now)
+            evaluate_sync(target, full_sync(syncs.get(target)), previous.get(f"byoc-sync:{target}"),
+                          now, last_slice=(syncs.get(target) or {}).get("last_slice"))
             for target in self._targets()
         ]
         try:

@@ -30,14 +30,29 @@ def evaluate_sync(
     previous: dict[str, Any] | None,
     now: dt.datetime,
     stale_after: dt.timedelta = SYNC_STALE_AFTER,
+    *,
+    last_slice: dict[str, Any] | None = None,
 ) -> CheckResult:
-    """The last recorded sync of `target`, and when it last converged.
+    """The last recorded full sync of `target`, and when it last converged; a slice sync (a
+    number event's) refused since then counts as the full sync's refusal would.
 
     `previous` is this component's earlier health record: it remembers the last successful sync
     while later syncs fail. A sync that raised leaves no record, so its target grows stale.
     """
     component = f"byoc-sync:{target}"
     earlier = (previous or {}).get("figures") or {}
+    piece = last_slice if isinstance(last_slice, dict) else {}
+    if piece.get("refused") and str(piece.get("at", "")) > str((sync or {}).get("at", "")):
+        return CheckResult(
+            component, HealthStatus.DOWN,
+            f"the last slice sync of {target} ({piece.get('at')}, {piece.get('slice_size')} "
+            f"number(s)) was refused by the mass-deletion guard: {piece['refused']}. Review "
+            f"`byoc plan -t {target}`; if the removals are intended, "
+            f"`byoc apply -t {target} --force`",
+            {"last_sync_at": (sync or {}).get("at"), "refused": piece["refused"],
+             "last_slice_at": piece.get("at"),
+             "last_converged_at": earlier.get("last_converged_at")},
+        )
     if not sync:
         return CheckResult(
             component, HealthStatus.DEGRADED,
@@ -59,6 +74,7 @@ def evaluate_sync(
         "problems": len(problems),
         "conflicts": len(conflicts),
         "correlation_id": sync.get("correlation_id"),
+        "last_slice_at": piece.get("at"),
     }
     if sync.get("refused"):
         return CheckResult(

@@ -33,6 +33,7 @@ from byoc.domain.policy import Policy, Route
 from byoc.domain.targets import ALL, FAMILIES
 from byoc.ports import HeldLease, Inventory, JobQueue, OperationsLog, StateStore, TargetLocks
 from byoc.services.numbers import OWNER_TARGET
+from byoc.services.status import status_namespace
 from byoc.services.sync_requests import SyncRequests
 from byoc.telemetry import set_attributes, span
 
@@ -359,11 +360,9 @@ class ReconcileService:
                                       kind="full" if piece is None else "slice")
                 # The failure is what `byoc status` shows for the target until a sync succeeds.
                 with suppress(Exception):  # the sync's own error is the one to raise
-                    self._state.put("sync", target, {
-                        **self._status(SyncOutcome(target=target, plan=Plan(target=target),
-                                                   slice=piece), correlation_id),
-                        "error": f"{type(exc).__name__}: {exc}"[:1000],
-                    })
+                    self._put_status(SyncOutcome(target=target, plan=Plan(target=target),
+                                                 slice=piece), correlation_id,
+                                     error=f"{type(exc).__name__}: {exc}"[:1000])
                 log.warning("sync failed", extra={
                     "event": "sync.failed", "target": target, "correlation_id": correlation_id,
                     "error": f"{type(exc).__name__}: {exc}"[:500]})
@@ -405,7 +404,7 @@ class ReconcileService:
         except SafetyGuardRefused as refused:
             outcome.refused = refused.reason
             self._record(plan, "refused", correlation_id, str(refused))
-            self._state.put("sync", target, self._status(outcome, correlation_id))
+            self._put_status(outcome, correlation_id)
             log.warning(
                 "plan refused by the mass-deletion guard",
                 extra={"event": "sync.refused", "target": target,
@@ -431,7 +430,7 @@ class ReconcileService:
         outcome.converged = not outcome.problems
         error = "; ".join(outcome.problems[:5]) if outcome.problems else None
         self._mark_numbers(reconciler, state, plan, error=error, correlation_id=correlation_id)
-        self._state.put("sync", target, self._status(outcome, correlation_id))
+        self._put_status(outcome, correlation_id)
         log.info(
             "target synced",
             extra={"event": "sync.done", "target": target, "correlation_id": correlation_id,
@@ -452,6 +451,16 @@ class ReconcileService:
                 after=change.after,
                 detail=detail,
             )
+
+    def _put_status(self, outcome: SyncOutcome, correlation_id: str, *,
+                    error: str | None = None) -> None:
+        """Record how the sync ended, for `byoc status`: a slice sync's apart from the last full
+        sync's, so neither hides the other."""
+        row = self._status(outcome, correlation_id)
+        if error is not None:
+            row["error"] = error
+        self._state.put(status_namespace(slice_sync=outcome.slice is not None), outcome.target,
+                        row)
 
     @staticmethod
     def _status(outcome: SyncOutcome, correlation_id: str) -> dict[str, Any]:

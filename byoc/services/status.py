@@ -32,9 +32,9 @@ class StatusReport:
         """False when something needs a person: a target down, refused, failing numbers, or a
         Twilio poller whose last poll failed."""
         down = any(h.get("status") == "down" for h in self.health.values())
-        refused = any(t.get("refused") for t in self.targets.values() if isinstance(t, dict))
+        refusals = any(refused(t) for t in self.targets.values() if isinstance(t, dict))
         poller_failing = bool((self.twilio_poller or {}).get("failures"))
-        return (not down and not refused and not self.stuck and not self.poison_depth
+        return (not down and not refusals and not self.stuck and not self.poison_depth
                 and not poller_failing)
 
     def to_json(self) -> dict[str, Any]:
@@ -56,6 +56,51 @@ class StatusReport:
 _UNSETTLED = (NumberState.ONBOARDING, NumberState.RELEASING, NumberState.FAILED)
 log = logging.getLogger("byoc.status")
 
+SYNC_NAMESPACE = "sync"
+"""`sync/<target>`: the target's last full sync (what it changed, whether it converged)."""
+SLICE_SYNC_NAMESPACE = "sync-last-slice"
+"""`sync-last-slice/<target>`: its last slice sync (a number event's): kept apart, so a slice's
+status never hides the last full sync's."""
+
+
+def status_namespace(*, slice_sync: bool) -> str:
+    """Where a sync's status is stored: a slice sync's apart from a full one's."""
+    return SLICE_SYNC_NAMESPACE if slice_sync else SYNC_NAMESPACE
+
+
+def target_syncs(state: StateStore) -> dict[str, dict[str, Any]]:
+    """Per target: its last full sync's status (the record's fields, as stored) and
+    `last_slice`, its last slice sync's (None when there was none).
+
+    A `sync/<target>` record written before the two were kept apart may be a slice's (it has a
+    `slice_size`): it is read as the last slice, and no full sync is known until the next one."""
+    full, slices = state.items(SYNC_NAMESPACE), state.items(SLICE_SYNC_NAMESPACE)
+    found: dict[str, dict[str, Any]] = {}
+    for target in sorted({*full, *slices}):
+        row = full.get(target) if isinstance(full.get(target), dict) else None
+        last_slice = slices.get(target) if isinstance(slices.get(target), dict) else None
+        if row is not None and row.get("slice_size"):
+            if last_slice is None or str(row.get("at", "")) > str(last_slice.get("at", "")):
+                last_slice = row
+            row = None
+        found[target] = {**(row or {}), "last_slice": last_slice}
+    return found
+
+
+def full_sync(sync: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The last full sync's status alone, from a `target_syncs` entry (None: none recorded)."""
+    if not sync or "at" not in sync:
+        return None
+    return {k: v for k, v in sync.items() if k != "last_slice"}
+
+
+def refused(sync: dict[str, Any]) -> str | None:
+    """Why the target's latest sync was refused (a slice's, when later than the full sync)."""
+    last_slice = sync.get("last_slice")
+    if isinstance(last_slice, dict) and str(last_slice.get("at", "")) > str(sync.get("at", "")):
+        return str(last_slice["refused"]) if last_slice.get("refused") else None
+    return str(sync["refused"]) if sync.get("refused") else None
+
 
 def build_status(
     *, inventory: Inventory, state: StateStore, queue: QueueMetrics, stuck_limit: int = 50
@@ -75,7 +120,7 @@ def build_status(
         poison = queue.depth(poison=True)
     except Exception as exc:  # the report still answers without queue figures
         log.warning("queue depth unavailable", extra={"event": "status.queue", "error": str(exc)})
-    syncs = state.items("sync")
+    syncs = target_syncs(state)
     health = state.items("health")
     return StatusReport(
         inventory=inventory_counts,
@@ -109,12 +154,12 @@ def _poller(state: StateStore) -> dict[str, Any] | None:
 
 
 def _convergence(syncs: dict[str, Any], health: dict[str, Any]) -> dict[str, Any]:
-    """Per target: the last sync, whether it converged, the drift it found, the last success."""
+    """Per target: the last full sync, whether it converged, the drift it found, the last success;
+    and the last slice sync's time and result."""
     found = {}
     for target, sync in syncs.items():
-        if not isinstance(sync, dict):
-            continue
         remembered = ((health.get(f"byoc-sync:{target}") or {}).get("figures") or {})
+        last_slice = sync.get("last_slice") or {}
         found[target] = {
             "last_sync_at": sync.get("at"),
             "converged": sync.get("converged"),
@@ -122,6 +167,8 @@ def _convergence(syncs: dict[str, Any], health: dict[str, Any]) -> dict[str, Any
             "refused": sync.get("refused"),
             "last_converged_at": sync.get("at") if sync.get("converged")
             else remembered.get("last_converged_at"),
+            "last_slice_at": last_slice.get("at"),
+            "last_slice_result": sync_result(last_slice) if last_slice else None,
         }
     return found
 
@@ -145,7 +192,28 @@ def _certificates(health: dict[str, Any]) -> dict[str, Any]:
     return found
 
 
+def sync_result(sync: dict[str, Any]) -> str:
+    """One word for how a sync ended: failed, refused, converged or diverged."""
+    if sync.get("error"):
+        return "failed"
+    if sync.get("refused"):
+        return "refused"
+    return "converged" if sync.get("converged") else "diverged"
+
+
 def last_sync(sync: dict[str, Any]) -> str:
-    """When a target last synced, and whether only a slice of it (a number event's sync)."""
-    size = sync.get("slice_size")
-    return str(sync.get("at", "")) + (f" (slice: {size} number(s))" if size else "")
+    """When a target's last full sync ran ("none yet" when only slices are recorded)."""
+    return str(sync.get("at") or "none yet")
+
+
+def last_slice(sync: dict[str, Any]) -> str:
+    """The target's last slice sync (a number event's): when, how it ended, how many numbers,
+    its changes and first problem; empty when there was none."""
+    piece = sync.get("last_slice")
+    if not isinstance(piece, dict):
+        return ""
+    size = piece.get("slice_size")
+    text = (f"{piece.get('at', '')}: {sync_result(piece)}, {size or '?'} number(s), "
+            f"{piece.get('changes', 0)} change(s)")
+    problem = piece.get("error") or piece.get("refused") or "; ".join(piece.get("problems") or [])
+    return text + (f" ({problem})" if problem else "")

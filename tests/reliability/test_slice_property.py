@@ -79,7 +79,8 @@ def test_slice_syncs_leave_nothing_for_the_full_reconcile(sandbox_env: dict[str,
             for action, pick in burst:
                 handle(services, vendors, action, pick)
             drain(services)  # the slice syncs the burst asked for, coalesced per target
-            refused = {t: s for t, s in services.state.items("sync").items() if s.get("refused")}
+            refused = {t: s for t, s in services.state.items("sync-last-slice").items()
+                       if s.get("refused")}
             assert not refused, f"a slice sync was refused: {refused}"
         after_slices = inventory_states(services)
         unsettled = {n: v for n, v in after_slices.items() if v[0] not in ("active", "released")}

@@ -45,7 +45,7 @@ def test_a_plan_the_guard_refuses_is_counted_and_changes_nothing(telemetry: Tele
     points = telemetry.points()
 
     assert outcome.refused and target.writes == 0
-    assert points["byoc.sync.refusals"] == [({"target": "sbc:sbc1"}, 1)]
+    assert points["byoc.sync.refusals"] == [({"target": "sbc:sbc1", "kind": "full"}, 1)]
     assert points["byoc.sync.duration"] == [
         ({"target": "sbc:sbc1", "outcome": "refused", "kind": "full"}, 1)]
     assert "byoc.sync.changes" not in points
@@ -62,7 +62,7 @@ def test_a_sync_that_raises_is_a_failure_and_its_span_says_why(telemetry: Teleme
         service.sync("genesys", correlation_id="c1")
     points = telemetry.points()
 
-    assert points["byoc.sync.failures"] == [({"target": "genesys"}, 1)]
+    assert points["byoc.sync.failures"] == [({"target": "genesys", "kind": "full"}, 1)]
     span = next(s for s in telemetry.finished() if s.name == "sync genesys")
     assert not span.status.is_ok and "LockLost" in (span.status.description or "")
 

@@ -44,11 +44,17 @@ def test_a_broken_trace_shows_the_verdict_the_hop_and_its_fix() -> None:
     assert 'value="+14155550105"' in page
 
 
-def test_a_target_last_synced_as_a_slice_says_so() -> None:
-    targets = {"twilio": {"at": "2026-01-01T00:00:00+00:00", "converged": True, "changes": 1,
-                          "problems": [], "slice": ["+14155550100", "+14155550101"],
-                          "slice_size": 2},
+def test_a_targets_last_full_sync_and_last_slice_sync_are_both_shown() -> None:
+    targets = {"twilio": {"at": "2026-01-01T00:00:00+00:00", "converged": False, "changes": 4,
+                          "problems": ["trunk TK1 secure is False, not True"], "slice": None,
+                          "last_slice": {"at": "2026-01-01T00:05:00+00:00", "converged": True,
+                                         "changes": 1, "problems": [],
+                                         "slice": ["+14155550100", "+14155550101"],
+                                         "slice_size": 2}},
                "genesys": {"at": "2026-01-01T00:00:00+00:00", "converged": True, "changes": 0,
-                           "problems": [], "slice": None}}
+                           "problems": [], "slice": None, "last_slice": None}}
     page = render_dashboard(status(targets=targets), [], generated_at="now")
-    assert page.count("(slice: 2 number(s))") == 1
+    row = page[page.index("<td>twilio</td>"):].split("</tr>")[0]
+    assert "2026-01-01T00:00:00+00:00" in row and "trunk TK1 secure is False" in row
+    assert "2026-01-01T00:05:00+00:00: converged, 2 number(s), 1 change(s)" in row
+    assert page.count("number(s)") == 1

@@ -341,6 +341,22 @@ def test_a_refused_sync_is_down_and_says_how_to_proceed() -> None:
     assert "would remove 40 of 100" in result.reason and "--force" in result.reason
 
 
+def test_a_slice_sync_refused_after_the_last_full_sync_is_down_and_converged_slices_are_not() -> None:
+    full = sync(at=NOW - dt.timedelta(minutes=10))
+    refused = sync(at=NOW - dt.timedelta(minutes=2), refused="would remove 2 of 4 numbers",
+                   slice=["+14155550100", "+14155550101"], slice_size=2)
+
+    down = evaluate_sync("twilio", full, None, NOW, last_slice=refused)
+    fine = evaluate_sync("twilio", full, None, NOW, last_slice={**refused, "refused": None})
+    older = evaluate_sync("twilio", sync(), None, NOW, last_slice={
+        **refused, "at": (NOW - dt.timedelta(minutes=30)).isoformat(timespec="seconds")})
+
+    assert down.status is DOWN and "slice sync of twilio" in down.reason
+    assert "2 number(s)" in down.reason and "would remove 2 of 4" in down.reason
+    assert fine.status is OK and fine.figures["last_slice_at"] == refused["at"]
+    assert older.status is OK  # a full sync since then converged
+
+
 def test_no_sync_or_an_old_one_is_degraded() -> None:
     assert evaluate_sync("twilio", None, None, NOW).status is DEGRADED
     stale = evaluate_sync("twilio", sync(at=NOW - dt.timedelta(hours=3)), None, NOW)
@@ -542,7 +558,8 @@ def test_the_status_report_carries_convergence_certificates_and_the_last_run() -
 
     assert report["convergence"]["sbc:sbc1"] == {
         "last_sync_at": sync()["at"], "converged": False, "drift": 3, "refused": None,
-        "last_converged_at": "2025-06-01T10:00:00+00:00"}
+        "last_converged_at": "2025-06-01T10:00:00+00:00", "last_slice_at": None,
+        "last_slice_result": None}
     assert report["certificates"]["tls-certificate:sbc1"]["days_left"] == 20
     assert report["health_run"]["status"] == "degraded"
     assert report["health"]["sip:sbc1:tls"]["status"] == "ok"

@@ -232,7 +232,7 @@ def test_a_slice_sync_reads_and_marks_only_its_numbers() -> None:
     assert target.numbers >= others  # nothing outside the slice was planned away
     assert inventory.get("+14155550100").state is NumberState.ACTIVE
     assert inventory.get("+14155550101").state is NumberState.ONBOARDING
-    assert parts["state"].get("sync", "twilio")["slice"] == ["+14155550100"]
+    assert parts["state"].get("sync-last-slice", "twilio")["slice"] == ["+14155550100"]
 
 
 def test_a_slice_sync_takes_every_number_noted_since_the_last_sync() -> None:
@@ -263,3 +263,57 @@ def test_a_target_without_slice_verbs_syncs_whole_for_a_number_event() -> None:
     outcome = service.sync("genesys", correlation_id="c1", numbers=["+14155550100"])
     assert outcome.slice is None
     assert target.numbers == {"+14155550100", "+14155550101"}
+
+
+def test_a_slice_sync_keeps_the_last_full_syncs_status_beside_its_own() -> None:
+    from byoc.services.status import build_status
+
+    target = SliceTarget("twilio")
+    service, parts = build(onboarding("+14155550100", "+14155550101"), [target])
+    service.sync("twilio", correlation_id="full1")  # adds 100 and 101
+    target.numbers.discard("+14155550100")  # drift a slice repairs
+    service.sync("twilio", correlation_id="slice1", numbers=["+14155550100"])
+
+    status = build_status(inventory=parts["inventory"], state=parts["state"],
+                          queue=parts["queue"]).to_json()
+    twilio = status["targets"]["twilio"]
+    assert twilio["correlation_id"] == "full1" and twilio["changes"] == 1
+    assert twilio["converged"] is True and twilio["slice"] is None
+    assert twilio["last_slice"]["correlation_id"] == "slice1"
+    assert twilio["last_slice"]["slice"] == ["+14155550100"] and twilio["last_slice"]["changes"] == 1
+    assert status["convergence"]["twilio"]["last_slice_result"] == "converged"
+
+
+def test_a_status_row_stored_before_slices_were_kept_apart_reads_as_the_last_slice() -> None:
+    from byoc.services.status import build_status
+
+    _, parts = build([], [SliceTarget("twilio")])
+    parts["state"].put("sync", "twilio", {"at": "2026-01-01T00:00:00+00:00", "converged": True,
+                                          "changes": 1, "slice": ["+14155550100"],
+                                          "slice_size": 1, "problems": []})
+    parts["state"].put("sync", "genesys", {"at": "2026-01-01T00:00:00+00:00", "converged": False,
+                                           "changes": 3, "problems": ["x"]})
+
+    targets = build_status(inventory=parts["inventory"], state=parts["state"],
+                           queue=parts["queue"]).to_json()["targets"]
+
+    assert targets["twilio"] == {"last_slice": {
+        "at": "2026-01-01T00:00:00+00:00", "converged": True, "changes": 1,
+        "slice": ["+14155550100"], "slice_size": 1, "problems": []}}
+    assert targets["genesys"]["changes"] == 3 and targets["genesys"]["last_slice"] is None
+
+
+def test_a_slice_refused_after_the_full_sync_makes_the_status_not_ok() -> None:
+    from byoc.services.status import build_status
+
+    stray = {"+14155550100", "+14155550101"}
+    target = SliceTarget("twilio", stray | {"+14155550102", "+14155550103"})
+    service, parts = build(onboarding("+14155550102", "+14155550103"), [target])
+    parts["state"].put("sync", "twilio", {"at": "2020-01-01T00:00:00+00:00", "converged": True,
+                                          "changes": 0, "slice": None, "problems": []})
+    service.sync("twilio", correlation_id="c1", numbers=sorted(stray))
+
+    status = build_status(inventory=parts["inventory"], state=parts["state"], queue=parts["queue"])
+    assert status.targets["twilio"]["converged"] is True  # the full sync's, kept
+    assert "of 4 numbers" in status.targets["twilio"]["last_slice"]["refused"]
+    assert not status.ok
