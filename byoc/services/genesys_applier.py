@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING
 
 from byoc.domain.number_ranges import NumberRanges, Span, span_text
@@ -19,7 +20,13 @@ from byoc.ports import (
     GenesysUser,
 )
 from byoc.services.genesys_model import (
+    IVR_KIND,
     MARKER,
+    POOL_KIND,
+    ROUTE_KIND,
+    SHARD_KIND,
+    TARGET,
+    USER_KIND,
     ForeignGenesysObjectError,
     GenesysState,
     PoolSpan,
@@ -36,17 +43,44 @@ log = logging.getLogger("byoc.genesys")
 
 
 class GenesysApplier:
-    """Applies pool, IVR, shard, user and route changes (a part of `GenesysReconciler`)."""
+    """Applies pool, IVR, shard, user and route changes, and keeps what each write returned (what
+    a sync read and wrote, for its verify)."""
 
-    target: str
-    _settings: Settings
-    _port: GenesysPort
-    _pools_written: dict[str, GenesysDidPool]
-    _snapshot: GenesysState | None
-    _dirty: set[str]
-    _ivrs: dict[str, GenesysIvr]
-    _refused: dict[str, str]
-    _created: dict[str, str]
+    target = TARGET
+
+    def __init__(self, settings: Settings, port: GenesysPort) -> None:
+        self._settings = settings
+        self._port = port
+        self.pools_written: dict[str, GenesysDidPool] = {}
+        """The pools this sync created or changed, as Genesys answered."""
+        self.snapshot: GenesysState | None = None
+        """Genesys as this sync read it (users and the outbound side are read from it)."""
+        self.dirty: set[str] = set()
+        """What this sync wrote: `pools`, `ivrs`, `users`, `outbound` (read again to verify)."""
+        self.ivrs: dict[str, GenesysIvr] = {}
+        """IVR id -> the IVR as read or as its last write returned it."""
+        self.refused: dict[str, str] = {}
+        """pool id -> why Genesys would not change its range in place (this sync)."""
+        self._created: dict[str, str] = {}
+        """placeholder id of a shard this sync created -> its id."""
+        self._writers: dict[str, Callable[[Change, HeldLease], None]] = {
+            POOL_KIND: self._apply_pool, IVR_KIND: self._apply_ivr, SHARD_KIND: self._apply_shard,
+            USER_KIND: self._apply_user, ROUTE_KIND: self._apply_route,
+        }
+        """change kind -> the write that makes it."""
+
+    def apply(self, change: Change, lease: HeldLease) -> None:
+        """Make one change, checking the lease before each write."""
+        write = self._writers.get(change.kind)
+        if write is None:
+            raise ForeignGenesysObjectError(f"unknown change kind {change.kind!r}; not applied")
+        write(change, lease)
+
+    def remember(self, state: GenesysState | None, ivrs: Iterable[GenesysIvr] = ()) -> None:
+        """Start from what a sync read: a full sync's `state`, or a slice's `ivrs`."""
+        self.snapshot = state
+        self.ivrs = {i.id: i for i in (state.ivrs if state is not None else ivrs)}
+        self.dirty = set()
 
     def _apply_pool(self, change: Change, lease: HeldLease) -> None:
         if change.action is Action.ADD:
@@ -55,7 +89,7 @@ class GenesysApplier:
                 raise ForeignGenesysObjectError(
                     f"DID pool {change.key} would be created without the {MARKER!r} mark; refused")
             lease.check()
-            self._dirty.add("pools")
+            self.dirty.add("pools")
             self._create_pool(after["start"], after["end"], after["name"], after["description"])
             return
         if change.action is Action.UPDATE:
@@ -67,12 +101,12 @@ class GenesysApplier:
                 f"DID pool {change.key} (id {before.get('id')}) is not byoc's; byoc never deletes "
                 "foreign pools")
         lease.check()
-        self._dirty.add("pools")
+        self.dirty.add("pools")
         self._port.delete_did_pool(GenesysDidPool(
             id=before["id"], start=before["start"], end=before["end"], name=before.get("name", ""),
             description=before.get("description", "")))
         pool_view(self._port).drop(before["id"])
-        self._pools_written.pop(before["id"], None)
+        self.pools_written.pop(before["id"], None)
 
     def _create_pool(self, start: str, end: str, name: str, description: str) -> None:
         """Create a pool and keep it as Genesys answered (a refusal means the pool view missed
@@ -85,7 +119,7 @@ class GenesysApplier:
         self._wrote_pool(created)
 
     def _wrote_pool(self, pool: GenesysDidPool) -> None:
-        self._pools_written[pool.id] = pool
+        self.pools_written[pool.id] = pool
         pool_view(self._port).put(pool)
 
     def _resize_pool(self, change: Change, lease: HeldLease) -> None:
@@ -100,7 +134,7 @@ class GenesysApplier:
             id=before["id"], start=before["start"], end=before["end"],
             name=before.get("name", ""), description=before["description"])
         lease.check()
-        self._dirty.add("pools")
+        self.dirty.add("pools")
         try:
             self._wrote_pool(
                 self._port.resize_did_pool(pool, after["start"], after["end"], name=after["name"]))
@@ -114,7 +148,7 @@ class GenesysApplier:
                 "event": "genesys.pool_resize_refused", "target": self.target,
                 "pool": change.key, "reason": str(exc)})
             if not gone:
-                self._refused[pool.id] = (
+                self.refused[pool.id] = (
                     f"DID pool {change.key} was not changed to {after['start']}-{after['end']} "
                     f"in place, Genesys refused: {exc}. byoc does not delete and recreate a "
                     "pool that holds managed numbers (they would be in no pool meanwhile): take "
@@ -140,7 +174,7 @@ class GenesysApplier:
             gone = remove if index == 0 else ()
             while chunk or gone:
                 lease.check()
-                self._dirty.add("ivrs")
+                self.dirty.add("ivrs")
                 try:
                     ivr = self._port.update_ivr_dnis(ivr, add=tuple(chunk), remove=gone)
                 except GenesysNumberInUse as refused:
@@ -151,7 +185,7 @@ class GenesysApplier:
                         "number": refused.number, "ivr": ivr.name, "reason": str(refused)})
                     chunk.remove(refused.number)
                     continue
-                self._ivrs[ivr.id] = ivr
+                self.ivrs[ivr.id] = ivr
                 break
 
     def _apply_shard(self, change: Change, lease: HeldLease) -> None:
@@ -161,11 +195,11 @@ class GenesysApplier:
             raise ForeignGenesysObjectError(
                 f"IVR {change.key!r} is not a shard of byoc's; not changed")
         lease.check()
-        self._dirty.add("ivrs")
+        self.dirty.add("ivrs")
         if change.action is Action.ADD:
             like = self._current_ivr(change.after["like"])
             created = self._port.create_ivr(like, name=ref["name"], description=ref["description"])
-            self._ivrs[created.id] = created
+            self.ivrs[created.id] = created
             self._created[ref["id"]] = created.id
             return
         current = self._current_ivr(ref["id"])
@@ -174,10 +208,10 @@ class GenesysApplier:
                 f"IVR {change.key!r} is not a shard of byoc's; not changed")
         if change.action is Action.UPDATE:
             saved = self._port.update_ivr_routing(current, self._current_ivr(change.after["like"]))
-            self._ivrs[saved.id] = saved
+            self.ivrs[saved.id] = saved
             return
         self._port.delete_ivr(current)
-        self._ivrs.pop(current.id, None)
+        self.ivrs.pop(current.id, None)
 
     def _apply_user(self, change: Change, lease: HeldLease) -> None:
         after = change.after
@@ -185,7 +219,7 @@ class GenesysApplier:
         remove = tuple(after.get("remove", ()))
         work = after.get("work")
         lease.check()
-        self._dirty.add("users")
+        self.dirty.add("users")
         try:
             saved = self._port.update_user_phones(user, remove=remove, work=work)
         except GenesysNumberInUse as refused:
@@ -196,11 +230,11 @@ class GenesysApplier:
                 return
             lease.check()
             saved = self._port.update_user_phones(user, remove=remove)
-        if self._snapshot is not None:
-            self._snapshot.users.remember(saved)
+        if self.snapshot is not None:
+            self.snapshot.users.remember(saved)
 
     def _apply_route(self, change: Change, lease: HeldLease) -> None:
-        state = self._snapshot.outbound if self._snapshot else None
+        state = self.snapshot.outbound if self.snapshot else None
         known = {r.id: r for r in state.routes} if state else {}
         current = known.get(change.before["id"]) if change.before else None
         if change.before and (current is None or not owned(current.description)):
@@ -211,7 +245,7 @@ class GenesysApplier:
             raise ForeignGenesysObjectError(f"outbound route {change.key!r}: no site; not applied")
         site = GenesysRef(id=where["id"], name=where["name"])
         lease.check()
-        self._dirty.add("outbound")
+        self.dirty.add("outbound")
         if change.action is Action.REMOVE:
             assert current is not None
             self._port.delete_outbound_route(site, current)
@@ -230,19 +264,15 @@ class GenesysApplier:
 
     # --- internals -------------------------------------------------------------------------------
 
-    def _remember(self, state: GenesysState) -> None:
-        self._snapshot = state
-        self._ivrs = {i.id: i for i in state.ivrs}
-
     def _current_user(self, user_id: str) -> GenesysUser:
-        known = self._snapshot.users.known() if self._snapshot else []
+        known = self.snapshot.users.known() if self.snapshot else []
         user = next((u for u in known if u.id == user_id), None)
         return user if user is not None else self._port.get_user(user_id)
 
     def _current_ivr(self, ivr_id: str) -> GenesysIvr:
         ivr_id = self._created.get(ivr_id, ivr_id)
-        ivr = self._ivrs.get(ivr_id)
+        ivr = self.ivrs.get(ivr_id)
         if ivr is None:
             ivr = self._port.get_ivr(ivr_id)
-            self._ivrs[ivr_id] = ivr
+            self.ivrs[ivr_id] = ivr
         return ivr

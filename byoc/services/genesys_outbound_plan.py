@@ -10,6 +10,7 @@ from byoc.services.genesys_model import (
     MARKER,
     ROUTE_DESCRIPTION,
     ROUTE_KIND,
+    TARGET,
     GenesysDesired,
     GenesysState,
     OutboundState,
@@ -22,22 +23,26 @@ if TYPE_CHECKING:
 
 
 class GenesysOutboundPlanner:
-    """Reads and plans the outbound route (a part of `GenesysReconciler`)."""
+    """Reads and plans the outbound route of the configured site."""
 
-    target: str
-    _settings: Settings
-    _port: GenesysPort
+    target = TARGET
 
-    def _read_outbound(self) -> OutboundState | None:
+    def __init__(self, settings: Settings, port: GenesysPort) -> None:
+        self._settings = settings
+        self._port = port
+
+    def read(self) -> OutboundState | None:
+        """The site's outbound routes (None: the outbound route is not managed)."""
         settings = self._settings
         if not (settings.genesys_site_name and settings.genesys_trunk_base_name):
             return None
         return OutboundState(self._port, settings.genesys_site_name,
                              settings.genesys_trunk_base_name, self._port.list_outbound_routes())
 
-    def _outbound(
+    def changes(
         self, actual: GenesysState, desired: GenesysDesired, out: Analysis
     ) -> list[Change]:
+        """The change byoc's route needs, if any; conflicts and notes go to `out`."""
         wanted = desired.outbound
         state = actual.outbound
         if wanted is None or state is None:
@@ -121,8 +126,6 @@ class GenesysOutboundPlanner:
         return Change(target=self.target, action=action, kind=ROUTE_KIND, key=key,
                       summary=summary, before=before and {**before, **where},
                       after=after and {**after, **where})
-
-    # --- applying --------------------------------------------------------------------------------
 
 
 def route_differences(

@@ -13,6 +13,7 @@ from byoc.services.genesys_model import (
     POOL_DESCRIPTION,
     POOL_KIND,
     SHARD_KIND,
+    TARGET,
     USER_KIND,
     GenesysDesired,
     GenesysState,
@@ -40,10 +41,17 @@ from byoc.services.genesys_plan_rules import (
 from byoc.services.genesys_shards import spread
 
 
-class GenesysPlanner(GenesysOutboundPlanner):
-    """Plans pools and routing (a part of `GenesysReconciler`)."""
+class GenesysPlanner:
+    """Plans pools, routing and the outbound route; builds the change each write makes (for the
+    full sync and the slice sync alike)."""
 
-    def _analyse(self, actual: GenesysState, desired: GenesysDesired) -> Analysis:
+    target = TARGET
+
+    def __init__(self, outbound: GenesysOutboundPlanner) -> None:
+        self._outbound = outbound
+
+    def analyse(self, actual: GenesysState, desired: GenesysDesired) -> Analysis:
+        """Every change, in write order, with the conflicts, notes and unroutable numbers."""
         out = Analysis()
         pools = [p for p in actual.pools if p.state != "deleted"]
         mine = sorted((Span.of(p.start, p.end, p) for p in pools if owned(p.description)),
@@ -132,20 +140,20 @@ class GenesysPlanner(GenesysOutboundPlanner):
             actual, desired, responsible, dropped_numbers, late_numbers, pool_user_ids, lasting,
             out)
 
-        deletions = [self._pool_removal(span_pool(span), needed) for span in dropped]
+        deletions = [self.pool_removal(span_pool(span), needed) for span in dropped]
         out.changes = [
-            *(self._pool_creation(s) for s in early_spans),
+            *(self.pool_creation(s) for s in early_spans),
             *early,
-            *(self._pool_resize(s) for s in resized),
+            *(self.pool_resize(s) for s in resized),
             *deletions,
-            *(self._pool_creation(s) for s in late_spans),
+            *(self.pool_creation(s) for s in late_spans),
             *late,
-            *self._outbound(actual, desired, out),
+            *self._outbound.changes(actual, desired, out),
         ]
         self._pool_notes(foreign_pools, in_foreign, out)
         return out
 
-    def _pool_removal(self, pool: GenesysDidPool, needed: NumberRanges) -> Change:
+    def pool_removal(self, pool: GenesysDidPool, needed: NumberRanges) -> Change:
         span: PoolSpan = Span.of(pool.start, pool.end)
         stays = needed.count_within(span)
         summary = (
@@ -160,7 +168,7 @@ class GenesysPlanner(GenesysOutboundPlanner):
             numbers_removed=tuple(span_numbers(span)),
         )
 
-    def _pool_resize(self, span: PoolSpan) -> Change:
+    def pool_resize(self, span: PoolSpan) -> Change:
         pool = span_pool(span)
         first, last = span_text(span.width, span.low), span_text(span.width, span.high)
         old: PoolSpan = Span.of(pool.start, pool.end)
@@ -180,7 +188,7 @@ class GenesysPlanner(GenesysOutboundPlanner):
             numbers_added=tuple(added), numbers_removed=tuple(removed),
         )
 
-    def _pool_creation(self, span: PoolSpan) -> Change:
+    def pool_creation(self, span: PoolSpan) -> Change:
         first, last = span_text(span.width, span.low), span_text(span.width, span.high)
         return Change(
             target=self.target, action=Action.ADD, kind=POOL_KIND, key=f"{first}-{last}",
@@ -291,24 +299,24 @@ class GenesysPlanner(GenesysOutboundPlanner):
         for holder in {*remove, *add_early}:
             gone_list, added = remove.get(holder, []), add_early.get(holder, [])
             if holder[0] == "ivr":
-                early_changes.append(self._ivr_change(ivrs[holder[1]], gone_list, added, per_put))
+                early_changes.append(self.ivr_change(ivrs[holder[1]], gone_list, added, per_put))
             else:
-                early_changes.append(self._user_change(by_id[holder[1]], gone_list, added))
+                early_changes.append(self.user_change(by_id[holder[1]], gone_list, added))
         late_changes: list[Change] = []
         for holder, added in add_late.items():
             if holder[0] == "ivr":
-                late_changes.append(self._ivr_change(ivrs[holder[1]], [], added, per_put))
+                late_changes.append(self.ivr_change(ivrs[holder[1]], [], added, per_put))
             else:
-                late_changes.append(self._user_change(by_id[holder[1]], [], added))
+                late_changes.append(self.user_change(by_id[holder[1]], [], added))
         return (
-            [*(self._shard_change(Action.ADD, new, like) for new, like in shards.create),
-             *(self._shard_change(Action.UPDATE, shard, like) for shard, like in shards.fix),
+            [*(self.shard_change(Action.ADD, new, like) for new, like in shards.create),
+             *(self.shard_change(Action.UPDATE, shard, like) for shard, like in shards.fix),
              *sorted(early_changes, key=change_order)],
             [*sorted(late_changes, key=change_order),
-             *(self._shard_change(Action.REMOVE, shard, None) for shard in shards.delete)],
+             *(self.shard_change(Action.REMOVE, shard, None) for shard in shards.delete)],
         )
 
-    def _shard_change(self, action: Action, ivr: GenesysIvr, like: GenesysIvr | None) -> Change:
+    def shard_change(self, action: Action, ivr: GenesysIvr, like: GenesysIvr | None) -> Change:
         summary = {Action.ADD: f"created for the numbers of {like.name if like else ''!r} past "
                                "one request's size limit",
                    Action.UPDATE: f"given the flows of {like.name if like else ''!r}",
@@ -319,7 +327,7 @@ class GenesysPlanner(GenesysOutboundPlanner):
             before=None if action is Action.ADD else ref,
             after=None if like is None else {**ref, "like": like.id})
 
-    def _ivr_change(
+    def ivr_change(
         self, ivr: GenesysIvr, remove: list[str], add: list[str], per_put: int
     ) -> Change:
         parts = []
@@ -337,7 +345,7 @@ class GenesysPlanner(GenesysOutboundPlanner):
             numbers_added=tuple(add), numbers_removed=tuple(remove),
         )
 
-    def _user_change(self, user: GenesysUser, remove: list[str], add: list[str]) -> Change:
+    def user_change(self, user: GenesysUser, remove: list[str], add: list[str]) -> Change:
         work = add[0] if add else None
         parts = [f"remove phone {preview(remove)}"] if remove else []
         if work:
@@ -359,5 +367,3 @@ class GenesysPlanner(GenesysOutboundPlanner):
                 out.notes.append(
                     f"{count} managed number(s) lie in foreign DID pool {pool.name!r} "
                     f"({range_key(pool)}); it covers them, byoc adds no pool of its own")
-
-    # --- outbound --------------------------------------------------------------------------------

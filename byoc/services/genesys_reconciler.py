@@ -38,17 +38,12 @@ from collections import defaultdict
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from byoc.domain.plan import Change, Plan
-from byoc.ports import GenesysDidPool, GenesysIvr, GenesysPort, GenesysUser
+from byoc.domain.plan import Plan
+from byoc.ports import GenesysIvr, GenesysPort, GenesysUser
 from byoc.services import genesys_slice
 from byoc.services.genesys_applier import GenesysApplier
 from byoc.services.genesys_model import (
-    IVR_KIND,
-    POOL_KIND,
-    ROUTE_KIND,
-    SHARD_KIND,
     TARGET,
-    USER_KIND,
     ForeignGenesysObjectError,
     GenesysDesired,
     GenesysState,
@@ -58,6 +53,7 @@ from byoc.services.genesys_model import (
     UserDirectory,
     preview,
 )
+from byoc.services.genesys_outbound_plan import GenesysOutboundPlanner
 from byoc.services.genesys_planner import GenesysPlanner
 from byoc.services.genesys_pool_view import pool_view
 from byoc.services.genesys_slice import GenesysSlice, GenesysSliceWanted
@@ -70,10 +66,11 @@ if TYPE_CHECKING:
 
 
 class GenesysReconciler(
-    GenesysPlanner, GenesysApplier,
     SliceReconciler[GenesysState, GenesysDesired, GenesysSlice, GenesysSliceWanted],
 ):
-    """Keeps Genesys's DID pools, number routing and outbound route as inventory + policy say."""
+    """Keeps Genesys's DID pools, number routing and outbound route as inventory + policy say:
+    reads, then plans with a `GenesysPlanner`, writes with a `GenesysApplier` (which keeps what
+    the sync wrote for verify); the slice verbs (`genesys_slice`) use the same two."""
 
     target = TARGET
     tracks_numbers = True
@@ -86,20 +83,10 @@ class GenesysReconciler(
         """Where a slice sync asks whether numbers outside it are still wanted (opened on first
         use: a full sync never needs it)."""
         self._slice: GenesysSlice | None = None
-        self._pools_written: dict[str, GenesysDidPool] = {}
-        """The pools this sync created or changed, as Genesys answered."""
-        self._snapshot: GenesysState | None = None
-        self._dirty: set[str] = set()
-        self._ivrs: dict[str, GenesysIvr] = {}
-        self._refused: dict[str, str] = {}
-        self._created: dict[str, str] = {}
-        """placeholder id of a shard this sync created -> its id."""
-        """pool id -> why Genesys would not change its range in place (this sync)."""
-        self._writers: dict[str, Callable[[Change, HeldLease], None]] = {
-            POOL_KIND: self._apply_pool, IVR_KIND: self._apply_ivr, SHARD_KIND: self._apply_shard,
-            USER_KIND: self._apply_user, ROUTE_KIND: self._apply_route,
-        }
-        """change kind -> the write that makes it."""
+        """The slice the last `read_slice` read (its verify needs the pools byoc owned)."""
+        self._outbound = GenesysOutboundPlanner(settings, port)
+        self._planner = GenesysPlanner(self._outbound)
+        self._applier = GenesysApplier(settings, port)
 
     # --- the verbs -------------------------------------------------------------------------------
 
@@ -110,11 +97,10 @@ class GenesysReconciler(
             ivrs=tuple(self._port.list_ivrs()),
             users=UserDirectory(self._port),
             dids=PoolDids(self._port),
-            outbound=self._read_outbound(),
+            outbound=self._outbound.read(),
         )
-        self._remember(state)
+        self._applier.remember(state)
         pool_view(self._port).replace_all(state.pools)
-        self._dirty = set()
         return state
 
     def desired(self, state: DesiredState) -> GenesysDesired:
@@ -147,7 +133,7 @@ class GenesysReconciler(
         )
 
     def plan(self, actual: GenesysState, desired: GenesysDesired) -> Plan:
-        analysis = self._analyse(actual, desired)
+        analysis = self._planner.analyse(actual, desired)
         return Plan(
             target=self.target,
             changes=tuple(analysis.changes),
@@ -162,31 +148,29 @@ class GenesysReconciler(
             raise ForeignGenesysObjectError(
                 f"plan for {plan.target} given to the reconciler of {self.target}; not applied")
         for change in plan.changes:
-            write = self._writers.get(change.kind)
-            if write is None:
-                raise ForeignGenesysObjectError(f"unknown change kind {change.kind!r}; not applied")
-            write(change, lease)
+            self._applier.apply(change, lease)
 
     def verify(self, desired: GenesysDesired) -> list[str]:
         """What still differs. Pools and outbound routes this sync wrote are read again; IVRs and
         users are checked as Genesys returned them from each write (its own state after it)."""
-        actual = self._snapshot
+        written = self._applier
+        actual = written.snapshot
         if actual is None:
             actual = self.read_actual()
-        elif self._dirty:
+        elif written.dirty:
             actual = GenesysState(
-                pools=tuple(self._port.list_did_pools()) if "pools" in self._dirty else actual.pools,
-                ivrs=tuple(self._ivrs.values()),
+                pools=tuple(self._port.list_did_pools()) if "pools" in written.dirty
+                else actual.pools,
+                ivrs=tuple(written.ivrs.values()),
                 users=actual.users,
                 dids=PoolDids(self._port),
-                outbound=self._read_outbound() if "outbound" in self._dirty else actual.outbound,
+                outbound=self._outbound.read() if "outbound" in written.dirty else actual.outbound,
             )
-            self._remember(actual)
+            written.remember(actual)
             pool_view(self._port).replace_all(actual.pools)
-            self._dirty = set()
-        analysis = self._analyse(actual, desired)
+        analysis = self._planner.analyse(actual, desired)
         problems = [
-            self._refused.get((c.before or {}).get("id", ""))
+            written.refused.get((c.before or {}).get("id", ""))
             or f"{c.kind} {c.key} still differs: {c.summary}"
             for c in analysis.changes
         ]
@@ -200,29 +184,28 @@ class GenesysReconciler(
 
     def read_slice(self, numbers: frozenset[str]) -> GenesysSlice:
         """The pools holding or next to `numbers` and their holders, looked up by number."""
-        self._slice = genesys_slice.read_slice(self, numbers)
-        self._snapshot, self._dirty = None, set()
-        self._ivrs = {h.id: h for h in self._slice.holders.values() if isinstance(h, GenesysIvr)}
+        self._slice = genesys_slice.read_slice(self._port, numbers)
+        self._applier.remember(None, ivrs=(
+            h for h in self._slice.holders.values() if isinstance(h, GenesysIvr)))
         return self._slice
 
     def desired_slice(self, state: DesiredState, numbers: frozenset[str]) -> GenesysSliceWanted:
-        return genesys_slice.desired_slice(self, state, numbers)
+        return genesys_slice.desired_slice(self._settings, state, numbers)
 
     def plan_slice(self, actual: GenesysSlice, desired: GenesysSliceWanted) -> Plan:
-        plan = genesys_slice.plan_slice(self, actual, desired)
-        self._ivrs.update({i.id: i for family in actual.families.values() for i in family})
-        self._snapshot = GenesysState(
-            pools=tuple(actual.pools.values()), ivrs=tuple(self._ivrs.values()),
+        plan = genesys_slice.plan_slice(self._planner, self._port, self._inventory, actual, desired)
+        written = self._applier
+        written.ivrs.update({i.id: i for family in actual.families.values() for i in family})
+        written.snapshot = GenesysState(
+            pools=tuple(actual.pools.values()), ivrs=tuple(written.ivrs.values()),
             users=UserDirectory(self._port), dids=PoolDids(self._port))
         for user in [*actual.users.values(), *actual.holders.values()]:
             if isinstance(user, GenesysUser):
-                self._snapshot.users.remember(user)
+                written.snapshot.users.remember(user)
         return plan
 
     def verify_slice(self, desired: GenesysSliceWanted) -> list[str]:
-        return genesys_slice.verify_slice(self, desired)
-
-    # --- planning --------------------------------------------------------------------------------
+        return genesys_slice.verify_slice(self._port, self._applier, self._slice, desired)
 
 
 __all__ = ["GenesysReconciler"]

@@ -43,10 +43,12 @@ from byoc.services.genesys_shards import (
 )
 
 if TYPE_CHECKING:
-    from byoc.ports import Inventory
+    from byoc.ports import GenesysPort, Inventory
+    from byoc.services.genesys_applier import GenesysApplier
     from byoc.services.genesys_model import RouteKey
-    from byoc.services.genesys_reconciler import GenesysReconciler
+    from byoc.services.genesys_planner import GenesysPlanner
     from byoc.services.reconcile import DesiredState
+    from byoc.settings import Settings
 
 LISTING_AFTER = 30
 """Looked-up numbers past which a slice asks whether listing every pool is cheaper (1 call)."""
@@ -94,8 +96,7 @@ def neighbours(numbers: Iterable[str]) -> list[str]:
     return sorted(around, key=lambda n: (len(n), n))
 
 
-def read_slice(reconciler: GenesysReconciler, numbers: frozenset[str]) -> GenesysSlice:
-    port = reconciler._port
+def read_slice(port: GenesysPort, numbers: frozenset[str]) -> GenesysSlice:
     probe = neighbours(numbers)
     view = pool_view(port)
     if not view.fresh() and len(probe) > LISTING_AFTER:
@@ -136,9 +137,8 @@ def read_slice(reconciler: GenesysReconciler, numbers: frozenset[str]) -> Genesy
 
 
 def desired_slice(
-    reconciler: GenesysReconciler, state: DesiredState, numbers: frozenset[str]
+    settings: Settings, state: DesiredState, numbers: frozenset[str]
 ) -> GenesysSliceWanted:
-    settings = reconciler._settings
     return GenesysSliceWanted(
         numbers=numbers,
         routes={n: (r.genesys_kind, r.genesys_name) for n, r in state.present.items()
@@ -198,10 +198,15 @@ class _Out:
 
 
 def plan_slice(
-    reconciler: GenesysReconciler, actual: GenesysSlice, desired: GenesysSliceWanted
+    planner: GenesysPlanner,
+    port: GenesysPort,
+    inventory: Callable[[], Inventory] | None,
+    actual: GenesysSlice,
+    desired: GenesysSliceWanted,
 ) -> Plan:
-    """The full sync's pool and routing rules, on the slice."""
-    present = Presence(desired, reconciler._inventory)
+    """The full sync's pool and routing rules, on the slice (`inventory`: where a number outside
+    it is asked whether it is still wanted)."""
+    present = Presence(desired, inventory)
     mine = [p for p in actual.pools.values() if owned(p.description)]
     foreign = [p for p in actual.pools.values() if not owned(p.description)]
     kept: list[PoolSpan] = []
@@ -234,23 +239,23 @@ def plan_slice(
 
     out = _Out()
     owned_before = NumberRanges.of_spans([Span.of(p.start, p.end) for p in mine])
-    _route(reconciler, actual, desired, present, owned_before, late_numbers, out)
+    _route(planner, port, actual, desired, present, owned_before, late_numbers, out)
     wanted_ranges = NumberRanges.of_numbers(desired.routes)
     changes = [
-        *(reconciler._pool_creation(s) for s in new_spans if s not in late_spans),
+        *(planner.pool_creation(s) for s in new_spans if s not in late_spans),
         *out.changes_early,
-        *(reconciler._pool_resize(s) for s in resized),
-        *(reconciler._pool_removal(p, wanted_ranges) for p in dropped),
-        *(reconciler._pool_creation(s) for s in late_spans),
+        *(planner.pool_resize(s) for s in resized),
+        *(planner.pool_removal(p, wanted_ranges) for p in dropped),
+        *(planner.pool_creation(s) for s in late_spans),
         *out.changes_late,
     ]
     # The guard's base is the target's total; only a plan that removes numbers needs it, and
     # every pool holds at least one number, so the pool count is a floor (one call).
     total = sum(Span.of(p.start, p.end).size for p in actual.pools.values())
     if any(c.numbers_removed for c in changes):
-        total = max(total, reconciler._port.count_did_pools())
+        total = max(total, port.count_did_pools())
     return Plan(
-        target=reconciler.target,
+        target=planner.target,
         changes=tuple(changes),
         numbers_before=total,
         conflicts=tuple(out.conflicts),
@@ -263,7 +268,8 @@ Holder = tuple[str, str]
 
 
 def _route(
-    reconciler: GenesysReconciler,
+    planner: GenesysPlanner,
+    port: GenesysPort,
     actual: GenesysSlice,
     desired: GenesysSliceWanted,
     present: Presence,
@@ -281,7 +287,7 @@ def _route(
                        or number in owned_before)
         if not responsible:
             continue
-        goal = _goal(reconciler, actual, desired, number, out)
+        goal = _goal(port, actual, desired, number, out)
         if goal is None and number in out.unroutable:
             continue
         holder: Holder | None = None
@@ -302,18 +308,18 @@ def _route(
             add.setdefault(goal, []).append(number)
             if holder is not None or number in late_numbers:
                 late.add(number)
-    _place_in_shards(reconciler, actual, desired, remove, add, out)
+    _place_in_shards(planner, actual, desired, remove, add, out)
     per_put = max(1, desired.numbers_per_put)
     for holder in sorted({*remove, *add}):
         gone, now = remove.get(holder, []), [n for n in add.get(holder, []) if n not in late]
         if gone or now:
-            out.changes_early.append(_change(reconciler, actual, holder, gone, now, per_put))
+            out.changes_early.append(_change(planner, actual, holder, gone, now, per_put))
         if later := [n for n in add.get(holder, []) if n in late]:
-            out.changes_late.append(_change(reconciler, actual, holder, [], later, per_put))
+            out.changes_late.append(_change(planner, actual, holder, [], later, per_put))
 
 
 def _goal(
-    reconciler: GenesysReconciler,
+    port: GenesysPort,
     actual: GenesysSlice,
     desired: GenesysSliceWanted,
     number: str,
@@ -324,12 +330,12 @@ def _goal(
     if name is None or kind not in ("ivr", "user"):
         return None
     if kind == "ivr":
-        family = _family(reconciler, actual, name)
+        family = _family(port, actual, name)
         if not family:
             _missing(out, f"IVR {name!r}", number)
             return None
         return ("ivr", family[0].id)
-    user = _user(reconciler, actual, name)
+    user = _user(port, actual, name)
     if user is None:
         _missing(out, f"user {name}", number)
         return None
@@ -350,10 +356,10 @@ def _missing(out: _Out, what: str, number: str) -> None:
     out.unroutable[number] = f"the policy routes it to {what}, which Genesys lacks"
 
 
-def _family(reconciler: GenesysReconciler, actual: GenesysSlice, name: str) -> list[GenesysIvr]:
+def _family(port: GenesysPort, actual: GenesysSlice, name: str) -> list[GenesysIvr]:
     key = name.casefold()
     if key not in actual.families:
-        found = reconciler._port.find_ivrs(name)
+        found = port.find_ivrs(name)
         original = next((i for i in found if i.name.casefold() == key), None)
         shards = sorted((i for i in found if original is not None and shard_of(i) == original.id),
                         key=lambda i: (len(i.name), i.name))
@@ -361,10 +367,10 @@ def _family(reconciler: GenesysReconciler, actual: GenesysSlice, name: str) -> l
     return actual.families[key]
 
 
-def _user(reconciler: GenesysReconciler, actual: GenesysSlice, email: str) -> GenesysUser | None:
+def _user(port: GenesysPort, actual: GenesysSlice, email: str) -> GenesysUser | None:
     key = email.casefold()
     if key not in actual.users:
-        found = reconciler._port.find_users([email])
+        found = port.find_users([email])
         actual.users[key] = next((u for u in found if u.email.casefold() == key), None)
     return actual.users[key]
 
@@ -379,7 +385,7 @@ def _same_family(actual: GenesysSlice, holder: Holder, goal: Holder) -> bool:
 
 
 def _place_in_shards(
-    reconciler: GenesysReconciler,
+    planner: GenesysPlanner,
     actual: GenesysSlice,
     desired: GenesysSliceWanted,
     remove: dict[Holder, list[str]],
@@ -417,7 +423,7 @@ def _place_in_shards(
                                     routing=family[0].routing)
                 members.append(member)
                 counts[member.id] = 0
-                out.changes_early.append(reconciler._shard_change(Action.ADD, member, family[0]))
+                out.changes_early.append(planner.shard_change(Action.ADD, member, family[0]))
             free = room - counts[member.id]
             add.setdefault(("ivr", member.id), []).extend(queue[:free])
             counts[member.id] += len(queue[:free])
@@ -426,7 +432,7 @@ def _place_in_shards(
 
 
 def _change(
-    reconciler: GenesysReconciler,
+    planner: GenesysPlanner,
     actual: GenesysSlice,
     holder: Holder,
     gone: list[str],
@@ -437,21 +443,25 @@ def _change(
     if held is None:
         held = next(u for u in actual.users.values() if u is not None and u.id == holder[1])
     if isinstance(held, GenesysIvr):
-        return reconciler._ivr_change(held, sorted(gone), sorted(now), per_put)
-    return reconciler._user_change(held, sorted(gone), sorted(now))
+        return planner.ivr_change(held, sorted(gone), sorted(now), per_put)
+    return planner.user_change(held, sorted(gone), sorted(now))
 
 
-def verify_slice(reconciler: GenesysReconciler, desired: GenesysSliceWanted) -> list[str]:
+def verify_slice(
+    port: GenesysPort,
+    applier: GenesysApplier,
+    read: GenesysSlice | None,
+    desired: GenesysSliceWanted,
+) -> list[str]:
     """Look the slice's numbers up again: each wanted one in a pool and held by its IVR (or a
     shard of it) or user; each one going away held by nobody. A number routed to an IVR that
-    sits in a pool this sync wrote, and in the IVR as its write returned it, is Genesys's own
-    answer already: it is not looked up again."""
-    written = reconciler._ivrs
-    settled = _settled_by_writes(desired, list(reconciler._pools_written.values()),
+    sits in a pool this sync wrote (`applier`), and in the IVR as its write returned it, is
+    Genesys's own answer already: it is not looked up again. `read`: the slice as read."""
+    written = applier.ivrs
+    settled = _settled_by_writes(desired, list(applier.pools_written.values()),
                                  written.values())
-    found = {n.number: n for n in reconciler._port.find_pool_numbers(
+    found = {n.number: n for n in port.find_pool_numbers(
         sorted(desired.numbers - settled))}
-    read = reconciler._slice
     owned_before = NumberRanges.of_spans(
         Span.of(p.start, p.end) for p in (read.pools.values() if read else ()) if owned(p.description))
     problems: list[str] = []
