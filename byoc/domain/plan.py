@@ -5,9 +5,35 @@ A plan is printed for a dry run, checked by `guard`, applied and verified: one o
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
+from typing import Any, TypeVar
+
+JsonValue = None | bool | int | float | str | list["JsonValue"] | dict[str, "JsonValue"]
+"""A value as `json.dumps` prints it."""
+
+
+class Payload(ABC):
+    """A change's typed before or after: what the applier reads, and (`to_json`) the one JSON
+    shape every plan output prints (`byoc plan --json`, previews, the dashboard, the audit)."""
+
+    __slots__ = ()
+
+    @abstractmethod
+    def to_json(self) -> JsonValue:
+        """The payload as plans print it."""
+
+
+P = TypeVar("P", bound=Payload)
+
+
+class PayloadMismatch(TypeError):
+    """A change carries a payload its kind's write does not take (a planner defect)."""
+
+
+def _printed(value: Any) -> Any:
+    return value.to_json() if isinstance(value, Payload) else value
 
 
 class Action(StrEnum):
@@ -28,9 +54,33 @@ class Change:
     key: str
     summary: str
     before: Any = None
+    """A `Payload` of the kind's type (a JSON-like value where a planner has no payloads yet)."""
     after: Any = None
     numbers_added: tuple[str, ...] = ()
     numbers_removed: tuple[str, ...] = ()
+
+    def before_as(self, payload: type[P]) -> P:
+        """`before`, checked to be the `payload` type this change's kind writes from."""
+        return self._typed("before", self.before, payload)
+
+    def after_as(self, payload: type[P]) -> P:
+        """`after`, checked to be the `payload` type this change's kind writes from."""
+        return self._typed("after", self.after, payload)
+
+    def _typed(self, side: str, value: object, payload: type[P]) -> P:
+        if not isinstance(value, payload):
+            raise PayloadMismatch(
+                f"{self.kind} {self.key}: its {side} is {type(value).__name__}, not "
+                f"{payload.__name__}; not applied")
+        return value
+
+    def before_json(self) -> Any:
+        """`before` as plans print it."""
+        return _printed(self.before)
+
+    def after_json(self) -> Any:
+        """`after` as plans print it."""
+        return _printed(self.after)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -39,8 +89,8 @@ class Change:
             "kind": self.kind,
             "key": self.key,
             "summary": self.summary,
-            "before": self.before,
-            "after": self.after,
+            "before": _printed(self.before),
+            "after": _printed(self.after),
             "numbers_added": list(self.numbers_added),
             "numbers_removed": list(self.numbers_removed),
         }

@@ -447,8 +447,8 @@ class ReconcileService:
                 outcome=outcome,
                 correlation_id=correlation_id,
                 numbers=[*change.numbers_added, *change.numbers_removed],
-                before=change.before,
-                after=change.after,
+                before=change.before_json(),
+                after=change.after_json(),
                 detail=detail,
             )
 

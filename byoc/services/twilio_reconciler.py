@@ -52,6 +52,12 @@ from byoc.services.twilio_model import (
     origination_sip_url,
     sweep_events,
 )
+from byoc.services.twilio_payloads import (
+    AccountNumbers,
+    GoneNumbers,
+    OriginationUrl,
+    TrunkSecurity,
+)
 from byoc.services.twilio_slice import (
     ASSOCIATE_KIND,
     DISCOVER_KIND,
@@ -71,7 +77,7 @@ from byoc.services.twilio_termination import (
     plan_termination,
     verify_termination,
 )
-from byoc.services.twilio_urls import same_url, url_changes, url_from_json
+from byoc.services.twilio_urls import same_url, url_changes
 
 if TYPE_CHECKING:
     from byoc.services.reconcile import DesiredState
@@ -247,7 +253,7 @@ class TwilioTrunkReconciler(
                 target=TARGET, action=Action.ADD, kind=ASSOCIATE_KIND, key=desired.trunk_sid,
                 summary=f"associate {_count(to_associate)} with the trunk: "
                         f"{_preview([n.phone_number for n in to_associate])}",
-                after={n.phone_number: n.sid for n in to_associate},
+                after=AccountNumbers(tuple(to_associate)),
                 numbers_added=tuple(n.phone_number for n in to_associate),
             ))
         changes += url_removals
@@ -256,7 +262,7 @@ class TwilioTrunkReconciler(
                 target=TARGET, action=Action.REMOVE, kind=RELEASE_KIND, key=desired.trunk_sid,
                 summary=f"release {_count(to_release)} at Twilio (every other target let go): "
                         f"{_preview([n.phone_number for n in to_release])}",
-                before={n.phone_number: n.sid for n in to_release},
+                before=AccountNumbers(tuple(to_release)),
                 numbers_removed=tuple(n.phone_number for n in to_release),
             ))
         unknown, lost = inventory_findings(
@@ -266,7 +272,7 @@ class TwilioTrunkReconciler(
                 target=TARGET, action=Action.REMOVE, kind=OFFBOARD_KIND, key=desired.trunk_sid,
                 summary=f"offboard {_count(lost)} the Twilio account no longer owns (every "
                         f"target lets go of them): {_preview([r.number for r in lost])}",
-                before={r.number: r.sid for r in lost},
+                before=GoneNumbers(tuple((r.number, r.sid) for r in lost)),
                 numbers_removed=tuple(r.number for r in lost),
             ))
         if unknown:
@@ -275,7 +281,7 @@ class TwilioTrunkReconciler(
                 summary=f"onboard {_count(unknown)} the sweep discovered (the account owns "
                         "them, the policy manages them, the inventory does not know them): "
                         f"{_preview([n.phone_number for n in unknown])}",
-                after={n.phone_number: n.sid for n in unknown},
+                after=AccountNumbers(tuple(unknown)),
             ))
         if desired.waiting:
             notes.append(f"{len(desired.waiting)} releasing number(s) stay until every other "
@@ -297,7 +303,7 @@ class TwilioTrunkReconciler(
         return Change(
             target=TARGET, action=Action.UPDATE, kind=TRUNK_KIND, key=actual.trunk.sid,
             summary=f"secure {str(actual.trunk.secure).lower()} -> {str(desired.secure).lower()}",
-            before={"secure": actual.trunk.secure}, after={"secure": desired.secure},
+            before=TrunkSecurity(actual.trunk.secure), after=TrunkSecurity(desired.secure),
         )
     # --- apply and verify ---------------------------------------------------------------------
 
@@ -315,7 +321,7 @@ class TwilioTrunkReconciler(
 
     def _write_trunk(self, change: Change, lease: HeldLease) -> dict[str, str]:
         lease.check()
-        self._twilio.set_trunk_secure(bool(change.after["secure"]))
+        self._twilio.set_trunk_secure(change.after_as(TrunkSecurity).secure)
         return {}
 
     def _write_url(self, change: Change, lease: HeldLease) -> dict[str, str]:
@@ -324,31 +330,30 @@ class TwilioTrunkReconciler(
         return {}
 
     def _associate(self, change: Change, lease: HeldLease) -> dict[str, str]:
-        numbers = [TwilioNumber(sid=sid, phone_number=phone)
-                   for phone, sid in change.after.items()]
+        numbers = list(change.after_as(AccountNumbers).numbers)
         return self._twilio.associate_numbers(numbers, lease.check)
 
     def _release(self, change: Change, lease: HeldLease) -> dict[str, str]:
-        numbers = [TwilioNumber(sid=sid, phone_number=phone)
-                   for phone, sid in change.before.items()]
+        numbers = list(change.before_as(AccountNumbers).numbers)
         failures = self._twilio.release_numbers(numbers, lease.check)
-        for phone in sorted(set(change.before) - set(failures)):
+        for phone in sorted({n.phone_number for n in numbers} - set(failures)):
             log.info("number released at Twilio",
                      extra={"event": "twilio.released", "target": TARGET, "number": phone})
         return failures
 
     def _write_offboard(self, change: Change, lease: HeldLease) -> dict[str, str]:
         lease.check()
-        self._offboard(list(change.before))
+        self._offboard(change.before_as(GoneNumbers).numbers)
         return {}
 
     def _discover(self, change: Change, lease: HeldLease) -> dict[str, str]:
         correlation_id = new_correlation_id()
-        for phone, sid in sorted(change.after.items()):
+        for number in sorted(change.after_as(AccountNumbers).numbers,
+                             key=lambda n: n.phone_number):
             self._queue.send(NumberEvent(
-                action="purchased", number=phone, sid=sid, source="sweep",
-                event_id=f"sweep:{sid}", correlation_id=correlation_id))
-            self._onboarded.add(f"sweep:{sid}")
+                action="purchased", number=number.phone_number, sid=number.sid, source="sweep",
+                event_id=f"sweep:{number.sid}", correlation_id=correlation_id))
+            self._onboarded.add(f"sweep:{number.sid}")
         return {}
 
     def _write_termination(self, change: Change, lease: HeldLease) -> dict[str, str]:
@@ -368,13 +373,13 @@ class TwilioTrunkReconciler(
 
     def _apply_url(self, change: Change) -> None:
         if change.action is Action.ADD:
-            self._twilio.create_origination_url(url_from_json(change.after))
+            self._twilio.create_origination_url(change.after_as(OriginationUrl).url)
         elif change.action is Action.UPDATE:
-            self._twilio.update_origination_url(url_from_json(change.after))
+            self._twilio.update_origination_url(change.after_as(OriginationUrl).url)
         else:
-            sid = change.before.get("sid")
+            sid = change.before_as(OriginationUrl).url.sid
             if sid:
-                self._twilio.delete_origination_url(str(sid))
+                self._twilio.delete_origination_url(sid)
 
     def verify(self, desired: TwilioDesired) -> list[str]:
         actual = self.read_actual() if self._wrote or self._last_actual is None else \

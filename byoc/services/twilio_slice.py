@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 from byoc.domain.plan import Action, Change, Plan
 from byoc.ports import TwilioNumber, TwilioPort
 from byoc.services.numbers import OWNER_TARGET as TARGET
+from byoc.services.twilio_payloads import AccountNumbers
 
 if TYPE_CHECKING:
     from byoc.services.twilio_model import TwilioDesired
@@ -86,14 +87,14 @@ def plan_slice(
         changes.append(Change(
             target=TARGET, action=Action.ADD, kind=ASSOCIATE_KIND, key=trunk,
             summary=f"associate {_numbers(to_associate)} with the trunk",
-            after={n.phone_number: n.sid for n in to_associate},
+            after=AccountNumbers(tuple(to_associate)),
             numbers_added=tuple(n.phone_number for n in to_associate),
         ))
     if to_release:
         changes.append(Change(
             target=TARGET, action=Action.REMOVE, kind=RELEASE_KIND, key=trunk,
             summary=f"release {_numbers(to_release)} at Twilio (every other target let go)",
-            before={n.phone_number: n.sid for n in to_release},
+            before=AccountNumbers(tuple(to_release)),
             numbers_removed=tuple(n.phone_number for n in to_release),
         ))
     if unknown:
@@ -101,7 +102,7 @@ def plan_slice(
             target=TARGET, action=Action.ADD, kind=DISCOVER_KIND, key=trunk,
             summary=f"onboard {_numbers(unknown)} (the account owns them, the policy manages "
                     "them, the inventory does not know them)",
-            after={n.phone_number: n.sid for n in unknown},
+            after=AccountNumbers(tuple(unknown)),
         ))
     waiting = sorted(desired.waiting & want.numbers)
     if waiting:

@@ -17,11 +17,19 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
 
 from byoc.domain.plan import Action, Change
 from byoc.domain.targets import TWILIO
 from byoc.ports import TwilioIpAcl, TwilioPort, TwilioTermination, TwilioTrunk
+from byoc.services.twilio_payloads import (
+    AclAddress,
+    AclLink,
+    CredentialListLink,
+    CredentialUser,
+    ListedAclAddress,
+    NewAcl,
+    NewCredentialList,
+)
 
 TARGET = TWILIO
 ACL_KIND = "termination-acl"
@@ -86,26 +94,26 @@ def _acl_changes(actual: TwilioTermination, desired: TerminationDesired) -> list
             target=TARGET, action=Action.ADD, kind=ACL_KIND, key=desired.acl_name,
             summary=f"IP access control list {desired.acl_name} with "
                     f"{', '.join(sorted(desired.addresses))}, on the trunk",
-            after={"friendly_name": desired.acl_name, "addresses": dict(desired.addresses)},
+            after=NewAcl(desired.acl_name, tuple(desired.addresses.items())),
         )]
     changes = [
         Change(target=TARGET, action=Action.ADD, kind=ADDRESS_KIND, key=f"{acl.friendly_name}:{ip}",
                summary=f"{ip} ({sbc}) into IP access control list {acl.friendly_name}",
-               after={"acl_sid": acl.sid, "ip_address": ip, "friendly_name": sbc})
+               after=AclAddress(acl.sid, ip, sbc))
         for ip, sbc in sorted(desired.addresses.items()) if ip not in acl.addresses
     ]
     changes += [
         Change(target=TARGET, action=Action.REMOVE, kind=ADDRESS_KIND,
                key=f"{acl.friendly_name}:{ip}",
                summary=f"{ip} out of IP access control list {acl.friendly_name} (no SBC has it)",
-               before={"acl_sid": acl.sid, "ip_address": ip, "sid": sid})
+               before=ListedAclAddress(acl.sid, ip, sid))
         for ip, sid in sorted(acl.addresses.items()) if ip not in desired.addresses
     ]
     if acl.sid not in actual.trunk_acl_sids:
         changes.append(Change(
             target=TARGET, action=Action.ADD, kind=ACL_LINK_KIND, key=acl.friendly_name,
             summary=f"associate IP access control list {acl.friendly_name} with the trunk",
-            after={"acl_sid": acl.sid}))
+            after=AclLink(acl.sid)))
     return changes
 
 
@@ -115,16 +123,16 @@ def _credential_changes(actual: TwilioTermination, desired: TerminationDesired) 
     if found is None:
         return [Change(target=TARGET, action=Action.ADD, kind=CREDENTIALS_KIND, key=name,
                        summary=f"credential list {name} with user {user}, on the trunk",
-                       after={"friendly_name": name, "username": user})]
+                       after=NewCredentialList(name, user))]
     changes = []
     if user not in found.usernames:
         changes.append(Change(target=TARGET, action=Action.ADD, kind=USER_KIND,
                               key=f"{name}:{user}", summary=f"user {user} into credential list "
-                              f"{name}", after={"list_sid": found.sid, "username": user}))
+                              f"{name}", after=CredentialUser(found.sid, user)))
     if found.sid not in actual.trunk_credential_list_sids:
         changes.append(Change(target=TARGET, action=Action.ADD, kind=CREDENTIALS_LINK_KIND,
                               key=name, summary=f"associate credential list {name} with the trunk",
-                              after={"list_sid": found.sid}))
+                              after=CredentialListLink(found.sid)))
     return changes
 
 
@@ -137,23 +145,24 @@ def apply_termination(twilio: TwilioPort, change: Change, desired: TerminationDe
 
 
 def _create_acl(twilio: TwilioPort, change: Change, desired: TerminationDesired) -> None:
-    acl = twilio.create_ip_acl(str(change.after["friendly_name"]))
-    for ip, sbc in sorted(dict(change.after["addresses"]).items()):
+    new = change.after_as(NewAcl)
+    acl = twilio.create_ip_acl(new.friendly_name)
+    for ip, sbc in sorted(new.addresses):
         twilio.add_acl_address(acl.sid, ip, sbc)
     twilio.associate_ip_acl(acl.sid)
 
 
 def _write_address(twilio: TwilioPort, change: Change, desired: TerminationDesired) -> None:
-    after: dict[str, Any] = change.after
     if change.action is Action.ADD:
-        twilio.add_acl_address(str(after["acl_sid"]), str(after["ip_address"]),
-                               str(after["friendly_name"]))
+        add = change.after_as(AclAddress)
+        twilio.add_acl_address(add.acl_sid, add.ip_address, add.friendly_name)
     else:
-        twilio.remove_acl_address(str(change.before["acl_sid"]), str(change.before["sid"]))
+        listed = change.before_as(ListedAclAddress)
+        twilio.remove_acl_address(listed.acl_sid, listed.sid)
 
 
 def _link_acl(twilio: TwilioPort, change: Change, desired: TerminationDesired) -> None:
-    twilio.associate_ip_acl(str(change.after["acl_sid"]))
+    twilio.associate_ip_acl(change.after_as(AclLink).acl_sid)
 
 
 def _password(desired: TerminationDesired) -> str:
@@ -164,19 +173,21 @@ def _password(desired: TerminationDesired) -> str:
 
 
 def _create_credentials(twilio: TwilioPort, change: Change, desired: TerminationDesired) -> None:
+    new = change.after_as(NewCredentialList)
     password = _password(desired)
-    created = twilio.create_credential_list(str(change.after["friendly_name"]))
-    twilio.add_credential(created.sid, str(change.after["username"]), password)
+    created = twilio.create_credential_list(new.friendly_name)
+    twilio.add_credential(created.sid, new.username, password)
     twilio.associate_credential_list(created.sid)
 
 
 def _add_user(twilio: TwilioPort, change: Change, desired: TerminationDesired) -> None:
+    user = change.after_as(CredentialUser)
     password = _password(desired)
-    twilio.add_credential(str(change.after["list_sid"]), str(change.after["username"]), password)
+    twilio.add_credential(user.list_sid, user.username, password)
 
 
 def _link_credentials(twilio: TwilioPort, change: Change, desired: TerminationDesired) -> None:
-    twilio.associate_credential_list(str(change.after["list_sid"]))
+    twilio.associate_credential_list(change.after_as(CredentialListLink).list_sid)
 
 
 _WRITERS: dict[str, Callable[[TwilioPort, Change, TerminationDesired], None]] = {

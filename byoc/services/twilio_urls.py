@@ -3,8 +3,6 @@ told apart by host and name (`twilio_reconciler`)."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from byoc.domain.plan import Action, Change
 from byoc.ports import TwilioOriginationUrl
 from byoc.services.twilio_model import (
@@ -15,6 +13,7 @@ from byoc.services.twilio_model import (
     TwilioDesired,
     sip_host,
 )
+from byoc.services.twilio_payloads import OriginationUrl
 
 
 def url_changes(
@@ -32,7 +31,7 @@ def url_changes(
             upserts.append(Change(
                 target=TARGET, action=Action.ADD, kind=URL_KIND, key=host,
                 summary=f"{want.sip_url} priority {want.priority} weight {want.weight}",
-                after=url_json(want),
+                after=OriginationUrl(want),
             ))
         elif not same_url(keep, want):
             after = TwilioOriginationUrl(
@@ -42,14 +41,14 @@ def url_changes(
             upserts.append(Change(
                 target=TARGET, action=Action.UPDATE, kind=URL_KIND, key=host,
                 summary=url_difference(keep, want),
-                before=url_json(keep), after=url_json(after),
+                before=OriginationUrl(keep), after=OriginationUrl(after),
             ))
         for extra in mine:
             if extra is not keep:
                 removals.append(Change(
                     target=TARGET, action=Action.REMOVE, kind=URL_KIND, key=host,
                     summary=f"duplicate {extra.sip_url} ({extra.friendly_name})",
-                    before=url_json(extra),
+                    before=OriginationUrl(extra),
                 ))
     foreign: list[TwilioOriginationUrl] = []
     for url in actual.origination_urls:
@@ -59,7 +58,7 @@ def url_changes(
             removals.append(Change(
                 target=TARGET, action=Action.REMOVE, kind=URL_KIND, key=sip_host(url.sip_url),
                 summary=f"{url.sip_url} ({url.friendly_name}): no configured SBC has this host",
-                before=url_json(url),
+                before=OriginationUrl(url),
             ))
         else:
             foreign.append(url)
@@ -85,14 +84,3 @@ def url_difference(actual: TwilioOriginationUrl, want: TwilioOriginationUrl) -> 
             parts.append(f"{name} {before} -> {after}")
     return ", ".join(parts)
 
-
-def url_json(url: TwilioOriginationUrl) -> dict[str, Any]:
-    return {"sid": url.sid, "friendly_name": url.friendly_name, "sip_url": url.sip_url,
-            "priority": url.priority, "weight": url.weight, "enabled": url.enabled}
-
-
-def url_from_json(data: dict[str, Any]) -> TwilioOriginationUrl:
-    return TwilioOriginationUrl(
-        sid=data.get("sid"), friendly_name=str(data["friendly_name"]), sip_url=str(data["sip_url"]),
-        priority=int(data["priority"]), weight=int(data["weight"]), enabled=bool(data["enabled"]),
-    )
