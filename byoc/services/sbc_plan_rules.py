@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Mapping
-from typing import Any
 
 from byoc.domain.dialplan import parse_dial_pattern, pick
 from byoc.domain.dialplan_index import DialPlanIndex
@@ -15,18 +14,12 @@ from byoc.ports import SbcDialPlanRule
 from byoc.services.sbc_model import (
     MAX_RULE_NAME,
     MAX_TAG,
-    DesiredRule,
     DialPlanRuleInvalid,
     SbcDesired,
     is_owned,
 )
 
 SHOWN = 5
-
-
-def rule_json(plan_index: int, rule: SbcDialPlanRule | DesiredRule, index: int) -> dict[str, Any]:
-    return {"plan_index": plan_index, "index": index, "name": rule.name, "prefix": rule.prefix,
-            "tag": rule.tag}
 
 
 

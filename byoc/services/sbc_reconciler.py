@@ -47,13 +47,13 @@ from byoc.services.sbc_model import (
     desired_rules,
     is_owned,
 )
+from byoc.services.sbc_payloads import NewDialPlan, PlacedRule
 from byoc.services.sbc_plan_rules import (
     SHOWN,
     check_limits,
     examples,
     foreign_conflicts,
     plan_notes,
-    rule_json,
     wrong_resolution,
 )
 from byoc.services.sbc_slice import (
@@ -137,7 +137,7 @@ class SbcDialPlanReconciler(
             changes.append(Change(
                 target=self.target, action=Action.ADD, kind=PLAN_KIND, key=desired.plan_name,
                 summary=f"create Dial Plan {desired.plan_name!r} (index {plan_index})",
-                after={"index": plan_index, "name": desired.plan_name},
+                after=NewDialPlan(plan_index, desired.plan_name),
             ))
             rules: tuple[SbcDialPlanRule, ...] = ()
         else:
@@ -275,13 +275,11 @@ class SbcDialPlanReconciler(
                 if change.kind != RULE_KIND:
                     continue
                 if change.action is Action.ADD:
-                    index = int(change.after["index"])
+                    index = change.after_as(PlacedRule).rule.index
                     if index in on_device:
                         delete.append(index)
                 elif change.before is not None:
-                    b = change.before
-                    old = SbcDialPlanRule(int(b["index"]), str(b["name"]), str(b["prefix"]),
-                                          str(b["tag"]))
+                    old = change.before_as(PlacedRule).rule
                     if on_device.get(old.index) != old:
                         put.append(old)
             if put or delete:
@@ -343,7 +341,7 @@ class SbcDialPlanReconciler(
         return Change(
             target=self.target, action=Action.ADD, kind=RULE_KIND, key=rule.name,
             summary=f"{rule.prefix} tag {rule.tag} ({len(rule.coverage)} numbers)",
-            after=rule_json(plan_index, rule, index),
+            after=_placed(plan_index, rule, index),
             numbers_added=tuple(rule.coverage),
         )
 
@@ -357,8 +355,8 @@ class SbcDialPlanReconciler(
             parts.append(f"tag {current.tag} -> {rule.tag}")
         return Change(
             target=self.target, action=Action.UPDATE, kind=RULE_KIND, key=rule.name,
-            summary=", ".join(parts) or "rename", before=rule_json(plan_index, current, current.index),
-            after=rule_json(plan_index, rule, current.index),
+            summary=", ".join(parts) or "rename", before=PlacedRule(plan_index, current),
+            after=_placed(plan_index, rule, current.index),
             numbers_added=tuple(rule.coverage - before),
             numbers_removed=tuple(before - rule.coverage),
         )
@@ -368,7 +366,7 @@ class SbcDialPlanReconciler(
         return Change(
             target=self.target, action=Action.REMOVE, kind=RULE_KIND, key=rule.name,
             summary=f"no longer wanted: {rule.prefix} tag {rule.tag}",
-            before=rule_json(plan_index, rule, rule.index),
+            before=PlacedRule(plan_index, rule),
             numbers_removed=tuple(matched or ()),
         )
 
@@ -388,23 +386,27 @@ class SbcDialPlanReconciler(
                 if change.key.casefold() != self._plan_name.casefold():
                     raise ForeignDialPlanRuleError(
                         f"Dial Plan {change.key!r} is not byoc's ({self._plan_name!r}); not created")
-                create, plan_index = True, int(change.after["index"])
+                create, plan_index = True, change.after_as(NewDialPlan).index
                 continue
             if change.kind != RULE_KIND or not is_owned(change.key):
                 raise ForeignDialPlanRuleError(
                     f"{change.kind} {change.key!r} is not a byoc rule (name prefix "
                     f"{OWNED_NAME_PREFIX!r}); byoc never writes or deletes other rules"
                 )
-            data = change.after if change.action is not Action.REMOVE else change.before
-            plan_index = int(data["plan_index"]) if plan_index is None else plan_index
+            placed = (change.after_as(PlacedRule) if change.action is not Action.REMOVE
+                      else change.before_as(PlacedRule))
+            plan_index = placed.plan_index if plan_index is None else plan_index
             if change.action is Action.REMOVE:
-                delete.append(int(data["index"]))
+                delete.append(placed.rule.index)
                 continue
-            rule = SbcDialPlanRule(int(data["index"]), str(data["name"]), str(data["prefix"]),
-                                   str(data["tag"]))
+            rule = placed.rule
             check_limits(rule)
             put.append(rule)
         if plan_index is None:
             raise ValueError(f"{self.target}: the plan has no change to apply")
         return SbcDialPlanEdit(plan_name=self._plan_name, plan_index=plan_index,
                                create_plan=create, put=tuple(put), delete=tuple(delete))
+
+
+def _placed(plan_index: int, rule: DesiredRule, index: int) -> PlacedRule:
+    return PlacedRule(plan_index, SbcDialPlanRule(index, rule.name, rule.prefix, rule.tag))

@@ -24,6 +24,7 @@ from byoc.services.sbc_model import (
     ForeignDialPlanRuleError,
     desired_rules,
 )
+from byoc.services.sbc_payloads import PlacedRule
 from byoc.services.sbc_reconciler import SbcDialPlanReconciler
 from byoc.settings import SbcSettings
 
@@ -297,8 +298,8 @@ def test_exact_foreign_rule_losing_numbers_to_byoc_is_reported() -> None:
 def test_apply_refuses_a_change_to_a_foreign_rule() -> None:
     reconciler = SbcDialPlanReconciler(SBC, FakeSbc())
     change = Change(target="sbc:sbc1", action=Action.REMOVE, kind="dial-plan-rule", key="hq-pool",
-                    summary="", before={"plan_index": 0, "index": 0, "name": "hq-pool",
-                                        "prefix": "+141555509xx#", "tag": "hq"})
+                    summary="", before=PlacedRule(0, SbcDialPlanRule(0, "hq-pool", "+141555509xx#",
+                                                                    "hq")))
 
     with pytest.raises(ForeignDialPlanRuleError, match="not a byoc rule"):
         reconciler.apply(Plan(target="sbc:sbc1", changes=(change,)), FakeLease())
