@@ -89,6 +89,11 @@ class NumberRanges:
         values = sorted(map(int, numbers))
         if len(set(values)) != len(values):
             values = sorted(set(values))
+        return cls.of_values(values)
+
+    @classmethod
+    def of_values(cls, values: list[int]) -> NumberRanges:
+        """The E.164 numbers whose digits are `values` (sorted, distinct, positive), as runs."""
         groups: dict[Group, list[tuple[int, int]]] = {}
         for digits, lo, hi in value_runs(values):
             groups.setdefault(("+", digits), []).append((lo, hi))

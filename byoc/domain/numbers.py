@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Annotated, Final, TypeAlias
 from pydantic import AfterValidator, StrictStr
 from pydantic_core import PydanticCustomError
 
-from byoc.domain.number_ranges import value_runs
+from byoc.domain.number_ranges import NumberRanges, span_text
 
 if TYPE_CHECKING:
     from phonenumbers import NumberParseException
@@ -186,7 +186,7 @@ class NumberSet:
 
     _members: frozenset[str]
     _ordered: tuple[str, ...] | None
-    _runs: tuple[tuple[int, int, int], ...] | None
+    _runs: NumberRanges | None
 
     def __init__(self, numbers: Iterable[E164] = ()) -> None:
         """Build a set from E.164 numbers; only their `+<digits>` shape is checked."""
@@ -243,24 +243,23 @@ class NumberSet:
 
     def contiguous_runs(self) -> list[tuple[E164, E164]]:
         """Maximal runs of consecutive numbers of equal length, as (first, last), ascending."""
-        return [(f"+{lo:0{width}d}", f"+{hi:0{width}d}") for width, lo, hi in self._digit_runs()]
+        return [(span_text(s.width, s.low), span_text(s.width, s.high)) for s in self.ranges().spans()]
 
-    def _sorted(self) -> tuple[str, ...]:
-        if self._ordered is None:
-            self._ordered = tuple(sorted(sorted(self._members), key=len))
-        return self._ordered
-
-    def _digit_runs(self) -> tuple[tuple[int, int, int], ...]:
-        """Runs as (digit count, first value, last value)."""
+    def ranges(self) -> NumberRanges:
+        """The set as runs of consecutive numbers (computed once)."""
         if self._runs is None:
             # E.164 digits never start with 0, so numeric order is also shorter-numbers-first.
             values = sorted(map(int, self._members if self._listed is None else self._listed))
             if len(values) != len(self._members):  # the numbers were given with repeats
                 values = sorted(set(values))
             self._listed = None
-            runs = value_runs(values)
-            self._runs = tuple(runs)
+            self._runs = NumberRanges.of_values(values)
         return self._runs
+
+    def _sorted(self) -> tuple[str, ...]:
+        if self._ordered is None:
+            self._ordered = tuple(sorted(sorted(self._members), key=len))
+        return self._ordered
 
     def __contains__(self, number: object) -> bool:
         return number in self._members

@@ -35,7 +35,7 @@ from __future__ import annotations
 
 from typing import Final
 
-from byoc.domain.number_ranges import NumberRanges
+from byoc.domain.number_ranges import NumberRanges, Ranges
 from byoc.domain.numbers import NumberSet
 
 __all__ = [
@@ -74,15 +74,11 @@ def compress_to_prefix_ranges(
     max_groups: int = MAX_NUMBER_GROUPS,
 ) -> list[tuple[str, NumberRanges]]:
     """The prefixes of `compress_to_prefixes`, each with the numbers it matches (not expanded)."""
-    by_width: dict[int, list[tuple[int, int]]] = {}
-    for width, lo, hi in numbers._digit_runs():
-        by_width.setdefault(width, []).append((lo, hi))
     packed: list[tuple[str, NumberRanges]] = []
-    for width in sorted(by_width):
-        runs = by_width[width]
+    for _, width, runs in numbers.ranges().groups():  # one group per length, in order
         for prefix, start, end in _pack_runs(width, runs, max_chars, max_groups):
             # Maximal runs of one length: already sorted, disjoint and not adjacent.
-            packed.append((prefix, NumberRanges.from_groups({("+", width): tuple(runs[start:end])})))
+            packed.append((prefix, NumberRanges.from_groups({("+", width): runs[start:end]})))
     return packed
 
 
@@ -95,7 +91,7 @@ def _alignment(width: int, lo: int, hi: int) -> int:
 
 
 def _pack_runs(
-    width: int, runs: list[tuple[int, int]], max_chars: int, max_groups: int
+    width: int, runs: Ranges, max_chars: int, max_groups: int
 ) -> list[tuple[str, int, int]]:
     """Pack consecutive runs of `width`-digit numbers into the fewest prefixes (DP over windows).
 
@@ -170,7 +166,7 @@ def _pack_runs(
     return prefixes
 
 
-def _render(width: int, runs: list[tuple[int, int]], varying: int, k: int) -> str:
+def _render(width: int, runs: Ranges, varying: int, k: int) -> str:
     item_width = varying - k
     space = 10**varying
     scale = 10**k

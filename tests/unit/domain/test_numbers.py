@@ -506,6 +506,9 @@ def test_contiguous_runs_cover_exactly_the_set(numbers: NumberSet) -> None:
     assert sum(int(last) - int(first) + 1 for first, last in runs) == len(numbers)
     for (_, last), (first, _) in pairwise(runs):
         assert int(first) > int(last) + 1 or len(first) != len(last)  # maximal and ascending
+    ranges = numbers.ranges()
+    assert list(ranges) == sorted(numbers) and len(ranges) == len(numbers)
+    assert all(number in ranges for number in numbers)
 
 
 # --- number ranges -----------------------------------------------------------------------------
@@ -603,6 +606,4 @@ def test_compressed_prefix_ranges_are_the_numbers_each_prefix_matches(numbers: N
     assert [prefix for prefix, _ in packed] == compress_to_prefixes(numbers)
     for prefix, ranges in packed:
         assert ranges == prefix_ranges(prefix)
-    assert NumberRanges.union(ranges for _, ranges in packed) == NumberRanges(
-        ("+", width, [(lo, hi)]) for width, lo, hi in numbers._digit_runs()
-    )
+    assert set(NumberRanges.union(ranges for _, ranges in packed)) == set(numbers)
