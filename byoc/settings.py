@@ -313,12 +313,13 @@ class Settings(BaseSettings):
     sip_timer_scale: float = Field(default=1.0, gt=0, le=10)
     health_probe_timeout_s: float = 8.0
     health_probe_uris: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    probe_source_cidrs: Annotated[list[str], NoDecode] = Field(default_factory=list)
     lock_lease_s: int = Field(default=30, ge=15, le=60)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
     @field_validator(
         "genesys_outbound_classifications", "nsg_extra_cidrs", "nsg_exclude_cidrs",
-        "health_probe_uris", "twilio_purchase_countries", mode="before"
+        "health_probe_uris", "twilio_purchase_countries", "probe_source_cidrs", mode="before"
     )
     @classmethod
     def _csv_or_json_list(cls, value: Any) -> Any:
@@ -373,6 +374,11 @@ class Settings(BaseSettings):
                 raise ValueError(f"{uri!r} is not a SIP URI like sip:host:5060;transport=tcp")
         return [uri.strip() for uri in value]
 
+    @field_validator("probe_source_cidrs")
+    @classmethod
+    def _probe_sources(cls, value: list[str]) -> list[str]:
+        return [probe_source_network(text) for text in value]
+
     @model_validator(mode="before")
     @classmethod
     def _presence_checks(cls, data: Any) -> Any:
@@ -416,6 +422,32 @@ class Settings(BaseSettings):
             if sbc.name == name:
                 return sbc
         raise KeyError(f"no SBC named {name!r}; configured: {[s.name for s in self.sbcs]}")
+
+
+PROBE_SOURCE_MIN_PREFIX = 22
+"""The widest probe source: an app subnet or a few outbound addresses, never a whole network."""
+
+
+def probe_source_network(text: str) -> str:
+    """One address the health probe comes from, as the SBC sees it: an IPv4 address or CIDR (an
+    address is a /32), no host bits, /22 or narrower; ValueError saying why otherwise."""
+    value = str(text).strip()
+    try:
+        network = ipaddress.ip_network(value if "/" in value else f"{value}/32", strict=True)
+    except ValueError as exc:
+        raise ValueError(
+            f"{value!r} is not an IPv4 address or CIDR without host bits ({exc})"
+        ) from None
+    if not isinstance(network, ipaddress.IPv4Network):
+        raise ValueError(f"{value!r} is IPv6; SBC classification matches IPv4 sources only")
+    if network.prefixlen < PROBE_SOURCE_MIN_PREFIX:
+        raise ValueError(
+            f"{value!r} is wider than /{PROBE_SOURCE_MIN_PREFIX}: name the app subnet or the "
+            "function app's outbound addresses, not a whole network"
+        )
+    if network.is_unspecified or network.is_multicast or network.network_address.is_unspecified:
+        raise ValueError(f"{value!r} is not an address anything sends from")
+    return str(network)
 
 
 def presence_problems(data: dict[str, Any]) -> list[str]:

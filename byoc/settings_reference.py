@@ -100,6 +100,11 @@ _DESCRIPTIONS: dict[str, str] = {
     "endpoints): SIP URIs, comma-separated or JSON list, e.g. sip:host:5060;transport=tcp, "
     "sips:host:5061.",
     "lock_lease_s": "Target lease length, seconds (15-60; renewed while a sync runs).",
+    "probe_source_cidrs": "Where byoc's SIP OPTIONS health probes come from, as the SBC sees "
+    "them (IPv4 addresses or CIDRs, /22 or narrower, comma-separated or JSON list): the app "
+    "subnet when probe_host is the SBC's private IP, else the function app's outbound IPs. "
+    "`byoc sbc render-config` classifies them (OPTIONS answered, nothing else routed) and byoc's "
+    "NSG rules admit the public ones on the SIP ports. Empty: the SBC ignores the probes.",
     "log_level": "DEBUG, INFO, WARNING or ERROR.",
 }
 

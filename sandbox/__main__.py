@@ -69,6 +69,8 @@ def settings_for(ports: dict[str, Any], *, azurite: str = AZURITE_DEFAULT,
         "BYOC_CERTIFICATE_NAME": "sbc-tls",
         "BYOC_POLICY_PATH": policy_path or str(ROOT / "sandbox" / "policy.sandbox.yaml"),
         "BYOC_SIP_TIMER_SCALE": "0.1",
+        # byoc's probes leave from 127.0.0.1, which stands for itself (sandbox/README-sip.md).
+        "BYOC_PROBE_SOURCE_CIDRS": "127.0.0.1",
     }
 
 

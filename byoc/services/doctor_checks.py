@@ -221,8 +221,10 @@ def check_sip_options(context: DoctorContext) -> list[DoctorItem]:
     probes = [p for sbc in context.settings.sbcs for p in sbc_probe_targets(sbc)]
     results = run_probe(context, probes) if probes else []
     for probe, result in zip(probes, results, strict=True):
-        checked = evaluate_probe(probe, result)
-        mark = Mark.PASS if checked.status is HealthStatus.OK else Mark.FAIL
+        checked = evaluate_probe(probe, result,
+                                 probe_sources_set=bool(context.settings.probe_source_cidrs))
+        mark = (Mark.PASS if checked.status is HealthStatus.OK
+                else Mark.UNKNOWN if checked.figures.get("probe_source") == "unset" else Mark.FAIL)
         items.append(DoctorItem(f"options:{probe.component.removeprefix('sip:')}",
                                 f"SIP OPTIONS to {probe.label} over {probe.target.transport.upper()}",
                                 mark, (checked.reason,), None if mark is Mark.PASS else checked.reason))

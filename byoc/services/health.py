@@ -205,7 +205,8 @@ class HealthService:
         except TimeoutError:
             result = ProbeResult(target=probe.target, failure="timeout",
                                  detail=f"the probe did not finish within {timeout_s + 2:g} s")
-        results = [evaluate_probe(probe, result)]
+        results = [evaluate_probe(probe, result,
+                                  probe_sources_set=bool(self._settings.probe_source_cidrs))]
         if probe.sbc is not None and probe.target.transport == "tls":
             results.append(evaluate_certificate(probe.sbc, result, self._clock()))
         return results

@@ -96,8 +96,22 @@ def parse_probe_uri(uri: str) -> NamedProbe:
 
 
 
-def evaluate_probe(probe: NamedProbe, result: ProbeResult) -> CheckResult:
-    """A SIP OPTIONS outcome as a component status, with the reason a telephony engineer needs."""
+PROBE_SOURCE_UNSET = (
+    "BYOC_PROBE_SOURCE_CIDRS is not set, so the SBC configuration byoc renders does not classify "
+    "this probe's source, and such an SBC answers unclassified requests with silence "
+    "(ClassificationFailureResponseType 0): the silence does not show the SBC down. Set "
+    "BYOC_PROBE_SOURCE_CIDRS to where the probe comes from (the app subnet when probe_host is the "
+    "SBC's private IP, else the function app's outbound IPs), then apply `byoc sbc render-config` "
+    "to the SBC and `byoc apply --target nsg:<sbc>`"
+)
+
+
+def evaluate_probe(probe: NamedProbe, result: ProbeResult, *,
+                   probe_sources_set: bool = True) -> CheckResult:
+    """A SIP OPTIONS outcome as a component status, with the reason a telephony engineer needs.
+
+    A silent SBC while `probe_sources_set` is false is degraded, not down: the SBC byoc
+    configured ignores a probe it was never told about."""
     target = probe.target
     where = f"{probe.label} ({target.transport.upper()} {target.host}:{target.port})"
     figures: dict[str, Any] = {
@@ -112,6 +126,12 @@ def evaluate_probe(probe: NamedProbe, result: ProbeResult) -> CheckResult:
         figures["server"] = result.server or result.user_agent
     if result.failure is not None:
         figures["failure"] = result.failure
+        if result.failure == "timeout" and probe.sbc is not None and not probe_sources_set:
+            figures["probe_source"] = "unset"
+            return CheckResult(
+                probe.component, HealthStatus.DEGRADED,
+                f"no answer to OPTIONS from {where}, and the SBC's state is unknown: "
+                f"{PROBE_SOURCE_UNSET}", figures)
         return CheckResult(probe.component, HealthStatus.DOWN, _failure_reason(where, target, result),
                            figures)
     code, text = result.status_code or 0, (result.reason or "").strip()

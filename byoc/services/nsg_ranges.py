@@ -8,7 +8,14 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from byoc.domain.carrier_ranges import effective_ranges
-from byoc.domain.carriers import CarrierData, CarrierRange, packaged_carrier_data
+from byoc.domain.carriers import (
+    TRANSPORTS,
+    CarrierData,
+    CarrierRange,
+    UnsafeRangeError,
+    packaged_carrier_data,
+    parse_source_cidr,
+)
 from byoc.domain.networks import Network
 from byoc.domain.nsg_exposure import ExposureReport, ServedPort
 from byoc.domain.nsg_exposure import evaluate as evaluate_exposure
@@ -27,9 +34,30 @@ def sbc_effective_ranges(
         twilio_edges=sbc.twilio_edges,
         genesys_regions=sbc.genesys_regions,
         genesys_signaling=_signaling_for(settings, sbc),
-        extra=settings.nsg_extra_cidrs,
+        extra=[*settings.nsg_extra_cidrs, *probe_ranges(settings)],
         exclude=settings.nsg_exclude_cidrs,
     )
+
+
+PROBE_CARRIER = "byoc-probe"
+
+
+def probe_ranges(settings: Settings) -> list[CarrierRange]:
+    """byoc's health probe sources the NSG must admit on the SIP ports (signaling only, never
+    RTP): the public ones of `probe_source_cidrs`. A private source (the app subnet) reaches a
+    private probe_host inside the VNet, where the deployment's own app-to-sbc rules admit it."""
+    ranges: list[CarrierRange] = []
+    for cidr in settings.probe_source_cidrs:
+        try:
+            parse_source_cidr(cidr)
+        except UnsafeRangeError:
+            continue
+        ranges.extend(
+            CarrierRange(cidr, PROBE_CARRIER, "signaling", transport, "BYOC_PROBE_SOURCE_CIDRS",
+                         scope="health probe")
+            for transport in TRANSPORTS
+        )
+    return ranges
 
 
 def sip_ports(sbc: SbcSettings) -> dict[str, int]:

@@ -24,6 +24,7 @@ from byoc.services.sbc_config_model import (
     CODERS_GROUP,
     MEDIA_REALM,
     PORTS_PER_SESSION_LEG,
+    PROBE_GROUP,
     ROUTING_POLICY,
     SRD,
     TRANSPORT_TLS,
@@ -190,16 +191,24 @@ def _proxy_sets(b: _Builder) -> None:
         for edge, group in b.twilio_groups
     ]
     proxy_sets.append(("PS_Genesys", f"{i.genesys_fqdn}:5061", b.genesys_si))
+    rows: list[tuple[Value, ...]] = [
+        (name, 1, 60, 0, 1, SRD, 0, TLS_CONTEXT_NAME, "$$", "$$", interface)
+        for name, _, interface in proxy_sets
+    ]
+    if i.probe_sources:
+        rows.append((_probe_proxy_set(), 0, 60, 0, 0, SRD, 0, TLS_CONTEXT_NAME, "$$", "$$",
+                     b.carrier_si))
     b.table(
         "ProxySet",
         ("ProxyName", "EnableProxyKeepAlive", "ProxyKeepAliveTime", "ProxyLoadBalancingMethod",
          "IsProxyHotSwap", "SRDName", "ClassificationInput", "TLSContextName",
          "ProxyRedundancyMode", "DNSResolveMethod", "SBCIPv4SIPInterfaceName"),
-        [(name, 1, 60, 0, 1, SRD, 0, TLS_CONTEXT_NAME, "$$", "$$", interface)
-         for name, _, interface in proxy_sets],
+        rows,
         "One proxy set per peer, each with OPTIONS keep-alive every 60 s (EnableProxyKeepAlive 1).",
         "Twilio: pstn.<edge>.twilio.com (Twilio's recommended outbound proxy, NAPTR/SRV "
         "capable); Genesys: the trunk FQDN, which resolves to the region's BYOC SIP addresses.",
+        *(("PS_Probe: the Server IP Group of byoc's health probe; no address, no keep-alive "
+           "(nothing is ever sent to it).",) if i.probe_sources else ()),
     )
     b.table(
         "ProxyIp",
@@ -282,6 +291,9 @@ def _ip_groups(b: _Builder) -> None:
     ]
     groups.append((0, "IPG_Genesys", "PS_Genesys", "", i.fqdn, SRD, b.genesys_realm, 1,
                    "IPP_Genesys", sets["IPG_Genesys"], "", "genesys", 1))
+    if i.probe_sources:
+        groups.append((0, PROBE_GROUP, _probe_proxy_set(), "", i.fqdn, SRD, b.carrier_realm, 0,
+                       "", -1, "", "", 0))
     b.table(
         "IPGroup",
         ("Type", "Name", "ProxySetName", "SIPGroupName", "ContactName", "SRDName", "MediaRealm",
@@ -307,6 +319,15 @@ def _classification(b: _Builder) -> None:
                 b.carrier_si if source.ip_group != "IPG_Genesys" else b.genesys_si, pattern, -1, 1,
                 source.ip_group,
             ))
+    interfaces = [b.carrier_si] + ([b.genesys_si] if b.inputs.split_interfaces else [])
+    for cidr in b.inputs.probe_sources:
+        patterns = address_patterns(cidr)
+        for n, pattern in enumerate(patterns):
+            for interface in interfaces:
+                suffix = f" #{n + 1}" if len(patterns) > 1 else ""
+                where = f" {interface.removeprefix('SI_')}" if len(interfaces) > 1 else ""
+                classification.append((f"Probe{where} {cidr}{suffix}"[:40], SRD, interface,
+                                       pattern, -1, 1, PROBE_GROUP))
     b.table(
         "Classification",
         ("ClassificationName", "SRDName", "SrcSIPInterfaceName", "SrcAddress", "SrcTransportType",
@@ -317,7 +338,14 @@ def _classification(b: _Builder) -> None:
         "classification alone is not enough. A source address is dotted decimal with `x` "
         "(one digit) and `*` (one octet) only, so a CIDR that does not end on an octet "
         "boundary takes one row per decimal block (#1, #2, ...).",
+        *(("Probe rows: where byoc's SIP OPTIONS health probe comes from (settings "
+           "probe_source_cidrs), classified to IPG_Probe; without them the SBC would not answer "
+           "it (unclassified requests get no answer).",) if b.inputs.probe_sources else ()),
     )
+
+
+def _probe_proxy_set() -> str:
+    return f"PS_{PROBE_GROUP.removeprefix('IPG_')}"
 
 
 def _alternative_routing_reasons(b: _Builder) -> None:
@@ -338,6 +366,9 @@ def _ip_to_ip_routes(b: _Builder) -> None:
     routes: list[tuple[Value, ...]] = [
         ("OPTIONS", ROUTING_POLICY, "Any", 6, 13, "", 0, "", "Reply(Response='200')"),
     ]
+    if b.inputs.probe_sources:
+        routes.append(("probe only", ROUTING_POLICY, PROBE_GROUP, 0, 13, "", 0, "",
+                       "Reply(Response='403')"))
     routes += [
         (f"in {tag}", ROUTING_POLICY, "Any", 0, 0, "IPG_Genesys", 0, tag, "")
         for tag in b.inputs.tags
@@ -353,7 +384,9 @@ def _ip_to_ip_routes(b: _Builder) -> None:
         ("RouteName", "RoutingPolicyName", "SrcIPGroupName", "RequestType", "DestType",
          "DestIPGroupName", "AltRouteOptions", "DestTags", "InternalAction"),
         routes,
-        "First match wins. OPTIONS are answered 200 (keep-alives). Carrier -> Genesys: one row per "
+        "First match wins. OPTIONS are answered 200 (keep-alives" + (
+            ", byoc's health probe); any other request from IPG_Probe is refused 403"
+            if b.inputs.probe_sources else ")") + ". Carrier -> Genesys: one row per "
         "policy tag (DestTags). Genesys -> carrier: Twilio's first edge, then the second edge as "
         "alternative route (AltRouteOptions 1) for failover. Anything else: 404.",
         "DestType 0 = IP Group, 13 = internal; RequestType 0 = all, 6 = OPTIONS.",

@@ -20,6 +20,8 @@ CODERS_GROUP = "ACG_BYOC"
 MEDIA_REALM = "MR_Public"
 PORTS_PER_SESSION_LEG = 5  # [C] 7.4 exports pair 1,000 ports with 200 legs
 TRANSPORT_UDP, TRANSPORT_TCP, TRANSPORT_TLS = 0, 1, 2
+PROBE_GROUP = "IPG_Probe"
+"""The IP Group byoc's health probe is classified to: OPTIONS answered, nothing routed."""
 ALT_ROUTING_CAUSES = (408, 480, 500, 502, 503, 504)
 """Answers from Twilio's first edge that send a call to the second edge (408: no answer)."""
 
@@ -97,6 +99,7 @@ class SbcConfigInputs:
     genesys_region_domain: str
     tags: tuple[str, ...]
     signaling: tuple[SignalingSource, ...] = ()
+    probe_sources: tuple[str, ...] = ()
     carrier_interface: str = "O+M+C"
     genesys_interface: str | None = None
     public_ip: str | None = None
@@ -188,6 +191,7 @@ def inputs_from_settings(
         genesys_region_domain=settings.genesys_region,
         tags=tuple(tags),
         signaling=tuple(SignalingSource(c, g) for c, g in sources.items()),
+        probe_sources=tuple(settings.probe_source_cidrs),
         carrier_interface=carrier_interface,
         genesys_interface=genesys_interface,
         public_ip=public_ip,

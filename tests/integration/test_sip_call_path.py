@@ -253,9 +253,46 @@ def test_options_are_answered_by_the_routes_and_unclassified_sources_get_nothing
 
     answer = options("127.0.0.2")  # Twilio's Ashburn edge: classified to IPG_Twilio
     assert answer is not None and answer.status == 200
-    assert options("127.0.0.1") is None  # no Classification row: ClassificationFailureResponseType 0
+    assert options("127.0.0.9") is None  # no Classification row: ClassificationFailureResponseType 0
+    answer = options("127.0.0.1")  # byoc's probe source (BYOC_PROBE_SOURCE_CIDRS): IPG_Probe
+    assert answer is not None and answer.status == 200
     for index, row in list(sbc.running.tables.table("IP2IPRouting").items()):
         if row["RouteName"] == "OPTIONS":
             del sbc.running.tables.table("IP2IPRouting")[index]
     answer = options("127.0.0.2")
     assert answer is not None and answer.status == 404
+
+
+def test_byoc_health_probe_is_answered_by_an_sbc_byoc_configured(
+        sandbox_env: dict[str, Any], sandbox_session: Any) -> None:
+    """The SBC classifies byoc's probe source (BYOC_PROBE_SOURCE_CIDRS) to an IP Group of its own:
+    OPTIONS from it get 200, anything else from it is refused; unclassified sources stay unanswered."""
+    import asyncio
+
+    from byoc.adapters.sip_probe import probe
+    from byoc.services.health_report import HealthStatus
+    from byoc.services.health_sip import evaluate_probe, sbc_probe_targets
+    from sandbox.sip_wire import SipMessage
+
+    onboard(sandbox_session)
+    settings = get_services().settings
+    for sbc in settings.sbcs:
+        for target in sbc_probe_targets(sbc):
+            result = asyncio.run(probe(target.target, timeout_s=3, timer_scale=0.1,
+                                       ca_bundle=settings.ca_bundle))
+            checked = evaluate_probe(target, result)
+            assert checked.status is HealthStatus.OK, checked.reason
+            assert "answered OPTIONS with 200" in checked.reason
+
+    sbc = sandbox_session.audiocodes[0]
+    stream = sandbox_session.sip_directory.connect(f"{sbc.fqdn}:5061", "TLS", source="127.0.0.1")
+    try:
+        stream.send(SipMessage(f"INVITE sip:+14155550101@{sbc.fqdn}:5061 SIP/2.0", [
+            ("via", "SIP/2.0/TLS 127.0.0.1:5061;branch=z9hG4bKprobeinv"),
+            ("from", "<sip:probe@x>;tag=1"), ("to", "<sip:+14155550101@x>"),
+            ("call-id", "probe-invite-1"), ("cseq", "1 INVITE")]))
+        final = stream.final(2.0)
+    finally:
+        stream.close()
+    assert final is not None and final.status == 403, final
+    assert "probe only" in (final.header("warning") or "")

@@ -195,3 +195,27 @@ def test_the_timeout_ceiling_is_the_function_timeout_in_host_json() -> None:
         "functionTimeout"].split(":")
     host_timeout_s = int(hours) * 3600 + int(minutes) * 60 + float(seconds)
     assert host_timeout_s == FUNCTION_TIMEOUT_S
+
+
+@pytest.mark.parametrize(("value", "why"), [
+    ("0.0.0.0/0", "wider than /22"),
+    ("10.40.0.0/16", "wider than /22"),
+    ("10.40.0.65/26", "host bits"),
+    ("2001:db8::/64", "IPv6"),
+    ("app-subnet", "not an IPv4 address"),
+])
+def test_a_probe_source_that_is_not_a_narrow_ipv4_range_is_refused(
+        env: pytest.MonkeyPatch, value: str, why: str) -> None:
+    for key, item in VALID.items():
+        env.setenv(key, item)
+    env.setenv("BYOC_PROBE_SOURCE_CIDRS", f"20.1.2.3,{value}")
+    with pytest.raises(ConfigurationError) as caught:
+        load_settings()
+    assert "BYOC_PROBE_SOURCE_CIDRS" in str(caught.value) and why in str(caught.value)
+
+
+def test_probe_sources_are_addresses_or_subnets(env: pytest.MonkeyPatch) -> None:
+    for key, item in VALID.items():
+        env.setenv(key, item)
+    env.setenv("BYOC_PROBE_SOURCE_CIDRS", "20.1.2.3, 10.40.0.64/26")
+    assert load_settings().probe_source_cidrs == ["20.1.2.3/32", "10.40.0.64/26"]

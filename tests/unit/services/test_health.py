@@ -496,7 +496,8 @@ def test_checks_without_an_adapter_are_skipped_not_failed() -> None:
 
 def test_a_silent_sbc_is_down_and_its_certificate_unchecked() -> None:
     timeout = failed("timeout", "no final response within 8 s")
-    service = make_service(make_settings(), FakeProber({"udp": timeout, "tcp": timeout, "tls": timeout}))
+    service = make_service(make_settings(probe_source_cidrs="10.40.0.64/26"),
+                           FakeProber({"udp": timeout, "tcp": timeout, "tls": timeout}))
 
     report = service.run()
 
@@ -504,6 +505,23 @@ def test_a_silent_sbc_is_down_and_its_certificate_unchecked() -> None:
     assert {r.component for r in report.down} == {"sip:sbc1:udp", "sip:sbc1:tcp", "sip:sbc1:tls"}
     cert = next(r for r in report.results if r.component == "tls-certificate:sbc1")
     assert cert.status is DEGRADED
+
+
+def test_a_silent_sbc_without_the_probe_source_setting_is_not_called_down() -> None:
+    timeout = failed("timeout", "no final response within 8 s")
+    service = make_service(make_settings(), FakeProber({"udp": timeout, "tcp": timeout, "tls": timeout}))
+
+    report = service.run()
+
+    assert not report.down
+    sip = [r for r in report.results if r.component.startswith("sip:sbc1:")]
+    assert len(sip) == 3 and all(r.status is DEGRADED for r in sip)
+    assert all("BYOC_PROBE_SOURCE_CIDRS is not set" in r.reason for r in sip)
+    assert sip[0].figures["probe_source"] == "unset"
+    refused = failed("refused", "connection refused")
+    service = make_service(make_settings(), FakeProber({"udp": refused, "tcp": refused,
+                                                        "tls": refused}))
+    assert {r.component for r in service.run().down} >= {"sip:sbc1:udp"}  # a closed port is down
 
 
 def test_an_sbc_rest_api_that_hangs_costs_bounded_time_and_is_reported(

@@ -22,6 +22,7 @@ from byoc.adapters.audiocodes_exports import dial_plans_from_cli, parse_ini
 from byoc.domain.policy import Policy
 from byoc.domain.policy_file import load_policy
 from byoc.services.nsg_reconciler import NsgReconciler
+from byoc.services.nsg_rule import NsgState
 from byoc.services.sbc_config import address_patterns, build_configuration, octet_patterns
 from byoc.services.sbc_config_model import (
     IniTableSection,
@@ -82,9 +83,10 @@ def test_cli_matches_the_golden_file() -> None:
     check_golden("sbc1.cli", render_cli(configuration()))
 
 
-def test_split_interfaces_with_nat_and_extra_coders_match_the_golden_file() -> None:
-    config = configuration(genesys_interface="Genesys_IF", public_ip="20.1.2.3", opus=True,
-                           g729=True)
+def test_split_interfaces_with_nat_extra_coders_and_probe_source_match_the_golden_file() -> None:
+    settings = make_settings().model_copy(update={"probe_source_cidrs": ["10.40.0.64/28"]})
+    config = configuration(settings, genesys_interface="Genesys_IF", public_ip="20.1.2.3",
+                           opus=True, g729=True)
     check_golden("sbc1-split-nat.ini", render_ini(config))
 
 
@@ -341,3 +343,45 @@ def test_second_twilio_edge_takes_calls_the_first_answers_with_an_error() -> Non
     proxy_sets = config.table("ProxySet")
     assert all(dict(zip(proxy_sets.columns, row, strict=True))["IsProxyHotSwap"] == 1
                for _, row in proxy_sets.rows)
+
+
+def test_the_health_probe_source_is_classified_to_a_group_that_only_answers_options() -> None:
+    settings = make_settings().model_copy(
+        update={"probe_source_cidrs": ["10.40.0.64/26", "198.51.100.7/32"]})
+    config = configuration(settings)
+
+    def rows(table: str) -> list[dict[str, Any]]:
+        section = config.table(table)
+        return [dict(zip(section.columns, row, strict=True)) for _, row in section.rows]
+
+    probe = [(r["SrcAddress"], r["SrcSIPInterfaceName"]) for r in rows("Classification")
+             if r["SrcIPGroupName"] == "IPG_Probe"]
+    assert probe == [(pattern, "SI_Public") for cidr in ("10.40.0.64/26", "198.51.100.7/32")
+                     for pattern in address_patterns(cidr)]
+    assert probe[:3] == [("10.40.0.64", "SI_Public"), ("10.40.0.65", "SI_Public"),
+                         ("10.40.0.66", "SI_Public")] and probe[-1] == ("198.51.100.7", "SI_Public")
+    group = next(r for r in rows("IPGroup") if r["Name"] == "IPG_Probe")
+    assert (group["ProxySetName"], group["SBCDialPlanName"], group["ClassifyByProxySet"]) == (
+        "PS_Probe", "", 0)
+    proxy_sets = rows("ProxySet")
+    probe_set = next(i for i, r in enumerate(proxy_sets) if r["ProxyName"] == "PS_Probe")
+    assert proxy_sets[probe_set]["EnableProxyKeepAlive"] == 0
+    assert str(probe_set) not in {r["ProxySetId"] for r in rows("ProxyIp")}  # nothing is sent to it
+    routes = [(r["RouteName"], r["SrcIPGroupName"], r["RequestType"], r["InternalAction"])
+              for r in rows("IP2IPRouting")]
+    assert routes[:2] == [("OPTIONS", "Any", 6, "Reply(Response='200')"),
+                          ("probe only", "IPG_Probe", 0, "Reply(Response='403')")]
+
+    nsg = NsgReconciler(settings, settings.sbcs[0], port=None).desired()  # type: ignore[arg-type]
+    probe_ranges = {(r.cidr, r.purpose, r.protocol) for r in nsg.ranges if r.carrier == "byoc-probe"}
+    assert probe_ranges == {("198.51.100.7/32", "signaling", t) for t in ("udp", "tcp", "tls")}
+    rules = nsg.rules(NsgState(owned={}, foreign=()))
+    admitting = [r for r in rules if "198.51.100.7/32" in r.source_address_prefixes]
+    assert admitting and all(r.name.startswith("byoc-signaling-") for r in admitting)
+    assert {p for r in admitting for p in r.destination_port_ranges} <= {"5060", "5061"}
+
+
+def test_without_probe_sources_nothing_is_classified_for_the_probe() -> None:
+    config = configuration()
+    assert "IPG_Probe" not in {row[1] for _, row in config.table("IPGroup").rows}
+    assert "probe only" not in {row[0] for _, row in config.table("IP2IPRouting").rows}
