@@ -51,6 +51,7 @@ def make_settings(sbc: dict[str, Any], **overrides: Any) -> Settings:
         "genesys_signaling_cidrs": {"us-east-1": ["203.0.113.0/28"]},
         "health_probe_timeout_s": 5,
         "sip_timer_scale": 0.1,  # T1 = 50 ms: Timer F (3.2 s) ends a silent probe before the timeout
+        "probe_source_cidrs": ["127.0.0.1"],  # the SBC classifies the probe: its silence is down
     }
     values.update(overrides)
     return load_settings(**values)
