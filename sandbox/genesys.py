@@ -115,27 +115,20 @@ class RateWindow:
     count: int = 0
 
 
-def _sorted(items: Iterable[Any], call: ApiCall, default: str = "name") -> list[Any]:
+def _sort_order(call: ApiCall, default: str = "name") -> tuple[str, bool]:
+    """`sortBy` and `sortOrder` of a listing: the attribute sorted on, and whether descending."""
     key = call.query.text("sortBy") or default
     order = (call.query.text("sortOrder") or "ASC").upper()
     if order not in ("ASC", "DESC", "ASCENDING", "DESCENDING"):
         raise invalid_value("sortOrder", order, "Allowable values are ASC and DESC.")
-    attr = {"number": "start", "name": "name"}.get(key, "name")
+    return {"number": "start", "name": "name"}.get(key, "name"), order.startswith("DESC")
+
+
+def _sorted(items: Iterable[Any], call: ApiCall, default: str = "name") -> list[Any]:
+    attr, descending = _sort_order(call, default)
     return sorted(
-        items,
-        key=lambda e: str(getattr(e, attr, e.name)).lower(),
-        reverse=order.startswith("DESC"),
+        items, key=lambda e: str(getattr(e, attr, e.name)).lower(), reverse=descending
     )
-
-
-def _number_matches(how: str, match: str, number: str) -> bool:
-    """`numberMatch` of /didpools/dids under the `dids_number_match` variant ('+' ignored)."""
-    needle, digits = match.lstrip("+"), number.lstrip("+")
-    if how == "exact":
-        return digits == needle
-    if how == "prefix":
-        return digits.startswith(needle)
-    return needle in digits
 
 
 def _name_matches(pattern: str | None, name: str) -> bool:
@@ -218,6 +211,7 @@ class GenesysEmulator(Emulator):
         if delivery:
             self.notifier.configure(dict(delivery))
         self.tokens: dict[str, float] = {}
+        self._pool_order: dict[tuple[str, bool], tuple[tuple[Any, ...], list[DidPool]]] = {}
         self.rate_windows: dict[str, RateWindow] = {}
 
     def state(self) -> dict[str, Any]:
@@ -627,12 +621,27 @@ class GenesysEmulator(Emulator):
     def list_pools(self, call: ApiCall) -> Reply:
         page = call.page(self.settings.max_page_size)
         ids = call.query.items("id")
-        pools = _sorted((p for p in self.org.pools.values() if not ids or p.id in ids), call,
-                        default="number")
+        if ids:
+            pools = _sorted((p for p in self.org.pools.values() if p.id in ids), call,
+                            default="number")
+        else:
+            pools = self._pools_in_order(call)
         # Only the page's pools are rendered: at 50,000 pools, rendering all of them per page
         # made listing an org take minutes (what a page holds is unchanged).
         chunk = [self._pool_json(p, call.now) for p in pools[page.start : page.start + page.size]]
         return 200, listing(chunk, len(pools), page, call.path, call.request.query_params)
+
+    def _pools_in_order(self, call: ApiCall) -> list[DidPool]:
+        """Every pool as `sortBy`/`sortOrder` order them, sorted again only after a pool write
+        (a listing of 50,000 pools is 500 pages: sorting them for each page took minutes)."""
+        attr, descending = _sort_order(call, "number")
+        org = self.org
+        key = (id(org), attr, descending, org.pool_writes, len(org.pools))
+        cached = self._pool_order.get((attr, descending))
+        if cached is None or cached[0] != key:
+            pools = _sorted(org.pools.values(), call, default="number")
+            cached = self._pool_order[(attr, descending)] = (key, pools)
+        return cached[1]
 
     def create_pool(self, call: ApiCall) -> Reply:
         pool = self.org.create_pool(call.json(), call.now)
@@ -667,9 +676,9 @@ class GenesysEmulator(Emulator):
         dids = self.org.dids
         numbers = [
             (number, pool)
-            for number, pool in self.org.pool_numbers(call.query.items("id"))
-            if (match is None or _number_matches(self.variant("dids_number_match"), match, number))
-            and (kind == "ASSIGNED_AND_UNASSIGNED" or number not in dids)
+            for number, pool in self.org.pool_numbers(
+                call.query.items("id"), match, self.variant("dids_number_match"))
+            if kind == "ASSIGNED_AND_UNASSIGNED" or number not in dids
         ]
         if order.startswith("desc"):
             numbers.reverse()

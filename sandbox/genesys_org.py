@@ -78,6 +78,17 @@ class Did:
     assigned_at: float
 
 
+def number_matches(how: str, needle: str, number: str) -> bool:
+    """`numberMatch` of /didpools/dids under the `dids_number_match` variant: `needle` (its '+'
+    removed) against the whole number, its start, or any part of its digits."""
+    digits = number.lstrip("+")
+    if how == "exact":
+        return digits == needle
+    if how == "prefix":
+        return digits.startswith(needle)
+    return needle in digits
+
+
 def _object(body: Any, what: str) -> dict[str, Any]:
     if not isinstance(body, dict):
         raise bad_request(f"The request body must be a JSON object describing the {what}.")
@@ -144,6 +155,8 @@ class GenesysOrg:
         self._active_keys: list[tuple[int, str]] = []
         self._deleted: list[DidPool] = []
         """Active pools sorted by (length, start); they never overlap."""
+        self.pool_writes = 0
+        """Pools created, changed or deleted so far (listings keep their order until it moves)."""
         self.variant: Callable[[str], str] = _DEFAULT_VARIANTS.__getitem__
         """The emulator's variant in force (sandbox/README-genesys.md, "Variants")."""
 
@@ -226,14 +239,16 @@ class GenesysOrg:
 
     def _held_in(self, start: str, end: str) -> set[str]:
         """The routed numbers in a range: the range walked, or the routed numbers filtered,
-        whichever is shorter."""
-        carried = self._ivr_of.keys() | self._users_of.keys()
+        whichever is shorter (no union of the carried numbers is built: at 100,000 numbers
+        that alone cost more than the walk)."""
+        ivr_of, users_of = self._ivr_of, self._users_of
         size = int(end[1:]) - int(start[1:]) + 1
-        if size <= len(carried):
+        if size <= len(ivr_of) + len(users_of):
             width = len(start) - 1
             numbers = (f"+{n:0{width}d}" for n in range(int(start[1:]), int(end[1:]) + 1))
-            return {n for n in numbers if n in carried}
-        return {n for n in carried if len(n) == len(start) and start <= n <= end}
+            return {n for n in numbers if n in ivr_of or n in users_of}
+        return {n for table in (ivr_of, users_of) for n in table
+                if len(n) == len(start) and start <= n <= end}
 
     def sync_dids(self, numbers: set[str], now: float) -> None:
         """Bring the DIDs of `numbers` (those a write touched) in line with who holds them: a
@@ -252,14 +267,51 @@ class GenesysOrg:
                 self.dids[number] = Did(str(uuid.uuid4()), number, pool, owner_type, owner, now)
                 self._pool_dids.setdefault(pool.id, set()).add(number)
 
-    def pool_numbers(self, pool_ids: list[str]) -> Iterator[tuple[str, DidPool]]:
-        """Every number of the active pools (optionally only `pool_ids`), ascending."""
-        pools = [p for p in self.pools.values() if p.state != "deleted"]
-        if pool_ids:
-            pools = [p for p in pools if p.id in pool_ids]
-        for pool in sorted(pools, key=lambda p: (len(p.start), p.start)):
-            for digits in pool.numbers():
-                yield f"+{digits}", pool
+    def pool_numbers(
+        self, pool_ids: list[str], match: str | None = None, how: str = "substring"
+    ) -> Iterator[tuple[str, DidPool]]:
+        """Every number of the active pools (optionally only `pool_ids`) that `match` matches
+        under `how` (`numberMatch`, see `number_matches`), ascending by length, then number.
+
+        A whole-number or leading-digits `match` is answered by bisection of the sorted pools,
+        reading only the numbers it matches; a `substring` match shorter than a pool's numbers,
+        or a `match` that is not plain digits, walks the numbers of every pool."""
+        needle = None if match is None else match.lstrip("+")
+        plain = needle is not None and needle.isascii() and needle.isdigit() \
+            and not needle.startswith("0")
+        keys, active = self._active_keys, self._active
+        at = 0
+        while at < len(active):
+            width = len(active[at].start)
+            end = bisect_left(keys, (width + 1, ""), at)
+            first, at = at, end
+            wide = width - 1
+            if needle is not None and plain:
+                if wide < len(needle) or (wide > len(needle) and how == "exact"):
+                    continue
+                if wide == len(needle) or how == "prefix":
+                    scale = 10 ** (wide - len(needle))
+                    low, high = int(needle) * scale, (int(needle) + 1) * scale - 1
+                    i = max(first, bisect_right(keys, (width, f"+{low}"), first, end) - 1)
+                    top = f"+{high}"
+                    while i < end and keys[i][1] <= top:
+                        pool = active[i]
+                        i += 1
+                        if self._listed(pool, pool_ids):
+                            for value in range(max(low, int(pool.start[1:])),
+                                               min(high, int(pool.end[1:])) + 1):
+                                yield f"+{value}", pool
+                    continue
+            for pool in active[first:end]:
+                if self._listed(pool, pool_ids):
+                    for value in pool.numbers():
+                        number = f"+{value}"
+                        if needle is None or number_matches(how, needle, number):
+                            yield number, pool
+
+    def _listed(self, pool: DidPool, pool_ids: list[str]) -> bool:
+        """Whether an active pool is the org's (and among `pool_ids`, when given)."""
+        return self.pools.get(pool.id) is pool and (not pool_ids or pool.id in pool_ids)
 
     # ----- DID pools -----------------------------------------------------------------------
 
@@ -342,6 +394,7 @@ class GenesysOrg:
             modified_by=self.actor,
         )
         self.pools[pool.id] = pool
+        self.pool_writes += 1
         self._index_pool(pool, add=True)
         self.sync_dids(self._held_in(start, end), now)
         return pool
@@ -375,6 +428,7 @@ class GenesysOrg:
                 f"The DID pool range cannot exclude assigned numbers: {listed}.", numbers=listed
             )
         touched: set[str] = set()
+        self.pool_writes += 1
         if (start, end) != (pool.start, pool.end):
             pool.range_changed_at = now
             touched = self._held_in(pool.start, pool.end) | self._held_in(start, end)
@@ -402,6 +456,7 @@ class GenesysOrg:
                 code="did.pool.in.use",
                 poolId=pool.id,
             )
+        self.pool_writes += 1
         self._index_pool(pool, add=False)
         self._deleted.append(pool)
         pool.state = "deleted"
@@ -419,7 +474,11 @@ class GenesysOrg:
         *,
         require_pool: bool,
     ) -> None:
+        ivr_of, users_of = self._ivr_of, self._users_of
         for number in numbers:
+            if number not in users_of and ivr_of.get(number, {}).get(holder.id, None) is holder \
+                    and len(ivr_of[number]) == 1:
+                continue  # carried by `holder` alone: `holder(number, skip=holder)` is None
             owner = self.holder(number, skip=holder)
             if owner is not None and not (owner[0] == "USER" and isinstance(holder, User)):
                 # two users' contacts may carry the same number; an IVR and a user may not
@@ -493,10 +552,13 @@ class GenesysOrg:
         self._check_routable(dnis, added, ivr, pool_visible, require_pool=True)
         ivr.name = name
         ivr.description = _text(body, "description")
-        self._carry(self._ivr_of, ivr, ivr.dnis, add=False)
-        self._carry(self._ivr_of, ivr, dnis, add=True)
+        # Only the numbers that came or went change who holds them (and so their DIDs): an IVR
+        # of 25,000 numbers gaining 50 re-indexes 50, not 25,050.
+        before, after = set(ivr.dnis), set(dnis)
+        self._carry(self._ivr_of, ivr, [n for n in ivr.dnis if n not in after], add=False)
+        self._carry(self._ivr_of, ivr, [n for n in dnis if n not in before], add=True)
         self._seq.setdefault(ivr.id, next(self._joined))
-        touched = set(ivr.dnis) | set(dnis)
+        touched = before ^ after
         ivr.dnis = dnis
         ivr.open_hours_flow, ivr.closed_hours_flow = open_flow, closed_flow
         ivr.holiday_hours_flow, ivr.schedule_group = holiday_flow, group
