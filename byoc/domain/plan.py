@@ -6,6 +6,7 @@ A plan is printed for a dry run, checked by `guard`, applied and verified: one o
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, TypeVar
@@ -209,3 +210,29 @@ def guard(
             f"it removes {removed} of {plan.numbers_before} numbers ({fraction:.0%}), above "
             f"the limit of {limits.max_delete_fraction:.0%}",
         )
+
+
+class Problem(str):
+    """One thing a verify read found still wrong, in words (a `str`), and the inventory numbers
+    it concerns when the reconciler can name them: then only those numbers are marked failed on
+    the target. `numbers` None (or a plain `str` problem): it may concern every number."""
+
+    numbers: frozenset[str] | None
+
+    def __new__(cls, text: str, numbers: Iterable[str] | None = None) -> Problem:
+        problem = super().__new__(cls, text)
+        problem.numbers = frozenset(numbers) if numbers is not None else None
+        return problem
+
+
+def problems_by_number(problems: Iterable[str]) -> dict[str, list[str]] | None:
+    """Each number named by a problem -> the problems naming it; None when one problem may
+    concern the whole target (a plain `str`, or a `Problem` whose `numbers` is None)."""
+    named: dict[str, list[str]] = {}
+    for problem in problems:
+        numbers = problem.numbers if isinstance(problem, Problem) else None
+        if numbers is None:
+            return None
+        for number in numbers:
+            named.setdefault(number, []).append(str(problem))
+    return named

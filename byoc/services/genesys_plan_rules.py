@@ -185,6 +185,14 @@ def unseen_holders(
     return user_ids
 
 
+def work_phone_not_managed(email: str, phone: str, number: str) -> str:
+    """The conflict of a number routed to a user whose WORK phone is not byoc's (full and
+    slice syncs say the same)."""
+    return (f"user {email}'s work phone is {phone}, which byoc does not manage; byoc does not "
+            f"replace it, so {number} is not assigned. Take {phone} off the user in Genesys "
+            f"(or make it another phone type), or route {number} elsewhere in the policy")
+
+
 def one_work_phone_per_user(
     wanted: dict[Holder, set[str]],
     users: dict[str, GenesysUser],
@@ -210,8 +218,6 @@ def one_work_phone_per_user(
                 if a.media_type == "PHONE" and (a.type or "WORK") == "WORK" and a.address]
         unmanaged = [p for p in work if p not in responsible]
         if unmanaged and first not in user.phones():
-            out.conflicts.append(
-                f"user {user.email}'s work phone is {unmanaged[0]}, which byoc does not manage; "
-                f"byoc does not replace it, so {first} is not assigned")
+            out.conflicts.append(work_phone_not_managed(user.email, unmanaged[0], first))
             del wanted[holder]
             out.unroutable[first] = f"user {user.email} has a work phone byoc does not manage"

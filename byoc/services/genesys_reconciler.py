@@ -38,7 +38,7 @@ from collections import defaultdict
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from byoc.domain.plan import Plan
+from byoc.domain.plan import Plan, Problem
 from byoc.ports import GenesysIvr, GenesysPort, GenesysUser
 from byoc.services import genesys_slice
 from byoc.services.genesys_applier import GenesysApplier
@@ -169,15 +169,19 @@ class GenesysReconciler(
             written.remember(actual)
             pool_view(self._port).replace_all(actual.pools)
         analysis = self._planner.analyse(actual, desired)
-        problems = [
-            written.refused.get((c.before or {}).get("id", ""))
-            or f"{c.kind} {c.key} still differs: {c.summary}"
+        # A change names the numbers it adds or takes away; one naming none (an outbound route,
+        # a new shard) may concern every number.
+        problems: list[str] = [
+            Problem(written.refused.get((c.before or {}).get("id", ""))
+                    or f"{c.kind} {c.key} still differs: {c.summary}",
+                    [*c.numbers_added, *c.numbers_removed] or None)
             for c in analysis.changes
         ]
         reasons: dict[str, list[str]] = defaultdict(list)
         for number, reason in (*analysis.unroutable.items(), *analysis.stuck.items()):
             reasons[reason].append(number)
-        problems += [f"{preview(sorted(numbers))}: {reason}" for reason, numbers in reasons.items()]
+        problems += [Problem(f"{preview(sorted(numbers))}: {reason}", numbers)
+                     for reason, numbers in reasons.items()]
         return problems
 
     # --- slices (genesys_slice) ------------------------------------------------------------------

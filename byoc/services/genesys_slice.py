@@ -29,10 +29,16 @@ from typing import TYPE_CHECKING
 
 from byoc.domain.inventory import PRESENT_STATES, NumberState
 from byoc.domain.number_ranges import NumberRanges, Span, span_numbers, span_text
-from byoc.domain.plan import Action, Change, Plan
+from byoc.domain.plan import Action, Change, Plan, Problem
 from byoc.ports import GenesysDidPool, GenesysError, GenesysIvr, GenesysPoolNumber, GenesysUser
 from byoc.services.genesys_model import MAX_POOL_SIZE, PoolSpan, owned
-from byoc.services.genesys_plan_rules import grow, numbers_outside, pool_bounds, span_pool
+from byoc.services.genesys_plan_rules import (
+    grow,
+    numbers_outside,
+    pool_bounds,
+    span_pool,
+    work_phone_not_managed,
+)
 from byoc.services.genesys_pool_view import pool_view
 from byoc.services.genesys_shards import (
     NEW,
@@ -73,6 +79,8 @@ class GenesysSlice:
     """IVR name (casefolded) -> [the IVR, its shards in order]; [] when Genesys lacks it."""
     users: dict[str, GenesysUser | None] = field(default_factory=dict)
     """Email (casefolded) -> the user, None when Genesys lacks one."""
+    unroutable: dict[str, str] = field(default_factory=dict)
+    """Number -> why the plan leaves it unrouted (its verify problem says why)."""
 
 
 @dataclass(frozen=True)
@@ -240,6 +248,7 @@ def plan_slice(
     out = _Out()
     owned_before = NumberRanges.of_spans([Span.of(p.start, p.end) for p in mine])
     _route(planner, port, actual, desired, present, owned_before, late_numbers, out)
+    actual.unroutable = dict(out.unroutable)
     wanted_ranges = NumberRanges.of_numbers(desired.routes)
     changes = [
         *(planner.pool_creation(s) for s in new_spans if s not in late_spans),
@@ -287,7 +296,8 @@ def _route(
                        or number in owned_before)
         if not responsible:
             continue
-        goal = _goal(port, actual, desired, number, out)
+        goal = _goal(port, actual, desired, number, out, present=present,
+                     owned_before=owned_before, remove=remove)
         if goal is None and number in out.unroutable:
             continue
         holder: Holder | None = None
@@ -324,8 +334,14 @@ def _goal(
     desired: GenesysSliceWanted,
     number: str,
     out: _Out,
+    *,
+    present: Presence,
+    owned_before: NumberRanges,
+    remove: dict[Holder, list[str]],
 ) -> Holder | None:
-    """Who should hold `number` (None: nobody); a missing IVR or user is reported."""
+    """Who should hold `number` (None: nobody); a missing IVR or user is reported. A user's
+    other WORK phone is handled as the full sync does: one byoc does not manage stays and the
+    number is not assigned; one of byoc's that is going leaves (into `remove`)."""
     kind, name = desired.routes.get(number, ("none", None))
     if name is None or kind not in ("ivr", "user"):
         return None
@@ -341,13 +357,44 @@ def _goal(
         return None
     others = [a.address for a in user.addresses if a.media_type == "PHONE"
               and (a.type or "WORK") == "WORK" and a.address and a.address != number]
-    if others:
-        out.conflicts.append(
-            f"user {user.email}'s work phone is {others[0]}; byoc does not replace it, so "
-            f"{number} is not assigned")
-        out.unroutable[number] = f"user {user.email} has another work phone"
+    foreign = _not_in_owned_pools(port, actual, [
+        p for p in others if not (present(p) or present.releasing(p) or p in owned_before)])
+    if foreign:
+        out.conflicts.append(work_phone_not_managed(user.email, foreign[0], number))
+        out.unroutable[number] = f"user {user.email} has a work phone byoc does not manage"
         return None
+    # One of byoc's numbers the policy gives this user too (in the slice), or still wanted
+    # outside it (its route is not this slice's to read): the user keeps it for now.
+    route = desired.routes[number]
+    if kept := [p for p in others if desired.routes.get(p) == route
+                or (p not in desired.numbers and present(p))]:
+        out.conflicts.append(
+            f"user {user.email} already has work phone {kept[0]}, which byoc manages, and a "
+            f"user holds one work phone: {number} is not assigned now. The next full sync (the "
+            "reconcile timer, or `byoc apply -t genesys`) gives them the one the policy says; "
+            f"to give them {number}, route {kept[0]} elsewhere in the policy or release it")
+        out.unroutable[number] = (f"user {user.email} has work phone {kept[0]}; the next full "
+                                  "sync settles which one they keep")
+        return None
+    # The others are byoc's and going (released, or routed elsewhere within this slice, where
+    # `_route` takes them off): they leave in the same write, as in the full sync.
+    for phone in others:
+        if phone not in desired.numbers:
+            remove.setdefault(("user", user.id), []).append(phone)
     return ("user", user.id)
+
+
+def _not_in_owned_pools(port: GenesysPort, actual: GenesysSlice, phones: list[str]) -> list[str]:
+    """Those of `phones` in no DID pool of byoc's (a user's other phones, looked up by number)."""
+    if not phones:
+        return []
+    found = {n.number: n.pool_id for n in port.find_pool_numbers(phones)}
+    pools = dict(actual.pools)
+    if unread := {i for i in found.values() if i and i not in pools}:
+        pools.update((p.id, p) for p in port.read_did_pools(unread))
+    return [p for p in phones
+            if not ((pool := pools.get(found.get(p, ""))) is not None
+                    and pool.state != "deleted" and owned(pool.description))]
 
 
 def _missing(out: _Out, what: str, number: str) -> None:
@@ -469,24 +516,27 @@ def verify_slice(
         seen = found.get(number)
         route = desired.routes.get(number)
         if route is not None and seen is None:
-            problems.append(f"{number} is in no DID pool")
+            problems.append(Problem(f"{number} is in no DID pool", [number]))
             continue
         owner = seen.owner_id if seen is not None and seen.assigned else None
         if route is None:
             if owner is not None and (number in desired.releasing or number in owned_before):
-                problems.append(f"{number} is still routed ({seen.owner_type if seen else ''} "
-                                f"{owner})")
+                problems.append(Problem(f"{number} is still routed "
+                                        f"({seen.owner_type if seen else ''} {owner})", [number]))
             continue
         kind, name = route
+        why = f" ({read.unroutable[number]})" if read and number in read.unroutable else ""
         if kind == "ivr" and name:
             ivr = written.get(owner or "")
             ok = ivr is not None and (ivr.name.casefold() == name.casefold()
                                       or (shard_of(ivr) is not None
                                       and ivr.name.casefold().startswith(name.casefold())))
             if owner is None or (ivr is not None and not ok):
-                problems.append(f"{number} is not routed to IVR {name!r}")
+                problems.append(Problem(f"{number} is not routed to IVR {name!r}{why}",
+                                        [number]))
         elif kind == "user" and name and (seen is None or seen.owner_type != "USER"):
-            problems.append(f"{number} is not the work phone of {name}")
+            problems.append(Problem(f"{number} is not the work phone of {name}{why}",
+                                    [number]))
     return problems
 
 def _settled_by_writes(

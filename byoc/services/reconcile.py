@@ -28,7 +28,7 @@ from byoc.domain.inventory import (
     on_target_failed,
 )
 from byoc.domain.jobs import MAX_SLICE_NUMBERS
-from byoc.domain.plan import GuardLimits, Plan, SafetyGuardRefused, guard
+from byoc.domain.plan import GuardLimits, Plan, SafetyGuardRefused, guard, problems_by_number
 from byoc.domain.policy import Policy, Route
 from byoc.domain.targets import ALL, FAMILIES
 from byoc.ports import HeldLease, Inventory, JobQueue, OperationsLog, StateStore, TargetLocks
@@ -428,8 +428,8 @@ class ReconcileService:
         if reports_findings(reconciler):
             reconciler.report()
         outcome.converged = not outcome.problems
-        error = "; ".join(outcome.problems[:5]) if outcome.problems else None
-        self._mark_numbers(reconciler, state, plan, error=error, correlation_id=correlation_id)
+        self._mark_numbers(reconciler, state, plan, error=_errors_of(outcome.problems),
+                           correlation_id=correlation_id)
         self._put_status(outcome, correlation_id)
         log.info(
             "target synced",
@@ -477,10 +477,11 @@ class ReconcileService:
         }
 
     def _mark_numbers(
-        self, reconciler: AnyReconciler, state: DesiredState, plan: Plan, *, error: str | None,
-        correlation_id: str,
+        self, reconciler: AnyReconciler, state: DesiredState, plan: Plan,
+        *, error: str | Callable[[str], str | None] | None, correlation_id: str,
     ) -> None:
-        """Record per-number convergence of this target in the inventory.
+        """Record per-number convergence of this target in the inventory: `error` is the one
+        error of every number, or each number's own (None: converged).
 
         Each record is changed as it is stored now, not as this sync read it: syncs of other
         targets and number events write the same records meanwhile. A record whose fate changed
@@ -502,8 +503,9 @@ class ReconcileService:
                 return None
             if current.wanted_on_targets != wanted:
                 return None
-            if error is not None:
-                return on_target_failed(current, target, error)
+            failure = error(current.number) if callable(error) else error
+            if failure is not None:
+                return on_target_failed(current, target, failure)
             if target in current.converged and target not in current.errors:
                 return None
             updated = on_target_converged(current, target, targets)
@@ -527,3 +529,15 @@ class ReconcileService:
     def number_targets(self) -> list[str]:
         """Targets every number must converge on before it is active."""
         return [t for t in self.registry.targets() if self.registry.build(t).tracks_numbers]
+
+
+def _errors_of(problems: list[str]) -> str | Callable[[str], str | None] | None:
+    """What verify found, per number: None when nothing; the problems themselves, for every
+    number, when one of them may concern the whole target; otherwise only the numbers the
+    problems name fail (each with its own), and the others converged."""
+    if not problems:
+        return None
+    named = problems_by_number(problems)
+    if named is None:
+        return "; ".join(problems[:5])
+    return lambda number: "; ".join(named[number][:5]) if number in named else None

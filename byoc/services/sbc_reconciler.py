@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING
 from byoc.domain.dialplan import number_groups, ranges_of
 from byoc.domain.dialplan_index import DialPlanIndex
 from byoc.domain.number_ranges import NumberRanges
-from byoc.domain.plan import Action, Change, Plan
+from byoc.domain.plan import Action, Change, Plan, Problem
 from byoc.domain.targets import sbc_target
 from byoc.ports import SbcDialPlanEdit, SbcDialPlanRule, SbcDialPlans, SbcWriteIncomplete
 from byoc.services.reconcile import SliceReconciler
@@ -222,7 +222,8 @@ class SbcDialPlanReconciler(
             if reason is not None:
                 wrong[reason].append(number)
         for reason, numbers in wrong.items():
-            problems.append(f"{len(numbers)} managed number(s) {reason}: {examples(numbers)}")
+            problems.append(Problem(f"{len(numbers)} managed number(s) {reason}: "
+                                    f"{examples(numbers)}", numbers))
         managed_matched = [0] * len(index.entries)
         for found, count in seen.items():
             for position in found:

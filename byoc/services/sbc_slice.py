@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 
 from byoc.domain.dialplan import ranges_of
 from byoc.domain.dialplan_index import DialPlanIndex
+from byoc.domain.plan import Problem
 from byoc.ports import SbcDialPlanRule
 
 if TYPE_CHECKING:
@@ -83,7 +84,8 @@ def slice_problems(
         if number in want.tags:
             reason = wrong(index.choose(found), want.tags[number])
             if reason is not None:
-                problems.append(f"{number}: its managed number(s) {reason}")
+                problems.append(Problem(f"{number}: its managed number(s) {reason}", [number]))
         elif any(owned(index.entries[at][0].name) for at in found):
-            problems.append(f"{number} is still matched by an owned rule; byoc does not route it")
+            problems.append(Problem(
+                f"{number} is still matched by an owned rule; byoc does not route it", [number]))
     return problems

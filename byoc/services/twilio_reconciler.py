@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 from byoc.domain.inventory import NumberRecord, NumberState
 from byoc.domain.jobs import NumberEvent, new_correlation_id
-from byoc.domain.plan import Action, Change, Plan
+from byoc.domain.plan import Action, Change, Plan, Problem
 from byoc.domain.policy import Policy
 from byoc.ports import (
     HeldLease,
@@ -394,13 +394,13 @@ class TwilioTrunkReconciler(
                                 f"weight {want.weight}) is missing or different")
         missing = sorted(desired.numbers - set(actual.trunk_numbers))
         if missing:
-            problems.append(f"{len(missing)} number(s) not on trunk {desired.trunk_sid}: "
-                            f"{_preview(missing)}")
+            problems.append(Problem(f"{len(missing)} number(s) not on trunk "
+                                    f"{desired.trunk_sid}: {_preview(missing)}", missing))
         problems += verify_termination(actual.termination, self._termination)
         still_owned = sorted(p for p in desired.release if actual.owned(p))
         if still_owned:
-            problems.append(f"{len(still_owned)} number(s) not yet released at Twilio: "
-                            f"{_preview(still_owned)}")
+            problems.append(Problem(f"{len(still_owned)} number(s) not yet released at "
+                                    f"Twilio: {_preview(still_owned)}", still_owned))
         self._released = self._release_hints(
             {phone: actual.owned(phone) for phone in desired.release}, desired)
         self._discovered = sweep_events(

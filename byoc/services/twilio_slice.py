@@ -19,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from byoc.domain.plan import Action, Change, Plan
+from byoc.domain.plan import Action, Change, Plan, Problem
 from byoc.ports import TwilioNumber, TwilioPort
 from byoc.services.numbers import OWNER_TARGET as TARGET
 from byoc.services.twilio_payloads import AccountNumbers
@@ -116,9 +116,9 @@ def verify_slice(actual: TwilioSlice, want: TwilioSliceDesired) -> list[str]:
     """The slice's problems left, from a read after the writes."""
     desired = want.desired
     on_trunk = actual.on_trunk(desired.trunk_sid)
-    problems = [f"{phone} is not on trunk {desired.trunk_sid}"
-                for phone in sorted((desired.numbers & want.numbers) - on_trunk)]
-    problems += [f"{phone} is not yet released at Twilio"
+    problems: list[str] = [Problem(f"{phone} is not on trunk {desired.trunk_sid}", [phone])
+                           for phone in sorted((desired.numbers & want.numbers) - on_trunk)]
+    problems += [Problem(f"{phone} is not yet released at Twilio", [phone])
                  for phone in sorted(set(desired.release) & want.numbers)
                  if actual.numbers.get(phone) is not None]
     return problems

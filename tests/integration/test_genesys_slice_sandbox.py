@@ -158,3 +158,94 @@ def test_a_number_moves_between_holders_and_to_a_user_in_one_slice(
     assert "+14155550900" in estate.ivr("Main IVR")
     assert "+14155550900" not in estate.ivr("Sales IVR")
     assert [c.key for c in plan.changes if c.kind == "did-pool"] == [f"{n(50)}-{n(50)}"]
+
+
+# --- a user who already has a work phone: the slice does what the full sync does -------------
+
+ALICE = "alice@example.com"
+ALICES = "+14155550150"  # the policy routes it to alice; her WORK phone is +14155550101 (seed)
+
+
+def work_phones(estate: Estate) -> list[str]:
+    [alice] = estate.port.find_users([ALICE])
+    return sorted(a.address for a in alice.addresses if a.type in (None, "WORK"))
+
+
+def user_changes(plan: Any) -> list[str]:
+    return [f"{c.key}: {c.summary}" for c in plan.changes if c.kind == "user-phone"]
+
+
+def test_a_work_phone_byoc_manages_and_no_longer_wants_is_replaced_as_the_full_sync_does(
+    sandbox_env: dict[str, Any],
+) -> None:
+    estate = Estate(sandbox_env)
+    wanted = estate.set(NumberState.ACTIVE, ALICES)  # +14155550101 lies in byoc's seeded pool
+    _, full, _ = estate.full_plan()
+    assert user_changes(full) == [f"{ALICE}: remove phone +14155550101; work phone {ALICES}"]
+
+    plan, problems, calls = estate.slice_sync(wanted)
+
+    assert problems == [] and plan.conflicts == ()
+    assert work_phones(estate) == [ALICES]
+    assert user_changes(estate.full_plan()[1]) == []
+    assert calls <= 12, calls
+
+
+def test_a_work_phone_byoc_does_not_manage_stays_with_the_full_syncs_conflict(
+    sandbox_env: dict[str, Any],
+) -> None:
+    from byoc.domain.plan import problems_by_number
+
+    estate = Estate(sandbox_env)
+    [alice] = estate.port.find_users([ALICE])
+    estate.port.update_user_phones(alice, remove=("+14155550101",), work="+14155550950")
+    wanted = estate.set(NumberState.ACTIVE, ALICES)
+    _, full, _ = estate.full_plan()
+
+    plan, problems, _ = estate.slice_sync(wanted)
+
+    [conflict] = [c for c in plan.conflicts if ALICE in c]
+    assert conflict in full.conflicts  # word for word what the full sync says
+    assert "+14155550950, which byoc does not manage" in conflict and "Take +14155550950 off" \
+        in conflict
+    assert work_phones(estate) == ["+14155550950"]
+    named = problems_by_number(problems)
+    assert named is not None and list(named) == [ALICES]  # only this number fails
+    assert "does not manage" in named[ALICES][0]
+
+
+def test_a_work_phone_byoc_still_routes_is_kept_until_the_full_sync_settles_it(
+    sandbox_env: dict[str, Any],
+) -> None:
+    from byoc.domain.plan import problems_by_number
+
+    estate = Estate(sandbox_env)
+    estate.set(NumberState.ACTIVE, "+14155550101")  # the policy routes it to Main IVR
+    wanted = estate.set(NumberState.ACTIVE, ALICES)
+
+    plan, problems, _ = estate.slice_sync(wanted)
+
+    [conflict] = [c for c in plan.conflicts if ALICE in c]
+    assert "already has work phone +14155550101" in conflict
+    assert "`byoc apply -t genesys`" in conflict
+    assert work_phones(estate) == ["+14155550101"]
+    named = problems_by_number(problems)
+    assert named is not None and list(named) == [ALICES]
+    assert "the next full sync settles" in named[ALICES][0]
+
+    assert estate.full_sync() == []
+    assert work_phones(estate) == [ALICES] and "+14155550101" in estate.ivr("Main IVR")
+
+
+def test_a_work_phone_moving_elsewhere_in_the_same_slice_makes_room(
+    sandbox_env: dict[str, Any],
+) -> None:
+    estate = Estate(sandbox_env)
+    both = estate.set(NumberState.ACTIVE, "+14155550101", ALICES)
+
+    plan, problems, _ = estate.slice_sync(both)
+
+    assert problems == [] and not [c for c in plan.conflicts if ALICE in c]
+    assert work_phones(estate) == [ALICES] and "+14155550101" in estate.ivr("Main IVR")
+    assert user_changes(estate.full_plan()[1]) == []
+

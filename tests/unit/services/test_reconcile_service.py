@@ -9,7 +9,7 @@ from fakes import FakeInventory, FakeLocks, FakeOperations, FakeQueue, FakeState
 
 from byoc.adapters.lock import LockBusy, LockLost
 from byoc.domain.inventory import NumberState, on_purchased
-from byoc.domain.plan import Action, Change, GuardLimits, Plan
+from byoc.domain.plan import Action, Change, GuardLimits, Plan, Problem
 from byoc.domain.policy import Policy
 from byoc.domain.policy_file import load_policy
 from byoc.services.reconcile import DesiredState, ReconcilerRegistry, ReconcileService
@@ -317,3 +317,35 @@ def test_a_slice_refused_after_the_full_sync_makes_the_status_not_ok() -> None:
     assert status.targets["twilio"]["converged"] is True  # the full sync's, kept
     assert "of 4 numbers" in status.targets["twilio"]["last_slice"]["refused"]
     assert not status.ok
+
+
+class ProblemTarget(FakeTarget):
+    """A target whose read back finds the given problems."""
+
+    def __init__(self, target: str, problems: list[str]) -> None:
+        super().__init__(target)
+        self.problems = problems
+
+    def verify(self, desired: set[str]) -> list[str]:
+        return list(self.problems)
+
+
+@pytest.mark.parametrize(("problems", "failed"), [
+    ([Problem("+14155550101 is not routed", ["+14155550101"])], {"+14155550101"}),
+    ([Problem("stray rule matches numbers byoc does not manage", [])], set()),
+    ([Problem("+14155550101 is not routed", ["+14155550101"]), "the trunk is not secure"],
+     {"+14155550100", "+14155550101", "+14155550102"}),
+    ([Problem("a shard still differs")], {"+14155550100", "+14155550101", "+14155550102"}),
+], ids=["named", "names-none", "one-target-wide", "numbers-unknown"])
+def test_only_the_numbers_a_verify_problem_names_fail(problems: list[str], failed: set[str]) -> None:
+    numbers = ["+14155550100", "+14155550101", "+14155550102"]
+    service, parts = build(onboarding(*numbers), [ProblemTarget("genesys", problems)])
+
+    outcome = service.sync("genesys", correlation_id="c1")
+
+    assert not outcome.converged
+    records = {n: parts["inventory"].get(n) for n in numbers}
+    assert {n for n, r in records.items() if "genesys" in r.errors} == failed
+    assert {n for n, r in records.items() if r.state is NumberState.ACTIVE} == set(numbers) - failed
+    if failed == {"+14155550101"}:
+        assert records["+14155550101"].errors["genesys"] == "+14155550101 is not routed"

@@ -396,3 +396,33 @@ def test_a_plan_with_a_change_kind_twilio_does_not_know_is_refused_before_any_wr
     with pytest.raises(TwilioApplyFailed, match=r"unknown change kind.*sip-domain"):
         reconciler.apply(replace(plan, changes=(*plan.changes, unknown)), estate.locks.lease)
     assert twilio.writes == []
+
+
+@pytest.mark.parametrize("as_slice", [False, True], ids=["full", "slice"])
+def test_a_number_verify_names_fails_alone_and_the_others_become_active(as_slice: bool) -> None:
+    twilio = FakeTwilio(urls=[url(SBC1), url(SBC2)], off_trunk=["+14155550100"],
+                        on_other_trunk=["+14155550101"])
+    estate = Estate(twilio, onboarding("+14155550100", "+14155550101"))
+
+    outcome = estate.service.sync("twilio", correlation_id="corr-test-1", numbers=[
+        "+14155550100", "+14155550101"] if as_slice else None)
+
+    assert not outcome.converged and any("+14155550101" in p for p in outcome.problems)
+    fine, stuck = (estate.inventory.get(n) for n in ("+14155550100", "+14155550101"))
+    assert fine is not None and fine.state is NumberState.ACTIVE and not fine.errors
+    assert stuck is not None and stuck.state is not NumberState.ACTIVE
+    assert "+14155550101" in stuck.errors["twilio"]
+
+
+def test_a_trunk_wide_problem_still_fails_every_number() -> None:
+    # The trunk should be secure, but Twilio keeps it plain: every number's calls are concerned.
+    twilio = FakeTwilio(urls=[url(SBC1), url(SBC2)], off_trunk=["+14155550100"], secure=False)
+    estate = Estate(twilio, onboarding("+14155550100"))
+    twilio.set_trunk_secure = lambda secure: twilio.trunk  # type: ignore[method-assign]
+
+    outcome = estate.sync()
+
+    assert any("secure" in p for p in outcome.problems)
+    record = estate.inventory.get("+14155550100")
+    assert record is not None and record.state is not NumberState.ACTIVE
+    assert "secure" in record.errors["twilio"]
