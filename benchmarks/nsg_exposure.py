@@ -27,9 +27,9 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent
 sys.path.insert(0, str(ROOT.parent))  # run from a checkout, not installed
 
+from byoc.services.nsg_payloads import WantedRule  # noqa: E402
 from byoc.services.nsg_ranges import nsg_exposure  # noqa: E402
 from byoc.services.nsg_reconciler import NsgReconciler  # noqa: E402
-from byoc.services.nsg_rule import NsgRule  # noqa: E402
 from byoc.settings import Settings, load_settings  # noqa: E402
 
 NSG_ID = (
@@ -69,8 +69,8 @@ def byoc_rules(config: Settings) -> list[dict[str, Any]]:
     desired = target.desired(None)
     plan = target.plan(target.read_actual(), desired)
     return [
-        {"name": c.after["name"], "etag": "x",
-         "properties": NsgRule.from_fields(c.after).to_arm_properties()}
+        {"name": c.key, "etag": "x",
+         "properties": c.after_as(WantedRule).rule.to_arm_properties()}
         for c in plan.changes
     ]
 

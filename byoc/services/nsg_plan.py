@@ -21,6 +21,7 @@ from byoc.domain.networks import Network, network_within, parse_network
 from byoc.domain.nsg_exposure import evaluate as evaluate_exposure
 from byoc.domain.nsg_exposure import port_spans
 from byoc.domain.plan import Action, Change
+from byoc.services.nsg_payloads import ListedRule, WantedRule
 from byoc.services.nsg_ranges import served_ports
 from byoc.services.nsg_rule import NsgRule, NsgState
 
@@ -146,8 +147,8 @@ def _usage(rule: NsgRule | None) -> tuple[int, int, int]:
 
 
 def _change_usage(change: Change) -> tuple[int, int, int]:
-    before = _usage(NsgRule.from_fields(change.before) if change.before else None)
-    after = _usage(NsgRule.from_fields(change.after) if change.after else None)
+    before = _usage(None if change.before is None else change.before_as(ListedRule).rule)
+    after = _usage(None if change.after is None else change.after_as(WantedRule).rule)
     return (after[0] - before[0], after[1] - before[1], after[2] - before[2])
 
 

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 from byoc.domain.carriers import NSG_MAX_PREFIXES, NSG_MAX_RULES, CarrierData
 from byoc.domain.plan import Action, Change, Plan
 from byoc.domain.targets import nsg_target
+from byoc.services.nsg_payloads import ListedRule, WantedRule
 from byoc.services.nsg_plan import (
     NsgDesired,
     conflicts,
@@ -143,12 +144,13 @@ class NsgReconciler(Reconciler[NsgState, NsgDesired]):
         for change in plan.changes:
             self._check_change(plan, change)
             lease.check()
-            before_etag = change.before.get("etag") if isinstance(change.before, dict) else None
+            before_etag = (None if change.before is None
+                           else change.before_as(ListedRule).rule.etag)
             self._wrote = True
             if change.action is Action.REMOVE:
                 self._port.delete_rule(change.key, etag=before_etag)
                 continue
-            rule = NsgRule.from_fields(change.after)
+            rule = change.after_as(WantedRule).rule
             refuse_unsafe(rule)
             self._port.put_rule(rule.name, rule.to_arm_properties(), etag=before_etag)
 
@@ -174,9 +176,8 @@ class NsgReconciler(Reconciler[NsgState, NsgDesired]):
                 kind=RULE_KIND,
                 key=after.name,
                 summary=f"add: {after.describe()}",
-                after=after.fields(),
+                after=WantedRule(after),
             )
-        before_json = {**before.fields(), "etag": before.etag}
         if after is None:
             return Change(
                 target=self.target,
@@ -184,7 +185,7 @@ class NsgReconciler(Reconciler[NsgState, NsgDesired]):
                 kind=RULE_KIND,
                 key=before.name,
                 summary=f"no longer wanted: {before.describe()}",
-                before=before_json,
+                before=ListedRule(before),
             )
         return Change(
             target=self.target,
@@ -192,8 +193,8 @@ class NsgReconciler(Reconciler[NsgState, NsgDesired]):
             kind=RULE_KIND,
             key=after.name,
             summary=difference(before, after),
-            before=before_json,
-            after=after.fields(),
+            before=ListedRule(before),
+            after=WantedRule(after),
         )
 
     def _check_change(self, plan: Plan, change: Change) -> None:

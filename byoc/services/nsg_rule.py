@@ -72,24 +72,6 @@ class NsgRule:
             description=spec.description,
         )
 
-    @classmethod
-    def from_fields(cls, data: Mapping[str, Any]) -> NsgRule:
-        """The inverse of `fields()` (a plan's `after`)."""
-        return cls(
-            name=str(data["name"]),
-            priority=int(data["priority"]),
-            direction=str(data["direction"]),
-            access=str(data["access"]),
-            protocol=str(data["protocol"]),
-            source_address_prefixes=tuple(data["source_address_prefixes"]),
-            destination_address_prefixes=tuple(data["destination_address_prefixes"]),
-            destination_port_ranges=tuple(data["destination_port_ranges"]),
-            source_port_ranges=tuple(data.get("source_port_ranges", ("*",))),
-            source_asgs=tuple(data.get("source_asgs", ())),
-            destination_asgs=tuple(data.get("destination_asgs", ())),
-            description=str(data.get("description", "")),
-        )
-
     def fields(self) -> dict[str, Any]:
         """The rule as JSON for plans and the operations log (no ETag)."""
         out: dict[str, Any] = {

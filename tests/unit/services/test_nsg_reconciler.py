@@ -22,8 +22,10 @@ from byoc.bootstrap.targets import register_nsg_targets
 from byoc.domain.carriers import CarrierEntry, UnsafeRangeError, packaged_carrier_data
 from byoc.domain.plan import Action, Change, GuardLimits, Plan
 from byoc.domain.policy_file import load_policy
+from byoc.services.nsg_payloads import ListedRule, WantedRule
 from byoc.services.nsg_ranges import effective_ranges_report, ranges_warnings
 from byoc.services.nsg_reconciler import ForeignNsgRuleError, NsgReconciler
+from byoc.services.nsg_rule import NsgRule
 from byoc.services.reconcile import ReconcilerRegistry, ReconcileService
 from byoc.settings import Settings, load_settings
 
@@ -183,8 +185,8 @@ def test_an_excluded_range_is_closed() -> None:
     assert not any(source == TWILIO_UMATILLA for _, _, source in allowed(nsg))
     update = plan.changes[0]
     assert f"-{TWILIO_UMATILLA}" in update.summary
-    assert TWILIO_UMATILLA in update.before["source_address_prefixes"]
-    assert update.before["etag"]
+    assert TWILIO_UMATILLA in update.before_json()["source_address_prefixes"]
+    assert update.before_json()["etag"]
 
 
 def test_rule_for_a_transport_switched_off_is_removed_after_the_new_rules_are_written() -> None:
@@ -427,20 +429,22 @@ def test_apply_refuses_a_plan_that_opens_a_dangerous_source_or_touches_a_foreign
     nsg.seed("corp-admin-https", foreign(300))
     target = reconciler(nsg)
     target.read_actual()
-    wide = {
-        "name": "byoc-signaling-udp-1",
-        "priority": 1000,
-        "direction": "Inbound",
-        "access": "Allow",
-        "protocol": "Udp",
-        "source_address_prefixes": ["0.0.0.0/0"],
-        "destination_address_prefixes": [SBC_IP],
-        "destination_port_ranges": ["5060"],
-    }
-    opening = Plan("nsg:sbc1", (Change("nsg:sbc1", Action.ADD, "nsg-rule", wide["name"], "", after=wide),))
+    wide = NsgRule(
+        name="byoc-signaling-udp-1",
+        priority=1000,
+        direction="Inbound",
+        access="Allow",
+        protocol="Udp",
+        source_address_prefixes=("0.0.0.0/0",),
+        destination_address_prefixes=(SBC_IP,),
+        destination_port_ranges=("5060",),
+    )
+    opening = Plan("nsg:sbc1", (Change("nsg:sbc1", Action.ADD, "nsg-rule", wide.name, "",
+                                       after=WantedRule(wide)),))
+    corp = NsgRule.from_arm({"name": "corp-admin-https", "properties": foreign(300)})
     touching = Plan(
         "nsg:sbc1",
-        (Change("nsg:sbc1", Action.REMOVE, "nsg-rule", "corp-admin-https", "", before={"etag": None}),),
+        (Change("nsg:sbc1", Action.REMOVE, "nsg-rule", corp.name, "", before=ListedRule(corp)),),
     )
 
     with pytest.raises(UnsafeRangeError):
