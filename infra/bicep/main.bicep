@@ -214,6 +214,9 @@ param nsgExcludeCidrs array = []
 @description('Extra SIP OPTIONS probe targets for the health check (e.g. sip:carrier.example.com:5061;transport=tls).')
 param healthProbeUris array = []
 
+@description('BYOC_PROBE_SOURCE_CIDRS: where the health probe\'s SIP OPTIONS come from, as the SBC sees them (render-config classifies them; byoc\'s NSG rules admit the public ones on the SIP ports). Empty in create mode: the app subnet (the app probes the SBC\'s private IP from it). Without VNet integration: the function app\'s outbound IPs (output APP_POSSIBLE_OUTBOUND_IPS).')
+param probeSourceCidrs array = []
+
 @allowed([
   'DEBUG'
   'INFO'
@@ -488,6 +491,9 @@ var byocSettings = union({
   BYOC_SIP_TIMER_SCALE: '1.0'
   BYOC_HEALTH_PROBE_TIMEOUT_S: '8'
   BYOC_HEALTH_PROBE_URIS: join(healthProbeUris, ',')
+  BYOC_PROBE_SOURCE_CIDRS: join(empty(probeSourceCidrs) && createNetwork ? [
+    appSubnetAddressPrefix
+  ] : probeSourceCidrs, ',')
   BYOC_LOCK_LEASE_S: '30'
   BYOC_LOG_LEVEL: logLevel
 }, empty(twilioWebhookUrl) ? {} : {
@@ -587,6 +593,7 @@ output SBC_NSG_RESOURCE_GROUP string = nsgResourceGroupName
 output APP_SUBNET_ID string = createNetwork ? network.outputs.appSubnetId : existingAppSubnetId
 output SBCS_JSON string = string(sbcEntries)
 output APP_EGRESS_IP string = createNetwork ? network.outputs.egressIpAddress : ''
+output APP_POSSIBLE_OUTBOUND_IPS string = functionApp.outputs.possibleOutboundIpAddresses
 output SBC_PUBLIC_IP string = deployVm ? sbcVm.outputs.publicIpAddress : ''
 output SBC_PRIVATE_IP string = deployVm ? sbcVm.outputs.privateIpAddress : ''
 output MANAGEMENT_RULE_STATUS string = createNetwork ? network.outputs.managementRuleStatus : 'not managed (existing network)'

@@ -168,3 +168,6 @@ resource scmBasicAuth 'Microsoft.Web/sites/basicPublishingCredentialsPolicies@20
 output id string = app.id
 output name string = app.name
 output defaultHostName string = app.properties.defaultHostName
+// Every address an outbound connection may leave from without VNet integration (Azure: "IP
+// addresses in Azure Functions"); BYOC_PROBE_SOURCE_CIDRS when the app probes a public SBC address.
+output possibleOutboundIpAddresses string = app.properties.possibleOutboundIpAddresses
