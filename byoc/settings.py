@@ -374,6 +374,11 @@ class Settings(BaseSettings):
                 raise ValueError(f"{uri!r} is not a SIP URI like sip:host:5060;transport=tcp")
         return [uri.strip() for uri in value]
 
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _log_level(cls, value: Any) -> Any:
+        return str(value).strip().upper() if isinstance(value, str) else value
+
     @field_validator("probe_source_cidrs")
     @classmethod
     def _probe_sources(cls, value: list[str]) -> list[str]:
@@ -422,6 +427,18 @@ class Settings(BaseSettings):
             if sbc.name == name:
                 return sbc
         raise KeyError(f"no SBC named {name!r}; configured: {[s.name for s in self.sbcs]}")
+
+
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+
+
+def log_level_from(value: str | None) -> str:
+    """BYOC_LOG_LEVEL as a logging level name: case-insensitive, INFO when unset; ValueError
+    naming the allowed values otherwise."""
+    text = (value or "").strip().upper() or "INFO"
+    if text not in LOG_LEVELS:
+        raise ValueError(f"BYOC_LOG_LEVEL {value!r} is not one of {', '.join(LOG_LEVELS)}")
+    return text
 
 
 PROBE_SOURCE_MIN_PREFIX = 22

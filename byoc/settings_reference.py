@@ -105,7 +105,9 @@ _DESCRIPTIONS: dict[str, str] = {
     "subnet when probe_host is the SBC's private IP, else the function app's outbound IPs. "
     "`byoc sbc render-config` classifies them (OPTIONS answered, nothing else routed) and byoc's "
     "NSG rules admit the public ones on the SIP ports. Empty: the SBC ignores the probes.",
-    "log_level": "DEBUG, INFO, WARNING or ERROR.",
+    "log_level": "DEBUG, INFO, WARNING or ERROR, any case: the level of byoc's logger in the "
+    "function app, the CLI's --verbose output and devhost. Another value is a configuration error "
+    "(the CLI and devhost stop with it; the function app logs a warning and stays at INFO).",
 }
 
 

@@ -24,6 +24,7 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from byoc.observability import bind, bound, install_filters, redact
+from byoc.settings import log_level_from
 
 if TYPE_CHECKING:
     from opentelemetry.trace import Link, Span, Tracer
@@ -58,9 +59,12 @@ def configure() -> None:
         except Exception as exc:  # telemetry must never stop the work it observes
             log.warning("Azure Monitor could not be configured; telemetry is off", extra={
                 "event": "telemetry.unavailable", "error": f"{type(exc).__name__}: {exc}"[:300]})
-        level = os.environ.get("BYOC_LOG_LEVEL", "").upper()
-        if level in logging.getLevelNamesMapping():
-            logging.getLogger(INSTRUMENTATION).setLevel(level)
+        try:
+            level = log_level_from(os.environ.get("BYOC_LOG_LEVEL"))
+        except ValueError as exc:  # settings validation names it too; logging stays at INFO
+            level = "INFO"
+            log.warning(f"{exc}; logging at INFO", extra={"event": "telemetry.log_level_invalid"})
+        logging.getLogger(INSTRUMENTATION).setLevel(level)
         _configured = True
 
 

@@ -354,11 +354,14 @@ def main(argv: list[str] | None = None) -> int:
         load_local_settings(args.settings)
 
     from byoc.observability import configure_logging
-    from byoc.settings import ConfigurationError, cached_settings
+    from byoc.settings import ConfigurationError, cached_settings, log_level_from
 
-    configure_logging(os.environ.get("BYOC_LOG_LEVEL", "INFO"))
     try:
+        configure_logging(log_level_from(os.environ.get("BYOC_LOG_LEVEL")))
         cached_settings()
+    except ValueError as exc:
+        print(f"error: {exc}")
+        return 2
     except ConfigurationError as exc:
         print(exc)
         return 2

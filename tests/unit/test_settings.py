@@ -219,3 +219,22 @@ def test_probe_sources_are_addresses_or_subnets(env: pytest.MonkeyPatch) -> None
         env.setenv(key, item)
     env.setenv("BYOC_PROBE_SOURCE_CIDRS", "20.1.2.3, 10.40.0.64/26")
     assert load_settings().probe_source_cidrs == ["20.1.2.3/32", "10.40.0.64/26"]
+
+
+def test_the_log_level_is_read_case_insensitively_and_a_wrong_one_is_named(
+        env: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from byoc.entrypoints.cli import app
+
+    for key, item in VALID.items():
+        env.setenv(key, item)
+    env.setenv("BYOC_LOG_LEVEL", "debug")
+    assert load_settings().log_level == "DEBUG"
+    env.setenv("BYOC_LOG_LEVEL", "verbose")
+    with pytest.raises(ConfigurationError, match="BYOC_LOG_LEVEL"):
+        load_settings()
+    env.chdir(tmp_path)  # no local.settings.json
+    result = CliRunner().invoke(app, ["--verbose", "nsg", "ranges"])
+    assert result.exit_code == 2
+    assert "BYOC_LOG_LEVEL 'verbose' is not one of DEBUG, INFO, WARNING, ERROR" in result.output

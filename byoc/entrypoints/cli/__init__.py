@@ -14,7 +14,7 @@ from typing import Annotated
 import typer
 
 from byoc.entrypoints.cli import calls, cert, checks, jobs, local, nsg, numbers, sbc, sync
-from byoc.entrypoints.cli_output import ByocGroup, fail
+from byoc.entrypoints.cli_output import CONFIGURATION, ByocGroup, fail
 
 app = typer.Typer(
     cls=ByocGroup,
@@ -63,8 +63,12 @@ def _global(
         fail(f"settings file {settings_file} does not exist")
     if verbose:
         from byoc.observability import configure_logging
+        from byoc.settings import log_level_from
 
-        configure_logging(os.environ.get("BYOC_LOG_LEVEL", "INFO"))
+        try:
+            configure_logging(log_level_from(os.environ.get("BYOC_LOG_LEVEL")))
+        except ValueError as exc:
+            fail(str(exc), CONFIGURATION)
     else:
         _quiet_logs()
 
