@@ -108,5 +108,11 @@ def parse_job(raw: bytes | str) -> Job:
 
 
 def dump_job(job: Job) -> str:
-    """The JSON text of a job, as it goes on the queue (the queue adapter base64-encodes it)."""
+    """The JSON text of a job, as it goes on the queue (the queue adapter base64-encodes it).
+
+    A full sync's message leaves `numbers` out, so a worker from before slice syncs (which
+    refuses fields it does not know) still reads it during a rolling deploy; a slice's message
+    needs a worker that knows slices (docs/deploy.md, "Upgrading")."""
+    if isinstance(job, SyncTarget) and job.numbers is None:
+        return job.model_dump_json(exclude={"numbers"})
     return job.model_dump_json()

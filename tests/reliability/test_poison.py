@@ -87,3 +87,42 @@ def test_a_poisoned_queue_shows_in_the_status_report(byoc_env: dict[str, str]) -
 
     assert result.exit_code == 1
     assert json.loads(result.output)["poison_depth"] == 1
+
+
+def test_a_slice_message_an_older_worker_dead_lettered_replays_as_a_slice_sync(
+        sandbox_env: dict[str, Any]) -> None:
+    """During a rolling deploy a worker from before slice syncs refuses a message that names
+    `numbers`; once every worker is new, `byoc jobs poison replay` runs it as the slice it was."""
+    from estate import Vendors
+
+    from byoc.bootstrap import get_services
+    from byoc.domain.inventory import NumberState, on_purchased
+    from byoc.domain.jobs import SyncTarget, dump_job
+
+    services = get_services()
+    number = "+14155550150"  # the Twilio sandbox owns it, on no trunk
+    services.inventory.put(on_purchased(None, number, sid=None, source="cli",
+                                        correlation_id="rolling-1"))
+    body = dump_job(SyncTarget(target="twilio", reason=f"purchased {number}",
+                               correlation_id="rolling-1", numbers=(number,)))
+    # What the older worker did with it: its schema had no `numbers` and refuses what it lacks.
+    services.queue.dead_letter(body, "invalid job message: numbers: Extra inputs are not "
+                                     "permitted")
+    listed = json.loads(cli("jobs", "poison", "list", "--json").output)["messages"]
+    assert "numbers" in listed[0]["reason"]
+
+    replayed = json.loads(cli("jobs", "poison", "replay", "--json").output)
+    assert replayed == {"replayed": 1, "still_invalid": []}
+    [back] = services.queue.receive(max_messages=5, visibility_timeout_s=30)
+    deliver(back.body)  # the new worker
+
+    vendors = Vendors(sandbox_env)
+    try:
+        assert number in vendors.on_trunk()
+    finally:
+        vendors.close()
+    assert services.queue.poison_messages() == []
+    assert services.state.get("sync-last-slice", "twilio")["slice"] == [number]
+    record = services.inventory.get(number)
+    assert record is not None and "twilio" in record.converged
+    assert record.state is not NumberState.FAILED

@@ -34,6 +34,21 @@ def test_every_job_type_round_trips() -> None:
         assert parse_job(dump_job(job)) == job
 
 
+# The fields a SyncTarget had before slice syncs; a worker of that version refuses any other.
+FIELDS_BEFORE_SLICES = {"schema_version", "correlation_id", "traceparent", "type", "target",
+                        "reason", "force"}
+
+
+def test_a_full_sync_message_is_one_a_worker_from_before_slices_still_reads() -> None:
+    cid = new_correlation_id()
+    full = json.loads(dump_job(SyncTarget(target="genesys", reason="timer", correlation_id=cid)))
+    piece = json.loads(dump_job(SyncTarget(target="genesys", reason="number purchased",
+                                           correlation_id=cid, numbers=("+14155550100",))))
+
+    assert set(full) <= FIELDS_BEFORE_SLICES  # a rolling deploy's old worker runs it
+    assert set(piece) - FIELDS_BEFORE_SLICES == {"numbers"}  # it needs the new worker
+
+
 def test_a_bad_field_is_named() -> None:
     body = json.dumps({"schema_version": 1, "type": "number_event", "action": "purchased",
                        "number": "4155550100", "source": "webhook", "event_id": "e",
