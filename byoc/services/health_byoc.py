@@ -37,7 +37,7 @@ def evaluate_sync(
     number event's) refused since then counts as the full sync's refusal would.
 
     `previous` is this component's earlier health record: it remembers the last successful sync
-    while later syncs fail. A sync that raised leaves no record, so its target grows stale.
+    while later syncs fail. A sync that raised is recorded with its `error`, not converged.
     """
     component = f"byoc-sync:{target}"
     earlier = (previous or {}).get("figures") or {}
@@ -63,7 +63,8 @@ def evaluate_sync(
     at = str(sync.get("at") or "")
     converged = bool(sync.get("converged"))
     last_converged = at if converged else earlier.get("last_converged_at")
-    problems = [str(p) for p in sync.get("problems") or []]
+    problems = [str(p) for p in sync.get("problems") or []] or (
+        [f"the sync failed: {sync['error']}"] if sync.get("error") else [])
     conflicts = [str(c) for c in sync.get("conflicts") or []]
     figures = {
         "last_sync_at": at,
@@ -90,8 +91,8 @@ def evaluate_sync(
         return CheckResult(
             component, HealthStatus.DEGRADED,
             f"the last sync of {target} was {age} ({at or 'no time'}): is the reconcile timer "
-            "running and the job queue draining? A sync that fails with an error leaves no record: "
-            f"look for sync errors in the logs, or run `byoc apply -t {target}`",
+            "running and the job queue draining? Look for sync errors in the logs, or run "
+            f"`byoc apply -t {target}`",
             figures,
         )
     if not converged:

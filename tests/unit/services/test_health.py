@@ -581,3 +581,10 @@ def test_the_status_report_carries_convergence_certificates_and_the_last_run() -
     assert report["certificates"]["tls-certificate:sbc1"]["days_left"] == 20
     assert report["health_run"]["status"] == "degraded"
     assert report["health"]["sip:sbc1:tls"]["status"] == "ok"
+
+
+def test_a_sync_that_raised_is_degraded_with_its_error() -> None:
+    result = evaluate_sync("genesys", sync(converged=False, error="GenesysError: 503 busy"),
+                           None, NOW)
+
+    assert result.status is DEGRADED and "the sync failed: GenesysError: 503 busy" in result.reason
