@@ -66,7 +66,9 @@ NO_NUMBERS_IN_AREA_CODE = 21452
 TRANSFER_TARGET_UNRELATED = 21473
 INVALID_PAGE_TOKEN = 21481
 
-E164 = re.compile(r"^\+[1-9]\d{6,14}$")
+# Twilio's E.164 rule ("What is E.164?", twilio.com/docs/glossary/what-e164; error 13223): '+',
+# no leading 0, at most 15 digits; it names no minimum, so a country code and one digit pass.
+E164 = re.compile(r"^\+[1-9]\d{1,14}$")
 TRUNK_DOMAIN = re.compile(r"^(?:[A-Za-z0-9-]+\.)+pstn\.twilio\.com$")
 SIP_URL = re.compile(r"^sip:(?:[^@\s;]+@)?[A-Za-z0-9.\-\[\]:]+(?:;[^\s]*)?$")
 CONTAINS = re.compile(r"^[0-9A-Za-z*+]{1,16}$")

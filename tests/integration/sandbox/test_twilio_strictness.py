@@ -330,11 +330,20 @@ def test_buying_an_unavailable_number_is_21422(
     assert (after["numbers"], after["events"]) == (before["numbers"], before["events"])
 
 
-def test_buying_an_invalid_number_is_21421(client: Client) -> None:
+@pytest.mark.parametrize("number", ["4155550123", "+04155550100", "+1415555010012345"])
+def test_buying_an_invalid_number_is_21421(client: Client, number: str) -> None:
     with pytest.raises(TwilioRestException) as raised:
-        client.incoming_phone_numbers.create(phone_number="4155550123")
+        client.incoming_phone_numbers.create(phone_number=number)
 
     assert (raised.value.status, raised.value.code) == (400, 21421)
+
+
+def test_a_short_number_twilio_format_allows_is_only_unavailable(client: Client) -> None:
+    # Twilio publishes a 15-digit maximum and no minimum: a 6-digit Austrian number is E.164.
+    with pytest.raises(TwilioRestException) as raised:
+        client.incoming_phone_numbers.create(phone_number="+431110")
+
+    assert (raised.value.status, raised.value.code) == (400, 21422)
 
 
 def test_area_code_without_numbers_is_21452(client: Client) -> None:
