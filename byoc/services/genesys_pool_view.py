@@ -14,10 +14,10 @@ version or finds it gone. Numbers the slice did not write a pool for are looked 
 from __future__ import annotations
 
 import time
-from bisect import bisect_right
 from collections.abc import Callable, Iterable
 from weakref import WeakKeyDictionary
 
+from byoc.domain.number_ranges import Span, SpanIndex
 from byoc.ports import GenesysDidPool, GenesysPort
 
 VIEW_TTL_S = 300.0
@@ -31,8 +31,7 @@ class PoolView:
         self._clock = clock
         self._pools: dict[str, GenesysDidPool] = {}
         self._listed_at: float | None = None
-        self._index: list[tuple[int, int, int, str]] | None = None
-        """(width, low, high, pool id), sorted."""
+        self._index: SpanIndex[GenesysDidPool] | None = None
 
     def fresh(self) -> bool:
         return self._listed_at is not None and self._clock() - self._listed_at < VIEW_TTL_S
@@ -58,15 +57,13 @@ class PoolView:
     def find(self, number: str) -> GenesysDidPool | None:
         """The pool holding `number`, as far as the view knows."""
         if self._index is None:
-            self._index = sorted((len(p.start), int(p.start[1:]), int(p.end[1:]), p.id)
-                                 for p in self._pools.values())
-        width, value = len(number), int(number[1:])
-        i = bisect_right(self._index, (width, value, 10**16, "")) - 1
-        if i >= 0:
-            w, low, high, pool_id = self._index[i]
-            if w == width and low <= value <= high:
-                return self._pools[pool_id]
-        return None
+            # in (length, start, end, id) order: of pools that overlap (Genesys refuses such a
+            # create), the same one answers every time
+            spans = sorted((Span.of(p.start, p.end, p) for p in self._pools.values()),
+                           key=lambda s: (s.width, s.low, s.high, s.pool.id if s.pool else ""))
+            self._index = SpanIndex(spans)
+        found = self._index.find(number)
+        return found.pool if found is not None else None
 
     def __len__(self) -> int:
         return len(self._pools)
