@@ -18,6 +18,7 @@ from byoc.adapters.genesys_errors import (
     GenesysVersionConflict,
 )
 from byoc.adapters.genesys_session import BACKOFF
+from byoc.domain.number_ranges import Span
 from byoc.ports import (
     GenesysDid,
     GenesysDidPool,
@@ -109,9 +110,9 @@ class DidPools(GenesysClient):
         waited = self._deletion_waits.get((start, end), 0)
         if not recent or waited >= len(POOL_DELETE_SHOW_DELAYS_S):
             return False
-        width, low, high = len(start), int(start[1:]), int(end[1:])
+        wanted: Span[None] = Span.of(start, end)
         in_way = [p for p in self.list_did_pools() if (p.state != "deleted" or p.id in recent)
-                  and len(p.start) == width and int(p.start[1:]) <= high and low <= int(p.end[1:])]
+                  and Span.of(p.start, p.end).overlaps(wanted)]
         if not in_way or any(p.id not in recent for p in in_way):
             return False
         delay = POOL_DELETE_SHOW_DELAYS_S[waited]

@@ -303,7 +303,7 @@ class Span(NamedTuple, Generic[P]):
     def size(self) -> int:
         return self.high - self.low + 1
 
-    def overlaps(self, other: Span[P]) -> bool:
+    def overlaps(self, other: Span[Any]) -> bool:
         return self.width == other.width and self.low <= other.high and other.low <= self.high
 
 
