@@ -13,6 +13,7 @@ that see byoc's records get the invocation context and secret redaction.
 
 from __future__ import annotations
 
+import contextvars
 import functools
 import inspect
 import logging
@@ -20,8 +21,9 @@ import os
 import threading
 import typing
 from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, ParamSpec, TypeVar
 
 from byoc.observability import bind, bound, install_filters, redact
 from byoc.settings import log_level_from
@@ -43,6 +45,8 @@ _lock = threading.Lock()
 _configured = False
 
 F = TypeVar("F", bound=Callable[..., Any])
+P = ParamSpec("P")
+T = TypeVar("T")
 SpanKindName = Literal["internal", "server", "consumer", "producer", "client"]
 
 
@@ -66,6 +70,20 @@ def configure() -> None:
             log.warning(f"{exc}; logging at INFO", extra={"event": "telemetry.log_level_invalid"})
         logging.getLogger(INSTRUMENTATION).setLevel(level)
         _configured = True
+
+
+class ContextThreadPool(ThreadPoolExecutor):
+    """A thread pool whose tasks run in a copy of the submitter's context: the current span (so
+    a task's spans and logs join the caller's trace) and the bound log fields. A plain pool, and
+    `loop.run_in_executor` on it, start each task in an empty context."""
+
+    def submit(self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> Future[T]:
+        context = contextvars.copy_context()
+
+        def task() -> T:
+            return context.run(fn, *args, **kwargs)
+
+        return super().submit(task)
 
 
 def install_log_filters() -> None:

@@ -60,6 +60,7 @@ from byoc.services.health_sip import (
 )
 from byoc.services.nsg_ranges import nsg_exposure
 from byoc.services.status import full_sync, target_syncs
+from byoc.telemetry import ContextThreadPool
 
 if TYPE_CHECKING:
     from byoc.ports import (
@@ -123,7 +124,7 @@ class HealthService:
         started = self._clock()
         begun = time.monotonic()
         skipped: list[SkippedCheck] = []
-        executor = ThreadPoolExecutor(max_workers=8, thread_name_prefix="byoc-health")
+        executor = ContextThreadPool(max_workers=8, thread_name_prefix="byoc-health")
         try:
             jobs = self._probe_jobs(skipped)
             jobs += self._read_jobs(executor, skipped)

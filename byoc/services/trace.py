@@ -12,7 +12,6 @@ byoc does not manage are traced as they are, against no policy route.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import partial
 from typing import TYPE_CHECKING, Any, Literal, Protocol
@@ -25,6 +24,7 @@ from byoc.services.nsg_ranges import sbc_effective_ranges
 from byoc.services.nsg_rule import NsgRule
 from byoc.services.sbc_model import is_owned
 from byoc.services.twilio_model import origination_sip_url, sip_host
+from byoc.telemetry import ContextThreadPool
 
 if TYPE_CHECKING:
     from byoc.domain.policy import Policy, Route
@@ -148,7 +148,7 @@ class NumberTrace:
                           "sbc_tag": route.sbc_tag, "policy_rule": route.matched})
         trace.hops.append(_inventory_hop(trace, record))
         # The vendors are read at the same time; the hops are listed in path order.
-        with ThreadPoolExecutor(max_workers=8, thread_name_prefix="trace") as pool:
+        with ContextThreadPool(max_workers=8, thread_name_prefix="trace") as pool:
             twilio = pool.submit(_guarded, "Twilio", lambda: self._twilio_hops(number, route))
             certificates = pool.submit(_read, self._certificates)
             per_sbc = [(

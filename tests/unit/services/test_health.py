@@ -588,3 +588,24 @@ def test_a_sync_that_raised_is_degraded_with_its_error() -> None:
                            None, NOW)
 
     assert result.status is DEGRADED and "the sync failed: GenesysError: 503 busy" in result.reason
+
+
+def test_reads_in_the_health_pool_run_in_the_callers_trace() -> None:
+    from opentelemetry import trace
+    from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags
+
+    seen: list[int] = []
+
+    class TracingMonitor(FakeMonitor):
+        def status(self) -> SbcStatus:
+            seen.append(trace.get_current_span().get_span_context().trace_id)
+            return super().status()
+
+    caller = SpanContext(trace_id=0x5EED, span_id=0xB0C, is_remote=False,
+                         trace_flags=TraceFlags(TraceFlags.SAMPLED))
+    service = make_service(make_settings(), FakeProber({}),
+                           monitor=TracingMonitor(sbc_status(), []))
+    with trace.use_span(NonRecordingSpan(caller)):
+        service.run()
+
+    assert seen == [0x5EED]  # the SBC read, in a pool thread, is part of the health run's trace
