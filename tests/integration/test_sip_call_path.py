@@ -296,3 +296,19 @@ def test_byoc_health_probe_is_answered_by_an_sbc_byoc_configured(
         stream.close()
     assert final is not None and final.status == 403, final
     assert "probe only" in (final.header("warning") or "")
+
+
+def test_without_the_probe_source_setting_health_names_it_instead_of_calling_the_sbc_down(
+        sandbox_env: dict[str, Any], sandbox_session: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    from byoc.bootstrap import reset_services
+
+    monkeypatch.setenv("BYOC_PROBE_SOURCE_CIDRS", "")
+    reset_services()
+    onboard(sandbox_session)  # rendered without a probe row: the SBCs ignore the probe
+
+    result = _cli("health", "--json")
+    components = json.loads(result.stdout)["components"]
+    sip = components["sip:sbc1:tls"]
+    assert sip["status"] == "degraded", sip
+    assert "BYOC_PROBE_SOURCE_CIDRS is not set" in sip["reason"]
+    assert sip["figures"]["failure"] == "timeout" and sip["figures"]["probe_source"] == "unset"
