@@ -8,7 +8,9 @@ write byoc makes, so a slice finds the pools holding or next to its numbers with
 The view is only a hint. It is used for `VIEW_TTL_S` after the listing it came from; Genesys itself
 refuses what a stale view would get wrong: an overlapping pool create is refused (the view is then
 forgotten and the retried sync looks numbers up), a resize of a pool changed meanwhile fails its
-version or finds it gone. Numbers the slice did not write a pool for are looked up again by verify.
+version or finds it gone, and a slice number the view puts in a pool is looked up anyway (for its
+holder): found in none, the view is forgotten and the slice looks its numbers up. Numbers the slice
+did not write a pool for are looked up again by verify.
 """
 
 from __future__ import annotations
@@ -20,8 +22,12 @@ from weakref import WeakKeyDictionary
 from byoc.domain.number_ranges import Span, SpanIndex
 from byoc.ports import GenesysDidPool, GenesysPort
 
-VIEW_TTL_S = 300.0
-"""How long a listing of the pools is planned from (the timer's full sync lists them again)."""
+VIEW_TTL_S = 3600.0
+"""How long a listing of the pools is planned from (the timer's full sync lists them again).
+Long enough for a bulk port at the rate limit: 10,000 scattered numbers into 100,000 take about 36
+minutes at 300 calls a minute, and listing the 54,575 pools again costs 546 calls; with 5 minutes
+the port either re-listed every 1,500 calls (a third more) or looked each number up (three calls
+a number) once the view had expired (benchmarks/genesys_bulk_port.py)."""
 
 
 class PoolView:

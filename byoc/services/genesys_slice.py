@@ -119,15 +119,16 @@ def read_slice(port: GenesysPort, numbers: frozenset[str]) -> GenesysSlice:
                 found[number] = GenesysPoolNumber(number, pool.id)
                 pools[pool.id] = pool
         # who holds a pool number only a lookup says (a new number is in no pool: no call)
-        found.update((n.number, n) for n in port.find_pool_numbers(
-            sorted(n for n in numbers if n in found)))
+        placed = sorted(n for n in numbers if n in found)
+        looked = {n.number: n for n in port.find_pool_numbers(placed)}
+        found.update(looked)
         if moved := {n.pool_id for n in found.values() if n.pool_id not in pools}:
             pools.update((p.id, p) for p in port.read_did_pools(moved) if p.state != "deleted")
+        if len(looked) < len(placed):  # a pool of the view's no longer holds a slice number
+            view.forget()
+            found, pools = _looked_up(port, probe)
     else:
-        found = {n.number: n for n in port.find_pool_numbers(probe)}
-        ids = {n.pool_id for n in found.values() if n.pool_id}
-        pools = {p.id: p for p in (port.read_did_pools(ids) if ids else [])
-                 if p.state != "deleted"}
+        found, pools = _looked_up(port, probe)
     piece = GenesysSlice(numbers=numbers, found=found, pools=pools)
     for number in sorted(numbers):
         seen = found.get(number)
@@ -142,6 +143,16 @@ def read_slice(port: GenesysPort, numbers: frozenset[str]) -> GenesysSlice:
             if exc.status != 404:
                 raise
     return piece
+
+
+def _looked_up(
+    port: GenesysPort, probe: list[str]
+) -> tuple[dict[str, GenesysPoolNumber], dict[str, GenesysDidPool]]:
+    """The probed numbers looked up one by one, and the active pools holding them."""
+    found = {n.number: n for n in port.find_pool_numbers(probe)}
+    ids = {n.pool_id for n in found.values() if n.pool_id}
+    pools = {p.id: p for p in (port.read_did_pools(ids) if ids else []) if p.state != "deleted"}
+    return found, pools
 
 
 def desired_slice(

@@ -249,3 +249,20 @@ def test_a_work_phone_moving_elsewhere_in_the_same_slice_makes_room(
     assert work_phones(estate) == [ALICES] and "+14155550101" in estate.ivr("Main IVR")
     assert user_changes(estate.full_plan()[1]) == []
 
+def test_a_pool_changed_outside_byoc_since_the_view_was_listed_is_read_again(
+    sandbox_env: dict[str, Any],
+) -> None:
+    """The view is kept for an hour: an administrator who takes a number out of byoc's pool
+    meanwhile is met by the slice's own lookup, not by a refused IVR write."""
+    estate = Estate(sandbox_env)
+    estate.set(NumberState.ACTIVE, *map(n, range(0, 20)))
+    assert estate.full_sync() == []  # lists the pools: the view holds byoc's n(0)-n(19)
+    httpx.post(f"{estate.url}/_sandbox/genesys/admin-change", verify=estate.verify,
+               json={"ivr": "Main IVR", "remove": [n(19)]}).raise_for_status()
+    pool = next(p for p in estate.port.list_did_pools() if p.start == n(0))
+    estate.port.resize_did_pool(pool, n(0), n(18), name=pool.name)  # not through byoc's applier
+
+    _, problems, _ = estate.slice_sync(frozenset({n(19)}))
+
+    assert problems == [] and converged(estate) == []
+    assert estate.pools() == [(n(0), n(19))] and n(19) in estate.ivr("Main IVR")
