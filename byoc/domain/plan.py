@@ -33,8 +33,8 @@ class PayloadMismatch(TypeError):
     """A change carries a payload its kind's write does not take (a planner defect)."""
 
 
-def _printed(value: Any) -> Any:
-    return value.to_json() if isinstance(value, Payload) else value
+def _printed(value: Payload | None) -> JsonValue:
+    return None if value is None else value.to_json()
 
 
 class Action(StrEnum):
@@ -54,9 +54,10 @@ class Change:
     kind: str
     key: str
     summary: str
-    before: Any = None
-    """A `Payload` of the kind's type (a JSON-like value where a planner has no payloads yet)."""
-    after: Any = None
+    before: Payload | None = None
+    """The object as read, typed by the change's kind (None: it does not exist yet)."""
+    after: Payload | None = None
+    """The object as it is to be, typed by the change's kind (None: it goes)."""
     numbers_added: tuple[str, ...] = ()
     numbers_removed: tuple[str, ...] = ()
 
@@ -75,11 +76,11 @@ class Change:
                 f"{payload.__name__}; not applied")
         return value
 
-    def before_json(self) -> Any:
+    def before_json(self) -> JsonValue:
         """`before` as plans print it."""
         return _printed(self.before)
 
-    def after_json(self) -> Any:
+    def after_json(self) -> JsonValue:
         """`after` as plans print it."""
         return _printed(self.after)
 

@@ -13,10 +13,8 @@ from byoc.ports import (
     GenesysError,
     GenesysIvr,
     GenesysNumberInUse,
-    GenesysOutboundRouteSpec,
     GenesysPoolRangeRefused,
     GenesysPort,
-    GenesysRef,
     GenesysUser,
 )
 from byoc.services.genesys_model import (
@@ -31,6 +29,16 @@ from byoc.services.genesys_model import (
     GenesysState,
     PoolSpan,
     owned,
+)
+from byoc.services.genesys_payloads import (
+    IvrNumbers,
+    NewPool,
+    PoolRange,
+    RouteRead,
+    RouteSpec,
+    ShardLike,
+    ShardRef,
+    UserNumbers,
 )
 from byoc.services.genesys_pool_view import pool_view
 from byoc.services.genesys_shards import shard_of
@@ -84,29 +92,27 @@ class GenesysApplier:
 
     def _apply_pool(self, change: Change, lease: HeldLease) -> None:
         if change.action is Action.ADD:
-            after = change.after
-            if not owned(after.get("description")):
+            new = change.after_as(NewPool)
+            if not owned(new.description):
                 raise ForeignGenesysObjectError(
                     f"DID pool {change.key} would be created without the {MARKER!r} mark; refused")
             lease.check()
             self.dirty.add("pools")
-            self._create_pool(after["start"], after["end"], after["name"], after["description"])
+            self._create_pool(new.start, new.end, new.name, new.description)
             return
         if change.action is Action.UPDATE:
             self._resize_pool(change, lease)
             return
-        before = change.before
-        if not owned(before.get("description")):
+        before = change.before_as(PoolRange)
+        if not owned(before.description):
             raise ForeignGenesysObjectError(
-                f"DID pool {change.key} (id {before.get('id')}) is not byoc's; byoc never deletes "
+                f"DID pool {change.key} (id {before.id}) is not byoc's; byoc never deletes "
                 "foreign pools")
         lease.check()
         self.dirty.add("pools")
-        self._port.delete_did_pool(GenesysDidPool(
-            id=before["id"], start=before["start"], end=before["end"], name=before.get("name", ""),
-            description=before.get("description", "")))
-        pool_view(self._port).drop(before["id"])
-        self.pools_written.pop(before["id"], None)
+        self._port.delete_did_pool(before.pool())
+        pool_view(self._port).drop(before.id)
+        self.pools_written.pop(before.id, None)
 
     def _create_pool(self, start: str, end: str, name: str, description: str) -> None:
         """Create a pool and keep it as Genesys answered (a refusal means the pool view missed
@@ -126,18 +132,16 @@ class GenesysApplier:
         """PUT the new range. Where Genesys refuses, numbers the pool was to take get a pool of
         their own, and a pool that was to let numbers go keeps them (deleting and creating it
         again would leave its managed numbers in no pool meanwhile); verify reports it."""
-        before, after = change.before, change.after
-        if not owned(before.get("description")) or not owned(after.get("description")):
+        before, after = change.before_as(PoolRange), change.after_as(PoolRange)
+        if not owned(before.description) or not owned(after.description):
             raise ForeignGenesysObjectError(
-                f"DID pool {change.key} (id {before.get('id')}) is not byoc's; not changed")
-        pool = GenesysDidPool(
-            id=before["id"], start=before["start"], end=before["end"],
-            name=before.get("name", ""), description=before["description"])
+                f"DID pool {change.key} (id {before.id}) is not byoc's; not changed")
+        pool = before.pool()
         lease.check()
         self.dirty.add("pools")
         try:
             self._wrote_pool(
-                self._port.resize_did_pool(pool, after["start"], after["end"], name=after["name"]))
+                self._port.resize_did_pool(pool, after.start, after.end, name=after.name))
             return
         except GenesysError as exc:
             pool_view(self._port).forget()
@@ -149,26 +153,26 @@ class GenesysApplier:
                 "pool": change.key, "reason": str(exc)})
             if not gone:
                 self.refused[pool.id] = (
-                    f"DID pool {change.key} was not changed to {after['start']}-{after['end']} "
+                    f"DID pool {change.key} was not changed to {after.start}-{after.end} "
                     f"in place, Genesys refused: {exc}. byoc does not delete and recreate a "
                     "pool that holds managed numbers (they would be in no pool meanwhile): take "
                     "the numbers byoc no longer manages out of it by hand, or leave them there")
         old: PoolSpan = Span.of(pool.start, pool.end)
-        new: PoolSpan = Span.of(after["start"], after["end"])
+        new: PoolSpan = Span.of(after.start, after.end)
         parts = [new] if gone else (NumberRanges.of_spans([new]) - NumberRanges.of_spans([old])).spans()
         for part in parts:
             first, last = span_text(part.width, part.low), span_text(part.width, part.high)
             lease.check()
-            self._create_pool(first, last, f"byoc {first}-{last}", after["description"])
+            self._create_pool(first, last, f"byoc {first}-{last}", after.description)
 
     def _apply_ivr(self, change: Change, lease: HeldLease) -> None:
         """Removals ride on the first PUT; additions go `per_put` at a time. A number something
         else holds is dropped from its PUT and left for verify to report."""
-        after = change.after
-        ivr = self._current_ivr(after["id"])
-        remove = tuple(after.get("remove", ()))
-        add = list(after.get("add", ()))
-        per_put = max(1, int(after.get("per_put", self._settings.genesys_numbers_per_ivr_put)))
+        after = change.after_as(IvrNumbers)
+        ivr = self._current_ivr(after.id)
+        remove = after.remove
+        add = list(after.add)
+        per_put = max(1, after.per_put)
         chunks = [add[i:i + per_put] for i in range(0, len(add), per_put)] or [[]]
         for index, chunk in enumerate(chunks):
             gone = remove if index == 0 else ()
@@ -190,34 +194,37 @@ class GenesysApplier:
 
     def _apply_shard(self, change: Change, lease: HeldLease) -> None:
         """Create, align or delete one of byoc's IVR shards (never an IVR it does not own)."""
-        ref = change.after or change.before or {}
-        if not owned(ref.get("description")):
+        alike = None if change.after is None else change.after_as(ShardLike)
+        ref = alike.shard if alike else None if change.before is None else \
+            change.before_as(ShardRef)
+        if ref is None or not owned(ref.description):
             raise ForeignGenesysObjectError(
                 f"IVR {change.key!r} is not a shard of byoc's; not changed")
         lease.check()
         self.dirty.add("ivrs")
         if change.action is Action.ADD:
-            like = self._current_ivr(change.after["like"])
-            created = self._port.create_ivr(like, name=ref["name"], description=ref["description"])
+            like = self._current_ivr(change.after_as(ShardLike).like)
+            created = self._port.create_ivr(like, name=ref.name, description=ref.description)
             self.ivrs[created.id] = created
-            self._created[ref["id"]] = created.id
+            self._created[ref.id] = created.id
             return
-        current = self._current_ivr(ref["id"])
+        current = self._current_ivr(ref.id)
         if shard_of(current) is None:
             raise ForeignGenesysObjectError(
                 f"IVR {change.key!r} is not a shard of byoc's; not changed")
         if change.action is Action.UPDATE:
-            saved = self._port.update_ivr_routing(current, self._current_ivr(change.after["like"]))
+            like = self._current_ivr(change.after_as(ShardLike).like)
+            saved = self._port.update_ivr_routing(current, like)
             self.ivrs[saved.id] = saved
             return
         self._port.delete_ivr(current)
         self.ivrs.pop(current.id, None)
 
     def _apply_user(self, change: Change, lease: HeldLease) -> None:
-        after = change.after
-        user = self._current_user(after["id"])
-        remove = tuple(after.get("remove", ()))
-        work = after.get("work")
+        after = change.after_as(UserNumbers)
+        user = self._current_user(after.id)
+        remove = after.remove
+        work = after.work
         lease.check()
         self.dirty.add("users")
         try:
@@ -236,25 +243,24 @@ class GenesysApplier:
     def _apply_route(self, change: Change, lease: HeldLease) -> None:
         state = self.snapshot.outbound if self.snapshot else None
         known = {r.id: r for r in state.routes} if state else {}
-        current = known.get(change.before["id"]) if change.before else None
-        if change.before and (current is None or not owned(current.description)):
+        read = None if change.before is None else change.before_as(RouteRead)
+        wanted = None if change.after is None else change.after_as(RouteSpec)
+        current = known.get(read.route.id) if read else None
+        if read and (current is None or not owned(current.description)):
             raise ForeignGenesysObjectError(
                 f"outbound route {change.key!r} is not a route byoc read as its own; not changed")
-        where = (change.after or change.before or {}).get("site")
-        if not where:
+        site = wanted.site if wanted else read.site if read else None
+        if site is None:
             raise ForeignGenesysObjectError(f"outbound route {change.key!r}: no site; not applied")
-        site = GenesysRef(id=where["id"], name=where["name"])
         lease.check()
         self.dirty.add("outbound")
         if change.action is Action.REMOVE:
             assert current is not None
             self._port.delete_outbound_route(site, current)
             return
-        after = change.after
-        spec = GenesysOutboundRouteSpec(
-            name=after["name"], classification_types=tuple(after["classification_types"]),
-            trunk_base=GenesysRef(**after["trunk_base"]), description=after["description"],
-            enabled=after["enabled"], distribution=after["distribution"])
+        if wanted is None:
+            raise ForeignGenesysObjectError(f"outbound route {change.key!r}: nothing to write")
+        spec = wanted.spec
         if not owned(spec.description):
             raise ForeignGenesysObjectError(f"outbound route {spec.name!r} without the mark")
         if current is None:

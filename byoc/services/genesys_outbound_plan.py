@@ -16,6 +16,7 @@ from byoc.services.genesys_model import (
     OutboundState,
     owned,
 )
+from byoc.services.genesys_payloads import RouteRead, RouteSpec
 from byoc.services.genesys_plan_rules import Analysis
 
 if TYPE_CHECKING:
@@ -109,23 +110,11 @@ class GenesysOutboundPlanner:
         site: GenesysRef | None,
         summary: str,
     ) -> Change:
-        before = None if current is None else {
-            "id": current.id, "version": current.version,
-            "classification_types": list(current.classification_types),
-            "trunk_bases": [b.name or b.id for b in current.trunk_bases],
-            "enabled": current.enabled, "description": current.description,
-        }
-        after = None if spec is None else {
-            "name": spec.name, "classification_types": list(spec.classification_types),
-            "trunk_base": {"id": spec.trunk_base.id, "name": spec.trunk_base.name},
-            "enabled": spec.enabled, "distribution": spec.distribution,
-            "description": spec.description,
-        }
         key = spec.name if spec else current.name if current else ""
-        where = {"site": {"id": site.id, "name": site.name}} if site else {}
         return Change(target=self.target, action=action, kind=ROUTE_KIND, key=key,
-                      summary=summary, before=before and {**before, **where},
-                      after=after and {**after, **where})
+                      summary=summary,
+                      before=None if current is None else RouteRead(current, site),
+                      after=None if spec is None else RouteSpec(spec, site))
 
 
 def route_differences(

@@ -24,6 +24,16 @@ from byoc.services.genesys_model import (
     range_key,
 )
 from byoc.services.genesys_outbound_plan import GenesysOutboundPlanner
+from byoc.services.genesys_payloads import (
+    IvrNumbers,
+    IvrRead,
+    NewPool,
+    PoolRange,
+    ShardLike,
+    ShardRef,
+    UserNumbers,
+    UserRead,
+)
 from byoc.services.genesys_plan_rules import (
     Analysis,
     Responsible,
@@ -163,8 +173,7 @@ class GenesysPlanner:
         return Change(
             target=self.target, action=Action.REMOVE, kind=POOL_KIND, key=range_key(pool),
             summary=summary,
-            before={"id": pool.id, "start": pool.start, "end": pool.end, "name": pool.name,
-                    "description": pool.description},
+            before=PoolRange.of(pool),
             numbers_removed=tuple(span_numbers(span)),
         )
 
@@ -181,10 +190,8 @@ class GenesysPlanner:
         return Change(
             target=self.target, action=Action.UPDATE, kind=POOL_KIND, key=range_key(pool),
             summary="; ".join(parts),
-            before={"id": pool.id, "start": pool.start, "end": pool.end, "name": pool.name,
-                    "description": pool.description},
-            after={"id": pool.id, "start": first, "end": last, "name": f"byoc {first}-{last}",
-                   "description": pool.description},
+            before=PoolRange.of(pool),
+            after=PoolRange(pool.id, first, last, f"byoc {first}-{last}", pool.description),
             numbers_added=tuple(added), numbers_removed=tuple(removed),
         )
 
@@ -193,8 +200,7 @@ class GenesysPlanner:
         return Change(
             target=self.target, action=Action.ADD, kind=POOL_KIND, key=f"{first}-{last}",
             summary=f"{span.size} number(s)",
-            after={"start": first, "end": last, "name": f"byoc {first}-{last}",
-                   "description": POOL_DESCRIPTION},
+            after=NewPool(first, last, f"byoc {first}-{last}", POOL_DESCRIPTION),
             numbers_added=tuple(span_numbers(span)),
         )
 
@@ -321,11 +327,11 @@ class GenesysPlanner:
                                "one request's size limit",
                    Action.UPDATE: f"given the flows of {like.name if like else ''!r}",
                    Action.REMOVE: "no longer needed: its IVR's numbers fit in fewer IVRs"}[action]
-        ref = {"id": ivr.id, "name": ivr.name, "description": ivr.description}
+        ref = ShardRef(ivr.id, ivr.name, ivr.description)
         return Change(
             target=self.target, action=action, kind=SHARD_KIND, key=ivr.name, summary=summary,
             before=None if action is Action.ADD else ref,
-            after=None if like is None else {**ref, "like": like.id})
+            after=None if like is None else ShardLike(ref, like.id))
 
     def ivr_change(
         self, ivr: GenesysIvr, remove: list[str], add: list[str], per_put: int
@@ -340,8 +346,8 @@ class GenesysPlanner:
         return Change(
             target=self.target, action=Action.UPDATE, kind=IVR_KIND, key=ivr.name,
             summary="; ".join(parts),
-            before={"id": ivr.id, "version": ivr.version, "dnis": len(ivr.dnis)},
-            after={"id": ivr.id, "remove": remove, "add": add, "per_put": per_put},
+            before=IvrRead(ivr.id, ivr.version, len(ivr.dnis)),
+            after=IvrNumbers(ivr.id, tuple(remove), tuple(add), per_put),
             numbers_added=tuple(add), numbers_removed=tuple(remove),
         )
 
@@ -353,8 +359,8 @@ class GenesysPlanner:
         return Change(
             target=self.target, action=Action.UPDATE, kind=USER_KIND, key=user.email,
             summary="; ".join(parts),
-            before={"id": user.id, "version": user.version, "phones": user.phones()},
-            after={"id": user.id, "remove": remove, "work": work},
+            before=UserRead(user.id, user.version, tuple(user.phones())),
+            after=UserNumbers(user.id, tuple(remove), work),
             numbers_added=tuple(add[:1]), numbers_removed=tuple(remove),
         )
 

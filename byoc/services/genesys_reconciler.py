@@ -54,6 +54,7 @@ from byoc.services.genesys_model import (
     preview,
 )
 from byoc.services.genesys_outbound_plan import GenesysOutboundPlanner
+from byoc.services.genesys_payloads import PoolRange
 from byoc.services.genesys_planner import GenesysPlanner
 from byoc.services.genesys_pool_view import pool_view
 from byoc.services.genesys_slice import GenesysSlice, GenesysSliceWanted
@@ -172,7 +173,7 @@ class GenesysReconciler(
         # A change names the numbers it adds or takes away; one naming none (an outbound route,
         # a new shard) may concern every number.
         problems: list[str] = [
-            Problem(written.refused.get((c.before or {}).get("id", ""))
+            Problem((written.refused.get(c.before.id) if isinstance(c.before, PoolRange) else None)
                     or f"{c.kind} {c.key} still differs: {c.summary}",
                     [*c.numbers_added, *c.numbers_removed] or None)
             for c in analysis.changes

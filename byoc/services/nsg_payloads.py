@@ -16,8 +16,7 @@ class WantedRule(Payload):
     rule: NsgRule
 
     def to_json(self) -> JsonValue:
-        fields: dict[str, JsonValue] = self.rule.fields()
-        return fields
+        return self.rule.fields()
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from byoc.domain.carriers import NsgRuleSpec
 from byoc.domain.networks import parse_network
+from byoc.domain.plan import JsonValue
 
 if TYPE_CHECKING:
     pass
@@ -72,9 +73,9 @@ class NsgRule:
             description=spec.description,
         )
 
-    def fields(self) -> dict[str, Any]:
+    def fields(self) -> dict[str, JsonValue]:
         """The rule as JSON for plans and the operations log (no ETag)."""
-        out: dict[str, Any] = {
+        out: dict[str, JsonValue] = {
             "name": self.name,
             "priority": self.priority,
             "direction": self.direction,

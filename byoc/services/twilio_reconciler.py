@@ -348,12 +348,12 @@ class TwilioTrunkReconciler(
 
     def _discover(self, change: Change, lease: HeldLease) -> dict[str, str]:
         correlation_id = new_correlation_id()
-        for number in sorted(change.after_as(AccountNumbers).numbers,
-                             key=lambda n: n.phone_number):
+        found = change.after_as(AccountNumbers).numbers
+        for phone, sid in sorted((n.phone_number, n.sid) for n in found):
             self._queue.send(NumberEvent(
-                action="purchased", number=number.phone_number, sid=number.sid, source="sweep",
-                event_id=f"sweep:{number.sid}", correlation_id=correlation_id))
-            self._onboarded.add(f"sweep:{number.sid}")
+                action="purchased", number=phone, sid=sid, source="sweep",
+                event_id=f"sweep:{sid}", correlation_id=correlation_id))
+            self._onboarded.add(f"sweep:{sid}")
         return {}
 
     def _write_termination(self, change: Change, lease: HeldLease) -> dict[str, str]:

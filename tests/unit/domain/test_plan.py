@@ -3,10 +3,20 @@
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 
 import pytest
 
-from byoc.domain.plan import Action, Change, GuardLimits, Plan, SafetyGuardRefused, guard
+from byoc.domain.plan import (
+    Action,
+    Change,
+    GuardLimits,
+    JsonValue,
+    Payload,
+    Plan,
+    SafetyGuardRefused,
+    guard,
+)
 
 
 def removal(n: int, target: str = "genesys") -> Change:
@@ -49,10 +59,18 @@ def test_moving_a_number_between_pools_is_not_a_deletion() -> None:
     guard(plan, GuardLimits(max_delete_fraction=0.0, max_delete_count=0))
 
 
+@dataclass(frozen=True)
+class Prefix(Payload):
+    prefix: str
+
+    def to_json(self) -> JsonValue:
+        return {"prefix": self.prefix}
+
+
 def test_text_and_json_renderings_show_every_change() -> None:
     plan = Plan(target="sbc:sbc1", changes=(
         Change("sbc:sbc1", Action.ADD, "dial_plan_rule", "byoc-main-1", "+1415555[0100-0199]",
-               after={"prefix": "+1415555[0100-0199]"}, numbers_added=("+14155550100",)),
+               after=Prefix("+1415555[0100-0199]"), numbers_added=("+14155550100",)),
     ), conflicts=("rule X overlaps foreign rule Y",))
     text = plan.render_text()
     assert "sbc:sbc1: 1 to add" in text and "+ dial_plan_rule byoc-main-1" in text

@@ -36,6 +36,7 @@ from byoc.ports import (
     GenesysUser,
 )
 from byoc.services.genesys_model import MARKER, ForeignGenesysObjectError, GenesysDesired
+from byoc.services.genesys_payloads import PoolRange
 from byoc.services.genesys_reconciler import GenesysReconciler
 from byoc.services.reconcile import ReconcilerRegistry, desired_state
 from byoc.settings import Settings, load_settings
@@ -656,8 +657,7 @@ def test_a_forged_plan_touching_a_foreign_pool_is_refused() -> None:
     reconciler = GenesysReconciler(make_settings(), genesys)
     forged = Plan(target="genesys", changes=(Change(
         "genesys", Action.REMOVE, "did-pool", "+14155550900-+14155550999", "forged",
-        before={"id": pool_id, "start": "+14155550900", "end": "+14155550999",
-                "description": "Head office"}),))
+        before=PoolRange(pool_id, "+14155550900", "+14155550999", "", "Head office")),))
 
     with pytest.raises(ForeignGenesysObjectError, match="never deletes foreign pools"):
         reconciler.apply(forged, FakeLease())
