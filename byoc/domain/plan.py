@@ -6,7 +6,7 @@ A plan is printed for a dry run, checked by `guard`, applied and verified: one o
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, TypeVar
@@ -31,6 +31,18 @@ P = TypeVar("P", bound=Payload)
 
 class PayloadMismatch(TypeError):
     """A change carries a payload its kind's write does not take (a planner defect)."""
+
+
+PayloadTypes = type[Payload] | tuple[type[Payload], ...] | None
+"""One type, any of several, or None (that side of the change is always empty)."""
+
+
+@dataclass(frozen=True)
+class Takes:
+    """The payload types one change kind's write takes, before and after."""
+
+    before: PayloadTypes = None
+    after: PayloadTypes = None
 
 
 def _printed(value: Payload | None) -> JsonValue:
@@ -237,3 +249,28 @@ def problems_by_number(problems: Iterable[str]) -> dict[str, list[str]] | None:
         for number in numbers:
             named.setdefault(number, []).append(str(problem))
     return named
+
+
+def unfit(plan: Plan, takes: Mapping[str, Takes]) -> list[str]:
+    """The kinds of `plan` that `takes` does not know, sorted; raises `PayloadMismatch` for a
+    change whose payload is not what its kind takes. A reconciler's apply calls it before any
+    write, so a plan it cannot apply whole changes nothing."""
+    unknown: set[str] = set()
+    for change in plan.changes:
+        kind = takes.get(change.kind)
+        if kind is None:
+            unknown.add(change.kind)
+            continue
+        for side, value, wanted in (("before", change.before, kind.before),
+                                    ("after", change.after, kind.after)):
+            if value is not None and (wanted is None or not isinstance(value, wanted)):
+                raise PayloadMismatch(
+                    f"{change.kind} {change.key}: its {side} is {type(value).__name__}, not "
+                    f"{_type_names(wanted)}; nothing applied")
+    return sorted(unknown)
+
+
+def _type_names(types: PayloadTypes) -> str:
+    if types is None:
+        return "empty"
+    return " or ".join(t.__name__ for t in (types if isinstance(types, tuple) else (types,)))

@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING
 
 from byoc.domain.number_ranges import NumberRanges, Span, span_text
-from byoc.domain.plan import Action, Change
+from byoc.domain.plan import Action, Change, Plan, Takes, unfit
 from byoc.ports import (
     GenesysDidPool,
     GenesysError,
@@ -32,6 +32,7 @@ from byoc.services.genesys_model import (
 )
 from byoc.services.genesys_payloads import (
     IvrNumbers,
+    IvrRead,
     NewPool,
     PoolRange,
     RouteRead,
@@ -39,6 +40,7 @@ from byoc.services.genesys_payloads import (
     ShardLike,
     ShardRef,
     UserNumbers,
+    UserRead,
 )
 from byoc.services.genesys_pool_view import pool_view
 from byoc.services.genesys_shards import shard_of
@@ -48,6 +50,13 @@ if TYPE_CHECKING:
     from byoc.settings import Settings
 
 log = logging.getLogger("byoc.genesys")
+
+_TAKES: dict[str, Takes] = {
+    POOL_KIND: Takes(PoolRange, (PoolRange, NewPool)), IVR_KIND: Takes(IvrRead, IvrNumbers),
+    SHARD_KIND: Takes(ShardRef, ShardLike), USER_KIND: Takes(UserRead, UserNumbers),
+    ROUTE_KIND: Takes(RouteRead, RouteSpec),
+}
+"""change kind -> the payloads its write takes."""
 
 
 class GenesysApplier:
@@ -76,6 +85,14 @@ class GenesysApplier:
             USER_KIND: self._apply_user, ROUTE_KIND: self._apply_route,
         }
         """change kind -> the write that makes it."""
+
+    def check(self, plan: Plan) -> None:
+        """Refuse, before any write, a plan with a change kind or payload no write here takes."""
+        unknown = sorted({c.kind for c in plan.changes if c.kind not in self._writers}) \
+            or unfit(plan, _TAKES)
+        if unknown:
+            raise ForeignGenesysObjectError(
+                f"unknown change kind(s) {', '.join(unknown)}; not applied")
 
     def apply(self, change: Change, lease: HeldLease) -> None:
         """Make one change, checking the lease before each write."""

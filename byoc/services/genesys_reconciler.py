@@ -148,6 +148,7 @@ class GenesysReconciler(
         if plan.target != self.target:
             raise ForeignGenesysObjectError(
                 f"plan for {plan.target} given to the reconciler of {self.target}; not applied")
+        self._applier.check(plan)
         for change in plan.changes:
             self._applier.apply(change, lease)
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from byoc.domain.carriers import NSG_MAX_PREFIXES, NSG_MAX_RULES, CarrierData
-from byoc.domain.plan import Action, Change, Plan
+from byoc.domain.plan import Action, Change, Plan, Takes, unfit
 from byoc.domain.targets import nsg_target
 from byoc.services.nsg_payloads import ListedRule, WantedRule
 from byoc.services.nsg_plan import (
@@ -140,9 +140,12 @@ class NsgReconciler(Reconciler[NsgState, NsgDesired]):
         )
 
     def apply(self, plan: Plan, lease: HeldLease) -> None:
-        """Write the plan's changes in order, checking the lease before each write."""
+        """Write the plan's changes in order, checking the lease before each write (and, before
+        any write, that byoc may make every change of the plan)."""
         for change in plan.changes:
             self._check_change(plan, change)
+        unfit(plan, {RULE_KIND: Takes(ListedRule, WantedRule)})
+        for change in plan.changes:
             lease.check()
             before_etag = (None if change.before is None
                            else change.before_as(ListedRule).rule.etag)

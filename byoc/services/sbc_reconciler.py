@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING
 from byoc.domain.dialplan import number_groups, ranges_of
 from byoc.domain.dialplan_index import DialPlanIndex
 from byoc.domain.number_ranges import NumberRanges
-from byoc.domain.plan import Action, Change, Plan, Problem
+from byoc.domain.plan import Action, Change, Plan, Problem, Takes, unfit
 from byoc.domain.targets import sbc_target
 from byoc.ports import SbcDialPlanEdit, SbcDialPlanRule, SbcDialPlans, SbcWriteIncomplete
 from byoc.services.reconcile import SliceReconciler
@@ -71,6 +71,13 @@ if TYPE_CHECKING:
 
 
 # --- the reconciler ----------------------------------------------------------------------------
+
+
+_TAKES: dict[str, Takes] = {
+    PLAN_KIND: Takes(after=NewDialPlan), RULE_KIND: Takes(PlacedRule, PlacedRule),
+    SAVE_KIND: Takes(),
+}
+"""change kind -> the payloads the upload takes (checked for the whole plan before any write)."""
 
 
 class SbcDialPlanReconciler(
@@ -187,6 +194,11 @@ class SbcDialPlanReconciler(
 
     def apply(self, plan: Plan, lease: HeldLease) -> None:
         """Every change in one incremental upload, then save and read back (the adapter)."""
+        unknown = unfit(plan, _TAKES)
+        if unknown:
+            raise ForeignDialPlanRuleError(
+                f"unknown change kind(s) {', '.join(unknown)}; byoc writes only its Dial Plan and "
+                "rules; not applied")
         if plan.target == self.target and plan.changes and all(
             change.kind == SAVE_KIND for change in plan.changes
         ):

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 from byoc.domain.inventory import NumberRecord, NumberState
 from byoc.domain.jobs import NumberEvent, new_correlation_id
-from byoc.domain.plan import Action, Change, Plan, Problem
+from byoc.domain.plan import Action, Change, Plan, Problem, Takes, unfit
 from byoc.domain.policy import Policy
 from byoc.ports import (
     HeldLease,
@@ -72,6 +72,9 @@ from byoc.services.twilio_termination import (
     KINDS as TERMINATION_KINDS,
 )
 from byoc.services.twilio_termination import (
+    TAKES as TERMINATION_TAKES,
+)
+from byoc.services.twilio_termination import (
     TerminationDesired,
     apply_termination,
     plan_termination,
@@ -84,6 +87,14 @@ if TYPE_CHECKING:
     from byoc.settings import SbcSettings
 
 log = logging.getLogger("byoc.twilio")
+
+_TAKES: dict[str, Takes] = {
+    TRUNK_KIND: Takes(TrunkSecurity, TrunkSecurity), URL_KIND: Takes(OriginationUrl, OriginationUrl),
+    ASSOCIATE_KIND: Takes(after=AccountNumbers), RELEASE_KIND: Takes(before=AccountNumbers),
+    OFFBOARD_KIND: Takes(before=GoneNumbers), DISCOVER_KIND: Takes(after=AccountNumbers),
+    **TERMINATION_TAKES,
+}
+"""change kind -> the payloads its write takes (checked for the whole plan before any write)."""
 
 class TwilioTrunkReconciler(
     SliceReconciler[TwilioActual, TwilioDesired, TwilioSlice, TwilioSliceDesired],
@@ -309,7 +320,8 @@ class TwilioTrunkReconciler(
 
     def apply(self, plan: Plan, lease: HeldLease) -> None:
         failures: dict[str, str] = {}
-        unknown = sorted({c.kind for c in plan.changes if c.kind not in self._writers})
+        unknown = sorted({c.kind for c in plan.changes if c.kind not in self._writers}) \
+            or unfit(plan, _TAKES)
         if unknown:
             raise TwilioApplyFailed(f"unknown change kind(s) {', '.join(unknown)}; not applied")
         for change in plan.changes:

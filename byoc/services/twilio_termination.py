@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from byoc.domain.plan import Action, Change
+from byoc.domain.plan import Action, Change, Takes
 from byoc.domain.targets import TWILIO
 from byoc.ports import TwilioIpAcl, TwilioPort, TwilioTermination, TwilioTrunk
 from byoc.services.twilio_payloads import (
@@ -196,6 +196,13 @@ _WRITERS: dict[str, Callable[[TwilioPort, Change, TerminationDesired], None]] = 
     CREDENTIALS_LINK_KIND: _link_credentials,
 }
 """termination change kind -> the write that makes it."""
+
+TAKES: dict[str, Takes] = {
+    ACL_KIND: Takes(after=NewAcl), ADDRESS_KIND: Takes(before=ListedAclAddress, after=AclAddress),
+    ACL_LINK_KIND: Takes(after=AclLink), CREDENTIALS_KIND: Takes(after=NewCredentialList),
+    USER_KIND: Takes(after=CredentialUser), CREDENTIALS_LINK_KIND: Takes(after=CredentialListLink),
+}
+"""termination change kind -> the payloads its write takes."""
 
 
 def verify_termination(actual: TwilioTermination, desired: TerminationDesired) -> list[str]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import pytest
 
@@ -13,9 +13,12 @@ from byoc.domain.plan import (
     GuardLimits,
     JsonValue,
     Payload,
+    PayloadMismatch,
     Plan,
     SafetyGuardRefused,
+    Takes,
     guard,
+    unfit,
 )
 
 
@@ -89,3 +92,16 @@ def test_numbers_asked_to_be_released_count_only_against_the_cap() -> None:
               releasing=frozenset(list(asked)[:2]))
     with pytest.raises(SafetyGuardRefused, match="cap of 4"):
         guard(plan, GuardLimits(max_delete_fraction=0.1, max_delete_count=4), releasing=asked)
+
+
+def test_unfit_lists_unknown_kinds_and_refuses_a_payload_its_kind_does_not_take() -> None:
+    takes = {"rule": Takes(before=Prefix, after=Prefix), "save": Takes()}
+    add = Change("sbc:sbc1", Action.ADD, "rule", "r", "", after=Prefix("+1"))
+    plan = Plan(target="sbc:sbc1", changes=(
+        add, Change("sbc:sbc1", Action.UPDATE, "save", "s", ""),
+        Change("sbc:sbc1", Action.ADD, "zone", "z", ""), Change("sbc:sbc1", Action.ADD, "a", "a", "")))
+
+    assert unfit(plan, takes) == ["a", "zone"]
+    with pytest.raises(PayloadMismatch, match="save s: its after is Prefix, not empty"):
+        unfit(Plan(target="sbc:sbc1", changes=(replace(plan.changes[1], after=Prefix("+1")),)),
+              takes)

@@ -116,7 +116,7 @@ def test_the_planners_build_typed_payloads_and_the_writes_make_what_the_plan_pri
     assert MARKER in written.description
 
 
-def test_a_change_whose_payload_does_not_fit_its_kind_is_refused_naming_both() -> None:
+def test_a_change_whose_payload_does_not_fit_its_kind_is_refused_before_any_write() -> None:
     genesys = org()
     reconciler = GenesysReconciler(make_settings(), genesys)
     wanted = desired(reconciler, records(numbers(100, 119)))
@@ -124,9 +124,21 @@ def test_a_change_whose_payload_does_not_fit_its_kind_is_refused_naming_both() -
     [pool] = [c for c in plan.changes if c.kind == "did-pool"]
     wrong = replace(pool, after=pool.after_json())
 
-    with pytest.raises(PayloadMismatch, match=r"did-pool .*dict, not NewPool"):
-        reconciler.apply(replace(plan, changes=(wrong,)), FakeLease())
+    with pytest.raises(PayloadMismatch, match=r"did-pool .*dict, not PoolRange or NewPool"):
+        reconciler.apply(replace(plan, changes=(*plan.changes, wrong)), FakeLease())
     assert genesys.writes == []
+
+
+def test_a_plan_with_a_kind_genesys_does_not_know_is_refused_before_any_write() -> None:
+    genesys = org()
+    reconciler = GenesysReconciler(make_settings(), genesys)
+    plan = reconciler.plan(reconciler.read_actual(),
+                           desired(reconciler, records(numbers(100, 119))))
+    unknown = replace(plan.changes[0], kind="sip-domain")
+
+    with pytest.raises(ForeignGenesysObjectError, match=r"unknown change kind\(s\) sip-domain"):
+        reconciler.apply(replace(plan, changes=(*plan.changes, unknown)), FakeLease())
+    assert genesys.writes == [] and plan.changes
 
 
 class ShardingGenesys(FakeGenesys):

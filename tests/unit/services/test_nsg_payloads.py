@@ -11,10 +11,12 @@ from fakes_nsg import FakeNsg
 
 from byoc.domain.plan import Action, Change, PayloadMismatch
 from byoc.services.nsg_payloads import ListedRule, WantedRule
+from byoc.services.nsg_reconciler import ForeignNsgRuleError
 from byoc.services.nsg_rule import NsgRule
 from tests.unit.services.test_nsg_reconciler import (
     SBC_IP,
     TWILIO_UMATILLA,
+    foreign,
     make_settings,
     reconciler,
     sync,
@@ -75,5 +77,18 @@ def test_a_change_whose_payload_does_not_fit_its_kind_is_refused_before_it_is_wr
     wrong = replace(first, after=first.after_json())
 
     with pytest.raises(PayloadMismatch, match=r"nsg-rule .*dict, not WantedRule"):
-        target.apply(replace(plan, changes=(wrong,)), FakeLease())
+        target.apply(replace(plan, changes=(*plan.changes, wrong)), FakeLease())
     assert nsg.writes == []
+
+
+def test_a_plan_touching_a_foreign_rule_anywhere_writes_nothing() -> None:
+    nsg = FakeNsg()
+    nsg.seed("corp-admin-https", foreign(300))
+    target = reconciler(nsg)
+    plan = target.plan(target.read_actual(), target.desired(None))
+    corp = NsgRule.from_arm(nsg.rule("corp-admin-https"))
+    touching = Change("nsg:sbc1", Action.REMOVE, "nsg-rule", corp.name, "", before=ListedRule(corp))
+
+    with pytest.raises(ForeignNsgRuleError, match="not a byoc rule"):
+        target.apply(replace(plan, changes=(*plan.changes, touching)), FakeLease())
+    assert nsg.writes == [] and len(plan.changes) == 3

@@ -102,7 +102,7 @@ def test_the_planner_builds_typed_payloads_and_the_writes_make_what_the_plan_pri
     assert created.friendly_name == "byoc-sbcs" and set(created.addresses) == {"20.30.40.50"}
 
 
-def test_a_change_whose_payload_does_not_fit_its_kind_is_refused_naming_both() -> None:
+def test_a_change_whose_payload_does_not_fit_its_kind_is_refused_before_any_write() -> None:
     twilio = FakeTwilio(off_trunk=[N1], urls=[url(SBC1), url(SBC2)])
     estate = Estate(twilio, onboarding(N1))
     [associate] = estate.plan().changes
@@ -110,5 +110,5 @@ def test_a_change_whose_payload_does_not_fit_its_kind_is_refused_naming_both() -
     reconciler = estate.registry.build("twilio")
 
     with pytest.raises(PayloadMismatch, match=r"trunk-numbers .*dict, not AccountNumbers"):
-        reconciler.apply(replace(estate.plan(), changes=(wrong,)), estate.locks.lease)
+        reconciler.apply(replace(estate.plan(), changes=(associate, wrong)), estate.locks.lease)
     assert twilio.writes == []
