@@ -46,8 +46,10 @@ class NumberRanges:
 
     A string is its lead (up to and including its last `+`: `+` for E.164) and a fixed count of
     digits; the set keeps, per (lead, digit count), sorted disjoint ranges of the digits' values.
-    `len`, `in`, `|`, `-` and `==` work on the ranges; iteration lists the strings in ascending
-    string order, as `sorted()` would.
+    `len`, `in`, `|`, `-`, `&` and `==` work on the ranges; iteration lists the strings in
+    ascending string order, as `sorted()` would. Of E.164 numbers (`of_numbers`, `of_spans`) it
+    also answers per span (`covers`, `touches`, `bounds_within`, `count_within`) and lists its
+    runs as spans (`spans()`), what DID pools are planned with.
     """
 
     __slots__ = ("_groups",)
