@@ -20,6 +20,18 @@ _secrets_lock = threading.Lock()
 REDACTED = "[redacted]"
 
 
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+
+
+def log_level_from(value: str | None) -> str:
+    """BYOC_LOG_LEVEL as a logging level name: case-insensitive, INFO when unset; ValueError
+    naming the allowed values otherwise."""
+    text = (value or "").strip().upper() or "INFO"
+    if text not in LOG_LEVELS:
+        raise ValueError(f"BYOC_LOG_LEVEL {value!r} is not one of {', '.join(LOG_LEVELS)}")
+    return text
+
+
 def register_secret(value: str) -> None:
     """Make sure `value` never appears in a log line (it is replaced by [redacted])."""
     if len(value) >= 6:

@@ -429,18 +429,6 @@ class Settings(BaseSettings):
         raise KeyError(f"no SBC named {name!r}; configured: {[s.name for s in self.sbcs]}")
 
 
-LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
-
-
-def log_level_from(value: str | None) -> str:
-    """BYOC_LOG_LEVEL as a logging level name: case-insensitive, INFO when unset; ValueError
-    naming the allowed values otherwise."""
-    text = (value or "").strip().upper() or "INFO"
-    if text not in LOG_LEVELS:
-        raise ValueError(f"BYOC_LOG_LEVEL {value!r} is not one of {', '.join(LOG_LEVELS)}")
-    return text
-
-
 PROBE_SOURCE_MIN_PREFIX = 22
 """The widest probe source: an app subnet or a few outbound addresses, never a whole network."""
 

@@ -25,8 +25,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, Literal, ParamSpec, TypeVar
 
-from byoc.observability import bind, bound, install_filters, redact
-from byoc.settings import log_level_from
+from byoc.observability import bind, bound, install_filters, log_level_from, redact
 
 if TYPE_CHECKING:
     from opentelemetry.trace import Link, Span, Tracer

@@ -353,8 +353,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.settings.exists():
         load_local_settings(args.settings)
 
-    from byoc.observability import configure_logging
-    from byoc.settings import ConfigurationError, cached_settings, log_level_from
+    from byoc.observability import configure_logging, log_level_from
+    from byoc.settings import ConfigurationError, cached_settings
 
     try:
         configure_logging(log_level_from(os.environ.get("BYOC_LOG_LEVEL")))

@@ -62,8 +62,7 @@ def _global(
     elif settings_file is not None:
         fail(f"settings file {settings_file} does not exist")
     if verbose:
-        from byoc.observability import configure_logging
-        from byoc.settings import log_level_from
+        from byoc.observability import configure_logging, log_level_from
 
         try:
             configure_logging(log_level_from(os.environ.get("BYOC_LOG_LEVEL")))
