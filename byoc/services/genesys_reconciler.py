@@ -40,7 +40,7 @@ from typing import TYPE_CHECKING
 
 from byoc.domain.plan import Plan, Problem
 from byoc.ports import GenesysIvr, GenesysPort, GenesysUser
-from byoc.services import genesys_slice
+from byoc.services import genesys_slice, genesys_slice_plan, genesys_slice_verify
 from byoc.services.genesys_applier import GenesysApplier
 from byoc.services.genesys_model import (
     TARGET,
@@ -199,7 +199,7 @@ class GenesysReconciler(
         return genesys_slice.desired_slice(self._settings, state, numbers)
 
     def plan_slice(self, actual: GenesysSlice, desired: GenesysSliceWanted) -> Plan:
-        plan = genesys_slice.plan_slice(self._planner, self._port, self._inventory, actual, desired)
+        plan = genesys_slice_plan.plan_slice(self._planner, self._port, self._inventory, actual, desired)
         written = self._applier
         written.ivrs.update({i.id: i for family in actual.families.values() for i in family})
         written.snapshot = GenesysState(
@@ -211,7 +211,7 @@ class GenesysReconciler(
         return plan
 
     def verify_slice(self, desired: GenesysSliceWanted) -> list[str]:
-        return genesys_slice.verify_slice(self._port, self._applier, self._slice, desired)
+        return genesys_slice_verify.verify_slice(self._port, self._applier, self._slice, desired)
 
 
 __all__ = ["GenesysReconciler"]
