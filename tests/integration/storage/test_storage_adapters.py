@@ -12,7 +12,7 @@ from azure.storage.queue import QueueClient
 from byoc.adapters.lock import LockBusy
 from byoc.bootstrap import get_services
 from byoc.domain.inventory import NumberState, on_purchased
-from byoc.domain.jobs import SyncTarget, parse_job
+from byoc.domain.jobs import SyncTarget, dump_job, parse_job
 
 pytestmark = pytest.mark.integration
 
@@ -23,7 +23,7 @@ def test_jobs_are_base64_on_the_wire_as_the_functions_trigger_expects(byoc_env: 
     services.queue.send(job)
     raw = QueueClient.from_connection_string(byoc_env["AzureWebJobsStorage"], "byoc-jobs")
     message = next(iter(raw.peek_messages(max_messages=1)))
-    assert json.loads(base64.b64decode(message.content)) == json.loads(job.model_dump_json())
+    assert json.loads(base64.b64decode(message.content)) == json.loads(dump_job(job))
     received = services.queue.receive(max_messages=1, visibility_timeout_s=5)
     assert parse_job(received[0].body) == job and received[0].dequeue_count == 1
 
