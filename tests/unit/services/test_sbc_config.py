@@ -19,11 +19,12 @@ from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from byoc.adapters.audiocodes_exports import dial_plans_from_cli, parse_ini
+from byoc.domain.address_patterns import address_patterns, octet_patterns
 from byoc.domain.policy import Policy
 from byoc.domain.policy_file import load_policy
 from byoc.services.nsg_reconciler import NsgReconciler
 from byoc.services.nsg_rule import NsgState
-from byoc.services.sbc_config import address_patterns, build_configuration, octet_patterns
+from byoc.services.sbc_config import build_configuration
 from byoc.services.sbc_config_model import (
     IniTableSection,
     SbcConfigError,
