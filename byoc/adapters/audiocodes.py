@@ -2,11 +2,8 @@
 
 Vendor facts are in docs/vendors/audiocodes.md. What this module relies on:
 
-- Every request carries HTTP Basic auth; the management certificate is checked against
-  `BYOC_CA_BUNDLE` (or the system store). There is no switch to turn verification off.
-- 409 (HA mate synchronising, device busy) and 5xx answers are retried with exponential backoff
-  (honouring `Retry-After`); so are connections that never reached the device. A write whose answer
-  was lost is not retried: the next sync reads the device and repairs.
+- Requests, authentication, certificate checks and retries are the REST client's
+  (`audiocodes_rest.AudioCodesRest`, which this class extends).
 - 7.2/7.4 have no row-level configuration resource. Dial Plans are read from `GET /files/ini`
   (`[ DialPlan ]`, `[ DialPlanRule ]`), and from `GET /files/cliScript` when the ini export leaves
   the rules out (some 7.40A firmware). Both parsers are tolerant: unknown tables, commands and
@@ -26,14 +23,11 @@ multipart part `file` they take.
 
 from __future__ import annotations
 
-import json
 import logging
-import ssl
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
-from byoc import metrics
 from byoc.adapters.audiocodes_dialplan import (
     DIAL_PLAN_DIALECTS,
     DIAL_PLAN_WRITE_FORMAT,
@@ -44,9 +38,7 @@ from byoc.adapters.audiocodes_dialplan import (
     upload_errors,
 )
 from byoc.adapters.audiocodes_errors import (
-    SbcAuthFailed,
     SbcConfigUnreadable,
-    SbcForbidden,
     SbcRequestRefused,
     SbcScriptFailed,
     SbcWriteNotApplied,
@@ -57,16 +49,15 @@ from byoc.adapters.audiocodes_exports import (
     dial_plans_from_ini,
     parse_ini,
 )
-from byoc.adapters.retry import Backoff, retry_after_s, retrying
+from byoc.adapters.audiocodes_rest import API_PREFIX, BACKOFF, AudioCodesRest, json_object
+from byoc.adapters.retry import Backoff
 from byoc.ports import (
     SbcAlarm,
-    SbcBusy,
     SbcCoderGroups,
     SbcDialPlanEdit,
     SbcDialPlans,
     SbcIpToIpRoute,
     SbcStatus,
-    SbcUnreachable,
 )
 
 if TYPE_CHECKING:
@@ -78,29 +69,8 @@ __all__ = ["API_PREFIX", "BACKOFF", "AudioCodesSbc"]
 
 log = logging.getLogger("byoc.audiocodes")
 
-API_PREFIX = "/api/v1"
 
-
-# --- the REST client ---------------------------------------------------------------------------
-
-
-BACKOFF = Backoff(attempts=6, base_s=0.5, cap_s=8.0, retry_after_cap_s=30.0)
-"""409 (HA sync), 5xx and connections that never reached the device: six attempts, 0.5 s to 8 s."""
-
-
-class _Busy(Exception):
-    """A retryable failure on its way through the retry loop (never leaves `_request`)."""
-
-    def __init__(self, error: Exception, retry_after: float | None = None, *,
-                 reason: str = "busy") -> None:
-        super().__init__(str(error))
-        self.error, self.retry_after, self.reason = error, retry_after, reason
-
-
-_RETRY_STATUSES = frozenset({409, 500, 502, 503, 504})
-
-
-class AudioCodesSbc:
+class AudioCodesSbc(AudioCodesRest):
     """One SBC's REST API: Dial Plans (read, write), status and active alarms."""
 
     def __init__(
@@ -117,21 +87,11 @@ class AudioCodesSbc:
         write_format: DialPlanWriteFormat | None = None,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
-        if not base_url.startswith("https://"):
-            raise ValueError(f"SBC {name}: {base_url!r} must be an https:// URL")
-        self.name = name
-        self._base = base_url.rstrip("/") + API_PREFIX
-        self._username = username
-        self._password = password
-        self._ca_bundle = ca_bundle
-        self._timeout_s = timeout_s
-        self._retry = retry
-        self._sleep = sleep
+        super().__init__(base_url, username, password, name=name, ca_bundle=ca_bundle,
+                         timeout_s=timeout_s, retry=retry, sleep=sleep, transport=transport)
         self._fixed_format = write_format
         self._format = write_format or DIAL_PLAN_WRITE_FORMAT
         self._format_source = "given" if write_format else "default"
-        self._transport = transport
-        self._client: httpx.Client | None = None
 
     @classmethod
     def from_settings(
@@ -310,7 +270,7 @@ class AudioCodesSbc:
             response = self._request("GET", "/alarms/active", params=params)
             if response.status_code == 204 or not response.content:
                 break
-            page = _json(response, "/alarms/active")
+            page = json_object(response, "/alarms/active")
             for item in page.get("alarms") or []:
                 alarms.append(SbcAlarm(id=str(item.get("id", "")),
                                        description=str(item.get("description", ""))))
@@ -335,172 +295,6 @@ class AudioCodesSbc:
             date=_optional(data.get("date")),
         )
 
-    def close(self) -> None:
-        if self._client is not None:
-            self._client.close()
-            self._client = None
-
-    # --- transport ---------------------------------------------------------------------------
-
-    def _http(self) -> httpx.Client:
-        if self._client is None:
-            import httpx
-
-            verify: ssl.SSLContext | bool = True
-            if self._ca_bundle:
-                verify = ssl.create_default_context(cafile=self._ca_bundle)
-            self._client = httpx.Client(
-                base_url=self._base,
-                auth=httpx.BasicAuth(self._username, self._password()),
-                verify=verify,
-                timeout=httpx.Timeout(self._timeout_s),
-                headers={"Accept": "application/json, application/octet-stream, */*"},
-                transport=self._transport,
-            )
-        return self._client
-
-    def _get_text(self, path: str) -> str:
-        response = self._request("GET", path)
-        return response.content.decode("utf-8", errors="replace")
-
-    def _get_json(self, path: str) -> dict[str, Any]:
-        return _json(self._request("GET", path), path)
-
-    def _upload(self, path: str, filename: str, text: str, *, once: bool = False) -> dict[str, Any]:
-        """PUT a file as multipart part `file` (what every file endpoint of the API reads).
-
-        `once`: a single attempt, no retry on 409/5xx (the caller restores and retries the step).
-        """
-        files = {"file": (filename, text.encode("utf-8"), "application/octet-stream")}
-        response = self._request("PUT", path, files=files, write=True, once=once)
-        try:
-            return _json(response, path)
-        except SbcRequestRefused:
-            return {"status": "unknown", "output": response.text}
-
-    def _request(
-        self,
-        method: str,
-        path: str,
-        *,
-        params: Mapping[str, str] | None = None,
-        content: bytes | None = None,
-        files: Mapping[str, Any] | None = None,
-        write: bool = False,
-        once: bool = False,
-    ) -> httpx.Response:
-
-        where = f"SBC {self.name}: {method} {API_PREFIX}{path}"
-        loop = retrying(
-            self._retry,
-            retry_if=lambda exc: isinstance(exc, _Busy),
-            retry_after=lambda exc: exc.retry_after if isinstance(exc, _Busy) else None,
-            sleep=self._sleep,
-            before_sleep=lambda _, exc, __: metrics.vendor_retry(
-                "audiocodes", exc.reason if isinstance(exc, _Busy) else "busy"),
-            once=once,
-        )
-        try:
-            for attempt in loop:
-                with attempt:
-                    response = self._attempt(method, path, where, params=params, content=content,
-                                             files=files, write=write, once=once)
-        except _Busy as busy:
-            raise busy.error from busy.error.__cause__
-        return self._checked(response, where)
-
-    def _attempt(
-        self,
-        method: str,
-        path: str,
-        where: str,
-        *,
-        params: Mapping[str, str] | None,
-        content: bytes | None,
-        files: Mapping[str, Any] | None,
-        write: bool,
-        once: bool,
-    ) -> httpx.Response:
-        """One request; what is worth another attempt is raised as `_Busy` (carrying the error
-        to raise when no attempt is left), anything else as itself."""
-        import httpx
-
-        metrics.vendor_call("audiocodes")
-        try:
-            response = self._http().request(
-                method, path, params=params, content=content, files=files
-            )
-        except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
-            if _is_certificate_error(exc):
-                raise SbcUnreachable(
-                    f"{where}: the management certificate is not trusted ({exc}); put the CA "
-                    "that issued it in BYOC_CA_BUNDLE"
-                ) from exc
-            error = SbcUnreachable(f"{where}: cannot connect ({exc})")
-            error.__cause__ = exc
-            raise _Busy(error, reason="no_answer") from exc
-        except httpx.TransportError as exc:
-            if write:
-                raise SbcUnreachable(
-                    f"{where}: {type(exc).__name__}: the answer was lost; the write may or may "
-                    "not have been applied (the next sync reads the device and repairs)"
-                ) from exc
-            error = SbcUnreachable(f"{where}: {type(exc).__name__}: {exc}")
-            error.__cause__ = exc
-            raise _Busy(error, reason="no_answer") from exc
-        if response.status_code in _RETRY_STATUSES:
-            tried = (f"{response.status_code} (one attempt, not retried)" if once
-                     else f"still {response.status_code} after {self._retry.attempts} attempts")
-            raise _Busy(SbcBusy(
-                f"{where}: {tried} ({_description(response)})"
-                + ("; HA sync in progress? retry later" if response.status_code == 409 else "")
-            ), retry_after_s(response.headers))
-        return response
-
-    def _checked(self, response: httpx.Response, where: str) -> httpx.Response:
-        """The answer, or the error its status stands for (401, 403, any other 4xx)."""
-        if response.status_code == 401:
-            raise SbcAuthFailed(
-                f"{where}: 401, the SBC refused user {self._username!r}; check BYOC_SBC_USERNAME "
-                "and the password secret"
-            )
-        if response.status_code == 403:
-            raise SbcForbidden(
-                f"{where}: 403, user {self._username!r} lacks the privilege level "
-                "(Administrator for files and actions)"
-            )
-        if response.status_code >= 400:
-            raise SbcRequestRefused(f"{where}: {response.status_code} ({_description(response)})")
-        return response
-
-def _json(response: httpx.Response, path: str) -> dict[str, Any]:
-    try:
-        data = response.json()
-    except (json.JSONDecodeError, UnicodeDecodeError, ValueError) as exc:
-        raise SbcRequestRefused(f"{path}: the answer is not JSON: {response.text[:200]!r}") from exc
-    if not isinstance(data, dict):
-        raise SbcRequestRefused(f"{path}: expected a JSON object, got {type(data).__name__}")
-    return data
-
-
-def _description(response: httpx.Response) -> str:
-    try:
-        data = response.json()
-    except ValueError:
-        return response.text[:200] or "no body"
-    if isinstance(data, dict) and data.get("description"):
-        return str(data["description"])
-    return json.dumps(data)[:200]
-
 
 def _optional(value: Any) -> str | None:
     return None if value is None else str(value)
-
-
-def _is_certificate_error(exc: Exception) -> bool:
-    cause: BaseException | None = exc
-    while cause is not None:
-        if isinstance(cause, ssl.SSLCertVerificationError):
-            return True
-        cause = cause.__cause__ or cause.__context__
-    return "CERTIFICATE_VERIFY_FAILED" in str(exc)
