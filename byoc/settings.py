@@ -187,6 +187,10 @@ class Settings(BaseSettings):
     )
     max_delete_fraction: float = Field(default=0.1, ge=0.0, le=1.0)
     max_delete_count: int = Field(default=100, ge=0)
+    full_sync_max_deferral_minutes: int = Field(
+        default=60, ge=0, le=1440,
+        description="Longest the reconcile timer puts off a target's full sync, after its last "
+                    "converged one, while a slice backlog is worked; 0: never deferred.")
 
     # NSG
     nsg_rule_prefix: str = Field(default="byoc", pattern=r"^[A-Za-z][A-Za-z0-9-]{0,20}$")

@@ -209,6 +209,7 @@ class Services:
             locks=self.locks,
             queue=self.queue,
             policy=self.policy,
+            full_sync_max_deferral_s=60.0 * self.settings.full_sync_max_deferral_minutes,
             limits=GuardLimits(
                 max_delete_fraction=self.settings.max_delete_fraction,
                 max_delete_count=self.settings.max_delete_count,

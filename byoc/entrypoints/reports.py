@@ -7,7 +7,7 @@ from typing import Any
 from rich.table import Table
 
 from byoc.entrypoints.cli_output import out
-from byoc.services.status import last_slice, last_sync
+from byoc.services.status import deferred, last_slice, last_sync
 
 
 def render_status(data: dict[str, Any]) -> None:
@@ -29,6 +29,9 @@ def render_status(data: dict[str, Any]) -> None:
     if not data["targets"]:
         targets.add_row("(no sync yet)", "", "", "", "", "")
     out.print(targets)
+    for name, sync in sorted(data["targets"].items()):
+        if deferred(sync):
+            out.print(f"{name}: {deferred(sync)}", highlight=False)
     if data["health"]:
         health = Table(title="Health", show_edge=False)
         for column in ("component", "status", "checked", "reason"):

@@ -10,6 +10,7 @@ convergence.
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import time
 from collections.abc import Callable, Iterable
@@ -32,8 +33,9 @@ from byoc.domain.plan import GuardLimits, Plan, SafetyGuardRefused, guard, probl
 from byoc.domain.policy import Policy, Route
 from byoc.domain.targets import ALL, FAMILIES
 from byoc.ports import HeldLease, Inventory, JobQueue, OperationsLog, StateStore, TargetLocks
+from byoc.services.full_sync_deferral import Deferral, defer_full_sync
 from byoc.services.numbers import OWNER_TARGET
-from byoc.services.status import status_namespace
+from byoc.services.status import DEFERRED_NAMESPACE, status_namespace
 from byoc.services.sync_requests import SyncRequests
 from byoc.telemetry import set_attributes, span
 
@@ -273,6 +275,8 @@ class ReconcileService:
         queue: JobQueue,
         policy: Callable[[], Policy],
         limits: GuardLimits,
+        full_sync_max_deferral_s: float = 0.0,
+        clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
     ) -> None:
         self.registry = registry
         self._inventory = inventory
@@ -283,6 +287,8 @@ class ReconcileService:
         self._syncs = SyncRequests(queue=queue, state=state)
         self._policy = policy
         self._limits = limits
+        self._max_deferral_s = full_sync_max_deferral_s
+        self._clock = clock
 
     def desired_state(self) -> DesiredState:
         return desired_state(self._inventory.all(), self._policy())
@@ -328,6 +334,39 @@ class ReconcileService:
         for name in names:
             self._syncs.request(name, reason=reason, correlation_id=correlation_id, force=force)
         return names
+
+    def enqueue_timer(self, *, correlation_id: str) -> tuple[list[str], list[Deferral]]:
+        """The reconcile timer: queue a full sync of every target, except those whose slice
+        backlog is being worked (within the deferral bound); returns what was queued and what
+        was deferred."""
+        queued: list[str] = []
+        deferred: list[Deferral] = []
+        for name in self.registry.expand("all"):
+            deferral = self._deferral(name)
+            if deferral is None:
+                self._syncs.request(name, reason="reconcile timer", correlation_id=correlation_id)
+                queued.append(name)
+                continue
+            deferred.append(deferral)
+            self._state.put(DEFERRED_NAMESPACE, name, {"at": now_iso(self._clock()),
+                                                       **deferral.to_json()})
+            log.info(deferral.text, extra={"event": "sync.deferred", "target": name,
+                                           "correlation_id": correlation_id,
+                                           "pending": deferral.pending})
+        return queued, deferred
+
+    def _deferral(self, target: str) -> Deferral | None:
+        if self._max_deferral_s <= 0:
+            return None
+        pending = self._syncs.pending(target)
+        if not pending:
+            return None
+        last_full = self._state.get(status_namespace(slice_sync=False), target)
+        last_slice = self._state.get(status_namespace(slice_sync=True), target)
+        return defer_full_sync(target, pending=pending,
+                               last_full=last_full if isinstance(last_full, dict) else None,
+                               last_slice=last_slice if isinstance(last_slice, dict) else None,
+                               now=self._clock(), max_age_s=self._max_deferral_s)
 
     def sync(
         self, target: str, *, correlation_id: str, force: bool = False,
@@ -457,6 +496,9 @@ class ReconcileService:
         """Record how the sync ended, for `byoc status`: a slice sync's apart from the last full
         sync's, so neither hides the other."""
         row = self._status(outcome, correlation_id)
+        row["at"] = now_iso(self._clock())
+        if outcome.slice is None:
+            self._state.put(DEFERRED_NAMESPACE, outcome.target, None)
         if error is not None:
             row["error"] = error
         self._state.put(status_namespace(slice_sync=outcome.slice is not None), outcome.target,

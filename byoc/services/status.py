@@ -61,6 +61,9 @@ SYNC_NAMESPACE = "sync"
 SLICE_SYNC_NAMESPACE = "sync-last-slice"
 """`sync-last-slice/<target>`: its last slice sync (a number event's): kept apart, so a slice's
 status never hides the last full sync's."""
+DEFERRED_NAMESPACE = "sync-deferred"
+"""`sync-deferred/<target>`: the reconcile timer put off its full sync (a slice backlog was being
+worked); cleared by the next full sync."""
 
 
 def status_namespace(*, slice_sync: bool) -> str:
@@ -75,6 +78,7 @@ def target_syncs(state: StateStore) -> dict[str, dict[str, Any]]:
     A `sync/<target>` record written before the two were kept apart may be a slice's (it has a
     `slice_size`): it is read as the last slice, and no full sync is known until the next one."""
     full, slices = state.items(SYNC_NAMESPACE), state.items(SLICE_SYNC_NAMESPACE)
+    deferrals = state.items(DEFERRED_NAMESPACE)
     found: dict[str, dict[str, Any]] = {}
     for target in sorted({*full, *slices}):
         row = full.get(target) if isinstance(full.get(target), dict) else None
@@ -84,6 +88,8 @@ def target_syncs(state: StateStore) -> dict[str, dict[str, Any]]:
                 last_slice = row
             row = None
         found[target] = {**(row or {}), "last_slice": last_slice}
+        if isinstance(deferrals.get(target), dict):
+            found[target]["deferred"] = deferrals[target]
     return found
 
 
@@ -91,7 +97,7 @@ def full_sync(sync: dict[str, Any] | None) -> dict[str, Any] | None:
     """The last full sync's status alone, from a `target_syncs` entry (None: none recorded)."""
     if not sync or "at" not in sync:
         return None
-    return {k: v for k, v in sync.items() if k != "last_slice"}
+    return {k: v for k, v in sync.items() if k not in ("last_slice", "deferred")}
 
 
 def refused(sync: dict[str, Any]) -> str | None:
@@ -169,6 +175,7 @@ def _convergence(syncs: dict[str, Any], health: dict[str, Any]) -> dict[str, Any
             else remembered.get("last_converged_at"),
             "last_slice_at": last_slice.get("at"),
             "last_slice_result": sync_result(last_slice) if last_slice else None,
+            "full_sync_deferred": deferred(sync) or None,
         }
     return found
 
@@ -204,6 +211,12 @@ def sync_result(sync: dict[str, Any]) -> str:
 def last_sync(sync: dict[str, Any]) -> str:
     """When a target's last full sync ran ("none yet" when only slices are recorded)."""
     return str(sync.get("at") or "none yet")
+
+
+def deferred(sync: dict[str, Any]) -> str:
+    """Why the timer put off the target's next full sync (empty: it did not)."""
+    deferral = sync.get("deferred")
+    return str(deferral.get("text", "")) if isinstance(deferral, dict) else ""
 
 
 def last_slice(sync: dict[str, Any]) -> str:

@@ -114,6 +114,11 @@ class SyncRequests:
         for key in taken.keys:
             self._state.release_claim(namespace, key)
 
+    def pending(self, target: str) -> int:
+        """How many numbers are noted for slice syncs of `target` and not yet taken."""
+        return len({v.get("number") for v in self._state.items(_slice_namespace(target)).values()
+                    if isinstance(v, dict) and isinstance(v.get("number"), str)})
+
     def _note(self, target: str, numbers: list[str]) -> None:
         at = self._clock()
         namespace = _slice_namespace(target)

@@ -40,16 +40,17 @@ def twilio_poll(timer: func.TimerRequest) -> None:
 @bp.timer_trigger(arg_name="timer", schedule=RECONCILE_SCHEDULE, run_on_startup=False)
 @invocation("timer")
 def reconcile(timer: func.TimerRequest) -> None:
-    """Queue a sync of every target: repairs whatever an event missed or a person changed."""
+    """Queue a sync of every target: repairs whatever an event missed or a person changed
+    (a target working a slice backlog is deferred, at most BYOC_FULL_SYNC_MAX_DEFERRAL_MINUTES
+    after its last converged full sync)."""
     from byoc.bootstrap import get_services
     from byoc.domain.jobs import new_correlation_id
 
     correlation_id = new_correlation_id()
     bind_correlation(correlation_id)
-    targets = get_services().reconcile.enqueue(
-        "all", reason="reconcile timer", correlation_id=correlation_id
-    )
+    targets, deferred = get_services().reconcile.enqueue_timer(correlation_id=correlation_id)
     log.info("reconcile queued", extra={"event": "timer.reconcile", "targets": targets,
+                                        "deferred": [d.to_json() for d in deferred],
                                         "past_due": timer.past_due})
 
 
