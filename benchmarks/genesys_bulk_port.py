@@ -29,6 +29,7 @@ Prints figures, then as its last line one JSON object:
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import json
 import random
 import sys
@@ -36,7 +37,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-sys.path[:0] = [str(Path(__file__).resolve().parent), str(Path(__file__).resolve().parents[1])]
+sys.path[:0] = [str(Path(__file__).resolve().parent), str(Path(__file__).resolve().parents[1]),
+                str(Path(__file__).resolve().parents[1] / "tests")]
 
 from marginal_cost import runs, seed_genesys  # noqa: E402
 
@@ -49,6 +51,26 @@ defaults: {genesys: {ivr: Sales IVR}, sbc_tag: default}
 PER_WRITE = 50
 RATE_LIMIT = 300
 """Genesys calls a minute per token (the default BYOC_GENESYS_REQUESTS_PER_MINUTE)."""
+
+
+def _timer_minutes() -> float:
+    """The reconcile timer's interval, from its NCRONTAB schedule ("0 */15 * * * *")."""
+    from byoc.entrypoints.functions.timers import RECONCILE_SCHEDULE
+
+    return float(RECONCILE_SCHEDULE.split()[1].removeprefix("*/"))
+
+
+TIMER_MINUTES = _timer_minutes()
+
+
+def _max_deferral_minutes() -> float:
+    """BYOC_FULL_SYNC_MAX_DEFERRAL_MINUTES's default."""
+    from byoc.settings import Settings
+
+    return float(Settings.model_fields["full_sync_max_deferral_minutes"].default)
+
+
+MAX_DEFERRAL_MINUTES = _max_deferral_minutes()
 
 
 def seed_for(values: list[int]) -> dict[str, Any]:
@@ -73,16 +95,24 @@ def main() -> None:
     parser.add_argument("--slice", type=int, default=100)
     parser.add_argument("--cold", action="store_true")
     parser.add_argument("--timeline", choices=("rate", "wall"), default="rate")
+    parser.add_argument("--timer", type=float, default=TIMER_MINUTES,
+                        help="minutes between the reconcile timer's runs (0: leave it out)")
+    parser.add_argument("--max-deferral", type=float, default=MAX_DEFERRAL_MINUTES,
+                        help="BYOC_FULL_SYNC_MAX_DEFERRAL_MINUTES (0: the timer never defers)")
     args = parser.parse_args()
 
     import httpx
+    from fakes import FakeInventory, FakeLocks, FakeOperations, FakeQueue, FakeState
 
     from byoc.adapters.genesys import GenesysAdapter
     from byoc.domain.inventory import NumberRecord, NumberState
+    from byoc.domain.jobs import SyncTarget
+    from byoc.domain.plan import GuardLimits
     from byoc.domain.policy_file import load_policy
     from byoc.services.genesys_pool_view import pool_view
     from byoc.services.genesys_reconciler import GenesysReconciler
-    from byoc.services.reconcile import desired_state
+    from byoc.services.reconcile import ReconcilerRegistry, ReconcileService
+    from byoc.services.sync_requests import SyncRequests
     from byoc.settings import load_settings
     from sandbox.core import ServedApp, build_app
     from sandbox.genesys import GenesysEmulator
@@ -115,35 +145,69 @@ def main() -> None:
         port = GenesysAdapter(base_url=server.url, client_id=oauth["client_id"],
                               client_secret=lambda: oauth["client_secret"],
                               requests_per_minute=10_000_000, sleep=lambda _: None)
-        records = {f"+{v}": NumberRecord(f"+{v}", NumberState.ACTIVE) for v in estate}
+        inventory = FakeInventory(NumberRecord(f"+{v}", NumberState.ACTIVE) for v in estate)
+        records = inventory.records
+        def clock_s() -> float:
+            """Seconds into the run: on the rate timeline, what the Genesys calls made so far
+            take at 300 a minute; otherwise the wall clock."""
+            if args.timeline == "wall":
+                return time.monotonic() - began
+            return genesys_calls() * 60 / RATE_LIMIT
 
-        class Inventory:
-            def get(self, number: str) -> Any:
-                return records.get(number)
+        def genesys_calls() -> int:
+            return sum(1 for r in emulator.log.entries() if r.path.startswith("/api/v2/"))
 
-        inventory: Any = Inventory()
-        if args.timeline == "rate":
-            def at_the_limit() -> float:
-                """Seconds the Genesys calls made so far take at 300 a minute."""
-                calls = sum(1 for r in emulator.log.entries() if r.path.startswith("/api/v2/"))
-                return calls * 60 / RATE_LIMIT
-
-            pool_view(port)._clock = at_the_limit  # the view's own clock, set for this run
-        if not args.cold:
-            pool_view(port).replace_all(port.list_did_pools())  # what the last full sync left
-        before = len(httpx.get(f"{server.url}/_sandbox/requests").json()["requests"])
+        began = time.monotonic()
+        epoch = dt.datetime.now(dt.UTC)
+        pool_view(port)._clock = clock_s  # the view's own clock, set for this run
+        state, queue = FakeState(), FakeQueue()
+        registry = ReconcilerRegistry()
+        registry.register("genesys", lambda: GenesysReconciler(settings, port, lambda: inventory))
+        service = ReconcileService(
+            registry=registry, inventory=inventory, operations=FakeOperations(), state=state,
+            locks=FakeLocks(), queue=queue, policy=lambda: policy, limits=GuardLimits(),
+            full_sync_max_deferral_s=60.0 * args.max_deferral,
+            clock=lambda: epoch + dt.timedelta(seconds=clock_s()))
+        syncs = SyncRequests(queue=queue, state=state)  # what number events queue slices through
         problems: list[str] = []
+        timer_calls = timer_runs = 0
+        deferrals: list[str] = []
+
+        def drain() -> None:
+            nonlocal timer_calls, timer_runs
+            while queue.sent:
+                job, _ = queue.sent.pop(0)
+                assert isinstance(job, SyncTarget)
+                calls_before = genesys_calls()
+                outcome = service.sync(job.target, correlation_id=job.correlation_id,
+                                       numbers=job.numbers)
+                problems.extend(outcome.problems)
+                if job.numbers is None:
+                    timer_runs += 1
+                    timer_calls += genesys_calls() - calls_before
+
+        if not args.cold:
+            # the timer's last full sync, just before the port: it listed the pools (warm view)
+            syncs.request("genesys", reason="reconcile timer", correlation_id="timer-start")
+            drain()
+            problems.clear()
+            timer_runs = timer_calls = 0
+        before = len(httpx.get(f"{server.url}/_sandbox/requests").json()["requests"])
+        base_s = clock_s()
+        next_timer = base_s + 60.0 * args.timer if args.timer else float("inf")
         started = time.monotonic()
         for first in range(0, len(ported), args.slice):
             chunk = ported[first:first + args.slice]
             numbers = frozenset(f"+{v}" for v in chunk)
             for number in numbers:
                 records[number] = NumberRecord(number, NumberState.ACTIVE)
-            target = GenesysReconciler(settings, port, lambda: inventory)
-            wanted = target.desired_slice(desired_state([records[n] for n in numbers], policy),
-                                          numbers)
-            target.apply(target.plan_slice(target.read_slice(numbers), wanted), _Lease())
-            problems += target.verify_slice(wanted)
+            syncs.request("genesys", reason="number event", correlation_id=f"port-{first:06d}",
+                          numbers=numbers)
+            if clock_s() >= next_timer:
+                next_timer += 60.0 * args.timer
+                _, deferred = service.enqueue_timer(correlation_id=f"timer-{first:06d}")
+                deferrals += [f"{(clock_s() - base_s) / 60:.1f} min: {d.text}" for d in deferred]
+            drain()
         seconds = time.monotonic() - started
         log = httpx.get(f"{server.url}/_sandbox/requests").json()["requests"][before:]
         calls = [r for r in log if r["path"].startswith("/api/v2/")]
@@ -157,23 +221,26 @@ def main() -> None:
         print(f"a perfect client writes {perfect:,} times: byoc makes {ratio:.3f}x its calls; "
               f"at {RATE_LIMIT} calls a minute {len(calls) / RATE_LIMIT:.1f} min against "
               f"{perfect / RATE_LIMIT:.1f} min")
+        timer = (f"every {args.timer:g} min, deferred up to {args.max_deferral:g} min"
+                 if args.timer else "left out")
+        print(f"reconcile timer ({timer}): {timer_runs} full sync(s) during the port, "
+              f"{timer_calls:,} of the calls; {len(deferrals)} deferred")
+        for line in deferrals:
+            print(f"  {line}")
         if problems:
             print(f"verify: {len(problems)} problem(s), e.g. {problems[:3]}")
         print(json.dumps({
             "estate": args.estate, "ported": len(ported), "slice": args.slice,
             "view": "cold" if args.cold else "warm", "timeline": args.timeline,
-            "calls": len(calls),
+            "timer_minutes": args.timer, "max_deferral_minutes": args.max_deferral,
+            "timer_full_syncs": timer_runs, "timer_calls": timer_calls,
+            "timer_deferred": len(deferrals), "calls": len(calls),
             "reads": len(calls) - writes, "writes": writes, "perfect_writes": perfect,
             "ratio": round(ratio, 4), "minutes_at_300": round(len(calls) / RATE_LIMIT, 2),
             "converged": not problems, "targets_met": {"within_1_1x": ratio <= 1.1},
         }))
     finally:
         server.stop()
-
-
-class _Lease:
-    def check(self) -> None:
-        """The benchmark holds the target alone."""
 
 
 if __name__ == "__main__":
