@@ -13,16 +13,27 @@ of the pool right next to it) and one IVR write per 50 numbers added (Genesys's 
 and no read. Bound: byoc's calls <= 1.1 x those writes.
 
     python benchmarks/genesys_bulk_port.py [--estate 100000] [--port 10000] [--slice 100]
-        [--cold] [--timeline rate|wall]
+        [--cold] [--timeline rate|wall] [--timer 15] [--max-deferral 60]
 
-Warm (default): a full sync listed the pools in this process just before (the timer's, or the
-first slice's listing); `--cold`: the first slice finds no view and lists every pool once.
-`--timeline rate` (default): the pool view ages as the port would at the rate limit (each call
-made so far counts 60/300 s), so whether it outlives the port (`VIEW_TTL_S`) does not depend on
-how fast this machine runs the lifted-limit run; `wall`: it ages in real time.
+The slices and the timer go the production way: number events note the slice's numbers and queue
+its sync (`SyncRequests`), and every queued job runs through `ReconcileService.sync` (in-memory
+inventory, state, queue and lease: tests/fakes.py). The reconcile timer runs on the same timeline
+every `--timer` minutes (its real schedule, 15, by default; 0 leaves it out) through
+`ReconcileService.enqueue_timer`: a full sync of the target, unless the target is working a slice
+backlog and its last converged full sync is less than `--max-deferral` minutes old (the default of
+BYOC_FULL_SYNC_MAX_DEFERRAL_MINUTES; 0: never deferred). Its full syncs' calls count in the ratio.
+
+Warm (default): the timer's full sync ran just before the port (it listed the pools, and its next
+run comes `--timer` minutes in); `--cold`: no full sync on record and no view, so the first slice
+lists every pool once and the timer never defers.
+`--timeline rate` (default): the pool view, the timer and the deferral bound age as the port
+would at the rate limit (each call made so far counts 60/300 s), so whether the view outlives the
+port (`VIEW_TTL_S`) and when the timer runs do not depend on how fast this machine runs the
+lifted-limit run; `wall`: they age in real time.
 
 Prints figures, then as its last line one JSON object:
-{"estate", "ported", "slice", "view", "timeline", "calls", "reads", "writes", "perfect_writes", "ratio",
+{"estate", "ported", "slice", "view", "timeline", "timer_minutes", "max_deferral_minutes",
+ "timer_full_syncs", "timer_calls", "timer_deferred", "calls", "reads", "writes", "perfect_writes", "ratio",
  "minutes_at_300", "converged", "targets_met": {"within_1_1x": bool}}.
 """
 
