@@ -191,7 +191,7 @@ class Services:
 
     @cached_property
     def registry(self) -> ReconcilerRegistry:
-        from byoc.services.reconcile import ReconcilerRegistry
+        from byoc.services.reconciler import ReconcilerRegistry
 
         registry = ReconcilerRegistry()
         register_targets(self, registry)

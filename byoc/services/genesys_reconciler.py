@@ -58,11 +58,11 @@ from byoc.services.genesys_payloads import PoolRange
 from byoc.services.genesys_planner import GenesysPlanner
 from byoc.services.genesys_pool_view import pool_view
 from byoc.services.genesys_slice import GenesysSlice, GenesysSliceWanted
-from byoc.services.reconcile import SliceReconciler
+from byoc.services.reconciler import SliceReconciler
 
 if TYPE_CHECKING:
     from byoc.ports import HeldLease, Inventory
-    from byoc.services.reconcile import DesiredState
+    from byoc.services.reconciler import DesiredState
     from byoc.settings import Settings
 
 

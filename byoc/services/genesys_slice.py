@@ -35,7 +35,7 @@ from byoc.services.genesys_pool_view import pool_view
 if TYPE_CHECKING:
     from byoc.ports import GenesysPort
     from byoc.services.genesys_model import RouteKey
-    from byoc.services.reconcile import DesiredState
+    from byoc.services.reconciler import DesiredState
     from byoc.settings import Settings
 
 LISTING_AFTER = 30

@@ -30,11 +30,11 @@ from byoc.services.nsg_plan import (
 )
 from byoc.services.nsg_ranges import sbc_effective_ranges, sip_ports
 from byoc.services.nsg_rule import NsgRule, NsgState
-from byoc.services.reconcile import Reconciler
+from byoc.services.reconciler import Reconciler
 
 if TYPE_CHECKING:
     from byoc.ports import HeldLease, NsgPort
-    from byoc.services.reconcile import DesiredState
+    from byoc.services.reconciler import DesiredState
     from byoc.settings import SbcSettings, Settings
 
 RULE_KIND = "nsg-rule"

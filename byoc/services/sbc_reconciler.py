@@ -32,7 +32,7 @@ from byoc.domain.number_ranges import NumberRanges
 from byoc.domain.plan import Action, Change, Plan, Problem, Takes, unfit
 from byoc.domain.targets import sbc_target
 from byoc.ports import SbcDialPlanEdit, SbcDialPlanRule, SbcDialPlans, SbcWriteIncomplete
-from byoc.services.reconcile import SliceReconciler
+from byoc.services.reconciler import SliceReconciler
 from byoc.services.sbc_model import (
     OWNED_NAME_PREFIX,
     PLAN_KIND,
@@ -66,7 +66,7 @@ from byoc.services.sbc_slice import (
 
 if TYPE_CHECKING:
     from byoc.ports import HeldLease, SbcDialPlanPort
-    from byoc.services.reconcile import DesiredState
+    from byoc.services.reconciler import DesiredState
     from byoc.settings import SbcSettings
 
 

@@ -24,7 +24,7 @@ from byoc.domain.plan import Problem
 from byoc.ports import SbcDialPlanRule
 
 if TYPE_CHECKING:
-    from byoc.services.reconcile import DesiredState
+    from byoc.services.reconciler import DesiredState
 
 
 @dataclass(frozen=True)

@@ -36,7 +36,7 @@ from byoc.ports import (
     TwilioOriginationUrl,
     TwilioPort,
 )
-from byoc.services.reconcile import ReportingReconciler, SliceReconciler
+from byoc.services.reconciler import ReportingReconciler, SliceReconciler
 from byoc.services.twilio_model import (
     OFFBOARD_KIND,
     OWNED_URL_PREFIX,
@@ -83,7 +83,7 @@ from byoc.services.twilio_termination import (
 from byoc.services.twilio_urls import same_url, url_changes
 
 if TYPE_CHECKING:
-    from byoc.services.reconcile import DesiredState
+    from byoc.services.reconciler import DesiredState
     from byoc.settings import SbcSettings
 
 log = logging.getLogger("byoc.twilio")

@@ -44,7 +44,7 @@ def plan(target: TargetOption = "all", as_json: JsonOption = False) -> None:
 
 def _dry_run(target: str) -> Any:
     """Plans per target, with progress; each unreadable target is an error entry, not an exit."""
-    from byoc.services.reconcile import UnknownTarget
+    from byoc.services.reconciler import UnknownTarget
 
     with progress("loading settings and the targets…"):
         reconcile = services().reconcile

@@ -87,7 +87,7 @@ def resync(req: func.HttpRequest) -> func.HttpResponse:
     from byoc.domain.jobs import new_correlation_id
     from byoc.domain.policy import PolicyError
     from byoc.domain.targets import SELECTOR_PATTERN, SELECTOR_RULE
-    from byoc.services.reconcile import UnknownTarget
+    from byoc.services.reconciler import UnknownTarget
     from byoc.settings import ConfigurationError
 
     target = req.params.get("target", "all")
