@@ -577,7 +577,7 @@ def test_the_status_report_carries_convergence_certificates_and_the_last_run() -
     assert report["convergence"]["sbc:sbc1"] == {
         "last_sync_at": sync()["at"], "converged": False, "drift": 3, "refused": None,
         "last_converged_at": "2025-06-01T10:00:00+00:00", "last_slice_at": None,
-        "last_slice_result": None}
+        "last_slice_result": None, "full_sync_deferred": None}
     assert report["certificates"]["tls-certificate:sbc1"]["days_left"] == 20
     assert report["health_run"]["status"] == "degraded"
     assert report["health"]["sip:sbc1:tls"]["status"] == "ok"
