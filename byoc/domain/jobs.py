@@ -21,7 +21,7 @@ SCHEMA_VERSION: Literal[2] = 2
 READABLE_VERSIONS = (1, 2)
 TRACEPARENT_PATTERN = r"^00-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$"
 MAX_SLICE_NUMBERS = 100
-"""The most numbers one slice sync carries; more pending than this and a full sync covers them."""
+"""The most numbers one slice sync carries; more pending than this are synced in several slices."""
 
 
 def new_correlation_id() -> str:

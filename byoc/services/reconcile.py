@@ -26,7 +26,6 @@ from byoc.domain.inventory import (
     on_target_converged,
     on_target_failed,
 )
-from byoc.domain.jobs import MAX_SLICE_NUMBERS
 from byoc.domain.plan import GuardLimits, Plan, SafetyGuardRefused, guard, problems_by_number
 from byoc.domain.policy import Policy
 from byoc.ports import HeldLease, Inventory, JobQueue, OperationsLog, StateStore, TargetLocks
@@ -201,20 +200,21 @@ class ReconcileService:
     ) -> SyncOutcome:
         """Converge one target under its lease (LockBusy propagates: retry later).
 
-        With `numbers`, only the slice they touch (with any other numbers noted for the target
-        since its last sync), when the target can sync slices and the slice is not too large;
-        otherwise the whole target."""
+        With `numbers`, only the slice they touch, when the target can sync slices: with the
+        other numbers noted for the target, at most `MAX_SLICE_NUMBERS` of them (the lowest); a
+        follow-on slice job is queued for the rest. Otherwise (or without `numbers`) the whole
+        target."""
         reconciler = self.registry.build(target)
         with self._locks.hold(target) as lease, span(
             f"sync {target}", target=target, correlation_id=correlation_id, force=force
         ) as current:
             self._syncs.started(target)
-            taken = self._syncs.take(target)
             piece: frozenset[str] | None = None
             if numbers is not None and supports_slices(reconciler):
-                piece = frozenset(numbers) | taken.numbers
-                if len(piece) > MAX_SLICE_NUMBERS:
-                    piece = None
+                taken = self._syncs.take_slice(target, numbers)
+                piece = taken.numbers
+            else:
+                taken = self._syncs.take(target)
             set_attributes(current, {"byoc.slice": len(piece) if piece is not None else 0})
             started = time.monotonic()
             try:
@@ -242,6 +242,8 @@ class ReconcileService:
                                   changes=len(outcome.plan.changes) if outcome.applied else 0,
                                   kind="full" if piece is None else "slice")
             self._syncs.forget(target, taken)
+            # A burst's backlog drains slice by slice, never widened to a full sync.
+            self._syncs.follow_on(target, taken, correlation_id=correlation_id)
             return outcome
 
     def _sync_held(

@@ -9,13 +9,18 @@ lost or poisoned) no longer holds requests back.
 
 A number event asks for a slice sync: only what its numbers touch (issue 25). The numbers a queued
 slice must cover are noted one entry per request (a fresh key each time, so no write overwrites
-another), and the job carries the numbers of the request that queued it. A starting sync `take`s
-the entries noted so far and `forget`s exactly those once it finished; an entry noted after the take
-has a key of its own, so it stays for the next sync (which the request queued, the marker being
-cleared). Nothing noted is lost, without conditional writes: the worst a race costs is a number
-synced twice. More numbers than a slice carries, or a full sync already pending, and a full sync
-covers them. A slice whose sync failed keeps its entries for the next sync, and its numbers stay
-not converged in the inventory, which the timer's full reconcile repairs in any case.
+another), and the job carries (up to `MAX_SLICE_NUMBERS` of) the numbers of the request that queued
+it. A starting slice sync `take_slice`s at most `MAX_SLICE_NUMBERS` of the numbers noted so far
+(sorted, so numbers next to each other share a slice: a Genesys pool is a run of numbers) and
+`forget`s exactly their entries once it finished. The rest stay noted: the finished sync queues a
+follow-on slice job for the next of them (`follow_on`) unless a pending sync already covers them,
+so a burst of 10,000 numbers drains job by job in slices of 100 and is never widened to a full sync
+(which would read the whole estate). An entry noted after the take has a key of its own, so it
+stays for the next sync (which the request queued, the marker being cleared). Nothing noted is
+lost, without conditional writes: the worst a race costs is a number synced twice. A slice whose
+sync failed keeps its entries for the job's retry, and its numbers stay not converged in the
+inventory, which the timer's full reconcile repairs in any case. A full sync (requested without
+numbers: the timer, `byoc apply`) `take`s and forgets every entry noted when it started.
 """
 
 from __future__ import annotations
@@ -42,6 +47,9 @@ class TakenSlice:
 
     numbers: frozenset[str] = frozenset()
     keys: tuple[str, ...] = ()
+    rest: tuple[str, ...] = ()
+    """A slice's take: the next numbers noted and not taken (sorted, at most one slice's worth),
+    for the follow-on job."""
 
 
 class SyncRequests:
@@ -71,10 +79,9 @@ class SyncRequests:
         wanted = sorted(set(numbers)) if numbers is not None else None
         if wanted is not None and not wanted:
             return False
-        if wanted is not None and len(wanted) > self._max_slice:
-            wanted = None  # a full sync covers them
         if wanted is not None:
             self._note(target, wanted)
+            wanted = wanted[:self._max_slice]  # the rest stay noted, for the follow-on slices
         now = self._clock()
         pending = self._state.get(PENDING_NAMESPACE, target)
         live = (isinstance(pending, dict)
@@ -107,6 +114,41 @@ class SyncRequests:
                 numbers.add(number)
             keys.append(key)
         return TakenSlice(numbers=frozenset(numbers), keys=tuple(keys))
+
+    def take_slice(self, target: str, numbers: Iterable[str]) -> TakenSlice:
+        """At most one slice of `numbers` (a job's own) and the numbers noted for `target`, the
+        lowest first, with the entries of those numbers only (call after `started`)."""
+        own = set(numbers)
+        entries: dict[str, list[str]] = {}
+        for key, value in self._state.items(_slice_namespace(target)).items():
+            number = value.get("number") if isinstance(value, dict) else None
+            if isinstance(number, str):
+                entries.setdefault(number, []).append(key)
+        ordered = sorted(own | entries.keys())
+        piece, rest = ordered[:self._max_slice], ordered[self._max_slice:]
+        unnoted = [n for n in rest if n in own and n not in entries]
+        if unnoted:  # a job's own number left out of its slice: noted, so a follow-on covers it
+            self._note(target, unnoted)
+        return TakenSlice(numbers=frozenset(piece),
+                          keys=tuple(k for n in piece for k in entries.get(n, ())),
+                          rest=tuple(rest[:self._max_slice]))
+
+    def follow_on(self, target: str, taken: TakenSlice, *, correlation_id: str) -> bool:
+        """After a slice sync of `taken`: queue a slice of the numbers still noted, unless a
+        pending sync covers them (it takes them when it starts); True when a job was queued."""
+        if not taken.rest:
+            return False
+        now = self._clock()
+        pending = self._state.get(PENDING_NAMESPACE, target)
+        if isinstance(pending, dict) and now - float(pending.get("at", 0)) < self._stale_after_s:
+            return False
+        self._state.put(PENDING_NAMESPACE, target, {
+            "at": now, "correlation_id": correlation_id, "full": False})
+        self._queue.send(SyncTarget(target=target, reason="slice backlog: numbers still noted",
+                                    correlation_id=correlation_id, numbers=taken.rest))
+        log.info("slice backlog: next slice queued", extra={
+            "event": "sync.follow_on", "target": target, "correlation_id": correlation_id})
+        return True
 
     def forget(self, target: str, taken: TakenSlice) -> None:
         """The sync that took `taken` finished: its entries are covered (later ones stay)."""

@@ -58,3 +58,17 @@ def test_a_targets_last_full_sync_and_last_slice_sync_are_both_shown() -> None:
     assert "2026-01-01T00:00:00+00:00" in row and "trunk TK1 secure is False" in row
     assert "2026-01-01T00:05:00+00:00: converged, 2 number(s), 1 change(s)" in row
     assert page.count("number(s)") == 1
+
+
+def test_a_deferred_full_sync_says_so_beside_the_last_full_sync() -> None:
+    text = "full sync deferred: 250 numbers pending in slices (last full sync at 2026-01-01T00:00)"
+    targets = {"genesys": {"at": "2026-01-01T00:00:00+00:00", "converged": True, "changes": 0,
+                           "problems": [], "slice": None, "last_slice": None,
+                           "deferred": {"text": text, "pending": 250}},
+               "twilio": {"at": "2026-01-01T00:00:00+00:00", "converged": True, "changes": 0,
+                          "problems": [], "slice": None, "last_slice": None}}
+    page = render_dashboard(status(targets=targets), [], generated_at="now")
+    genesys = page[page.index("<td>genesys</td>"):].split("</tr>")[0]
+    twilio = page[page.index("<td>twilio</td>"):].split("</tr>")[0]
+    assert "full sync deferred: 250 numbers pending in slices" in genesys
+    assert "deferred" not in twilio
