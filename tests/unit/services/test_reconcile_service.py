@@ -247,6 +247,89 @@ def test_a_slice_sync_takes_every_number_noted_since_the_last_sync() -> None:
     assert parts["state"].items("sync-slice:twilio") == {}
 
 
+def drain(service: ReconcileService, queue: Any) -> list[Any]:
+    """Work the queued jobs as the worker does; returns the outcomes."""
+    outcomes = []
+    while queue.sent:
+        job, _ = queue.sent.pop(0)
+        outcomes.append(service.sync(job.target, correlation_id=job.correlation_id,
+                                     numbers=job.numbers))
+    return outcomes
+
+
+BURST = [f"+1415555{i:04d}" for i in range(250)]
+
+
+def test_a_burst_of_250_numbers_drains_in_three_slices_never_a_full_sync() -> None:
+    target = SliceTarget("twilio")
+    service, parts = build(onboarding(*BURST), [target])
+    for number in BURST[::-1]:  # one event per number, as the webhook and the sweep note them
+        service._syncs.request("twilio", reason="n", correlation_id="abcdefgh", numbers=[number])
+    outcomes = drain(service, parts["queue"])
+    assert target.full_reads == 0
+    assert [len(o.slice) for o in outcomes] == [100, 100, 50]
+    assert [sorted(s) for s in target.slices] == [BURST[:100], BURST[100:200], BURST[200:]]
+    assert target.numbers == set(BURST) and all(o.converged for o in outcomes)
+    assert parts["state"].items("sync-slice:twilio") == {}
+    assert all(parts["inventory"].get(n).state is NumberState.ACTIVE for n in BURST)
+
+
+def test_a_request_of_250_numbers_queues_a_slice_and_drains_without_a_full_sync() -> None:
+    target = SliceTarget("twilio")
+    service, parts = build(onboarding(*BURST), [target])
+    service._syncs.request("twilio", reason="port", correlation_id="abcdefgh", numbers=BURST)
+    assert parts["queue"].sent[0][0].numbers == tuple(BURST[:100])
+    outcomes = drain(service, parts["queue"])
+    assert [len(o.slice) for o in outcomes] == [100, 100, 50] and target.full_reads == 0
+    assert target.numbers == set(BURST)
+
+
+class FailingSliceTarget(SliceTarget):
+    def __init__(self, target: str, fail_on: int) -> None:
+        super().__init__(target)
+        self.fail_on = fail_on
+
+    def apply(self, plan: Plan, lease: Any) -> None:
+        if len(self.slices) == self.fail_on:
+            raise RuntimeError("vendor down")
+        super().apply(plan, lease)
+
+
+def test_a_slice_failing_mid_drain_keeps_its_numbers_and_the_rest_noted() -> None:
+    target = FailingSliceTarget("twilio", fail_on=2)
+    service, parts = build(onboarding(*BURST), [target])
+    service._syncs.request("twilio", reason="port", correlation_id="abcdefgh", numbers=BURST)
+    queue = parts["queue"]
+    first = drain_one(service, queue)
+    assert first.converged and len(queue.sent) == 1
+    job, _ = queue.sent.pop(0)
+    with pytest.raises(RuntimeError):
+        service.sync(job.target, correlation_id=job.correlation_id, numbers=job.numbers)
+    assert service._syncs.pending("twilio") == 150  # the failed slice's and the last one's
+    assert not queue.sent  # the failed job's retry carries on
+    target.fail_on = -1
+    queue.send(job)  # the queue redelivers it
+    drain(service, queue)
+    assert target.numbers == set(BURST) and service._syncs.pending("twilio") == 0
+
+
+def drain_one(service: ReconcileService, queue: Any) -> Any:
+    job, _ = queue.sent.pop(0)
+    return service.sync(job.target, correlation_id=job.correlation_id, numbers=job.numbers)
+
+
+def test_an_explicit_full_sync_covers_every_noted_number_and_forgets_them_all() -> None:
+    target = SliceTarget("twilio")
+    service, parts = build(onboarding(*BURST), [target])
+    service._syncs.request("twilio", reason="port", correlation_id="abcdefgh", numbers=BURST)
+    outcome = service.sync("twilio", correlation_id="timer1")
+    assert outcome.slice is None and outcome.converged and target.full_reads == 1
+    assert target.numbers == set(BURST) and service._syncs.pending("twilio") == 0
+    # the burst's queued slice finds nothing left to do, and queues no follow-on
+    outcomes = drain(service, parts["queue"])
+    assert len(outcomes) == 1 and not outcomes[0].plan.changes
+
+
 def test_the_guard_weighs_a_slice_against_the_targets_total() -> None:
     # Removing 2 numbers nobody released, of a target holding 4: over the 10% limit.
     stray = {"+14155550100", "+14155550101"}

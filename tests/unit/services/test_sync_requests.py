@@ -91,9 +91,49 @@ def test_a_slice_request_rides_on_a_pending_full_sync_but_not_the_other_way() ->
     assert [job.numbers for job, _ in queue.sent] == [None, ("+14155550100",), None]
 
 
-def test_more_numbers_than_a_slice_carries_queue_a_full_sync() -> None:
-    queue = FakeQueue()
-    syncs = SyncRequests(queue=queue, state=FakeState(), max_slice=10)
-    syncs.request("twilio", reason="port", correlation_id="abcdefgh",
-                  numbers=[f"+1415555{i:04d}" for i in range(11)])
-    assert queue.sent[0][0].numbers is None
+def test_more_numbers_than_a_slice_carries_are_all_noted_and_queue_a_slice_not_a_full_sync() -> None:
+    queue, state = FakeQueue(), FakeState()
+    syncs = SyncRequests(queue=queue, state=state)
+    numbers = [f"+1415555{i:04d}" for i in range(250)]
+    assert syncs.request("twilio", reason="port", correlation_id="abcdefgh", numbers=numbers[::-1])
+    assert [job.numbers for job, _ in queue.sent] == [tuple(numbers[:100])]
+    assert syncs.pending("twilio") == 250
+
+
+def test_a_slice_takes_the_lowest_numbers_and_only_their_entries() -> None:
+    queue, state = FakeQueue(), FakeState()
+    syncs = SyncRequests(queue=queue, state=state)
+    numbers = [f"+1415555{i:04d}" for i in range(250)]
+    syncs.request("twilio", reason="port", correlation_id="abcdefgh", numbers=numbers)
+    syncs.started("twilio")
+    taken = syncs.take_slice("twilio", ["+14155550200"])  # the job's own number sorts later
+    assert taken.numbers == set(numbers[:100]) and len(taken.keys) == 100
+    assert taken.rest == tuple(numbers[100:200])
+    syncs.forget("twilio", taken)
+    assert syncs.pending("twilio") == 150  # +14155550200 among them: still noted
+
+
+def test_a_jobs_own_number_left_out_of_its_slice_is_noted_for_a_follow_on() -> None:
+    queue, state = FakeQueue(), FakeState()
+    syncs = SyncRequests(queue=queue, state=state, max_slice=2)
+    syncs.request("twilio", reason="n", correlation_id="abcdefgh",
+                  numbers=["+14155550001", "+14155550002"])
+    taken = syncs.take_slice("twilio", ["+14155550009"])  # an entry no longer noted
+    assert taken.numbers == {"+14155550001", "+14155550002"}
+    syncs.forget("twilio", taken)
+    assert syncs.pending("twilio") == 1 and taken.rest == ("+14155550009",)
+
+
+def test_a_follow_on_is_queued_only_when_no_pending_sync_covers_the_rest() -> None:
+    queue, state = FakeQueue(), FakeState()
+    syncs = SyncRequests(queue=queue, state=state, max_slice=2)
+    syncs.request("twilio", reason="n", correlation_id="abcdefgh",
+                  numbers=["+14155550001", "+14155550002", "+14155550003"])
+    syncs.started("twilio")
+    taken = syncs.take_slice("twilio", ["+14155550001", "+14155550002"])
+    syncs.request("twilio", reason="n", correlation_id="abcdefgi", numbers=["+14155550004"])
+    assert not syncs.follow_on("twilio", taken, correlation_id="abcdefgh")  # that job covers it
+    syncs.started("twilio")
+    assert syncs.follow_on("twilio", taken, correlation_id="abcdefgh")
+    assert [job.numbers for job, _ in queue.sent][-1] == ("+14155550003",)
+    assert not syncs.follow_on("twilio", taken, correlation_id="abcdefgh")  # its own marker
