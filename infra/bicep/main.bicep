@@ -479,6 +479,7 @@ var byocSettings = union({
   BYOC_POLICY_PATH: empty(policyPath) ? '${storage.outputs.policyContainerUrl}/policy.yaml' : policyPath
   BYOC_MAX_DELETE_FRACTION: '0.1'
   BYOC_MAX_DELETE_COUNT: '100'
+  BYOC_FULL_SYNC_MAX_DEFERRAL_MINUTES: '60'
   BYOC_NSG_RULE_PREFIX: 'byoc'
   BYOC_NSG_PRIORITY_LOW: string(nsgPriorityLow)
   BYOC_NSG_PRIORITY_HIGH: string(nsgPriorityHigh)
