@@ -11,7 +11,7 @@ from collections.abc import Iterable, Sequence
 from html import escape
 from typing import Any
 
-from byoc.services.status import last_slice, last_sync
+from byoc.services.status import deferred, last_slice, last_sync
 from byoc.services.trace import MARK
 
 CONTENT_SECURITY_POLICY = ("default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; "
@@ -67,7 +67,8 @@ def render_dashboard(
         _table(list(status["inventory"]), [[_e(v) for v in status["inventory"].values()]]),
         "<h2>Targets</h2>",
         _table(["target", "last full sync", "converged", "changes", "problem", "last slice sync"], (
-            [_e(name), _e(last_sync(sync)), _state(sync.get("converged", "")),
+            [_e(name), _e(" — ".join(filter(None, (last_sync(sync), deferred(sync))))),
+             _state(sync.get("converged", "")),
              _e(sync.get("changes")),
              _e(sync.get("refused") or sync.get("error") or "; ".join(sync.get("problems") or [])),
              _e(last_slice(sync))]
