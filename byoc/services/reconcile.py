@@ -181,6 +181,10 @@ class ReconcileService:
                                            "pending": deferral.pending})
         return queued, deferred
 
+    def has_full_sync(self, target: str) -> bool:
+        """Whether a full sync of `target` is on record (any outcome)."""
+        return isinstance(self._state.get(status_namespace(slice_sync=False), target), dict)
+
     def _deferral(self, target: str) -> Deferral | None:
         if self._max_deferral_s <= 0:
             return None

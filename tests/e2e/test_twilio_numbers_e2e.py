@@ -482,3 +482,26 @@ def test_apply_on_the_twilio_target_runs_the_sweep_and_says_what_it_discovered(
     assert "Nothing to change" not in result.output
     assert "discovered" in result.output and "+14155550150" in result.output
     assert record("+14155550150") is not None and "+14155550150" in on_trunk(sandbox)
+
+
+def test_apply_records_a_first_full_sync_of_a_target_with_nothing_to_change(
+        env: dict[str, str], sandbox: httpx.Client) -> None:
+    from byoc.bootstrap import get_services
+    from byoc.entrypoints.cli import app
+    from byoc.services.status import status_namespace
+
+    state = get_services().state
+    assert CliRunner().invoke(app, ["apply", "--target", "twilio", "--yes"]).exit_code == 0
+    work_off_queue()
+    CliRunner().invoke(app, ["apply", "--target", "twilio", "--yes"])
+    # As after a first run whose numbers all came in by slice syncs: no full sync on record.
+    state.put(status_namespace(slice_sync=False), "twilio", None)
+
+    first = CliRunner().invoke(app, ["apply", "--target", "twilio", "--yes"])
+    recorded = state.get(status_namespace(slice_sync=False), "twilio")
+    again = CliRunner().invoke(app, ["apply", "--target", "twilio", "--yes"])
+
+    assert first.exit_code == 0, first.output
+    assert "recording its first full sync" in first.output
+    assert isinstance(recorded, dict) and recorded["converged"] and recorded["changes"] == 0
+    assert again.exit_code == 0 and "Nothing to change." in again.output

@@ -78,11 +78,17 @@ def apply(
     built = services()
     result = _dry_run(target)
     pending = [p for p in result.plans if not p.is_empty]
+    # A target with nothing to change but no full sync on record (its numbers came in by slice
+    # syncs) is synced too, so `byoc status` has its convergence instead of "none yet".
+    first = [p for p in result.plans if p.is_empty and not built.reconcile.has_full_sync(p.target)]
     if not as_json:
         for item in pending:
             out.print(item.render_text(), highlight=False, markup=False)
         _print_plan_errors(result.errors)
-    if not pending:
+        if first:
+            err.print("Nothing to change on " + ", ".join(p.target for p in first)
+                      + "; recording its first full sync.", highlight=False, markup=False)
+    if not pending and not first:
         if as_json:
             print_json({"outcomes": [], "errors": result.errors})
         else:
@@ -91,13 +97,16 @@ def apply(
         if result.errors:
             raise typer.Exit(VENDOR)
         return
-    confirm(f"Apply changes to {len(pending)} target(s)?", yes=yes)
+    if pending:
+        confirm(f"Apply changes to {len(pending)} target(s)?", yes=yes)
     correlation_id = new_correlation_id()
     outcomes = []
     failed = False
-    for index, item in enumerate(pending, 1):
+    work = pending + first
+    for index, item in enumerate(work, 1):
+        doing = "applying" if index <= len(pending) else "syncing (no changes)"
         try:
-            with progress(f"[{index}/{len(pending)}] {item.target}: applying…"):
+            with progress(f"[{index}/{len(work)}] {item.target}: {doing}…"):
                 outcome = built.reconcile.sync(item.target, correlation_id=correlation_id,
                                                force=force)
         except Exception as exc:
