@@ -502,6 +502,6 @@ def test_apply_records_a_first_full_sync_of_a_target_with_nothing_to_change(
     again = CliRunner().invoke(app, ["apply", "--target", "twilio", "--yes"])
 
     assert first.exit_code == 0, first.output
-    assert "recording its first full sync" in first.output
+    assert "recording a first full sync" in first.output
     assert isinstance(recorded, dict) and recorded["converged"] and recorded["changes"] == 0
     assert again.exit_code == 0 and "Nothing to change." in again.output

@@ -87,7 +87,7 @@ def apply(
         _print_plan_errors(result.errors)
         if first:
             err.print("Nothing to change on " + ", ".join(p.target for p in first)
-                      + "; recording its first full sync.", highlight=False, markup=False)
+                      + "; recording a first full sync of each.", highlight=False, markup=False)
     if not pending and not first:
         if as_json:
             print_json({"outcomes": [], "errors": result.errors})
