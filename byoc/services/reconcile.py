@@ -181,9 +181,12 @@ class ReconcileService:
                                            "pending": deferral.pending})
         return queued, deferred
 
-    def has_full_sync(self, target: str) -> bool:
-        """Whether a full sync of `target` is on record (any outcome)."""
-        return isinstance(self._state.get(status_namespace(slice_sync=False), target), dict)
+    def unrecorded(self, plans: list[Plan]) -> list[Plan]:
+        """The empty plans of targets with no full sync on record (their numbers all came in by
+        slice syncs): a sync of each records their convergence for `byoc status`."""
+        namespace = status_namespace(slice_sync=False)
+        return [p for p in plans
+                if p.is_empty and not isinstance(self._state.get(namespace, p.target), dict)]
 
     def _deferral(self, target: str) -> Deferral | None:
         if self._max_deferral_s <= 0:

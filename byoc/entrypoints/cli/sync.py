@@ -78,9 +78,7 @@ def apply(
     built = services()
     result = _dry_run(target)
     pending = [p for p in result.plans if not p.is_empty]
-    # A target with nothing to change but no full sync on record (its numbers came in by slice
-    # syncs) is synced too, so `byoc status` has its convergence instead of "none yet".
-    first = [p for p in result.plans if p.is_empty and not built.reconcile.has_full_sync(p.target)]
+    first = built.reconcile.unrecorded(result.plans)
     if not as_json:
         for item in pending:
             out.print(item.render_text(), highlight=False, markup=False)
