@@ -30,6 +30,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import Any
 
 from byoc.domain.jobs import MAX_SLICE_NUMBERS, SyncTarget
 from byoc.ports import JobQueue, StateStore
@@ -83,11 +84,9 @@ class SyncRequests:
             self._note(target, wanted)
             wanted = wanted[:self._max_slice]  # the rest stay noted, for the follow-on slices
         now = self._clock()
-        pending = self._state.get(PENDING_NAMESPACE, target)
-        live = (isinstance(pending, dict)
-                and now - float(pending.get("at", 0)) < self._stale_after_s)
+        pending = self._live_marker(target, now)
         # A marker written before slices existed has no "full": it stands for a full sync.
-        covered = live and (wanted is not None or bool(pending.get("full", True)))
+        covered = pending is not None and (wanted is not None or bool(pending.get("full", True)))
         if not force and covered:
             log.debug("sync already pending", extra={"event": "sync.coalesced", "target": target,
                                                       "correlation_id": correlation_id})
@@ -106,31 +105,22 @@ class SyncRequests:
 
     def take(self, target: str) -> TakenSlice:
         """The numbers noted for `target` so far (call after `started`, before reading anything)."""
-        numbers: set[str] = set()
-        keys: list[str] = []
-        for key, value in self._state.items(_slice_namespace(target)).items():
-            number = value.get("number") if isinstance(value, dict) else None
-            if isinstance(number, str):
-                numbers.add(number)
-            keys.append(key)
-        return TakenSlice(numbers=frozenset(numbers), keys=tuple(keys))
+        entries, unreadable = self._entries(target)
+        return TakenSlice(numbers=frozenset(entries),
+                          keys=tuple(k for keys in entries.values() for k in keys) + unreadable)
 
     def take_slice(self, target: str, numbers: Iterable[str]) -> TakenSlice:
         """At most one slice of `numbers` (a job's own) and the numbers noted for `target`, the
         lowest first, with the entries of those numbers only (call after `started`)."""
         own = set(numbers)
-        entries: dict[str, list[str]] = {}
-        for key, value in self._state.items(_slice_namespace(target)).items():
-            number = value.get("number") if isinstance(value, dict) else None
-            if isinstance(number, str):
-                entries.setdefault(number, []).append(key)
+        entries, unreadable = self._entries(target)
         ordered = sorted(own | entries.keys())
         piece, rest = ordered[:self._max_slice], ordered[self._max_slice:]
         unnoted = [n for n in rest if n in own and n not in entries]
         if unnoted:  # a job's own number left out of its slice: noted, so a follow-on covers it
             self._note(target, unnoted)
         return TakenSlice(numbers=frozenset(piece),
-                          keys=tuple(k for n in piece for k in entries.get(n, ())),
+                          keys=tuple(k for n in piece for k in entries.get(n, ())) + unreadable,
                           rest=tuple(rest[:self._max_slice]))
 
     def follow_on(self, target: str, taken: TakenSlice, *, correlation_id: str) -> bool:
@@ -139,8 +129,7 @@ class SyncRequests:
         if not taken.rest:
             return False
         now = self._clock()
-        pending = self._state.get(PENDING_NAMESPACE, target)
-        if isinstance(pending, dict) and now - float(pending.get("at", 0)) < self._stale_after_s:
+        if self._live_marker(target, now) is not None:
             return False
         self._state.put(PENDING_NAMESPACE, target, {
             "at": now, "correlation_id": correlation_id, "full": False})
@@ -158,8 +147,26 @@ class SyncRequests:
 
     def pending(self, target: str) -> int:
         """How many numbers are noted for slice syncs of `target` and not yet taken."""
-        return len({v.get("number") for v in self._state.items(_slice_namespace(target)).values()
-                    if isinstance(v, dict) and isinstance(v.get("number"), str)})
+        return len(self._entries(target)[0])
+
+    def _live_marker(self, target: str, now: float) -> dict[str, Any] | None:
+        """The target's pending marker, unless none is set or it is stale (its job lost)."""
+        pending = self._state.get(PENDING_NAMESPACE, target)
+        if isinstance(pending, dict) and now - float(pending.get("at", 0)) < self._stale_after_s:
+            return pending
+        return None
+
+    def _entries(self, target: str) -> tuple[dict[str, list[str]], tuple[str, ...]]:
+        """The noted numbers with their entry keys, and the keys of entries naming no number."""
+        entries: dict[str, list[str]] = {}
+        unreadable: list[str] = []
+        for key, value in self._state.items(_slice_namespace(target)).items():
+            number = value.get("number") if isinstance(value, dict) else None
+            if isinstance(number, str):
+                entries.setdefault(number, []).append(key)
+            else:
+                unreadable.append(key)
+        return entries, tuple(unreadable)
 
     def _note(self, target: str, numbers: list[str]) -> None:
         at = self._clock()
