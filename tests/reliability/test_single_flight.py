@@ -64,6 +64,7 @@ class WritingTarget:
         self._log = log
         self._worker = worker
         self._between = between or (lambda index: time.sleep(0.01))
+        self.lease: Any = None
 
     def read_actual(self) -> None:
         return None
@@ -77,6 +78,7 @@ class WritingTarget:
             for i in range(3)))
 
     def apply(self, plan: Plan, lease: Any) -> None:
+        self.lease = lease
         for index, _ in enumerate(plan.changes):
             lease.check()
             self._log.write(f"{self._worker} {index}\n")
@@ -185,13 +187,14 @@ def test_a_worker_whose_lease_is_taken_stops_before_its_next_write(
         if index == 0:  # another worker breaks the lease and takes the target
             BlobLeaseClient(blob).break_lease(lease_break_period=0)
             blob.acquire_lease(lease_duration=15)
-            time.sleep(0.5)
+            wait_until_renewal_fails(target.lease)
 
     class Log:
         def write(self, text: str) -> None:
             written.append(text.strip())
 
-    service = reconcile_service(services.locks, WritingTarget(Log(), "w", taken_after_first_write))
+    target = WritingTarget(Log(), "w", taken_after_first_write)
+    service = reconcile_service(services.locks, target)
     operations: FakeOperations = service._operations  # type: ignore[assignment]
 
     with pytest.raises(LockLost):
@@ -199,6 +202,19 @@ def test_a_worker_whose_lease_is_taken_stops_before_its_next_write(
 
     assert written == ["w 0"]
     assert {row["outcome"] for row in operations.rows} == {"failed"}
+
+
+def wait_until_renewal_fails(lease: Any, within_s: float = 20.0) -> None:
+    """Wait for the renewal thread's next try (every 0.1 s, slower on a loaded machine) to find
+    the lease taken; the worker's next check must then stop it."""
+    deadline = time.monotonic() + within_s
+    while time.monotonic() < deadline:
+        try:
+            lease.check()
+        except LockLost:
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"the lease renewal did not notice the takeover within {within_s:.0f} s")
 
 
 def test_a_lease_whose_renewal_hangs_is_not_trusted_past_its_time() -> None:
