@@ -222,11 +222,11 @@ class SbcDialPlanReconciler(
         owned = [r for r in plan.rules if is_owned(r.name)]
         index = DialPlanIndex(plan.rules)
         wrong: dict[str, list[str]] = defaultdict(list)
-        seen: dict[tuple[int, ...], int] = defaultdict(int)  # numbers per set of matching rules
+        seen: dict[tuple[int, ...], list[str]] = defaultdict(list)  # set of matching rules -> numbers
         verdicts: dict[tuple[tuple[int, ...], str], str | None] = {}
         numbers = sorted(desired.tags)
         for number, found in zip(numbers, index.matching_each(numbers), strict=True):
-            seen[found] += 1
+            seen[found].append(number)
             key = (found, desired.tags[number])
             if key not in verdicts:
                 verdicts[key] = wrong_resolution(index.choose(found), key[1])
@@ -236,10 +236,10 @@ class SbcDialPlanReconciler(
         for reason, numbers in wrong.items():
             problems.append(Problem(f"{len(numbers)} managed number(s) {reason}: "
                                     f"{examples(numbers)}", numbers))
-        managed_matched = [0] * len(index.entries)
-        for found, count in seen.items():
+        managed_matched: list[list[str]] = [[] for _ in index.entries]
+        for found, on_rules in seen.items():
             for position in found:
-                managed_matched[position] += count
+                managed_matched[position] += on_rules
         position_of = {id(rule): at for at, (rule, _) in enumerate(index.entries)}
         for rule in owned:
             at = position_of.get(id(rule))
@@ -253,27 +253,52 @@ class SbcDialPlanReconciler(
                     "of numbers, not only managed ones"
                 )
                 continue
-            in_inventory = (managed_matched[at] if at is not None
-                            else sum(1 for n in desired.tags if n in matched))
-            if len(matched) > in_inventory:
+            managed = (managed_matched[at] if at is not None
+                       else [n for n in desired.tags if n in matched])
+            if len(matched) > len(managed):
                 stray = (n for n in matched if n not in desired.tags)
-                problems.append(
-                    f"owned rule {rule.name!r} ({rule.prefix}) matches {len(matched) - in_inventory}"
+                unmanaged = len(matched) - len(managed)
+                # The managed numbers on the rule fail (the rule is rewritten for them); others
+                # are on rules of their own and converged.
+                problems.append(Problem(
+                    f"owned rule {rule.name!r} ({rule.prefix}) matches {unmanaged}"
                     " number(s) byoc does not manage (not in the inventory, or being released): "
-                    f"{examples(list(islice(stray, SHOWN)), len(matched) - in_inventory)}"
-                )
+                    f"{examples(list(islice(stray, SHOWN)), unmanaged)}", managed))
         have = {(r.name, r.prefix, r.tag) for r in owned}
         want = {(r.name, r.prefix, r.tag) for r in desired.rules}
         if have != want:
-            problems.append(
+            problems.append(Problem(
                 f"owned rules differ from the desired set: missing "
                 f"{sorted(n for n, *_ in want - have)[:SHOWN]}, unexpected "
-                f"{sorted(n for n, *_ in have - want)[:SHOWN]}"
-            )
+                f"{sorted(n for n, *_ in have - want)[:SHOWN]}",
+                self._numbers_on(want - have, desired, managed_matched, position_of, owned)))
         problems += self._foreign_changes(desired.plan_name, plan.rules)
         return problems
 
     # --- internals ---------------------------------------------------------------------------
+
+    @staticmethod
+    def _numbers_on(missing: set[tuple[str, str, str]], desired: SbcDesired,
+                    managed_matched: list[list[str]], position_of: dict[int, int],
+                    owned: list[SbcDialPlanRule]) -> set[str] | None:
+        """The managed numbers a rule difference concerns: those a missing rule would cover and
+        those on an owned rule that differs; None when a prefix cannot be read as ranges."""
+        numbers: set[str] = set()
+        wanted = {(r.name, r.prefix, r.tag) for r in desired.rules}
+        covered = [ranges_of(prefix) for _, prefix, _ in missing]
+        if any(c is None for c in covered):
+            return None
+        if covered:
+            union = NumberRanges.union(c for c in covered if c is not None)
+            numbers.update(n for n in desired.tags if n in union)
+        for rule in owned:
+            if (rule.name, rule.prefix, rule.tag) in wanted:
+                continue
+            at = position_of.get(id(rule))
+            if at is None:
+                return None
+            numbers.update(managed_matched[at])
+        return numbers
 
     def _roll_back(self, plan: Plan, edit: SbcDialPlanEdit, failed: Exception) -> None:
         """Write every rule the failed upload touched back as it was, and save: the device then

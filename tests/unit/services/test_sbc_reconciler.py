@@ -257,6 +257,26 @@ def test_hand_widened_owned_rule_is_put_back() -> None:
     assert sbc.owned()[0].prefix == rule.prefix
 
 
+def test_a_hand_widened_rule_fails_only_the_numbers_on_it() -> None:
+    from byoc.domain.plan import problems_by_number
+
+    sbc = FakeSbc()
+    numbers = block(14155550000, 10) + block(14155551000, 10)  # tagged main and default
+    sync(sbc, numbers)
+    widened = next(r for r in sbc.owned() if r.tag == "default")
+    plan = sbc.plans[0]
+    sbc.plans[0] = replace(plan, rules=tuple(
+        replace(r, prefix="+141555510xx#") if r == widened else r for r in plan.rules))
+
+    reconciler = SbcDialPlanReconciler(SBC, sbc)
+    desired = reconciler.desired(desired_state(records(numbers), policy()))
+    named = problems_by_number(reconciler.verify(desired))
+
+    assert named is not None  # not every number of the sync
+    assert set(named) == set(block(14155551000, 10))
+    assert any("byoc does not manage" in p for p in named["+14155551000"])
+
+
 # --- foreign rules ----------------------------------------------------------------------------
 
 
