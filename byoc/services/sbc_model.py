@@ -70,6 +70,8 @@ class SbcDesired:
     plan_name: str
     tags: Mapping[str, str]
     rules: tuple[DesiredRule, ...]
+    releasing: frozenset[str] = frozenset()
+    """Numbers being released: a rule still matching one fails it (the SBC has not let go)."""
 
 
 class RouteTags(Mapping[str, str]):

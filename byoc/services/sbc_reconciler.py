@@ -104,7 +104,8 @@ class SbcDialPlanReconciler(
     def desired(self, state: DesiredState) -> SbcDesired:
         """The owned rules for every managed number, grouped by the policy's SBC tag."""
         tags = RouteTags(state.present, state.by_route)
-        return SbcDesired(plan_name=self._plan_name, tags=tags, rules=tuple(desired_rules(tags)))
+        return SbcDesired(plan_name=self._plan_name, tags=tags, rules=tuple(desired_rules(tags)),
+                          releasing=state.releasing)
 
     # --- slice (a number event's sync: services/sbc_slice.py) ----------------------------------
 
@@ -258,12 +259,13 @@ class SbcDialPlanReconciler(
             if len(matched) > len(managed):
                 stray = (n for n in matched if n not in desired.tags)
                 unmanaged = len(matched) - len(managed)
-                # The managed numbers on the rule fail (the rule is rewritten for them); others
-                # are on rules of their own and converged.
+                # The numbers on the rule fail (managed: the rule is rewritten for them;
+                # releasing: the SBC has not let go); others are on rules of their own.
                 problems.append(Problem(
                     f"owned rule {rule.name!r} ({rule.prefix}) matches {unmanaged}"
                     " number(s) byoc does not manage (not in the inventory, or being released): "
-                    f"{examples(list(islice(stray, SHOWN)), unmanaged)}", managed))
+                    f"{examples(list(islice(stray, SHOWN)), unmanaged)}",
+                    [*managed, *(n for n in desired.releasing if n in matched)]))
         have = {(r.name, r.prefix, r.tag) for r in owned}
         want = {(r.name, r.prefix, r.tag) for r in desired.rules}
         if have != want:
@@ -281,8 +283,9 @@ class SbcDialPlanReconciler(
     def _numbers_on(missing: set[tuple[str, str, str]], desired: SbcDesired,
                     managed_matched: list[list[str]], position_of: dict[int, int],
                     owned: list[SbcDialPlanRule]) -> set[str] | None:
-        """The managed numbers a rule difference concerns: those a missing rule would cover and
-        those on an owned rule that differs; None when a prefix cannot be read as ranges."""
+        """The numbers a rule difference concerns: the managed ones a missing rule would cover,
+        and the managed and releasing ones an owned rule that differs matches; None when a prefix
+        cannot be read as ranges."""
         numbers: set[str] = set()
         wanted = {(r.name, r.prefix, r.tag) for r in desired.rules}
         covered = [ranges_of(prefix) for _, prefix, _ in missing]
@@ -295,9 +298,11 @@ class SbcDialPlanReconciler(
             if (rule.name, rule.prefix, rule.tag) in wanted:
                 continue
             at = position_of.get(id(rule))
-            if at is None:
+            matched = ranges_of(rule.prefix)
+            if at is None or matched is None:
                 return None
             numbers.update(managed_matched[at])
+            numbers.update(n for n in desired.releasing if n in matched)
         return numbers
 
     def _roll_back(self, plan: Plan, edit: SbcDialPlanEdit, failed: Exception) -> None:

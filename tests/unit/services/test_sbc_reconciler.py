@@ -348,6 +348,22 @@ def test_write_the_device_ignored_fails_loudly_and_marks_numbers_failed() -> Non
     assert all("sbc:sbc1" in r.errors for r in inventory.all())
 
 
+def test_a_number_being_released_whose_rule_the_device_kept_is_not_let_go() -> None:
+    from byoc.domain.plan import problems_by_number
+
+    sbc = FakeSbc()
+    kept, going = block(14155550000, 10), block(14155551000, 10)  # tagged main and default
+    sync(sbc, kept + going)  # the device keeps the rule of `going` (a write that did not land)
+
+    reconciler = SbcDialPlanReconciler(SBC, sbc)
+    state = desired_state(records(kept, NumberState.ACTIVE)
+                          + records(going, NumberState.RELEASING), policy())
+    named = problems_by_number(reconciler.verify(reconciler.desired(state)))
+
+    assert named is not None
+    assert set(named) == set(going)  # not let go on this SBC, so Twilio does not release them
+
+
 def test_sync_through_the_service_converges_numbers_on_the_sbc_target() -> None:
     sbc = FakeSbc()
     inventory = FakeInventory(records(block(14155551000, 10)))
