@@ -61,6 +61,8 @@ def test_the_status_page_searches_a_number_and_shows_its_trace(
     sandbox_env: dict[str, Any], browser: Any, tmp_path: Path
 ) -> None:
     from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions
+    from selenium.webdriver.support.wait import WebDriverWait
 
     from byoc.bootstrap import get_services
 
@@ -84,6 +86,12 @@ def test_the_status_page_searches_a_number_and_shows_its_trace(
         field.clear()
         field.send_keys(NUMBER)
         browser.find_element(By.CSS_SELECTOR, "#trace-form button").click()
+        # The trace reads every vendor before its page loads: wait for it, not a fixed time.
+        WebDriverWait(browser, 120).until(expected_conditions.any_of(
+            expected_conditions.presence_of_element_located((By.ID, "verdict")),
+            expected_conditions.presence_of_element_located((By.ID, "trace-error"))))
+        errors = [e.text for e in browser.find_elements(By.ID, "trace-error")]
+        assert not errors, errors
 
         verdict = browser.find_element(By.ID, "verdict").text
         trace = browser.find_element(By.ID, "trace").text
