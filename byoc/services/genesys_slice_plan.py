@@ -122,6 +122,10 @@ def plan_slice(
     dropped_set = NumberRanges.of_spans([Span.of(p.start, p.end) for p in dropped])
     late_spans = [s for s in new_spans if dropped_set.touches(s)]
     resized = [s for s in grown if (s.low, s.high) != pool_bounds(span_pool(s))]
+    # A pool that only grows lets no number go: it is written first, so the numbers it takes
+    # are routed with those of the new pools, in one IVR write rather than two.
+    widened = [s for s in resized if _only_grows(s)]
+    resized = [s for s in resized if not _only_grows(s)]
     late_numbers = {n for s in late_spans for n in span_numbers(s)}
     late_numbers.update(n for s in resized for n in numbers_outside(s, Span.of(
         span_pool(s).start, span_pool(s).end)))
@@ -133,6 +137,7 @@ def plan_slice(
     wanted_ranges = NumberRanges.of_numbers(desired.routes)
     changes = [
         *(planner.pool_creation(s) for s in new_spans if s not in late_spans),
+        *(planner.pool_resize(s) for s in widened),
         *out.changes_early,
         *(planner.pool_resize(s) for s in resized),
         *(planner.pool_removal(p, wanted_ranges) for p in dropped),
@@ -152,6 +157,11 @@ def plan_slice(
         notes=tuple(f"{number}: {why}" for number, why in sorted(out.unroutable.items()))
         + tuple(f"foreign DID pool {p.name!r} covers a number of this slice" for p in foreign),
     )
+
+
+def _only_grows(span: PoolSpan) -> bool:
+    low, high = pool_bounds(span_pool(span))
+    return span.low <= low and span.high >= high
 
 
 Holder = tuple[str, str]

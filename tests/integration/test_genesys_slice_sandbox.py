@@ -82,6 +82,11 @@ class Estate:
         answer = httpx.get(f"{self.url}/_sandbox/requests", verify=self.verify).json()
         return sum(1 for r in answer["requests"] if r["path"].startswith("/api/v2/"))
 
+    def ivr_puts(self) -> int:
+        answer = httpx.get(f"{self.url}/_sandbox/requests", verify=self.verify).json()
+        return sum(1 for r in answer["requests"]
+                   if r["method"] == "PUT" and "/architect/ivrs/" in r["path"])
+
     def state(self) -> dict[str, Any]:
         return dict(httpx.get(f"{self.url}/_sandbox/state", verify=self.verify).json())
 
@@ -266,3 +271,25 @@ def test_a_pool_changed_outside_byoc_since_the_view_was_listed_is_read_again(
 
     assert problems == [] and converged(estate) == []
     assert estate.pools() == [(n(0), n(19))] and n(19) in estate.ivr("Main IVR")
+
+
+def test_a_slice_that_grows_a_pool_and_creates_one_routes_both_in_one_ivr_write(
+    sandbox_env: dict[str, Any],
+) -> None:
+    from byoc.services.genesys_model import IVR_KIND, POOL_KIND
+
+    estate = Estate(sandbox_env)
+    estate.set(NumberState.ACTIVE, *map(n, range(0, 10)))
+    assert estate.full_sync() == []
+    ivr_puts = estate.ivr_puts()
+
+    both = estate.set(NumberState.ACTIVE, n(10), n(30))  # grows byoc's pool; needs a new one
+    plan, problems, _ = estate.slice_sync(both)
+
+    assert problems == [] and converged(estate) == []
+    assert estate.pools() == [(n(0), n(10)), (n(30), n(30))]
+    assert [c.kind for c in plan.changes].count(IVR_KIND) == 1
+    assert [c.kind for c in plan.changes][-1] == IVR_KIND, "routed once both pools hold them"
+    assert {c.kind for c in plan.changes} == {POOL_KIND, IVR_KIND}
+    assert estate.ivr_puts() - ivr_puts == 1
+    assert {n(10), n(30)} <= set(estate.ivr("Main IVR"))
