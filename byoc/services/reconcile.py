@@ -331,8 +331,7 @@ class ReconcileService:
                     error: str | None = None) -> None:
         """Record how the sync ended, for `byoc status`: a slice sync's apart from the last full
         sync's, so neither hides the other."""
-        row = self._status(outcome, correlation_id)
-        row["at"] = now_iso(self._clock())
+        row = self._status(outcome, correlation_id, at=now_iso(self._clock()))
         if outcome.slice is None:
             self._state.put(DEFERRED_NAMESPACE, outcome.target, None)
         if error is not None:
@@ -341,9 +340,9 @@ class ReconcileService:
                         row)
 
     @staticmethod
-    def _status(outcome: SyncOutcome, correlation_id: str) -> dict[str, Any]:
+    def _status(outcome: SyncOutcome, correlation_id: str, *, at: str) -> dict[str, Any]:
         return {
-            "at": now_iso(),
+            "at": at,
             "converged": outcome.converged,
             "refused": outcome.refused,
             "changes": len(outcome.plan.changes),
