@@ -212,16 +212,20 @@ class GenesysApplier:
     def _apply_shard(self, change: Change, lease: HeldLease) -> None:
         """Create, align or delete one of byoc's IVR shards (never an IVR it does not own)."""
         alike = None if change.after is None else change.after_as(ShardLike)
-        ref = alike.shard if alike else None if change.before is None else \
-            change.before_as(ShardRef)
+        if alike is not None:
+            ref: ShardRef | None = alike.shard
+        else:
+            ref = None if change.before is None else change.before_as(ShardRef)
         if ref is None or not owned(ref.description):
             raise ForeignGenesysObjectError(
                 f"IVR {change.key!r} is not a shard of byoc's; not changed")
+        if alike is None and change.action is not Action.REMOVE:
+            raise ForeignGenesysObjectError(f"IVR shard {change.key!r}: nothing to write")
         lease.check()
         self.dirty.add("ivrs")
-        if change.action is Action.ADD:
-            like = self._current_ivr(change.after_as(ShardLike).like)
-            created = self._port.create_ivr(like, name=ref.name, description=ref.description)
+        if change.action is Action.ADD and alike is not None:
+            created = self._port.create_ivr(self._current_ivr(alike.like), name=ref.name,
+                                            description=ref.description)
             self.ivrs[created.id] = created
             self._created[ref.id] = created.id
             return
@@ -229,9 +233,8 @@ class GenesysApplier:
         if shard_of(current) is None:
             raise ForeignGenesysObjectError(
                 f"IVR {change.key!r} is not a shard of byoc's; not changed")
-        if change.action is Action.UPDATE:
-            like = self._current_ivr(change.after_as(ShardLike).like)
-            saved = self._port.update_ivr_routing(current, like)
+        if change.action is Action.UPDATE and alike is not None:  # it takes its IVR's flows
+            saved = self._port.update_ivr_routing(current, self._current_ivr(alike.like))
             self.ivrs[saved.id] = saved
             return
         self._port.delete_ivr(current)
