@@ -91,12 +91,9 @@ class SyncRequests:
             log.debug("sync already pending", extra={"event": "sync.coalesced", "target": target,
                                                       "correlation_id": correlation_id})
             return False
-        self._state.put(PENDING_NAMESPACE, target, {
-            "at": now, "correlation_id": correlation_id, "full": wanted is None})
-        self._queue.send(
-            SyncTarget(target=target, reason=reason[:200], correlation_id=correlation_id,
-                       force=force, numbers=tuple(wanted) if wanted is not None else None)
-        )
+        self._queue_sync(now, SyncTarget(
+            target=target, reason=reason[:200], correlation_id=correlation_id, force=force,
+            numbers=tuple(wanted) if wanted is not None else None))
         return True
 
     def started(self, target: str) -> None:
@@ -131,10 +128,8 @@ class SyncRequests:
         now = self._clock()
         if self._live_marker(target, now) is not None:
             return False
-        self._state.put(PENDING_NAMESPACE, target, {
-            "at": now, "correlation_id": correlation_id, "full": False})
-        self._queue.send(SyncTarget(target=target, reason="slice backlog: numbers still noted",
-                                    correlation_id=correlation_id, numbers=taken.rest))
+        self._queue_sync(now, SyncTarget(target=target, reason="slice backlog: numbers still noted",
+                                         correlation_id=correlation_id, numbers=taken.rest))
         log.info("slice backlog: next slice queued", extra={
             "event": "sync.follow_on", "target": target, "correlation_id": correlation_id})
         return True
@@ -148,6 +143,12 @@ class SyncRequests:
     def pending(self, target: str) -> int:
         """How many numbers are noted for slice syncs of `target` and not yet taken."""
         return len(self._entries(target)[0])
+
+    def _queue_sync(self, now: float, job: SyncTarget) -> None:
+        """Mark the target's sync pending (later requests ride on it), then queue the job."""
+        self._state.put(PENDING_NAMESPACE, job.target, {
+            "at": now, "correlation_id": job.correlation_id, "full": job.numbers is None})
+        self._queue.send(job)
 
     def _live_marker(self, target: str, now: float) -> dict[str, Any] | None:
         """The target's pending marker, unless none is set or it is stale (its job lost)."""
