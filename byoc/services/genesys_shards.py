@@ -46,6 +46,12 @@ def shard_name(ivr_name: str, index: int) -> str:
     return f"{ivr_name} [byoc {index}]"
 
 
+def family_name(ivr: GenesysIvr) -> str:
+    """The name of the IVR `ivr` belongs to: its own, or for one of byoc's shards
+    (`<name> [byoc N]`) the sharded IVR's."""
+    return _INDEX.sub("", ivr.name) if shard_of(ivr) is not None else ivr.name
+
+
 def shard_description(original: GenesysIvr) -> str:
     return (f"Numbers of IVR {original.name!r} past one request's size limit "
             f"(shard-of:{original.id}, {MARKER})")

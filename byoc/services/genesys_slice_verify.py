@@ -10,7 +10,7 @@ from byoc.domain.number_ranges import NumberRanges, Span
 from byoc.domain.plan import Problem
 from byoc.ports import GenesysDidPool, GenesysIvr
 from byoc.services.genesys_model import owned
-from byoc.services.genesys_shards import shard_of
+from byoc.services.genesys_shards import family_name
 from byoc.services.genesys_slice import GenesysSlice, GenesysSliceWanted
 
 if TYPE_CHECKING:
@@ -31,12 +31,12 @@ def verify_slice(
     written = applier.ivrs
     settled = _settled_by_writes(desired, list(applier.pools_written.values()),
                                  written.values())
-    found = {n.number: n for n in port.find_pool_numbers(
-        sorted(desired.numbers - settled))}
+    looked_up = sorted(desired.numbers - settled)
+    found = {n.number: n for n in port.find_pool_numbers(looked_up)}
     owned_before = NumberRanges.of_spans(
         Span.of(p.start, p.end) for p in (read.pools.values() if read else ()) if owned(p.description))
     problems: list[str] = []
-    for number in sorted(desired.numbers - settled):
+    for number in looked_up:
         seen = found.get(number)
         route = desired.routes.get(number)
         if route is not None and seen is None:
@@ -52,10 +52,8 @@ def verify_slice(
         why = f" ({read.unroutable[number]})" if read and number in read.unroutable else ""
         if kind == "ivr" and name:
             ivr = written.get(owner or "")
-            ok = ivr is not None and (ivr.name.casefold() == name.casefold()
-                                      or (shard_of(ivr) is not None
-                                      and ivr.name.casefold().startswith(name.casefold())))
-            if owner is None or (ivr is not None and not ok):
+            if owner is None or (ivr is not None
+                                 and family_name(ivr).casefold() != name.casefold()):
                 problems.append(Problem(f"{number} is not routed to IVR {name!r}{why}",
                                         [number]))
         elif kind == "user" and name and (seen is None or seen.owner_type != "USER"):
@@ -73,10 +71,7 @@ def _settled_by_writes(
     written = NumberRanges.of_spans([Span.of(p.start, p.end) for p in pools])
     by_name: dict[str, set[str]] = {}
     for ivr in ivrs:
-        name = ivr.name.casefold()
-        if shard_of(ivr) is not None and " [byoc " in name:
-            name = name[:name.rindex(" [byoc ")]
-        by_name.setdefault(name, set()).update(ivr.dnis)
+        by_name.setdefault(family_name(ivr).casefold(), set()).update(ivr.dnis)
     return frozenset(
         n for n, (kind, name) in desired.routes.items()
         if kind == "ivr" and name and n in written and n in by_name.get(name.casefold(), ()))
