@@ -40,6 +40,13 @@ class _Busy(Exception):
         super().__init__(str(error))
         self.error, self.retry_after, self.reason = error, retry_after, reason
 
+    @classmethod
+    def no_answer(cls, error: Exception, cause: Exception) -> _Busy:
+        """No answer from the device (not connected, or a read's answer lost): retried, and
+        `error`, raised when the tries run out, names `cause`."""
+        error.__cause__ = cause
+        return cls(error, reason="no_answer")
+
 
 _RETRY_STATUSES = frozenset({409, 500, 502, 503, 504})
 
@@ -174,18 +181,16 @@ class AudioCodesRest:
                     f"{where}: the management certificate is not trusted ({exc}); put the CA "
                     "that issued it in BYOC_CA_BUNDLE"
                 ) from exc
-            error = SbcUnreachable(f"{where}: cannot connect ({exc})")
-            error.__cause__ = exc
-            raise _Busy(error, reason="no_answer") from exc
+            raise _Busy.no_answer(SbcUnreachable(f"{where}: cannot connect ({exc})"), exc) \
+                from exc
         except httpx.TransportError as exc:
             if write:
                 raise SbcUnreachable(
                     f"{where}: {type(exc).__name__}: the answer was lost; the write may or may "
                     "not have been applied (the next sync reads the device and repairs)"
                 ) from exc
-            error = SbcUnreachable(f"{where}: {type(exc).__name__}: {exc}")
-            error.__cause__ = exc
-            raise _Busy(error, reason="no_answer") from exc
+            raise _Busy.no_answer(SbcUnreachable(f"{where}: {type(exc).__name__}: {exc}"), exc) \
+                from exc
         if response.status_code in _RETRY_STATUSES:
             tried = (f"{response.status_code} (one attempt, not retried)" if once
                      else f"still {response.status_code} after {self._retry.attempts} attempts")
