@@ -273,30 +273,29 @@ class SbcDialPlanReconciler(
                 f"owned rules differ from the desired set: missing "
                 f"{sorted(n for n, *_ in want - have)[:SHOWN]}, unexpected "
                 f"{sorted(n for n, *_ in have - want)[:SHOWN]}",
-                self._numbers_on(want - have, desired, managed_matched, position_of, owned)))
+                self._numbers_on(want - have, [r for r in owned
+                                               if (r.name, r.prefix, r.tag) not in want],
+                                 desired, managed_matched, position_of)))
         problems += self._foreign_changes(desired.plan_name, plan.rules)
         return problems
 
     # --- internals ---------------------------------------------------------------------------
 
     @staticmethod
-    def _numbers_on(missing: set[tuple[str, str, str]], desired: SbcDesired,
-                    managed_matched: list[list[str]], position_of: dict[int, int],
-                    owned: list[SbcDialPlanRule]) -> set[str] | None:
-        """The numbers a rule difference concerns: the managed ones a missing rule would cover,
-        and the managed and releasing ones an owned rule that differs matches; None when a prefix
+    def _numbers_on(missing: set[tuple[str, str, str]], unexpected: list[SbcDialPlanRule],
+                    desired: SbcDesired, managed_matched: list[list[str]],
+                    position_of: dict[int, int]) -> set[str] | None:
+        """The numbers a rule difference concerns: the managed ones a `missing` rule would cover,
+        and the managed and releasing ones an `unexpected` owned rule matches; None when a prefix
         cannot be read as ranges."""
         numbers: set[str] = set()
-        wanted = {(r.name, r.prefix, r.tag) for r in desired.rules}
         covered = [ranges_of(prefix) for _, prefix, _ in missing]
         if any(c is None for c in covered):
             return None
         if covered:
             union = NumberRanges.union(c for c in covered if c is not None)
             numbers.update(n for n in desired.tags if n in union)
-        for rule in owned:
-            if (rule.name, rule.prefix, rule.tag) in wanted:
-                continue
+        for rule in unexpected:
             at = position_of.get(id(rule))
             matched = ranges_of(rule.prefix)
             if at is None or matched is None:
